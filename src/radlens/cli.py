@@ -7,7 +7,7 @@ here. Errors of the `RadlensError` family print as one line (no traceback) and e
 from __future__ import annotations
 
 import sys
-from pathlib import Path  # noqa: F401  (used by command signatures added below)
+from pathlib import Path
 from typing import Optional  # noqa: F401
 
 import typer
@@ -41,6 +41,242 @@ def _root(
 
 # Command groups register below, one block per area (data, train/evaluate, reports, cohort,
 # explain, service, bench). Keep each block thin: parse, call, print.
+
+
+# ---- data: MedMNIST catalogue and downloads (radlens.data.medmnist) ----
+data_app = typer.Typer(help="MedMNIST datasets: list the catalogue, show one, download files.")
+app.add_typer(data_app, name="data")
+
+
+def _table_console() -> Console:
+    """Terminal width on a terminal; wide (no cut cells) when piped or captured."""
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
+
+
+@data_app.command("list")
+def data_list(
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Data folder (default: $RADLENS_DATA_DIR or ~/.radlens/data)."
+    ),
+) -> None:
+    """List the 18 MedMNIST v2 datasets (task, labels, channels, split sizes, sizes)."""
+    from radlens.data.medmnist import catalogue_table
+
+    _table_console().print(catalogue_table(data_dir))
+
+
+@data_app.command("info")
+def data_info(
+    name: str = typer.Argument(..., help="Dataset name, e.g. pneumoniamnist."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Data folder."),
+) -> None:
+    """Show one dataset's label names and its files (URL, MD5, present locally)."""
+    from radlens.data.medmnist import info_table
+
+    _table_console().print(info_table(name, data_dir))
+
+
+@data_app.command("fetch")
+def data_fetch(
+    name: str = typer.Argument(..., help="Dataset name, e.g. pneumoniamnist."),
+    size: int = typer.Option(28, "--size", help="Image size: 28, 64, 128, 224 (3D: 28, 64)."),
+    dest: Path | None = typer.Option(
+        None, "--dest", help="Destination folder (default: $RADLENS_DATA_DIR or ~/.radlens/data)."
+    ),
+    url: str | None = typer.Option(
+        None, "--url", help="Mirror URL instead of the official one (MD5 still checked)."
+    ),
+) -> None:
+    """Download one official MedMNIST file (progress bar, MD5 verified, atomic write)."""
+    from radlens.data.medmnist import fetch_medmnist
+
+    path = fetch_medmnist(name, size, dest, url=url)
+    typer.echo(f"{path} (MD5 verified)")
+
+
+# --- service: radlens serve, radlens user add/list (radlens.service) -------------------------
+user_app = typer.Typer(help="Manage service users and their bearer tokens.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+@app.command("serve")
+def serve_cmd(
+    host: Optional[str] = typer.Option(None, help="HTTP host [RADLENS_HTTP_HOST, 127.0.0.1]."),
+    port: Optional[int] = typer.Option(None, help="HTTP port [RADLENS_HTTP_PORT, 8000]."),
+    dicom_port: Optional[int] = typer.Option(None, help="DICOM port [RADLENS_DICOM_PORT, 11112]."),
+    ae_title: Optional[str] = typer.Option(None, help="DICOM AE title [RADLENS_AE_TITLE]."),
+    model_run: Optional[Path] = typer.Option(None, help="Run directory to score with."),
+    service_dir: Optional[Path] = typer.Option(None, help="Data dir [RADLENS_SERVICE_DIR]."),
+) -> None:
+    """Start the web API, the DICOM node and the scoring worker (settings from RADLENS_* env)."""
+    from radlens.service.app import serve
+    from radlens.service.settings import Settings
+
+    settings = Settings.from_env(
+        http_host=host, http_port=port, dicom_port=dicom_port, ae_title=ae_title,
+        model_run=model_run, service_dir=service_dir,
+    )
+    serve(settings)
+
+
+@user_app.command("add")
+def user_add_cmd(
+    name: str = typer.Argument(..., help="User name."),
+    role: str = typer.Option("viewer", "--role", help="viewer, radiologist or admin."),
+) -> None:
+    """Create a user (or another token for one) and print the new token once."""
+    from radlens.service.auth import add_user
+    from radlens.service.settings import Settings
+    from radlens.service.store import Database
+
+    token = add_user(Database(Settings.from_env().resolved_database_url), name, role)
+    typer.echo(token)
+
+
+@user_app.command("list")
+def user_list_cmd() -> None:
+    """List users, roles and how many active tokens each has."""
+    from radlens.service.auth import list_users
+    from radlens.service.settings import Settings
+    from radlens.service.store import Database
+
+    for row in list_users(Database(Settings.from_env().resolved_database_url)):
+        typer.echo(f"{row['id']}\t{row['name']}\t{row['role']}\ttokens={row['tokens']}")
+
+
+# ---- train / evaluate / demo (radlens.training, radlens.runs, radlens.demo) ----
+@app.command("train")
+def train_cmd(
+    dataset: str | None = typer.Option(None, help="MedMNIST dataset, e.g. pneumoniamnist."),
+    size: int | None = typer.Option(None, help="MedMNIST image size (28, 64, 128, 224)."),
+    data_dir: str | None = typer.Option(None, help="Data folder [$RADLENS_DATA_DIR]."),
+    data_file: str | None = typer.Option(None, help="Load this npz instead of the official."),
+    verify: bool | None = typer.Option(
+        None, "--verify/--no-verify", help="Check the official MD5 (off: unofficial data)."
+    ),
+    images: str | None = typer.Option(None, help="Folder of radiographs (PNG/JPEG/DICOM)."),
+    labels: str | None = typer.Option(None, help="CSV of per-image labels for --images."),
+    patient_column: str | None = typer.Option(None, help="Patient-id column of --labels."),
+    label_columns: str | None = typer.Option(None, help="Label columns, comma-separated."),
+    image_column: str | None = typer.Option(None, help="Image-path column of --labels."),
+    site_column: str | None = typer.Option(None, help="Site column of --labels."),
+    image_size: int | None = typer.Option(None, help="Resize radiographs to this size."),
+    max_train_images: int | None = typer.Option(None, help="Seeded subset of training images."),
+    max_eval_images: int | None = typer.Option(None, help="Seeded subset of val/test images."),
+    model: str | None = typer.Option(None, help="resnet18, resnet50, densenet121, resnet18_25d."),
+    small_input: bool | None = typer.Option(
+        None, "--small-input/--imagenet-stem", help="3x3 stride-1 stem (default: <= 64 px)."
+    ),
+    ordinal_loss: str | None = typer.Option(None, help="Ordinal tasks: ce or coral."),
+    class_weights: str | None = typer.Option(None, help="none or balanced (inverse freq)."),
+    epochs: int | None = typer.Option(None, help="Epochs [100]."),
+    batch_size: int | None = typer.Option(None, help="Batch size [128]."),
+    eval_batch_size: int | None = typer.Option(None, help="Evaluation batch size [512]."),
+    lr: float | None = typer.Option(None, help="Adam learning rate [1e-3]."),
+    weight_decay: float | None = typer.Option(None, help="Adam weight decay [0]."),
+    milestones: str | None = typer.Option(None, help="LR drops at these epoch fractions."),
+    gamma: float | None = typer.Option(None, help="LR factor at each milestone [0.1]."),
+    augment: str | None = typer.Option(None, help="none, flip, shift or flip+shift."),
+    shift_pixels: int | None = typer.Option(None, help="Largest shift in pixels [2]."),
+    seed: int | None = typer.Option(None, help="Random seed [0]."),
+    device: str | None = typer.Option(None, help="auto, cpu, cuda, cuda:N or mps."),
+    precision: str | None = typer.Option(None, help="auto, 32-true, bf16-mixed, 16-mixed."),
+    channels_last: bool | None = typer.Option(None, "--channels-last/--no-channels-last"),
+    compile: bool | None = typer.Option(None, "--compile/--no-compile", help="torch.compile."),
+    devices: int | None = typer.Option(None, help="Number of devices (DDP through Fabric)."),
+    threads: int | None = typer.Option(None, help="CPU threads for torch."),
+    out: str | None = typer.Option(None, help="Run directory to write [runs/run]."),
+    config: Path | None = typer.Option(None, help="YAML config; flags override its keys."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
+) -> None:
+    """Train a model (MedMNIST v2 recipe by default) and write a run directory."""
+    options = {k: v for k, v in locals().items() if k not in ("config", "resume")}
+    from radlens.config import resolve_config
+    from radlens.runs import metrics_table
+    from radlens.training import train
+
+    result = train(resolve_config(options, config), resume=resume)
+    if result.metrics:
+        _table_console().print(metrics_table(result.metrics))
+    typer.echo(f"run directory: {result.run_dir} (best epoch {result.best_epoch})")
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    run_dir: Path = typer.Argument(..., help="Run directory written by `radlens train`."),
+    split: str = typer.Option("test", help="Split to re-predict: val or test."),
+    device: str | None = typer.Option(None, help="cpu or cuda (default: cuda if present)."),
+) -> None:
+    """Re-predict a split from checkpoint.pt; update metrics.json and predictions.parquet."""
+    from radlens.runs import evaluate_run, metrics_table
+
+    report = evaluate_run(run_dir, split, device=device)
+    view = {**report, "splits": {split: report}, "official_data": report["official_data"]}
+    _table_console().print(metrics_table(view, splits=(split,)))
+    typer.echo(f"updated {run_dir / 'metrics.json'} and {run_dir / 'predictions.parquet'}")
+
+
+@app.command("demo")
+def demo_cmd(
+    data_dir: str | None = typer.Option(None, help="Folder with pneumoniamnist*.npz."),
+    out: str = typer.Option("runs/demo", help="Run directory (replaced on each demo)."),
+    epochs: int = typer.Option(3, help="Epochs."),
+    max_train_images: int | None = typer.Option(1500, help="Training subset (0 = all)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+) -> None:
+    """Train and evaluate a small ResNet-18 on PneumoniaMNIST; print the test table."""
+    from radlens.demo import run_demo
+
+    run_demo(data_dir=data_dir, out=out, epochs=epochs, device=device,
+             max_train_images=max_train_images or None, console=_table_console())
+
+
+# ---- volume: DICOM series / NIfTI volumes (radlens.data.volumes) ----
+volume_app = typer.Typer(help="CT volumes: list DICOM series, summarise, convert to NIfTI.")
+app.add_typer(volume_app, name="volume")
+
+
+@volume_app.command("series")
+def volume_series_cmd(
+    folder: Path = typer.Argument(..., help="Folder of DICOM files (searched recursively)."),
+) -> None:
+    """List the series in a folder: UID, modality, description, files, slices."""
+    from radlens.data.volumes import list_series
+
+    for s in list_series(folder):
+        typer.echo(
+            f"{s.series_uid}\t{s.modality}\t{s.description or '-'}\t"
+            f"files={s.n_files}\tslices={s.n_slices}"
+        )
+
+
+@volume_app.command("info")
+def volume_info_cmd(
+    path: Path = typer.Argument(..., help="DICOM series folder, DICOM file or .nii/.nii.gz."),
+    series_uid: str | None = typer.Option(None, help="Series to load when several exist."),
+    allow_non_ct: bool = typer.Option(False, "--allow-non-ct", help="Accept MR, PT, ..."),
+) -> None:
+    """Load a volume and print its geometry and HU range as JSON (no patient identifiers)."""
+    import json
+
+    from radlens.data.volumes import describe_volume, load_volume
+
+    volume = load_volume(path, series_uid=series_uid, allow_non_ct=allow_non_ct)
+    typer.echo(json.dumps(describe_volume(volume), indent=2))
+
+
+@volume_app.command("convert")
+def volume_convert_cmd(
+    path: Path = typer.Argument(..., help="DICOM series folder or DICOM file."),
+    out: Path = typer.Argument(..., help="Output .nii or .nii.gz."),
+    series_uid: str | None = typer.Option(None, help="Series to load when several exist."),
+    allow_non_ct: bool = typer.Option(False, "--allow-non-ct", help="Accept MR, PT, ..."),
+) -> None:
+    """Convert a DICOM series to NIfTI (HU, RAS+ affine)."""
+    from radlens.data.volumes import convert_to_nifti
+
+    typer.echo(str(convert_to_nifti(path, out, series_uid=series_uid, allow_non_ct=allow_non_ct)))
 
 
 def main(argv: list[str] | None = None) -> int:

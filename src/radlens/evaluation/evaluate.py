@@ -1,0 +1,216 @@
+"""One call from a predictions table to every figure: `evaluate_predictions`.
+
+Order of work: leakage audit (refuses on patient overlap), thresholds and temperature chosen on the
+validation split when one is given (never on the evaluated split unless no validation exists, which
+the table then says), per-label table with DeLong CIs, optional patient bootstrap, per-site tables.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from radlens.errors import EvaluationError
+from radlens.evaluation import calibration, metrics, tables
+from radlens.evaluation.audit import audit_leakage
+from radlens.evaluation.frames import PredictionSet, prediction_set
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvaluationResult:
+    """Everything `write_report` and `to_json` need; `data` keeps the evaluated arrays."""
+
+    split: str
+    task: str
+    label_names: tuple[str, ...]
+    table: pd.DataFrame
+    summary: dict
+    operating_point: str
+    threshold_from: str
+    calibration: dict
+    temperature: dict | None
+    leakage: dict
+    site_table: pd.DataFrame | None = None
+    site_summaries: list[dict] = field(default_factory=list)
+    data: PredictionSet | None = field(default=None, repr=False)
+    calibrated_scores: np.ndarray | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        return _clean(
+            {
+                "split": self.split,
+                "task": self.task,
+                "label_names": list(self.label_names),
+                "operating_point": self.operating_point,
+                "threshold_from": self.threshold_from,
+                "summary": self.summary,
+                "labels": self.table.to_dict(orient="records"),
+                "sites": None
+                if self.site_table is None
+                else {
+                    "labels": self.site_table.to_dict(orient="records"),
+                    "summaries": self.site_summaries,
+                },
+                "calibration": self.calibration,
+                "temperature": self.temperature,
+                "leakage_audit": self.leakage,
+            }
+        )
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """JSON with NaN written as null (undefined figures stay visible as null + note)."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+
+def _clean(obj):
+    """numpy scalars/arrays to Python, NaN/inf to None, recursively."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _clean(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def _calibration_block(ps: PredictionSet, n_bins: int) -> dict:
+    curves = {}
+    for j, name in enumerate(ps.label_names):
+        c = calibration.reliability_curve(ps.y[:, j], ps.scores[:, j], n_bins)
+        curves[name] = {
+            "mean_predicted": c.mean_predicted,
+            "observed": c.observed,
+            "count": c.count,
+            "ece": c.ece(),
+        }
+    ece = calibration.expected_calibration_error(ps.y, ps.scores, n_bins)
+    brier = calibration.brier_score(ps.y, ps.scores)
+    return {
+        "n_bins": n_bins,
+        "binning": "equal-width",
+        "curves": curves,
+        "macro_ece": metrics.macro(ece),
+        "macro_brier": metrics.macro(brier),
+    }
+
+
+def _temperature(ps: PredictionSet, val: PredictionSet) -> tuple[dict, np.ndarray]:
+    """Fit T on validation, apply to the evaluated split; returns (summary, calibrated scores)."""
+    if val.probs is not None and val.target is not None:
+        ts = calibration.fit_temperature(val.probs, val.target, "softmax", fitted_on=val.split)
+        probs = ts.apply(ps.probs)
+        scores = probs[:, 1:] if ps.task == "binary" and probs.shape[1] == 2 else probs
+    else:
+        ts = calibration.fit_temperature(val.scores, val.y, "sigmoid", fitted_on=val.split)
+        scores = ts.apply(ps.scores)
+    ece_before = metrics.macro(calibration.expected_calibration_error(ps.y, ps.scores))
+    ece_after = metrics.macro(calibration.expected_calibration_error(ps.y, scores))
+    summary = {
+        "temperature": ts.temperature,
+        "kind": ts.kind,
+        "fitted_on": ts.fitted_on,
+        "applied_to": ps.split,
+        "val_nll_before": ts.nll_before,
+        "val_nll_after": ts.nll_after,
+        "macro_ece_before": ece_before,
+        "macro_ece_after": ece_after,
+        "macro_brier_before": metrics.macro(calibration.brier_score(ps.y, ps.scores)),
+        "macro_brier_after": metrics.macro(calibration.brier_score(ps.y, scores)),
+    }
+    return summary, scores
+
+
+def evaluate_predictions(
+    frame: pd.DataFrame,
+    *,
+    split: str = "test",
+    val_frame: pd.DataFrame | None = None,
+    val_split: str = "val",
+    by: str | None = None,
+    operating_point: str | float | metrics.OperatingPoint = "youden",
+    n_bootstrap: int = 0,
+    confidence: float = 0.95,
+    n_bins: int = 10,
+    seed: int = 0,
+    train_patient_ids=None,
+    audit: bool = True,
+) -> EvaluationResult:
+    """Evaluate one split of a predictions table (see module doc for the order of work).
+
+    `val_frame` (default: the same frame's `val_split` rows when present) chooses thresholds and
+    fits the temperature; `by="site"` adds per-site tables; `n_bootstrap` > 0 adds patient-level
+    bootstrap CIs (AUPRC, macro AUROC/AUPRC).
+    """
+    if by not in (None, "site"):
+        raise EvaluationError(f"by={by!r} is not supported; expected None or 'site'")
+    op = metrics.parse_operating_point(operating_point)
+    ps = prediction_set(frame, split)
+    leakage = (
+        audit_leakage(frame, split=split, train_patient_ids=train_patient_ids).to_dict()
+        if audit
+        else {"skipped": True}
+    )
+    val = None
+    if val_frame is not None:
+        val = prediction_set(val_frame, val_split)
+    elif split != val_split and (frame["split"].astype(str) == val_split).any():
+        val = prediction_set(frame, val_split)
+    if val is not None and val.label_names != ps.label_names:
+        raise EvaluationError(
+            f"validation labels {list(val.label_names)[:5]} differ from {split} labels"
+            f" {list(ps.label_names)[:5]}"
+        )
+    if op.method == "fixed":
+        threshold_from = "fixed"
+        thresholds = metrics.choose_thresholds(ps.y, ps.scores, op)
+    elif val is not None:
+        threshold_from = val.split
+        thresholds = metrics.choose_thresholds(val.y, val.scores, op)
+    else:
+        threshold_from = f"{split} (no validation split: optimistic)"
+        log.warning("no validation predictions: thresholds are chosen on %s itself", split)
+        thresholds = metrics.choose_thresholds(ps.y, ps.scores, op)
+    temperature, calibrated = (None, None)
+    if val is not None:
+        temperature, calibrated = _temperature(ps, val)
+    common = dict(n_bootstrap=n_bootstrap, confidence=confidence, seed=seed)
+    table, summary = tables.label_table(
+        ps,
+        thresholds=thresholds,
+        threshold_from=threshold_from,
+        calibrated_scores=calibrated,
+        **common,
+    )
+    summary["operating_point"] = op.describe()
+    site_table, site_summaries = None, []
+    if by == "site":
+        site_table, site_summaries = tables.by_site(
+            ps, thresholds=thresholds, threshold_from=threshold_from, **common
+        )
+    return EvaluationResult(
+        split=split,
+        task=ps.task,
+        label_names=ps.label_names,
+        table=table,
+        summary=summary,
+        operating_point=op.describe(),
+        threshold_from=threshold_from,
+        calibration=_calibration_block(ps, n_bins),
+        temperature=temperature,
+        leakage=leakage,
+        site_table=site_table,
+        site_summaries=site_summaries,
+        data=ps,
+        calibrated_scores=calibrated,
+    )

@@ -1,0 +1,248 @@
+"""RUN/report.html: one self-contained page (figures inlined as base64 PNG, no network, no JS).
+
+Sections: where measured, metric table with CIs, summary, ROC / PR curves, calibration, confusion
+matrix (single-label tasks), per-site table, heatmap gallery (true and false positives from
+RUN/heatmaps/), leakage audit and the model card.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import numpy as np
+import pandas as pd
+
+from radlens.errors import EvaluationError
+from radlens.evaluation.evaluate import EvaluationResult, _clean
+
+log = logging.getLogger(__name__)
+
+MAX_GALLERY = 24  # images per gallery section
+MAX_IMAGE_BYTES = 2_000_000
+OUTCOME_WORDS = {
+    "true_positive": "tp",
+    "truepositive": "tp",
+    "tp": "tp",
+    "false_positive": "fp",
+    "falsepositive": "fp",
+    "fp": "fp",
+    "false_negative": "fn",
+    "fn": "fn",
+    "true_negative": "tn",
+    "tn": "tn",
+}
+SECTIONS = {"tp": "True positives", "fp": "False positives", "fn": "False negatives"}
+
+
+@dataclass(frozen=True)
+class GalleryItem:
+    path: str
+    caption: str
+    outcome: str
+    data_uri: str
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _outcome_from_name(rel: Path) -> str | None:
+    tokens = [p.lower() for p in rel.parts[:-1]] + rel.stem.lower().replace("-", "_").split("_")
+    joined = "_".join(tokens)
+    for word in ("true_positive", "false_positive", "false_negative", "true_negative"):
+        if word in joined:
+            return OUTCOME_WORDS[word]
+    for tok in tokens:
+        if tok in OUTCOME_WORDS:
+            return OUTCOME_WORDS[tok]
+    return None
+
+
+def _outcome_from_data(stem: str, result: EvaluationResult) -> tuple[str | None, str]:
+    """Find the image id (and label) named in a file stem and classify it at the thresholds."""
+    ps = result.data
+    if ps is None:
+        return None, ""
+    matches = [i for i, image_id in enumerate(ps.ids) if image_id and image_id in stem]
+    if not matches:
+        return None, ""
+    row = max(matches, key=lambda i: len(ps.ids[i]))
+    named = [j for j, n in enumerate(ps.label_names) if n and n in stem]
+    j = (
+        max(named, key=lambda k: len(ps.label_names[k]))
+        if named
+        else int(np.argmax(ps.scores[row]))
+    )
+    thr = float(result.table["threshold"].iloc[j])
+    truth = ps.y[row, j]
+    if np.isnan(truth) or math.isnan(thr):
+        return None, ps.label_names[j]
+    predicted = ps.scores[row, j] >= thr
+    outcome = {(1, 1): "tp", (1, 0): "fp", (0, 1): "fn", (0, 0): "tn"}[(int(predicted), int(truth))]
+    return outcome, f"{ps.label_names[j]}, score {ps.scores[row, j]:.2f}"
+
+
+def heatmap_gallery(heatmaps_dir: Path | None, result: EvaluationResult) -> dict:
+    """PNG files under heatmaps_dir grouped into TP / FP / FN (file names or data decide)."""
+    sections: dict[str, list[GalleryItem]] = {k: [] for k in SECTIONS}
+    unclassified: list[GalleryItem] = []
+    if heatmaps_dir is None or not Path(heatmaps_dir).is_dir():
+        return {"sections": {}, "unclassified": [], "n_files": 0, "source": None}
+    files = sorted(Path(heatmaps_dir).rglob("*.png"))
+    for path in files:
+        rel = path.relative_to(heatmaps_dir)
+        outcome = _outcome_from_name(rel)
+        outcome_data, caption = _outcome_from_data(path.stem, result)
+        outcome = outcome or outcome_data
+        target = sections.get(outcome or "", unclassified)
+        if len(target) >= MAX_GALLERY or outcome == "tn":
+            continue
+        data = path.read_bytes()
+        if len(data) > MAX_IMAGE_BYTES or not data.startswith(b"\x89PNG"):
+            log.warning("heatmap %s skipped: not a PNG under %d bytes", rel, MAX_IMAGE_BYTES)
+            continue
+        target.append(GalleryItem(str(rel), caption, outcome or "", _data_uri(data)))
+    return {
+        "sections": {SECTIONS[k]: v for k, v in sections.items() if v},
+        "unclassified": unclassified,
+        "n_files": len(files),
+        "source": str(heatmaps_dir),
+    }
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float | np.floating):
+        return "–" if not math.isfinite(value) else f"{value:.{digits}f}"
+    return str(value)
+
+
+def _ci(est, low, high) -> str:
+    if est is None or not np.isfinite(est):
+        return "undefined"
+    if low is None or not (np.isfinite(low) and np.isfinite(high)):
+        return f"{est:.3f}"
+    return f"{est:.3f} ({low:.3f}–{high:.3f})"
+
+
+def _label_rows(table: pd.DataFrame) -> list[dict]:
+    rows = []
+    for r in table.to_dict(orient="records"):
+        rows.append(
+            {
+                "label": r["label"],
+                "site": r["site"],
+                "n": f"{int(r['n_positive'])}/{int(r['n_labelled'])}",
+                "prevalence": _fmt(r["prevalence"]),
+                "auroc": _ci(r["auroc"], r["auroc_low"], r["auroc_high"]),
+                "auprc": _ci(r["auprc"], r["auprc_low"], r["auprc_high"]),
+                "threshold": _fmt(r["threshold"]),
+                "sens": _fmt(r["sensitivity"]),
+                "spec": _fmt(r["specificity"]),
+                "ppv": _fmt(r["ppv"]),
+                "npv": _fmt(r["npv"]),
+                "f1": _fmt(r["f1"]),
+                "ece": _fmt(r["ece"]),
+                "brier": _fmt(r["brier"]),
+                "note": r["note"],
+            }
+        )
+    return rows
+
+
+def _card_sections(model_card: dict) -> list[tuple[str, object]]:
+    """(title, value) pairs; nested values are shown as indented JSON."""
+    out = []
+    for key, value in model_card.items():
+        title = str(key).replace("_", " ").capitalize()
+        if isinstance(value, dict | list):
+            value = json.dumps(_clean(value), indent=2, default=str)
+        out.append((title, value))
+    return out
+
+
+def render_report(
+    result: EvaluationResult, *, model_card: dict, heatmaps_dir: Path | None = None, title=None
+) -> str:
+    """The report page as one HTML string."""
+    from radlens.evaluation import plots  # matplotlib only when a report is drawn
+
+    ps = result.data
+    if ps is None:
+        raise EvaluationError("this EvaluationResult has no data arrays; evaluate it again")
+    table = result.table
+    figures = {
+        "roc": _data_uri(plots.roc_figure(ps, table["auroc"].to_numpy())),
+        "pr": _data_uri(plots.pr_figure(ps, table["auprc"].to_numpy())),
+        "calibration": _data_uri(
+            plots.calibration_figure(ps, result.calibration["n_bins"], result.calibrated_scores)
+        ),
+    }
+    thr = float(table["threshold"].iloc[0]) if len(table) else None
+    cm = plots.confusion_figure(ps, thr)
+    if cm is not None:
+        figures["confusion"] = _data_uri(cm)
+    summary_rows = [
+        (k, _fmt(v) if not isinstance(v, list) else " – ".join(_fmt(x) for x in v))
+        for k, v in result.summary.items()
+    ]
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("radlens.evaluation", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
+    )
+    template = env.get_template("report.html.j2")
+    site_rows = _label_rows(result.site_table) if result.site_table is not None else []
+    return template.render(
+        title=title or f"radlens evaluation – {model_card.get('name', 'run')}",
+        result=result,
+        where={
+            "split": result.split,
+            "sites": sorted({s or "unknown" for s in ps.sites}),
+            "n_patients": ps.n_patients,
+            "n_images": ps.n_images,
+            "operating_point": result.operating_point,
+            "threshold_from": result.threshold_from,
+        },
+        label_rows=_label_rows(table),
+        summary_rows=summary_rows,
+        site_rows=site_rows,
+        site_summaries=result.site_summaries,
+        figures=figures,
+        temperature=result.temperature,
+        leakage=result.leakage,
+        gallery=heatmap_gallery(Path(heatmaps_dir) if heatmaps_dir else None, result),
+        card=_card_sections(model_card),
+        fmt=_fmt,
+    )
+
+
+def write_report(
+    run_dir: str | Path,
+    result: EvaluationResult,
+    *,
+    model_card: dict,
+    heatmaps_dir: str | Path | None = None,
+) -> Path:
+    """Write RUN/report.html (heatmaps from `heatmaps_dir`, default RUN/heatmaps if present)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise EvaluationError(f"run directory not found: {run_dir}")
+    if heatmaps_dir is None and (run_dir / "heatmaps").is_dir():
+        heatmaps_dir = run_dir / "heatmaps"
+    html = render_report(
+        result, model_card=model_card, heatmaps_dir=Path(heatmaps_dir) if heatmaps_dir else None
+    )
+    out = run_dir / "report.html"
+    tmp = out.with_suffix(".html.tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(out)
+    log.info("wrote %s (%.1f kB)", out, out.stat().st_size / 1024)
+    return out

@@ -1,0 +1,128 @@
+"""Evaluate a training run directory: RUN/predictions.parquet -> RUN/evaluation.json + report.html.
+
+The model card is assembled from RUN/metrics.json and RUN/config.yaml (see CONTRACTS: run
+directory), plus the evaluation itself (what was measured where, and the limits it shows).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from radlens.errors import EvaluationError
+from radlens.evaluation.evaluate import EvaluationResult, evaluate_predictions
+from radlens.evaluation.frames import read_predictions
+from radlens.evaluation.report import write_report
+
+log = logging.getLogger(__name__)
+
+INTENDED_USE = (
+    "Research and development of radiology image classifiers: comparing models and data"
+    " handling under honest evaluation. Not a medical device; not for diagnosis, triage or any"
+    " clinical decision."
+)
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise EvaluationError(f"{path} is not valid JSON: {exc}") from exc
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise EvaluationError(f"{path} is not valid YAML: {exc}") from exc
+    return data if isinstance(data, dict) else {"config": data}
+
+
+def limits_of(result: EvaluationResult, metrics: dict) -> list[str]:
+    """Limits that the evaluation itself shows (undefined labels, small counts, data source)."""
+    out = []
+    table = result.table
+    undefined = table.loc[table["auroc"].isna(), "label"].tolist()
+    if undefined:
+        out.append(
+            f"AUROC undefined for {len(undefined)} label(s) in {result.split}: {undefined[:8]}"
+        )
+    small = table.loc[table["n_positive"].between(1, 29), "label"].tolist()
+    if small:
+        out.append(f"fewer than 30 positives for {len(small)} label(s): wide intervals")
+    if "optimistic" in result.threshold_from:
+        out.append("thresholds were chosen on the evaluated split (no validation predictions)")
+    if metrics.get("official_data") is False:
+        out.append("trained/evaluated on data that is not the official release (see data)")
+    sites = sorted({s or "unknown" for s in result.data.sites}) if result.data else []
+    if len(sites) <= 1:
+        out.append(f"single site ({', '.join(sites)}): performance on other sites is unknown")
+    out.append("patient ids are image ids when the dataset has none (e.g. MedMNIST)")
+    return out
+
+
+def build_model_card(run_dir: str | Path, result: EvaluationResult) -> dict:
+    """Data, splits, training configuration, intended use and limits of one run."""
+    run_dir = Path(run_dir)
+    metrics = _read_json(run_dir / "metrics.json")
+    config = _read_yaml(run_dir / "config.yaml")
+    splits = metrics.get("splits", {})
+    return {
+        "name": run_dir.name,
+        "data": {
+            "dataset": metrics.get("dataset", config.get("dataset")),
+            "task": metrics.get("task", result.task),
+            "official_data": metrics.get("official_data"),
+            "labels": list(result.label_names),
+        },
+        "splits": {
+            name: {k: v for k, v in (vals or {}).items() if k in ("n_images", "n_patients")}
+            for name, vals in splits.items()
+        }
+        or {"evaluated": result.split},
+        "training_config": config or "config.yaml not found",
+        "training_metrics": splits,
+        "intended_use": INTENDED_USE,
+        "limits": limits_of(result, metrics),
+    }
+
+
+def evaluate_run_dir(
+    run_dir: str | Path,
+    *,
+    split: str = "test",
+    by: str | None = None,
+    operating_point: str | float = "youden",
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+    heatmaps_dir: str | Path | None = None,
+    write: bool = True,
+) -> EvaluationResult:
+    """Evaluate RUN/predictions.parquet; write RUN/evaluation.json and RUN/report.html."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise EvaluationError(f"run directory not found: {run_dir}")
+    frame = read_predictions(run_dir / "predictions.parquet")
+    result = evaluate_predictions(
+        frame,
+        split=split,
+        by=by,
+        operating_point=operating_point,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+    )
+    if write:
+        (run_dir / "evaluation.json").write_text(result.to_json(), encoding="utf-8")
+        card = build_model_card(run_dir, result)
+        write_report(run_dir, result, model_card=card, heatmaps_dir=heatmaps_dir)
+    n_defined = int(np.isfinite(result.table["auroc"]).sum())
+    log.info("evaluated %s: %d of %d labels with an AUROC", split, n_defined, len(result.table))
+    return result

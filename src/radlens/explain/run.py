@@ -1,0 +1,204 @@
+"""Heatmaps of a trained run: pick the most confident positive predictions per label from
+``RUN/predictions.parquet``, re-load their images from the run's dataset, and write one overlay
+PNG per case (2D) or one axial/coronal/sagittal montage (3D) plus ``index.csv`` naming each file's
+case, label, score and outcome (TP / FP), for the report's heatmap gallery.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from rich.progress import Progress
+from torch import nn
+
+from radlens.data.arrays import ArrayDataset
+from radlens.errors import ConfigError, DataError, EvaluationError
+from radlens.explain.cam import CamExplainer, CamMethod
+from radlens.explain.localization import score_heatmap
+from radlens.explain.overlays import montage_3d, overlay_2d
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExplainCase:
+    """One heatmap to draw: row `index` of the image batch, explaining output `output_idx`."""
+
+    index: int
+    label: str
+    output_idx: int
+    case_id: str = ""
+    score: float = float("nan")
+    target: float = float("nan")  # 1 / 0 for this label, NaN when unknown
+
+    @property
+    def outcome(self) -> str:
+        if np.isnan(self.target):
+            return "unknown"
+        return "TP" if self.target >= 0.5 else "FP"
+
+
+def _slug(text: str) -> str:
+    keep = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in text.strip())
+    return keep.strip("_") or "label"
+
+
+def render_cases(
+    model: nn.Module,
+    inputs: torch.Tensor | np.ndarray,
+    display: Sequence[np.ndarray] | np.ndarray,
+    cases: Sequence[ExplainCase],
+    out_dir: str | Path,
+    *,
+    method: CamMethod = "gradcam",
+    layer: str | None = None,
+    masks: Sequence[np.ndarray | None] | None = None,
+    spacing: Sequence[float] = (1.0, 1.0, 1.0),
+    window: tuple[float, float] | None = None,
+) -> tuple[list[Path], pd.DataFrame]:
+    """Compute a heatmap per case and write its PNG into `out_dir`.
+
+    inputs: what the model eats, channel-first (N, C, H, W) or (N, C, D, H, W), already normalised.
+    display: what to draw under the heatmap, per row: (H, W) / (H, W, 3) or a (D, H, W) volume.
+    masks: optional ground-truth mask per case (same spatial shape); adds pointing game / IoU /
+        Dice columns to the returned index and a cyan outline to the picture.
+    Returns the PNG paths and an index frame (one row per case), also written as index.csv.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    x = torch.as_tensor(np.asarray(inputs)) if not isinstance(inputs, torch.Tensor) else inputs
+    if masks is not None and len(masks) != len(cases):
+        raise DataError(f"{len(masks)} masks for {len(cases)} cases; expected one per case")
+    paths: list[Path] = []
+    rows: list[dict[str, object]] = []
+    counts: dict[str, int] = {}
+    with CamExplainer(model, method=method, layer=layer) as cam, Progress(transient=True) as bar:
+        task = bar.add_task("heatmaps", total=len(cases))
+        for n, case in enumerate(cases):
+            if not 0 <= case.index < len(x):
+                raise DataError(f"case index {case.index} outside the {len(x)} images given")
+            result = cam(x[case.index : case.index + 1].float(), class_idx=case.output_idx)
+            heat = result.maps[0]
+            counts[case.label] = counts.get(case.label, 0) + 1
+            name = f"{_slug(case.label)}_{counts[case.label]:02d}_{case.outcome}.png"
+            mask = None if masks is None else masks[n]
+            image = np.asarray(display[case.index])
+            title = f"{case.label}  score {case.score:.2f}  ({case.outcome})"
+            row: dict[str, object] = {"file": name, **asdict(case), "outcome": case.outcome}
+            row |= {"method": method, "layer": result.layer, "raw_max": float(result.raw_max[0])}
+            if heat.ndim == 3:
+                path = montage_3d(image, heat, out / name, mask=mask, spacing=spacing,
+                                  title=title, window=window)  # fmt: skip
+            else:
+                path = overlay_2d(image, heat, out / name, mask=mask, title=title, window=window)
+            if mask is not None and np.asarray(mask).any():
+                loc = score_heatmap(heat, np.asarray(mask))
+                row |= {"pointing_game": loc.hit, "iou": loc.iou, "dice": loc.dice}
+            row["peak"] = str(tuple(int(v) for v in np.unravel_index(heat.argmax(), heat.shape)))
+            paths.append(path)
+            rows.append(row)
+            bar.advance(task)
+    index = pd.DataFrame(rows)
+    index.to_csv(out / "index.csv", index=False)
+    return paths, index
+
+
+def pick_cases(
+    predictions: pd.DataFrame,
+    label_names: Sequence[str],
+    task_kind: str,
+    *,
+    cases: int,
+    coral: bool = False,
+) -> list[tuple[str, int, str, float, float]]:
+    """The `cases` highest-scoring rows per label: (id, output column, label, score, target 1/0).
+
+    Binary tasks explain only the positive class (the last name); CORAL ordinal heads explain
+    grade k >= 1 through logit k-1 ("grade >= k").
+    """
+    if cases < 1:
+        raise ConfigError(f"--cases {cases}: expected at least 1 case per label")
+    picks = []
+    names = list(label_names)
+    targets = names[-1:] if task_kind == "binary" else names[1:] if coral else names
+    for label in targets:
+        k = names.index(label)
+        col = f"score:{label}"
+        if col not in predictions:
+            raise EvaluationError(f"predictions table has no column {col!r}; is it from this run?")
+        top = predictions.sort_values(col, ascending=False, kind="stable").head(cases)
+        for _, row in top.iterrows():
+            if task_kind == "multi-label":
+                target = float(row[f"target:{label}"])
+            else:
+                target = float(int(row["target"]) == k)
+            picks.append((str(row["id"]), k - 1 if coral else k, label, float(row[col]), target))
+    return picks
+
+
+def explain_run(
+    run_dir: str | Path,
+    *,
+    cases: int = 8,
+    out_dir: str | Path | None = None,
+    method: CamMethod = "gradcam",
+    layer: str | None = None,
+    split: str = "test",
+    dataset: ArrayDataset | None = None,
+) -> list[Path]:
+    """Heatmaps of the `cases` most confident positive predictions per label of a run's `split`,
+    written to `out_dir` (default RUN/heatmaps) with an index.csv; returns the PNG paths.
+
+    The images are re-loaded from the dataset the run's config.yaml names, unless `dataset` (the
+    one the run was trained on) is given."""
+    from radlens.runs import load_dataset, load_run, read_predictions
+    from radlens.training import images_to_tensor, normalise
+
+    run = load_run(run_dir)
+    preds = read_predictions(run.run_dir / "predictions.parquet")
+    rows = preds[preds["split"] == split]
+    if rows.empty:
+        have = sorted(preds["split"].unique().tolist())
+        raise EvaluationError(
+            f"{run.run_dir / 'predictions.parquet'} has no rows for split {split!r}; has {have}"
+        )
+    picks = pick_cases(rows, run.label_names, run.task.kind, cases=cases, coral=run.task.coral)
+    ds = dataset if dataset is not None else load_dataset(run.config)
+    if split not in ds.images:
+        raise DataError(f"dataset {ds.name!r} has no split {split!r}; has {ds.splits}")
+    position = {str(i): n for n, i in enumerate(ds.ids[split])}
+    missing = [p[0] for p in picks if p[0] not in position]
+    if missing:
+        raise EvaluationError(
+            f"{len(missing)} predicted ids (e.g. {missing[0]!r}) are not in dataset {ds.name!r}"
+            f" split {split!r}; the data changed since training"
+        )
+    wanted = sorted({position[p[0]] for p in picks})
+    local = {row: n for n, row in enumerate(wanted)}
+    raw = ds.images[split][wanted]
+    inputs = normalise(
+        images_to_tensor(raw, n_channels=ds.n_channels, spatial_dims=ds.spatial_dims)
+    )
+    display = list(raw)
+    if ds.spatial_dims == 2 and raw.ndim == 4 and raw.shape[1] == ds.n_channels != raw.shape[-1]:
+        display = [np.moveaxis(img, 0, -1) for img in raw]  # channel-first stored -> (H, W, C)
+    elif ds.spatial_dims == 3 and raw.ndim == 5:
+        display = [img[0] for img in raw]  # (1, D, H, W) -> (D, H, W)
+    todo = [
+        ExplainCase(local[position[cid]], label, out_idx, cid, score, target)
+        for cid, out_idx, label, score, target in picks
+    ]
+    out = Path(out_dir) if out_dir is not None else run.run_dir / "heatmaps"
+    spacing = ds.extra.get("spacing")
+    if not (isinstance(spacing, Sequence) and len(spacing) == 3):
+        spacing = (1.0, 1.0, 1.0)  # voxel units; a cohort may store (z, y, x) mm in extra
+    paths, _ = render_cases(run.model, inputs, display, todo, out, method=method, layer=layer,
+                            spacing=spacing)  # fmt: skip
+    log.info("wrote %d heatmaps to %s", len(paths), out)
+    return paths

@@ -1,0 +1,253 @@
+"""Compare labeler output with gold labels: per-label precision / recall / F1, micro / macro F1.
+
+Two gold formats:
+
+* **wide**: an id column plus one column per label with 1 (present), 0 (absent / not mentioned),
+  -1 or empty. Gold columns map to vocabulary ids through a mapping YAML
+  (``vocab/mappings/<name>.yaml``: ``labels: {gold column: [abnormality ids]}``; a column is
+  predicted positive when any listed id is present) or, without a mapping, by equal name.
+* **findings** (radlens' own hand-labelled sets): columns ``id, text, findings`` where findings is
+  ``abnormality[@location]=status`` items separated by ``;`` (status present / absent / uncertain;
+  ``=present`` may be left out). Scored per (report, abnormality, status) over all three statuses,
+  so a missed negation counts, and per (report, abnormality, location, status) for located items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from radlens.errors import EvaluationError
+from radlens.reports.labeler import STATUSES, Finding
+from radlens.reports.sections import NON_REPORTING
+from radlens.reports.vocabulary import VOCAB_DIR
+
+MAPPING_DIR = VOCAB_DIR / "mappings"
+
+
+@dataclass(frozen=True)
+class LabelScore:
+    """Counts and scores of one label."""
+
+    label: str
+    tp: int
+    fp: int
+    fn: int
+    support: int
+    precision: float
+    recall: float
+    f1: float
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Per-label scores, micro / macro F1 and the disagreements (id, label, gold, predicted)."""
+
+    labels: list[LabelScore]
+    micro_f1: float
+    macro_f1: float
+    micro_precision: float
+    micro_recall: float
+    disagreements: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+    def table(self) -> pd.DataFrame:
+        """Per-label table (one row per label)."""
+        return pd.DataFrame([s.__dict__ for s in self.labels])
+
+    def to_dict(self) -> dict:
+        return {
+            "micro_f1": self.micro_f1,
+            "macro_f1": self.macro_f1,
+            "micro_precision": self.micro_precision,
+            "micro_recall": self.micro_recall,
+            "labels": [s.__dict__ for s in self.labels],
+            "n_disagreements": len(self.disagreements),
+        }
+
+
+def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
+    p = tp / (tp + fp) if tp + fp else (1.0 if fn == 0 else 0.0)
+    r = tp / (tp + fn) if tp + fn else 1.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return p, r, f
+
+
+def score_sets(
+    gold: Mapping[str, set], pred: Mapping[str, set], ids: Sequence[str] | None = None
+) -> EvalResult:
+    """Score per label: gold[label] / pred[label] are sets of positive item keys (report ids...)."""
+    labels = sorted(set(gold) | set(pred))
+    scores, dis = [], []
+    TP = FP = FN = 0
+    for lab in labels:
+        g, p = gold.get(lab, set()), pred.get(lab, set())
+        tp, fp, fn = len(g & p), len(p - g), len(g - p)
+        TP, FP, FN = TP + tp, FP + fp, FN + fn
+        pr, rc, f1 = _prf(tp, fp, fn)
+        scores.append(LabelScore(lab, tp, fp, fn, len(g), pr, rc, f1))
+        dis += [(str(k), lab, "0", "1") for k in sorted(p - g, key=str)]
+        dis += [(str(k), lab, "1", "0") for k in sorted(g - p, key=str)]
+    mp, mr, mf = _prf(TP, FP, FN)
+    macro = float(np.mean([s.f1 for s in scores if s.support > 0])) if scores else 0.0
+    return EvalResult(scores, mf, macro, mp, mr, dis)
+
+
+def load_mapping(name_or_path: str | Path) -> dict[str, tuple[str, ...]]:
+    """A gold-column -> vocabulary-ids mapping by name (``ct_rate``) or path."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = MAPPING_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        names = sorted(p.stem for p in MAPPING_DIR.glob("*.yaml"))
+        raise EvaluationError(f"label mapping {name_or_path!r} not found [expected a path or {names}]")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    labels = data.get("labels") if isinstance(data, dict) else None
+    if not isinstance(labels, dict):
+        raise EvaluationError(f"label mapping {path}: field 'labels' must be a mapping")
+    out = {}
+    for k, v in labels.items():
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            raise EvaluationError(f"label mapping {path}: entry {k!r} must be a list of ids")
+        out[str(k)] = tuple(v)
+    return out
+
+
+def report_positive_sets(
+    ids: Sequence[str],
+    findings: Sequence[Sequence[Finding]],
+    mapping: Mapping[str, Sequence[str]],
+    uncertain: str = "positive",
+) -> dict[str, set]:
+    """For each mapped label, the ids whose findings (reporting sections) make it positive."""
+    ok = {"present"} | ({"uncertain"} if uncertain == "positive" else set())
+    by_abn: dict[str, set] = {}
+    for rid, fs in zip(ids, findings, strict=True):
+        for f in fs:
+            if f.status in ok and f.section not in NON_REPORTING:
+                by_abn.setdefault(f.abnormality, set()).add(rid)
+    return {lab: set().union(*(by_abn.get(a, set()) for a in abns)) for lab, abns in mapping.items()}
+
+
+def parse_findings_cell(cell: str, where: str) -> list[tuple[str, str | None, str]]:
+    """``"nodule@right_upper_lobe=present; pleural_effusion=absent"`` -> [(abn, loc, status)]."""
+    out = []
+    for item in str(cell).split(";"):
+        item = item.strip()
+        if not item:
+            continue
+        name, _, status = item.partition("=")
+        status = status.strip() or "present"
+        if status not in STATUSES:
+            raise EvaluationError(f"{where}: status {status!r} in {item!r} [expected {STATUSES}]")
+        abn, _, loc = name.strip().partition("@")
+        out.append((abn, loc or None, status))
+    return out
+
+
+def findings_items(
+    ids: Sequence[str], findings: Sequence[Sequence[Finding]]
+) -> tuple[set, set]:
+    """(report, abnormality, status) items (strongest status per abnormality) and located items."""
+    rank = {"absent": 0, "uncertain": 1, "present": 2}
+    report_level, located = set(), set()
+    for rid, fs in zip(ids, findings, strict=True):
+        best: dict[str, str] = {}
+        for f in fs:
+            if f.section in NON_REPORTING:
+                continue
+            if f.abnormality not in best or rank[f.status] > rank[best[f.abnormality]]:
+                best[f.abnormality] = f.status
+            if f.location:
+                located.add((rid, f.abnormality, f.location, f.status))
+        report_level |= {(rid, a, s) for a, s in best.items()}
+    return report_level, located
+
+
+def evaluate_findings_gold(
+    gold: pd.DataFrame, findings: Sequence[Sequence[Finding]], id_column: str = "id"
+) -> tuple[EvalResult, EvalResult]:
+    """Score labeler findings against a findings-format gold table: (report-level, located)."""
+    ids = gold[id_column].astype(str).tolist()
+    g_rep, g_loc = set(), set()
+    for rid, cell in zip(ids, gold["findings"].fillna(""), strict=True):
+        items = parse_findings_cell(cell, f"gold row {rid}")
+        rank = {"absent": 0, "uncertain": 1, "present": 2}
+        best: dict[str, str] = {}
+        for abn, loc, st in items:
+            if abn not in best or rank[st] > rank[best[abn]]:
+                best[abn] = st
+            if loc:
+                g_loc.add((rid, abn, loc, st))
+        g_rep |= {(rid, a, s) for a, s in best.items()}
+    p_rep, p_loc = findings_items(ids, findings)
+    located_ids = {(r, a) for r, a, _, _ in g_loc}
+    p_loc = {x for x in p_loc if (x[0], x[1]) in located_ids}
+
+    def by_label(items, n):
+        out: dict[str, set] = {}
+        for it in items:
+            out.setdefault(f"{it[1]}={it[-1]}", set()).add(it[:n])
+        return out
+
+    return (
+        score_sets(by_label(g_rep, 1), by_label(p_rep, 1)),
+        score_sets(by_label(g_loc, 3), by_label(p_loc, 3)),
+    )
+
+
+def read_wide(path: str | Path, id_column: str) -> pd.DataFrame:
+    """A wide label table (CSV or parquet) indexed by id (as str)."""
+    path = Path(path)
+    if not path.is_file():
+        raise EvaluationError(f"label table {path} not found")
+    try:
+        df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except Exception as exc:  # pandas / pyarrow raise many types for a bad file
+        raise EvaluationError(f"label table {path}: cannot read ({exc})") from exc
+    if id_column not in df.columns:
+        raise EvaluationError(
+            f"label table {path}: no id column {id_column!r} [columns: {list(df.columns)[:12]}]"
+        )
+    if df[id_column].duplicated().any():
+        raise EvaluationError(f"label table {path}: duplicate ids in column {id_column!r}")
+    return df.set_index(df[id_column].astype(str)).drop(columns=[id_column])
+
+
+def evaluate_files(
+    pred: str | Path,
+    gold: str | Path,
+    *,
+    id_column: str = "report_id",
+    gold_id_column: str | None = None,
+    mapping: str | Path | None = None,
+    uncertain: str = "positive",
+) -> EvalResult:
+    """Score a wide prediction table (from ``radlens label``) against a wide gold table."""
+    p = read_wide(pred, id_column)
+    g = read_wide(gold, gold_id_column or id_column)
+    common = p.index.intersection(g.index)
+    if len(common) == 0:
+        raise EvaluationError(f"no report id in common between {pred} and {gold}")
+    maps = load_mapping(mapping) if mapping else {c: (c,) for c in g.columns if c in p.columns}
+    if not maps:
+        raise EvaluationError(
+            f"no label column of {gold} is in {pred}; pass --mapping (e.g. ct_rate, openi_negbio)"
+        )
+    pos_value = {1} | ({-1} if uncertain == "positive" else set())
+    gold_sets, pred_sets = {}, {}
+    for lab, abns in maps.items():
+        if lab not in g.columns:
+            raise EvaluationError(f"gold table {gold}: no column {lab!r} named by the mapping")
+        missing = [a for a in abns if a not in p.columns]
+        if missing:
+            raise EvaluationError(f"prediction table {pred}: no column {missing[0]!r}")
+        gv = pd.to_numeric(g.loc[common, lab], errors="coerce").fillna(0).to_numpy()
+        pv = p.loc[common, list(abns)].to_numpy()
+        gold_sets[lab] = set(common[np.isin(gv, list(pos_value))])
+        pred_sets[lab] = set(common[np.isin(pv, list(pos_value)).any(axis=1)])
+    return score_sets(gold_sets, pred_sets)

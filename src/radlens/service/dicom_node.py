@@ -1,0 +1,148 @@
+"""DICOM C-STORE / C-ECHO node (pynetdicom) feeding the same ingest path as uploads.
+
+Each received instance is validated and written to the content-addressed store at once; its rows
+are committed for the whole association in one transaction when the peer asks to release (before
+the release is answered), so a sender that sees a clean release knows its study is stored. An
+instance that fails validation is answered with a failure status and never stored. An aborted
+association commits what was acknowledged so far (those instances were accepted).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from pynetdicom import AE, evt
+from pynetdicom.pdu_primitives import A_RELEASE
+from pynetdicom.sop_class import (
+    CTImageStorage,
+    EnhancedCTImageStorage,
+    Verification,
+)
+
+from radlens.errors import RadlensError, ServiceError
+from radlens.service.files import FileStore
+from radlens.service.ingest import StoredInstance, commit_instances, meta_from_dataset
+from radlens.service.store import Database
+
+log = logging.getLogger(__name__)
+STATUS_SUCCESS = 0x0000
+STATUS_CANNOT_UNDERSTAND = 0xC000
+STATUS_OUT_OF_RESOURCES = 0xA700
+TRANSFER_SYNTAXES = [
+    "1.2.840.10008.1.2.1",  # Explicit VR Little Endian
+    "1.2.840.10008.1.2",  # Implicit VR Little Endian
+    "1.2.840.10008.1.2.2",  # Explicit VR Big Endian (retired, still sent by old modalities)
+    "1.2.840.10008.1.2.4.70",  # JPEG Lossless SV1
+    "1.2.840.10008.1.2.4.90",  # JPEG 2000 lossless
+    "1.2.840.10008.1.2.4.80",  # JPEG-LS lossless
+    "1.2.840.10008.1.2.5",  # RLE lossless
+]
+
+
+@dataclass
+class _Batch:
+    items: list[StoredInstance] = field(default_factory=list)
+    committed: bool = False
+
+
+class DicomNode:
+    """A Storage SCP + Verification SCP on (host, port) with AE title and calling-AE allow-list."""
+
+    def __init__(
+        self,
+        db: Database,
+        files: FileStore,
+        *,
+        ae_title: str = "RADLENS",
+        host: str = "0.0.0.0",
+        port: int = 11112,
+        allowed_calling_aes: tuple[str, ...] = (),
+    ) -> None:
+        self.db, self.files = db, files
+        self.host, self.port = host, port
+        self.ae = AE(ae_title=ae_title)
+        self.ae.require_called_aet = True
+        if allowed_calling_aes:
+            self.ae.require_calling_aet = list(allowed_calling_aes)
+        self.ae.maximum_pdu_size = 0
+        self.ae.network_timeout = 60
+        self.ae.add_supported_context(Verification)
+        for sop in (CTImageStorage, EnhancedCTImageStorage):
+            self.ae.add_supported_context(sop, TRANSFER_SYNTAXES)
+        self._server = None
+        self._batches: dict[int, _Batch] = {}
+        self._lock = threading.Lock()
+
+    def _batch(self, assoc) -> _Batch:
+        with self._lock:
+            return self._batches.setdefault(id(assoc), _Batch())
+
+    def _on_echo(self, event) -> int:
+        return STATUS_SUCCESS
+
+    def _on_store(self, event) -> int:
+        try:
+            ds = event.dataset
+            ds.file_meta = event.file_meta
+            meta = meta_from_dataset(ds, f"C-STORE from {event.assoc.requestor.ae_title}")
+        except RadlensError as exc:
+            log.warning("refused an instance: %s", exc)
+            return STATUS_CANNOT_UNDERSTAND
+        except Exception as exc:  # undecodable dataset
+            log.warning("refused an undecodable instance: %s", type(exc).__name__)
+            return STATUS_CANNOT_UNDERSTAND
+        try:
+            data = bytes(event.encoded_dataset(include_meta=True))
+            sha = self.files.put_bytes(data)
+        except OSError as exc:
+            log.error("cannot write a received instance: %s", exc)
+            return STATUS_OUT_OF_RESOURCES
+        self._batch(event.assoc).items.append(StoredInstance(sha, len(data), meta))
+        return STATUS_SUCCESS
+
+    def _commit(self, assoc, reason: str) -> None:
+        with self._lock:
+            batch = self._batches.pop(id(assoc), None)
+        if batch is None or not batch.items or batch.committed:
+            return
+        batch.committed = True
+        try:
+            commit_instances(self.db, batch.items, "dicom")
+        except Exception:
+            log.exception("committing %d instance(s) on %s failed", len(batch.items), reason)
+
+    def _on_acse_recv(self, event) -> None:
+        primitive = event.primitive
+        if isinstance(primitive, A_RELEASE) and primitive.result is None:
+            self._commit(event.assoc, "release")  # before the A-RELEASE-RP goes out
+
+    def _on_end(self, event) -> None:
+        self._commit(event.assoc, "abort/close")
+
+    def start(self) -> None:
+        """Start listening in background threads."""
+        handlers = [
+            (evt.EVT_C_ECHO, self._on_echo),
+            (evt.EVT_C_STORE, self._on_store),
+            (evt.EVT_ACSE_RECV, self._on_acse_recv),
+            (evt.EVT_ABORTED, self._on_end),
+            (evt.EVT_CONN_CLOSE, self._on_end),
+        ]
+        try:
+            self._server = self.ae.start_server(
+                (self.host, self.port), block=False, evt_handlers=handlers
+            )
+        except OSError as exc:
+            raise ServiceError(
+                f"cannot listen for DICOM on {self.host}:{self.port}: {exc} "
+                "(set RADLENS_DICOM_PORT to a free port)"
+            ) from exc
+        self.port = self._server.server_address[1]
+        log.info("DICOM node %s listening on %s:%d", self.ae.ae_title, self.host, self.port)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server = None

@@ -1,0 +1,124 @@
+"""Axial slice PNGs with window presets, and heatmap overlay PNGs, for the viewer."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import threading
+from collections import OrderedDict
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from sqlalchemy import select
+
+from radlens.errors import ServiceError
+from radlens.service.files import FileStore
+from radlens.service.store import Database, Heatmap
+from radlens.service.worker import default_loader, materialise_series
+from radlens.service.worklist import NotFoundError, get_visible_study
+
+WINDOWS: dict[str, tuple[float, float]] = {  # name: (centre, width) in HU
+    "lung": (-600.0, 1500.0),
+    "mediastinum": (40.0, 400.0),
+    "bone": (400.0, 1800.0),
+}
+
+
+def window_name(name: str) -> tuple[float, float]:
+    if name not in WINDOWS:
+        close = get_close_matches(name, list(WINDOWS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ServiceError(f"unknown window {name!r}; expected one of {list(WINDOWS)}{hint}")
+    return WINDOWS[name]
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG", optimize=False)
+    return buf.getvalue()
+
+
+def windowed(slice_hu: np.ndarray, window: str) -> np.ndarray:
+    centre, width = window_name(window)
+    lo = centre - width / 2
+    return (np.clip((slice_hu - lo) / width, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+class ImageService:
+    """Loads study volumes (small LRU cache) and renders slices and overlays."""
+
+    def __init__(self, db: Database, files: FileStore, *, cache_size: int = 4, loader=None):
+        self.db, self.files = db, files
+        self.loader = loader or default_loader
+        self.cache_size = cache_size
+        self._cache: OrderedDict[int, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def volume(self, study_id: int) -> Any:
+        with self._lock:
+            if study_id in self._cache:
+                self._cache.move_to_end(study_id)
+                return self._cache[study_id]
+        with self.db.session() as session:
+            get_visible_study(session, study_id)
+        with tempfile.TemporaryDirectory(prefix="radlens-view-") as tmp:
+            vol = self.loader(materialise_series(self.db, self.files, study_id, Path(tmp)))
+        with self._lock:
+            self._cache[study_id] = vol
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return vol
+
+    def forget(self, study_id: int) -> None:
+        with self._lock:
+            self._cache.pop(study_id, None)
+
+    def _slice_index(self, vol: Any, z: int) -> int:
+        n = vol.array.shape[0]
+        if not 0 <= z < n:
+            raise NotFoundError(f"slice {z} out of range; the volume has slices 0..{n - 1}")
+        return z
+
+    def geometry(self, study_id: int) -> dict[str, Any]:
+        vol = self.volume(study_id)
+        return {"shape": list(vol.array.shape), "spacing": list(vol.spacing),
+                "windows": list(WINDOWS)}
+
+    def slice_png(self, study_id: int, z: int, window: str = "lung") -> bytes:
+        window_name(window)
+        vol = self.volume(study_id)
+        return png_bytes(windowed(vol.array[self._slice_index(vol, z)], window))
+
+    def heatmap(self, study_id: int, abnormality: str) -> np.ndarray:
+        with self.db.session() as session:
+            get_visible_study(session, study_id)
+            row = session.scalar(
+                select(Heatmap).where(Heatmap.study_id == study_id,
+                                      Heatmap.abnormality == abnormality)
+            )
+            if row is None:
+                raise NotFoundError(f"study {study_id} has no heatmap for {abnormality!r}")
+            sha = row.sha256
+        return np.load(io.BytesIO(self.files.read_bytes(sha))).astype(np.float32)
+
+    def overlay_png(self, study_id: int, abnormality: str, z: int) -> bytes:
+        """RGBA PNG (transparent where heat is low) to draw over slice `z`."""
+        from radlens.explain.overlays import heat_rgba
+
+        vol = self.volume(study_id)
+        z = self._slice_index(vol, z)
+        heat = self.heatmap(study_id, abnormality)
+        hz = min(heat.shape[0] - 1, int(round(z * heat.shape[0] / vol.array.shape[0])))
+        plane = heat[hz]
+        rows, cols = vol.array.shape[1:]
+        if plane.shape != (rows, cols):
+            plane = np.asarray(
+                Image.fromarray(plane.astype(np.float32), mode="F").resize(
+                    (cols, rows), Image.Resampling.BILINEAR
+                )
+            )
+        rgba = (heat_rgba(plane) * 255).astype(np.uint8)
+        return png_bytes(rgba)

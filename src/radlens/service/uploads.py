@@ -1,0 +1,122 @@
+"""Safe unpacking of uploaded files: size limits, zip bombs and path traversal.
+
+Everything here runs before any byte is stored, so a rejected upload leaves nothing behind.
+Entry sizes are enforced on the bytes actually inflated, not on the sizes the zip header claims.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import zipfile
+from dataclasses import dataclass
+
+from radlens.errors import DataError
+
+_CHUNK = 1 << 20
+
+
+class UploadError(DataError):
+    """An upload that is refused; `status_code` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status_code: int = 400) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    max_upload_bytes: int
+    max_uncompressed_bytes: int
+    max_ratio: float
+    max_entries: int
+
+
+def check_entry_name(name: str) -> str:
+    """Reject absolute paths, drive letters and `..` components in a zip entry name."""
+    normalised = name.replace("\\", "/")
+    if normalised.startswith("/") or (len(normalised) > 1 and normalised[1] == ":"):
+        raise UploadError(f"zip entry {name[:200]!r} has an absolute path; refusing the upload")
+    parts = [p for p in normalised.split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        raise UploadError(f"zip entry {name[:200]!r} escapes the archive with '..'; refusing")
+    return posixpath.join(*parts) if parts else ""
+
+
+def is_zip(data: bytes) -> bool:
+    return data[:4] in (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def unpack_zip(data: bytes, limits: UploadLimits) -> list[tuple[str, bytes]]:
+    """(name, bytes) of every file in a zip, after every safety check passed."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        infos = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise UploadError(f"upload is not a readable zip archive: {exc}") from None
+    files = [i for i in infos if not i.is_dir()]
+    if len(files) > limits.max_entries:
+        raise UploadError(
+            f"zip holds {len(files)} files, more than the limit of {limits.max_entries}", 413
+        )
+    for info in infos:
+        check_entry_name(info.filename)
+    out: list[tuple[str, bytes]] = []
+    total = 0
+    for info in files:
+        if info.flag_bits & 0x1:
+            raise UploadError(f"zip entry {info.filename[:200]!r} is encrypted; not supported")
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            with archive.open(info) as handle:
+                while chunk := handle.read(_CHUNK):
+                    size += len(chunk)
+                    total += len(chunk)
+                    if total > limits.max_uncompressed_bytes:
+                        raise UploadError(
+                            f"zip inflates to more than {limits.max_uncompressed_bytes} bytes "
+                            "(possible zip bomb); refusing the upload",
+                            413,
+                        )
+                    if size > _CHUNK and size > limits.max_ratio * max(info.compress_size, 1):
+                        raise UploadError(
+                            f"zip entry {info.filename[:200]!r} inflates more than "
+                            f"{limits.max_ratio:g}x (possible zip bomb); refusing the upload",
+                            413,
+                        )
+                    chunks.append(chunk)
+        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
+            raise UploadError(f"zip entry {info.filename[:200]!r} is corrupt: {exc}") from None
+        out.append((info.filename, b"".join(chunks)))
+    if total > limits.max_ratio * max(len(data), 1) and total > _CHUNK:
+        raise UploadError(
+            f"zip inflates {total / max(len(data), 1):.0f}x, above the limit of "
+            f"{limits.max_ratio:g}x (possible zip bomb); refusing the upload",
+            413,
+        )
+    if not out:
+        raise UploadError("zip archive holds no files")
+    return out
+
+
+def expand_uploads(
+    uploads: list[tuple[str, bytes]], limits: UploadLimits
+) -> list[tuple[str, bytes]]:
+    """Flatten the uploaded parts: zips are unpacked (one level), other files kept as they are."""
+    total = sum(len(d) for _, d in uploads)
+    if total > limits.max_upload_bytes:
+        raise UploadError(
+            f"upload of {total} bytes exceeds the limit of {limits.max_upload_bytes} bytes "
+            "(RADLENS_MAX_UPLOAD_BYTES)",
+            413,
+        )
+    out: list[tuple[str, bytes]] = []
+    for name, data in uploads:
+        if is_zip(data):
+            out.extend(unpack_zip(data, limits))
+        else:
+            out.append((name, data))
+    if not out:
+        raise UploadError("no files in the upload; send DICOM files, one zip, or one NIfTI")
+    return out

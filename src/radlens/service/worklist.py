@@ -1,0 +1,234 @@
+"""Typed read/write functions behind the API: worklist, study detail, reports, audit trail.
+
+Route handlers call only these. Studies are reachable only when visible (fully committed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, nulls_last, select
+
+from radlens.errors import ServiceError
+from radlens.service.auth import Principal
+from radlens.service.store import (
+    AuditEvent,
+    Database,
+    Finding,
+    Heatmap,
+    Instance,
+    Patient,
+    Prediction,
+    Report,
+    Series,
+    Study,
+    StudyStatus,
+    User,
+    utcnow,
+)
+from radlens.service.triage import URGENCY_RANK
+
+RANK_NAME = {v: k for k, v in URGENCY_RANK.items()} | {3: "none", 9: "unscored"}
+MAX_REPORT_CHARS = 50_000
+
+
+class NotFoundError(ServiceError):
+    status_code = 404
+
+
+class ConflictError(ServiceError):
+    status_code = 409
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _study_summary(study: Study, patient: Patient, n_instances: int) -> dict[str, Any]:
+    return {
+        "id": study.id,
+        "study_uid": study.study_uid,
+        "patient_name": patient.name,
+        "patient_id": patient.patient_key,
+        "study_date": study.study_date,
+        "description": study.description,
+        "accession": study.accession,
+        "source": study.source,
+        "status": study.status.value,
+        "urgency": RANK_NAME.get(study.urgency_rank, "none"),
+        "urgency_rank": study.urgency_rank,
+        "top_abnormality": study.top_abnormality,
+        "top_score": study.top_score,
+        "model_version": study.model_version,
+        "received_at": _iso(study.received_at),
+        "scored_at": _iso(study.scored_at),
+        "n_instances": n_instances,
+    }
+
+
+def worklist(db: Database, *, limit: int = 200, status: str | None = None) -> list[dict]:
+    """Visible studies: most urgent present finding first, then top model score, then arrival."""
+    counts = (
+        select(Series.study_id, func.count(Instance.id).label("n"))
+        .join(Instance, Instance.series_id == Series.id)
+        .group_by(Series.study_id)
+        .subquery()
+    )
+    query = (
+        select(Study, Patient, func.coalesce(counts.c.n, 0))
+        .join(Patient, Patient.id == Study.patient_id)
+        .outerjoin(counts, counts.c.study_id == Study.id)
+        .where(Study.visible.is_(True))
+    )
+    if status is not None:
+        try:
+            query = query.where(Study.status == StudyStatus(status))
+        except ValueError:
+            names = [s.value for s in StudyStatus]
+            raise ServiceError(f"unknown status {status!r}; expected one of {names}") from None
+    query = query.order_by(
+        Study.urgency_rank, nulls_last(Study.top_score.desc()), Study.received_at, Study.id
+    ).limit(max(1, min(limit, 1000)))
+    with db.session() as session:
+        return [_study_summary(s, p, n) for s, p, n in session.execute(query).all()]
+
+
+def get_visible_study(session, study_id: int) -> Study:
+    study = session.get(Study, study_id)
+    if study is None or not study.visible:
+        raise NotFoundError(f"no study with id {study_id}")
+    return study
+
+
+def study_detail(db: Database, study_id: int, principal: Principal) -> dict[str, Any]:
+    """Summary, series, predictions, findings, heatmaps and report state of one study."""
+    with db.session() as session:
+        study = get_visible_study(session, study_id)
+        series = []
+        n_total = 0
+        for s in session.scalars(select(Series).where(Series.study_id == study_id)):
+            n = session.scalar(select(func.count(Instance.id)).where(Instance.series_id == s.id))
+            n_total += n or 0
+            series.append(
+                {"id": s.id, "series_uid": s.series_uid, "description": s.description,
+                 "modality": s.modality, "kind": s.kind, "n_instances": n}
+            )
+        preds = session.scalars(
+            select(Prediction).where(Prediction.study_id == study_id)
+            .order_by(Prediction.score.desc())
+        ).all()
+        findings = session.scalars(select(Finding).where(Finding.study_id == study_id)).all()
+        heatmaps = session.scalars(
+            select(Heatmap.abnormality).where(Heatmap.study_id == study_id)
+        ).all()
+        out = _study_summary(study, study.patient, n_total)
+        out |= {
+            "error": study.error,
+            "series": series,
+            "predictions": [
+                {"abnormality": p.abnormality, "location": p.location, "score": p.score,
+                 "model_version": p.model_version}
+                for p in preds
+            ],
+            "findings": [
+                {"abnormality": f.abnormality, "location": f.location, "status": f.status,
+                 "score": f.score, "urgency": f.urgency, "heatmap": f.abnormality in heatmaps}
+                for f in sorted(findings, key=lambda f: (URGENCY_RANK.get(f.urgency, 3),
+                                                          -(f.score or 0)))
+            ],
+            "heatmaps": sorted(heatmaps),
+        }
+        session.add(AuditEvent(user_id=principal.user_id, action="study_viewed",
+                               study_id=study_id, detail={}))
+        return out
+
+
+def _report_dict(report: Report | None, study_id: int, session) -> dict[str, Any]:
+    if report is None:
+        return {"study_id": study_id, "draft_text": "", "edited_text": None, "text": "",
+                "signed": False, "signed_by": None, "signed_at": None, "updated_at": None}
+    signer = session.get(User, report.signed_by) if report.signed_by else None
+    return {
+        "study_id": study_id,
+        "draft_text": report.draft_text,
+        "edited_text": report.edited_text,
+        "text": report.edited_text if report.edited_text is not None else report.draft_text,
+        "signed": report.signed_at is not None,
+        "signed_by": signer.name if signer else None,
+        "signed_at": _iso(report.signed_at),
+        "updated_at": _iso(report.updated_at),
+    }
+
+
+def get_report(db: Database, study_id: int) -> dict[str, Any]:
+    with db.session() as session:
+        get_visible_study(session, study_id)
+        report = session.scalar(select(Report).where(Report.study_id == study_id))
+        return _report_dict(report, study_id, session)
+
+
+def _open_report(session, study_id: int) -> Report:
+    get_visible_study(session, study_id)
+    report = session.scalar(select(Report).where(Report.study_id == study_id))
+    if report is None:
+        report = Report(study_id=study_id, draft_text="")
+        session.add(report)
+        session.flush()
+    if report.signed_at is not None:
+        raise ConflictError(f"report of study {study_id} is signed; it can no longer change")
+    return report
+
+
+def edit_report(db: Database, study_id: int, text: str, principal: Principal) -> dict[str, Any]:
+    """Store the radiologist's edited text (the model draft is kept beside it)."""
+    if len(text) > MAX_REPORT_CHARS:
+        raise ServiceError(f"report text has {len(text)} characters; limit {MAX_REPORT_CHARS}")
+    with db.session() as session:
+        report = _open_report(session, study_id)
+        report.edited_text = text
+        report.updated_at = utcnow()
+        report.updated_by = principal.user_id
+        session.add(AuditEvent(user_id=principal.user_id, action="report_edited",
+                               study_id=study_id, detail={"chars": len(text)}))
+        session.flush()
+        return _report_dict(report, study_id, session)
+
+
+def sign_report(db: Database, study_id: int, principal: Principal) -> dict[str, Any]:
+    """Sign the current text; afterwards the report is read-only."""
+    with db.session() as session:
+        report = _open_report(session, study_id)
+        if report.edited_text is None:
+            report.edited_text = report.draft_text
+        if not report.edited_text.strip():
+            raise ConflictError(f"report of study {study_id} is empty; write it before signing")
+        report.signed_by = principal.user_id
+        report.signed_at = utcnow()
+        session.add(AuditEvent(user_id=principal.user_id, action="report_signed",
+                               study_id=study_id, detail={"chars": len(report.edited_text)}))
+        session.flush()
+        return _report_dict(report, study_id, session)
+
+
+def audit_trail(db: Database, *, study_id: int | None = None, limit: int = 500) -> list[dict]:
+    query = select(AuditEvent, User.name).outerjoin(User, User.id == AuditEvent.user_id)
+    if study_id is not None:
+        query = query.where(AuditEvent.study_id == study_id)
+    query = query.order_by(AuditEvent.id.desc()).limit(max(1, min(limit, 5000)))
+    with db.session() as session:
+        return [
+            {"id": e.id, "at": _iso(e.at), "user": name, "action": e.action,
+             "study_id": e.study_id, "detail": e.detail}
+            for e, name in session.execute(query).all()
+        ]
+
+
+def counts(db: Database) -> dict[str, int]:
+    """Studies per status (visible only) for /health and the load test."""
+    with db.session() as session:
+        rows = session.execute(
+            select(Study.status, func.count(Study.id))
+            .where(Study.visible.is_(True))
+            .group_by(Study.status)
+        ).all()
+    return {status.value: n for status, n in rows}

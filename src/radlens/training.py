@@ -1,0 +1,374 @@
+"""Lightning Fabric training loop with device-resident data.
+
+Images are converted once into one tensor (N, C, H, W) or (N, C, D, H, W) that lives on the
+training device (kept uint8 when the source is uint8, a quarter of float32's memory; each batch is
+scaled and normalised to [-1, 1] on the device, as MedMNIST's Normalize(0.5, 0.5) does). Batches
+are slices of a seeded index permutation: no DataLoader, no per-image PIL. Augmentation (random
+flips, small shifts) is tensor ops on the device. bf16 autocast where the hardware has bf16 (CUDA,
+CPUs with AVX512-BF16/AMX) and channels-last; fused Adam on CUDA; optional torch.compile. Every
+epoch writes ``last.pt`` (model, optimiser, scheduler, RNG and permutation-generator states), so
+``resume=True`` continues bit-for-bit.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from lightning_fabric import Fabric
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from torch import nn
+
+from radlens.config import TrainConfig
+from radlens.data.arrays import ArrayDataset
+from radlens.device_data import (
+    augment_batch,
+    images_to_tensor,
+    memory_format,
+    normalise,
+    predict_scores,
+    subset_indices,
+)
+from radlens.errors import ConfigError
+from radlens.models import build_model
+from radlens.tasks import Task
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["TrainResult", "dataset_geometry", "make_model", "train"]
+
+
+# ---- set-up ---------------------------------------------------------------------------------
+def _fabric(config: TrainConfig) -> Fabric:
+    device = config.device.lower()
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {config.device}: no CUDA GPU is visible; use cpu or auto")
+    if device == "auto":
+        accelerator, devices = "auto", config.devices
+    elif device.startswith("cuda:"):
+        accelerator, devices = "cuda", [int(device.split(":", 1)[1])]
+    elif device in ("cpu", "cuda", "mps"):
+        accelerator, devices = device, config.devices
+    else:
+        raise ConfigError(f"--device {config.device!r}: expected auto, cpu, cuda, cuda:N or mps")
+    use_cuda = accelerator == "cuda" or (accelerator == "auto" and torch.cuda.is_available())
+    precision = config.precision
+    if precision == "auto":
+        precision = "bf16-mixed" if _bf16_ok(use_cuda) else "32-true"
+    return Fabric(accelerator=accelerator, devices=devices, precision=precision)
+
+
+def _bf16_ok(cuda: bool) -> bool:
+    """bf16 autocast pays on CUDA GPUs with bf16 and on CPUs with native bf16 (AVX512-BF16/AMX);
+    elsewhere it is emulated and slower, so "auto" precision falls back to float32."""
+    if cuda:
+        return torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def dataset_geometry(ds: ArrayDataset) -> dict[str, Any]:
+    """What build_model needs from the data: channels, dims, depth, small-input stem."""
+    shape = images_to_tensor(
+        ds.images["train"][:1], n_channels=ds.n_channels, spatial_dims=ds.spatial_dims
+    ).shape
+    return {
+        "in_channels": ds.n_channels,
+        "spatial_dims": ds.spatial_dims,
+        "depth": int(shape[2]) if ds.spatial_dims == 3 else 1,
+        "min_side": int(min(shape[-2:])),
+    }
+
+
+def make_model(config: TrainConfig, task: Task, geometry: dict[str, Any]) -> nn.Module:
+    small = config.small_input
+    if small is None:
+        small = geometry["min_side"] <= 64
+    return build_model(
+        config.model,
+        spatial_dims=geometry["spatial_dims"],
+        in_channels=geometry["in_channels"],
+        num_outputs=task.num_outputs,
+        small_input=small,
+        depth=max(1, geometry["depth"]),
+    )
+
+
+def _subset(ds: ArrayDataset, split: str, limit: int | None, seed: int):
+    idx = subset_indices(ds.size(split), limit, seed)
+    return ds.images[split][idx], ds.labels[split][idx]
+
+
+def _rng_state(perm_gen: torch.Generator, aug_gen: torch.Generator) -> dict[str, Any]:
+    np_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]],
+        "python": random.getstate(),
+        "perm": perm_gen.get_state(),
+        "aug": aug_gen.get_state(),
+    }
+
+
+def _set_rng_state(state: dict[str, Any], perm_gen: torch.Generator, aug_gen: torch.Generator):
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    kind, keys, *rest = state["numpy"]
+    np.random.set_state((kind, keys.numpy(), *rest))
+    random.setstate(state["python"])
+    perm_gen.set_state(state["perm"])
+    aug_gen.set_state(state["aug"])
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or paused) training call produced."""
+
+    run_dir: Path
+    epochs_done: int
+    best_epoch: int
+    best_val_auc: float
+    metrics: dict[str, Any]
+    wall_time_s: float  # the epoch loop, validation and checkpoints included
+    train_images_per_s: float  # training steps only
+
+
+# ---- the loop ---------------------------------------------------------------------------------
+def train(
+    config: TrainConfig,
+    *,
+    dataset: ArrayDataset | None = None,
+    resume: bool = False,
+    stop_after: int | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train `config.model` on the configured data and write the run directory `config.out`.
+
+    Args:
+        dataset: use this dataset instead of loading the one the config names.
+        resume: continue from ``out/last.pt`` (same config; ends as an uninterrupted run would).
+        stop_after: stop after this many epochs in this call (time-sliced jobs); resume later.
+        progress: show a rich progress bar.
+    """
+    from radlens.runs import load_dataset, prepare_run_dir, write_outputs
+
+    run_dir = Path(config.out)
+    config, state = prepare_run_dir(config, resume=resume)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    ds = dataset if dataset is not None else load_dataset(config)
+    task = Task(ds.task, ds.label_names, ordinal_loss=config.ordinal_loss)
+    geometry = dataset_geometry(ds)
+
+    fabric = _fabric(config)
+    fabric.launch()
+    fabric.seed_everything(config.seed, verbose=False)
+    device = fabric.device
+    channels_last = (
+        config.channels_last
+        if config.channels_last is not None
+        else (device.type in ("cuda", "cpu"))
+    )
+
+    def to_device(split: str, limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        imgs, labels = _subset(ds, split, limit, config.seed)
+        x = images_to_tensor(imgs, n_channels=ds.n_channels, spatial_dims=ds.spatial_dims)
+        return x.to(device), torch.from_numpy(np.asarray(labels, np.float32)).to(device)
+
+    x_train, y_train = to_device("train", config.max_train_images)
+    x_val, y_val = to_device("val", config.max_eval_images)
+
+    raw_model = make_model(config, task, geometry)
+    if channels_last:
+        raw_model = raw_model.to(memory_format=memory_format(x_train))
+    fused = device.type == "cuda"
+    optimizer = torch.optim.Adam(
+        raw_model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused
+    )
+    milestones = sorted({max(1, round(m * config.epochs)) for m in config.milestones})
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=config.gamma)
+    weight = None
+    if config.class_weights == "balanced":
+        weight = task.class_weights(y_train.cpu().numpy()).to(device)
+        logger.info("class weights (balanced): %s", [round(float(w), 3) for w in weight])
+
+    perm_gen = torch.Generator().manual_seed(config.seed)
+    aug_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
+    start_epoch, best_auc, best_epoch, history = 0, -1.0, 0, []
+    if state is not None:
+        raw_model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        _set_rng_state(state["rng"], perm_gen, aug_gen)
+        start_epoch, best_auc = state["epoch"], state["best_val_auc"]
+        best_epoch, history = state["best_epoch"], state["history"]
+        logger.info("resuming %s at epoch %d of %d", run_dir, start_epoch + 1, config.epochs)
+
+    net = torch.compile(raw_model) if config.compile else raw_model
+    model, optimizer = fabric.setup(net, optimizer)
+
+    n_train = len(x_train)
+    world, rank = fabric.world_size, fabric.global_rank
+    per_rank = n_train // world
+    end_epoch = (
+        config.epochs if stop_after is None else min(config.epochs, start_epoch + stop_after)
+    )
+    batches = max(1, -(-per_rank // config.batch_size))
+    t0, seen, train_time = time.perf_counter(), 0, 0.0
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, disable=not progress or not fabric.is_global_zero) as bar:
+        job = bar.add_task("train", total=(end_epoch - start_epoch) * batches, info="")
+        for epoch in range(start_epoch, end_epoch):
+            t_epoch = time.perf_counter()
+            model.train()
+            perm = torch.randperm(n_train, generator=perm_gen)[
+                rank * per_rank : (rank + 1) * per_rank
+            ]
+            perm = perm.to(device)
+            total, count = torch.zeros((), device=device), 0
+            for start in range(0, per_rank, config.batch_size):
+                idx = perm[start : start + config.batch_size]
+                x = augment_batch(
+                    normalise(x_train[idx]), config.augment, config.shift_pixels, aug_gen
+                )
+                if channels_last:
+                    x = x.contiguous(memory_format=memory_format(x))
+                loss = task.loss(model(x), y_train[idx], weight)
+                optimizer.zero_grad(set_to_none=True)
+                fabric.backward(loss)
+                optimizer.step()
+                total += loss.detach() * len(idx)
+                count += len(idx)
+                bar.advance(job)
+            scheduler.step()
+            train_loss = float(total) / max(count, 1)  # waits for the device
+            train_time += time.perf_counter() - t_epoch
+            seen += count * world
+            scores = predict_scores(
+                model, x_val, task, batch_size=config.eval_batch_size, channels_last=channels_last
+            )
+            val_auc = task.auc(y_val.cpu().numpy(), scores)
+            history.append(
+                {
+                    "epoch": epoch + 1,
+                    "train_loss": train_loss,
+                    "val_auc": val_auc,
+                    "lr": optimizer.param_groups[0]["lr"],
+                }
+            )
+            improved = val_auc > best_auc
+            if improved:
+                best_auc, best_epoch = val_auc, epoch + 1
+            if fabric.is_global_zero:
+                _save_checkpoints(
+                    run_dir,
+                    raw_model,
+                    optimizer,
+                    scheduler,
+                    epoch + 1,
+                    best_auc,
+                    best_epoch,
+                    history,
+                    task,
+                    config,
+                    geometry,
+                    perm_gen,
+                    aug_gen,
+                    improved,
+                )
+            bar.update(
+                job,
+                description=f"epoch {epoch + 1}/{config.epochs}",
+                info=f"loss {train_loss:.4f}  val AUC {val_auc:.4f} (best {best_auc:.4f})",
+            )
+            logger.debug("epoch %d loss %.4f val auc %.4f", epoch + 1, train_loss, val_auc)
+    wall = time.perf_counter() - t0
+    ips = seen / train_time if train_time > 0 else 0.0
+    metrics: dict[str, Any] = {}
+    if end_epoch >= config.epochs and fabric.is_global_zero:
+        best = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
+        raw_model.load_state_dict(best["model"])
+        # final predictions in float32 without autocast, exactly as `radlens evaluate` makes them
+        metrics = write_outputs(
+            run_dir,
+            raw_model,
+            ds,
+            task,
+            config,
+            device=device,
+            extra={
+                "best_epoch": best_epoch,
+                "epochs": config.epochs,
+                "loop_wall_time_s": round(wall, 2),
+                "train_step_time_s": round(train_time, 2),
+                "train_images_per_s": round(ips, 1),
+                "device": str(device),
+                "history": history,
+            },
+        )
+    return TrainResult(run_dir, end_epoch, best_epoch, best_auc, metrics, wall, ips)
+
+
+def _save_checkpoints(
+    run_dir: Path,
+    model: nn.Module,
+    optimizer: Any,
+    scheduler: Any,
+    epoch: int,
+    best_auc: float,
+    best_epoch: int,
+    history: list[dict[str, Any]],
+    task: Task,
+    config: TrainConfig,
+    geometry: dict[str, Any],
+    perm_gen: torch.Generator,
+    aug_gen: torch.Generator,
+    improved: bool,
+) -> None:
+    """last.pt every epoch (full state); checkpoint.pt when validation AUC improved."""
+    from radlens.runs import atomic_save
+
+    meta = {
+        "task": task.kind,
+        "label_names": list(task.label_names),
+        "ordinal_loss": task.ordinal_loss,
+        "geometry": geometry,
+        "config": config.model_dump(mode="json"),
+    }
+    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    opt = optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer
+    atomic_save(
+        run_dir / "last.pt",
+        {
+            **meta,
+            "model": weights,
+            "optimizer": opt.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "epoch": epoch,
+            "best_val_auc": best_auc,
+            "best_epoch": best_epoch,
+            "history": history,
+            "rng": _rng_state(perm_gen, aug_gen),
+        },
+    )
+    if improved:
+        atomic_save(
+            run_dir / "checkpoint.pt",
+            {**meta, "model": weights, "epoch": epoch, "val_auc": best_auc},
+        )

@@ -1,0 +1,45 @@
+"""`radlens user add/list` and settings from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from radlens.cli import main
+from radlens.errors import ConfigError
+from radlens.service.auth import authenticate
+from radlens.service.settings import Settings
+from radlens.service.store import Database
+
+
+def test_user_add_prints_a_token_once_and_list_hides_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RADLENS_SERVICE_DIR", str(tmp_path))
+    assert main(["user", "add", "alice", "--role", "radiologist"]) == 0
+    token = capsys.readouterr().out.strip()
+    assert token.startswith("rl_") and len(token) > 30
+    db = Database(Settings.from_env().resolved_database_url)
+    assert authenticate(db, f"Bearer {token}").role.value == "radiologist"
+    assert main(["user", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "alice" in out and "radiologist" in out and token not in out
+    assert main(["user", "add", "bob", "--role", "king"]) == 2
+    assert "unknown role 'king'" in capsys.readouterr().err
+
+
+def test_settings_from_env_and_masked_secrets() -> None:
+    env = {
+        "RADLENS_DICOM_PORT": "11999",
+        "RADLENS_AE_TITLE": "MYNODE",
+        "RADLENS_ALLOWED_CALLING_AES": "CT1, PACS",
+        "RADLENS_DATABASE_URL": "postgresql+psycopg://u:s3cret@db:5432/radlens",
+    }
+    settings = Settings.from_env(env)
+    assert settings.dicom_port == 11999 and settings.allowed_calling_aes == ("CT1", "PACS")
+    assert "s3cret" not in str(settings.safe_summary())
+    with pytest.raises(ConfigError, match="RADLENS_DICOM_PORT"):
+        Settings.from_env({"RADLENS_DICOM_PORT": "many"})
+    with pytest.raises(ConfigError, match="AE title"):
+        Settings.from_env({"RADLENS_AE_TITLE": "A_TITLE_MUCH_TOO_LONG"})
