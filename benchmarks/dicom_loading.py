@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import statistics
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         default="explicit",
         help="explicit VR little endian (default) or JPEG 2000 lossless",
     )
+    parser.add_argument("--workers", type=int, default=1, help="radlens reader threads")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
@@ -97,16 +99,18 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(tmp) / "series"
         paths = write_dicom_series(phantom(args.slices, args.size), folder, patient_id="BENCH")
         shuffle_files(paths, compress=args.transfer_syntax == "j2k")
-        ours, theirs = [], []
+        ours, theirs, ours_cpu, theirs_cpu = [], [], [], []
         for _ in range(args.repeats):  # alternate, so load drifts hit both alike
-            t0 = time.perf_counter()
-            volume = load_volume(folder)
-            t1 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
+            volume = load_volume(folder, workers=args.workers)
+            t1, c1 = time.perf_counter(), time.process_time()
             image = read_sitk(folder)
             array = sitk.GetArrayFromImage(image)
-            t2 = time.perf_counter()
+            t2, c2 = time.perf_counter(), time.process_time()
             ours.append(t1 - t0)
             theirs.append(t2 - t1)
+            ours_cpu.append(c1 - c0)
+            theirs_cpu.append(c2 - c1)
         reference, lowest = sitk_in_z_order(image)
         equal = bool(np.array_equal(volume.array, reference.astype(np.float32)))
         geometry_equal = bool(
@@ -127,10 +131,15 @@ def main(argv: list[str] | None = None) -> int:
                 "megabytes": round(sum(p.stat().st_size for p in folder.iterdir()) / 2**20, 1),
             },
             "repeats": args.repeats,
+            "radlens_workers": args.workers,
             "radlens_median_s": round(statistics.median(ours), 4),
             "simpleitk_median_s": round(statistics.median(theirs), 4),
             "speed_ratio": round(statistics.median(theirs) / statistics.median(ours), 3),
             "speed_ratio_meaning": "SimpleITK median / radlens median; > 1 means radlens faster",
+            "radlens_cpu_median_s": round(statistics.median(ours_cpu), 4),
+            "simpleitk_cpu_median_s": round(statistics.median(theirs_cpu), 4),
+            "cpu_ratio": round(statistics.median(theirs_cpu) / statistics.median(ours_cpu), 3),
+            "load_average_1min": round(os.getloadavg()[0], 2),
             "hu_equal": equal,
             "geometry_equal": geometry_equal,
             "simpleitk_dtype": str(array.dtype),
@@ -140,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             "machine": platform.machine(),
             "command": "python benchmarks/dicom_loading.py "
             f"--slices {args.slices} --size {args.size} --repeats {args.repeats} "
-            f"--transfer-syntax {args.transfer_syntax}",
+            f"--transfer-syntax {args.transfer_syntax} --workers {args.workers}",
         }
     print(json.dumps(result, indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -47,7 +47,7 @@ def openi_text(row) -> str:
     return "\n".join(parts)
 
 
-def openi(data: Path, uncertain: str = "positive"):
+def openi(data: Path, uncertain: str = "negative"):
     rep = pd.read_csv(data / "iu_xray_openi" / "indiana_reports.csv")
     gold = pd.read_csv(data / "iu_xray_openi" / "openi_gld_std14.csv")
     gold["uid"] = gold["filename"].str.replace("CXR", "", regex=False).astype(int)
@@ -80,19 +80,28 @@ def sarle(data: Path):
 
 
 def own_gold():
-    gold = pd.read_csv(ROOT / "tests" / "data" / "chest_ct_gold.csv", dtype=str, keep_default_na=False)
+    gold = pd.read_csv(
+        ROOT / "tests" / "data" / "chest_ct_gold.csv", dtype=str, keep_default_na=False
+    )
     findings = label_many(gold["text"].tolist(), vocab="chest_ct")
     return evaluate_findings_gold(gold, findings), gold, findings
 
 
 def md_table(res, title: str) -> str:
-    lines = [f"### {title}", "", f"micro-F1 {res.micro_f1:.3f} · macro-F1 {res.macro_f1:.3f} · "
-             f"micro-P {res.micro_precision:.3f} · micro-R {res.micro_recall:.3f}", "",
-             "| label | support | TP | FP | FN | precision | recall | F1 |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        f"### {title}",
+        "",
+        f"micro-F1 {res.micro_f1:.3f} · macro-F1 {res.macro_f1:.3f} · "
+        f"micro-P {res.micro_precision:.3f} · micro-R {res.micro_recall:.3f}",
+        "",
+        "| label | support | TP | FP | FN | precision | recall | F1 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for s in res.labels:
-        lines.append(f"| {s.label} | {s.support} | {s.tp} | {s.fp} | {s.fn} | {s.precision:.3f} "
-                     f"| {s.recall:.3f} | {s.f1:.3f} |")
+        lines.append(
+            f"| {s.label} | {s.support} | {s.tp} | {s.fp} | {s.fn} | {s.precision:.3f} "
+            f"| {s.recall:.3f} | {s.f1:.3f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -102,14 +111,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--md", type=Path, default=None, help="also write the per-label tables here")
     ap.add_argument("--json", type=Path, default=None, help="also write the JSON here")
     args = ap.parse_args(argv)
-    out, md = {}, ["# radlens labeler accuracy", "",
-                   "Reproduce: `.venv/bin/python benchmarks/labeler_accuracy.py "
-                   "--md benchmarks/results/labeler_accuracy.md "
-                   "--json benchmarks/results/labeler_accuracy.json`", ""]
+    out, md = (
+        {},
+        [
+            "# radlens labeler accuracy",
+            "",
+            "Reproduce: `.venv/bin/python benchmarks/labeler_accuracy.py "
+            "--md benchmarks/results/labeler_accuracy.md "
+            "--json benchmarks/results/labeler_accuracy.json`",
+            "",
+        ],
+    )
     (rep, loc), _, _ = own_gold()
     out["own_ct_gold"] = {"report_status": rep.to_dict(), "located": loc.to_dict()}
-    md += [md_table(rep, "Own hand-labelled chest CT set (report x abnormality x status)"),
-           md_table(loc, "Own set, located findings (report x abnormality x location x status)")]
+    md += [
+        md_table(rep, "Own hand-labelled chest CT set (report x abnormality x status)"),
+        md_table(loc, "Own set, located findings (report x abnormality x location x status)"),
+    ]
     if args.data.is_dir():
         res, _, _ = ct_rate(args.data)
         out["ct_rate_manual"] = res.to_dict()
@@ -118,15 +136,30 @@ def main(argv: list[str] | None = None) -> int:
         out["openi_negbio"] = res.to_dict()
         md.append(md_table(res, "Open-I NegBio gold (labels chest_ct expresses)"))
         res, ok, tot = sarle(args.data)
-        out["sarle_sentences"] = {**res.to_dict(), "normal_sentences_with_terms": tot,
-                                  "all_negated": ok}
+        out["sarle_sentences"] = {
+            **res.to_dict(),
+            "normal_sentences_with_terms": tot,
+            "all_negated": ok,
+        }
         md.append(md_table(res, "SARLE sentences: abnormal vs normal"))
-        md.append(f"Normal sentences naming a finding: {tot}; all findings negated in {ok} "
-                  f"({ok / max(tot, 1):.3f}).\n")
-    summary = {k: (v["micro_f1"] if "micro_f1" in v else v["report_status"]["micro_f1"])
-               for k, v in out.items()}
-    print(json.dumps({"micro_f1": summary, **{k: {kk: vv for kk, vv in v.items() if kk != "labels"}
-                                              for k, v in out.items()}}, indent=1, default=str))
+        md.append(
+            f"Normal sentences naming a finding: {tot}; all findings negated in {ok} "
+            f"({ok / max(tot, 1):.3f}).\n"
+        )
+    summary = {
+        k: (v["micro_f1"] if "micro_f1" in v else v["report_status"]["micro_f1"])
+        for k, v in out.items()
+    }
+    print(
+        json.dumps(
+            {
+                "micro_f1": summary,
+                **{k: {kk: vv for kk, vv in v.items() if kk != "labels"} for k, v in out.items()},
+            },
+            indent=1,
+            default=str,
+        )
+    )
     if args.md:
         args.md.write_text("\n".join(md), encoding="utf-8")
     if args.json:

@@ -40,8 +40,9 @@ def _free_port() -> int:
 class Server:
     """`radlens serve` as a subprocess that can be crashed and restarted."""
 
-    def __init__(self, workdir: Path, http_port: int, dicom_port: int) -> None:
+    def __init__(self, workdir: Path, http_port: int, dicom_port: int, db_url: str) -> None:
         self.workdir, self.http_port, self.dicom_port = workdir, http_port, dicom_port
+        self.db_url = db_url
         self.proc: subprocess.Popen | None = None
         self.starts = 0
 
@@ -49,6 +50,7 @@ class Server:
         env = dict(os.environ)
         env.update(
             RADLENS_SERVICE_DIR=str(self.workdir / "svc"),
+            RADLENS_DATABASE_URL=self.db_url,
             RADLENS_HTTP_PORT=str(self.http_port),
             RADLENS_DICOM_PORT=str(self.dicom_port),
             RADLENS_DICOM_HOST="127.0.0.1",
@@ -95,8 +97,10 @@ def _upload(port: int, token: str, paths: list[Path]) -> bool:
     files = [("files", (p.name, p.read_bytes(), "application/dicom")) for p in paths]
     try:
         response = httpx.post(
-            f"http://127.0.0.1:{port}/studies", files=files,
-            headers={"Authorization": f"Bearer {token}"}, timeout=60,
+            f"http://127.0.0.1:{port}/studies",
+            files=files,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
         )
     except httpx.HTTPError:
         return False
@@ -127,8 +131,14 @@ def _cstore(port: int, paths: list[Path]) -> bool:
 
 
 def run_load(
-    n_studies: int = 200, *, workdir: Path | None = None, threads: int = 16,
-    restart_at: float = 0.4, deadline_s: float = 600.0, shape: tuple[int, int, int] = (4, 16, 16),
+    n_studies: int = 200,
+    *,
+    workdir: Path | None = None,
+    threads: int = 16,
+    restart_at: float = 0.4,
+    deadline_s: float = 600.0,
+    shape: tuple[int, int, int] = (4, 16, 16),
+    database_url: str = "",
 ) -> dict[str, object]:
     """Run the load test; return the figures (see module docstring)."""
     from service_support import write_series
@@ -138,13 +148,15 @@ def run_load(
     from radlens.service.store import Database, Study
 
     workdir = Path(workdir or tempfile.mkdtemp(prefix="radlens-load-"))
-    server = Server(workdir, _free_port(), _free_port())
-    db = Database(f"sqlite:///{workdir / 'svc' / 'radlens.sqlite3'}")
+    db_url = database_url or f"sqlite:///{workdir / 'svc' / 'radlens.sqlite3'}"
+    server = Server(workdir, _free_port(), _free_port(), db_url)
+    db = Database(db_url)
     token = add_user(db, "loadtest", "radiologist")
     studies = []
     for i in range(n_studies):
-        uid, paths = write_series(workdir / "series" / f"{i:04d}", seed=i, patient_id=f"L{i:04d}",
-                                  shape=shape)
+        uid, paths = write_series(
+            workdir / "series" / f"{i:04d}", seed=i, patient_id=f"L{i:04d}", shape=shape
+        )
         studies.append((uid, paths, "upload" if i % 2 == 0 else "dicom"))
     server.start()
     t_end = time.monotonic() + deadline_s
@@ -159,8 +171,11 @@ def run_load(
         while time.monotonic() < t_end:
             tries += 1
             t0 = time.perf_counter()
-            ok = (_upload(server.http_port, token, paths) if how == "upload"
-                  else _cstore(server.dicom_port, paths))
+            ok = (
+                _upload(server.http_port, token, paths)
+                if how == "upload"
+                else _cstore(server.dicom_port, paths)
+            )
             if ok:
                 with lock:
                     latencies.append(time.perf_counter() - t0)
@@ -220,6 +235,7 @@ def run_load(
         "all_scored_wall_s": round(scored_wall, 1),
         "threads": threads,
         "slices_per_study": shape[0],
+        "database": db_url.split(":", 1)[0].split("+")[0],
     }
 
 
@@ -228,9 +244,23 @@ def main() -> None:
     parser.add_argument("--studies", type=int, default=200)
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--deadline", type=float, default=600.0)
+    parser.add_argument("--postgres", action="store_true", help="use a throw-away PostgreSQL")
     args = parser.parse_args()
-    print(json.dumps(run_load(args.studies, threads=args.threads, deadline_s=args.deadline),
-                     indent=2))
+    cluster = None
+    url = ""
+    if args.postgres:
+        from service_fixtures import PostgresCluster, new_postgres_database
+
+        cluster = PostgresCluster()
+        url = new_postgres_database(cluster.base_url)
+    try:
+        figures = run_load(
+            args.studies, threads=args.threads, deadline_s=args.deadline, database_url=url
+        )
+    finally:
+        if cluster is not None:
+            cluster.stop()
+    print(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

@@ -40,35 +40,74 @@ def _pg_program(name: str) -> str | None:
     return hits[-1] if hits else None
 
 
+class PostgresCluster:
+    """A throw-away PostgreSQL cluster: initdb + pg_ctl on a free loopback port in a temp dir
+    (run as the `postgres` user when we are root, since initdb refuses root)."""
+
+    def __init__(self) -> None:
+        initdb, self.pg_ctl = _pg_program("initdb"), _pg_program("pg_ctl")
+        if initdb is None or self.pg_ctl is None:
+            raise FileNotFoundError("initdb/pg_ctl not found: apt-get install postgresql")
+        self.tmp = Path(tempfile.mkdtemp(prefix="radlens-pg-"))
+        self.prefix: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(self.tmp, "postgres")
+            self.prefix = ["runuser", "-u", "postgres", "--"]
+        self.data = self.tmp / "data"
+        port = free_port()
+        subprocess.run(
+            [
+                *self.prefix,
+                initdb,
+                "-D",
+                str(self.data),
+                "-U",
+                "radlens",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        opts = f"-p {port} -k {self.tmp} -c listen_addresses=127.0.0.1 -c fsync=off"
+        subprocess.run(
+            [
+                *self.prefix,
+                self.pg_ctl,
+                "-D",
+                str(self.data),
+                "-o",
+                opts,
+                "-l",
+                str(self.tmp / "server.log"),
+                "-w",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        self.base_url = f"postgresql+psycopg://radlens@127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        subprocess.run(
+            [*self.prefix, self.pg_ctl, "-D", str(self.data), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def postgres_server():
-    """A throw-away PostgreSQL cluster (initdb + pg_ctl on a free port); yields a base URL."""
-    initdb, pg_ctl = _pg_program("initdb"), _pg_program("pg_ctl")
-    if initdb is None or pg_ctl is None:
+    """A real PostgreSQL for the test session; yields its base URL (no database name)."""
+    if _pg_program("initdb") is None or _pg_program("pg_ctl") is None:
         pytest.skip("!!! PostgreSQL NOT INSTALLED: `apt-get install postgresql` to run these !!!")
     pytest.importorskip("psycopg", reason="psycopg driver missing: pip install psycopg[binary]")
-    tmp = Path(tempfile.mkdtemp(prefix="radlens-pg-"))
-    prefix: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses root: run the cluster as the postgres user
-        shutil.chown(tmp, "postgres")
-        prefix = ["runuser", "-u", "postgres", "--"]
-    data, log = tmp / "data", tmp / "server.log"
-    port = free_port()
-    subprocess.run(
-        [*prefix, initdb, "-D", str(data), "-U", "radlens", "--auth=trust", "-E", "UTF8"],
-        check=True, capture_output=True,
-    )
-    opts = f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        [*prefix, pg_ctl, "-D", str(data), "-o", opts, "-l", str(log), "-w", "start"],
-        check=True, capture_output=True,
-    )
+    cluster = PostgresCluster()
     try:
-        yield f"postgresql+psycopg://radlens@127.0.0.1:{port}"
+        yield cluster.base_url
     finally:
-        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)
-        shutil.rmtree(tmp, ignore_errors=True)
+        cluster.stop()
 
 
 def new_postgres_database(base_url: str) -> str:

@@ -31,7 +31,7 @@ def make_volume(seed: int = 0, shape: tuple[int, int, int] = (8, 24, 24)):
     from radlens.data.volumes import Volume
 
     rng = np.random.default_rng(seed)
-    z, y, x = shape
+    _z, y, x = shape
     arr = np.full(shape, -1000.0, np.float32)
     arr[:, 2 : y - 2, 2 : x - 2] = 40.0
     arr[:, 5 : y - 5, 4 : x // 2 - 1] = -850.0

@@ -53,7 +53,7 @@ def test_proportions_are_respected_approximately() -> None:
 
 
 def test_bad_fractions_and_ids() -> None:
-    with pytest.raises(ConfigError, match="sum to 1.1"):
+    with pytest.raises(ConfigError, match=r"sum to 1\.1"):
         assign_splits(["a"], fractions=(0.7, 0.2, 0.2))
     with pytest.raises(ConfigError, match="three non-negative"):
         assign_splits(["a"], fractions=(0.9, 0.1))
@@ -118,14 +118,16 @@ def test_hash_survives_resize_brightness_and_noise_but_separates_images() -> Non
     copies = []
     for im in images:
         small = np.asarray(Image.fromarray(im.astype(np.float32), mode="F").resize((40, 40)))
-        copies.append(image_hash(np.clip(small * 0.8 + 15 + rng.normal(0, 1.0, small.shape), 0, 255)))
+        copies.append(
+            image_hash(np.clip(small * 0.8 + 15 + rng.normal(0, 1.0, small.shape), 0, 255))
+        )
     same = [hash_distance(a, b) for a, b in zip(hashes, copies, strict=True)]
     assert max(same) <= 26
     pairs = find_near_duplicates(copies, hashes)  # default: 10% of the bits
     matched = {(i, j) for i, j, _ in pairs}
     assert {(i, i) for i in range(30)} <= matched
     assert len(matched) <= 33  # distinct phantoms rarely collide
-    within = find_near_duplicates(hashes + [hashes[3]], None, 0)
+    within = find_near_duplicates([*hashes, hashes[3]], None, 0)
     assert (3, 30, 0) in within and all(i < j for i, j, _ in within)
 
 

@@ -39,13 +39,17 @@ def test_known_facts_from_the_official_info() -> None:
     assert pneu.file_name(224) == "pneumoniamnist_224.npz"
     assert pneu.python_class == "PneumoniaMNIST" and pneu.n_channels == 1 and not pneu.is_3d
     chest = get_info("ChestMNIST")  # the python class name works too
-    assert chest.task == "multi-label" and chest.n_labels == 14 and chest.label_names[13] == "hernia"
+    assert (
+        chest.task == "multi-label" and chest.n_labels == 14 and chest.label_names[13] == "hernia"
+    )
     retina = get_info("retinamnist")
     assert retina.task == "ordinal-regression" and retina.n_labels == 5 and retina.n_channels == 3
     assert get_info("dermamnist").licence == "CC BY-NC 4.0"
     organ3d = get_info("organmnist3d")
-    assert organ3d.is_3d and organ3d.label_names[0] == "liver" and organ3d.python_class == (
-        "OrganMNIST3D"
+    assert (
+        organ3d.is_3d
+        and organ3d.label_names[0] == "liver"
+        and organ3d.python_class == ("OrganMNIST3D")
     )
     assert get_info("organamnist").n_samples["train"] == 34561  # v3.0.2 value, not v2.1's 34581
 

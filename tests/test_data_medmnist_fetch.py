@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_data_medmnist_load import make_arrays, official_md5
 
 from radlens.cli import main
 from radlens.data.download import download_file
 from radlens.data.medmnist import fetch_medmnist, get_info, load_medmnist
 from radlens.errors import DataError
-from test_data_medmnist_load import make_arrays, official_md5
 
 FILES: dict[str, bytes] = {}
 
@@ -102,6 +102,10 @@ def test_md5_mismatch_and_http_error_leave_no_file(server: str, tmp_path: Path) 
     with pytest.raises(DataError, match=r"HTTP 404"):
         download_file(f"{server}/ok/missing.bin", tmp_path / "c.bin", md5=None)
     assert list(tmp_path.iterdir()) == []
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder should be")
+    with pytest.raises(DataError, match=r"cannot write into .*file"):
+        download_file(f"{server}/ok/c.bin", blocker / "c.bin", md5=None)
 
 
 def test_fetch_medmnist_then_load_official(

@@ -95,7 +95,9 @@ def test_md5_mismatch_names_file_expected_and_actual(tmp_path: Path) -> None:
     path = tmp_path / "breastmnist.npz"
     actual = write_npz(path, make_arrays("breastmnist"))
     expected = get_info("breastmnist").md5(28)
-    with pytest.raises(DataError, match=rf"breastmnist.npz has MD5 {actual}, expected .*{expected}"):
+    with pytest.raises(
+        DataError, match=rf"breastmnist.npz has MD5 {actual}, expected .*{expected}"
+    ):
         load_medmnist("breastmnist", data_dir=tmp_path)
     ds = load_medmnist("breastmnist", data_dir=tmp_path, verify=False)
     assert not ds.official and ds.size("train") == 12

@@ -9,8 +9,7 @@ from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
 from radlens.errors import EvaluationError
-from radlens.evaluation import delong, delong_paired_test, patient_bootstrap
-from radlens.evaluation.delong import delong_covariance
+from radlens.evaluation import delong, delong_covariance, delong_paired_test, patient_bootstrap
 
 
 def brute_force(y: np.ndarray, scores: list[np.ndarray]):

@@ -30,6 +30,13 @@ def test_one_class_label_is_nan_with_reason_not_a_crash() -> None:
     assert rows.loc["mass", "note"] == "AUROC undefined: only negatives in test"
     assert rows.loc["nodule", "note"] == "AUROC undefined: only positives in test"
     assert np.isfinite(rows.loc["pleural_effusion", "auroc"])
+    # a label with one class in val gets no threshold (said so), but still an AUROC on test
+    frame.loc[frame["split"] == "val", "target:pleural_effusion"] = 0.0
+    again = evaluate_predictions(frame).table.set_index("label")
+    assert np.isnan(again.loc["pleural_effusion", "threshold"])
+    assert np.isnan(again.loc["pleural_effusion", "sensitivity"])
+    assert again.loc["pleural_effusion", "note"] == "no threshold: one class only in val"
+    assert np.isfinite(again.loc["pleural_effusion", "auroc"])
     assert result.summary["n_labels_defined"] == 1
     # the macro figure is the mean over labels where AUROC is defined
     assert result.summary["macro_auroc"] == pytest.approx(rows.loc["pleural_effusion", "auroc"])
@@ -54,6 +61,8 @@ def test_mismatched_ids_between_predictions_and_labels() -> None:
     with pytest.raises(EvaluationError, match=r"3 only in predictions .* 2 only in labels") as exc:
         join_labels(frame.drop(columns=["target"]), labels)
     assert "ghost-1" in str(exc.value) and "val-000000" in str(exc.value)
+    with pytest.raises(EvaluationError, match="ids differ between predictions"):
+        evaluate_predictions(frame, labels=labels)
     joined = join_labels(frame.drop(columns=["target"]), frame[["id", "target"]])
     assert joined.attrs["radlens"]["task"] == "multi-class"
     assert (joined["target"].to_numpy() == frame["target"].to_numpy()).all()
@@ -114,7 +123,9 @@ def test_leakage_audit_reports_near_duplicate_images() -> None:
     test = [noisy_copy.astype(np.uint8), rng.integers(0, 255, (64, 64), dtype=np.uint8)]
     frame = multilabel_frame(splits=("train", "test"), n_per_split=(6, 2), images_per_patient=1)
     report = audit_leakage(frame, train_images=train, eval_images=test)
-    assert (2, 0) in report.near_duplicates
-    assert all(b != 1 for _, b in report.near_duplicates)
+    assert [(a, b) for a, b, _ in report.near_duplicates] == [(2, 0)]
+    stacked = audit_leakage(frame, train_images=np.stack(train), eval_images=np.stack(test))
+    assert stacked.near_duplicates == report.near_duplicates
+    assert report.to_dict()["near_duplicate_pairs"][0]["train_index"] == 2
     with pytest.raises(EvaluationError, match="near-duplicates of training images"):
         audit_leakage(frame, train_images=train, eval_images=test, refuse_duplicates=True)

@@ -156,3 +156,27 @@ def test_temperature_scaling_recovers_known_temperature(kind: str) -> None:
     assert ts.nll_after < ts.nll_before
     with pytest.raises(EvaluationError, match="must be 'softmax' or 'sigmoid'"):
         fit_temperature(overconfident, y, "softplus")
+
+
+def test_weighted_bootstrap_equals_resampling() -> None:
+    from radlens.evaluation import delong
+    from radlens.evaluation.bootstrap import bootstrap_auc_ap
+
+    y, s = _data(seed=9, n=400, labels=3)
+    y[:, 2] = np.where(np.isnan(y[:, 2]), np.nan, 0.0)  # one label with no positives
+    pids = np.repeat(np.arange(200), 2).astype(str)
+
+    def generic(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        auc, ap = delong(a, b).auc, average_precision(a, b)
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                return np.concatenate([ap, auc, [np.nanmean(auc), np.nanmean(ap)]])
+
+    fast = bootstrap_auc_ap(y, s, patient_ids=pids, n_bootstrap=40, seed=2)
+    slow = patient_bootstrap(generic, y, s, patient_ids=pids, n_bootstrap=40, seed=2)
+    np.testing.assert_allclose(fast.samples, slow.samples, atol=1e-12)
+    np.testing.assert_allclose(fast.estimate, slow.estimate, atol=1e-12)
+    assert np.isnan(fast.estimate[2]) and np.isnan(fast.low[5])  # undefined stays NaN

@@ -80,6 +80,10 @@ def test_thresholds_and_temperature_come_from_validation_only() -> None:
     ratio = result.temperature["temperature"] / plain.temperature["temperature"]
     assert ratio == pytest.approx(1 / 0.3, rel=0.02)
     assert result.temperature["macro_ece_after"] < result.temperature["macro_ece_before"]
+    separate = evaluate_predictions(
+        frame[test], val_frame=frame[~test], operating_point="sensitivity:0.9"
+    )
+    np.testing.assert_allclose(separate.table["threshold"], expected)
     without_val = evaluate_predictions(frame[frame["split"] == "test"], operating_point="youden")
     assert "optimistic" in without_val.threshold_from and without_val.temperature is None
 
@@ -148,6 +152,13 @@ def _fabricated_run(tmp_path: Path, frame: pd.DataFrame) -> Path:
         (heat / f"{image_id}_nodule.png").write_bytes(_png_bytes((200, 30, 30)))
     (heat / "false_positive").mkdir()
     (heat / "false_positive" / "case7.png").write_bytes(_png_bytes((30, 30, 200)))
+    # the layout `radlens explain` writes: {label}_{nn}_{TP|FP}.png plus index.csv
+    rows = [("nodule_01_TP.png", "nodule", 0.91, "TP"), ("mass_01_FP.png", "mass", 0.77, "FP"),
+            ("mass_02_unknown.png", "mass", 0.55, "unknown")]  # fmt: skip
+    for name, *_ in rows:
+        (heat / name).write_bytes(_png_bytes((30, 160, 30)))
+    index = pd.DataFrame(rows, columns=["file", "label", "score", "outcome"])
+    index.to_csv(heat / "index.csv", index=False)
     return run
 
 
@@ -163,7 +174,7 @@ def test_evaluate_run_dir_writes_json_report_and_model_card(tmp_path: Path) -> N
     # out of the gallery, the one in false_positive/ is shown by its folder name
     table = result.table.set_index("label")
     test = frame[frame["split"] == "test"].set_index("id")
-    shown = 1
+    shown = 1 + 3
     for image_id in test.index[:6]:
         truth = test.loc[image_id, "target:nodule"]
         called = test.loc[image_id, "score:nodule"] >= table.loc["nodule", "threshold"]
@@ -178,12 +189,18 @@ def test_evaluate_run_dir_writes_json_report_and_model_card(tmp_path: Path) -> N
         "resnet18",
         "Intended use",
         "Limits",
+        "True positives",
         "False positives",
+        "outcome not known",
+        "nodule, score 0.91",
         "Leakage audit",
         "Temperature scaling fitted on",
     ):
         assert text in html, text
     assert "Confusion matrix" not in html  # multi-label: no single confusion matrix
+    # 'synthmnist' is no dataset: the audit says it could only check the table
+    assert "training data not loaded" in doc["leakage_audit"]["training_data"]
+    assert "the audit covered only the predictions table" in html
     assert result.table["n_images"].iloc[0] == 300
 
 

@@ -109,7 +109,8 @@ def test_gradcampp_batched_equals_one_by_one() -> None:
 def test_auto_layer_on_monai_networks(net: torch.nn.Module, shape: tuple, layer: str) -> None:
     x = torch.rand(shape)
     assert find_target_layer(net, x) == layer
-    result = compute_cam(net, x, class_idx=1)
+    result = compute_cam(net, x, class_idx=1)  # picks the layer within its own forward pass
+    assert result.layer == layer
     assert result.maps.shape == (1, *shape[2:])
 
 

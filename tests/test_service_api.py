@@ -24,8 +24,12 @@ from radlens.service.worker import Worker
 @pytest.fixture
 def svc(tmp_path: Path):
     settings = Settings(
-        service_dir=tmp_path / "svc", completion_timeout_s=0, enable_dicom=False,
-        max_upload_bytes=2_000_000, max_zip_uncompressed_bytes=5_000_000, max_zip_ratio=50,
+        service_dir=tmp_path / "svc",
+        completion_timeout_s=0,
+        enable_dicom=False,
+        max_upload_bytes=2_000_000,
+        max_zip_uncompressed_bytes=5_000_000,
+        max_zip_ratio=50,
     )
     services = Services.build(settings)
     yield services
@@ -75,14 +79,15 @@ def test_roles_are_enforced(client, svc, tmp_path) -> None:
 
 def test_upload_dicom_files_and_zip(client, svc, tmp_path) -> None:
     rad = _auth(svc)
-    uid, paths = write_series(tmp_path / "a", seed=1)
+    _uid, paths = write_series(tmp_path / "a", seed=1)
     created = client.post("/studies", files=_files(paths), headers=rad)
     assert created.status_code == 201, created.text
     assert created.json()["new_instances"] == len(paths)
     _, paths_b = write_series(tmp_path / "b", seed=2, patient_id="P2")
     archive = zip_bytes([(f"series/{p.name}", p.read_bytes()) for p in paths_b])
-    zipped = client.post("/studies", files=[("files", ("s.zip", archive, "application/zip"))],
-                         headers=rad)
+    zipped = client.post(
+        "/studies", files=[("files", ("s.zip", archive, "application/zip"))], headers=rad
+    )
     assert zipped.status_code == 201 and zipped.json()["new_instances"] == len(paths_b)
     listing = client.get("/studies", headers=rad).json()
     assert len(listing) == 2 and listing[0]["status"] == "pending"
@@ -90,14 +95,19 @@ def test_upload_dicom_files_and_zip(client, svc, tmp_path) -> None:
 
 @pytest.mark.parametrize(
     ("entry", "message"),
-    [("../evil.dcm", "escapes the archive"), ("/etc/passwd", "absolute path"),
-     ("a/../../b.dcm", "escapes the archive"), ("C:/x.dcm", "absolute path")],
+    [
+        ("../evil.dcm", "escapes the archive"),
+        ("/etc/passwd", "absolute path"),
+        ("a/../../b.dcm", "escapes the archive"),
+        ("C:/x.dcm", "absolute path"),
+    ],
 )
 def test_zip_path_traversal_is_refused(client, svc, tmp_path, entry, message) -> None:
     _, paths = write_series(tmp_path / "a")
     archive = zip_bytes([(entry, paths[0].read_bytes())])
-    response = client.post("/studies", files=[("files", ("x.zip", archive, "application/zip"))],
-                           headers=_auth(svc))
+    response = client.post(
+        "/studies", files=[("files", ("x.zip", archive, "application/zip"))], headers=_auth(svc)
+    )
     assert response.status_code == 400 and message in response.json()["detail"]
     assert _n_studies(svc) == 0
 
@@ -105,11 +115,13 @@ def test_zip_path_traversal_is_refused(client, svc, tmp_path, entry, message) ->
 def test_zip_bomb_and_oversize_are_refused(client, svc) -> None:
     rad = _auth(svc)
     bomb = zip_bytes([("zeros.dcm", b"\0" * 20_000_000)])  # ~20 kB inflating to 20 MB
-    response = client.post("/studies", files=[("files", ("b.zip", bomb, "application/zip"))],
-                           headers=rad)
+    response = client.post(
+        "/studies", files=[("files", ("b.zip", bomb, "application/zip"))], headers=rad
+    )
     assert response.status_code == 413 and "zip bomb" in response.json()["detail"]
-    big = client.post("/studies", files=[("files", ("big.dcm", b"x" * 3_000_000, "a/b"))],
-                      headers=rad)
+    big = client.post(
+        "/studies", files=[("files", ("big.dcm", b"x" * 3_000_000, "a/b"))], headers=rad
+    )
     assert big.status_code == 413 and "RADLENS_MAX_UPLOAD_BYTES" in big.json()["detail"]
     assert _n_studies(svc) == 0
 
@@ -117,14 +129,16 @@ def test_zip_bomb_and_oversize_are_refused(client, svc) -> None:
 def test_malformed_and_non_ct_dicom_are_refused(client, svc, tmp_path) -> None:
     rad = _auth(svc)
     _, paths = write_series(tmp_path / "a")
-    junk = client.post("/studies", files=[("files", ("junk.dcm", b"DICM" * 100, "a/b"))],
-                       headers=rad)
+    junk = client.post(
+        "/studies", files=[("files", ("junk.dcm", b"DICM" * 100, "a/b"))], headers=rad
+    )
     assert junk.status_code == 422 and "junk.dcm" in junk.json()["detail"]
     truncated = paths[0].read_bytes()[:-200]
     cut = client.post("/studies", files=[("files", ("cut.dcm", truncated, "a/b"))], headers=rad)
     assert cut.status_code == 422 and "cut.dcm" in cut.json()["detail"]
-    mr = client.post("/studies", files=[("files", ("mr.dcm", as_modality(paths[0], "MR"), "x"))],
-                     headers=rad)
+    mr = client.post(
+        "/studies", files=[("files", ("mr.dcm", as_modality(paths[0], "MR"), "x"))], headers=rad
+    )
     assert mr.status_code == 422 and "only CT studies" in mr.json()["detail"]
     assert _n_studies(svc) == 0
 
@@ -140,8 +154,9 @@ def test_nifti_upload_with_metadata(client, svc, tmp_path) -> None:
     response = client.post("/studies", files=files, data=form, headers=_auth(svc, name="b"))
     assert response.status_code == 201, response.text
     Worker(svc.db, svc.files, TinyNetScorer(), completion_timeout_s=0).run_once()
-    study = client.get(f"/studies/{response.json()['study_ids'][0]}",
-                       headers=_auth(svc, name="c")).json()
+    study = client.get(
+        f"/studies/{response.json()['study_ids'][0]}", headers=_auth(svc, name="c")
+    ).json()
     assert study["status"] == "scored" and study["series"][0]["kind"] == "nifti"
 
 
@@ -156,8 +171,9 @@ def test_worklist_orders_by_urgency_then_score_then_arrival(client, svc, tmp_pat
     Worker(svc.db, svc.files, TinyNetScorer(), completion_timeout_s=0).run_once()
     with svc.db.session() as session:  # set known triage values to check the order exactly
         for study_id, rank, score in zip(ids, [2, 0, 2, 1], [0.9, 0.6, 0.95, 0.99], strict=True):
-            session.execute(update(Study).where(Study.id == study_id)
-                            .values(urgency_rank=rank, top_score=score))
+            session.execute(
+                update(Study).where(Study.id == study_id).values(urgency_rank=rank, top_score=score)
+            )
     order = [s["id"] for s in client.get("/studies", headers=rad).json()]
     assert order == [ids[1], ids[3], ids[2], ids[0]]
     assert client.get("/studies", headers=rad).json()[0]["urgency"] == "critical"
@@ -172,8 +188,11 @@ def test_worklist_critical_finding_first_from_real_scores(client, svc, tmp_path)
     ranks = [s["urgency_rank"] for s in listing]
     assert ranks == sorted(ranks) and all(s["status"] == "scored" for s in listing)
     detail = client.get(f"/studies/{listing[0]['id']}", headers=rad).json()
-    assert detail["predictions"] and detail["findings"][0]["urgency"] in {"critical", "urgent",
-                                                                         "routine"}
+    assert detail["predictions"] and detail["findings"][0]["urgency"] in {
+        "critical",
+        "urgent",
+        "routine",
+    }
 
 
 def test_slices_heatmaps_report_and_audit(client, svc, tmp_path) -> None:
@@ -195,15 +214,15 @@ def test_slices_heatmaps_report_and_audit(client, svc, tmp_path) -> None:
     assert rgba.shape == (24, 24, 4) and rgba[..., 3].max() > 0
     report = client.get(f"/studies/{study_id}/report", headers=rad).json()
     assert report["draft_text"].startswith("IMPRESSION") and not report["signed"]
-    edited = client.put(f"/studies/{study_id}/report", json={"text": "No pneumothorax."},
-                        headers=rad).json()
+    edited = client.put(
+        f"/studies/{study_id}/report", json={"text": "No pneumothorax."}, headers=rad
+    ).json()
     assert edited["text"] == "No pneumothorax." and edited["draft_text"] == report["draft_text"]
     signed = client.post(f"/studies/{study_id}/report/sign", headers=rad).json()
     assert signed["signed"] and signed["signed_by"] == "user-radiologist"
     again = client.put(f"/studies/{study_id}/report", json={"text": "x"}, headers=rad)
     assert again.status_code == 409 and "signed" in again.json()["detail"]
-    actions = [e["action"] for e in client.get(f"/audit?study_id={study_id}",
-                                               headers=admin).json()]
+    actions = [e["action"] for e in client.get(f"/audit?study_id={study_id}", headers=admin).json()]
     assert {"ingest", "scored", "report_edited", "report_signed"} <= set(actions)
     detail = client.get(f"/studies/{study_id}", headers=rad).json()
     assert detail["patient_name"] == "<b>O'Hara</b>"  # stored verbatim; HTML escapes on output

@@ -43,3 +43,19 @@ def test_settings_from_env_and_masked_secrets() -> None:
         Settings.from_env({"RADLENS_DICOM_PORT": "many"})
     with pytest.raises(ConfigError, match="AE title"):
         Settings.from_env({"RADLENS_AE_TITLE": "A_TITLE_MUCH_TOO_LONG"})
+
+
+@pytest.mark.slow
+def test_demo_cohort_seeds_an_empty_store_once(tmp_path: Path) -> None:
+    from radlens.service.demo import seed_demo
+    from radlens.service.files import FileStore
+    from radlens.service.worklist import worklist
+
+    db = Database(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    files = FileStore(tmp_path / "cas")
+    result = seed_demo(db, files, tmp_path, n_patients=1)
+    assert result is not None and result.study_ids and result.new_instances > 0
+    assert seed_demo(db, files, tmp_path, n_patients=1) is None  # not twice
+    listing = worklist(db)
+    assert {s["source"] for s in listing} == {"demo"}
+    assert all(s["patient_name"].startswith("SYNTHETIC") for s in listing)

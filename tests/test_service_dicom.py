@@ -24,8 +24,12 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def node(tmp_path: Path):
     settings = Settings(
-        service_dir=tmp_path / "svc", dicom_host="127.0.0.1", dicom_port=free_port(),
-        completion_timeout_s=0.5, worker_poll_s=0.2, ae_title="RADLENS",
+        service_dir=tmp_path / "svc",
+        dicom_host="127.0.0.1",
+        dicom_port=free_port(),
+        completion_timeout_s=0.5,
+        worker_poll_s=0.2,
+        ae_title="RADLENS",
         allowed_calling_aes=("STORESCU", "ORTHANC", "ECHOSCU"),
     )
     services = Services.build(settings)
@@ -65,10 +69,21 @@ def test_storescu_series_is_stored_and_scored(node, tmp_path, caplog) -> None:
     caplog.set_level(logging.INFO)
     caplog.set_level(logging.DEBUG, logger="radlens")
     storescu = need_program("storescu", "dcmtk")
-    uid, paths = write_series(tmp_path / "series", seed=5, patient_name="Secret^Name",
-                              patient_id="MRN-998877")
-    sent = _run([storescu, "-aet", "STORESCU", "-aec", "RADLENS", "127.0.0.1",
-                 str(node.node.port), *map(str, paths)])
+    uid, paths = write_series(
+        tmp_path / "series", seed=5, patient_name="Secret^Name", patient_id="MRN-998877"
+    )
+    sent = _run(
+        [
+            storescu,
+            "-aet",
+            "STORESCU",
+            "-aec",
+            "RADLENS",
+            "127.0.0.1",
+            str(node.node.port),
+            *map(str, paths),
+        ]
+    )
     assert sent.returncode == 0, sent.stderr
     study = _wait_scored(node, uid)
     with node.db.session() as session:
@@ -83,8 +98,9 @@ def test_storescu_non_ct_is_refused(node, tmp_path) -> None:
     _, paths = write_series(tmp_path / "series", seed=6)
     mr = tmp_path / "mr.dcm"
     mr.write_bytes(as_modality(paths[0], "MR"))
-    sent = _run([storescu, "-aet", "STORESCU", "-aec", "RADLENS", "127.0.0.1",
-                 str(node.node.port), str(mr)])
+    sent = _run(
+        [storescu, "-aet", "STORESCU", "-aec", "RADLENS", "127.0.0.1", str(node.node.port), str(mr)]
+    )
     assert sent.returncode != 0 or "rejected" in (sent.stderr + sent.stdout).lower()
     with node.db.session() as session:
         assert session.scalar(select(Study)) is None
@@ -101,10 +117,15 @@ def test_orthanc_pushes_a_study_by_c_store(node, tmp_path) -> None:
     orthanc = need_program("Orthanc", "orthanc")
     http_port, dicom_port = free_port(), free_port()
     config = {
-        "Name": "radlens-test", "StorageDirectory": str(tmp_path / "orthanc-db"),
-        "IndexDirectory": str(tmp_path / "orthanc-db"), "HttpPort": http_port,
-        "DicomPort": dicom_port, "DicomAet": "ORTHANC", "RemoteAccessAllowed": False,
-        "AuthenticationEnabled": False, "Plugins": [],
+        "Name": "radlens-test",
+        "StorageDirectory": str(tmp_path / "orthanc-db"),
+        "IndexDirectory": str(tmp_path / "orthanc-db"),
+        "HttpPort": http_port,
+        "DicomPort": dicom_port,
+        "DicomAet": "ORTHANC",
+        "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": False,
+        "Plugins": [],
         "DicomModalities": {"radlens": ["RADLENS", "127.0.0.1", node.node.port]},
     }
     cfg = tmp_path / "orthanc.json"

@@ -100,8 +100,9 @@ def test_invalid_file_in_batch_stores_nothing(db, files, tmp_path) -> None:
 
 def test_injection_strings_are_stored_verbatim(db, files, tmp_path) -> None:
     evil = "Robert'); DROP TABLE studies;--"
-    _, paths = write_series(tmp_path / "a", seed=4, patient_name=evil,
-                            study_description="<script>alert(1)</script>")
+    _, paths = write_series(
+        tmp_path / "a", seed=4, patient_name=evil, study_description="<script>alert(1)</script>"
+    )
     ingest.ingest_dicom_files(db, files, _uploads(paths))
     with db.session() as session:
         study = session.scalar(select(Study))
@@ -169,7 +170,7 @@ def test_lost_claim_drops_results(db, files, tmp_path) -> None:
 
 
 def test_new_instances_after_scoring_requeue_the_study(db, files, tmp_path) -> None:
-    uid, paths = write_series(tmp_path / "a", seed=8)
+    _uid, paths = write_series(tmp_path / "a", seed=8)
     ingest.ingest_dicom_files(db, files, _uploads(paths[:4]))
     worker = _worker(db, files)
     worker.run_once()

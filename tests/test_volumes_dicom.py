@@ -292,3 +292,13 @@ def test_ordering_is_by_position_along_normal(
     ordered, spacing = check_and_order(shuffled)
     assert [s.path.name for s in ordered] == [f"{k}.dcm" for k in range(n)]
     assert spacing == pytest.approx(gap, rel=1e-9)
+
+
+def test_threaded_reading_matches_serial(tmp_path: Path) -> None:
+    volume = make_volume(4, shape=(24, 16, 12))
+    paths = write_dicom_series(volume, tmp_path, patient_id="P")
+    threaded = load_volume(tmp_path, workers=3)
+    np.testing.assert_array_equal(threaded.array, volume.array)
+    paths[20].write_bytes(paths[20].read_bytes()[:-100])
+    with pytest.raises(DataError, match=r"0021\.dcm: truncated pixel data"):
+        load_volume(tmp_path, workers=3)

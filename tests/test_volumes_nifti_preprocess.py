@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from radlens.data.preprocess import WINDOWS, VolumeCache, preprocess_volume
 from radlens.data.volumes import (
@@ -173,3 +176,31 @@ def test_cache_by_content_ignores_mtime(tmp_path: Path) -> None:
     assert cache.misses == 2
     with pytest.raises(DataError, match="no such file or folder to cache"):
         cache.get(tmp_path / "missing")
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10**6))
+def test_nifti_round_trip_any_right_handed_orientation(seed: int) -> None:
+    """Random rotation + spacing: NIfTI write/read keeps array and geometry, and the canonical
+    reader equals `reorient_standard` of the original."""
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    if np.linalg.det(q) < 0:
+        q[:, 2] *= -1
+    volume = Volume(
+        rng.normal(0, 200, (3, 4, 5)).astype(np.float32),
+        tuple(rng.uniform(0.3, 4.0, 3)),
+        tuple(rng.uniform(-200, 200, 3)),
+        q,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_nifti(volume, Path(tmp) / "v.nii")
+        native = load_nifti(path, canonical=False)
+        standard = load_nifti(path)
+    np.testing.assert_array_equal(native.array, volume.array)
+    np.testing.assert_allclose(native.direction, q, atol=1e-5)
+    np.testing.assert_allclose(native.origin, volume.origin, atol=1e-4)
+    np.testing.assert_allclose(native.spacing, volume.spacing, rtol=1e-5)
+    expected = reorient_standard(volume)
+    np.testing.assert_array_equal(standard.array, expected.array)
+    np.testing.assert_allclose(standard.origin, expected.origin, atol=1e-4)

@@ -92,10 +92,11 @@ def test_enhanced_multiframe_ct_uses_functional_groups() -> None:
     assert standard.metadata["sop_class_uid"] == pydicom.uid.EnhancedCTImageStorage
 
 
+@pytest.mark.filterwarnings("ignore:End of file reached")
 def test_real_bad_files_raise_data_error() -> None:
     with pytest.raises(DataError, match=r"MR_truncated\.dcm: truncated pixel data"):
         load_volume(_file("MR_truncated.dcm"), allow_non_ct=True)
-    with pytest.raises(DataError, match=r"too_short\.dcm: truncated file"):
+    with pytest.raises(DataError, match=r"too_short\.dcm: no data set after the file meta"):
         load_volume(_file("emri_small_jpeg_2k_lossless_too_short.dcm"), allow_non_ct=True)
     with pytest.raises(DataError, match=r"MR_small\.dcm: modality 'MR', expected 'CT'"):
         load_volume(_file("MR_small.dcm"))
@@ -105,3 +106,19 @@ def test_real_bad_files_raise_data_error() -> None:
         load_volume(_file("emri_small.dcm"), allow_non_ct=True)
     with pytest.raises(DataError, match=r"JPEG2000\.dcm: missing ImagePositionPatient"):
         load_volume(_file("JPEG2000.dcm"), allow_non_ct=True)
+
+
+def test_enhanced_multiframe_problems_name_the_frame(tmp_path: Path) -> None:
+    ds = pydicom.dcmread(_file("eCT_Supplemental.dcm"))
+    del ds.PerFrameFunctionalGroupsSequence[1].PlanePositionSequence
+    ds.save_as(tmp_path / "no_position.dcm")
+    with pytest.raises(DataError, match=r"no_position\.dcm frame 2: missing PlanePositionSequence"):
+        load_volume(tmp_path / "no_position.dcm")
+    ds = pydicom.dcmread(_file("eCT_Supplemental.dcm"))
+    position = ds.PerFrameFunctionalGroupsSequence[0].PlanePositionSequence[0]
+    ds.PerFrameFunctionalGroupsSequence[1].PlanePositionSequence[
+        0
+    ].ImagePositionPatient = position.ImagePositionPatient
+    ds.save_as(tmp_path / "same_place.dcm")
+    with pytest.raises(DataError, match=r"duplicate slice position.*same_place\.dcm frame"):
+        load_volume(tmp_path / "same_place.dcm")

@@ -102,20 +102,26 @@ app.add_typer(user_app, name="user")
 
 @app.command("serve")
 def serve_cmd(
-    host: Optional[str] = typer.Option(None, help="HTTP host [RADLENS_HTTP_HOST, 127.0.0.1]."),
-    port: Optional[int] = typer.Option(None, help="HTTP port [RADLENS_HTTP_PORT, 8000]."),
-    dicom_port: Optional[int] = typer.Option(None, help="DICOM port [RADLENS_DICOM_PORT, 11112]."),
-    ae_title: Optional[str] = typer.Option(None, help="DICOM AE title [RADLENS_AE_TITLE]."),
-    model_run: Optional[Path] = typer.Option(None, help="Run directory to score with."),
-    service_dir: Optional[Path] = typer.Option(None, help="Data dir [RADLENS_SERVICE_DIR]."),
+    host: str | None = typer.Option(None, help="HTTP host [RADLENS_HTTP_HOST, 127.0.0.1]."),
+    port: int | None = typer.Option(None, help="HTTP port [RADLENS_HTTP_PORT, 8000]."),
+    dicom_port: int | None = typer.Option(None, help="DICOM port [RADLENS_DICOM_PORT, 11112]."),
+    ae_title: str | None = typer.Option(None, help="DICOM AE title [RADLENS_AE_TITLE]."),
+    model_run: Path | None = typer.Option(None, help="Run directory to score with."),
+    service_dir: Path | None = typer.Option(None, help="Data dir [RADLENS_SERVICE_DIR]."),
+    demo: int | None = typer.Option(None, help="Seed N synthetic patients into an empty store."),
 ) -> None:
     """Start the web API, the DICOM node and the scoring worker (settings from RADLENS_* env)."""
     from radlens.service.app import serve
     from radlens.service.settings import Settings
 
     settings = Settings.from_env(
-        http_host=host, http_port=port, dicom_port=dicom_port, ae_title=ae_title,
-        model_run=model_run, service_dir=service_dir,
+        http_host=host,
+        http_port=port,
+        dicom_port=dicom_port,
+        ae_title=ae_title,
+        model_run=model_run,
+        service_dir=service_dir,
+        demo_patients=demo,
     )
     serve(settings)
 
@@ -223,13 +229,15 @@ def demo_cmd(
     out: str = typer.Option("runs/demo", help="Run directory (replaced on each demo)."),
     epochs: int = typer.Option(3, help="Epochs."),
     max_train_images: int | None = typer.Option(1500, help="Training subset (0 = all)."),
+    max_eval_images: int | None = typer.Option(None, help="Val/test subset (default: all)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
 ) -> None:
     """Train and evaluate a small ResNet-18 on PneumoniaMNIST; print the test table."""
     from radlens.demo import run_demo
 
     run_demo(data_dir=data_dir, out=out, epochs=epochs, device=device,
-             max_train_images=max_train_images or None, console=_table_console())
+             max_train_images=max_train_images or None, max_eval_images=max_eval_images,
+             console=_table_console())
 
 
 # ---- volume: DICOM series / NIfTI volumes (radlens.data.volumes) ----
@@ -277,6 +285,120 @@ def volume_convert_cmd(
     from radlens.data.volumes import convert_to_nifti
 
     typer.echo(str(convert_to_nifti(path, out, series_uid=series_uid, allow_non_ct=allow_non_ct)))
+
+
+# ---- cohort: synthetic chest-CT cohort (radlens.data.phantoms / phantom_cohort) ----
+cohort_app = typer.Typer(help="Synthetic chest-CT cohorts: volumes, masks, reports, a table.",
+                         no_args_is_help=True)
+app.add_typer(cohort_app, name="cohort")
+
+
+@cohort_app.command("synth")
+def cohort_synth_cmd(
+    patients: int = typer.Option(..., "--patients", help="Number of patients (1-3 studies each)."),
+    out: Path = typer.Option(..., "--out", help="Output folder (cohort.csv/.parquet inside)."),
+    seed: int = typer.Option(0, "--seed", help="Same seed, same cohort."),
+    shape: str = typer.Option("64,96,96", "--shape", help="Base grid Z,Y,X (sites resample z)."),
+    sites: int = typer.Option(3, "--sites", help="Number of scanner sites (1-5)."),
+    formats: str = typer.Option("dicom,nifti", "--formats", help="Any of dicom,nifti,npz."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Synthesize chest CTs with abnormalities, ground-truth masks and free-text reports."""
+    from radlens.data.phantom_cohort import parse_formats, parse_shape, synthesize_cohort
+
+    table = synthesize_cohort(out, n_patients=patients, seed=seed, shape=parse_shape(shape),
+                              sites=sites, formats=parse_formats(formats), progress=not quiet)
+    truth = table.filter(like="true:")
+    typer.echo(f"{table['patient_id'].nunique()} patients, {len(table)} studies, "
+               f"{table['site'].nunique()} sites -> {out / 'cohort.parquet'}")
+    for col in truth.columns:
+        typer.echo(f"  {col[5:]:<30} {int(truth[col].sum()):>4} studies")
+
+
+# ---- explain: Grad-CAM heatmaps of a run (radlens.explain) ----
+@app.command("explain")
+def explain_cmd(
+    run_dir: Path = typer.Argument(..., help="Run directory written by `radlens train`."),
+    cases: int = typer.Option(8, "--cases", help="Most confident positive cases per label."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder [RUN/heatmaps]."),
+    method: str = typer.Option("gradcam", "--method", help="gradcam or gradcampp."),
+    layer: str | None = typer.Option(None, "--layer", help="Target layer [last spatial block]."),
+    split: str = typer.Option("test", "--split", help="Split of predictions.parquet to explain."),
+) -> None:
+    """Write Grad-CAM overlays (2D) or axial/coronal/sagittal montages (3D) plus index.csv."""
+    from radlens.explain.run import explain_run
+
+    paths = explain_run(run_dir, cases=cases, out_dir=out, method=method,  # type: ignore[arg-type]
+                        layer=layer, split=split)  # fmt: skip
+    folder = paths[0].parent if paths else (out or run_dir / "heatmaps")
+    typer.echo(f"wrote {len(paths)} heatmaps and index.csv to {folder}")
+
+
+# ---- reports: rule-based labeler (radlens.reports.labeler, labels_io, label_eval) ----
+@app.command("label")
+def label_cmd(
+    reports: Optional[Path] = typer.Argument(None, help="CSV of reports (UTF-8, header row)."),
+    id_column: str = typer.Option("id", "--id-column", help="Column holding the report id."),
+    text_column: str = typer.Option("text", "--text-column", help="Column holding the text."),
+    vocab: str = typer.Option("chest_ct", "--vocab", help="chest_ct, chest_xr or a YAML path."),
+    out: Path = typer.Option(
+        Path("labels.parquet"), "--out", help="Long table (.parquet/.csv); wide matrix beside it."
+    ),
+    uncertain: str = typer.Option(
+        "keep", "--uncertain", help="Wide matrix: keep (-1), positive (1) or negative (0)."
+    ),
+    explain_text: Optional[str] = typer.Option(
+        None, "--explain", help="Label this text and print each decision with its cue."
+    ),
+) -> None:
+    """Label free-text reports: findings (abnormality x location x status) with evidence."""
+    from radlens.errors import ConfigError
+
+    if explain_text is not None:
+        from radlens.reports.labeler import explain
+
+        lines = explain(explain_text, vocab=vocab)
+        typer.echo("\n".join(lines) if lines else "no findings")
+        return
+    if reports is None:
+        raise ConfigError("radlens label: give a reports CSV or --explain TEXT")
+    from radlens.reports.labels_io import label_table
+
+    summary = label_table(
+        reports, id_column=id_column, text_column=text_column, vocab=vocab, out=out,
+        uncertain=uncertain,
+    )  # fmt: skip
+    typer.echo(
+        f"{summary.n_reports} reports, {summary.n_findings} findings "
+        f"({summary.n_present} present) -> {summary.long_path} + {summary.wide_path}"
+    )
+
+
+@app.command("label-eval")
+def label_eval_cmd(
+    pred: Path = typer.Argument(..., help="Output of `radlens label` (long or .wide table)."),
+    gold: Path = typer.Argument(..., help="Gold CSV: wide 0/1 columns, or id,text,findings."),
+    id_column: str = typer.Option("report_id", "--id-column", help="Id column of PRED."),
+    gold_id_column: Optional[str] = typer.Option(None, "--gold-id-column", help="Id of GOLD."),
+    mapping: Optional[str] = typer.Option(
+        None, "--mapping", help="Gold column -> vocabulary ids: ct_rate, openi_negbio or a YAML."
+    ),
+    uncertain: str = typer.Option("positive", "--uncertain", help="positive or negative."),
+    show: int = typer.Option(20, "--show", help="Disagreements to list."),
+) -> None:
+    """Per-label precision / recall / F1, micro / macro F1 and the disagreements."""
+    from radlens.reports.label_eval import evaluate_paths
+
+    results = evaluate_paths(
+        pred, gold, id_column=id_column, gold_id_column=gold_id_column, mapping=mapping,
+        uncertain=uncertain,
+    )  # fmt: skip
+    for name, res in results.items():
+        typer.echo(f"== {name}: micro-F1 {res.micro_f1:.3f}  macro-F1 {res.macro_f1:.3f}")
+        typer.echo(res.table().to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        typer.echo(f"disagreements: {len(res.disagreements)} (id, label, gold, predicted)")
+        for row in res.disagreements[:show]:
+            typer.echo("  " + "\t".join(row))
 
 
 def main(argv: list[str] | None = None) -> int:

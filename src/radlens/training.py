@@ -5,7 +5,7 @@ training device (kept uint8 when the source is uint8, a quarter of float32's mem
 scaled and normalised to [-1, 1] on the device, as MedMNIST's Normalize(0.5, 0.5) does). Batches
 are slices of a seeded index permutation: no DataLoader, no per-image PIL. Augmentation (random
 flips, small shifts) is tensor ops on the device. bf16 autocast where the hardware has bf16 (CUDA,
-CPUs with AVX512-BF16/AMX) and channels-last; fused Adam on CUDA; optional torch.compile. Every
+CPUs with AVX512-BF16/AMX) and channels-last; fused Adam; optional torch.compile. Every
 epoch writes ``last.pt`` (model, optimiser, scheduler, RNG and permutation-generator states), so
 ``resume=True`` continues bit-for-bit.
 """
@@ -36,7 +36,7 @@ from radlens.device_data import (
     subset_indices,
 )
 from radlens.errors import ConfigError
-from radlens.models import build_model
+from radlens.models import SlicesAsChannels, build_model
 from radlens.tasks import Task
 
 logger = logging.getLogger(__name__)
@@ -189,9 +189,10 @@ def train(
     x_val, y_val = to_device("val", config.max_eval_images)
 
     raw_model = make_model(config, task, geometry)
+    channels_last = channels_last and not isinstance(raw_model, SlicesAsChannels)  # 2D net, 5D in
     if channels_last:
         raw_model = raw_model.to(memory_format=memory_format(x_train))
-    fused = device.type == "cuda"
+    fused = device.type in ("cuda", "cpu")  # fused Adam: one kernel for all parameters
     optimizer = torch.optim.Adam(
         raw_model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused
     )

@@ -79,6 +79,9 @@ def write_dicom_series(
 ) -> list[Path]:
     """Write `volume` as a CT series, one file per slice (`0001.dcm` ...), ascending along z.
 
+    Files of the same names already in `out_dir` are replaced: write each series to its own
+    folder (a stale extra file from another series makes the reader report two series).
+
     HU are stored as int16 = round((HU - intercept) / slope), so they come back exactly to rescale
     precision (1 HU with the default slope). `extra` sets further DICOM keywords on every slice
     (e.g. {"ConvolutionKernel": "B45f", "Manufacturer": "ACME"}). Returns the written paths.

@@ -97,8 +97,16 @@ def download_file(url: str, target: str | Path, *, md5: str | None, timeout: flo
     early) and MD5 mismatches; in every failure case no file is left at `target` or beside it.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".part", dir=target.parent
+        )
+    except OSError as exc:
+        raise DataError(
+            f"cannot write into {target.parent}: {exc.strerror or exc}; choose another "
+            "destination (--dest) or set RADLENS_DATA_DIR"
+        ) from exc
     tmp = Path(tmp_name)
     digest = hashlib.md5(usedforsecurity=False)
     received = 0

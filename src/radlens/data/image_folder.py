@@ -39,8 +39,9 @@ def _read_table(labels_csv: Path) -> pd.DataFrame:
 def _need_column(frame: pd.DataFrame, column: str, option: str, where: Path) -> None:
     if column in frame.columns:
         return
-    close = difflib.get_close_matches(column, list(frame.columns), n=1, cutoff=0.5)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    by_lower = {c.lower(): c for c in frame.columns}
+    close = difflib.get_close_matches(column.lower(), list(by_lower), n=1, cutoff=0.5)
+    hint = f"; did you mean {by_lower[close[0]]!r}?" if close else ""
     raise DataError(
         f"labels file {where}: no column {column!r} ({option}){hint} "
         f"(columns: {', '.join(frame.columns)})"

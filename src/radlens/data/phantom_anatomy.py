@@ -40,7 +40,7 @@ HU = {
     "blood": 40.0,
     "fluid": 10.0,
     "liver": 58.0,
-    "lung": -905.0,
+    "lung": -920.0,
     "trabecular": 230.0,
     "cortex": 800.0,
     "rib": 700.0,
@@ -283,11 +283,17 @@ def render_anatomy(grid: Grid, h: Habitus, mods: Modifiers | None = None) -> Ana
         "svc": (svc, 9.0),
         "esophagus": (eso, 8.0),
     }
-    keepout = spine_keepout | sac | (np.abs(x - 2.0) < 14.0) + np.zeros(shape, bool)
+    lobar = {  # lobar pulmonary arteries tapering from the hila into the lungs (drawn, not kept out)
+        "right_upper_pa": ([pa_r[1], (-70.0, ty + 4, cz + 5), (-85.0, ty + 8, cz + 35)], 4.5),
+        "right_lower_pa": ([pa_r[1], (-66.0, ty + 22, cz - 50), (-78.0, ty + 40, cz - 80)], 4.5),
+        "left_upper_pa": ([pa_l[2], (72.0, ty + 8, cz + 5), (85.0, ty + 12, cz + 30)], 4.5),
+        "left_lower_pa": ([pa_l[2], (66.0, ty + 26, cz - 50), (76.0, ty + 42, cz - 80)], 4.5),
+    }
+    keepout = spine_keepout | sac | np.broadcast_to(np.abs(x - 2.0) < 14.0, shape)
     keepout |= (d_h <= 8.0 + pf) & (y - yc < -0.2 * ay_c0)  # pericardial fat pad anteriorly
     for name, (path, r) in paths.items():
         if name.startswith(("right_", "left_")) and "bronchus" not in name:
-            keepout |= tube_mask(grid, path[:1] + [path[1]], r, 2.0)
+            keepout |= tube_mask(grid, path[:2], r, 2.0)
         elif "bronchus" not in name:
             keepout |= tube_mask(grid, path, r, 3.0)
 
@@ -370,10 +376,18 @@ def render_anatomy(grid: Grid, h: Habitus, mods: Modifiers | None = None) -> Ana
     lobes[~lungs] = 0
 
     # tubes drawn over the lungs/mediastinum: vessels, oesophagus, then airways (air in a wall)
-    for name in ("aorta", "pulmonary_artery", "right_pulmonary_artery", "left_pulmonary_artery",
-                 "svc", "esophagus"):
+    for name in (
+        "aorta",
+        "pulmonary_artery",
+        "right_pulmonary_artery",
+        "left_pulmonary_artery",
+        "svc",
+        "esophagus",
+    ):
         path, r = paths[name]
         hu[tube_mask(grid, path, r)] = HU["blood"]
+    for path, r in lobar.values():
+        hu[tube_mask(grid, path, r) & (lungs | keepout)] = HU["blood"]
     airway = np.zeros(shape, bool)
     for name in ("trachea", "right_main_bronchus", "left_main_bronchus"):
         path, r = paths[name]
@@ -382,17 +396,20 @@ def render_anatomy(grid: Grid, h: Habitus, mods: Modifiers | None = None) -> Ana
         airway |= dist <= r
     hu[airway] = HU["air"]
 
+    inner = (rho_m <= 1.0) | (paraspinal <= 1.0)
     masks.update(
         body=body,
+        subcutaneous_fat=body & ~inner & (hu == HU["fat"]),
+        chest_wall_muscle=inner & ~cavity & ~ribs & (hu == HU["muscle"]),
         lung_right=lung["right"],
         lung_left=lung["left"],
         pleural_space_right=lung_full["right"],
         pleural_space_left=lung_full["left"],
         heart=heart,
-        pericardial_fluid=peri_fluid,
+        pericardial_fluid=peri_fluid & (hu == HU["fluid"]),
         pericardial_sac=sac,
         airway=airway,
-        ribs=ribs,
+        ribs=ribs & (hu == HU["rib"]),
         spine=vert | arch | spinous | transverse,
         liver=liver,
         aorta=tube_mask(grid, aorta, 13.5),

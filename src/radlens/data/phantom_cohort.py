@@ -53,15 +53,19 @@ def parse_shape(text: str | Sequence[int] | None) -> tuple[int, int, int]:
     """'64,96,96' (Z,Y,X) -> (64, 96, 96); each 16..512."""
     if text is None:
         return DEFAULT_SHAPE
-    parts = [p for p in text.replace("x", ",").split(",") if p.strip()] if isinstance(
-        text, str) else list(text)
+    parts = (
+        [p for p in text.replace("x", ",").split(",") if p.strip()]
+        if isinstance(text, str)
+        else list(text)
+    )
     try:
         shape = tuple(int(p) for p in parts)
     except ValueError:
         shape = ()
     if len(shape) != 3 or not all(16 <= v <= 512 for v in shape):
-        raise ConfigError(f"shape {text!r}: expected three integers Z,Y,X in 16..512, "
-                          "e.g. '64,96,96'")
+        raise ConfigError(
+            f"shape {text!r}: expected three integers Z,Y,X in 16..512, e.g. '64,96,96'"
+        )
     return shape  # type: ignore[return-value]
 
 
@@ -101,13 +105,27 @@ def simulate_patient(
         noise_seed = int(rng.integers(2**31))
         report_seed = int(rng.integers(2**31))
         study = render_study(habitus, specs, site, shape=shape, noise_seed=noise_seed)
-        ctx = ReportContext(study.findings, habitus.age + (date.year - 2022), habitus.sex,
-                            study.volume.spacing[0], site.kernel, prior, prior_date, history)
+        ctx = ReportContext(
+            study.findings,
+            habitus.age + (date.year - 2022),
+            habitus.sex,
+            study.volume.spacing[0],
+            site.kernel,
+            prior,
+            prior_date,
+            history,
+        )
         report = write_report(ctx, np.random.default_rng(report_seed))
-        info = {"patient_id": pid, "study_id": f"{pid}-S{j + 1}", "study_index": j + 1,
-                "date": date, "report": report, "age": ctx.age,
-                "study_uid": _uid(seed, index, j, "study"),
-                "series_uid": _uid(seed, index, j, "series")}
+        info = {
+            "patient_id": pid,
+            "study_id": f"{pid}-S{j + 1}",
+            "study_index": j + 1,
+            "date": date,
+            "report": report,
+            "age": ctx.age,
+            "study_uid": _uid(seed, index, j, "study"),
+            "series_uid": _uid(seed, index, j, "series"),
+        }
         out.append((study, info))
         prior, prior_date = study.findings, date.isoformat()
         specs = study.findings
@@ -132,50 +150,84 @@ def _write_study(study: PhantomStudy, info: dict, out_dir: Path, formats: Sequen
     folder = out_dir / rel
     folder.mkdir(parents=True, exist_ok=True)
     vol, site = study.volume, study.site
-    vol.metadata.update(patient_id=pid, study_uid=info["study_uid"],
-                        series_uid=info["series_uid"], study_date=info["date"].strftime("%Y%m%d"))
+    vol.metadata.update(
+        patient_id=pid,
+        study_uid=info["study_uid"],
+        series_uid=info["series_uid"],
+        study_date=info["date"].strftime("%Y%m%d"),
+    )
     row: dict = {"dicom_dir": "", "nifti_path": "", "npz_path": ""}
     if "dicom" in formats:
         thick = f"{vol.spacing[0]:.2f}".rstrip("0").rstrip(".")
         write_dicom_series(
-            vol, folder / "dicom", patient_id=pid, patient_name=f"SYNTHETIC^{pid}",
-            study_uid=info["study_uid"], series_uid=info["series_uid"],
-            study_date=info["date"].strftime("%Y%m%d"), study_description="CT CHEST WO CONTRAST",
-            series_description=f"AXIAL {thick}MM {site.kernel}", accession=sid.replace("-", ""),
+            vol,
+            folder / "dicom",
+            patient_id=pid,
+            patient_name=f"SYNTHETIC^{pid}",
+            study_uid=info["study_uid"],
+            series_uid=info["series_uid"],
+            study_date=info["date"].strftime("%Y%m%d"),
+            study_description="CT CHEST WO CONTRAST",
+            series_description=f"AXIAL {thick}MM {site.kernel}",
+            accession=sid.replace("-", ""),
             institution=site.institution,
-            extra={"ManufacturerModelName": site.model, "PatientAge": f"{info['age']:03d}Y",
-                   "StationName": site.name},
+            extra={
+                "ManufacturerModelName": site.model,
+                "PatientAge": f"{info['age']:03d}Y",
+                "StationName": site.name,
+            },
         )
         row["dicom_dir"] = (rel / "dicom").as_posix()
     if "nifti" in formats:
         write_nifti(vol, folder / "image.nii.gz")
         row["nifti_path"] = (rel / "image.nii.gz").as_posix()
     if "npz" in formats:
-        np.savez_compressed(folder / "image.npz", hu=vol.array.astype(np.int16),
-                            spacing=np.array(vol.spacing), origin=np.array(vol.origin))
+        np.savez_compressed(
+            folder / "image.npz",
+            hu=vol.array.astype(np.int16),
+            spacing=np.array(vol.spacing),
+            origin=np.array(vol.origin),
+        )
         row["npz_path"] = (rel / "image.npz").as_posix()
     keys = [f"{f['abnormality']}@{f['location']}" for f in study.true_findings]
-    np.savez_compressed(folder / "masks.npz", lobes=study.lobes,
-                        **{k: study.masks[k] for k in keys})
+    np.savez_compressed(
+        folder / "masks.npz", lobes=study.lobes, **{k: study.masks[k] for k in keys}
+    )
     if "nifti" in formats:
         _write_labels_nifti(study, keys, folder / "masks.nii.gz")
     (folder / "report.txt").write_text(info["report"], encoding="utf-8")
     voxel_ml = float(np.prod(vol.spacing)) / 1000.0
     findings = [
-        {"study_id": sid, "abnormality": f["abnormality"], "location": f["location"],
-         "mask_path": (rel / "masks.npz").as_posix(), "mask_key": key, "label_value": i,
-         "n_voxels": int(study.masks[key].sum()),
-         "volume_ml": round(int(study.masks[key].sum()) * voxel_ml, 3)}
+        {
+            "study_id": sid,
+            "abnormality": f["abnormality"],
+            "location": f["location"],
+            "mask_path": (rel / "masks.npz").as_posix(),
+            "mask_key": key,
+            "label_value": i,
+            "n_voxels": int(study.masks[key].sum()),
+            "volume_ml": round(int(study.masks[key].sum()) * voxel_ml, 3),
+        }
         for i, (f, key) in enumerate(zip(study.true_findings, keys, strict=True), 1)
     ]
     row.update(
-        patient_id=pid, study_id=sid, study_index=info["study_index"], site=site.name,
-        study_date=info["date"].isoformat(), age=info["age"],
-        sex="F" if study.habitus.sex == "female" else "M", manufacturer=site.manufacturer,
-        kernel=site.kernel, slice_thickness=float(vol.spacing[0]), n_slices=vol.shape[0],
-        study_uid=info["study_uid"], series_uid=info["series_uid"],
-        mask_path=(rel / "masks.npz").as_posix(), report_path=(rel / "report.txt").as_posix(),
-        report_text=info["report"], true_findings=json.dumps(study.true_findings),
+        patient_id=pid,
+        study_id=sid,
+        study_index=info["study_index"],
+        site=site.name,
+        study_date=info["date"].isoformat(),
+        age=info["age"],
+        sex="F" if study.habitus.sex == "female" else "M",
+        manufacturer=site.manufacturer,
+        kernel=site.kernel,
+        slice_thickness=float(vol.spacing[0]),
+        n_slices=vol.shape[0],
+        study_uid=info["study_uid"],
+        series_uid=info["series_uid"],
+        mask_path=(rel / "masks.npz").as_posix(),
+        report_path=(rel / "report.txt").as_posix(),
+        report_text=info["report"],
+        true_findings=json.dumps(study.true_findings),
     )
     present = {f["abnormality"] for f in study.true_findings}
     for abn in ABNORMALITIES:
@@ -205,8 +257,14 @@ def synthesize_cohort(
         raise DataError(f"{out}: exists and is not a folder; expected an output folder")
     out.mkdir(parents=True, exist_ok=True)
     rows, finding_rows = [], []
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), disable=not progress, transient=False) as bar:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=not progress,
+        transient=False,
+    ) as bar:
         task = bar.add_task("synthesizing chest CT cohort", total=int(n_patients))
         for k in range(int(n_patients)):
             for study, info in simulate_patient(seed, k, shape=shape, sites=int(sites)):
@@ -218,15 +276,32 @@ def synthesize_cohort(
     table = pd.DataFrame(rows)[cols]
     table.to_csv(out / "cohort.csv", index=False)
     table.to_parquet(out / "cohort.parquet", index=False)
-    fcols = ["study_id", "abnormality", "location", "mask_path", "mask_key", "label_value",
-             "n_voxels", "volume_ml"]
+    fcols = [
+        "study_id",
+        "abnormality",
+        "location",
+        "mask_path",
+        "mask_key",
+        "label_value",
+        "n_voxels",
+        "volume_ml",
+    ]
     pd.DataFrame(finding_rows, columns=fcols).to_csv(out / "findings.csv", index=False)
-    (out / "cohort.json").write_text(json.dumps({
-        "generator": "radlens.data.phantoms", "seed": int(seed), "n_patients": int(n_patients),
-        "shape": list(shape), "sites": [s.name for s in SITES[: int(sites)]],
-        "formats": list(formats), "abnormalities": list(ABNORMALITIES),
-        "lobe_codes": LOBE_CODES,
-    }, indent=2))
+    (out / "cohort.json").write_text(
+        json.dumps(
+            {
+                "generator": "radlens.data.phantoms",
+                "seed": int(seed),
+                "n_patients": int(n_patients),
+                "shape": list(shape),
+                "sites": [s.name for s in SITES[: int(sites)]],
+                "formats": list(formats),
+                "abnormalities": list(ABNORMALITIES),
+                "lobe_codes": LOBE_CODES,
+            },
+            indent=2,
+        )
+    )
     logger.info("wrote %d studies of %d patients to %s", len(table), n_patients, out)
     return table
 
@@ -235,11 +310,16 @@ def read_cohort(path: str | Path) -> pd.DataFrame:
     """Read cohort.parquet/.csv (or its folder) with path columns made absolute."""
     path = Path(path)
     if path.is_dir():
-        path = path / "cohort.parquet" if (path / "cohort.parquet").exists() else path / "cohort.csv"
+        path = (
+            path / "cohort.parquet" if (path / "cohort.parquet").exists() else path / "cohort.csv"
+        )
     if not path.is_file():
         raise DataError(f"{path}: no cohort table (expected cohort.parquet or cohort.csv)")
-    table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(
-        path, keep_default_na=False)
+    table = (
+        pd.read_parquet(path)
+        if path.suffix == ".parquet"
+        else pd.read_csv(path, keep_default_na=False)
+    )
     for col in ("dicom_dir", "nifti_path", "npz_path", "mask_path", "report_path"):
         if col in table:
             table[col] = [str(path.parent / v) if v else "" for v in table[col]]

@@ -8,6 +8,7 @@ Every shape is analytic in millimetres, so one patient looks the same on any gri
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -52,7 +53,9 @@ class Grid:
         x = (ox + sx * np.arange(nx, dtype=np.float32)).reshape(1, 1, nx)
         return z.astype(np.float32), y.astype(np.float32), x.astype(np.float32)
 
-    def box(self, lo: Point, hi: Point) -> tuple[tuple[slice, slice, slice], tuple[np.ndarray, ...]]:
+    def box(
+        self, lo: Point, hi: Point
+    ) -> tuple[tuple[slice, slice, slice], tuple[np.ndarray, ...]]:
         """Index slices of the sub-box [lo, hi] (x, y, z mm) and its coordinates (z, y, x)."""
         ox, oy, oz = self.origin
         sz, sy, sx = self.spacing
@@ -104,7 +107,7 @@ def capsule(grid: Grid, a: Point, b: Point, radius: float, margin: float = 0.0):
 def tube_mask(grid: Grid, path: list[Point], radius: float, margin: float = 0.0) -> np.ndarray:
     """Boolean mask of a tube of `radius` (+ margin) mm around the polyline `path`."""
     out = np.zeros(grid.shape, dtype=bool)
-    for a, b in zip(path[:-1], path[1:], strict=True):
+    for a, b in pairwise(path):
         sl, d = capsule(grid, a, b, radius, margin)
         out[sl] |= d <= radius + margin
     return out
@@ -113,7 +116,7 @@ def tube_mask(grid: Grid, path: list[Point], radius: float, margin: float = 0.0)
 def tube_distance(grid: Grid, path: list[Point], reach: float) -> np.ndarray:
     """Distance (mm) to the polyline `path`, computed within `reach` mm (inf beyond)."""
     out = np.full(grid.shape, np.inf, dtype=np.float32)
-    for a, b in zip(path[:-1], path[1:], strict=True):
+    for a, b in pairwise(path):
         sl, d = capsule(grid, a, b, reach)
         np.minimum(out[sl], d, out=out[sl])
     return out

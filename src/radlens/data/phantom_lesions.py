@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from radlens.data.phantom_anatomy import HU, LOBE_CODES, LOBES, Anatomy, Modifiers
+from radlens.data.phantom_anatomy import LOBE_CODES, LOBES, Anatomy, Modifiers
 from radlens.data.phantom_geometry import Point, ball, ellipsoid_norm, smooth_field
 
 ABNORMALITIES: tuple[str, ...] = (
@@ -53,8 +53,10 @@ TRANSIENT = {
     "pneumothorax",
     "pericardial_effusion",
 }
-#: Probability that a study has each abnormality (tuned so 60-120 patients give enough positives).
+#: Probability that a first study has each abnormality (tuned so 60-120 patients give enough
+#: positives of every kind; ground glass and consolidation share lobes, so GGO is drawn more often).
 PREVALENCE = 0.27
+_BOOST = {"ground_glass_opacity": 1.3, "pneumothorax": 1.1, "cardiomegaly": 1.1}
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,10 @@ class FindingSpec:
     @property
     def side(self) -> str:
         """'right' / 'left' for lateralised locations, '' otherwise."""
-        return self.location.split("_")[0] if self.location.startswith(("right", "left")) else (
-            "left" if self.location == "lingula" else ""
+        return (
+            self.location.split("_")[0]
+            if self.location.startswith(("right", "left"))
+            else ("left" if self.location == "lingula" else "")
         )
 
 
@@ -135,7 +139,7 @@ def sample_findings(rng: np.random.Generator, prevalence: float = PREVALENCE) ->
     """A first study's findings: each abnormality present with `prevalence`, 1-2 locations."""
     specs: list[FindingSpec] = []
     for abn in ABNORMALITIES:
-        if rng.random() < prevalence:
+        if rng.random() < prevalence * _BOOST.get(abn, 1.0):
             for loc in _locations(abn, rng):
                 specs.append(_new(abn, loc, rng))
                 if abn == "nodule" and rng.random() < 0.25:
@@ -155,8 +159,8 @@ def evolve_findings(
             continue
         grow = rng.random()
         if s.abnormality in ("nodule", "mass") and grow < 0.35:
-            s = replace(s, size=min(s.size * float(rng.uniform(1.15, 1.4)), 58.0 + 30 * (
-                s.abnormality == "mass")))
+            cap = 30.0 if s.abnormality == "nodule" else 90.0
+            s = replace(s, size=min(s.size * float(rng.uniform(1.15, 1.4)), cap))
         out.append(s)
     present = {s.abnormality for s in out}
     for abn in ABNORMALITIES:
@@ -238,14 +242,21 @@ def paint_findings(
     order = {a: i for i, a in enumerate(ABNORMALITIES)}
     paint_order = ["emphysema", "ground_glass_opacity", "consolidation", "atelectasis"]
     ranked = sorted(
-        specs, key=lambda s: (paint_order.index(s.abnormality) if s.abnormality in paint_order
-                              else 10 + order[s.abnormality])
+        specs,
+        key=lambda s: (
+            paint_order.index(s.abnormality)
+            if s.abnormality in paint_order
+            else 10 + order[s.abnormality]
+        ),
     )
     for s in ranked:
         rng = np.random.default_rng(s.seed)
         a = s.abnormality
         params = dict(s.params)
-        if a in ("nodule", "mass", "ground_glass_opacity", "consolidation") and "center" not in params:
+        if (
+            a in ("nodule", "mass", "ground_glass_opacity", "consolidation")
+            and "center" not in params
+        ):
             r = s.size / 2 if a in ("nodule", "mass") else 15.0
             params["center"] = _place_in_lobe(anat, s.location, r, rng)
         if a == "pleural_effusion":
@@ -282,9 +293,11 @@ def paint_findings(
             add(s, m)
         elif a == "atelectasis":
             lobe = anat.lobes == LOBE_CODES[s.location]
-            zl = np.where(lobe, z, np.inf).min() if lobe.any() else 0.0
-            yp = np.where(lobe, y, -np.inf).max() if lobe.any() else 0.0
-            wedge = lobe & ((z - zl) / (1.3 * s.size) + (yp - y) / s.size < 1.0)
+            zz, yy = np.broadcast_to(z, grid.shape)[lobe], np.broadcast_to(y, grid.shape)[lobe]
+            zl, yp = (np.quantile(zz, 0.02), np.quantile(yy, 0.98)) if lobe.any() else (0, 0)
+            score = np.broadcast_to((z - zl) / (1.3 * s.size) + (yp - y) / s.size, grid.shape)
+            limit = max(1.0, float(np.quantile(score[lobe], 0.03))) if lobe.any() else 1.0
+            wedge = lobe & (score < limit)
             hu[wedge] = float(rng.uniform(20, 45)) + 5 * rng.standard_normal(int(wedge.sum()))
             add(s, wedge)
         elif a in ("nodule", "mass"):
@@ -296,7 +309,8 @@ def paint_findings(
                 m[sl] = d <= r
             else:
                 m = _lobulated(anat, params["center"], r * 0.8, rng, 4)
-            m &= side_lung | anat.masks[f"pleural_space_{s.side or 'left'}"]
+            inside = m & (side_lung | anat.masks[f"pleural_space_{s.side}"])
+            m = inside if inside.any() else m  # anatomy may have moved since it was placed
             hu[m] = float(rng.uniform(25, 55)) + 8.0 * rng.standard_normal(int(m.sum()))
             add(s, m)
         elif a == "lymphadenopathy":
@@ -313,13 +327,14 @@ def paint_findings(
                 short = s.size * float(rng.uniform(0.85, 1.1))
                 rho = ellipsoid_norm(grid, c, (short / 2, short / 2 * 1.2, short / 2 * 1.4))
                 m |= rho <= 1.0
+                m[grid.to_index(c)] = True  # a node is never smaller than one voxel
             m &= ~anat.masks["airway"]
             hu[m] = float(rng.uniform(30, 50))
             add(s, m)
         elif a == "arterial_wall_calcification":
             path, radius = anat.paths["aorta"]
             m = np.zeros(grid.shape, bool)
-            for _ in range(int(round(s.size))):
+            for _ in range(round(s.size)):
                 k = int(rng.integers(1, len(path) - 1))
                 t = float(rng.random())
                 p0 = np.add(np.multiply(path[k], 1 - t), np.multiply(path[k + 1], t))
@@ -329,6 +344,7 @@ def paint_findings(
                 rr = float(rng.uniform(2.5, 4.0))
                 sl, d = ball(grid, c, rr)
                 m[sl] |= d <= rr
+                m[grid.to_index(c)] = True
             m &= ~anat.masks["airway"]
             hu[m] = float(rng.uniform(900, 1300))
             add(s, m)

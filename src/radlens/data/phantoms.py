@@ -68,16 +68,54 @@ class Site:
 
 
 SITES: tuple[Site, ...] = (
-    Site("site_a", "Northfield General Hospital", "SIEMENS", "SOMATOM Definition AS", "B31f",
-         1.0, 10.0, -0.5, 0.0),
-    Site("site_b", "Riverside Medical Center", "GE MEDICAL SYSTEMS", "LightSpeed VCT", "LUNG",
-         0.8, 24.0, 0.9, -12.0),
-    Site("site_c", "St. Agnes Clinic", "Philips", "Brilliance 64", "B",
-         1.25, 16.0, -0.9, 15.0, 100.0),
-    Site("site_d", "Lakeside University Hospital", "TOSHIBA", "Aquilion ONE", "FC51",
-         0.625, 30.0, 0.6, 8.0),
-    Site("site_e", "Hillcrest Community Hospital", "SIEMENS", "SOMATOM go.Up", "Br40",
-         1.5, 14.0, -0.3, -6.0, 110.0),
+    Site(
+        "site_a",
+        "Northfield General Hospital",
+        "SIEMENS",
+        "SOMATOM Definition AS",
+        "B31f",
+        1.0,
+        10.0,
+        -0.5,
+        0.0,
+    ),
+    Site(
+        "site_b",
+        "Riverside Medical Center",
+        "GE MEDICAL SYSTEMS",
+        "LightSpeed VCT",
+        "LUNG",
+        0.8,
+        24.0,
+        0.9,
+        -12.0,
+    ),
+    Site(
+        "site_c", "St. Agnes Clinic", "Philips", "Brilliance 64", "B", 1.25, 16.0, -0.9, 15.0, 100.0
+    ),
+    Site(
+        "site_d",
+        "Lakeside University Hospital",
+        "TOSHIBA",
+        "Aquilion ONE",
+        "FC51",
+        0.625,
+        30.0,
+        0.6,
+        8.0,
+    ),
+    Site(
+        "site_e",
+        "Hillcrest Community Hospital",
+        "SIEMENS",
+        "SOMATOM go.Up",
+        "Br40",
+        1.5,
+        14.0,
+        -0.3,
+        -6.0,
+        110.0,
+    ),
 )
 
 
@@ -104,12 +142,15 @@ class PhantomStudy:
     site: Site
     habitus: Habitus
     clean: np.ndarray  # noiseless HU before the scanner model (for tests and figures)
+    tissues: dict[str, np.ndarray]  # normal-anatomy masks: lung_right, heart, liver, ribs, ...
 
     @property
     def true_findings(self) -> list[dict[str, str]]:
         """Unique (abnormality, location) pairs, in vocabulary order."""
-        keys = sorted({(f.abnormality, f.location) for f in self.findings},
-                      key=lambda k: (ABNORMALITIES.index(k[0]), k[1]))
+        keys = sorted(
+            {(f.abnormality, f.location) for f in self.findings},
+            key=lambda k: (ABNORMALITIES.index(k[0]), k[1]),
+        )
         return [{"abnormality": a, "location": loc} for a, loc in keys]
 
 
@@ -167,7 +208,7 @@ def render_study(
     }
     meta.update(metadata or {})
     volume = Volume(hu, grid.spacing, grid.origin, np.eye(3), meta)
-    return PhantomStudy(volume, masks, anatomy.lobes, placed, site, habitus, clean)
+    return PhantomStudy(volume, masks, anatomy.lobes, placed, site, habitus, clean, anatomy.masks)
 
 
 def _parse_findings(
@@ -181,14 +222,16 @@ def _parse_findings(
         if abn not in LOCATIONS:
             close = difflib.get_close_matches(str(abn), list(LOCATIONS), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"unknown abnormality {abn!r}; expected one of "
-                              f"{list(ABNORMALITIES)}{hint}")
+            raise ConfigError(
+                f"unknown abnormality {abn!r}; expected one of {list(ABNORMALITIES)}{hint}"
+            )
         options = LOCATIONS[abn]
         if loc is None:
             loc = options[int(rng.integers(len(options)))]
         if loc not in options:
-            raise ConfigError(f"abnormality {abn!r} cannot be placed at {loc!r}; "
-                              f"expected one of {list(options)}")
+            raise ConfigError(
+                f"abnormality {abn!r} cannot be placed at {loc!r}; expected one of {list(options)}"
+            )
         specs.append(_new(abn, loc, rng))
     return specs
 
@@ -207,7 +250,7 @@ def make_phantom(
     return render_study(habitus, specs, site, shape=shape, noise_seed=int(rng.integers(2**31)))
 
 
-def synthesize_cohort(*args, **kwargs):  # noqa: ANN002, ANN003 - thin re-export, see phantom_cohort
+def synthesize_cohort(*args, **kwargs):
     """See `radlens.data.phantom_cohort.synthesize_cohort`."""
     from radlens.data.phantom_cohort import synthesize_cohort as _synth
 

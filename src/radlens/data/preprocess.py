@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+import monai
 import numpy as np
 import torch
 from monai.data import MetaTensor
@@ -147,11 +148,14 @@ class VolumeCache:
         target_spacing: Sequence[float] | None = None,
         window: Window = None,
         shape: Sequence[int] | None = None,
+        series_uid: str | None = None,
     ) -> str:
-        """Hex key of (source files, parameters)."""
+        """Hex key of (source files, series, parameters)."""
         params = {
             "version": _CACHE_VERSION,
+            "monai": monai.__version__,
             "source": str(Path(source).resolve()),
+            "series_uid": series_uid,
             "files": source_fingerprint(source, hash_contents=self.hash_contents),
             "target_spacing": _triple(target_spacing, "target_spacing", float),
             "window": resolve_window(window),
@@ -167,10 +171,14 @@ class VolumeCache:
         target_spacing: Sequence[float] | None = None,
         window: Window = None,
         shape: Sequence[int] | None = None,
+        series_uid: str | None = None,
     ) -> np.ndarray:
-        """The preprocessed (1, D, H, W) float32 array of `source` (from cache when possible)."""
+        """The preprocessed (1, D, H, W) float32 array of `source` (from cache when possible).
+
+        `source` is anything `load_volume` reads; `series_uid` picks a series in a folder.
+        """
         params = {"target_spacing": target_spacing, "window": window, "shape": shape}
-        path = self.cache_dir / f"{self.key(source, **params)}.npy"
+        path = self.cache_dir / f"{self.key(source, series_uid=series_uid, **params)}.npy"
         if path.is_file():
             try:
                 array = np.load(path, allow_pickle=False)
@@ -179,7 +187,7 @@ class VolumeCache:
             except (OSError, ValueError) as exc:
                 logger.warning("ignoring unreadable cache entry %s (%s)", path.name, exc)
         self.misses += 1
-        array = preprocess_volume(load_volume(source), **params)
+        array = preprocess_volume(load_volume(source, series_uid=series_uid), **params)
         fd, tmp = tempfile.mkstemp(dir=self.cache_dir, suffix=".npy.tmp")
         try:
             with os.fdopen(fd, "wb") as handle:

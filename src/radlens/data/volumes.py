@@ -107,6 +107,7 @@ def load_volume(
     allow_non_ct: bool = False,
     spacing_tolerance: float = 0.01,
     canonical: bool = True,
+    workers: int = 1,
 ) -> Volume:
     """Load a DICOM series folder, a single DICOM file, or a .nii/.nii.gz file as a Volume.
 
@@ -126,6 +127,7 @@ def load_volume(
         allow_non_ct=allow_non_ct,
         spacing_tolerance=spacing_tolerance,
         canonical=canonical,
+        workers=workers,
     )
 
 

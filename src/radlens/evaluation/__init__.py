@@ -10,7 +10,13 @@ from radlens.evaluation.calibration import (
     fit_temperature,
     reliability_curve,
 )
-from radlens.evaluation.delong import DeLongResult, PairedTestResult, delong, delong_paired_test
+from radlens.evaluation.delong import (
+    DeLongResult,
+    PairedTestResult,
+    delong,
+    delong_covariance,
+    delong_paired_test,
+)
 from radlens.evaluation.evaluate import EvaluationResult, evaluate_predictions
 from radlens.evaluation.frames import PredictionSet, join_labels, prediction_set, read_predictions
 from radlens.evaluation.metrics import (
@@ -40,6 +46,7 @@ __all__ = [
     "check_patient_overlap",
     "choose_thresholds",
     "delong",
+    "delong_covariance",
     "delong_paired_test",
     "evaluate_predictions",
     "evaluate_run_dir",

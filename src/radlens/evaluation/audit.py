@@ -35,7 +35,7 @@ class LeakageReport:
     n_train_patients: int
     patient_overlap: int
     n_images_hashed: int = 0
-    near_duplicates: list[tuple[int, int]] = field(default_factory=list)
+    near_duplicates: list[tuple[int, int, int]] = field(default_factory=list)
     max_distance: int | None = None
     checked: tuple[str, ...] = ()
 
@@ -47,6 +47,10 @@ class LeakageReport:
             "patient_overlap": self.patient_overlap,
             "n_images_hashed": self.n_images_hashed,
             "n_near_duplicates": len(self.near_duplicates),
+            "near_duplicate_pairs": [
+                {"train_index": a, "eval_index": b, "distance": d}
+                for a, b, d in self.near_duplicates[:20]
+            ],
             "max_distance": self.max_distance,
             "checked": list(self.checked),
         }
@@ -77,8 +81,8 @@ def find_image_duplicates(
     eval_images: Sequence[np.ndarray] | np.ndarray,
     *,
     max_distance: int | None = None,
-) -> list[tuple[int, int]]:
-    """(train index, eval index) pairs of near-duplicate images by difference hash.
+) -> list[tuple[int, int, int]]:
+    """(train index, eval index, Hamming distance) of near-duplicate images by difference hash.
 
     `max_distance` None uses the cohort module's default (10% of the hash bits).
     """
@@ -92,7 +96,7 @@ def find_image_duplicates(
         pairs = find_near_duplicates(hashes(train_images), hashes(eval_images), max_distance)
     except DataError as exc:
         raise EvaluationError(f"near-duplicate audit failed: {exc}") from exc
-    return [(int(p[0]), int(p[1])) for p in pairs]
+    return [(int(p[0]), int(p[1]), int(p[2])) for p in pairs]
 
 
 def audit_leakage(
@@ -121,7 +125,7 @@ def audit_leakage(
         tr |= {str(p) for p in train_patient_ids}
         checked.append("patient ids vs the given training patients")
     check_patient_overlap(ev, tr, split=split)
-    pairs: list[tuple[int, int]] = []
+    pairs: list[tuple[int, int, int]] = []
     n_hashed = 0
     if train_images is not None and eval_images is not None:
         pairs = find_image_duplicates(train_images, eval_images, max_distance=max_distance)

@@ -7,11 +7,13 @@ metric on all images of the drawn patients. The interval is the percentile inter
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from rich.progress import Progress
 
 from radlens.errors import EvaluationError
 
@@ -79,20 +81,101 @@ def patient_bootstrap(
     for b in range(n_bootstrap):
         idx = resampler.draw()
         samples[b] = metric(*(a[idx] for a in arrays))
-    alpha = (1.0 - confidence) / 2.0
-    n_valid = np.isfinite(samples).sum(axis=0)
-    with np.errstate(invalid="ignore"):
-        import warnings
+    return _percentiles(estimate, samples, confidence)
 
+
+class RankedLabels:
+    """AUROC and AUPRC of weighted resamples without re-sorting (sort once, weight per replicate).
+
+    A bootstrap replicate is the original cases with integer multiplicities, so every replicate
+    shares the original ordering; counts become weighted cumulative sums in that order. Equal to
+    recomputing AUROC (Mann-Whitney with half ties) and average precision on the resample.
+    """
+
+    def __init__(self, y: np.ndarray, scores: np.ndarray) -> None:
+        y = np.asarray(y, dtype=np.float64).T
+        s = np.asarray(scores, dtype=np.float64).T
+        known = ~np.isnan(y)
+        self.order = np.argsort(np.where(known, -s, np.inf), axis=1)
+        ss = np.take_along_axis(np.where(known, -s, np.inf), self.order, axis=1)
+        self.pos = np.take_along_axis(y == 1.0, self.order, axis=1)
+        self.neg = np.take_along_axis(y == 0.0, self.order, axis=1)
+        n_labels, n = s.shape
+        ar = np.arange(n)
+        first = np.ones((n_labels, n), dtype=bool)
+        first[:, 1:] = ss[:, 1:] != ss[:, :-1]
+        last = np.ones((n_labels, n), dtype=bool)
+        last[:, :-1] = first[:, 1:]
+        self.start = np.maximum.accumulate(np.where(first, ar, 0), axis=1)
+        self.end = np.minimum.accumulate(np.where(last, ar, n)[:, ::-1], axis=1)[:, ::-1]
+
+    def __call__(self, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(AUROC, AUPRC) per label for case weights (N,) (None: all 1)."""
+        w = (
+            np.ones(self.order.shape, dtype=np.float64)
+            if weights is None
+            else np.asarray(weights, dtype=np.float64)[self.order]
+        )
+        wp, wn = np.where(self.pos, w, 0.0), np.where(self.neg, w, 0.0)
+        tp, fp = np.cumsum(wp, axis=1), np.cumsum(wn, axis=1)
+        n_pos, n_neg = tp[:, -1], fp[:, -1]
+        tp_end = np.take_along_axis(tp, self.end, axis=1)
+        fp_end = np.take_along_axis(fp, self.end, axis=1)
+        tp_before = np.take_along_axis(tp - wp, self.start, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            # each negative: positives ranked above it plus half of those tied with it
+            auc = (wn * (tp_before + 0.5 * (tp_end - tp_before))).sum(axis=1) / (n_pos * n_neg)
+            precision = tp_end / np.maximum(tp_end + fp_end, 1e-300)
+            ap = (wp * precision).sum(axis=1) / n_pos
+        auc = np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
+        return auc, np.where(n_pos > 0, ap, np.nan)
+
+
+def bootstrap_auc_ap(
+    y: np.ndarray,
+    scores: np.ndarray,
+    *,
+    patient_ids: np.ndarray,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> BootstrapResult:
+    """Patient bootstrap of [AUPRC per label, AUROC per label, macro AUROC, macro AUPRC].
+
+    Same replicates as `patient_bootstrap` with the same seed, computed by `RankedLabels`.
+    """
+    ranked = RankedLabels(y, scores)
+    resampler = PatientResampler(patient_ids, seed)
+    n = len(patient_ids)
+
+    def pack(auc: np.ndarray, ap: np.ndarray) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            low = np.nanquantile(samples, alpha, axis=0)
-            high = np.nanquantile(samples, 1.0 - alpha, axis=0)
+            macro = [np.nanmean(auc), np.nanmean(ap)]
+        return np.concatenate([ap, auc, macro])
+
+    estimate = pack(*ranked())
+    samples = np.empty((n_bootstrap, len(estimate)))
+    with Progress(transient=True, disable=n_bootstrap < 200) as progress:
+        task = progress.add_task("patient bootstrap", total=n_bootstrap)
+        for b in range(n_bootstrap):
+            weights = np.bincount(resampler.draw(), minlength=n)
+            samples[b] = pack(*ranked(weights))
+            progress.advance(task)
+    return _percentiles(estimate, samples, confidence)
+
+
+def _percentiles(estimate: np.ndarray, samples: np.ndarray, confidence: float) -> BootstrapResult:
+    alpha = (1.0 - confidence) / 2.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        low = np.nanquantile(samples, alpha, axis=0)
+        high = np.nanquantile(samples, 1.0 - alpha, axis=0)
     return BootstrapResult(
         estimate=estimate,
         low=np.asarray(low),
         high=np.asarray(high),
-        n_valid=n_valid,
+        n_valid=np.isfinite(samples).sum(axis=0),
         samples=samples,
         confidence=confidence,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
 from radlens.errors import EvaluationError
 
@@ -110,8 +110,10 @@ def fit_temperature(
     y = np.asarray(y, dtype=np.float64)
     if y.size == 0 or (kind == "sigmoid" and np.isnan(y).all()):
         raise EvaluationError(f"cannot fit a temperature on {fitted_on!r}: no labelled cases")
+    from scipy.optimize import minimize_scalar
+
     logits = probs_to_logits(probs, kind)
-    res = optimize.minimize_scalar(
+    res = minimize_scalar(
         _nll, bounds=(np.log(0.05), np.log(20.0)), args=(logits, y, kind), method="bounded"
     )
     return TemperatureScaling(

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy.special import ndtr, ndtri
 
 from radlens.errors import EvaluationError
 
@@ -39,7 +39,7 @@ class DeLongResult:
 
     def ci(self, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         """Normal-approximation interval auc +- z * se, clipped to [0, 1]."""
-        z = stats.norm.ppf(0.5 + confidence / 2.0)
+        z = ndtri(0.5 + confidence / 2.0)
         low = np.clip(self.auc - z * self.se, 0.0, 1.0)
         high = np.clip(self.auc + z * self.se, 0.0, 1.0)
         return low, high
@@ -190,7 +190,7 @@ def delong_paired_test(
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.where(se > 0, diff / se, np.where(diff == 0, 0.0, np.sign(diff) * np.inf))
         corr = cov[:, 0, 1] / np.sqrt(cov[:, 0, 0] * cov[:, 1, 1])
-    p = 2.0 * stats.norm.sf(np.abs(z))
+    p = 2.0 * ndtr(-np.abs(z))
     p = np.where(np.isnan(diff), np.nan, p)
     return PairedTestResult(
         auc_a=aucs[0],

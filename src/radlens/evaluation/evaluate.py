@@ -18,7 +18,7 @@ import pandas as pd
 from radlens.errors import EvaluationError
 from radlens.evaluation import calibration, metrics, tables
 from radlens.evaluation.audit import audit_leakage
-from radlens.evaluation.frames import PredictionSet, prediction_set
+from radlens.evaluation.frames import PredictionSet, join_labels, prediction_set
 
 log = logging.getLogger(__name__)
 
@@ -143,21 +143,35 @@ def evaluate_predictions(
     confidence: float = 0.95,
     n_bins: int = 10,
     seed: int = 0,
+    labels: pd.DataFrame | None = None,
     train_patient_ids=None,
+    train_images=None,
+    eval_images=None,
     audit: bool = True,
 ) -> EvaluationResult:
     """Evaluate one split of a predictions table (see module doc for the order of work).
 
     `val_frame` (default: the same frame's `val_split` rows when present) chooses thresholds and
     fits the temperature; `by="site"` adds per-site tables; `n_bootstrap` > 0 adds patient-level
-    bootstrap CIs (AUPRC, macro AUROC/AUPRC).
+    bootstrap CIs (AUPRC, macro AUROC/AUPRC). The leakage audit compares the split's patients with
+    the table's train/val rows and `train_patient_ids`, and hashes `train_images` against
+    `eval_images` when both are given. `labels` (an `id` + target table) replaces the table's
+    own targets; its ids must match the predictions exactly.
     """
     if by not in (None, "site"):
         raise EvaluationError(f"by={by!r} is not supported; expected None or 'site'")
     op = metrics.parse_operating_point(operating_point)
+    if labels is not None:
+        frame = join_labels(frame, labels)
     ps = prediction_set(frame, split)
     leakage = (
-        audit_leakage(frame, split=split, train_patient_ids=train_patient_ids).to_dict()
+        audit_leakage(
+            frame,
+            split=split,
+            train_patient_ids=train_patient_ids,
+            train_images=train_images,
+            eval_images=eval_images,
+        ).to_dict()
         if audit
         else {"skipped": True}
     )

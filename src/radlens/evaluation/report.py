@@ -88,6 +88,29 @@ def _outcome_from_data(stem: str, result: EvaluationResult) -> tuple[str | None,
     return outcome, f"{ps.label_names[j]}, score {ps.scores[row, j]:.2f}"
 
 
+def _read_index(heatmaps_dir: Path) -> dict[str, tuple[str | None, str]]:
+    """{file: (outcome, caption)} from heatmaps/index.csv written by `radlens explain`."""
+    path = heatmaps_dir / "index.csv"
+    if not path.is_file():
+        return {}
+    try:
+        index = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        log.warning("%s unreadable (%s): outcomes taken from file names", path, exc)
+        return {}
+    if "file" not in index.columns:
+        return {}
+    out = {}
+    for row in index.to_dict(orient="records"):
+        outcome = OUTCOME_WORDS.get(str(row.get("outcome", "")).strip().lower())
+        parts = [str(row["label"])] if "label" in row else []
+        score = row.get("score")
+        if isinstance(score, float) and math.isfinite(score):
+            parts.append(f"score {score:.2f}")
+        out[str(row["file"])] = (outcome, ", ".join(parts))
+    return out
+
+
 def heatmap_gallery(heatmaps_dir: Path | None, result: EvaluationResult) -> dict:
     """PNG files under heatmaps_dir grouped into TP / FP / FN (file names or data decide)."""
     sections: dict[str, list[GalleryItem]] = {k: [] for k in SECTIONS}
@@ -95,11 +118,14 @@ def heatmap_gallery(heatmaps_dir: Path | None, result: EvaluationResult) -> dict
     if heatmaps_dir is None or not Path(heatmaps_dir).is_dir():
         return {"sections": {}, "unclassified": [], "n_files": 0, "source": None}
     files = sorted(Path(heatmaps_dir).rglob("*.png"))
+    index = _read_index(Path(heatmaps_dir))
     for path in files:
         rel = path.relative_to(heatmaps_dir)
-        outcome = _outcome_from_name(rel)
-        outcome_data, caption = _outcome_from_data(path.stem, result)
-        outcome = outcome or outcome_data
+        outcome, caption = index.get(rel.as_posix(), (None, ""))
+        if outcome is None:
+            outcome = _outcome_from_name(rel)
+            outcome_data, caption = _outcome_from_data(path.stem, result)
+            outcome = outcome or outcome_data
         target = sections.get(outcome or "", unclassified)
         if len(target) >= MAX_GALLERY or outcome == "tn":
             continue

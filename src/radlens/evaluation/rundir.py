@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from radlens.errors import EvaluationError
+from radlens.errors import EvaluationError, RadlensError
 from radlens.evaluation.evaluate import EvaluationResult, evaluate_predictions
 from radlens.evaluation.frames import read_predictions
 from radlens.evaluation.report import write_report
@@ -81,10 +81,15 @@ def build_model_card(run_dir: str | Path, result: EvaluationResult) -> dict:
             "dataset": metrics.get("dataset", config.get("dataset")),
             "task": metrics.get("task", result.task),
             "official_data": metrics.get("official_data"),
+            "note": metrics.get("data_note", ""),
             "labels": list(result.label_names),
         },
         "splits": {
-            name: {k: v for k, v in (vals or {}).items() if k in ("n_images", "n_patients")}
+            name: {
+                k: v
+                for k, v in (vals or {}).items()
+                if k in ("n_images", "n_patients", "prevalence", "measured_on")
+            }
             for name, vals in splits.items()
         }
         or {"evaluated": result.split},
@@ -93,6 +98,32 @@ def build_model_card(run_dir: str | Path, result: EvaluationResult) -> dict:
         "intended_use": INTENDED_USE,
         "limits": limits_of(result, metrics),
     }
+
+
+def training_data(run_dir: Path, split: str, *, hash_images: bool = True) -> dict:
+    """Training patients (and 2D images) of the run's dataset, for the leakage audit.
+
+    Loads the dataset named by RUN/config.yaml through `radlens.runs.load_dataset`. When it
+    cannot be loaded, returns {"unavailable": reason} (the audit then covers the table only).
+    """
+    try:
+        from radlens.config import make_config
+        from radlens.runs import load_dataset
+
+        values = _read_yaml(run_dir / "config.yaml")
+        if not values:
+            raise EvaluationError(f"{run_dir / 'config.yaml'} not found")
+        dataset = load_dataset(make_config(values, source=str(run_dir / "config.yaml")))
+    except (RadlensError, ImportError, OSError) as exc:
+        log.warning("leakage audit limited to the predictions table: %s", exc)
+        return {"unavailable": f"training data not loaded ({exc})"}
+    if "train" not in dataset.patient_ids:
+        return {"unavailable": "the run's dataset has no train split"}
+    out: dict = {"train_patient_ids": dataset.patient_ids["train"]}
+    if hash_images and dataset.spatial_dims == 2 and split in dataset.images:
+        out["train_images"] = dataset.images["train"]
+        out["eval_images"] = dataset.images[split]
+    return out
 
 
 def evaluate_run_dir(
@@ -104,13 +135,20 @@ def evaluate_run_dir(
     n_bootstrap: int = 1000,
     seed: int = 0,
     heatmaps_dir: str | Path | None = None,
+    audit_data: bool = True,
     write: bool = True,
 ) -> EvaluationResult:
-    """Evaluate RUN/predictions.parquet; write RUN/evaluation.json and RUN/report.html."""
+    """Evaluate RUN/predictions.parquet; write RUN/evaluation.json and RUN/report.html.
+
+    With `audit_data`, the run's training data (from config.yaml) joins the leakage audit:
+    patient ids always, 2D images by difference hash.
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise EvaluationError(f"run directory not found: {run_dir}")
     frame = read_predictions(run_dir / "predictions.parquet")
+    train = training_data(run_dir, split) if audit_data else {"unavailable": "not requested"}
+    unavailable = train.pop("unavailable", None)
     result = evaluate_predictions(
         frame,
         split=split,
@@ -118,7 +156,10 @@ def evaluate_run_dir(
         operating_point=operating_point,
         n_bootstrap=n_bootstrap,
         seed=seed,
+        **train,
     )
+    if unavailable:
+        result.leakage["training_data"] = unavailable
     if write:
         (run_dir / "evaluation.json").write_text(result.to_json(), encoding="utf-8")
         card = build_model_card(run_dir, result)

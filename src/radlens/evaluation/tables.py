@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from radlens.evaluation import calibration, metrics
-from radlens.evaluation.bootstrap import patient_bootstrap
+from radlens.evaluation.bootstrap import bootstrap_auc_ap
 from radlens.evaluation.delong import delong
 from radlens.evaluation.frames import PredictionSet, prediction_set
 
@@ -39,17 +39,6 @@ def _note(n_pos: int, n_neg: int, split: str) -> str:
     if min(n_pos, n_neg) < 2:
         return f"no DeLong CI: a single {'positive' if n_pos < 2 else 'negative'} in {split}"
     return ""
-
-
-def _boot_metric(y: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """[AUPRC per label..., AUROC per label..., macro AUROC, macro AUPRC] for the bootstrap."""
-    auc = delong_auc_only(y, s)
-    ap = metrics.average_precision(y, s)
-    return np.concatenate([ap, auc, [metrics.macro(auc), metrics.macro(ap)]])
-
-
-def delong_auc_only(y: np.ndarray, s: np.ndarray) -> np.ndarray:
-    return delong(y, s).auc
 
 
 def label_table(
@@ -77,8 +66,7 @@ def label_table(
     n_labels = len(ps.label_names)
     boot = None
     if n_bootstrap > 0:
-        boot = patient_bootstrap(
-            _boot_metric,
+        boot = bootstrap_auc_ap(
             y,
             s,
             patient_ids=ps.patient_ids,
@@ -113,7 +101,11 @@ def label_table(
             **{k: op[k] for k in ("tp", "fp", "tn", "fn")},
             "brier": brier,
             "ece": ece,
-            "note": [_note(int(a), int(b), ps.split) for a, b in zip(n_pos, n_neg, strict=True)],
+            "note": [
+                _note(int(a), int(b), ps.split)
+                or (f"no threshold: one class only in {threshold_from}" if np.isnan(t) else "")
+                for a, b, t in zip(n_pos, n_neg, thresholds, strict=True)
+            ],
         }
     )
     if calibrated_scores is not None:

@@ -89,70 +89,88 @@ def normalise_method(method: str) -> CamMethod:
     return key  # type: ignore[return-value]
 
 
-def probe_layers(model: nn.Module, images: np.ndarray | torch.Tensor) -> list[LayerInfo]:
-    """Run `model` once (no gradients) and list every module that returned a tensor, in the order
-    the modules finished (children before the container that holds them)."""
-    x = _as_batch(images)[:1]
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    order: list[str] = []
-    shapes: dict[str, tuple[int, ...]] = {}
-    calls: dict[str, int] = {}
-    handles = []
+class _Recorder:
+    """Forward hooks on every named module: each module's last tensor output, its call count, and
+    the order in which modules finished (children before the container holding them)."""
 
-    def make_hook(name: str):
+    def __init__(self, model: nn.Module) -> None:
+        self.outputs: dict[str, torch.Tensor] = {}
+        self.calls: dict[str, int] = {}
+        self.order: list[str] = []
+        self._handles = [
+            module.register_forward_hook(self._hook(name))
+            for name, module in model.named_modules()
+            if name
+        ]
+
+    def _hook(self, name: str):
         def hook(_module: nn.Module, _inputs: object, output: object) -> None:
-            calls[name] = calls.get(name, 0) + 1
+            self.calls[name] = self.calls.get(name, 0) + 1
             if isinstance(output, torch.Tensor):
-                if name in shapes:
-                    order.remove(name)
-                order.append(name)
-                shapes[name] = tuple(output.shape)
+                if name in self.outputs:
+                    self.order.remove(name)
+                self.order.append(name)
+                self.outputs[name] = output
 
         return hook
 
-    for name, module in model.named_modules():
-        if name:
-            handles.append(module.register_forward_hook(make_hook(name)))
+    def layers(self) -> list[LayerInfo]:
+        return [LayerInfo(n, tuple(self.outputs[n].shape), self.calls[n]) for n in self.order]
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+
+def probe_layers(model: nn.Module, images: np.ndarray | torch.Tensor) -> list[LayerInfo]:
+    """Run `model` once on the first image (no gradients) and list every module that returned a
+    tensor, in the order the modules finished (children before their container)."""
+    x = _as_batch(images)[:1]
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    recorder = _Recorder(model)
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
             model(x.to(device))
     finally:
-        for handle in handles:
-            handle.remove()
+        recorder.remove()
         model.train(was_training)
-    return [LayerInfo(n, shapes[n], calls[n]) for n in order]
+    return recorder.layers()
+
+
+def select_layer(layers: Sequence[LayerInfo], input_shape: Sequence[int]) -> str:
+    """Name of the last module whose output keeps the input's layout (N, C, *spatial) with more
+    than one spatial position; modules called more than once per forward pass (shared
+    activations) are skipped because their hooks would pair one call's activation with another
+    call's gradient. 2.5D models (3D input, only 2D feature maps) fall back to (N, C, H, W)."""
+    ndim, batch = len(input_shape), input_shape[0]
+
+    def usable(info: LayerInfo, dims: int) -> bool:
+        return info.calls == 1 and len(info.output_shape) == dims and info.output_shape[0] == batch
+
+    candidates = [info for info in layers if usable(info, ndim)]
+    if not candidates and ndim == 5:
+        candidates = [info for info in layers if usable(info, 4)]
+    extended = [info for info in candidates if int(np.prod(info.output_shape[2:])) > 1]
+    if extended:
+        return extended[-1].name
+    if candidates:
+        name = candidates[-1].name
+        log.warning("no layer keeps spatial extent > 1; using %s (1-voxel map)", name)
+        return name
+    layout = "(N, C, D, H, W)" if ndim == 5 else "(N, C, H, W)"
+    raise ModelError(
+        f"no module of the model returns a {layout} feature map for this input;"
+        " pass layer=NAME (see model.named_modules())"
+    )
 
 
 def find_target_layer(model: nn.Module, images: np.ndarray | torch.Tensor) -> str:
-    """Name of the last module whose output keeps the input's layout (N, C, *spatial) with more than
-    one spatial position; modules called more than once per forward pass (shared activations) are
-    skipped because their hooks would pair one call's activation with another call's gradient."""
-    x = _as_batch(images)
-    layers = [
-        info
-        for info in probe_layers(model, x)
-        if info.calls == 1 and len(info.output_shape) == x.ndim and info.output_shape[0] == 1
-    ]
-    if not layers and x.ndim == 5:
-        # 2.5D models (slices as channels) only have 2D feature maps: (N, C, H, W)
-        layers = [
-            info
-            for info in probe_layers(model, x)
-            if info.calls == 1 and len(info.output_shape) == 4 and info.output_shape[0] == 1
-        ]
-    extended = [info for info in layers if int(np.prod(info.output_shape[2:])) > 1]
-    if extended:
-        return extended[-1].name
-    if layers:
-        log.warning("no layer keeps spatial extent > 1; using %s (1-voxel map)", layers[-1].name)
-        return layers[-1].name
-    layout = "(N, C, D, H, W)" if x.ndim == 5 else "(N, C, H, W)"
-    raise ModelError(
-        f"no module of {type(model).__name__} returns a {layout} feature map for this input;"
-        " pass layer=NAME (see model.named_modules())"
-    )
+    """The layer `CamExplainer` picks when none is given (see `select_layer`)."""
+    x = _as_batch(images)[:1]
+    return select_layer(probe_layers(model, x), tuple(x.shape))
 
 
 def check_layer(model: nn.Module, layer: str) -> str:
@@ -183,10 +201,10 @@ class _CamHooks(ModelWithHooks):
     """`ModelWithHooks` that keeps its hook handle, explains one output column per case, and gets
     the gradient at the target layer only (no backward pass through the rest of the network)."""
 
-    def __init__(self, model: nn.Module, layer: str) -> None:
+    def __init__(self, model: nn.Module, layer: str | None) -> None:
         # deliberately not calling super().__init__: it registers hooks without keeping handles.
         self.model = model
-        self.target_layers = (layer,)
+        self.target_layers: tuple[str, ...] = (layer,) if layer else ()
         self.register_forward = True
         self.register_backward = True
         self.activations: dict[str, torch.Tensor] = {}
@@ -194,27 +212,45 @@ class _CamHooks(ModelWithHooks):
         self.score: torch.Tensor | None = None
         self.class_idx: torch.Tensor | None = None
         self.logits: torch.Tensor | None = None
-        module = dict(model.named_modules())[layer]
-        self._handle = module.register_forward_hook(self.forward_hook(layer))
+        self._handle: torch.utils.hooks.RemovableHandle | None = None
+        if layer:
+            self._attach(layer)
         # an in-place op after the target layer would overwrite the saved activation
         self._inplace = [m for m in model.modules() if getattr(m, "inplace", False) is True]
         for m in self._inplace:
             m.inplace = False
 
+    def _attach(self, layer: str) -> None:
+        module = dict(self.model.named_modules())[layer]
+        self._handle = module.register_forward_hook(self.forward_hook(layer))
+        self.target_layers = (layer,)
+
     def close(self) -> None:
-        self._handle.remove()
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
         for m in self._inplace:
             m.inplace = True
         self._inplace = []
 
     def __call__(self, x, class_idx=None, retain_graph=False, **kwargs):  # type: ignore[override]
-        layer = self.target_layers[0]
         train = self.model.training
         self.model.eval()
+        # first call without a layer: record every module's output in this same forward pass and
+        # pick the layer from them (no separate probe pass)
+        recorder = _Recorder(self.model) if not self.target_layers else None
         try:
             with torch.enable_grad():
                 # an input that needs grad keeps a graph even when every weight is frozen
                 logits = self.model(x.detach().requires_grad_(True), **kwargs)
+                if recorder is not None:
+                    recorder.remove()
+                    chosen = select_layer(recorder.layers(), tuple(x.shape))
+                    log.info("Grad-CAM target layer: %s", chosen)
+                    self.activations[chosen] = recorder.outputs[chosen]
+                    self._attach(chosen)
+                    recorder = None
+                layer = self.target_layers[0]
                 if logits.ndim != 2:
                     raise ModelError(
                         f"model output has shape {tuple(logits.shape)}; expected (N, classes)"
@@ -240,10 +276,12 @@ class _CamHooks(ModelWithHooks):
                     self.score.sum(), acti, retain_graph=retain_graph, allow_unused=True
                 )
         finally:
+            if recorder is not None:
+                recorder.remove()
             self.model.train(train)
         if grad is None:
             raise ModelError(f"the model's output does not depend on layer {layer!r}")
-        self.gradients[layer] = grad
+        self.activations.pop(layer, None)  # drop the graph-holding reference between calls
         return logits, (acti.detach(),), (grad.detach(),)
 
 
@@ -264,16 +302,13 @@ class CamExplainer:
         self._hooks: _CamHooks | None = None
         self._cam: GradCAM | None = None
 
-    def _ensure(self, x: torch.Tensor) -> GradCAM:
+    def _ensure(self) -> GradCAM:
         if self._cam is None:
-            if self.layer is None:
-                self.layer = find_target_layer(self.model, x)
-                log.info("Grad-CAM target layer: %s", self.layer)
             self._hooks = _CamHooks(self.model, self.layer)
             cls = GradCAMpp if self.method == "gradcampp" else GradCAM
             self._cam = cls(
                 nn_module=self._hooks,
-                target_layers=self.layer,
+                target_layers=self.layer or "",  # unused: the hooks object is given
                 upsampler=default_upsampler,
                 postprocessing=_identity,
             )
@@ -289,7 +324,7 @@ class CamExplainer:
         x = _as_batch(images)
         device = next((p.device for p in self.model.parameters()), torch.device("cpu"))
         x = x.to(device)
-        cam = self._ensure(x)
+        cam = self._ensure()
         if class_idx is not None:
             idx = np.atleast_1d(np.asarray(class_idx, dtype=np.int64))
             if idx.size not in (1, x.shape[0]):
@@ -307,6 +342,7 @@ class CamExplainer:
         hooks = self._hooks
         if hooks is None or hooks.class_idx is None or hooks.logits is None:  # pragma: no cover
             raise ModelError("Grad-CAM hooks did not run; the model was not called")
+        self.layer = hooks.target_layers[0]
         return CamResult(
             maps=(maps / scale).astype(np.float32),
             layer=str(self.layer),

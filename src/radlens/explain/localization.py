@@ -58,7 +58,9 @@ def pointing_game(heatmap: np.ndarray, mask: np.ndarray, *, tolerance: int = 0) 
     if tolerance < 0:
         raise ConfigError(f"tolerance {tolerance} must be >= 0 voxels")
     if tolerance:
-        m = ndimage.binary_dilation(m, iterations=tolerance)
+        # a full (square / cube) neighbourhood: tolerance is a Chebyshev distance in voxels
+        cube = ndimage.generate_binary_structure(m.ndim, m.ndim)
+        m = ndimage.binary_dilation(m, structure=cube, iterations=tolerance)
     return bool(m[peak_index(heat)])
 
 

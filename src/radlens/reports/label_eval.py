@@ -104,7 +104,9 @@ def load_mapping(name_or_path: str | Path) -> dict[str, tuple[str, ...]]:
         path = MAPPING_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
         names = sorted(p.stem for p in MAPPING_DIR.glob("*.yaml"))
-        raise EvaluationError(f"label mapping {name_or_path!r} not found [expected a path or {names}]")
+        raise EvaluationError(
+            f"label mapping {name_or_path!r} not found [expected a path or {names}]"
+        )
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     labels = data.get("labels") if isinstance(data, dict) else None
     if not isinstance(labels, dict):
@@ -130,7 +132,9 @@ def report_positive_sets(
         for f in fs:
             if f.status in ok and f.section not in NON_REPORTING:
                 by_abn.setdefault(f.abnormality, set()).add(rid)
-    return {lab: set().union(*(by_abn.get(a, set()) for a in abns)) for lab, abns in mapping.items()}
+    return {
+        lab: set().union(*(by_abn.get(a, set()) for a in abns)) for lab, abns in mapping.items()
+    }
 
 
 def parse_findings_cell(cell: str, where: str) -> list[tuple[str, str | None, str]]:
@@ -149,9 +153,7 @@ def parse_findings_cell(cell: str, where: str) -> list[tuple[str, str | None, st
     return out
 
 
-def findings_items(
-    ids: Sequence[str], findings: Sequence[Sequence[Finding]]
-) -> tuple[set, set]:
+def findings_items(ids: Sequence[str], findings: Sequence[Sequence[Finding]]) -> tuple[set, set]:
     """(report, abnormality, status) items (strongest status per abnormality) and located items."""
     rank = {"absent": 0, "uncertain": 1, "present": 2}
     report_level, located = set(), set()
@@ -251,3 +253,65 @@ def evaluate_files(
         gold_sets[lab] = set(common[np.isin(gv, list(pos_value))])
         pred_sets[lab] = set(common[np.isin(pv, list(pos_value)).any(axis=1)])
     return score_sets(gold_sets, pred_sets)
+
+
+def _long_to_findings(path: Path, ids: Sequence[str]) -> list[list[Finding]]:
+    """Rebuild per-report findings from a long table written by ``radlens label``."""
+    try:
+        df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype=str)
+    except Exception as exc:  # pandas / pyarrow raise many types for a bad file
+        raise EvaluationError(f"label table {path}: cannot read ({exc})") from exc
+    need = {"report_id", "abnormality", "location", "status", "section"}
+    if not need <= set(df.columns):
+        raise EvaluationError(
+            f"label table {path}: expected the long table of `radlens label` with columns "
+            f"{sorted(need)}"
+        )
+    by_id: dict[str, list[Finding]] = {}
+    for row in df.itertuples(index=False):
+        loc = row.location if isinstance(row.location, str) and row.location else None
+        f = Finding(row.abnormality, loc, row.status, row.section, "", (0, 0), ())
+        by_id.setdefault(str(row.report_id), []).append(f)
+    return [by_id.get(str(i), []) for i in ids]
+
+
+def evaluate_paths(
+    pred: str | Path,
+    gold: str | Path,
+    *,
+    id_column: str = "report_id",
+    gold_id_column: str | None = None,
+    mapping: str | Path | None = None,
+    uncertain: str = "positive",
+) -> dict[str, EvalResult]:
+    """Score predictions against a gold table of either format (see the module docstring).
+
+    Findings-format gold (columns id, text, findings) is scored against the LONG table of
+    ``radlens label``; wide gold against the wide table (``labels.wide.parquet``).
+    Returns {"report": ...} and, for findings gold, also {"located": ...}.
+    """
+    pred, gold = Path(pred), Path(gold)
+    if not gold.is_file():
+        raise EvaluationError(f"gold table {gold} not found")
+    if uncertain not in ("positive", "negative"):
+        raise EvaluationError(f"--uncertain {uncertain!r} [expected 'positive' or 'negative']")
+    head = pd.read_csv(gold, nrows=0, dtype=str).columns
+    if "findings" in head:
+        gid = gold_id_column or "id"
+        g = pd.read_csv(gold, dtype=str, keep_default_na=False)
+        if gid not in g.columns:
+            raise EvaluationError(f"gold table {gold}: no id column {gid!r}")
+        long_path = pred
+        if not pred.is_file():
+            raise EvaluationError(f"prediction table {pred} not found")
+        if ".wide" in pred.suffixes or pred.stem.endswith(".wide"):
+            long_path = pred.with_name(pred.name.replace(".wide", ""))
+        findings = _long_to_findings(long_path, g[gid].astype(str).tolist())
+        rep, loc = evaluate_findings_gold(g, findings, id_column=gid)
+        return {"report": rep, "located": loc}
+    return {
+        "report": evaluate_files(
+            pred, gold, id_column=id_column, gold_id_column=gold_id_column, mapping=mapping,
+            uncertain=uncertain,
+        )  # fmt: skip
+    }

@@ -26,20 +26,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from radlens.errors import ReportError
-from radlens.reports.matcher import ABN, ANCHOR, CUE, LOC, SIDE, SIDED, Compiled, compiled_for, scan
-from radlens.reports.sections import (
-    NON_REPORTING,
-    find_boundaries,
-    find_sections,
-    section_at,
-    sentence_span,
+from radlens.reports.matcher import (
+    ABN,
+    ANCHOR,
+    CUE,
+    LOC,
+    SIDE,
+    SIDED,
+    Compiled,
+    compiled_for,
+    normalize,
+    scan,
 )
+from radlens.reports.sections import NON_REPORTING, find_sections, iter_sentences, section_at
 from radlens.reports.vocabulary import Vocabulary, load_vocabulary  # noqa: F401  (re-exported)
 
 STATUSES = ("present", "absent", "uncertain")
 _RANK = {"absent": 0, "uncertain": 1, "present": 2}
 #: Longest report accepted (characters); longer text raises ReportError.
-MAX_CHARS = 2_000_000
+MAX_CHARS = 50_000_000
+#: Memoised sentences per vocabulary before the cache is emptied.
+CACHE_SIZE = 200_000
 
 
 @dataclass(frozen=True)
@@ -57,13 +64,39 @@ class Finding:
 
 def label(text: str, vocab: str | Path = "chest_ct") -> list[Finding]:
     """Label one report. Empty or white-space text gives no findings."""
-    return _label(_check_text(text), compiled_for(str(vocab)))
+    text = _check_text(text)
+    return _to_findings(text, label_rows(text, compiled_for(str(vocab))))
 
 
 def label_many(texts: Iterable[str], vocab: str | Path = "chest_ct") -> list[list[Finding]]:
     """Label many reports with one compiled vocabulary."""
     compiled = compiled_for(str(vocab))
-    return [_label(_check_text(t), compiled) for t in texts]
+    out = []
+    for t in texts:
+        t = _check_text(t)
+        out.append(_to_findings(t, label_rows(t, compiled)))
+    return out
+
+
+def explain(text: str, vocab: str | Path = "chest_ct") -> list[str]:
+    """One line per decision: status, abnormality @ location, cited term, cue words, sentence."""
+    lines = []
+    for f in label(text, vocab):
+        where = f" @ {f.location}" if f.location else ""
+        cues = ", ".join(repr(c) for c in f.cues) if f.cues else "no cue"
+        term = text[f.span[0] : f.span[1]]
+        lines.append(
+            f"{f.status:<9} {f.abnormality}{where}: {term!r} at {f.span[0]}-{f.span[1]} "
+            f"[{cues}; section {f.section}] in: {f.sentence}"
+        )
+    return lines
+
+
+def _to_findings(text: str, rows: list[tuple]) -> list[Finding]:
+    return [
+        Finding(abn, loc, status, section, text[s0:s1], (a, b), cues)
+        for abn, loc, status, section, s0, s1, a, b, cues in rows
+    ]
 
 
 def _check_text(text: object) -> str:
@@ -76,53 +109,66 @@ def _check_text(text: object) -> str:
     return text
 
 
-def _label(text: str, compiled: Compiled) -> list[Finding]:
+def label_rows(text: str, compiled: Compiled) -> list[tuple]:
+    """Findings of one report as plain tuples (the fast path behind `label` and the CLI):
+    (abnormality, location, status, section, sentence start, sentence end, span start, span end,
+    cues). Sentence results are memoised per vocabulary (reports repeat template sentences).
+    """
     if not text or text.isspace():
         return []
-    from radlens.reports.matcher import normalize
-
-    hits = scan(compiled, f" {normalize(text)} ")
-    if "?" in text:
-        hits = _add_question_marks(text, hits)
-    if not hits:
-        return []
-    sentences, units = find_boundaries(text)
-    sec_starts, sec_names = find_sections(text)
-    vocab = compiled.vocab
-    scope = compiled.max_scope_words
-    raw: list[tuple[str, str | None, str, int, int, tuple[str, ...]]] = []
-
-    # group hits by sentence; within each sentence track scope units and terminators
-    n = len(hits)
-    i = 0
-    while i < n:
-        s_idx = bisect_right(sentences, hits[i][0])
-        j = i
-        while j < n and bisect_right(sentences, hits[j][0]) == s_idx:
-            j += 1
-        _sentence(text, hits[i:j], units, scope, vocab, raw)
-        i = j
-
-    best: dict[tuple[str, str | None], Finding] = {}
-    for abn, loc, status, start, end, cues in raw:
-        section = section_at(sec_starts, sec_names, start)
-        if section in NON_REPORTING and status == "present":
-            status = "uncertain"
-        key = (abn, loc)
-        old = best.get(key)
-        if old is not None and _RANK[old.status] >= _RANK[status]:
+    cache = compiled.cache
+    if ":" in text:
+        sec_starts, sec_names = find_sections(text)
+    else:
+        sec_starts = None
+    best: dict = {}
+    rank = _RANK
+    for s0, s1 in iter_sentences(text):
+        sent = text[s0:s1]
+        rows = cache.get(sent)
+        if rows is None:
+            rows = _sentence_rows(sent, compiled)
+            if len(cache) >= CACHE_SIZE:
+                cache.clear()
+            cache[sent] = rows
+        if not rows:
             continue
-        s0, s1 = sentence_span(text, sentences, start)
-        best[key] = Finding(abn, loc, status, section, text[s0:s1], (start, end), cues)
-    located = {}
-    for (abn, loc), f in best.items():
-        if loc is not None:
-            located[abn] = max(located.get(abn, -1), _RANK[f.status])
+        section = "findings" if sec_starts is None else section_at(sec_starts, sec_names, s0)
+        nonrep = section in NON_REPORTING
+        for abn, loc, status, a, b, cues in rows:
+            if nonrep and status == "present":
+                status = "uncertain"
+            key = (abn, loc)
+            old = best.get(key)
+            if old is None or rank[status] > rank[old[2]]:
+                best[key] = (abn, loc, status, section, s0, s1, s0 + a, s0 + b, cues)
+    located: dict = {}
+    for (abn, loc), row in best.items():
+        if loc is not None and rank[row[2]] > located.get(abn, -1):
+            located[abn] = rank[row[2]]
     return [
-        f
-        for (abn, loc), f in best.items()
-        if loc is not None or located.get(abn, -1) < _RANK[f.status]
+        row
+        for (abn, loc), row in best.items()
+        if loc is not None or located.get(abn, -1) < rank[row[2]]
     ]
+
+
+def _sentence_rows(sent: str, compiled: Compiled) -> tuple:
+    """(abnormality, location, status, start, end, cues) of one sentence (offsets in it)."""
+    hits = scan(compiled, f" {normalize(sent)} ")
+    if not hits:
+        return ()
+    if "?" in sent:
+        hits = _add_question_marks(sent, hits)
+    units = [0]
+    if ";" in sent:
+        pos = sent.find(";")
+        while pos >= 0:
+            units.append(pos + 1)
+            pos = sent.find(";", pos + 1)
+    raw: list = []
+    _sentence(sent, hits, units, compiled.max_scope_words, compiled.vocab, raw)
+    return tuple(raw)
 
 
 def _add_question_marks(text: str, hits: list) -> list:
@@ -138,23 +184,30 @@ def _add_question_marks(text: str, hits: list) -> list:
 def _sentence(text, hits, units, scope, vocab, raw) -> None:
     """Decide status and locations for the hits of one sentence; append rows to `raw`."""
     # split into scope units (semicolon clauses), then by terminators into clauses
+    # clause_f: clauses for cues before a term (every terminator ends them); clause_b: for cues
+    # after a term (terminators with direction "forward", e.g. "which", do not end those)
     terms = []  # (index in hits, abn id, is_anchor)
-    clause_of = []
-    clause = 0
+    clause_f, clause_b = [], []
+    cf = cb = 0
     unit = bisect_right(units, hits[0][0])
     for k, (start, _end, items) in enumerate(hits):
         u = bisect_right(units, start)
         if u != unit:
             unit = u
-            clause += 1
+            cf += 1
+            cb += 1
         for kind, a, b in items:
             if kind == CUE and a == "terminate":
-                clause += 1
+                cf += 1
+                if b != "forward":
+                    cb += 1
             elif kind == ABN:
                 terms.append((k, a, False))
             elif kind == ANCHOR:
                 terms.append((k, a, True))
-        clause_of.append(clause)
+        clause_f.append(cf)
+        clause_b.append(cb)
+    clause_of = (clause_f, clause_b)
     if not terms:
         return
     statuses = {}
@@ -164,23 +217,42 @@ def _sentence(text, hits, units, scope, vocab, raw) -> None:
             statuses[(k, abn)] = st
     if not statuses:
         return
-    locs = _locations(text, hits, terms, statuses, vocab)
+    locs, loc_hits = _locations(text, hits, terms, statuses, vocab)
+    abns = vocab.abnormalities
     for (k, abn), (status, cues) in statuses.items():
         start, end, _ = hits[k]
-        for loc in locs.get((k, abn)) or (None,):
-            raw.append((abn, loc, status, start, end, cues))
+        entry = abns[abn]
+        found = locs.get((k, abn))
+        if not found and entry.requires_location:
+            continue  # e.g. "increase in density" names a lung opacity only with a lung location
+        if not found and entry.strict_location and loc_hits:
+            # a location right next to the term is one this finding cannot take ("nodule in the
+            # liver", "pericardial ... effusion"): the term names something else
+            near = min(loc_hits, key=lambda h: abs(h[0] - k))
+            ls, le, _ = hits[near[0]]
+            gap = text.count(" ", end, ls) if ls >= end else text.count(" ", le, start)
+            if gap <= 8 and not any(loc in entry.locations for loc in near[1]):
+                continue
+        cues = tuple(dict.fromkeys(cues))
+        for loc in found or (None,):
+            raw.append((entry.refine.get(loc, abn), loc, status, start, end, cues))
 
 
 def _status(text, hits, clause_of, k, is_anchor, scope):
-    """(status, cue words) of term k, or None for an anchor without a normal/abnormal cue."""
-    clause = clause_of[k]
+    """(status, cue words) of term k, or None for an anchor without a normal/abnormal cue.
+
+    Every cue in scope counts: negation wins over uncertainty ("no finding suggestive of X").
+    """
+    clause_f, clause_b = clause_of
     t_start, t_end, _ = hits[k]
-    before = after = None  # (category, cue text)
+    cats: set[str] = set()
+    cues: list[str] = []
     anchor_cue = None
     anchor_dist = 1 << 30
-    # walk backwards for forward cues
-    for j in range(k - 1, -1, -1):
-        if clause_of[j] != clause:
+    anchor_j = -1
+    clause = clause_f[k]
+    for j in range(k - 1, -1, -1):  # cues before the term act forward
+        if clause_f[j] != clause:
             break
         c_start, c_end, items = hits[j]
         if text.count(" ", c_end, t_start) > scope:
@@ -191,12 +263,12 @@ def _status(text, hits, clause_of, k, is_anchor, scope):
             if cat in ("normal", "abnormal"):
                 if is_anchor and t_start - c_end < anchor_dist:
                     anchor_dist, anchor_cue = t_start - c_end, (cat, text[c_start:c_end])
-            elif before is None:
-                before = (cat, text[c_start:c_end])
-        if before is not None and (not is_anchor or anchor_cue is not None):
-            break
-    for j in range(k + 1, len(hits)):
-        if clause_of[j] != clause:
+            else:
+                cats.add(cat)
+                cues.append(text[c_start:c_end])
+    clause = clause_b[k]
+    for j in range(k + 1, len(hits)):  # cues after the term act backward
+        if clause_b[j] != clause:
             break
         c_start, c_end, items = hits[j]
         if text.count(" ", t_end, c_start) > scope:
@@ -207,22 +279,25 @@ def _status(text, hits, clause_of, k, is_anchor, scope):
             if cat in ("normal", "abnormal"):
                 if is_anchor and c_start - t_end < anchor_dist:
                     anchor_dist, anchor_cue = c_start - t_end, (cat, text[c_start:c_end])
-            elif after is None:
-                after = (cat, text[c_start:c_end])
-        if after is not None and (not is_anchor or anchor_cue is not None):
-            break
-    cues = tuple(c[1] for c in (before, anchor_cue, after) if c is not None)
-    cats = {c[0] for c in (before, after) if c is not None}
+                    anchor_j = j
+            else:
+                cats.add(cat)
+                cues.append(text[c_start:c_end])
     if is_anchor:
         if anchor_cue is None:
             return None
+        cues.insert(0, anchor_cue[1])
         if anchor_cue[0] == "normal":
-            return ("absent", cues)
+            return ("absent", tuple(cues))
+        for j in range(k + 1, anchor_j):  # "heart is not enlarged": a negation in between
+            for kind, cat, _ in hits[j][2]:
+                if kind == CUE and cat == "negation":
+                    return ("absent", (text[hits[j][0] : hits[j][1]], *cues))
     if "negation" in cats:
-        return ("absent", cues)
+        return ("absent", tuple(cues))
     if "uncertainty" in cats:
-        return ("uncertain", cues)
-    return ("present", cues)
+        return ("uncertain", tuple(cues))
+    return ("present", tuple(cues))
 
 
 def _locations(text, hits, terms, statuses, vocab):
@@ -239,9 +314,11 @@ def _locations(text, hits, terms, statuses, vocab):
             elif kind == SIDE:
                 side_hits.append((k, a))
             elif kind == SIDED:
-                sided.append((k, a, text[end - 1 : end] in "sS" or text[start:end].lower() == "hila"))
+                sided.append(
+                    (k, a, text[end - 1 : end] in "sS" or text[start:end].lower() == "hila")
+                )
     if not (loc_hits or side_hits or sided):
-        return {}
+        return {}, []
     # resolve sided phrases with the nearest side word or sided location
     side_src = [(k, s) for k, s in side_hits] + [(k, side) for k, _, side in loc_hits if side]
     used_sides = set()
@@ -257,6 +334,7 @@ def _locations(text, hits, terms, statuses, vocab):
         if ids:
             resolved.append((k, ids))
     out: dict[tuple[int, str], list[str]] = {}
+    attached = set()
     for k, ids in resolved:
         for loc in ids:
             cands = [(kk, abn) for kk, abn in term_pos if loc in abns[abn].locations]
@@ -264,23 +342,36 @@ def _locations(text, hits, terms, statuses, vocab):
                 continue
             pos = hits[k][0]
             best = min(cands, key=lambda c: _gap(hits, c[0], k, pos))
+            attached.add(k)
             for c in _group(text, hits, term_pos, best):
                 if loc in abns[c[1]].locations:
                     lst = out.setdefault(c, [])
                     if loc not in lst:
                         lst.append(loc)
-    # bare side words for terms still without a location
-    free_sides = [(k, s) for k, s in side_hits if k not in used_sides]
-    if free_sides:
-        for kk, abn in term_pos:
-            if (kk, abn) in out or not abns[abn].sides:
-                continue
-            k, side = min(free_sides, key=lambda ks: (abs(ks[0] - kk), ks[0] > kk))
-            sides = ("right", "left") if side == "both" else (side,)
-            ids = [abns[abn].sides[s] for s in sides if s in abns[abn].sides]
-            if ids:
-                out[(kk, abn)] = ids
-    return out
+    # bare side words ("right pleural effusion", "effusion on the left") go to the nearest term
+    # after them (else before them) within 4 words, and to the terms listed with it
+    for k, side in side_hits:
+        if k in used_sides:
+            continue
+        after = [c for c in term_pos if c[0] > k]
+        before = [c for c in term_pos if c[0] < k]
+        target = None
+        if after and text.count(" ", hits[k][1], hits[after[0][0]][0]) <= 4:
+            target = after[0]
+        elif before and text.count(" ", hits[before[-1][0]][1], hits[k][0]) <= 4:
+            target = before[-1]
+        if target is None:
+            continue
+        sides = ("right", "left") if side == "both" else (side,)
+        for c in _group(text, hits, term_pos, target):
+            lst = out.setdefault(c, [])
+            for s in sides:
+                loc = abns[c[1]].sides.get(s)
+                if loc is not None and loc not in lst:
+                    lst.append(loc)
+            if not lst:
+                del out[c]
+    return out, [r for r in resolved if r[0] not in attached]
 
 
 def _gap(hits, term_k, loc_k, loc_pos):
@@ -300,7 +391,11 @@ def _group(text, hits, term_pos, member):
     for step in (-1, 1):
         i = idx
         while 0 <= i + step < len(term_pos):
-            a, b = (term_pos[i], term_pos[i + step]) if step == 1 else (term_pos[i + step], term_pos[i])
+            a, b = (
+                (term_pos[i], term_pos[i + step])
+                if step == 1
+                else (term_pos[i + step], term_pos[i])
+            )
             between = text[hits[a[0]][1] : hits[b[0]][0]].strip().lower()
             if a[0] != b[0] and between not in _JOINERS:
                 break

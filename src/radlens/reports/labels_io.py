@@ -48,7 +48,7 @@ def read_reports(path: str | Path, id_column: str, text_column: str) -> tuple[li
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ReportError(
-            f"report table {path}: byte {exc.start} is not UTF-8 ({raw[exc.start:exc.start + 1]!r})"
+            f"report table {path}: byte {exc.start} is not UTF-8 ({raw[exc.start : exc.start + 1]!r})"
             " [expected a UTF-8 CSV; re-encode it, e.g. iconv -f latin1 -t utf-8]"
         ) from exc
     csv.field_size_limit(1 << 30)

@@ -9,7 +9,7 @@ space. `scan` returns the leftmost-longest non-overlapping matches in one pass o
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import ahocorasick
@@ -79,6 +79,7 @@ class Compiled:
     vocab: Vocabulary
     automaton: ahocorasick.Automaton
     max_scope_words: int
+    cache: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 def compile_vocabulary(vocab: Vocabulary) -> Compiled:

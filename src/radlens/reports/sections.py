@@ -1,10 +1,10 @@
-"""Section headers and sentence / clause boundaries of a report (character offsets, one pass each).
+"""Section headers and sentence boundaries of a report (character offsets).
 
 Sections: a header such as ``FINDINGS:`` or ``Impression:`` starts a section; text before the first
 header is ``findings``. Sentences end at ``. ! ?`` followed by white space or the end (not after a
 known abbreviation such as "e.g." or "Dr.", not inside numbers such as "3.5"), at blank lines, at
-list markers (``1.`` / ``-`` / ``•`` at a line start) and at bullets. A semicolon ends a clause
-(cue scope) but not a sentence.
+list markers (``1.`` / ``-`` / ``•`` at a line start), before a header line and at bullets. A
+semicolon ends a clause (cue scope, see the labeler) but not a sentence.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ _HEADER = re.compile(
     r"(findings?|impressions?|conclusions?|opinion|summary|indications?|reason for (?:exam|examination|"
     r"study|request)|clinical (?:history|information|indication|details|data)|history|"
     r"techniques?|procedure|comparisons?|recommendations?|results?|notes?)"
-    r"[ \t]*:",
+    r"[ \t]*:$",
     re.IGNORECASE,
 )
 _CANON = {
@@ -34,25 +34,32 @@ _CANON = {
     "procedure": "technique", "comparison": "comparison", "comparisons": "comparison",
 }  # fmt: skip
 
-_BOUND = re.compile(r"[.!?]+(?=[\s\"')\]]|$)|;|\n[ \t]*\n|\n(?=[ \t]*(?:\d{1,2}[.)]|[-•*])\s)|•")
+_CAND = re.compile(r"[.!?]+(?=[\s\"')\]\u00a0]|$)|[\n•]")
+_LINE_BREAK = re.compile(
+    r"\n(?:[ \t]*\n|[ \t]*(?:\d{1,2}[.)]|[-•*])\s|[ \t]*[A-Z][A-Za-z ]{2,40}:)"
+)
 _ABBREV = frozenset(
-    "dr mr mrs ms vs eg ie e.g i.e approx fig no nos st cf etc al resp incl sr jr ca".split()
+    ["dr", "mr", "mrs", "ms", "vs", "eg", "ie", "e.g", "i.e", "approx", "fig", "no", "nos", "st", "cf", "etc", "al", "resp", "incl", "sr", "jr", "ca"]
 )
 
 
 def find_sections(text: str) -> tuple[list[int], list[str]]:
     """Section start offsets (ascending, first is 0) and their canonical names."""
     starts, names = [0], ["findings"]
-    for m in _HEADER.finditer(text):
-        key = m.group(1).lower()
-        name = _CANON.get(key)
-        if name is None:
-            name = "indication" if key.startswith(("reason", "clinical")) else "findings"
-        if starts[-1] == 0 and len(starts) == 1 and not text[: m.start()].strip():
-            starts[0], names[0] = m.end(), name
-            continue
-        starts.append(m.end())
-        names.append(name)
+    pos = text.find(":")
+    while pos >= 0:
+        m = _HEADER.search(text, max(0, pos - 40), pos + 1)
+        if m is not None and m.end() == pos + 1:
+            key = m.group(1).lower()
+            name = _CANON.get(key)
+            if name is None:
+                name = "indication" if key.startswith(("reason", "clinical")) else "findings"
+            if len(starts) == 1 and not text[: m.start()].strip():
+                starts[0], names[0] = m.end(), name
+            else:
+                starts.append(m.end())
+                names.append(name)
+        pos = text.find(":", pos + 1)
     return starts, names
 
 
@@ -62,39 +69,41 @@ def section_at(starts: list[int], names: list[str], pos: int) -> str:
     return names[i if i >= 0 else 0]
 
 
-def find_boundaries(text: str) -> tuple[list[int], list[int]]:
-    """Sentence starts and scope-unit starts (sentences plus semicolon clauses), both ascending.
-
-    Both lists begin with 0. A scope unit never crosses a sentence boundary.
-    """
-    sentences = [0]
-    units = [0]
-    for m in _BOUND.finditer(text):
-        token = m.group()
-        end = m.end()
-        if token == ";":
-            units.append(end)
-            continue
-        if token[0] == "." and len(token) == 1:
-            j = m.start()
-            k = j
-            while k > 0 and (text[k - 1].isalpha() or text[k - 1] == "."):
-                k -= 1
-            word = text[k:j].lower()
-            if word in _ABBREV or (len(word) == 1 and word.isalpha() and j >= 2 and text[j - 2] == "."):
+def iter_sentences(text: str) -> list[tuple[int, int]]:
+    """(start, end) offsets of each sentence, stripped of surrounding white space, in order."""
+    out = []
+    start = 0
+    n = len(text)
+    for m in _CAND.finditer(text):
+        i, j = m.span()
+        c = text[i]
+        if c in ".!?":  # followed by white space, a quote / bracket or the end ("3.5" is not)
+            if c == "." and j == i + 1 and _is_abbreviation(text, i):
                 continue
-        sentences.append(end)
-        units.append(end)
-    return sentences, units
+            end = j
+        elif c == "\n":
+            if not _LINE_BREAK.match(text, i):
+                continue
+            end = i + 1
+        else:  # bullet
+            end = i + 1
+        out.append((start, end))
+        start = end
+    out.append((start, n))
+    res = []
+    for s0, s1 in out:
+        while s0 < s1 and text[s0].isspace():
+            s0 += 1
+        while s1 > s0 and text[s1 - 1].isspace():
+            s1 -= 1
+        if s1 > s0:
+            res.append((s0, s1))
+    return res
 
 
-def sentence_span(text: str, sentences: list[int], pos: int) -> tuple[int, int]:
-    """(start, end) offsets of the sentence holding `pos`, stripped of surrounding white space."""
-    i = bisect_right(sentences, pos) - 1
-    start = sentences[i]
-    end = sentences[i + 1] if i + 1 < len(sentences) else len(text)
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
+def _is_abbreviation(text: str, i: int) -> bool:
+    if i == 0 or not text[i - 1].isalpha():
+        return False
+    k = max(text.rfind(" ", max(0, i - 8), i), text.rfind("\n", max(0, i - 8), i)) + 1
+    word = text[k:i].lower()
+    return word in _ABBREV or (len(word) == 1 and i >= 2 and text[i - 2] == ".")

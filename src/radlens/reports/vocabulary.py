@@ -66,6 +66,9 @@ class Abnormality:
     locations: tuple[str, ...] = ()
     sides: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     anchors: tuple[str, ...] = ()
+    refine: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    strict_location: bool = False
+    requires_location: bool = False
 
 
 @dataclass(frozen=True)
@@ -267,7 +270,10 @@ def _parse_abnormalities(
         _check_keys(
             entry, where, aid,
             required={"system", "urgency", "synonyms"},
-            optional={"name", "abbreviations", "locations", "sides", "anchors", "description"},
+            optional={
+                "name", "abbreviations", "locations", "sides", "anchors", "description", "refine",
+                "strict_location", "requires_location",
+            },
         )  # fmt: skip
         locs = tuple(
             _known_location(loc, locations, where, aid, "locations")
@@ -277,7 +283,9 @@ def _parse_abnormalities(
         if not isinstance(sides_raw, dict):
             raise ReportError(f"{where}: entry {aid!r}: field 'sides' must be a mapping")
         sides = {
-            _choice(s, SIDES, where, aid, "sides"): _known_location(l, locations, where, aid, "sides")
+            _choice(s, SIDES, where, aid, "sides"): _known_location(
+                l, locations, where, aid, "sides"
+            )
             for s, l in sides_raw.items()
         }
         out[aid] = Abnormality(
@@ -290,8 +298,45 @@ def _parse_abnormalities(
             locations=locs,
             sides=MappingProxyType(sides),
             anchors=_phrases(entry.get("anchors"), where, aid, "anchors"),
+            refine=MappingProxyType(_refine(entry.get("refine"), where, aid, locs)),
+            strict_location=_bool(
+                entry.get("strict_location", False), where, aid, "strict_location"
+            ),
+            requires_location=_bool(
+                entry.get("requires_location", False), where, aid, "requires_location"
+            ),
         )
+    for aid, abn in out.items():
+        for target in abn.refine.values():
+            if target not in out:
+                close = difflib.get_close_matches(target, list(out), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ReportError(
+                    f"{where}: entry {aid!r}: field 'refine' names unknown abnormality "
+                    f"{target!r}{hint}"
+                )
     return out
+
+
+def _refine(raw: Any, where: str, aid: str, locs: tuple[str, ...]) -> dict[str, str]:
+    """refine: {location id: abnormality id} -- this finding at that location is the other one."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ReportError(f"{where}: entry {aid!r}: field 'refine' must be a mapping")
+    for loc in raw:
+        if loc not in locs:
+            raise ReportError(
+                f"{where}: entry {aid!r}: field 'refine' names location {loc!r} that is not in "
+                "its 'locations'"
+            )
+    return {str(k): str(v) for k, v in raw.items()}
+
+
+def _bool(value: Any, where: str, aid: str, field_name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ReportError(f"{where}: entry {aid!r}: field {field_name!r} must be true or false")
+    return value
 
 
 def _parse_sided(raw: Any, where: str, locations: Mapping[str, Location]) -> list[SidedTerm]:
@@ -318,7 +363,9 @@ def _parse_context(raw: Any, where: str) -> ContextRules:
         raise ReportError(f"{where}: field 'cues' must be a list")
     for i, entry in enumerate(raw["cues"]):
         name = f"cues[{i}]"
-        _check_keys(entry, where, name, required={"category", "direction", "phrases"}, optional=set())
+        _check_keys(
+            entry, where, name, required={"category", "direction", "phrases"}, optional=set()
+        )
         cues.append(
             CueRule(
                 category=_choice(entry["category"], CUE_CATEGORIES, where, name, "category"),

@@ -27,6 +27,7 @@ from radlens.service.dicom_node import DicomNode
 from radlens.service.files import FileStore
 from radlens.service.imaging import ImageService
 from radlens.service.ingest import ingest_upload
+from radlens.service.pages import cookie_principal, register_pages
 from radlens.service.settings import Settings
 from radlens.service.store import Database, Role
 from radlens.service.uploads import UploadError, UploadLimits
@@ -34,7 +35,12 @@ from radlens.service.worker import Worker
 
 log = logging.getLogger(__name__)
 NIFTI_FORM_FIELDS = (
-    "patient_id", "patient_name", "study_uid", "study_date", "study_description", "accession",
+    "patient_id",
+    "patient_name",
+    "study_uid",
+    "study_date",
+    "study_description",
+    "accession",
     "modality",
 )
 
@@ -69,18 +75,31 @@ class Services:
         from radlens.service.scoring import load_scorer
 
         s = self.settings
+        if s.demo_patients:
+            from radlens.service.demo import seed_demo
+
+            seed_demo(self.db, self.files, s.service_dir, n_patients=s.demo_patients)
         if s.enable_dicom and self.node is None:
             self.node = DicomNode(
-                self.db, self.files, ae_title=s.ae_title, host=s.dicom_host, port=s.dicom_port,
+                self.db,
+                self.files,
+                ae_title=s.ae_title,
+                host=s.dicom_host,
+                port=s.dicom_port,
                 allowed_calling_aes=s.allowed_calling_aes,
             )
             self.node.start()
         scorer = scorer if scorer is not None else load_scorer(s.scorer, s.model_run)
         if s.enable_worker and scorer is not None and self.worker is None:
             self.worker = Worker(
-                self.db, self.files, scorer, completion_timeout_s=s.completion_timeout_s,
-                claim_lease_s=s.claim_lease_s, poll_s=s.worker_poll_s,
-                threshold=s.finding_threshold, loader=self.images.loader,
+                self.db,
+                self.files,
+                scorer,
+                completion_timeout_s=s.completion_timeout_s,
+                claim_lease_s=s.claim_lease_s,
+                poll_s=s.worker_poll_s,
+                threshold=s.finding_threshold,
+                loader=self.images.loader,
             )
             self.worker.start()
 
@@ -135,16 +154,19 @@ def create_app(
         return JSONResponse({"detail": str(exc)}, status_code=_status_of(exc), headers=headers)
 
     def principal(
+        request: Request,
         credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
     ) -> Principal:
-        header = f"{credentials.scheme} {credentials.credentials}" if credentials else None
-        return authenticate(services.db, header)
+        if credentials is not None:
+            return authenticate(services.db, f"{credentials.scheme} {credentials.credentials}")
+        return cookie_principal(services.db, request)
 
     def require(role: Role) -> Callable[..., Principal]:
         def dependency(user: Principal = Depends(principal)) -> Principal:
             if not user.allows(role):
-                raise AuthError(f"role {user.role.value!r} may not do this; needs {role.value!r}",
-                                403)
+                raise AuthError(
+                    f"role {user.role.value!r} may not do this; needs {role.value!r}", 403
+                )
             return user
 
         return dependency
@@ -157,22 +179,46 @@ def create_app(
 
     @app.get("/status", tags=["service"])
     def status(_: Principal = Depends(admin)) -> dict[str, Any]:
-        return {"studies": wl.counts(services.db), "worker": services.worker is not None,
-                "dicom_port": services.node.port if services.node else None}
+        return {
+            "studies": wl.counts(services.db),
+            "worker": services.worker is not None,
+            "dicom_port": services.node.port if services.node else None,
+        }
 
-    @app.post("/studies", status_code=201, tags=["studies"], openapi_extra={
-        "requestBody": {"content": {"multipart/form-data": {"schema": {
-            "type": "object", "required": ["files"],
-            "properties": {"files": {"type": "array", "items": {"type": "string",
-                                                                  "format": "binary"}}}
-            | {k: {"type": "string"} for k in NIFTI_FORM_FIELDS}}}}}})
+    @app.post(
+        "/studies",
+        status_code=201,
+        tags=["studies"],
+        openapi_extra={
+            "requestBody": {
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["files"],
+                            "properties": {
+                                "files": {
+                                    "type": "array",
+                                    "items": {"type": "string", "format": "binary"},
+                                }
+                            }
+                            | {k: {"type": "string"} for k in NIFTI_FORM_FIELDS},
+                        }
+                    }
+                }
+            }
+        },
+    )
     async def upload_study(request: Request, user: Principal = Depends(radiologist)) -> dict:
         """DICOM files (any number), one zip of them, or one NIfTI plus metadata fields."""
         limit = services.settings.max_upload_bytes
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > limit + 1_000_000:
-            raise UploadError(f"upload of {length} bytes exceeds the limit of {limit} bytes "
-                              "(RADLENS_MAX_UPLOAD_BYTES)", 413)
+            raise UploadError(
+                f"upload of {length} bytes exceeds the limit of {limit} bytes "
+                "(RADLENS_MAX_UPLOAD_BYTES)",
+                413,
+            )
         form = await request.form(max_files=100_000, max_fields=50)
         uploads: list[tuple[str, bytes]] = []
         fields: dict[str, str] = {}
@@ -182,8 +228,9 @@ def create_app(
                 data = await value.read()
                 total += len(data)
                 if total > limit:
-                    raise UploadError(f"upload exceeds the limit of {limit} bytes "
-                                      "(RADLENS_MAX_UPLOAD_BYTES)", 413)
+                    raise UploadError(
+                        f"upload exceeds the limit of {limit} bytes (RADLENS_MAX_UPLOAD_BYTES)", 413
+                    )
                 uploads.append((value.filename or key, data))
             elif key in NIFTI_FORM_FIELDS:
                 fields[key] = str(value)
@@ -198,8 +245,9 @@ def create_app(
         return result.as_dict()
 
     @app.get("/studies", tags=["studies"])
-    def list_studies(limit: int = 200, status: str | None = None,
-                     _: Principal = Depends(viewer)) -> list[dict]:
+    def list_studies(
+        limit: int = 200, status: str | None = None, _: Principal = Depends(viewer)
+    ) -> list[dict]:
         """The worklist: critical findings first, then top model score, then arrival."""
         return wl.worklist(services.db, limit=limit, status=status)
 
@@ -211,16 +259,26 @@ def create_app(
     def geometry(study_id: int, _: Principal = Depends(viewer)) -> dict:
         return services.images.geometry(study_id)
 
-    @app.get("/studies/{study_id}/slices/{z}.png", tags=["images"],
-             response_class=Response, responses={200: {"content": {"image/png": {}}}})
-    def slice_png(study_id: int, z: int, window: str = "lung",
-                  _: Principal = Depends(viewer)) -> Response:
+    @app.get(
+        "/studies/{study_id}/slices/{z}.png",
+        tags=["images"],
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}}}},
+    )
+    def slice_png(
+        study_id: int, z: int, window: str = "lung", _: Principal = Depends(viewer)
+    ) -> Response:
         return Response(services.images.slice_png(study_id, z, window), media_type="image/png")
 
-    @app.get("/studies/{study_id}/heatmaps/{abnormality}/{z}.png", tags=["images"],
-             response_class=Response, responses={200: {"content": {"image/png": {}}}})
-    def overlay_png(study_id: int, abnormality: str, z: int,
-                    _: Principal = Depends(viewer)) -> Response:
+    @app.get(
+        "/studies/{study_id}/heatmaps/{abnormality}/{z}.png",
+        tags=["images"],
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}}}},
+    )
+    def overlay_png(
+        study_id: int, abnormality: str, z: int, _: Principal = Depends(viewer)
+    ) -> Response:
         png = services.images.overlay_png(study_id, abnormality, z)
         return Response(png, media_type="image/png")
 
@@ -229,8 +287,7 @@ def create_app(
         return wl.get_report(services.db, study_id)
 
     @app.put("/studies/{study_id}/report", tags=["reports"])
-    def put_report(study_id: int, body: ReportText,
-                   user: Principal = Depends(radiologist)) -> dict:
+    def put_report(study_id: int, body: ReportText, user: Principal = Depends(radiologist)) -> dict:
         return wl.edit_report(services.db, study_id, body.text, user)
 
     @app.post("/studies/{study_id}/report/sign", tags=["reports"])
@@ -238,10 +295,12 @@ def create_app(
         return wl.sign_report(services.db, study_id, user)
 
     @app.get("/audit", tags=["service"])
-    def audit(study_id: int | None = None, limit: int = 500,
-              _: Principal = Depends(admin)) -> list[dict]:
+    def audit(
+        study_id: int | None = None, limit: int = 500, _: Principal = Depends(admin)
+    ) -> list[dict]:
         return wl.audit_trail(services.db, study_id=study_id, limit=limit)
 
+    register_pages(app, services.db, require(Role.VIEWER))
     return app
 
 

@@ -84,8 +84,11 @@ class ImageService:
 
     def geometry(self, study_id: int) -> dict[str, Any]:
         vol = self.volume(study_id)
-        return {"shape": list(vol.array.shape), "spacing": list(vol.spacing),
-                "windows": list(WINDOWS)}
+        return {
+            "shape": list(vol.array.shape),
+            "spacing": list(vol.spacing),
+            "windows": list(WINDOWS),
+        }
 
     def slice_png(self, study_id: int, z: int, window: str = "lung") -> bytes:
         window_name(window)
@@ -96,8 +99,9 @@ class ImageService:
         with self.db.session() as session:
             get_visible_study(session, study_id)
             row = session.scalar(
-                select(Heatmap).where(Heatmap.study_id == study_id,
-                                      Heatmap.abnormality == abnormality)
+                select(Heatmap).where(
+                    Heatmap.study_id == study_id, Heatmap.abnormality == abnormality
+                )
             )
             if row is None:
                 raise NotFoundError(f"study {study_id} has no heatmap for {abnormality!r}")
@@ -111,7 +115,7 @@ class ImageService:
         vol = self.volume(study_id)
         z = self._slice_index(vol, z)
         heat = self.heatmap(study_id, abnormality)
-        hz = min(heat.shape[0] - 1, int(round(z * heat.shape[0] / vol.array.shape[0])))
+        hz = min(heat.shape[0] - 1, round(z * heat.shape[0] / vol.array.shape[0]))
         plane = heat[hz]
         rows, cols = vol.array.shape[1:]
         if plane.shape != (rows, cols):

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 import pydicom
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import generate_uid
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -101,9 +100,7 @@ def meta_from_dataset(ds: pydicom.Dataset, name: str) -> InstanceMeta:
         raise UploadError(f"{name}: DICOM file lacks required attribute(s) {missing}", 422)
     modality = _text(ds, "Modality", 16).upper()
     if modality != "CT":
-        raise UploadError(
-            f"{name}: modality is {modality!r}; only CT studies are accepted", 422
-        )
+        raise UploadError(f"{name}: modality is {modality!r}; only CT studies are accepted", 422)
     sop_class = _text(ds, "SOPClassUID", 64)
     if sop_class and sop_class not in CT_SOP_CLASSES:
         raise UploadError(
@@ -303,64 +300,6 @@ def ingest_dicom_files(
     return commit_instances(db, store_files(files, parsed), source)
 
 
-def nifti_meta(
-    data: bytes,
-    name: str,
-    *,
-    patient_id: str,
-    patient_name: str = "",
-    study_uid: str = "",
-    study_date: str = "",
-    study_description: str = "",
-    accession: str = "",
-    modality: str = "CT",
-) -> InstanceMeta:
-    """Validate an uploaded NIfTI volume and build its instance record from form fields."""
-    import gzip
-
-    import nibabel as nib
-
-    if modality.strip().upper() != "CT":
-        raise UploadError(f"{name}: modality is {modality!r}; only CT studies are accepted", 422)
-    if not patient_id.strip():
-        raise UploadError(f"{name}: form field 'patient_id' is required for a NIfTI upload", 422)
-    raw = data
-    if data[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise UploadError(f"{name}: corrupt gzip stream ({exc})", 422) from None
-    try:
-        image = nib.Nifti1Image.from_bytes(raw)
-        shape = image.shape
-    except Exception as exc:
-        raise UploadError(f"{name}: not a readable NIfTI-1 file ({exc})", 422) from None
-    if len(shape) != 3 or min(shape) < 1:
-        raise UploadError(f"{name}: NIfTI must be a 3D volume, got shape {shape}", 422)
-    uid = study_uid.strip() or generate_uid()
-    return InstanceMeta(
-        patient_key=patient_id.strip()[:128],
-        patient_name=patient_name.strip()[:256],
-        birth_date="",
-        sex="",
-        study_uid=uid[:64],
-        study_date=study_date.strip()[:16],
-        study_description=study_description.strip()[:256],
-        accession=accession.strip()[:64],
-        series_uid=generate_uid(),
-        series_description="NIfTI volume",
-        modality="CT",
-        sop_uid=generate_uid(),
-        instance_number=1,
-        kind="nifti",
-    )
-
-
-def is_nifti(name: str, data: bytes) -> bool:
-    lower = name.lower()
-    return lower.endswith((".nii", ".nii.gz")) or (len(data) > 348 and data[344:348] == b"n+1\0")
-
-
 def check_consistent(parsed: list[InstanceMeta]) -> None:
     """One upload must not mix patients inside one study."""
     by_study: dict[str, str] = {}
@@ -381,6 +320,8 @@ def ingest_upload(
     form: dict[str, str] | None = None,
 ) -> IngestResult:
     """`POST /studies`: DICOM files, one zip of DICOM files, or one NIfTI with form metadata."""
+    from radlens.service.nifti import is_nifti, nifti_meta
+
     expanded = expand_uploads(uploads, limits)
     form = form or {}
     niftis = [(n, d) for n, d in expanded if is_nifti(n, d)]

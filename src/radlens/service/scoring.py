@@ -19,7 +19,7 @@ import numpy as np
 from radlens.errors import ConfigError, ModelError
 
 log = logging.getLogger(__name__)
-LABEL_SEPARATORS = ("@", "/", "|")
+LABEL_SEPARATORS = ("@", "/", "|", ":")
 CT_WINDOW = (-1000.0, 400.0)
 
 
@@ -51,80 +51,66 @@ def split_label(label: str) -> tuple[str, str | None]:
     return label.strip(), None
 
 
-def _input_shape(config: Any) -> tuple[int, int, int]:
-    """The (D, H, W) the run was trained on, from its resolved config (default 64^3)."""
-    data = config if isinstance(config, dict) else getattr(config, "__dict__", {})
-    if hasattr(config, "model_dump"):
-        data = config.model_dump()
-    for key in ("input_shape", "volume_shape", "crop_shape", "shape", "size"):
-        value = _find_key(data, key)
-        if isinstance(value, list | tuple) and len(value) == 3:
-            return tuple(int(v) for v in value)  # type: ignore[return-value]
-        if isinstance(value, int) and value > 0:
-            return (value, value, value)
-    return (64, 64, 64)
-
-
-def _find_key(data: Any, key: str) -> Any:
-    if isinstance(data, dict):
-        if key in data:
-            return data[key]
-        for value in data.values():
-            found = _find_key(value, key)
-            if found is not None:
-                return found
-    return None
-
-
 class ModelScorer:
-    """Scores a CT volume with a trained run directory (`radlens.training.load_run`).
+    """Scores a CT volume with a trained run directory (`radlens.runs.load_run`).
 
     The volume is windowed to [-1000, 400] HU, scaled to [0, 1] and resized to the run's input
-    shape; outputs are sigmoid probabilities named by the run's label names. Heatmaps are Grad-CAM
-    maps from `radlens.explain` resized back to the volume's shape.
+    geometry (depth x side x side from its checkpoint); the run's own prediction path
+    (`radlens.device_data.predict_scores`: normalisation + the task's activation) gives the
+    probabilities, named by the run's label names ('abnormality' or 'abnormality@location').
+    Heatmaps are Grad-CAM maps (`radlens.explain`) resized back to the volume's shape.
     """
 
     def __init__(self, run_dir: Path | str, *, heatmap_threshold: float = 0.5) -> None:
-        import torch
+        import hashlib
 
         try:
-            from radlens.training import load_run
+            from radlens.runs import load_run
         except ImportError as exc:
-            raise ModelError(f"cannot load model runs: radlens.training.load_run missing ({exc})")
+            raise ModelError(
+                f"cannot load model runs: radlens.runs.load_run missing ({exc})"
+            ) from exc
         self.run_dir = Path(run_dir)
         if not self.run_dir.is_dir():
             raise ModelError(f"model run directory {self.run_dir} does not exist")
-        loaded = load_run(self.run_dir)
-        self.model = loaded.model.eval()
-        self.label_names = [str(n) for n in loaded.label_names]
-        self.task = loaded.task
-        self.input_shape = _input_shape(loaded.config)
+        run = load_run(self.run_dir)
+        geometry = dict(run.checkpoint.get("geometry", {}))
+        if geometry.get("spatial_dims") != 3:
+            raise ModelError(
+                f"run {self.run_dir} is a {geometry.get('spatial_dims')}D model; the service "
+                "scores 3D CT volumes and needs a 3D run"
+            )
+        self.model, self.task = run.model.eval(), run.task
+        self.label_names = [str(n) for n in run.label_names]
+        side = int(geometry.get("min_side", 64))
+        self.input_shape = (int(geometry.get("depth", side)), side, side)
+        self.in_channels = int(geometry.get("in_channels", 1))
         self.heatmap_threshold = heatmap_threshold
-        self.model_version = f"{self.run_dir.name}"
-        self._torch = torch
-        self._last: tuple[int, Any] | None = None
+        digest = hashlib.sha256((self.run_dir / "checkpoint.pt").read_bytes()).hexdigest()
+        self.model_version = f"{self.run_dir.name}@{digest[:12]}"
 
     def _tensor(self, volume: Any):
-        torch = self._torch
+        import torch
+
         lo, hi = CT_WINDOW
         arr = np.clip((np.asarray(volume.array, np.float32) - lo) / (hi - lo), 0.0, 1.0)
-        x = torch.from_numpy(arr)[None, None]
-        return torch.nn.functional.interpolate(
-            x, size=self.input_shape, mode="trilinear", align_corners=False
+        x = torch.nn.functional.interpolate(
+            torch.from_numpy(arr)[None, None],
+            size=self.input_shape,
+            mode="trilinear",
+            align_corners=False,
         )
+        return x.repeat(1, self.in_channels, 1, 1, 1)
 
     def score(self, volume: Any) -> list[Prediction]:
-        torch = self._torch
-        x = self._tensor(volume)
-        with torch.no_grad():
-            logits = self.model(x).float()
-        if logits.ndim != 2 or logits.shape[1] != len(self.label_names):
+        from radlens.device_data import predict_scores
+
+        probs = predict_scores(self.model, self._tensor(volume), self.task, batch_size=1)[0]
+        if len(probs) != len(self.label_names):
             raise ModelError(
-                f"model in {self.run_dir} gave output shape {tuple(logits.shape)}, expected "
-                f"(1, {len(self.label_names)}) for labels {self.label_names[:5]}..."
+                f"model in {self.run_dir} gave {len(probs)} outputs for "
+                f"{len(self.label_names)} label names"
             )
-        probs = torch.sigmoid(logits)[0].numpy()
-        self._last = (id(volume), probs)
         return [
             Prediction(*split_label(name), float(p))
             for name, p in zip(self.label_names, probs, strict=True)
@@ -132,25 +118,24 @@ class ModelScorer:
 
     def heatmaps(self, volume: Any) -> dict[str, np.ndarray]:
         """Grad-CAM per abnormality whose best probability reaches the threshold."""
+        import torch
         import torch.nn.functional as F
 
+        from radlens.device_data import normalise
         from radlens.explain.cam import compute_cam
 
-        preds = self.score(volume)
         best: dict[str, tuple[float, int]] = {}
-        for idx, pred in enumerate(preds):
-            if pred.score >= self.heatmap_threshold and pred.score > best.get(
-                pred.abnormality, (-1.0, 0)
-            )[0]:
+        for idx, pred in enumerate(self.score(volume)):
+            if (
+                pred.score >= self.heatmap_threshold
+                and pred.score > best.get(pred.abnormality, (-1.0, 0))[0]
+            ):
                 best[pred.abnormality] = (pred.score, idx)
         out: dict[str, np.ndarray] = {}
-        if not best:
-            return out
-        x = self._tensor(volume)
+        x = normalise(self._tensor(volume))
         for abnormality, (_, idx) in best.items():
-            cam = compute_cam(self.model, x, idx).maps[0]
-            t = self._torch.from_numpy(cam)[None, None]
-            up = F.interpolate(t, size=volume.array.shape, mode="trilinear", align_corners=False)
+            cam = torch.from_numpy(compute_cam(self.model, x, idx).maps[0])[None, None]
+            up = F.interpolate(cam, size=volume.array.shape, mode="trilinear", align_corners=False)
             out[abnormality] = up[0, 0].numpy().clip(0, 1).astype(np.float32)
         return out
 

@@ -38,8 +38,8 @@ class Settings(BaseModel):
     dicom_port: int = Field(11112, ge=0, le=65535)
     ae_title: str = "RADLENS"
     allowed_calling_aes: tuple[str, ...] = ()  # empty: any calling AE title is accepted
-    max_upload_bytes: int = Field(2 * 1024**3, gt=0)
-    max_zip_uncompressed_bytes: int = Field(8 * 1024**3, gt=0)
+    max_upload_bytes: int = Field(1024**3, gt=0)  # uploads are held in memory while validated
+    max_zip_uncompressed_bytes: int = Field(2 * 1024**3, gt=0)
     max_zip_ratio: float = Field(200.0, gt=1.0)
     max_zip_entries: int = Field(20_000, gt=0)
     completion_timeout_s: float = Field(10.0, ge=0.0)
@@ -48,6 +48,7 @@ class Settings(BaseModel):
     model_run: Path | None = None  # run directory for ModelScorer
     scorer: str = ""  # "package.module:factory" building a Scorer; overrides model_run
     finding_threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    demo_patients: int = Field(0, ge=0, le=200)  # >0: seed a synthetic cohort into an empty store
     enable_worker: bool = True
     enable_dicom: bool = True
 

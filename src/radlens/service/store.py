@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -29,7 +30,14 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    mapped_column,
+    relationship,
+    sessionmaker,
+)
 
 from radlens.errors import ServiceError
 
@@ -73,7 +81,7 @@ class UTCDateTime(TypeDecorator):
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UTCDateTime()}
+    type_annotation_map: ClassVar[dict] = {datetime: UTCDateTime()}
 
 
 class Patient(Base):
@@ -107,7 +115,9 @@ class Study(Base):
     scored_at: Mapped[datetime | None] = mapped_column(nullable=True)
     n_scorings: Mapped[int] = mapped_column(Integer, default=0)
     model_version: Mapped[str] = mapped_column(String(128), default="")
-    urgency_rank: Mapped[int] = mapped_column(Integer, default=9)  # 0 critical .. 3 none, 9 unscored
+    urgency_rank: Mapped[int] = mapped_column(
+        Integer, default=9
+    )  # 0 critical .. 3 none, 9 unscored
     top_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     top_abnormality: Mapped[str] = mapped_column(String(64), default="")
     error: Mapped[str] = mapped_column(Text, default="")
@@ -243,9 +253,12 @@ def make_engine(url: str) -> Engine:
 
 def migrate(engine: Engine) -> None:
     """Upgrade the schema to the newest Alembic revision (idempotent)."""
+    import logging
+
     from alembic import command
     from alembic.config import Config
 
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as connection:

@@ -9,9 +9,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
-from radlens.errors import ServiceError
 from radlens.service.scoring import Prediction
 
 URGENCY_RANK = {"critical": 0, "urgent": 1, "routine": 2}
@@ -19,32 +17,12 @@ NO_FINDING_RANK = 3
 UNSCORED_RANK = 9
 
 
-@dataclass(frozen=True)
-class _Urgency:
-    urgency: str
-
-
 @functools.cache
 def _vocabulary(name: str) -> dict[str, object]:
-    """abnormality id -> entry with `.urgency`, from the labeler's vocabulary loader when present,
-    else straight from the packaged YAML (`radlens/reports/vocab/<name>.yaml`)."""
-    try:
-        from radlens.reports.vocabulary import load_vocabulary
-    except ImportError:
-        try:
-            from radlens.reports.labeler import load_vocabulary
-        except ImportError:
-            load_vocabulary = None
-    if load_vocabulary is not None:
-        return dict(load_vocabulary(name).abnormalities)
-    import yaml
+    """abnormality id -> vocabulary entry (with `.urgency`) from the labeler's vocabulary."""
+    from radlens.reports.vocabulary import load_vocabulary
 
-    path = Path(__file__).resolve().parents[1] / "reports" / "vocab" / f"{name}.yaml"
-    if not path.is_file():
-        raise ServiceError(f"vocabulary {name!r} not found at {path}")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    entries = data.get("abnormalities") or {}
-    return {a: _Urgency(str((e or {}).get("urgency", "routine"))) for a, e in entries.items()}
+    return dict(load_vocabulary(name).abnormalities)
 
 
 def urgency_of(abnormality: str, vocab: str = "chest_ct") -> str:

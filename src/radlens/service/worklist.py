@@ -110,11 +110,18 @@ def study_detail(db: Database, study_id: int, principal: Principal) -> dict[str,
             n = session.scalar(select(func.count(Instance.id)).where(Instance.series_id == s.id))
             n_total += n or 0
             series.append(
-                {"id": s.id, "series_uid": s.series_uid, "description": s.description,
-                 "modality": s.modality, "kind": s.kind, "n_instances": n}
+                {
+                    "id": s.id,
+                    "series_uid": s.series_uid,
+                    "description": s.description,
+                    "modality": s.modality,
+                    "kind": s.kind,
+                    "n_instances": n,
+                }
             )
         preds = session.scalars(
-            select(Prediction).where(Prediction.study_id == study_id)
+            select(Prediction)
+            .where(Prediction.study_id == study_id)
             .order_by(Prediction.score.desc())
         ).all()
         findings = session.scalars(select(Finding).where(Finding.study_id == study_id)).all()
@@ -126,27 +133,49 @@ def study_detail(db: Database, study_id: int, principal: Principal) -> dict[str,
             "error": study.error,
             "series": series,
             "predictions": [
-                {"abnormality": p.abnormality, "location": p.location, "score": p.score,
-                 "model_version": p.model_version}
+                {
+                    "abnormality": p.abnormality,
+                    "location": p.location,
+                    "score": p.score,
+                    "model_version": p.model_version,
+                }
                 for p in preds
             ],
             "findings": [
-                {"abnormality": f.abnormality, "location": f.location, "status": f.status,
-                 "score": f.score, "urgency": f.urgency, "heatmap": f.abnormality in heatmaps}
-                for f in sorted(findings, key=lambda f: (URGENCY_RANK.get(f.urgency, 3),
-                                                          -(f.score or 0)))
+                {
+                    "abnormality": f.abnormality,
+                    "location": f.location,
+                    "status": f.status,
+                    "score": f.score,
+                    "urgency": f.urgency,
+                    "heatmap": f.abnormality in heatmaps,
+                }
+                for f in sorted(
+                    findings, key=lambda f: (URGENCY_RANK.get(f.urgency, 3), -(f.score or 0))
+                )
             ],
             "heatmaps": sorted(heatmaps),
         }
-        session.add(AuditEvent(user_id=principal.user_id, action="study_viewed",
-                               study_id=study_id, detail={}))
+        session.add(
+            AuditEvent(
+                user_id=principal.user_id, action="study_viewed", study_id=study_id, detail={}
+            )
+        )
         return out
 
 
 def _report_dict(report: Report | None, study_id: int, session) -> dict[str, Any]:
     if report is None:
-        return {"study_id": study_id, "draft_text": "", "edited_text": None, "text": "",
-                "signed": False, "signed_by": None, "signed_at": None, "updated_at": None}
+        return {
+            "study_id": study_id,
+            "draft_text": "",
+            "edited_text": None,
+            "text": "",
+            "signed": False,
+            "signed_by": None,
+            "signed_at": None,
+            "updated_at": None,
+        }
     signer = session.get(User, report.signed_by) if report.signed_by else None
     return {
         "study_id": study_id,
@@ -188,8 +217,14 @@ def edit_report(db: Database, study_id: int, text: str, principal: Principal) ->
         report.edited_text = text
         report.updated_at = utcnow()
         report.updated_by = principal.user_id
-        session.add(AuditEvent(user_id=principal.user_id, action="report_edited",
-                               study_id=study_id, detail={"chars": len(text)}))
+        session.add(
+            AuditEvent(
+                user_id=principal.user_id,
+                action="report_edited",
+                study_id=study_id,
+                detail={"chars": len(text)},
+            )
+        )
         session.flush()
         return _report_dict(report, study_id, session)
 
@@ -204,8 +239,14 @@ def sign_report(db: Database, study_id: int, principal: Principal) -> dict[str, 
             raise ConflictError(f"report of study {study_id} is empty; write it before signing")
         report.signed_by = principal.user_id
         report.signed_at = utcnow()
-        session.add(AuditEvent(user_id=principal.user_id, action="report_signed",
-                               study_id=study_id, detail={"chars": len(report.edited_text)}))
+        session.add(
+            AuditEvent(
+                user_id=principal.user_id,
+                action="report_signed",
+                study_id=study_id,
+                detail={"chars": len(report.edited_text)},
+            )
+        )
         session.flush()
         return _report_dict(report, study_id, session)
 
@@ -217,8 +258,14 @@ def audit_trail(db: Database, *, study_id: int | None = None, limit: int = 500) 
     query = query.order_by(AuditEvent.id.desc()).limit(max(1, min(limit, 5000)))
     with db.session() as session:
         return [
-            {"id": e.id, "at": _iso(e.at), "user": name, "action": e.action,
-             "study_id": e.study_id, "detail": e.detail}
+            {
+                "id": e.id,
+                "at": _iso(e.at),
+                "user": name,
+                "action": e.action,
+                "study_id": e.study_id,
+                "detail": e.detail,
+            }
             for e, name in session.execute(query).all()
         ]
 

@@ -1,0 +1,39 @@
+"""Demo content for a fresh install: a small synthetic chest-CT cohort ingested into the store."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from radlens.service.files import FileStore
+from radlens.service.ingest import IngestResult, ingest_dicom_files
+from radlens.service.store import Database, Study
+
+log = logging.getLogger(__name__)
+
+
+def seed_demo(
+    db: Database, files: FileStore, work_dir: Path, *, n_patients: int = 6, seed: int = 0
+) -> IngestResult | None:
+    """Synthesize `n_patients` phantom patients (`radlens.data.phantoms`) and ingest their DICOM
+    studies, unless the store already holds studies. Returns None when nothing was done."""
+    from radlens.data.phantom_cohort import synthesize_cohort
+
+    with db.session() as session:
+        if session.scalar(select(func.count(Study.id))):
+            return None
+    cohort_dir = Path(work_dir) / "demo-cohort"
+    table = synthesize_cohort(
+        cohort_dir, n_patients=n_patients, seed=seed, formats=("dicom",), progress=False
+    )
+    total = IngestResult()
+    for rel in table["dicom_dir"]:
+        folder = cohort_dir / rel
+        uploads = [(p.name, p.read_bytes()) for p in sorted(folder.glob("*.dcm"))]
+        result = ingest_dicom_files(db, files, uploads, source="demo")
+        total.study_ids.extend(result.study_ids)
+        total.new_instances += result.new_instances
+    log.info("demo cohort: %d studies ingested", len(total.study_ids))
+    return total

@@ -1,0 +1,54 @@
+"""Web pages: cookie login, redirects, HTML escaping of stored text, CSRF guard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from service_support import TinyNetScorer, write_series
+
+from radlens.service.app import Services, create_app
+from radlens.service.auth import add_user
+from radlens.service.settings import Settings
+from radlens.service.worker import Worker
+
+EVIL = "<script>alert('x')</script>"
+
+
+@pytest.fixture
+def svc(tmp_path: Path):
+    services = Services.build(Settings(service_dir=tmp_path / "svc", enable_dicom=False))
+    yield services
+    services.db.dispose()
+
+
+def test_pages_need_login_and_escape_stored_text(svc, tmp_path) -> None:
+    client = TestClient(create_app(services=svc))
+    token = add_user(svc.db, "rad", "radiologist")
+    page = client.get("/", headers={"Accept": "text/html"}, follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"] == "/login"
+    assert "Log in" in client.get("/login").text
+    bad = client.post("/login", data={"token": "rl_wrong"}, follow_redirects=False)
+    assert "error=" in bad.headers["location"]
+    _, paths = write_series(tmp_path / "a", patient_name=EVIL, study_description=EVIL)
+    files = [("files", (p.name, p.read_bytes(), "application/dicom")) for p in paths]
+    study_id = client.post(
+        "/studies", files=files, headers={"Authorization": f"Bearer {token}"}
+    ).json()["study_ids"][0]
+    Worker(svc.db, svc.files, TinyNetScorer(), completion_timeout_s=0).run_once()
+    ok = client.post("/login", data={"token": token}, follow_redirects=False)
+    assert ok.status_code == 303 and "httponly" in ok.headers["set-cookie"].lower()
+    worklist = client.get("/")
+    assert worklist.status_code == 200 and "/static/app.js" in worklist.text
+    view = client.get(f"/view/{study_id}")
+    assert view.status_code == 200
+    assert EVIL not in view.text and "&lt;script&gt;" in view.text
+    assert client.get(f"/studies/{study_id}/slices/2.png").status_code == 200  # cookie auth
+    csrf = client.put(f"/studies/{study_id}/report", json={"text": "x"})
+    assert csrf.status_code == 403 and "X-Requested-With" in csrf.json()["detail"]
+    edit = client.put(
+        f"/studies/{study_id}/report", json={"text": "ok"}, headers={"X-Requested-With": "radlens"}
+    )
+    assert edit.status_code == 200 and edit.json()["text"] == "ok"
+    assert "app.js" in client.get("/static/app.js").url.path
