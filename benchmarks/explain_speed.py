@@ -38,8 +38,9 @@ def median_s(fn: Callable[[], object], repeats: int) -> float:
 def bench_shape(shape: tuple[int, int, int], repeats: int) -> dict[str, object]:
     torch.manual_seed(0)
     # ImageNet stem (7x7x7 stride 2 + max-pool), as make_model picks for inputs > 64 px
-    model = build_model("resnet18", spatial_dims=3, in_channels=1, num_outputs=12,
-                        small_input=False).eval()  # fmt: skip
+    model = build_model(
+        "resnet18", spatial_dims=3, in_channels=1, num_outputs=12, small_input=False
+    ).eval()
     x = torch.randn(1, 1, *shape)
     result = compute_cam(model, x, class_idx=3)
     assert result.maps.shape == (1, *shape)

@@ -1,6 +1,7 @@
 """Labeler F1 against the phantom cohort's true findings (abnormality and abnormality@location).
 
 Usage: .venv/bin/python benchmarks/phantom_labeler_f1.py [COHORT_DIR | --patients N --seed S]
+(without COHORT_DIR the reports of N patients are generated without rendering volumes)
 Prints JSON: micro / macro F1 per level and per-abnormality precision / recall / F1. A finding
 counts as predicted when the labeler says "present" ("uncertain" counts as not predicted).
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 
 
@@ -31,20 +31,24 @@ def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("cohort", nargs="?")
-    ap.add_argument("--patients", type=int, default=80)
+    ap.add_argument("--patients", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    from radlens.data.phantom_cohort import read_cohort, synthesize_cohort
+    import pandas as pd
+
+    from radlens.data.phantom_cohort import read_cohort, simulate_patient
     from radlens.data.phantom_lesions import ABNORMALITIES
     from radlens.reports.labeler import label_many
 
     if args.cohort:
         table = read_cohort(args.cohort)
     else:
-        tmp = tempfile.mkdtemp()
-        table = synthesize_cohort(
-            tmp, n_patients=args.patients, seed=args.seed, formats=("npz",), progress=False
-        )
+        rows = [
+            {"report_text": info["report"], "true_findings": json.dumps(info["true_findings"])}
+            for k in range(args.patients)
+            for _, info in simulate_patient(args.seed, k, render=False)
+        ]
+        table = pd.DataFrame(rows)
     t0 = time.perf_counter()
     labelled = label_many(list(table["report_text"]))
     secs = time.perf_counter() - t0

@@ -67,7 +67,7 @@ def main() -> int:
     t0 = time.perf_counter()
     xs, ys, pids = [], [], []
     for k in range(args.patients):
-        for study, info in simulate_patient(args.seed, k):
+        for study, _info in simulate_patient(args.seed, k):
             xs.append(_prepare(study.volume.array, shape))
             present = {f["abnormality"] for f in study.true_findings}
             ys.append([float(a in present) for a in ABNORMALITIES])

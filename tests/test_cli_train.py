@@ -11,8 +11,20 @@ import pytest
 from radlens.cli import main
 from radlens.runs import read_predictions
 
-FAST = ["--epochs", "1", "--max-train-images", "48", "--max-eval-images", "32",
-        "--batch-size", "24", "--device", "cpu"]
+FAST = [
+    "--epochs",
+    "1",
+    "--max-train-images",
+    "48",
+    "--max-eval-images",
+    "32",
+    "--batch-size",
+    "24",
+    "--device",
+    "cpu",
+    "--precision",
+    "32-true",
+]
 
 
 def flat(text: str) -> str:
@@ -33,9 +45,25 @@ def test_train_then_evaluate_pneumoniamnist(
 ) -> None:
     data = pneumonia_file(medmnist_dir)
     out = tmp_path / "pneu"
-    code = main(["train", "--dataset", "pneumoniamnist", "--size", "28", "--data-file", str(data),
-                 "--no-verify", "--model", "resnet18", "--class-weights", "balanced",
-                 "--out", str(out), *FAST])
+    code = main(
+        [
+            "train",
+            "--dataset",
+            "pneumoniamnist",
+            "--size",
+            "28",
+            "--data-file",
+            str(data),
+            "--no-verify",
+            "--model",
+            "resnet18",
+            "--class-weights",
+            "balanced",
+            "--out",
+            str(out),
+            *FAST,
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "test" in captured.out and "unofficial data" in captured.out
@@ -48,8 +76,15 @@ def test_train_then_evaluate_pneumoniamnist(
     assert test["n_images"] == 32 and test["n_patients"] == 32
     assert set(test["prevalence"]) == {"normal", "pneumonia"}
     preds = read_predictions(out / "predictions.parquet")
-    assert {"id", "patient_id", "split", "site", "target", "score:normal",
-            "score:pneumonia"} <= set(preds.columns)
+    assert {
+        "id",
+        "patient_id",
+        "split",
+        "site",
+        "target",
+        "score:normal",
+        "score:pneumonia",
+    } <= set(preds.columns)
     assert preds.attrs["radlens"]["official"] is False
 
     before = test["auc"]
@@ -61,12 +96,28 @@ def test_train_then_evaluate_pneumoniamnist(
 
 
 @pytest.mark.slow
-def test_demo_one_epoch(medmnist_dir: Path, tmp_path: Path,
-                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_one_epoch(
+    medmnist_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     pneumonia_file(medmnist_dir)
     out = tmp_path / "demo"
-    code = main(["demo", "--data-dir", str(medmnist_dir), "--out", str(out), "--epochs", "1",
-                 "--max-train-images", "32", "--max-eval-images", "40", "--device", "cpu"])
+    code = main(
+        [
+            "demo",
+            "--data-dir",
+            str(medmnist_dir),
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--max-train-images",
+            "32",
+            "--max-eval-images",
+            "40",
+            "--device",
+            "cpu",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert str(out) in captured.out.replace("\n", "")
@@ -84,8 +135,20 @@ def test_bad_requests_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "does not exist" in flat(capsys.readouterr().err)
     assert main(["evaluate", str(tmp_path)]) == 2
     assert "not a run directory" in flat(capsys.readouterr().err)
-    assert main(["train", "--dataset", "pneumoniamnist", "--model", "resnet81",
-                 "--out", str(tmp_path / "x")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "pneumoniamnist",
+                "--model",
+                "resnet81",
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )
     assert "did you mean 'resnet18'" in flat(capsys.readouterr().err)
     assert main(["train", "--out", str(tmp_path / "y")]) == 2
     assert "no data: give --dataset" in flat(capsys.readouterr().err)
@@ -97,11 +160,37 @@ def test_bad_requests_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     cfg.write_text("dataset: pneumoniamnist\nlr: -1\n")
     assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "z")]) == 2
     assert "lr: Input should be greater than 0" in flat(capsys.readouterr().err)
-    assert main(["train", "--dataset", "pneumoniamnist", "--augment", "rotate",
-                 "--out", str(tmp_path / "w")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "pneumoniamnist",
+                "--augment",
+                "rotate",
+                "--out",
+                str(tmp_path / "w"),
+            ]
+        )
+        == 2
+    )
     assert "unknown augmentation 'rotate'" in flat(capsys.readouterr().err)
-    assert main(["train", "--dataset", "pneumoniamnist", "--device", "cuda", "--data-dir",
-                 str(tmp_path), "--out", str(tmp_path / "v")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "pneumoniamnist",
+                "--device",
+                "cuda",
+                "--data-dir",
+                str(tmp_path),
+                "--out",
+                str(tmp_path / "v"),
+            ]
+        )
+        == 2
+    )
 
 
 def test_config_file_and_flags(tmp_path: Path) -> None:

@@ -150,3 +150,37 @@ def test_properties(data, scores) -> None:
     np.testing.assert_allclose(flipped.variance, res.variance, rtol=1e-9, atol=1e-15)
     if np.isfinite(res.variance[0]):
         assert res.variance[0] >= 0.0
+
+
+def test_compare_runs_is_paired_by_id(tmp_path) -> None:
+    from evaluation_synth import multilabel_frame, write_run_dir
+
+    from radlens.evaluation import compare_predictions, compare_runs
+
+    a = multilabel_frame(splits=("test",), n_per_split=(600,), signal=2.5, seed=1)
+    b = a.copy()
+    rng = np.random.default_rng(0)
+    for col in [c for c in b.columns if c.startswith("score:")]:
+        b[col] = np.clip(b[col] + rng.normal(scale=0.4, size=len(b)), 0, 1)
+    shuffled = b.sample(frac=1.0, random_state=0)  # row order must not matter
+    shuffled.attrs = b.attrs
+    table = compare_predictions(a, shuffled, names=("base", "noisy"))
+    y = a[[f"target:{n}" for n in ("nodule", "mass", "pleural_effusion")]].to_numpy()
+    sa = a[[f"score:{n}" for n in ("nodule", "mass", "pleural_effusion")]].to_numpy()
+    sb = b[[f"score:{n}" for n in ("nodule", "mass", "pleural_effusion")]].to_numpy()
+    ref = delong_paired_test(y, sa, sb)
+    np.testing.assert_allclose(table["p_value"], ref.p_value)
+    assert (table["auroc_base"] > table["auroc_noisy"]).all() and (table["p_value"] < 0.01).all()
+    assert (table["difference_low"] > 0).all()
+    write_run_dir(tmp_path / "base", a)
+    write_run_dir(tmp_path / "noisy", b)
+    on_disk = compare_runs(tmp_path / "base", tmp_path / "noisy")
+    np.testing.assert_allclose(on_disk["p_value"], table["p_value"])
+    fewer = b.iloc[5:].copy()
+    fewer.attrs = b.attrs
+    with pytest.raises(EvaluationError, match=r"5 only in base .* 0 only in noisy"):
+        compare_predictions(a, fewer, names=("base", "noisy"))
+    other_truth = b.copy()
+    other_truth["target:mass"] = 1.0 - other_truth["target:mass"]
+    with pytest.raises(EvaluationError, match="targets differ"):
+        compare_predictions(a, other_truth)

@@ -105,6 +105,11 @@ def test_leakage_audit_refuses_patient_overlap() -> None:
     external = [clean.loc[clean["split"] == "test", "patient_id"].iloc[0]]
     with pytest.raises(EvaluationError, match="refusing to evaluate test"):
         audit_leakage(clean, train_patient_ids=external)
+    # a separate validation table (thresholds, temperature) is audited too
+    test_rows = clean[clean["split"] == "test"]
+    val_rows = test_rows.iloc[:4].assign(split="val")
+    with pytest.raises(EvaluationError, match="refusing to evaluate test"):
+        evaluate_predictions(test_rows, val_frame=val_rows)
     # the message never names a patient id
     try:
         audit_leakage(clean, train_patient_ids=external)

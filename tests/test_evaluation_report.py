@@ -162,6 +162,7 @@ def _fabricated_run(tmp_path: Path, frame: pd.DataFrame) -> Path:
     return run
 
 
+@pytest.mark.slow
 def test_evaluate_run_dir_writes_json_report_and_model_card(tmp_path: Path) -> None:
     frame = multilabel_frame(n_per_split=(200, 300), seed=6)
     run = _fabricated_run(tmp_path, frame)
@@ -258,3 +259,19 @@ def test_report_in_headless_chromium(tmp_path: Path) -> None:
     bad.write_text("<html><body><script>notDefinedAnywhere();</script></body></html>")
     assert any("Uncaught" in m for m in _render(exe, bad, tmp_path / "bad.png", tmp_path / "p2"))
     assert _pixel_std(tmp_path / "bad.png") < 1.0
+
+
+@pytest.mark.parametrize("task", ["multi-class", "ordinal-regression"])
+def test_single_label_macro_auroc_is_sklearn_ovr(task: str) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    grades = ("g0", "g1", "g2", "g3", "g4")
+    frame = single_label_frame(classes=grades, task=task, seed=7)
+    result = evaluate_predictions(frame)
+    test = frame[frame["split"] == "test"]
+    probs = test[[f"score:{g}" for g in grades]].to_numpy()
+    expected = roc_auc_score(test["target"], probs, multi_class="ovr", average="macro")
+    assert result.summary["macro_auroc"] == pytest.approx(expected, abs=1e-12)
+    accuracy = np.mean(probs.argmax(axis=1) == test["target"].to_numpy())
+    assert result.summary["accuracy"] == pytest.approx(accuracy)
+    assert list(result.table["label"]) == list(grades)

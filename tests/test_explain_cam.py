@@ -90,8 +90,10 @@ def test_gradcampp_batched_equals_one_by_one() -> None:
     model = tiny_cnn(2).eval()
     x = torch.randn(4, 1, 16, 12)
     batched = compute_cam(model, x, class_idx=[0, 1, 1, 0], method="gradcampp")
-    single = [compute_cam(model, x[i : i + 1], class_idx=c, method="gradcampp").maps[0]
-              for i, c in enumerate([0, 1, 1, 0])]  # fmt: skip
+    single = [
+        compute_cam(model, x[i : i + 1], class_idx=c, method="gradcampp").maps[0]
+        for i, c in enumerate([0, 1, 1, 0])
+    ]
     np.testing.assert_allclose(batched.maps, np.stack(single), atol=1e-5)
     np.testing.assert_array_equal(batched.class_idx, [0, 1, 1, 0])
     assert batched.scores.shape == (4, 2)
@@ -102,10 +104,13 @@ def test_gradcampp_batched_equals_one_by_one() -> None:
     [
         (resnet18(spatial_dims=3, n_input_channels=1, num_classes=2), (1, 1, 16, 20, 24), "layer4"),
         (resnet18(spatial_dims=2, n_input_channels=3, num_classes=2), (1, 3, 40, 48), "layer4"),
-        (DenseNet121(spatial_dims=2, in_channels=1, out_channels=2), (1, 1, 64, 64),
-         "class_layers.relu"),
+        (
+            DenseNet121(spatial_dims=2, in_channels=1, out_channels=2),
+            (1, 1, 64, 64),
+            "class_layers.relu",
+        ),
     ],
-)  # fmt: skip
+)
 def test_auto_layer_on_monai_networks(net: torch.nn.Module, shape: tuple, layer: str) -> None:
     x = torch.rand(shape)
     assert find_target_layer(net, x) == layer

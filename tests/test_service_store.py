@@ -128,7 +128,7 @@ def test_worker_scores_each_study_exactly_once(db, files, tmp_path) -> None:
         assert {s.status for s in studies} == {StudyStatus.SCORED}
         assert {s.n_scorings for s in studies} == {1}
         assert session.scalar(select(func.count(Prediction.id))) == 3 * len(scorer.names)
-        assert all(r.draft_text.startswith("IMPRESSION") for r in session.scalars(select(Report)))
+        assert all(r.draft_text.startswith("FINDINGS") for r in session.scalars(select(Report)))
 
 
 def test_completion_timeout_waits_for_quiet_series(db, files, tmp_path) -> None:

@@ -17,9 +17,14 @@ from radlens.tasks import Task, frame_to_arrays, predictions_to_frame
 def _frame(task: Task, split: str, y: np.ndarray, s: np.ndarray) -> pd.DataFrame:
     n = len(s)
     return predictions_to_frame(
-        task=task, split=split, ids=[f"{split}-{i}" for i in range(n)],
-        patient_ids=[f"p{i // 2}" for i in range(n)], y_true=y, y_score=s,
-        dataset="toy", official=False,
+        task=task,
+        split=split,
+        ids=[f"{split}-{i}" for i in range(n)],
+        patient_ids=[f"p{i // 2}" for i in range(n)],
+        y_true=y,
+        y_score=s,
+        dataset="toy",
+        official=False,
     )
 
 
@@ -30,8 +35,16 @@ def test_single_label_round_trip(tmp_path: Path) -> None:
     s = rng.dirichlet(np.ones(3), size=4)
     df = pd.concat([_frame(task, "val", y, s), _frame(task, "test", y[::-1], s[::-1])])
     df.attrs = _frame(task, "val", y, s).attrs
-    assert list(df.columns) == ["id", "patient_id", "split", "site", "target",
-                                "score:a", "score:b", "score:c"]
+    assert list(df.columns) == [
+        "id",
+        "patient_id",
+        "split",
+        "site",
+        "target",
+        "score:a",
+        "score:b",
+        "score:c",
+    ]
     assert df["target"].dtype == np.int64
     path = tmp_path / "predictions.parquet"
     write_predictions(df, path)

@@ -37,8 +37,10 @@ def reference_auc(task: str, y: np.ndarray, s: np.ndarray) -> float:
     if task == "binary":
         return pairwise_auc(y, s[:, -1])
     if task == "multi-label":
-        per = [pairwise_auc(y[~np.isnan(y[:, i]), i], s[~np.isnan(y[:, i]), i])
-               for i in range(s.shape[1])]
+        per = [
+            pairwise_auc(y[~np.isnan(y[:, i]), i], s[~np.isnan(y[:, i]), i])
+            for i in range(s.shape[1])
+        ]
         return float(np.mean(per))
     return float(np.mean([pairwise_auc((y == i).astype(int), s[:, i]) for i in range(s.shape[1])]))
 
@@ -187,8 +189,11 @@ def test_multilabel_loss_ignores_unknown_labels() -> None:
     assert torch.isfinite(loss)
     # the unknown entry's huge error must not count: equal to the mean over the 3 known entries
     bce = torch.nn.functional.binary_cross_entropy_with_logits
-    expected = (bce(torch.tensor(2.0), torch.tensor(1.0)) + bce(torch.tensor(0.0), torch.tensor(0.0))
-                + bce(torch.tensor(1.0), torch.tensor(1.0))) / 3
+    expected = (
+        bce(torch.tensor(2.0), torch.tensor(1.0))
+        + bce(torch.tensor(0.0), torch.tensor(0.0))
+        + bce(torch.tensor(1.0), torch.tensor(1.0))
+    ) / 3
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
 
 

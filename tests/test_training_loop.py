@@ -47,14 +47,31 @@ def synthetic(task: str, n: int = 32, side: int = 8, seed: int = 0, dims: int = 
                 x[cls == c, ..., 3 * c : 3 * c + 2, :] = 200
         images[split], labels[split] = x, y
         ids[split] = np.array([f"{split}-{i:04d}" for i in range(m)])
-    return ArrayDataset("toy", task, NAMES[task], images, labels, ids,
-                        {s: v.copy() for s, v in ids.items()}, spatial_dims=dims,
-                        official=False, source="synthetic")
+    return ArrayDataset(
+        "toy",
+        task,
+        NAMES[task],
+        images,
+        labels,
+        ids,
+        {s: v.copy() for s, v in ids.items()},
+        spatial_dims=dims,
+        official=False,
+        source="synthetic",
+    )
 
 
 def fast_config(out: Path, **over: object):
-    values = {"dataset": "toy", "out": str(out), "epochs": 2, "batch_size": 16,
-              "eval_batch_size": 64, "device": "cpu", "precision": "32-true", "seed": 3}
+    values = {
+        "dataset": "toy",
+        "out": str(out),
+        "epochs": 2,
+        "batch_size": 16,
+        "eval_batch_size": 64,
+        "device": "cpu",
+        "precision": "32-true",
+        "seed": 3,
+    }
     values.update(over)
     return make_config(values)
 
@@ -86,23 +103,29 @@ def test_resume_ends_exactly_like_an_uninterrupted_run(tmp_path: Path) -> None:
     paused = train(fast_config(tmp_path / "b", **over), dataset=ds, progress=False, stop_after=1)
     assert paused.epochs_done == 1 and paused.metrics == {}
     assert not (tmp_path / "b" / "metrics.json").exists()
-    resumed = train(make_config({"out": str(tmp_path / "b")}), dataset=ds, resume=True,
-                    progress=False)
+    resumed = train(
+        make_config({"out": str(tmp_path / "b")}), dataset=ds, resume=True, progress=False
+    )
     assert resumed.epochs_done == 2
     a = read_predictions(tmp_path / "a" / "predictions.parquet")
     b = read_predictions(tmp_path / "b" / "predictions.parquet")
-    np.testing.assert_array_equal(a.filter(like="score:").to_numpy(),
-                                  b.filter(like="score:").to_numpy())
+    np.testing.assert_array_equal(
+        a.filter(like="score:").to_numpy(), b.filter(like="score:").to_numpy()
+    )
     assert straight.metrics["splits"] == resumed.metrics["splits"]
     assert [h["train_loss"] for h in straight.metrics["history"]] == [
-        h["train_loss"] for h in resumed.metrics["history"]]
+        h["train_loss"] for h in resumed.metrics["history"]
+    ]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("task", "over"),
-    [("multi-label", {}), ("ordinal-regression", {"ordinal_loss": "coral"}),
-     ("multi-class", {"class_weights": "balanced", "augment": "shift"})],
+    [
+        ("multi-label", {}),
+        ("ordinal-regression", {"ordinal_loss": "coral"}),
+        ("multi-class", {"class_weights": "balanced", "augment": "shift"}),
+    ],
 )
 def test_every_task_trains_and_evaluates(tmp_path: Path, task: str, over: dict) -> None:
     ds = synthetic(task, n=24)
@@ -115,16 +138,20 @@ def test_every_task_trains_and_evaluates(tmp_path: Path, task: str, over: dict) 
         assert {"mae", "qwk"} <= set(test)
     again = evaluate_run(tmp_path / "run", "test", dataset=ds, device="cpu")
     assert again["auc"] == pytest.approx(test["auc"], abs=1e-9)
-    y_true, y_score, kind, names = frame_to_arrays(
-        read_predictions(tmp_path / "run" / "predictions.parquet"), split="test")
+    _, y_score, kind, names = frame_to_arrays(
+        read_predictions(tmp_path / "run" / "predictions.parquet"), split="test"
+    )
     assert kind == task and names == NAMES[task] and y_score.shape == (12, len(names))
 
 
 @pytest.mark.slow
 def test_3d_volumes_train_with_25d_model(tmp_path: Path) -> None:
     ds = synthetic("binary", n=16, side=8, dims=3)
-    result = train(fast_config(tmp_path / "vol", epochs=1, model="resnet18_25d", augment="flip"),
-                   dataset=ds, progress=False)
+    result = train(
+        fast_config(tmp_path / "vol", epochs=1, model="resnet18_25d", augment="flip"),
+        dataset=ds,
+        progress=False,
+    )
     assert result.metrics["splits"]["test"]["n_images"] == 8
     loaded = load_run(tmp_path / "vol")
     assert loaded.label_names == NAMES["binary"]
@@ -170,7 +197,7 @@ def test_subset_indices_are_seeded_and_sorted() -> None:
 def test_run_directory_errors(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="does not exist"):
         load_run(tmp_path / "nowhere")
-    with pytest.raises(ModelError, match="is not a run directory: no config.yaml"):
+    with pytest.raises(ModelError, match=r"is not a run directory: no config\.yaml"):
         load_run(tmp_path)
     fast_config(tmp_path).to_yaml(tmp_path / "config.yaml")
     (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
@@ -178,7 +205,7 @@ def test_run_directory_errors(tmp_path: Path) -> None:
         load_run(tmp_path)
     with pytest.raises(ConfigError, match="already holds a run; add --resume"):
         train(fast_config(tmp_path), dataset=synthetic("binary"), progress=False)
-    with pytest.raises(ModelError, match="last.pt not found"):
+    with pytest.raises(ModelError, match=r"last\.pt not found"):
         train(make_config({"out": str(tmp_path)}), dataset=synthetic("binary"), resume=True)
 
 
@@ -186,5 +213,7 @@ def test_run_directory_errors(tmp_path: Path) -> None:
 def test_resume_refuses_a_changed_experiment(tmp_path: Path) -> None:
     ds = synthetic("binary", n=8)
     train(fast_config(tmp_path / "r", epochs=2), dataset=ds, progress=False, stop_after=1)
-    with pytest.raises(ConfigError, match="trained with lr=0.001; cannot continue it with lr=0.1"):
+    with pytest.raises(
+        ConfigError, match=r"trained with lr=0\.001; cannot continue it with lr=0\.1"
+    ):
         train(make_config({"out": str(tmp_path / "r"), "lr": 0.1}), dataset=ds, resume=True)

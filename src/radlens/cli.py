@@ -225,19 +225,35 @@ def evaluate_cmd(
 
 @app.command("demo")
 def demo_cmd(
-    data_dir: str | None = typer.Option(None, help="Folder with pneumoniamnist*.npz."),
-    out: str = typer.Option("runs/demo", help="Run directory (replaced on each demo)."),
-    epochs: int = typer.Option(3, help="Epochs."),
-    max_train_images: int | None = typer.Option(1500, help="Training subset (0 = all)."),
-    max_eval_images: int | None = typer.Option(None, help="Val/test subset (default: all)."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    out: str = typer.Option("runs/demo", help="Output folder (replaced on each demo)."),
+    patients: int = typer.Option(100, help="Chest CT: synthetic patients (1-3 studies each)."),
+    epochs: int | None = typer.Option(None, help="Epochs (default: chest CT 12, MedMNIST 3)."),
+    seed: int = typer.Option(0, help="Chest CT: same seed, same cohort, split and model."),
+    shape: str = typer.Option("32,64,64", help="Chest CT: volume shape D,H,W."),
+    model: str = typer.Option("ctnet_lite", help="Chest CT: ctnet_lite, ctnet or resnet18 (3D)."),
+    threads: int | None = typer.Option(None, help="Chest CT: torch CPU threads."),
+    medmnist: bool = typer.Option(False, "--medmnist", help="Run the MedMNIST demo instead."),
+    data_dir: str | None = typer.Option(None, help="MedMNIST: folder with pneumoniamnist*.npz."),
+    max_train_images: int | None = typer.Option(1500, help="MedMNIST: training subset (0 = all)."),
+    max_eval_images: int | None = typer.Option(None, help="MedMNIST: val/test subset."),
+    device: str = typer.Option("auto", help="MedMNIST: auto, cpu or cuda."),
 ) -> None:
-    """Train and evaluate a small ResNet-18 on PneumoniaMNIST; print the test table."""
-    from radlens.demo import run_demo
+    """Chest CT end to end on a synthetic cohort: reports -> labels -> CT-Net -> AUROC with CIs,
+    heatmaps, triage list, report.html (--medmnist: ResNet-18 on PneumoniaMNIST)."""
+    if medmnist:
+        from radlens.demo import run_demo
 
-    run_demo(data_dir=data_dir, out=out, epochs=epochs, device=device,
-             max_train_images=max_train_images or None, max_eval_images=max_eval_images,
-             console=_table_console())
+        run_demo(data_dir=data_dir, out=out, epochs=epochs or 3, device=device,
+                 max_train_images=max_train_images or None, max_eval_images=max_eval_images,
+                 console=_table_console())
+        return
+    from radlens.ct_demo import CtDemoOptions, run_ct_demo
+    from radlens.data.phantom_cohort import parse_shape
+
+    options = CtDemoOptions(patients=patients, seed=seed, shape=parse_shape(shape), model=model,
+                            threads=threads, **({"epochs": epochs} if epochs else {}))
+    result = run_ct_demo(out, options, console=_table_console())
+    typer.echo(f"report: {result.report}")
 
 
 # ---- volume: DICOM series / NIfTI volumes (radlens.data.volumes) ----
@@ -324,12 +340,16 @@ def explain_cmd(
     method: str = typer.Option("gradcam", "--method", help="gradcam or gradcampp."),
     layer: str | None = typer.Option(None, "--layer", help="Target layer [last spatial block]."),
     split: str = typer.Option("test", "--split", help="Split of predictions.parquet to explain."),
+    cohort: Path | None = typer.Option(None, "--cohort", help="Chest-CT cohort the run used."),
+    shape: str | None = typer.Option(None, "--shape", help="Cohort volume D,H,W [checkpoint's]."),
 ) -> None:
     """Write Grad-CAM overlays (2D) or axial/coronal/sagittal montages (3D) plus index.csv."""
+    from radlens.data.phantom_cohort import parse_shape
     from radlens.explain.run import explain_run
 
     paths = explain_run(run_dir, cases=cases, out_dir=out, method=method,  # type: ignore[arg-type]
-                        layer=layer, split=split)  # fmt: skip
+                        layer=layer, split=split, cohort=cohort,
+                        cohort_shape=parse_shape(shape) if shape else None)  # fmt: skip
     folder = paths[0].parent if paths else (out or run_dir / "heatmaps")
     typer.echo(f"wrote {len(paths)} heatmaps and index.csv to {folder}")
 

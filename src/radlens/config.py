@@ -67,6 +67,7 @@ class TrainConfig(BaseModel):
     threads: int | None = Field(default=None, ge=1)
     # output
     out: str = "runs/run"
+    checkpoint_every: int = Field(default=1, ge=1)  # write last.pt/checkpoint.pt every N epochs
 
     @field_validator("milestones", "label_columns", mode="before")
     @classmethod

@@ -29,7 +29,14 @@ logger = logging.getLogger(__name__)
 TransferMode = Literal["inflate", "acs"]
 TRANSFER_MODES: tuple[str, ...] = ("inflate", "acs")
 
-__all__ = ["TRANSFER_MODES", "CTNet", "resnet18_2d", "transfer_2d_to_3d"]
+__all__ = [
+    "CTNET_VARIANTS",
+    "TRANSFER_MODES",
+    "CTNet",
+    "build_ctnet",
+    "resnet18_2d",
+    "transfer_2d_to_3d",
+]
 
 
 def resnet18_2d(
@@ -219,3 +226,20 @@ def transfer_2d_to_3d(
     model3d.load_state_dict(dst)
     logger.info("2D->3D transfer (%s): %d tensors copied, %d kept", mode, len(done), len(skipped))
     return {"transferred": done, "skipped": skipped}
+
+
+#: CT-Net variants registered in `radlens.models.build_model`: the ResNet-18 width (1.0 is the
+#: standard 64-128-256-512; "ctnet_lite" is a quarter of it, for CPU demos).
+CTNET_VARIANTS: dict[str, dict[str, float]] = {
+    "ctnet": {"widen_factor": 1.0},
+    "ctnet_lite": {"widen_factor": 0.25},
+}
+
+
+def build_ctnet(name: str, *, spatial_dims: int, in_channels: int, num_outputs: int) -> CTNet:
+    """A registered CT-Net variant for 3D volumes (B, C, D, H, W); stem 7x7/2 + max-pool."""
+    if name not in CTNET_VARIANTS:
+        raise ModelError(f"unknown CT-Net variant {name!r}; expected one of {list(CTNET_VARIANTS)}")
+    if spatial_dims != 3:
+        raise ModelError(f"model {name!r} is for 3D volumes (spatial_dims=3), got {spatial_dims}")
+    return CTNet(in_channels, num_outputs, max_pool=True, **CTNET_VARIANTS[name])

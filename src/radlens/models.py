@@ -17,6 +17,8 @@ from torch import nn
 from radlens.errors import ModelError
 
 MODEL_NAMES: tuple[str, ...] = ("resnet18", "resnet50", "densenet121", "resnet18_25d")
+# chest-CT helper hook: CT-Net-style models live in radlens.ctnet (2D ResNet-18 on slice stacks)
+MODEL_NAMES += ("ctnet", "ctnet_lite")
 
 _RESNETS: dict[str, tuple[str, list[int]]] = {
     "resnet18": ("basic", [2, 2, 2, 2]),
@@ -106,6 +108,11 @@ def build_model(
             raise ModelError(f"model 'resnet18_25d': depth must be >= 1, got {depth}")
         net2d = _resnet("resnet18", 2, in_channels * depth, num_outputs, small_input)
         return SlicesAsChannels(net2d, depth)
+    if key.startswith("ctnet"):  # chest-CT helper hook: see radlens.ctnet.build_ctnet
+        from radlens.ctnet import build_ctnet
+
+        return build_ctnet(key, spatial_dims=spatial_dims, in_channels=in_channels,
+                           num_outputs=num_outputs)
     if key == "densenet121":
         return _densenet(spatial_dims, in_channels, num_outputs, small_input)
     return _resnet(key, spatial_dims, in_channels, num_outputs, small_input)

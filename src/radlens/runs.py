@@ -39,6 +39,7 @@ HARDWARE_FIELDS = {
     "threads",
     "out",
     "eval_batch_size",
+    "checkpoint_every",
 }
 
 

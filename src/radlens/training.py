@@ -206,6 +206,7 @@ def train(
     perm_gen = torch.Generator().manual_seed(config.seed)
     aug_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
     start_epoch, best_auc, best_epoch, history = 0, -1.0, 0, []
+    best_weights: dict[str, torch.Tensor] | None = None  # best model not yet written to disk
     if state is not None:
         raw_model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -273,16 +274,19 @@ def train(
                     "lr": optimizer.param_groups[0]["lr"],
                 }
             )
-            improved = val_auc > best_auc
-            if improved:
+            if val_auc > best_auc or best_epoch == 0:  # NaN AUC (one class): keep the first
                 best_auc, best_epoch = val_auc, epoch + 1
-            if fabric.is_global_zero:
+                best_weights = {
+                    k: v.detach().cpu().clone() for k, v in raw_model.state_dict().items()
+                }
+            done = epoch + 1
+            if fabric.is_global_zero and (done % config.checkpoint_every == 0 or done == end_epoch):
                 _save_checkpoints(
                     run_dir,
                     raw_model,
                     optimizer,
                     scheduler,
-                    epoch + 1,
+                    done,
                     best_auc,
                     best_epoch,
                     history,
@@ -291,8 +295,9 @@ def train(
                     geometry,
                     perm_gen,
                     aug_gen,
-                    improved,
+                    best_weights,
                 )
+                best_weights = None  # written
             bar.update(
                 job,
                 description=f"epoch {epoch + 1}/{config.epochs}",
@@ -340,9 +345,10 @@ def _save_checkpoints(
     geometry: dict[str, Any],
     perm_gen: torch.Generator,
     aug_gen: torch.Generator,
-    improved: bool,
+    best_weights: dict[str, torch.Tensor] | None,
 ) -> None:
-    """last.pt every epoch (full state); checkpoint.pt when validation AUC improved."""
+    """checkpoint.pt (best so far, when it changed since the last save), then last.pt (full
+    state): an interruption between the two only makes a resume redo a few epochs."""
     from radlens.runs import atomic_save
 
     meta = {
@@ -352,6 +358,11 @@ def _save_checkpoints(
         "geometry": geometry,
         "config": config.model_dump(mode="json"),
     }
+    if best_weights is not None:
+        atomic_save(
+            run_dir / "checkpoint.pt",
+            {**meta, "model": best_weights, "epoch": best_epoch, "val_auc": best_auc},
+        )
     weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     opt = optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer
     atomic_save(
@@ -368,8 +379,3 @@ def _save_checkpoints(
             "rng": _rng_state(perm_gen, aug_gen),
         },
     )
-    if improved:
-        atomic_save(
-            run_dir / "checkpoint.pt",
-            {**meta, "model": weights, "epoch": epoch, "val_auc": best_auc},
-        )

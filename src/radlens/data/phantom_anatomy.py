@@ -283,7 +283,8 @@ def render_anatomy(grid: Grid, h: Habitus, mods: Modifiers | None = None) -> Ana
         "svc": (svc, 9.0),
         "esophagus": (eso, 8.0),
     }
-    lobar = {  # lobar pulmonary arteries tapering from the hila into the lungs (drawn, not kept out)
+    # lobar pulmonary arteries running from the hila into the lungs (drawn, not kept out)
+    lobar = {
         "right_upper_pa": ([pa_r[1], (-70.0, ty + 4, cz + 5), (-85.0, ty + 8, cz + 35)], 4.5),
         "right_lower_pa": ([pa_r[1], (-66.0, ty + 22, cz - 50), (-78.0, ty + 40, cz - 80)], 4.5),
         "left_upper_pa": ([pa_l[2], (72.0, ty + 8, cz + 5), (85.0, ty + 12, cz + 30)], 4.5),
@@ -291,6 +292,10 @@ def render_anatomy(grid: Grid, h: Habitus, mods: Modifiers | None = None) -> Ana
     }
     keepout = spine_keepout | sac | np.broadcast_to(np.abs(x - 2.0) < 14.0, shape)
     keepout |= (d_h <= 8.0 + pf) & (y - yc < -0.2 * ay_c0)  # pericardial fat pad anteriorly
+    # the superior vena cava borders the mediastinum on the right (fat between it and the midline)
+    keepout |= (
+        (x > -38) & (x < 2) & (np.abs(y - (ty - 30)) < 13) & (z > svc[0][2]) & (z < svc[1][2])
+    )
     for name, (path, r) in paths.items():
         if name.startswith(("right_", "left_")) and "bronchus" not in name:
             keepout |= tube_mask(grid, path[:2], r, 2.0)

@@ -30,7 +30,13 @@ from pydicom.uid import generate_uid
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from radlens.data.phantom_anatomy import LOBE_CODES, Habitus
-from radlens.data.phantom_lesions import ABNORMALITIES, evolve_findings, sample_findings
+from radlens.data.phantom_geometry import Grid
+from radlens.data.phantom_lesions import (
+    ABNORMALITIES,
+    evolve_findings,
+    sample_findings,
+    unique_findings,
+)
 from radlens.data.phantom_reports import HISTORY, ReportContext, write_report
 from radlens.data.phantoms import DEFAULT_SHAPE, SITES, PhantomStudy, render_study
 from radlens.data.volumes import write_dicom_series, write_nifti
@@ -84,9 +90,18 @@ def _uid(*parts: object) -> str:
 
 
 def simulate_patient(
-    seed: int, index: int, *, shape: tuple[int, int, int] = DEFAULT_SHAPE, sites: int = 3
-) -> list[tuple[PhantomStudy, dict]]:
-    """All studies of patient `index` (0-based) under `seed`: [(study, info)], oldest first."""
+    seed: int,
+    index: int,
+    *,
+    shape: tuple[int, int, int] = DEFAULT_SHAPE,
+    sites: int = 3,
+    render: bool = True,
+) -> list[tuple[PhantomStudy | None, dict]]:
+    """All studies of patient `index` (0-based) under `seed`: [(study, info)], oldest first.
+
+    `info` holds ids, date, report text and `true_findings`; with `render=False` the volumes are
+    skipped (study is None) and the reports and truth are the same as with rendering.
+    """
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(index), 5]))
     habitus = Habitus.sample(rng)
     site = SITES[int(rng.integers(sites))]
@@ -95,7 +110,8 @@ def simulate_patient(
     history = str(rng.choice(sorted(HISTORY))) if rng.random() < 0.35 else ""
     date = dt.date(2022, 1, 3) + dt.timedelta(days=int(rng.integers(0, 900)))
     pid = f"P{index + 1:04d}"
-    out: list[tuple[PhantomStudy, dict]] = []
+    slice_mm = Grid.covering(shape).spacing[0] * site.slice_factor
+    out: list[tuple[PhantomStudy | None, dict]] = []
     prior, prior_date = None, ""
     specs = [] if healthy else sample_findings(rng)
     for j in range(n_studies):
@@ -104,31 +120,28 @@ def simulate_patient(
             date = date + dt.timedelta(days=int(rng.integers(60, 400)))
         noise_seed = int(rng.integers(2**31))
         report_seed = int(rng.integers(2**31))
-        study = render_study(habitus, specs, site, shape=shape, noise_seed=noise_seed)
+        study = None
+        if render:
+            study = render_study(habitus, specs, site, shape=shape, noise_seed=noise_seed)
+            specs = study.findings
+        age = habitus.age + (date.year - 2022)
         ctx = ReportContext(
-            study.findings,
-            habitus.age + (date.year - 2022),
-            habitus.sex,
-            study.volume.spacing[0],
-            site.kernel,
-            prior,
-            prior_date,
-            history,
+            specs, age, habitus.sex, slice_mm, site.kernel, prior, prior_date, history
         )
-        report = write_report(ctx, np.random.default_rng(report_seed))
         info = {
             "patient_id": pid,
             "study_id": f"{pid}-S{j + 1}",
             "study_index": j + 1,
+            "site": site.name,
             "date": date,
-            "report": report,
-            "age": ctx.age,
+            "report": write_report(ctx, np.random.default_rng(report_seed)),
+            "true_findings": unique_findings(specs),
+            "age": age,
             "study_uid": _uid(seed, index, j, "study"),
             "series_uid": _uid(seed, index, j, "series"),
         }
         out.append((study, info))
-        prior, prior_date = study.findings, date.isoformat()
-        specs = study.findings
+        prior, prior_date = specs, date.isoformat()
     return out
 
 

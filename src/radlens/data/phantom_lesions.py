@@ -84,21 +84,28 @@ class FindingSpec:
         )
 
 
+def unique_findings(specs: list[FindingSpec]) -> list[dict[str, str]]:
+    """Unique {abnormality, location} pairs of `specs`, in vocabulary order."""
+    keys = {(s.abnormality, s.location) for s in specs}
+    ordered = sorted(keys, key=lambda k: (ABNORMALITIES.index(k[0]), k[1]))
+    return [{"abnormality": a, "location": loc} for a, loc in ordered]
+
+
 def _size(abnormality: str, rng: np.random.Generator) -> float:
     if abnormality == "nodule":
-        return float(rng.uniform(5, 10) if rng.random() < 0.25 else rng.uniform(10, 28))
+        return float(rng.uniform(6, 10) if rng.random() < 0.15 else rng.uniform(12, 30))
     table = {
-        "mass": (32, 60),
-        "consolidation": (0.45, 0.85),  # fraction of the lobe
-        "ground_glass_opacity": (28, 48),  # blob radius mm
-        "atelectasis": (30, 50),  # wedge depth mm
-        "pleural_effusion": (16, 50),  # depth mm
-        "pneumothorax": (12, 34),  # depth mm
-        "emphysema": (0.2, 0.4),  # fraction of the lobe
+        "mass": (35, 65),
+        "consolidation": (0.55, 0.9),  # fraction of the lobe
+        "ground_glass_opacity": (34, 52),  # blob radius mm
+        "atelectasis": (35, 55),  # wedge depth mm
+        "pleural_effusion": (18, 50),  # depth mm
+        "pneumothorax": (16, 38),  # depth mm
+        "emphysema": (0.3, 0.5),  # fraction of the lobe
         "cardiomegaly": (1.2, 1.35),  # scale of the heart
         "pericardial_effusion": (7, 15),  # rim mm
-        "lymphadenopathy": (13, 24),  # short axis mm
-        "arterial_wall_calcification": (6, 14),  # plaques
+        "lymphadenopathy": (15, 26),  # short axis mm
+        "arterial_wall_calcification": (10, 18),  # plaques
     }
     lo, hi = table[abnormality]
     return float(rng.uniform(lo, hi))
@@ -142,7 +149,7 @@ def sample_findings(rng: np.random.Generator, prevalence: float = PREVALENCE) ->
         if rng.random() < prevalence * _BOOST.get(abn, 1.0):
             for loc in _locations(abn, rng):
                 specs.append(_new(abn, loc, rng))
-                if abn == "nodule" and rng.random() < 0.25:
+                if abn == "nodule" and rng.random() < 0.35:
                     specs.append(_new(abn, loc, rng))
     return _resolve_conflicts(specs)
 
@@ -281,8 +288,8 @@ def paint_findings(
             f = smooth_field(rng, grid.shape, (1.0, 2.0, 2.0))
             if a == "ground_glass_opacity":
                 m = lobe & (dist + 8.0 * f < s.size)
-                target = float(rng.uniform(-600, -350))
-                hu[m] = hu[m] + 0.75 * (target - hu[m])
+                target = float(rng.uniform(-550, -300))
+                hu[m] = hu[m] + 0.85 * (target - hu[m])
             else:
                 reach = np.quantile(dist[lobe] + 10.0 * f[lobe], s.size) if lobe.any() else 0
                 m = lobe & (dist + 10.0 * f <= reach)
@@ -320,7 +327,7 @@ def paint_findings(
                 "right_hilum": ["right_hilum"],
                 "left_hilum": ["left_hilum"],
             }[s.location]
-            n = 1 + int(rng.integers(len(stations)))
+            n = min(len(stations), 2 + int(rng.integers(2)))
             for name in rng.choice(stations, size=n, replace=False):
                 c0 = anat.landmarks[str(name)]
                 c = tuple(c0[i] + float(rng.normal(0, 3)) for i in range(3))
@@ -341,12 +348,12 @@ def paint_findings(
                 v = rng.normal(size=3)
                 v /= np.linalg.norm(v)
                 c = tuple((p0 + v * radius).tolist())
-                rr = float(rng.uniform(2.5, 4.0))
+                rr = float(rng.uniform(3.0, 5.0))
                 sl, d = ball(grid, c, rr)
                 m[sl] |= d <= rr
                 m[grid.to_index(c)] = True
             m &= ~anat.masks["airway"]
-            hu[m] = float(rng.uniform(900, 1300))
+            hu[m] = float(rng.uniform(1000, 1500))
             add(s, m)
         else:  # pragma: no cover - ABNORMALITIES is closed
             raise ValueError(a)

@@ -29,6 +29,7 @@ from radlens.data.phantom_lesions import (
     modifiers_for,
     paint_findings,
     sample_findings,
+    unique_findings,
 )
 from radlens.data.volume_base import Volume
 from radlens.errors import ConfigError
@@ -147,11 +148,7 @@ class PhantomStudy:
     @property
     def true_findings(self) -> list[dict[str, str]]:
         """Unique (abnormality, location) pairs, in vocabulary order."""
-        keys = sorted(
-            {(f.abnormality, f.location) for f in self.findings},
-            key=lambda k: (ABNORMALITIES.index(k[0]), k[1]),
-        )
-        return [{"abnormality": a, "location": loc} for a, loc in keys]
+        return unique_findings(self.findings)
 
 
 def acquire(clean: np.ndarray, site: Site, rng: np.random.Generator, size: float = 1.0):

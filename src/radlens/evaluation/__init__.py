@@ -2,7 +2,7 @@
 bootstrap, calibration, per-site tables, leakage audit and the self-contained HTML report."""
 
 from radlens.evaluation.audit import LeakageReport, audit_leakage, check_patient_overlap
-from radlens.evaluation.bootstrap import BootstrapResult, patient_bootstrap
+from radlens.evaluation.bootstrap import BootstrapResult, bootstrap_auc_ap, patient_bootstrap
 from radlens.evaluation.calibration import (
     TemperatureScaling,
     brier_score,
@@ -10,6 +10,7 @@ from radlens.evaluation.calibration import (
     fit_temperature,
     reliability_curve,
 )
+from radlens.evaluation.compare import compare_predictions, compare_runs
 from radlens.evaluation.delong import (
     DeLongResult,
     PairedTestResult,
@@ -41,10 +42,13 @@ __all__ = [
     "TemperatureScaling",
     "audit_leakage",
     "average_precision",
+    "bootstrap_auc_ap",
     "brier_score",
     "build_model_card",
     "check_patient_overlap",
     "choose_thresholds",
+    "compare_predictions",
+    "compare_runs",
     "delong",
     "delong_covariance",
     "delong_paired_test",

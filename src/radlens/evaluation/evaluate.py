@@ -164,6 +164,14 @@ def evaluate_predictions(
     if labels is not None:
         frame = join_labels(frame, labels)
     ps = prediction_set(frame, split)
+    val = None
+    if val_frame is not None:
+        val = prediction_set(val_frame, val_split)
+        # patients used to tune thresholds / temperature must not be evaluated either
+        known = [] if train_patient_ids is None else list(train_patient_ids)
+        train_patient_ids = [*known, *val.patient_ids.tolist()]
+    elif split != val_split and (frame["split"].astype(str) == val_split).any():
+        val = prediction_set(frame, val_split)
     leakage = (
         audit_leakage(
             frame,
@@ -175,11 +183,6 @@ def evaluate_predictions(
         if audit
         else {"skipped": True}
     )
-    val = None
-    if val_frame is not None:
-        val = prediction_set(val_frame, val_split)
-    elif split != val_split and (frame["split"].astype(str) == val_split).any():
-        val = prediction_set(frame, val_split)
     if val is not None and val.label_names != ps.label_names:
         raise EvaluationError(
             f"validation labels {list(val.label_names)[:5]} differ from {split} labels"

@@ -12,7 +12,7 @@ score, so a heatmap that is inverted or on the wrong axes falls to chance.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -31,6 +31,20 @@ class LocalizationScore:
     dice: float
     chance: float
     peak: tuple[int, ...]
+
+
+def masks_by_abnormality(masks: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Merge a study's ground-truth masks keyed 'abnormality@location' (the synthetic cohort's
+    layout, see `radlens.data.phantom_cohort.load_masks`) into one boolean mask per abnormality;
+    keys without '@' (e.g. the 'lobes' label map) are not findings and are skipped."""
+    merged: dict[str, np.ndarray] = {}
+    for key, mask in masks.items():
+        if "@" not in key:
+            continue
+        abnormality = key.split("@", 1)[0]
+        m = np.asarray(mask).astype(bool)
+        merged[abnormality] = merged[abnormality] | m if abnormality in merged else m
+    return merged
 
 
 def _check_pair(heatmap: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -186,8 +186,11 @@ def montage_3d(
     for ax, (name, sl, aspect, origin, (mc, mr), letters, where) in zip(axes, views, strict=True):
         ax.set_facecolor("black")
         ax.imshow(grey[sl], cmap="gray", vmin=0, vmax=1, aspect=aspect, origin=origin)
-        ax.imshow(heat_rgba(heat[sl], cmap=cmap, alpha=alpha, min_value=min_value),
-                  aspect=aspect, origin=origin)  # fmt: skip
+        ax.imshow(
+            heat_rgba(heat[sl], cmap=cmap, alpha=alpha, min_value=min_value),
+            aspect=aspect,
+            origin=origin,
+        )
         if mask is not None and np.asarray(mask)[sl].any():
             # no `origin` here: contour works in data coordinates, which imshow already oriented
             ax.contour(np.asarray(mask, dtype=float)[sl], levels=[0.5], colors="cyan", linewidths=1)

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,9 @@ from radlens.errors import ConfigError, DataError, EvaluationError
 from radlens.explain.cam import CamExplainer, CamMethod
 from radlens.explain.localization import score_heatmap
 from radlens.explain.overlays import montage_3d, overlay_2d
+
+if TYPE_CHECKING:
+    from radlens.runs import LoadedRun
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +97,9 @@ def render_cases(
             row: dict[str, object] = {"file": name, **asdict(case), "outcome": case.outcome}
             row |= {"method": method, "layer": result.layer, "raw_max": float(result.raw_max[0])}
             if heat.ndim == 3:
-                path = montage_3d(image, heat, out / name, mask=mask, spacing=spacing,
-                                  title=title, window=window)  # fmt: skip
+                path = montage_3d(
+                    image, heat, out / name, mask=mask, spacing=spacing, title=title, window=window
+                )
             else:
                 path = overlay_2d(image, heat, out / name, mask=mask, title=title, window=window)
             if mask is not None and np.asarray(mask).any():
@@ -142,6 +147,47 @@ def pick_cases(
     return picks
 
 
+def _run_dataset(
+    run: LoadedRun, cohort: str | Path | None, cohort_shape: Sequence[int] | None
+) -> ArrayDataset:
+    """The run's dataset: a chest-CT cohort folder when given, else what config.yaml names."""
+    if cohort is None:
+        from radlens.runs import load_dataset
+
+        return load_dataset(run.config)
+    from radlens.data.ct_cohort import load_ct_cohort
+
+    if cohort_shape is None:  # the volumes' (D, H, W) as the checkpoint recorded it
+        geometry = run.checkpoint.get("geometry", {})
+        side = int(geometry.get("min_side", 64))
+        cohort_shape = (int(geometry.get("depth", 32)), side, side)
+    return load_ct_cohort(
+        cohort, seed=run.config.seed, shape=tuple(cohort_shape), progress=False
+    ).dataset
+
+
+def _truth_masks(
+    ds: ArrayDataset, split: str, picks: Sequence[tuple], position: dict[str, int], shape: tuple
+) -> list[np.ndarray | None] | None:
+    """Ground-truth lesion masks (resized to the model input) for the picked cases whose study
+    truly has the finding, when the dataset carries them (the synthetic chest-CT cohort)."""
+    extra = ds.extra
+    if not all(k in extra for k in ("mask_path", "true_labels", "truth_names")):
+        return None
+    from radlens.ct_triage import resized_mask
+
+    names = list(extra["truth_names"])  # type: ignore[arg-type]
+    truth = extra["true_labels"][split]  # type: ignore[index]
+    paths = extra["mask_path"][split]  # type: ignore[index]
+    masks: list[np.ndarray | None] = []
+    for cid, _, label, _, _ in picks:
+        abnormality = str(label).split("@", 1)[0]
+        row = position[cid]
+        present = abnormality in names and truth[row, names.index(abnormality)] == 1
+        masks.append(resized_mask(paths[row], abnormality, shape) if present else None)
+    return masks
+
+
 def explain_run(
     run_dir: str | Path,
     *,
@@ -151,14 +197,18 @@ def explain_run(
     layer: str | None = None,
     split: str = "test",
     dataset: ArrayDataset | None = None,
+    cohort: str | Path | None = None,
+    cohort_shape: Sequence[int] | None = None,
 ) -> list[Path]:
     """Heatmaps of the `cases` most confident positive predictions per label of a run's `split`,
     written to `out_dir` (default RUN/heatmaps) with an index.csv; returns the PNG paths.
 
-    The images are re-loaded from the dataset the run's config.yaml names, unless `dataset` (the
-    one the run was trained on) is given."""
-    from radlens.runs import load_dataset, load_run, read_predictions
-    from radlens.training import images_to_tensor, normalise
+    The images are re-loaded from the dataset the run's config.yaml names, from the chest-CT
+    `cohort` folder the run was trained on (volumes resized to `cohort_shape`, default the
+    checkpoint's), or taken from `dataset`. Where the dataset has ground-truth masks, index.csv
+    gets pointing game / IoU / Dice per case and localization.csv the means per label."""
+    from radlens.device_data import images_to_tensor, normalise
+    from radlens.runs import load_run, read_predictions
 
     run = load_run(run_dir)
     preds = read_predictions(run.run_dir / "predictions.parquet")
@@ -169,7 +219,7 @@ def explain_run(
             f"{run.run_dir / 'predictions.parquet'} has no rows for split {split!r}; has {have}"
         )
     picks = pick_cases(rows, run.label_names, run.task.kind, cases=cases, coral=run.task.coral)
-    ds = dataset if dataset is not None else load_dataset(run.config)
+    ds = dataset if dataset is not None else _run_dataset(run, cohort, cohort_shape)
     if split not in ds.images:
         raise DataError(f"dataset {ds.name!r} has no split {split!r}; has {ds.splits}")
     position = {str(i): n for n, i in enumerate(ds.ids[split])}
@@ -189,16 +239,31 @@ def explain_run(
     if ds.spatial_dims == 2 and raw.ndim == 4 and raw.shape[1] == ds.n_channels != raw.shape[-1]:
         display = [np.moveaxis(img, 0, -1) for img in raw]  # channel-first stored -> (H, W, C)
     elif ds.spatial_dims == 3 and raw.ndim == 5:
-        display = [img[0] for img in raw]  # (1, D, H, W) -> (D, H, W)
+        display = [img[0] for img in raw]  # (C, D, H, W) -> first window's (D, H, W)
     todo = [
         ExplainCase(local[position[cid]], label, out_idx, cid, score, target)
         for cid, out_idx, label, score, target in picks
     ]
+    masks = _truth_masks(ds, split, picks, position, tuple(inputs.shape[2:]))
     out = Path(out_dir) if out_dir is not None else run.run_dir / "heatmaps"
     spacing = ds.extra.get("spacing")
     if not (isinstance(spacing, Sequence) and len(spacing) == 3):
         spacing = (1.0, 1.0, 1.0)  # voxel units; a cohort may store (z, y, x) mm in extra
-    paths, _ = render_cases(run.model, inputs, display, todo, out, method=method, layer=layer,
-                            spacing=spacing)  # fmt: skip
+    paths, index = render_cases(
+        run.model,
+        inputs,
+        display,
+        todo,
+        out,
+        method=method,
+        layer=layer,
+        spacing=spacing,
+        masks=masks,
+    )
+    if "pointing_game" in index and index["pointing_game"].notna().any():
+        scored = index.dropna(subset=["pointing_game"]).astype({"pointing_game": float})
+        means = scored.groupby("label")[["pointing_game", "iou", "dice"]].mean()
+        means.insert(0, "n", scored.groupby("label").size())
+        means.reset_index().to_csv(out / "localization.csv", index=False)
     log.info("wrote %d heatmaps to %s", len(paths), out)
     return paths

@@ -45,6 +45,10 @@ STATUSES = ("present", "absent", "uncertain")
 _RANK = {"absent": 0, "uncertain": 1, "present": 2}
 #: Longest report accepted (characters); longer text raises ReportError.
 MAX_CHARS = 50_000_000
+#: An anchor ("heart size") takes a normal / abnormal cue at most this many words away.
+ANCHOR_WORDS = 6
+#: A bare side word ("right-sided", "both lungs") reaches a term at most this many words away.
+SIDE_WORDS = 7
 #: Memoised sentences per vocabulary before the cache is emptied.
 CACHE_SIZE = 200_000
 
@@ -133,23 +137,27 @@ def label_rows(text: str, compiled: Compiled) -> list[tuple]:
             cache[sent] = rows
         if not rows:
             continue
-        section = "findings" if sec_starts is None else section_at(sec_starts, sec_names, s0)
-        nonrep = section in NON_REPORTING
+        section = "findings"
+        nonrep = False
         for abn, loc, status, a, b, cues in rows:
+            if sec_starts is not None:
+                section = section_at(sec_starts, sec_names, s0 + a)
+                nonrep = section in NON_REPORTING
             if nonrep and status == "present":
                 status = "uncertain"
             key = (abn, loc)
+            score = rank[status] if nonrep else rank[status] + 10  # reporting sections win
             old = best.get(key)
-            if old is None or rank[status] > rank[old[2]]:
-                best[key] = (abn, loc, status, section, s0, s1, s0 + a, s0 + b, cues)
+            if old is None or score > old[0]:
+                best[key] = (score, (abn, loc, status, section, s0, s1, s0 + a, s0 + b, cues))
     located: dict = {}
-    for (abn, loc), row in best.items():
-        if loc is not None and rank[row[2]] > located.get(abn, -1):
-            located[abn] = rank[row[2]]
+    for (abn, loc), (score, _row) in best.items():
+        if loc is not None and score > located.get(abn, -1):
+            located[abn] = score
     return [
         row
-        for (abn, loc), row in best.items()
-        if loc is not None or located.get(abn, -1) < rank[row[2]]
+        for (abn, loc), (score, row) in best.items()
+        if loc is not None or located.get(abn, -1) < score
     ]
 
 
@@ -255,13 +263,15 @@ def _status(text, hits, clause_of, k, is_anchor, scope):
         if clause_f[j] != clause:
             break
         c_start, c_end, items = hits[j]
-        if text.count(" ", c_end, t_start) > scope:
+        gap = text.count(" ", c_end, t_start)
+        if gap > scope:
             break
+        near_before = gap <= ANCHOR_WORDS
         for kind, cat, direction in items:
             if kind != CUE or direction in ("backward", "none"):
                 continue
             if cat in ("normal", "abnormal"):
-                if is_anchor and t_start - c_end < anchor_dist:
+                if is_anchor and t_start - c_end < anchor_dist and near_before:
                     anchor_dist, anchor_cue = t_start - c_end, (cat, text[c_start:c_end])
             else:
                 cats.add(cat)
@@ -271,13 +281,15 @@ def _status(text, hits, clause_of, k, is_anchor, scope):
         if clause_b[j] != clause:
             break
         c_start, c_end, items = hits[j]
-        if text.count(" ", t_end, c_start) > scope:
+        gap = text.count(" ", t_end, c_start)
+        if gap > scope:
             break
+        near_after = gap <= ANCHOR_WORDS
         for kind, cat, direction in items:
             if kind != CUE or direction in ("forward", "none"):
                 continue
             if cat in ("normal", "abnormal"):
-                if is_anchor and c_start - t_end < anchor_dist:
+                if is_anchor and c_start - t_end < anchor_dist and near_after:
                     anchor_dist, anchor_cue = c_start - t_end, (cat, text[c_start:c_end])
                     anchor_j = j
             else:
@@ -349,16 +361,16 @@ def _locations(text, hits, terms, statuses, vocab):
                     if loc not in lst:
                         lst.append(loc)
     # bare side words ("right pleural effusion", "effusion on the left") go to the nearest term
-    # after them (else before them) within 4 words, and to the terms listed with it
+    # after them (else before them) within SIDE_WORDS words, and to the terms listed with it
     for k, side in side_hits:
         if k in used_sides:
             continue
         after = [c for c in term_pos if c[0] > k]
         before = [c for c in term_pos if c[0] < k]
         target = None
-        if after and text.count(" ", hits[k][1], hits[after[0][0]][0]) <= 4:
+        if after and text.count(" ", hits[k][1], hits[after[0][0]][0]) <= SIDE_WORDS:
             target = after[0]
-        elif before and text.count(" ", hits[before[-1][0]][1], hits[k][0]) <= 4:
+        elif before and text.count(" ", hits[before[-1][0]][1], hits[k][0]) <= SIDE_WORDS:
             target = before[-1]
         if target is None:
             continue

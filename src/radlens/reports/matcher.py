@@ -3,7 +3,7 @@
 Text is normalised without changing its length (lower case; punctuation and white space become
 spaces) and padded with one space at each end, so a phrase matches on word boundaries when its key
 (the normalised phrase plus one trailing space) ends at a space and the character before it is a
-space. `scan` returns the leftmost-longest non-overlapping matches in one pass over the text.
+space. `scan` returns the leftmost-longest non-overlapping matches of one pass over the text.
 """
 
 from __future__ import annotations
@@ -124,10 +124,19 @@ def compiled_for(name_or_path: str) -> Compiled:
 def scan(compiled: Compiled, padded: str) -> list[tuple[int, int, tuple]]:
     """Matches in `padded` (normalised text with one space each side) as (start, end, items).
 
-    Offsets are those of the ORIGINAL text: original[start:end] is the matched phrase.
+    Offsets are those of the ORIGINAL text: original[start:end] is the matched phrase. Only
+    matches on word boundaries count; among them the leftmost-longest non-overlapping set is kept
+    (so "pulmonary nodule" inside "intrapulmonary nodules" cannot hide "nodules").
     """
-    return [
-        (end - klen, end - 1, items)
-        for end, (klen, items) in compiled.automaton.iter_long(padded)
+    found = sorted(
+        (end - klen, 1 - end, items)
+        for end, (klen, items) in compiled.automaton.iter(padded)
         if padded[end - klen] == " "
-    ]
+    )
+    out = []
+    last = -1
+    for start, neg_end, items in found:
+        if start >= last:
+            last = -neg_end
+            out.append((start, last, items))
+    return out

@@ -54,27 +54,29 @@ class ImageService:
         self.db, self.files = db, files
         self.loader = loader or default_loader
         self.cache_size = cache_size
-        self._cache: OrderedDict[int, Any] = OrderedDict()
+        self._cache: OrderedDict[tuple, Any] = OrderedDict()
         self._lock = threading.Lock()
 
     def volume(self, study_id: int) -> Any:
-        with self._lock:
-            if study_id in self._cache:
-                self._cache.move_to_end(study_id)
-                return self._cache[study_id]
+        """The study's volume, cached until new instances arrive for it."""
         with self.db.session() as session:
-            get_visible_study(session, study_id)
+            key = (study_id, get_visible_study(session, study_id).last_instance_at)
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
         with tempfile.TemporaryDirectory(prefix="radlens-view-") as tmp:
             vol = self.loader(materialise_series(self.db, self.files, study_id, Path(tmp)))
         with self._lock:
-            self._cache[study_id] = vol
+            self._cache[key] = vol
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
         return vol
 
     def forget(self, study_id: int) -> None:
         with self._lock:
-            self._cache.pop(study_id, None)
+            for key in [k for k in self._cache if k[0] == study_id]:
+                del self._cache[key]
 
     def _slice_index(self, vol: Any, z: int) -> int:
         n = vol.array.shape[0]

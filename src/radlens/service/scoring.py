@@ -54,14 +54,24 @@ def split_label(label: str) -> tuple[str, str | None]:
 class ModelScorer:
     """Scores a CT volume with a trained run directory (`radlens.runs.load_run`).
 
-    The volume is windowed to [-1000, 400] HU, scaled to [0, 1] and resized to the run's input
-    geometry (depth x side x side from its checkpoint); the run's own prediction path
-    (`radlens.device_data.predict_scores`: normalisation + the task's activation) gives the
-    probabilities, named by the run's label names ('abnormality' or 'abnormality@location').
-    Heatmaps are Grad-CAM maps (`radlens.explain`) resized back to the volume's shape.
+    Preprocessing follows the chest-CT training path (`radlens.data.preprocess.preprocess_volume`):
+    reorient, resample to `target_spacing` (default: the whole volume fitted to the run's input
+    shape, as the cohort loader fits the phantom field of view), crop/pad to the input shape
+    (depth x side x side from the checkpoint's geometry), then one channel per HU window (default
+    -1000..400) scaled to [0, 1]. The run's own prediction path (`radlens.device_data
+    .predict_scores`: normalisation + the task's activation) gives probabilities named by the
+    run's label names ('abnormality' or 'abnormality@location'). Heatmaps are Grad-CAM maps
+    (`radlens.explain`) resized back to the volume's shape.
     """
 
-    def __init__(self, run_dir: Path | str, *, heatmap_threshold: float = 0.5) -> None:
+    def __init__(
+        self,
+        run_dir: Path | str,
+        *,
+        heatmap_threshold: float = 0.5,
+        windows: tuple = (CT_WINDOW,),
+        target_spacing: tuple[float, float, float] | None = None,
+    ) -> None:
         import hashlib
 
         try:
@@ -84,7 +94,13 @@ class ModelScorer:
         self.label_names = [str(n) for n in run.label_names]
         side = int(geometry.get("min_side", 64))
         self.input_shape = (int(geometry.get("depth", side)), side, side)
-        self.in_channels = int(geometry.get("in_channels", 1))
+        self.windows = tuple(windows)
+        if int(geometry.get("in_channels", 1)) != len(self.windows):
+            raise ModelError(
+                f"run {self.run_dir} takes {geometry.get('in_channels')} channel(s) but "
+                f"{len(self.windows)} HU window(s) were given; pass one window per channel"
+            )
+        self.target_spacing = target_spacing
         self.heatmap_threshold = heatmap_threshold
         digest = hashlib.sha256((self.run_dir / "checkpoint.pt").read_bytes()).hexdigest()
         self.model_version = f"{self.run_dir.name}@{digest[:12]}"
@@ -92,15 +108,18 @@ class ModelScorer:
     def _tensor(self, volume: Any):
         import torch
 
-        lo, hi = CT_WINDOW
-        arr = np.clip((np.asarray(volume.array, np.float32) - lo) / (hi - lo), 0.0, 1.0)
-        x = torch.nn.functional.interpolate(
-            torch.from_numpy(arr)[None, None],
-            size=self.input_shape,
-            mode="trilinear",
-            align_corners=False,
+        from radlens.data.preprocess import preprocess_volume, resolve_window
+
+        spacing = self.target_spacing or tuple(
+            sp * n / s
+            for sp, n, s in zip(volume.spacing, volume.array.shape, self.input_shape, strict=True)
         )
-        return x.repeat(1, self.in_channels, 1, 1, 1)
+        hu = preprocess_volume(volume, target_spacing=spacing, shape=self.input_shape)[0]
+        channels = []
+        for window in self.windows:
+            lo, hi = resolve_window(window)
+            channels.append(np.clip((hu - lo) / (hi - lo), 0.0, 1.0))
+        return torch.from_numpy(np.stack(channels).astype(np.float32))[None]
 
     def score(self, volume: Any) -> list[Prediction]:
         from radlens.device_data import predict_scores

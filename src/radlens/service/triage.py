@@ -1,4 +1,4 @@
-"""From predictions to findings, urgency and a draft report text.
+"""From predictions to findings, urgency and the draft report text.
 
 Urgency per abnormality comes from the labeler's chest-CT vocabulary (data, not code):
 `load_vocabulary("chest_ct").abnormalities[id].urgency` in critical / urgent / routine.
@@ -86,27 +86,9 @@ def triage(predictions: Iterable[Prediction], threshold: float) -> Triage:
     )
 
 
-def _words(identifier: str) -> str:
-    return identifier.replace("_", " ")
+def draft_report(predictions: Iterable[Prediction]) -> str:
+    """The draft report text from the model's predictions (`radlens.reports.writer`): one
+    sentence per finding with its locations and certainty, negatives for the key critical ones."""
+    from radlens.reports.writer import write_draft
 
-
-def draft_report(findings: Iterable[DerivedFinding]) -> str:
-    """A draft IMPRESSION: one sentence per present/uncertain finding with its location, then
-    explicit negatives for the critical abnormalities the model scored absent."""
-    findings = list(findings)
-    lines: list[str] = []
-    for f in findings:
-        where = f" in the {_words(f.location)}" if f.location else ""
-        if f.status == "present":
-            lines.append(f"{_words(f.abnormality).capitalize()}{where}.")
-        elif f.status == "uncertain":
-            lines.append(f"Possible {_words(f.abnormality)}{where}.")
-    negatives = sorted(
-        f.abnormality for f in findings if f.status == "absent" and f.urgency == "critical"
-    )
-    if negatives:
-        lines.append("No " + " or ".join(_words(a) for a in negatives) + ".")
-    if not lines:
-        lines.append("No acute abnormality identified by the model.")
-    body = "\n".join(f"{i}. {line}" for i, line in enumerate(lines, 1))
-    return "IMPRESSION (model draft, not reviewed):\n" + body + "\n"
+    return write_draft(list(predictions)).text

@@ -1,0 +1,189 @@
+"""Report-labeler speed: radlens vs medspaCy on chest CT reports, one core, one run; prints JSON.
+
+    .venv/bin/python benchmarks/labeler_speed.py [--reports 20000] [--medspacy-reports 200]
+
+Reports: the CT-RATE texts in ../shared/data/reports (ct_rate_manual train+val, and findings +
+impression of ct_rate_valid_reports; about 1,800 characters each). Three radlens figures:
+
+* ``cold``: every distinct real report once, empty sentence cache (the honest first pass);
+* ``corpus``: ``--reports`` new reports made by recombining the sentences of the real reports at
+  random (real-looking, template sentences recur as in a hospital archive), empty cache at start;
+* ``match_only``: the Aho-Corasick scan alone over the real reports.
+
+medspaCy runs the same vocabulary as an equivalent pipeline (PyRuSH sentences + TargetMatcher rules
+for every synonym + ConText with its default rules) on ``--medspacy-reports`` real reports. It must
+NOT be installed in the project environment; the script runs it in a separate virtualenv:
+
+    python3.11 -m venv /tmp/radlens-bench-venv && /tmp/radlens-bench-venv/bin/pip install medspacy
+
+(or point ``--medspacy-python`` / $RADLENS_MEDSPACY_PYTHON at another interpreter). The process
+pins itself to one CPU core (``--core``) and passes the pin on to the medspaCy subprocess. When
+medspaCy is unavailable the JSON says so and gives radlens alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_VENV_PY = Path(os.environ.get("RADLENS_MEDSPACY_PYTHON", "/tmp/radlens-bench-venv/bin/python"))
+
+MEDSPACY_SCRIPT = r"""
+import json, sys, time
+import medspacy
+from medspacy.ner import TargetRule
+rules, texts = json.load(open(sys.argv[1]))
+nlp = medspacy.load()  # PyRuSH sentencizer, target matcher, ConText (default rules)
+matcher = nlp.get_pipe("medspacy_target_matcher")
+matcher.add([TargetRule(literal=p, category=c) for p, c in rules])
+list(nlp.pipe(texts[:5]))  # warm-up
+t0 = time.perf_counter()
+n_ents = 0
+for doc in nlp.pipe(texts):
+    n_ents += len(doc.ents)
+dt = time.perf_counter() - t0
+print(json.dumps({"reports": len(texts), "seconds": dt, "reports_per_s": len(texts) / dt,
+                  "entities": n_ents, "medspacy": medspacy.__version__,
+                  "pipeline": nlp.pipe_names}))
+"""
+
+
+def load_reports(data: Path) -> list[str]:
+    """Distinct CT-RATE report texts."""
+    import pandas as pd
+
+    texts: list[str] = []
+    for f in ("train.csv", "val.csv"):
+        p = data / "ct_rate_manual" / f
+        if p.is_file():
+            texts += pd.read_csv(p)["report_text"].fillna("").tolist()
+    p = data / "ct_rate_valid_reports" / "validation_reports_decomposed.csv"
+    if p.is_file():
+        df = pd.read_csv(p)
+        texts += (df["Findings_EN"].fillna("") + " " + df["Impressions_EN"].fillna("")).tolist()
+    texts = list(dict.fromkeys(t for t in texts if t.strip()))
+    if not texts:
+        sys.exit(f"no CT reports found under {data}")
+    return texts
+
+
+def recombine(texts: list[str], n: int, seed: int = 0) -> list[str]:
+    """`n` new reports, each the length of a random real one, built from random real sentences."""
+    from radlens.reports.sections import iter_sentences
+
+    rng = random.Random(seed)
+    sents = [t[a:b] for t in texts for a, b in iter_sentences(t)]
+    lengths = [len(list(iter_sentences(t))) for t in texts]
+    return [" ".join(rng.choice(sents) for _ in range(rng.choice(lengths))) for _ in range(n)]
+
+
+def rate(fn, items) -> float:
+    t0 = time.perf_counter()
+    fn(items)
+    return len(items) / (time.perf_counter() - t0)
+
+
+def run_medspacy(python: Path, texts: list[str], core: int | None) -> dict:
+    if not python.is_file():
+        return {"available": False, "reason": f"{python} not found (see the docstring)"}
+    from radlens.reports.vocabulary import load_vocabulary
+
+    vocab = load_vocabulary("chest_ct")
+    rules = sorted(
+        {(p.lower(), a.id) for a in vocab.abnormalities.values()
+         for p in (*a.synonyms, *a.abbreviations)}
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        payload = Path(tmp) / "payload.json"
+        payload.write_text(json.dumps([rules, texts]), encoding="utf-8")
+        script = Path(tmp) / "run_medspacy.py"
+        script.write_text(MEDSPACY_SCRIPT, encoding="utf-8")
+        cmd = [str(python), str(script), str(payload)]
+        if core is not None and Path("/usr/bin/taskset").exists():
+            cmd = ["taskset", "-c", str(core), *cmd]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        return {"available": False, "reason": proc.stderr.strip().splitlines()[-1:]}
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out.update(available=True, target_rules=len(rules))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "reports")
+    ap.add_argument("--reports", type=int, default=20000, help="recombined corpus size")
+    ap.add_argument("--medspacy-reports", type=int, default=200)
+    ap.add_argument("--medspacy-python", type=Path, default=DEFAULT_VENV_PY)
+    ap.add_argument("--core", type=int, default=0, help="CPU core to pin to (-1: no pinning)")
+    ap.add_argument("--repeats", type=int, default=3, help="radlens timings: median of N")
+    ap.add_argument("--json", type=Path, default=None, help="also write the JSON here")
+    args = ap.parse_args(argv)
+    core = None if args.core < 0 else args.core
+    if core is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {core})
+
+    from radlens.reports.labeler import label_many, label_rows
+    from radlens.reports.matcher import compile_vocabulary, normalize, scan
+    from radlens.reports.vocabulary import load_vocabulary
+
+    texts = load_reports(args.data)
+    corpus = recombine(texts, args.reports)
+    vocab = load_vocabulary("chest_ct")
+
+    def fresh():
+        return compile_vocabulary(vocab)  # new automaton, empty sentence cache
+
+    def med(xs):
+        return sorted(xs)[len(xs) // 2]
+
+    compiled = fresh()
+    match_only = med([rate(lambda xs: [scan(compiled, f" {normalize(t)} ") for t in xs], texts)
+                      for _ in range(args.repeats)])  # fmt: skip
+    cold, corp, objs = [], [], []
+    for _ in range(args.repeats):
+        c = fresh()
+        cold.append(rate(lambda xs, c=c: [label_rows(t, c) for t in xs], texts))
+        c = fresh()
+        corp.append(rate(lambda xs, c=c: [label_rows(t, c) for t in xs], corpus))
+    objs.append(rate(lambda xs: label_many(xs), corpus))  # Finding objects, shared cache
+    result = {
+        "reports_real": len(texts),
+        "mean_chars": round(sum(map(len, texts)) / len(texts)),
+        "vocabulary_terms": sum(
+            len(a.synonyms) + len(a.abbreviations) + len(a.anchors)
+            for a in vocab.abnormalities.values()
+        ),
+        "core": core,
+        "radlens": {
+            "cold_reports_per_s": round(med(cold)),
+            "corpus_reports_per_s": round(med(corp)),
+            "corpus_reports": len(corpus),
+            "label_many_findings_per_s": round(objs[0]),
+            "match_only_reports_per_s": round(match_only),
+        },
+    }
+    ms = run_medspacy(args.medspacy_python, texts[: args.medspacy_reports], core)
+    result["medspacy"] = ms
+    if ms.get("available"):
+        r = ms["reports_per_s"]
+        result["ratio_cold_vs_medspacy"] = round(result["radlens"]["cold_reports_per_s"] / r, 1)
+        result["ratio_corpus_vs_medspacy"] = round(
+            result["radlens"]["corpus_reports_per_s"] / r, 1
+        )
+    print(json.dumps(result, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
