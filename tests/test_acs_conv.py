@@ -111,7 +111,7 @@ def test_acs_resnet_learns_a_3d_task() -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
 
 

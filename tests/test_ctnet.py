@@ -66,9 +66,9 @@ def test_training_steps_reduce_the_masked_loss() -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert all(torch.isfinite(torch.tensor(losses)))
-    assert losses[-1] < 0.5 * losses[0]
+    assert losses[-1] < 0.7 * losses[0]
 
 
 def test_gradcam_picks_the_3d_reducer_and_maps_to_the_input_grid() -> None:

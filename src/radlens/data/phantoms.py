@@ -16,8 +16,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from scipy import ndimage as ndi
 
 from radlens.data.phantom_anatomy import Habitus, render_anatomy
@@ -247,8 +249,25 @@ def make_phantom(
     return render_study(habitus, specs, site, shape=shape, noise_seed=int(rng.integers(2**31)))
 
 
-def synthesize_cohort(*args, **kwargs):
-    """See `radlens.data.phantom_cohort.synthesize_cohort`."""
-    from radlens.data.phantom_cohort import synthesize_cohort as _synth
+def synthesize_cohort(
+    out_dir: str | Path,
+    *,
+    n_patients: int,
+    seed: int = 0,
+    shape: tuple[int, int, int] | None = None,
+    sites: int = 3,
+    formats: Sequence[str] = ("dicom", "nifti"),
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Write a synthetic chest-CT cohort; see `radlens.data.phantom_cohort.synthesize_cohort`."""
+    from radlens.data.phantom_cohort import synthesize_cohort as _synthesize
 
-    return _synth(*args, **kwargs)
+    return _synthesize(
+        out_dir,
+        n_patients=n_patients,
+        seed=seed,
+        shape=shape,
+        sites=sites,
+        formats=formats,
+        progress=progress,
+    )
