@@ -125,3 +125,37 @@ class TinyNetScorer:
 def tiny_scorer() -> TinyNetScorer:
     """Factory for RADLENS_SCORER=service_support:tiny_scorer (benchmarks and subprocess tests)."""
     return TinyNetScorer()
+
+
+def train_chest_ct_run(out: Path, *, n_patients: int = 10, seed: int = 0) -> Path:
+    """A real chest-CT run: a small synthetic cohort (`radlens.data.phantom_cohort`), labels from
+    its reports (`radlens.data.ct_cohort`), CT-Net-lite trained one epoch; ~5 s on one core."""
+    from radlens.config import make_config
+    from radlens.data.ct_cohort import load_ct_cohort
+    from radlens.data.phantom_cohort import synthesize_cohort
+    from radlens.training import train
+
+    shape = (16, 32, 32)
+    synthesize_cohort(
+        out / "cohort", n_patients=n_patients, seed=seed, shape=shape, formats=("nifti",),
+        progress=False,
+    )  # fmt: skip
+    cohort = load_ct_cohort(
+        out / "cohort", shape=shape, cache_dir=out / "cache", progress=False,
+        min_location_positives=1,
+    )  # fmt: skip
+    config = make_config(
+        {
+            "dataset": cohort.dataset.name,
+            "model": "ctnet_lite",
+            "epochs": 1,
+            "batch_size": 4,
+            "eval_batch_size": 4,
+            "device": "cpu",
+            "precision": "32-true",
+            "channels_last": False,
+            "seed": seed,
+            "out": str(out / "run"),
+        }
+    )
+    return train(config, dataset=cohort.dataset, progress=False).run_dir

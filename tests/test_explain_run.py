@@ -132,3 +132,41 @@ def test_render_cases_3d_with_masks(tmp_path: Path) -> None:
         render_cases(model, x, x[:, 0], cases, tmp_path, masks=[masks[0]])
     with pytest.raises(DataError, match="case index 5 outside"):
         render_cases(model, x, x[:, 0], [ExplainCase(5, "nodule", 1)], tmp_path)
+
+
+def test_truth_masks_from_cohort_extra(tmp_path: Path) -> None:
+    """Cohort datasets carry mask files: the picked cases whose study truly has the finding get
+    that abnormality's mask (all locations), resized to the model input; the others get None."""
+    from radlens.data.arrays import ArrayDataset
+    from radlens.explain.run import _truth_masks
+
+    big = np.zeros((16, 32, 32), bool)
+    big[8:12, 4:12, 20:28] = True
+    np.savez(tmp_path / "s0.npz", **{"mass@right_upper_lobe": big, "lobes": big.astype(np.uint8)})
+    ds = ArrayDataset(
+        name="cohort",
+        task="multi-label",
+        label_names=("mass", "nodule"),
+        images={"test": np.zeros((2, 1, 8, 16, 16), np.uint8)},
+        labels={"test": np.zeros((2, 2), np.float32)},
+        ids={"test": np.array(["s0", "s1"])},
+        patient_ids={"test": np.array(["p0", "p1"])},
+        spatial_dims=3,
+        extra={
+            "mask_path": {"test": np.array([str(tmp_path / "s0.npz"), ""])},
+            "true_labels": {"test": np.array([[1.0, 0.0], [0.0, 0.0]], np.float32)},
+            "truth_names": ("mass", "nodule"),
+        },
+    )
+    picks = [
+        ("s0", 0, "mass", 0.9, 1.0),
+        ("s0", 1, "nodule", 0.8, 0.0),
+        ("s1", 0, "mass", 0.7, 0.0),
+    ]
+    masks = _truth_masks(ds, "test", picks, {"s0": 0, "s1": 1}, (8, 16, 16))
+    assert masks is not None and masks[1] is None and masks[2] is None
+    assert masks[0].shape == (8, 16, 16)
+    z, y, x = np.argwhere(masks[0]).mean(axis=0)
+    assert 4 <= z <= 6 and 2 <= y <= 6 and 10 <= x <= 14  # same place, half the size
+    plain = ArrayDataset(**{**ds.__dict__, "extra": {}})
+    assert _truth_masks(plain, "test", picks, {"s0": 0, "s1": 1}, (8, 16, 16)) is None

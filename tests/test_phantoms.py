@@ -145,10 +145,15 @@ def test_sites_differ_measurably() -> None:
     assert stats["site_c"][2] - stats["site_b"][2] > 15  # HU offset differs
 
 
-def test_larger_grid_on_request() -> None:
+def test_larger_and_coarser_grids_on_request() -> None:
     small, large = make_phantom(2, shape=(32, 48, 48)), make_phantom(2, shape=(80, 128, 128))
     assert small.volume.shape == (32, 48, 48) and large.volume.shape == (80, 128, 128)
     assert small.true_findings == large.true_findings
+    for study in (small, large):
+        assert all(m.any() for m in study.masks.values())
+        lung = study.tissues["lung_right"] | study.tissues["lung_left"]
+        assert -900 < study.clean[_erode(lung)].mean() < -750  # coarse grids average vessels in
+        assert study.lobes.shape == study.volume.shape == study.tissues["heart"].shape
 
 
 def test_bad_requests_raise_config_error() -> None:

@@ -63,8 +63,13 @@ def test_health_is_open_everything_else_needs_a_token(client, svc) -> None:
         assert "Bearer" in response.json()["detail"]
     bad = client.get("/studies", headers={"Authorization": "Bearer rl_nonsense"})
     assert bad.status_code == 401 and bad.json()["detail"] == "unknown token"
-    assert client.get("/docs").status_code == 200  # OpenAPI docs page
-    assert "/studies" in client.get("/openapi.json").json()["paths"]
+    for path in ("/docs", "/openapi.json"):  # the API description too needs a token
+        assert client.get(path).status_code == 401, path
+    viewer = _auth(svc, "viewer")
+    docs = client.get("/docs", headers=viewer)
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    schema = client.get("/openapi.json", headers=viewer).json()
+    assert "/studies" in schema["paths"] and "/docs" not in schema["paths"]
 
 
 def test_roles_are_enforced(client, svc, tmp_path) -> None:

@@ -76,11 +76,14 @@ def test_model_scorer_scores_and_explains_a_volume(tiny_run: Path) -> None:
     assert all(0.0 <= p.score <= 1.0 for p in preds)
     assert scorer.score(volume) == preds  # deterministic in eval mode
     maps = scorer.heatmaps(volume)
-    assert set(maps) == {"pneumothorax", "mass", "nodule"}
+    # one map per output label: located outputs give located maps
+    assert set(maps) == {"pneumothorax@right_pleura", "mass@right_upper_lobe", "nodule"}
     assert all(
         m.shape == volume.array.shape and 0 <= m.min() <= m.max() <= 1 for m in maps.values()
     )
     assert scorer.model_version.startswith("tiny@")
+    assert scorer.preprocessing.source == "fit volume to input shape"
+    assert len(ModelScorer(tiny_run, heatmap_threshold=0.0, max_heatmaps=1).heatmaps(volume)) == 1
 
 
 @pytest.mark.slow
@@ -130,3 +133,69 @@ def test_split_label_and_triage_rules() -> None:
     quiet = [Prediction("pneumothorax", "left_pleura", 0.01)]
     assert triage(quiet, threshold=0.5).urgency_rank == 3
     assert "No pneumothorax." in draft_report(quiet)
+
+
+@pytest.fixture(scope="module")
+def chest_run(tmp_path_factory) -> Path:
+    from service_support import train_chest_ct_run
+
+    return train_chest_ct_run(tmp_path_factory.mktemp("chest"))
+
+
+@pytest.mark.slow
+def test_model_scorer_preprocesses_like_the_chest_ct_cohort(chest_run: Path, tmp_path) -> None:
+    """The service feeds the model exactly the tensor training saw for the same NIfTI volume."""
+    import pandas as pd
+
+    from radlens.data.ct_cohort import CHEST_WINDOW, load_ct_cohort
+    from radlens.data.phantom_geometry import FOV_MM
+    from radlens.data.volumes import load_volume
+    from radlens.runs import load_run
+
+    scorer = ModelScorer(chest_run)
+    pre = scorer.preprocessing
+    assert pre.source == "ct_cohort defaults" and pre.shape == (16, 32, 32)
+    assert pre.windows == (CHEST_WINDOW,)
+    assert pre.spacing == pytest.approx([FOV_MM[i] / pre.shape[i] for i in range(3)])
+    table = pd.read_parquet(chest_run.parent / "cohort" / "cohort.parquet")
+    row = table.iloc[0]
+    cohort_dir = chest_run.parent / "cohort"
+    volume = load_volume(cohort_dir / row["nifti_path"])
+    trained = load_ct_cohort(cohort_dir, shape=pre.shape, progress=False, cache_dir=tmp_path)
+    ds = trained.dataset
+    split = trained.table["split"].iloc[0]
+    index = list(ds.ids[split]).index(str(row["study_id"]))
+    mine = scorer._tensor(volume)[0].numpy()
+    assert np.abs(mine.astype(int) - ds.images[split][index].astype(int)).max() <= 1
+    # the same volume through the run's own prediction path gives the same scores
+    from radlens.device_data import predict_scores
+
+    run = load_run(chest_run)
+    expected = predict_scores(run.model, scorer._tensor(volume), run.task)[0]
+    got = [p.score for p in scorer.score(volume)]
+    assert got == pytest.approx(list(expected), abs=1e-6)
+    assert len(got) == len(run.label_names) > 12  # 12 abnormalities + located outputs
+
+
+def test_recorded_preprocessing_wins_and_bad_files_fail(chest_run: Path, tmp_path) -> None:
+    import json
+    import shutil
+
+    from radlens.service.scoring import run_preprocessing
+
+    run = tmp_path / "run"
+    shutil.copytree(chest_run, run)
+    (run / "preprocessing.json").write_text(
+        json.dumps({"shape": [16, 32, 32], "windows": [[-1000, 200]], "spacing": [20, 10.5, 10.5]})
+    )
+    pre = ModelScorer(run).preprocessing
+    assert pre.windows == ((-1000.0, 200.0),) and pre.spacing == (20.0, 10.5, 10.5)
+    (run / "preprocessing.json").write_text('{"shape": [16, 32, 32], "windows": [[1, 2], [3, 4]]}')
+    with pytest.raises(ModelError, match="takes 1 channel"):
+        ModelScorer(run)
+    (run / "preprocessing.json").write_text('{"shape": "big"}')
+    with pytest.raises(ModelError, match="malformed"):
+        run_preprocessing(run, {}, "x")
+    (run / "preprocessing.json").write_text("{nope")
+    with pytest.raises(ModelError, match="not valid JSON"):
+        run_preprocessing(run, {}, "x")

@@ -336,12 +336,12 @@ def cohort_synth_cmd(
 def explain_cmd(
     run_dir: Path = typer.Argument(..., help="Run directory written by `radlens train`."),
     cases: int = typer.Option(8, "--cases", help="Most confident positive cases per label."),
-    out: Path | None = typer.Option(None, "--out", help="Output folder [RUN/heatmaps]."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder (default: RUN/heatmaps)."),
     method: str = typer.Option("gradcam", "--method", help="gradcam or gradcampp."),
-    layer: str | None = typer.Option(None, "--layer", help="Target layer [last spatial block]."),
+    layer: str | None = typer.Option(None, "--layer", help="Target layer (default: auto)."),
     split: str = typer.Option("test", "--split", help="Split of predictions.parquet to explain."),
     cohort: Path | None = typer.Option(None, "--cohort", help="Chest-CT cohort the run used."),
-    shape: str | None = typer.Option(None, "--shape", help="Cohort volume D,H,W [checkpoint's]."),
+    shape: str | None = typer.Option(None, "--shape", help="Cohort volume D,H,W (default: auto)."),
 ) -> None:
     """Write Grad-CAM overlays (2D) or axial/coronal/sagittal montages (3D) plus index.csv."""
     from radlens.data.phantom_cohort import parse_shape
@@ -458,9 +458,10 @@ def bench_medmnist_cmd(
 ) -> None:
     """Train and test datasets x sizes x models x seeds; write bench.csv/.md/.html beside the
     MedMNIST v2 paper's values. Calling it again resumes."""
+    options = {k: v for k, v in locals().items() if k != "quiet"}
     from radlens.bench.cli_support import bench_medmnist
 
-    result = bench_medmnist({k: v for k, v in locals().items() if k != "quiet"}, quiet=quiet)
+    result = bench_medmnist(options, quiet=quiet)
     typer.echo(
         f"{result.trained} trained, {result.skipped} already done; tables: "
         + ", ".join(str(p) for p in result.tables.values())

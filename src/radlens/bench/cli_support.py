@@ -19,7 +19,9 @@ def parse_data_files(items: list[str] | None) -> dict[str, str]:
     for item in items or []:
         name, sep, path = item.partition("=")
         if not sep or not name.strip() or not path.strip():
-            raise ConfigError(f"--data-file {item!r}: expected NAME=PATH, e.g. pneumoniamnist=x.npz")
+            raise ConfigError(
+                f"--data-file {item!r}: expected NAME=PATH, e.g. pneumoniamnist=x.npz"
+            )
         out[get_info(name.strip()).name] = path.strip()
     return out
 

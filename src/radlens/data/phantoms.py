@@ -173,6 +173,42 @@ def acquire(clean: np.ndarray, site: Site, rng: np.random.Generator, size: float
     return np.clip(np.round(img), -1024, 3071).astype(np.float32)
 
 
+def _render_grid(grid: Grid) -> Grid:
+    """The grid anatomy is painted on: `grid`, or the default resolution when `grid` is coarser."""
+    base = Grid.covering(DEFAULT_SHAPE)
+    if all(s <= b + 1e-6 for s, b in zip(grid.spacing, base.spacing, strict=True)):
+        return grid
+    ny, nx = max(grid.shape[1], DEFAULT_SHAPE[1]), max(grid.shape[2], DEFAULT_SHAPE[2])
+    return Grid.covering(
+        (DEFAULT_SHAPE[0], ny, nx), z_spacing=min(grid.spacing[0], base.spacing[0])
+    )
+
+
+def _resample(arr: np.ndarray, src: Grid, dst: Grid, order: int) -> np.ndarray:
+    """Resample a centred-grid array from `src` to `dst` (anti-aliased for order >= 1)."""
+    scale = np.array(dst.spacing) / np.array(src.spacing)
+    offset = (np.array(src.shape) - 1) / 2 - scale * (np.array(dst.shape) - 1) / 2
+    data = arr
+    if order >= 1:
+        data = ndi.gaussian_filter(arr.astype(np.float32), sigma=np.maximum(scale - 1, 0) * 0.45)
+    out = ndi.affine_transform(
+        data if order else data.astype(np.uint8),
+        scale,
+        offset=offset,
+        output_shape=dst.shape,
+        order=order,
+        mode="nearest",
+    )
+    return out.astype(arr.dtype)
+
+
+def _resample_mask(mask: np.ndarray, src: Grid, dst: Grid) -> np.ndarray:
+    """Downsample a boolean mask: voxels at least half covered (any overlap for tiny masks)."""
+    frac = _resample(mask.astype(np.float32), src, dst, order=1)
+    out = frac >= 0.5
+    return out if out.any() or not mask.any() else frac >= max(float(frac.max()) * 0.5, 1e-3)
+
+
 def render_study(
     habitus: Habitus,
     findings: Sequence[FindingSpec],
@@ -185,9 +221,15 @@ def render_study(
     """Render one study of a patient: anatomy + findings on the site's grid, then the scanner."""
     site = get_site(site)
     grid = Grid.covering(shape, z_spacing=Grid.covering(shape).spacing[0] * site.slice_factor)
-    anatomy = render_anatomy(grid, habitus, modifiers_for(list(findings)))
+    fine = _render_grid(grid)
+    anatomy = render_anatomy(fine, habitus, modifiers_for(list(findings)))
     masks, placed = paint_findings(anatomy, list(findings), np.random.default_rng(noise_seed))
-    clean = anatomy.hu
+    clean, lobes, tissues = anatomy.hu, anatomy.lobes, anatomy.masks
+    if fine != grid:  # coarse request: render finely, then average down (partial volume)
+        clean = _resample(clean, fine, grid, order=1)
+        lobes = _resample(lobes, fine, grid, order=0)
+        tissues = {k: _resample(v, fine, grid, order=0) for k, v in tissues.items()}
+        masks = {k: _resample_mask(v, fine, grid) for k, v in masks.items()}
     size = habitus.body_ax / 155.0
     hu = acquire(clean, site, np.random.default_rng([noise_seed, 1]), size)
     meta = {
@@ -207,7 +249,7 @@ def render_study(
     }
     meta.update(metadata or {})
     volume = Volume(hu, grid.spacing, grid.origin, np.eye(3), meta)
-    return PhantomStudy(volume, masks, anatomy.lobes, placed, site, habitus, clean, anatomy.masks)
+    return PhantomStudy(volume, masks, lobes, placed, site, habitus, clean, tissues)
 
 
 def _parse_findings(

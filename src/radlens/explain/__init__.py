@@ -1,4 +1,8 @@
-"""Explanations: Grad-CAM / Grad-CAM++ heatmaps (2D and 3D), overlays, localization scores."""
+"""Explanations: Grad-CAM / Grad-CAM++ heatmaps (2D and 3D), overlays, localization scores.
+
+`cam` computes maps, `overlays` draws them (PNG, 3D montages), `localization` scores them against
+ground-truth masks, `run` explains a trained run directory (`radlens explain`).
+"""
 
 from radlens.explain.cam import (
     CAM_METHODS,
@@ -7,6 +11,7 @@ from radlens.explain.cam import (
     compute_cam,
     find_target_layer,
     probe_layers,
+    select_layer,
 )
 
 __all__ = [
@@ -16,4 +21,5 @@ __all__ = [
     "compute_cam",
     "find_target_layer",
     "probe_layers",
+    "select_layer",
 ]

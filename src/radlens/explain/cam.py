@@ -14,8 +14,9 @@ avoid three pitfalls users hit:
   score with respect to the target activation only (`torch.autograd.grad`), which skips the
   backward pass through every earlier layer: a 3D CT map costs little more than one forward pass.
 
-The target layer is found by running the model once and taking the last module (in completion
-order) whose output still has spatial extent; it can be given by name instead.
+The target layer is chosen during the first forward pass (every module's output is recorded once):
+the last module, in completion order, whose output still has the input's layout and spatial
+extent (`select_layer`); it can be given by name instead.
 """
 
 from __future__ import annotations

@@ -102,6 +102,7 @@ def compile_vocabulary(vocab: Vocabulary) -> Compiled:
         add(loc.abbreviations, (LOC, (loc.id,), loc.side), plural=False)
     for st in vocab.sided_terms:
         add(st.terms, (SIDED, (st.right, st.left), None))
+        add(st.both, (LOC, (st.right, st.left), None), plural=False)
     for side, phrases in vocab.context.sides.items():
         add(phrases, (SIDE, side, None), plural=False)
     for rule in vocab.context.cues:

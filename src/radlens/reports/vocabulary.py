@@ -46,11 +46,13 @@ class Location:
 
 @dataclass(frozen=True)
 class SidedTerm:
-    """Phrases without a side ("lower lobe") and the location each side word resolves them to."""
+    """Phrases without a side ("lower lobe") and the location each side word resolves them to;
+    `both` lists phrases that name the two sides at once ("bibasilar")."""
 
     terms: tuple[str, ...]
     right: str
     left: str
+    both: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -345,12 +347,13 @@ def _parse_sided(raw: Any, where: str, locations: Mapping[str, Location]) -> lis
     out = []
     for i, entry in enumerate(raw):
         name = f"sided_terms[{i}]"
-        _check_keys(entry, where, name, required={"terms", "right", "left"}, optional=set())
+        _check_keys(entry, where, name, required={"terms", "right", "left"}, optional={"both"})
         out.append(
             SidedTerm(
                 terms=_phrases(entry["terms"], where, name, "terms"),
                 right=_known_location(entry["right"], locations, where, name, "right"),
                 left=_known_location(entry["left"], locations, where, name, "left"),
+                both=_phrases(entry.get("both"), where, name, "both"),
             )
         )
     return out

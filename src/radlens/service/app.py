@@ -14,7 +14,8 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.datastructures import UploadFile
@@ -89,7 +90,13 @@ class Services:
                 allowed_calling_aes=s.allowed_calling_aes,
             )
             self.node.start()
-        scorer = scorer if scorer is not None else load_scorer(s.scorer, s.model_run)
+        if scorer is None:
+            model_run = s.model_run
+            if model_run is None and not s.scorer and s.demo_patients:
+                from radlens.service.demo import find_demo_run
+
+                model_run = find_demo_run()
+            scorer = load_scorer(s.scorer, model_run)
         if s.enable_worker and scorer is not None and self.worker is None:
             self.worker = Worker(
                 self.db,
@@ -145,7 +152,14 @@ def create_app(
             if start_background:
                 await run_in_threadpool(services.stop_background)
 
-    app = FastAPI(title="radlens triage service", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="radlens triage service",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,  # served below behind auth: every route but /health needs a token
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.state.services = services
 
     @app.exception_handler(RadlensError)
@@ -172,6 +186,14 @@ def create_app(
         return dependency
 
     viewer, radiologist, admin = (require(r) for r in (Role.VIEWER, Role.RADIOLOGIST, Role.ADMIN))
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi_schema(_: Principal = Depends(viewer)) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_docs(_: Principal = Depends(viewer)) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="radlens API")
 
     @app.get("/health", tags=["service"])
     def health() -> dict[str, Any]:

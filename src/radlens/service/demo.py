@@ -12,10 +12,24 @@ from radlens.service.ingest import IngestResult, ingest_dicom_files
 from radlens.service.store import Database, Study
 
 log = logging.getLogger(__name__)
+#: `radlens demo` trains on seed 0; the served demo patients come from another seed, so the
+#: worklist shows patients the demo model never saw.
+DEMO_SEED = 1000
+DEMO_RUN = Path("runs") / "demo" / "run"  # where `radlens demo` (default --out) leaves its run
+
+
+def find_demo_run(base: Path | None = None) -> Path | None:
+    """`runs/demo/run` under `base` (default: the working directory) when it holds a trained
+    checkpoint, else None."""
+    run = (base or Path.cwd()) / DEMO_RUN
+    if (run / "checkpoint.pt").is_file() and (run / "config.yaml").is_file():
+        log.info("scoring the demo cohort with the trained demo run %s", run)
+        return run
+    return None
 
 
 def seed_demo(
-    db: Database, files: FileStore, work_dir: Path, *, n_patients: int = 6, seed: int = 0
+    db: Database, files: FileStore, work_dir: Path, *, n_patients: int = 6, seed: int = DEMO_SEED
 ) -> IngestResult | None:
     """Synthesize `n_patients` phantom patients (`radlens.data.phantoms`) and ingest their DICOM
     studies, unless the store already holds studies. Returns None when nothing was done."""

@@ -90,7 +90,21 @@ class ImageService:
             "shape": list(vol.array.shape),
             "spacing": list(vol.spacing),
             "windows": list(WINDOWS),
+            "heatmap_peaks": self.heatmap_peaks(study_id, vol.array.shape[0]),
         }
+
+    def heatmap_peaks(self, study_id: int, n_slices: int) -> dict[str, int]:
+        """Heatmap key -> the slice (volume index) where that heatmap is strongest."""
+        with self.db.session() as session:
+            keys = session.scalars(
+                select(Heatmap.abnormality).where(Heatmap.study_id == study_id)
+            ).all()
+        peaks = {}
+        for key in keys:
+            heat = self.heatmap(study_id, key)
+            hz = int(np.argmax(heat.reshape(heat.shape[0], -1).sum(axis=1)))
+            peaks[key] = min(n_slices - 1, round((hz + 0.5) * n_slices / heat.shape[0] - 0.5))
+        return peaks
 
     def slice_png(self, study_id: int, z: int, window: str = "lung") -> bytes:
         window_name(window)

@@ -9,6 +9,7 @@ the configured one: `RADLENS_SCORER=package.module:factory` (a plug-in), else
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,17 +52,90 @@ def split_label(label: str) -> tuple[str, str | None]:
     return label.strip(), None
 
 
+PREPROCESSING_FILE = "preprocessing.json"
+CHEST_CT_DATASET = "chest_ct_cohort"
+
+
+@dataclass(frozen=True)
+class RunPreprocessing:
+    """How a run's training volumes were made, so the service feeds the model the same thing.
+
+    shape (D, H, W) voxels; windows: one (lo, hi) HU window per input channel; spacing (z, y, x)
+    mm or None (the whole volume fitted to `shape`); source: where these values came from.
+    """
+
+    shape: tuple[int, int, int]
+    windows: tuple[tuple[float, float], ...]
+    spacing: tuple[float, float, float] | None
+    source: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "shape": list(self.shape),
+            "windows": [list(w) for w in self.windows],
+            "spacing": None if self.spacing is None else list(self.spacing),
+            "source": self.source,
+        }
+
+
+def run_preprocessing(run_dir: Path, checkpoint: dict[str, Any], dataset: str) -> RunPreprocessing:
+    """The preprocessing a run was trained with, from what the run directory records.
+
+    In order: `RUN/preprocessing.json` or `checkpoint["preprocessing"]` ({"shape", "windows",
+    "spacing"}); else, for the synthetic chest-CT cohort (`radlens.data.ct_cohort`, dataset
+    "chest_ct_cohort"), that loader's rules: shape from the checkpoint geometry (or the demo's
+    `demo.json`), one -1000..400 HU window, spacing = phantom field of view / shape; else the
+    whole volume fitted to the checkpoint's input shape with one -1000..400 HU window.
+    """
+    geometry = dict(checkpoint.get("geometry", {}))
+    side = int(geometry.get("min_side", 64))
+    shape = (int(geometry.get("depth", side)), side, side)
+    recorded: dict[str, Any] | None = checkpoint.get("preprocessing")
+    source = "checkpoint.pt"
+    path = run_dir / PREPROCESSING_FILE
+    if path.is_file():
+        try:
+            recorded, source = json.loads(path.read_text()), str(path)
+        except json.JSONDecodeError as exc:
+            raise ModelError(f"{path} is not valid JSON ({exc}); expected shape/windows") from exc
+    if recorded:
+        try:
+            spacing = recorded.get("spacing")
+            return RunPreprocessing(
+                tuple(int(v) for v in recorded.get("shape", shape)),  # type: ignore[arg-type]
+                tuple((float(lo), float(hi)) for lo, hi in recorded.get("windows", [CT_WINDOW])),
+                None if spacing is None else tuple(float(v) for v in spacing),  # type: ignore[arg-type]
+                source,
+            )
+        except (TypeError, ValueError) as exc:
+            raise ModelError(
+                f"{source}: preprocessing {recorded!r} is malformed ({exc}); expected "
+                '{"shape": [D, H, W], "windows": [[lo, hi], ...], "spacing": [z, y, x] | null}'
+            ) from exc
+    if dataset == CHEST_CT_DATASET:
+        from radlens.data.ct_cohort import CHEST_WINDOW
+        from radlens.data.phantom_geometry import FOV_MM
+
+        demo = run_dir.parent / "demo.json"
+        if demo.is_file():
+            demo_shape = json.loads(demo.read_text()).get("shape")
+            if demo_shape and len(demo_shape) == 3 and demo_shape[0] == shape[0]:
+                shape = tuple(int(v) for v in demo_shape)  # type: ignore[assignment]
+        spacing3 = tuple(FOV_MM[i] / shape[i] for i in range(3))
+        return RunPreprocessing(shape, (CHEST_WINDOW,), spacing3, "ct_cohort defaults")  # type: ignore[arg-type]
+    return RunPreprocessing(shape, (CT_WINDOW,), None, "fit volume to input shape")
+
+
 class ModelScorer:
     """Scores a CT volume with a trained run directory (`radlens.runs.load_run`).
 
-    Preprocessing follows the chest-CT training path (`radlens.data.preprocess.preprocess_volume`):
-    reorient, resample to `target_spacing` (default: the whole volume fitted to the run's input
-    shape, as the cohort loader fits the phantom field of view), crop/pad to the input shape
-    (depth x side x side from the checkpoint's geometry), then one channel per HU window (default
-    -1000..400) scaled to [0, 1]. The run's own prediction path (`radlens.device_data
-    .predict_scores`: normalisation + the task's activation) gives probabilities named by the
-    run's label names ('abnormality' or 'abnormality@location'). Heatmaps are Grad-CAM maps
-    (`radlens.explain`) resized back to the volume's shape.
+    Preprocessing is the run's own (`run_preprocessing`), through the same function training
+    used (`radlens.data.preprocess.preprocess_volume`): reorient, resample to the recorded
+    spacing, crop/pad to the input shape, one channel per HU window scaled to [0, 1]; then the
+    run's prediction path (`radlens.device_data.predict_scores`: normalisation + activation)
+    gives probabilities named by the run's label names ('abnormality' or
+    'abnormality@location'). Heatmaps are Grad-CAM maps (`radlens.explain`) per output label
+    that reaches `heatmap_threshold` (at most `max_heatmaps`), resized to the volume's shape.
     """
 
     def __init__(
@@ -69,20 +143,18 @@ class ModelScorer:
         run_dir: Path | str,
         *,
         heatmap_threshold: float = 0.5,
-        windows: tuple = (CT_WINDOW,),
-        target_spacing: tuple[float, float, float] | None = None,
+        max_heatmaps: int = 8,
+        preprocessing: RunPreprocessing | None = None,
     ) -> None:
         import hashlib
 
-        try:
-            from radlens.runs import load_run
-        except ImportError as exc:
-            raise ModelError(
-                f"cannot load model runs: radlens.runs.load_run missing ({exc})"
-            ) from exc
+        from radlens.runs import load_run
+
         self.run_dir = Path(run_dir)
-        if not self.run_dir.is_dir():
-            raise ModelError(f"model run directory {self.run_dir} does not exist")
+        if not (self.run_dir / "checkpoint.pt").is_file():
+            raise ModelError(
+                f"model run directory {self.run_dir} does not exist or has no checkpoint.pt"
+            )
         run = load_run(self.run_dir)
         geometry = dict(run.checkpoint.get("geometry", {}))
         if geometry.get("spatial_dims") != 3:
@@ -92,34 +164,38 @@ class ModelScorer:
             )
         self.model, self.task = run.model.eval(), run.task
         self.label_names = [str(n) for n in run.label_names]
-        side = int(geometry.get("min_side", 64))
-        self.input_shape = (int(geometry.get("depth", side)), side, side)
-        self.windows = tuple(windows)
-        if int(geometry.get("in_channels", 1)) != len(self.windows):
+        dataset = str(getattr(run.config, "dataset", ""))
+        self.preprocessing = preprocessing or run_preprocessing(
+            self.run_dir, run.checkpoint, dataset
+        )
+        n_in = int(geometry.get("in_channels", 1))
+        if n_in != len(self.preprocessing.windows):
             raise ModelError(
-                f"run {self.run_dir} takes {geometry.get('in_channels')} channel(s) but "
-                f"{len(self.windows)} HU window(s) were given; pass one window per channel"
+                f"run {self.run_dir} takes {n_in} channel(s) but its preprocessing "
+                f"({self.preprocessing.source}) gives {len(self.preprocessing.windows)} HU "
+                "window(s); expected one window per channel"
             )
-        self.target_spacing = target_spacing
         self.heatmap_threshold = heatmap_threshold
+        self.max_heatmaps = max_heatmaps
         digest = hashlib.sha256((self.run_dir / "checkpoint.pt").read_bytes()).hexdigest()
         self.model_version = f"{self.run_dir.name}@{digest[:12]}"
+        log.info("model scorer %s, preprocessing %s", self.model_version, self.preprocessing)
 
     def _tensor(self, volume: Any):
         import torch
 
-        from radlens.data.preprocess import preprocess_volume, resolve_window
+        from radlens.data.preprocess import preprocess_volume
 
-        spacing = self.target_spacing or tuple(
+        pre = self.preprocessing
+        spacing = pre.spacing or tuple(
             sp * n / s
-            for sp, n, s in zip(volume.spacing, volume.array.shape, self.input_shape, strict=True)
+            for sp, n, s in zip(volume.spacing, volume.array.shape, pre.shape, strict=True)
         )
-        hu = preprocess_volume(volume, target_spacing=spacing, shape=self.input_shape)[0]
-        channels = []
-        for window in self.windows:
-            lo, hi = resolve_window(window)
-            channels.append(np.clip((hu - lo) / (hi - lo), 0.0, 1.0))
-        return torch.from_numpy(np.stack(channels).astype(np.float32))[None]
+        hu = preprocess_volume(volume, target_spacing=spacing, shape=pre.shape)[0]
+        channels = [np.clip((hu - lo) / (hi - lo), 0.0, 1.0) for lo, hi in pre.windows]
+        # training stores uint8 (round(x * 255)); quantise the same way
+        stacked = np.round(np.stack(channels) * 255.0).astype(np.uint8)
+        return torch.from_numpy(stacked)[None]
 
     def score(self, volume: Any) -> list[Prediction]:
         from radlens.device_data import predict_scores
@@ -136,26 +212,22 @@ class ModelScorer:
         ]
 
     def heatmaps(self, volume: Any) -> dict[str, np.ndarray]:
-        """Grad-CAM per abnormality whose best probability reaches the threshold."""
+        """Grad-CAM per output label ('abnormality' or 'abnormality@location') whose probability
+        reaches the threshold, most probable first; keys are the label names."""
         import torch
         import torch.nn.functional as F
 
         from radlens.device_data import normalise
         from radlens.explain.cam import compute_cam
 
-        best: dict[str, tuple[float, int]] = {}
-        for idx, pred in enumerate(self.score(volume)):
-            if (
-                pred.score >= self.heatmap_threshold
-                and pred.score > best.get(pred.abnormality, (-1.0, 0))[0]
-            ):
-                best[pred.abnormality] = (pred.score, idx)
+        scored = sorted(((p.score, i) for i, p in enumerate(self.score(volume))), reverse=True)
+        chosen = [i for s, i in scored if s >= self.heatmap_threshold][: self.max_heatmaps]
         out: dict[str, np.ndarray] = {}
         x = normalise(self._tensor(volume))
-        for abnormality, (_, idx) in best.items():
-            cam = torch.from_numpy(compute_cam(self.model, x, idx).maps[0])[None, None]
+        for idx in chosen:
+            cam = torch.from_numpy(compute_cam(self.model, x, idx).maps[0])[None, None].float()
             up = F.interpolate(cam, size=volume.array.shape, mode="trilinear", align_corners=False)
-            out[abnormality] = up[0, 0].numpy().clip(0, 1).astype(np.float32)
+            out[self.label_names[idx]] = up[0, 0].numpy().clip(0, 1).astype(np.float32)
         return out
 
 

@@ -168,6 +168,7 @@ class Heatmap(Base):
     __table_args__ = (UniqueConstraint("study_id", "abnormality"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
+    # the scorer's heatmap key: "abnormality" or "abnormality@location" (one map per location)
     abnormality: Mapped[str] = mapped_column(String(64))
     sha256: Mapped[str] = mapped_column(String(64))  # .npy blob, float16 (Z, Y, X) in [0, 1]
 

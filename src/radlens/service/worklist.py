@@ -100,6 +100,15 @@ def get_visible_study(session, study_id: int) -> Study:
     return study
 
 
+def heatmap_key(abnormality: str, location: str | None, keys) -> str | None:
+    """The heatmap shown for a finding: its located map ('mass@right_upper_lobe') when the
+    scorer gave one, else the abnormality's map, else None."""
+    located = f"{abnormality}@{location}" if location else None
+    if located is not None and located in keys:
+        return located
+    return abnormality if abnormality in keys else None
+
+
 def study_detail(db: Database, study_id: int, principal: Principal) -> dict[str, Any]:
     """Summary, series, predictions, findings, heatmaps and report state of one study."""
     with db.session() as session:
@@ -148,7 +157,7 @@ def study_detail(db: Database, study_id: int, principal: Principal) -> dict[str,
                     "status": f.status,
                     "score": f.score,
                     "urgency": f.urgency,
-                    "heatmap": f.abnormality in heatmaps,
+                    "heatmap": heatmap_key(f.abnormality, f.location, heatmaps),
                 }
                 for f in sorted(
                     findings, key=lambda f: (URGENCY_RANK.get(f.urgency, 3), -(f.score or 0))

@@ -1,4 +1,5 @@
-// radlens pages: worklist polling and the study viewer. Text goes in with textContent only.
+// radlens pages: the live worklist and the study viewer. No build step, no libraries.
+// Every user-provided string goes into the page with textContent (never innerHTML).
 "use strict";
 const radlens = (() => {
   const headers = { "X-Requested-With": "radlens" };
@@ -6,92 +7,179 @@ const radlens = (() => {
   async function api(path, options = {}) {
     const response = await fetch(path, { credentials: "same-origin", ...options,
       headers: { ...headers, ...(options.headers || {}) } });
-    if (response.status === 401) { window.location = "/login"; throw new Error("login"); }
+    if (response.status === 401) { window.location = "/login"; throw new Error("login needed"); }
     const body = await response.json();
     if (!response.ok) throw new Error(body.detail || response.statusText);
     return body;
   }
 
-  function cell(row, text) {
-    const td = document.createElement("td");
-    td.textContent = text == null ? "" : String(text);
-    row.appendChild(td);
+  function el(tag, text, className) {
+    const node = document.createElement(tag);
+    if (text != null) node.textContent = String(text);
+    if (className) node.className = className;
+    return node;
+  }
+
+  const label = (id) => (id ? String(id).replaceAll("_", " ") : "");
+
+  // ---- worklist ------------------------------------------------------------------------------
+  function worklistRow(s) {
+    const tr = el("tr", null, `clickable urgency-${s.urgency}`);
+    tr.dataset.id = s.id;
+    const badge = el("td");
+    badge.appendChild(el("span", s.status === "scored" ? s.urgency : s.status, `badge ${s.urgency}`));
+    tr.appendChild(badge);
+    const top = s.status === "scored" ? (s.urgency === "none" ? "no finding" : label(s.top_abnormality)) : "";
+    tr.appendChild(el("td", top, "finding"));
+    tr.appendChild(el("td", s.top_score == null ? "" : s.top_score.toFixed(3), "num"));
+    const patient = el("td");
+    const link = el("a", s.patient_name || "(no name)");
+    link.href = `/view/${encodeURIComponent(s.id)}`;
+    patient.appendChild(link);
+    tr.appendChild(patient);
+    for (const v of [s.patient_id, s.study_date, s.description, s.n_instances,
+      s.received_at ? new Date(s.received_at).toLocaleString() : ""]) tr.appendChild(el("td", v));
+    tr.addEventListener("click", () => { window.location = link.href; });
+    return tr;
   }
 
   async function refreshWorklist(tbody) {
     const studies = await api("/studies");
-    tbody.replaceChildren();
-    for (const s of studies) {
-      const tr = document.createElement("tr");
-      tr.className = `clickable urgency-${s.urgency}`;
-      tr.dataset.id = s.id;
-      for (const v of [s.urgency, s.top_abnormality, s.top_score == null ? "" : s.top_score.toFixed(3),
-        s.patient_name, s.patient_id, s.study_date, s.description, s.status, s.received_at]) cell(tr, v);
-      tr.addEventListener("click", () => { window.location = `/view/${s.id}`; });
+    tbody.replaceChildren(...studies.map(worklistRow));
+    if (!studies.length) {
+      const tr = el("tr");
+      const td = el("td", "No studies yet: send one by DICOM C-STORE or POST /studies.", "hint");
+      td.colSpan = 9;
+      tr.appendChild(td);
       tbody.appendChild(tr);
     }
-    document.getElementById("updated").textContent = `(updated ${new Date().toLocaleTimeString()})`;
+    document.getElementById("updated").textContent =
+      `${studies.length} studies · updated ${new Date().toLocaleTimeString()}`;
   }
 
-  function worklist(tbody) {
-    const tick = () => refreshWorklist(tbody).catch((e) => console.warn(e.message));
+  function worklist(tbody, everyMs = 3000) {
+    const tick = () => refreshWorklist(tbody).catch((e) => {
+      document.getElementById("updated").textContent = `update failed: ${e.message}`;
+    });
     tick();
-    setInterval(tick, 5000);
+    setInterval(tick, everyMs);
+  }
+
+  // ---- viewer --------------------------------------------------------------------------------
+  function loadImage(src) {
+    return new Promise((resolve, reject) => {
+      const img = new Image();
+      img.onload = () => resolve(img);
+      img.onerror = () => reject(new Error(`could not load ${src}`));
+      img.src = src;
+    });
   }
 
   async function viewer(root) {
-    const id = root.dataset.study;
+    const id = encodeURIComponent(root.dataset.study);
+    const canvas = document.getElementById("canvas");
+    const ctx = canvas.getContext("2d");
     const slider = document.getElementById("slice");
-    const label = document.getElementById("slice-label");
-    const windowSel = document.getElementById("window");
-    const overlaySel = document.getElementById("overlay");
-    const ct = document.getElementById("ct");
-    const heat = document.getElementById("heat");
+    const sliceLabel = document.getElementById("slice-label");
+    const opacity = document.getElementById("opacity");
+    const info = document.getElementById("overlay-info");
+    const toggles = [...document.querySelectorAll("input.overlay-toggle")];
+    const state = { z: 0, n: 1, window: "lung", overlay: null, peaks: {}, serial: 0 };
+
+    async function draw() {
+      const serial = ++state.serial;
+      const z = state.z;
+      sliceLabel.textContent = `${z + 1} / ${state.n}`;
+      try {
+        const ct = await loadImage(`/studies/${id}/slices/${z}.png?window=${state.window}`);
+        const heat = state.overlay
+          ? await loadImage(`/studies/${id}/heatmaps/${encodeURIComponent(state.overlay)}/${z}.png`)
+          : null;
+        if (serial !== state.serial) return; // a newer draw is on its way
+        ctx.imageSmoothingEnabled = true;
+        ctx.globalAlpha = 1;
+        ctx.drawImage(ct, 0, 0, canvas.width, canvas.height);
+        if (heat) {
+          ctx.globalAlpha = Number(opacity.value) / 100;
+          ctx.drawImage(heat, 0, 0, canvas.width, canvas.height);
+          ctx.globalAlpha = 1;
+        }
+        canvas.dataset.drawn = `${z}:${state.window}:${state.overlay || ""}`;
+      } catch (e) { sliceLabel.textContent = e.message; }
+    }
+
+    const go = (z) => {
+      state.z = Math.max(0, Math.min(state.n - 1, z));
+      slider.value = state.z;
+      draw();
+    };
+    const setWindow = (name) => {
+      state.window = name;
+      for (const b of document.querySelectorAll("button.window")) {
+        b.classList.toggle("active", b.dataset.window === name);
+      }
+      draw();
+    };
+    const setOverlay = (key, jump) => {
+      state.overlay = key;
+      for (const t of toggles) t.checked = t.value === key;
+      info.textContent = key ? `heatmap: ${label(key).replace("@", " — ")}` : "heatmap off";
+      if (key && jump && state.peaks[key] != null) go(state.peaks[key]); else draw();
+    };
+
+    const geo = await api(`/studies/${id}/geometry`);
+    state.n = geo.shape[0];
+    state.peaks = geo.heatmap_peaks || {};
+    slider.max = state.n - 1;
+    state.z = Math.floor(state.n / 2);
+    slider.value = state.z;
+    slider.addEventListener("input", () => go(Number(slider.value)));
+    opacity.addEventListener("input", draw);
+    for (const b of document.querySelectorAll("button.window")) {
+      b.addEventListener("click", () => setWindow(b.dataset.window));
+    }
+    for (const t of toggles) {
+      t.addEventListener("change", () => setOverlay(t.checked ? t.value : null, true));
+    }
+    canvas.addEventListener("wheel", (ev) => { ev.preventDefault(); go(state.z + (ev.deltaY > 0 ? 1 : -1)); },
+      { passive: false });
+    document.addEventListener("keydown", (ev) => {
+      if (ev.target instanceof HTMLTextAreaElement || ev.target instanceof HTMLInputElement && ev.target.type === "text") return;
+      const step = { ArrowUp: 1, ArrowRight: 1, ArrowDown: -1, ArrowLeft: -1, PageUp: 10, PageDown: -10 }[ev.key];
+      if (step) { ev.preventDefault(); go(state.z + step); return; }
+      if (ev.key === "Home") go(0);
+      else if (ev.key === "End") go(state.n - 1);
+      else if (["1", "2", "3"].includes(ev.key)) setWindow(["lung", "mediastinum", "bone"][Number(ev.key) - 1]);
+      else if (ev.key === "h" && toggles.length) setOverlay(state.overlay ? null : toggles[0].value, true);
+    });
+    setWindow("lung");
+    if (toggles.length) setOverlay(toggles[0].value, true); else setOverlay(null, false);
+    await reportEditor(id);
+  }
+
+  async function reportEditor(id) {
     const report = document.getElementById("report");
     const state = document.getElementById("report-state");
-
-    const draw = () => {
-      const z = slider.value;
-      label.textContent = `${Number(z) + 1} / ${Number(slider.max) + 1}`;
-      ct.src = `/studies/${id}/slices/${z}.png?window=${encodeURIComponent(windowSel.value)}`;
-      if (overlaySel.value) {
-        heat.src = `/studies/${id}/heatmaps/${encodeURIComponent(overlaySel.value)}/${z}.png`;
-        heat.hidden = false;
-      } else heat.hidden = true;
-    };
-    try {
-      const geo = await api(`/studies/${id}/geometry`);
-      slider.max = geo.shape[0] - 1;
-      slider.value = Math.floor(geo.shape[0] / 2);
-      if (overlaySel.options.length > 1) overlaySel.selectedIndex = 1;
-      draw();
-    } catch (e) { label.textContent = e.message; }
-    for (const el of [slider, windowSel, overlaySel]) el.addEventListener("input", draw);
-    ct.addEventListener("wheel", (ev) => {
-      ev.preventDefault();
-      slider.value = Number(slider.value) + (ev.deltaY > 0 ? 1 : -1);
-      draw();
-    });
-
-    const showReport = (r) => {
+    const buttons = [...document.querySelectorAll("#save,#sign")];
+    const show = (r) => {
       report.value = r.text;
-      state.textContent = r.signed ? `Signed by ${r.signed_by} at ${r.signed_at}` : "Draft — not signed";
-      if (r.signed) { report.readOnly = true; for (const b of document.querySelectorAll("#save,#sign")) b.disabled = true; }
+      state.textContent = r.signed ? `Signed by ${r.signed_by} at ${new Date(r.signed_at).toLocaleString()}`
+        : r.edited_text != null ? "Edited draft — not signed" : "Model draft — not signed";
+      state.className = r.signed ? "signed" : "draft";
+      if (r.signed) { report.readOnly = true; for (const b of buttons) b.disabled = true; }
     };
-    showReport(await api(`/studies/${id}/report`));
+    const put = () => api(`/studies/${id}/report`, { method: "PUT",
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text: report.value }) });
+    show(await api(`/studies/${id}/report`));
     const save = document.getElementById("save");
     const sign = document.getElementById("sign");
     if (save) save.addEventListener("click", async () => {
-      try { showReport(await api(`/studies/${id}/report`, { method: "PUT",
-        headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text: report.value }) })); }
-      catch (e) { state.textContent = e.message; }
+      try { show(await put()); } catch (e) { state.textContent = e.message; }
     });
     if (sign) sign.addEventListener("click", async () => {
-      try {
-        await api(`/studies/${id}/report`, { method: "PUT", headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ text: report.value }) });
-        showReport(await api(`/studies/${id}/report/sign`, { method: "POST" }));
-      } catch (e) { state.textContent = e.message; }
+      if (!window.confirm("Sign this report? It cannot be changed afterwards.")) return;
+      try { await put(); show(await api(`/studies/${id}/report/sign`, { method: "POST" })); }
+      catch (e) { state.textContent = e.message; }
     });
   }
 
