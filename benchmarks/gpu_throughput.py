@@ -18,7 +18,8 @@ larger than 128 scales the learning rate (--lr-scaling sqrt: 1e-3 * sqrt(batch /
 GPU (H100):  PYTHONPATH=src python3 benchmarks/gpu_throughput.py --npz PATH
 CPU (small): PYTHONPATH=src python3 benchmarks/gpu_throughput.py --npz PATH --device cpu \
                  --steps 3 --warmup 1 --batch-size 64 --ref-batches 3 --full-epochs 1 \
-                 --full-images 256 --threads 2
+                 --full-images 256 \
+                 --full-eval-images 128 --threads 2
 Needs only torch, numpy, lightning-fabric, monai, pydantic, pyyaml, pandas, pyarrow, scikit-learn,
 scipy, rich (radlens imported from src/).
 """
@@ -111,6 +112,7 @@ def radlens_images_per_s(
     warmup: int,
     compile_model: bool,
     precision: str,
+    small_input: bool = True,
 ) -> float:
     """Training img/s of radlens's per-batch work (see module doc), after warm-up steps."""
     from lightning_fabric import Fabric
@@ -120,7 +122,9 @@ def radlens_images_per_s(
     task = Task("binary", ("normal", "pneumonia"))
     x_train = torch.from_numpy(images[:, None].copy()).to(device)  # uint8, resident
     y_train = torch.from_numpy(labels.reshape(-1, 1).astype(np.float32)).to(device)
-    model = build_model("resnet18", spatial_dims=2, in_channels=1, num_outputs=2)
+    model = build_model(
+        "resnet18", spatial_dims=2, in_channels=1, num_outputs=2, small_input=small_input
+    )
     model = model.to(memory_format=torch.channels_last)
     fused = device.type in ("cuda", "cpu")
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused)
@@ -167,6 +171,7 @@ def full_run(npz: Path, device: str, args: argparse.Namespace) -> dict:
                 "augment": args.full_augment,
                 "class_weights": args.class_weights,
                 "max_train_images": args.full_images,
+                "max_eval_images": args.full_eval_images,
                 "device": device,
                 "compile": args.compile,
                 "out": str(Path(tmp) / "run"),
@@ -209,6 +214,7 @@ def main() -> None:
     parser.add_argument("--full-augment", default="none", help="none, flip, shift, flip+shift")
     parser.add_argument("--class-weights", default="balanced", help="none or balanced")
     parser.add_argument("--full-images", type=int, default=None, help="training subset")
+    parser.add_argument("--full-eval-images", type=int, default=None, help="val/test subset")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args()
     if args.threads:

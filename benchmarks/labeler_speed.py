@@ -34,7 +34,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_VENV_PY = Path(os.environ.get("RADLENS_MEDSPACY_PYTHON", "/tmp/radlens-bench-venv/bin/python"))
+DEFAULT_VENV_PY = Path(
+    os.environ.get("RADLENS_MEDSPACY_PYTHON", "/tmp/radlens-bench-venv/bin/python")
+)
 
 MEDSPACY_SCRIPT = r"""
 import json, sys, time
@@ -176,9 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     if ms.get("available"):
         r = ms["reports_per_s"]
         result["ratio_cold_vs_medspacy"] = round(result["radlens"]["cold_reports_per_s"] / r, 1)
-        result["ratio_corpus_vs_medspacy"] = round(
-            result["radlens"]["corpus_reports_per_s"] / r, 1
-        )
+        result["ratio_corpus_vs_medspacy"] = round(result["radlens"]["corpus_reports_per_s"] / r, 1)
     print(json.dumps(result, indent=1))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1), encoding="utf-8")

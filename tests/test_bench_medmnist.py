@@ -38,8 +38,8 @@ def test_cli_bench_two_datasets_on_cpu_then_resume(
     args = [
         "bench", "medmnist", "--datasets", "pneumoniamnist,breastmnist", "--epochs", "1",
         "--seeds", "2", "--data-dir", str(data), "--data-file", f"pneumoniamnist={pneumonia}",
-        "--no-verify", "--recipe", "radlens", "--max-train-images", "16",
-        "--max-eval-images", "16", "--batch-size", "16", "--out", str(out), "--quiet",
+        "--no-verify", "--recipe", "radlens", "--max-train-images", "8",
+        "--max-eval-images", "8", "--batch-size", "8", "--out", str(out), "--quiet",
     ]  # fmt: skip
     assert main(args) == 0
     assert "4 trained, 0 already done" in capsys.readouterr().out

@@ -104,6 +104,7 @@ def test_demo_one_epoch(
     code = main(
         [
             "demo",
+            "--medmnist",
             "--data-dir",
             str(medmnist_dir),
             "--out",
@@ -204,3 +205,13 @@ def test_config_file_and_flags(tmp_path: Path) -> None:
     config.to_yaml(tmp_path / "resolved.yaml")
     again = resolve_config({}, tmp_path / "resolved.yaml")
     assert again == config
+
+
+def test_every_train_flag_is_a_config_field() -> None:
+    import inspect
+
+    from radlens.cli import train_cmd
+    from radlens.config import TrainConfig
+
+    flags = set(inspect.signature(train_cmd).parameters) - {"config", "resume"}
+    assert flags == set(TrainConfig.model_fields)

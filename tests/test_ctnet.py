@@ -114,10 +114,11 @@ def test_acs_transfer_places_kernels_in_three_planes() -> None:
 def test_transfer_bad_inputs() -> None:
     net2 = resnet18_2d(1, 4, widen_factor=0.125)
     with pytest.raises(ModelError, match="mode 'bogus'"):
-        transfer_2d_to_3d(net2, resnet18_2d(1, 4, widen_factor=0.125, spatial_dims=3),
-                          mode="bogus")  # type: ignore[arg-type]
-    with pytest.raises(ModelError, match="does not fit|cannot transfer"):
+        net3 = resnet18_2d(1, 4, widen_factor=0.125, spatial_dims=3)
+        transfer_2d_to_3d(net2, net3, mode="bogus")  # type: ignore[arg-type]
+    with pytest.raises(ModelError, match=r"does not fit|cannot transfer"):
         transfer_2d_to_3d(net2, resnet18_2d(1, 4, widen_factor=0.25, spatial_dims=3))
     with pytest.raises(ModelError, match="no convolution kernels"):
-        transfer_2d_to_3d(torch.nn.Linear(3, 3), resnet18_2d(1, 4, spatial_dims=3,
-                                                              widen_factor=0.125))
+        transfer_2d_to_3d(
+            torch.nn.Linear(3, 3), resnet18_2d(1, 4, spatial_dims=3, widen_factor=0.125)
+        )

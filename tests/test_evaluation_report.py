@@ -6,13 +6,12 @@ import base64
 import io
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from chromium import chromium_exe, pixel_std, render
 from evaluation_synth import multilabel_frame, single_label_frame, write_run_dir
 from PIL import Image
 
@@ -213,52 +212,23 @@ def test_single_label_report_has_confusion_matrix(tmp_path: Path) -> None:
     assert "No heatmaps found" in html
 
 
-def _chromium() -> str:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        pytest.skip(
-            "CHROMIUM NOT INSTALLED: the real-browser report test cannot run"
-            " (install the Debian package: apt-get install -y chromium)"
-        )
-    return exe
-
-
-def _render(exe: str, page: Path, shot: Path, profile: Path) -> list[str]:
-    """Screenshot a page in headless Chromium; return its console messages."""
-    cmd = [
-        exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
-        "--window-size=1280,2000", f"--screenshot={shot}", page.resolve().as_uri(),
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert shot.is_file(), (
-        f"chromium wrote no screenshot (rc {proc.returncode}): {proc.stderr[-800:]}"
-    )
-    return [line for line in proc.stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
-
-
-def _pixel_std(path: Path) -> float:
-    return float(np.asarray(Image.open(path).convert("L"), dtype=np.float64).std())
-
-
 @pytest.mark.integration
 @pytest.mark.slow
 def test_report_in_headless_chromium(tmp_path: Path) -> None:
-    exe = _chromium()
+    exe = chromium_exe()
     frame = multilabel_frame(n_per_split=(200, 300), seed=8)
     run = _fabricated_run(tmp_path, frame)
     evaluate_run_dir(run, by="site", n_bootstrap=10)
     shot = tmp_path / "report.png"
-    console = _render(exe, run / "report.html", shot, tmp_path / "profile")
+    console = render(exe, run / "report.html", shot, tmp_path / "profile")
     assert console == [], f"console messages while loading the report: {console}"
-    assert _pixel_std(shot) > 20.0
+    assert pixel_std(shot) > 20.0
     assert len(np.unique(np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3), axis=0)) > 100
     # the detectors work: a page with a script error and a blank page are caught
     bad = tmp_path / "bad.html"
     bad.write_text("<html><body><script>notDefinedAnywhere();</script></body></html>")
-    assert any("Uncaught" in m for m in _render(exe, bad, tmp_path / "bad.png", tmp_path / "p2"))
-    assert _pixel_std(tmp_path / "bad.png") < 1.0
+    assert any("Uncaught" in m for m in render(exe, bad, tmp_path / "bad.png", tmp_path / "p2"))
+    assert pixel_std(tmp_path / "bad.png") < 1.0
 
 
 @pytest.mark.parametrize("task", ["multi-class", "ordinal-regression"])

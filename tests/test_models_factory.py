@@ -67,3 +67,19 @@ def test_bad_model_requests() -> None:
         build_model("resnet18_25d", spatial_dims=2, in_channels=1, num_outputs=2)
     with pytest.raises(ModelError, match="must be >= 1"):
         build_model("resnet18", spatial_dims=2, in_channels=0, num_outputs=2)
+
+
+def test_registered_models_build_by_name() -> None:
+    from radlens.config import make_config
+    from radlens.models import available_models, register_model
+
+    def tiny(*, in_channels: int, num_outputs: int, **_: object) -> nn.Module:
+        return nn.Sequential(nn.Flatten(), nn.LazyLinear(num_outputs))
+
+    register_model("tiny_test_net", tiny)
+    assert "tiny_test_net" in available_models()
+    model = build_model("tiny_test_net", spatial_dims=2, in_channels=1, num_outputs=3)
+    assert model(torch.zeros(2, 1, 4, 4)).shape == (2, 3)
+    assert make_config({"model": "tiny_test_net"}).model == "tiny_test_net"
+    with pytest.raises(ModelError, match="is built in"):
+        register_model("resnet18", tiny)

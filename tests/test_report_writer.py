@@ -10,8 +10,14 @@ from radlens.errors import ReportError
 from radlens.reports.labeler import Finding, label
 from radlens.reports.writer import certainty_of, draft_report_text, write_draft
 
-LOBES = ["right_upper_lobe", "right_middle_lobe", "right_lower_lobe", "left_upper_lobe",
-         "lingula", "left_lower_lobe"]
+LOBES = [
+    "right_upper_lobe",
+    "right_middle_lobe",
+    "right_lower_lobe",
+    "left_upper_lobe",
+    "lingula",
+    "left_lower_lobe",
+]
 
 
 def test_certainty_bands_and_status() -> None:
@@ -48,14 +54,16 @@ def test_one_sentence_per_finding_with_locations_grouped_by_system() -> None:
     impression = text.split("IMPRESSION:")[1]
     assert impression.index("Pleural effusion") < impression.index("nodule")
     assert "No pneumothorax" not in impression
-    assert [s.abnormality for s in draft.positives][0] == "pleural_effusion"
+    assert draft.positives[0].abnormality == "pleural_effusion"
 
 
 def test_critical_positive_is_flagged_first_and_not_negated() -> None:
-    draft = write_draft([
-        {"abnormality": "nodule", "location": None, "score": 0.99},
-        {"abnormality": "pneumothorax", "location": "left_pleura", "score": 0.9},
-    ])
+    draft = write_draft(
+        [
+            {"abnormality": "nodule", "location": None, "score": 0.99},
+            {"abnormality": "pneumothorax", "location": "left_pleura", "score": 0.9},
+        ]
+    )
     first = draft.text.split("IMPRESSION:")[1].strip().splitlines()[0]
     assert first == "1. Pneumothorax in the left pleura. [critical]"
     assert "No pneumothorax" not in draft.text
@@ -66,14 +74,18 @@ def test_unassessed_critical_findings_are_not_negated_unless_asked() -> None:
     text = draft_report_text([{"abnormality": "nodule", "location": None, "score": 0.1}])
     assert "pulmonary embolism" not in text.lower()
     assert "No acute abnormality identified by the model." in text
-    text = draft_report_text([{"abnormality": "nodule", "location": None, "score": 0.1}],
-                             always_negate=("pulmonary_embolism",))
+    text = draft_report_text(
+        [{"abnormality": "nodule", "location": None, "score": 0.1}],
+        always_negate=("pulmonary_embolism",),
+    )
     assert "No pulmonary embolism." in text
 
 
 def test_labeler_findings_are_accepted() -> None:
-    findings = label("FINDINGS: Right upper lobe nodule. No pleural effusion. Possible small "
-                     "right pneumothorax.\nIMPRESSION: Nodule.")
+    findings = label(
+        "FINDINGS: Right upper lobe nodule. No pleural effusion. Possible small "
+        "right pneumothorax.\nIMPRESSION: Nodule."
+    )
     text = draft_report_text(findings)
     assert "Lung nodule in the right upper lobe." in text
     assert "Possible pneumothorax" in text
@@ -107,8 +119,16 @@ def test_bad_findings_raise(item: dict, match: str) -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["nodule", "mass", "consolidation", "emphysema"]),
-                          st.sampled_from(LOBES), st.floats(0.0, 1.0)), max_size=8))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["nodule", "mass", "consolidation", "emphysema"]),
+            st.sampled_from(LOBES),
+            st.floats(0.0, 1.0),
+        ),
+        max_size=8,
+    )
+)
 def test_every_reported_finding_has_exactly_one_sentence(items: list) -> None:
     preds = [Finding(a, loc, "present", "findings", "", (0, 0)) for a, loc, _ in items]
     scored = [{"abnormality": a, "location": loc, "score": s} for a, loc, s in items]

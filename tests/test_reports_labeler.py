@@ -29,10 +29,14 @@ def locs(text: str, abn: str) -> set[str | None]:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("No pleural effusion, pneumothorax or consolidation.",
-         {"pleural_effusion": "absent", "pneumothorax": "absent", "consolidation": "absent"}),
-        ("No pneumothorax, but there is a small right pleural effusion.",
-         {"pneumothorax": "absent", "pleural_effusion": "present"}),
+        (
+            "No pleural effusion, pneumothorax or consolidation.",
+            {"pleural_effusion": "absent", "pneumothorax": "absent", "consolidation": "absent"},
+        ),
+        (
+            "No pneumothorax, but there is a small right pleural effusion.",
+            {"pneumothorax": "absent", "pleural_effusion": "present"},
+        ),
         ("Pneumonia cannot be excluded.", {"pneumonia": "uncertain"}),
         ("Possible small left pleural effusion.", {"pleural_effusion": "uncertain"}),
         ("Findings suggestive of pneumonia.", {"pneumonia": "uncertain"}),
@@ -45,14 +49,20 @@ def locs(text: str, abn: str) -> set[str | None]:
         ("Heart size is normal.", {"cardiomegaly": "absent"}),
         ("The heart is not enlarged.", {"cardiomegaly": "absent"}),
         ("The heart is enlarged.", {"cardiomegaly": "present"}),
-        ("Mediastinal main vascular structures, heart contour, size are normal.",
-         {"cardiomegaly": "absent"}),
-        ("Pleural effusion-thickening was not observed.",
-         {"pleural_effusion": "absent", "pleural_thickening": "absent"}),
+        (
+            "Mediastinal main vascular structures, heart contour, size are normal.",
+            {"cardiomegaly": "absent"},
+        ),
+        (
+            "Pleural effusion-thickening was not observed.",
+            {"pleural_effusion": "absent", "pleural_thickening": "absent"},
+        ),
         ("Mediastinitis?", {"mediastinitis": "uncertain"}),
         ("Atelectasis versus pneumonia.", {"atelectasis": "uncertain", "pneumonia": "uncertain"}),
-        ("Not only consolidation but also effusion is present.",
-         {"consolidation": "present", "pleural_effusion": "present"}),
+        (
+            "Not only consolidation but also effusion is present.",
+            {"consolidation": "present", "pleural_effusion": "present"},
+        ),
         ("Normal chest CT.", {}),
     ],
 )
@@ -64,7 +74,10 @@ def test_locations_from_own_clause_and_bilateral() -> None:
     text = "Nodule in the right upper lobe and consolidation in the left lower lobe."
     assert locs(text, "nodule") == {"right_upper_lobe"}
     assert locs(text, "consolidation") == {"left_lower_lobe"}
-    assert locs("Bilateral pleural effusions.", "pleural_effusion") == {"right_pleura", "left_pleura"}
+    assert locs("Bilateral pleural effusions.", "pleural_effusion") == {
+        "right_pleura",
+        "left_pleura",
+    }
     assert locs("Bibasilar atelectasis.", "atelectasis") == {"right_lower_lobe", "left_lower_lobe"}
     both = "Consolidation and atelectasis in the left lower lobe."
     assert locs(both, "consolidation") == locs(both, "atelectasis") == {"left_lower_lobe"}
@@ -75,7 +88,10 @@ def test_locations_from_own_clause_and_bilateral() -> None:
 
 def test_site_refines_the_finding() -> None:
     got = status("Calcifications are observed in the aorta and coronary arteries.")
-    assert got == {"arterial_wall_calcification": "present", "coronary_artery_calcification": "present"}
+    assert got == {
+        "arterial_wall_calcification": "present",
+        "coronary_artery_calcification": "present",
+    }
     assert status("Hypodense nodule in the liver.") == {"liver_lesion": "present"}
     assert status("Minimal effusion in the pericardium.") == {"pericardial_effusion": "present"}
 
@@ -86,7 +102,9 @@ def test_sections_history_never_present() -> None:
     by = {f.abnormality: f for f in fs}
     assert by["pneumonia"].section == "indication" and by["pneumonia"].status == "uncertain"
     assert by["mass"].section == "history" and by["mass"].status != "present"
-    assert by["pleural_effusion"].section == "findings" and by["pleural_effusion"].status == "absent"
+    assert (
+        by["pleural_effusion"].section == "findings" and by["pleural_effusion"].status == "absent"
+    )
 
 
 def test_reporting_section_wins_over_history() -> None:

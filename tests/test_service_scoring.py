@@ -125,13 +125,16 @@ def test_split_label_and_triage_rules() -> None:
         ],
         threshold=0.5,
     )
-    assert result.urgency_rank == 0 and result.top_abnormality == "nodule"
+    # critical pneumothorax sets the rank and is the top finding, though nodule scores higher
+    assert result.urgency_rank == 0 and result.top_abnormality == "pneumothorax"
+    assert result.top_score == 0.55
     status = {f.abnormality: (f.status, f.location) for f in result.findings}
     assert status["mass"] == ("uncertain", "right_upper_lobe")
     text = draft_report([Prediction("pneumothorax", "left_pleura", 0.9)])
     assert "neumothorax in the left pleura" in text and "[critical]" in text
     quiet = [Prediction("pneumothorax", "left_pleura", 0.01)]
     assert triage(quiet, threshold=0.5).urgency_rank == 3
+    assert triage(quiet, threshold=0.5).top_abnormality == "pneumothorax"
     assert "No pneumothorax." in draft_report(quiet)
 
 
@@ -147,7 +150,7 @@ def test_model_scorer_preprocesses_like_the_chest_ct_cohort(chest_run: Path, tmp
     """The service feeds the model exactly the tensor training saw for the same NIfTI volume."""
     import pandas as pd
 
-    from radlens.data.ct_cohort import CHEST_WINDOW, load_ct_cohort
+    from radlens.data.ct_cohort import load_ct_cohort
     from radlens.data.phantom_geometry import FOV_MM
     from radlens.data.volumes import load_volume
     from radlens.runs import load_run
@@ -155,7 +158,7 @@ def test_model_scorer_preprocesses_like_the_chest_ct_cohort(chest_run: Path, tmp
     scorer = ModelScorer(chest_run)
     pre = scorer.preprocessing
     assert pre.source == "ct_cohort defaults" and pre.shape == (16, 32, 32)
-    assert pre.windows == (CHEST_WINDOW,)
+    assert len(pre.windows) == int(load_run(chest_run).checkpoint["geometry"]["in_channels"])
     assert pre.spacing == pytest.approx([FOV_MM[i] / pre.shape[i] for i in range(3)])
     table = pd.read_parquet(chest_run.parent / "cohort" / "cohort.parquet")
     row = table.iloc[0]
@@ -185,13 +188,17 @@ def test_recorded_preprocessing_wins_and_bad_files_fail(chest_run: Path, tmp_pat
 
     run = tmp_path / "run"
     shutil.copytree(chest_run, run)
+    n_in = len(ModelScorer(run).preprocessing.windows)
+    windows = [[-1000 + 10 * c, 200] for c in range(n_in)]
     (run / "preprocessing.json").write_text(
-        json.dumps({"shape": [16, 32, 32], "windows": [[-1000, 200]], "spacing": [20, 10.5, 10.5]})
+        json.dumps({"shape": [16, 32, 32], "windows": windows, "spacing": [20, 10.5, 10.5]})
     )
     pre = ModelScorer(run).preprocessing
-    assert pre.windows == ((-1000.0, 200.0),) and pre.spacing == (20.0, 10.5, 10.5)
-    (run / "preprocessing.json").write_text('{"shape": [16, 32, 32], "windows": [[1, 2], [3, 4]]}')
-    with pytest.raises(ModelError, match="takes 1 channel"):
+    assert pre.windows == tuple(tuple(map(float, w)) for w in windows)
+    assert pre.spacing == (20.0, 10.5, 10.5) and pre.source.endswith("preprocessing.json")
+    too_many = json.dumps({"shape": [16, 32, 32], "windows": [[1, 2]] * (n_in + 1)})
+    (run / "preprocessing.json").write_text(too_many)
+    with pytest.raises(ModelError, match=f"takes {n_in} channel"):
         ModelScorer(run)
     (run / "preprocessing.json").write_text('{"shape": "big"}')
     with pytest.raises(ModelError, match="malformed"):

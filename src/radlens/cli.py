@@ -193,6 +193,7 @@ def train_cmd(
     devices: int | None = typer.Option(None, help="Number of devices (DDP through Fabric)."),
     threads: int | None = typer.Option(None, help="CPU threads for torch."),
     out: str | None = typer.Option(None, help="Run directory to write [runs/run]."),
+    checkpoint_every: int | None = typer.Option(None, help="Write checkpoints every N epochs."),
     config: Path | None = typer.Option(None, help="YAML config; flags override its keys."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
 ) -> None:
@@ -357,7 +358,7 @@ def explain_cmd(
 # ---- reports: rule-based labeler (radlens.reports.labeler, labels_io, label_eval) ----
 @app.command("label")
 def label_cmd(
-    reports: Optional[Path] = typer.Argument(None, help="CSV of reports (UTF-8, header row)."),
+    reports: Path | None = typer.Argument(None, help="CSV of reports (UTF-8, header row)."),
     id_column: str = typer.Option("id", "--id-column", help="Column holding the report id."),
     text_column: str = typer.Option("text", "--text-column", help="Column holding the text."),
     vocab: str = typer.Option("chest_ct", "--vocab", help="chest_ct, chest_xr or a YAML path."),
@@ -367,7 +368,7 @@ def label_cmd(
     uncertain: str = typer.Option(
         "keep", "--uncertain", help="Wide matrix: keep (-1), positive (1) or negative (0)."
     ),
-    explain_text: Optional[str] = typer.Option(
+    explain_text: str | None = typer.Option(
         None, "--explain", help="Label this text and print each decision with its cue."
     ),
 ) -> None:
@@ -399,8 +400,8 @@ def label_eval_cmd(
     pred: Path = typer.Argument(..., help="Output of `radlens label` (long or .wide table)."),
     gold: Path = typer.Argument(..., help="Gold CSV: wide 0/1 columns, or id,text,findings."),
     id_column: str = typer.Option("report_id", "--id-column", help="Id column of PRED."),
-    gold_id_column: Optional[str] = typer.Option(None, "--gold-id-column", help="Id of GOLD."),
-    mapping: Optional[str] = typer.Option(
+    gold_id_column: str | None = typer.Option(None, "--gold-id-column", help="Id of GOLD."),
+    mapping: str | None = typer.Option(
         None, "--mapping", help="Gold column -> vocabulary ids: ct_rate, openi_negbio or a YAML."
     ),
     uncertain: str = typer.Option("positive", "--uncertain", help="positive or negative."),
@@ -448,7 +449,8 @@ def bench_medmnist_cmd(
     ),
     class_weights: str = typer.Option("none", help="none or balanced."),
     batch_size: int = typer.Option(128, help="Batch size [128]."),
-    lr: float = typer.Option(1e-3, help="Adam learning rate [1e-3]."),
+    lr: float = typer.Option(1e-3, help="Adam learning rate at batch 128 [1e-3]."),
+    lr_scaling: str = typer.Option("sqrt", help="Other batch sizes: none, linear or sqrt."),
     max_train_images: int | None = typer.Option(None, help="Seeded training subset."),
     max_eval_images: int | None = typer.Option(None, help="Seeded val/test subset."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N."),

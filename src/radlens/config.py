@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from radlens.errors import ConfigError
-from radlens.models import MODEL_NAMES
+from radlens.models import available_models
 
 AUGMENTS: tuple[str, ...] = ("none", "flip", "shift", "flip+shift")
 
@@ -81,10 +81,11 @@ class TrainConfig(BaseModel):
     @classmethod
     def _known_model(cls, value: str) -> str:
         key = value.lower().replace("-", "")
-        if key not in MODEL_NAMES:
-            close = difflib.get_close_matches(key, MODEL_NAMES, n=1)
+        names = available_models()
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"unknown model {value!r}{hint} (available: {', '.join(MODEL_NAMES)})")
+            raise ValueError(f"unknown model {value!r}{hint} (available: {', '.join(names)})")
         return key
 
     @field_validator("augment")

@@ -49,6 +49,7 @@ class CtDemoOptions:
     heatmap_cases: int = 2
     threads: int | None = None
     min_location_positives: int = 5
+    fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
 
 
 @dataclass
@@ -62,8 +63,10 @@ class CtDemoResult:
 def _prepare_out(out: Path) -> None:
     """The demo starts fresh but only ever deletes an earlier demo folder."""
     if out.exists():
-        if not (out / "demo.json").is_file() and not (out / "run" / "config.yaml").is_file() and (
-            any(out.iterdir())
+        if (
+            not (out / "demo.json").is_file()
+            and not (out / "run" / "config.yaml").is_file()
+            and (any(out.iterdir()))
         ):
             raise ConfigError(f"--out {out} exists and is not a radlens demo; choose another --out")
         shutil.rmtree(out)
@@ -75,8 +78,13 @@ def noise_table(cohort: CtCohort) -> Table:
     for col in ("abnormality", "precision", "recall", "F1", "uncertain"):
         table.add_column(col, justify="left" if col == "abnormality" else "right")
     for r in cohort.noise.table.itertuples() if cohort.noise else []:
-        table.add_row(r.abnormality, f"{r.precision:.3f}", f"{r.recall:.3f}", f"{r.f1:.3f}",
-                      str(r.n_uncertain))
+        table.add_row(
+            r.abnormality,
+            f"{r.precision:.3f}",
+            f"{r.recall:.3f}",
+            f"{r.f1:.3f}",
+            str(r.n_uncertain),
+        )
     return table
 
 
@@ -85,9 +93,14 @@ def auroc_table(rows: pd.DataFrame, truth_auc: dict[str, float]) -> Table:
     for col in ("abnormality", "AUROC", "95% CI", "vs truth", "pos", "neg"):
         table.add_column(col, justify="left" if col == "abnormality" else "right")
     for r in rows.itertuples():
-        table.add_row(r.label, f"{r.auroc:.3f}", f"{r.auroc_low:.3f}-{r.auroc_high:.3f}",
-                      f"{truth_auc.get(r.label, float('nan')):.3f}", str(int(r.n_positive)),
-                      str(int(r.n_negative)))
+        table.add_row(
+            r.label,
+            f"{r.auroc:.3f}",
+            f"{r.auroc_low:.3f}-{r.auroc_high:.3f}",
+            f"{truth_auc.get(r.label, float('nan')):.3f}",
+            str(int(r.n_positive)),
+            str(int(r.n_negative)),
+        )
     return table
 
 
@@ -112,6 +125,9 @@ def run_ct_demo(
     console = console or Console()
     t0 = time.perf_counter()
     out = Path(out)
+    make_config(
+        {"dataset": "check", "model": opts.model, "epochs": opts.epochs}, source="radlens demo"
+    )  # bad options fail before any work
     _prepare_out(out)
     if opts.threads:
         torch.set_num_threads(opts.threads)
@@ -131,17 +147,30 @@ def run_ct_demo(
 
     console.rule("[bold]2/6 label the reports, split by patient, load the volumes")
     cohort = load_ct_cohort(out / "cohort", seed=opts.seed, shape=opts.shape,
+                            fractions=opts.fractions,
                             cache_dir=out / "cache", progress=progress,
                             min_location_positives=opts.min_location_positives)  # fmt: skip
     ds = cohort.dataset
+    empty = [s for s in ("train", "val", "test") if s not in ds.images]
+    if empty:
+        raise ConfigError(
+            f"with {opts.patients} patients (seed {opts.seed}) the {empty} split(s) "
+            "got no patient; use more --patients (the default is 100)"
+        )
     console.print(noise_table(cohort))
     if cohort.noise:
-        console.print(f"labeler micro F1 {cohort.noise.micro_f1:.3f}, macro F1 "
-                      f"{cohort.noise.macro_f1:.3f} (abnormality@location micro F1 "
-                      f"{cohort.noise.location_micro_f1:.3f})")
-    console.print(f"splits by patient: " + ", ".join(
-        f"{s} {ds.size(s)} studies / {len(set(ds.patient_ids[s]))} patients" for s in ds.splits)
-        + f"; {len(ds.label_names)} outputs (12 abnormalities + located ones)")
+        console.print(
+            f"labeler micro F1 {cohort.noise.micro_f1:.3f}, macro F1 "
+            f"{cohort.noise.macro_f1:.3f} (abnormality@location micro F1 "
+            f"{cohort.noise.location_micro_f1:.3f})"
+        )
+    console.print(
+        "splits by patient: "
+        + ", ".join(
+            f"{s} {ds.size(s)} studies / {len(set(ds.patient_ids[s]))} patients" for s in ds.splits
+        )
+        + f"; {len(ds.label_names)} outputs (12 abnormalities + located ones)"
+    )
     t = lap("label_and_load", t)
 
     console.rule(f"[bold]3/6 train {opts.model} (CT-Net-style) on {ds.size('train')} studies")
@@ -154,6 +183,19 @@ def run_ct_demo(
         "channels_last": False, "threads": opts.threads, "out": str(run_dir),
     }, source="radlens demo")  # fmt: skip
     result = train(config, dataset=ds, progress=progress)
+    # how volumes were turned into model inputs, for scoring new studies (the triage service)
+    (run_dir / "preprocess.json").write_text(
+        json.dumps(
+            {
+                "shape": list(opts.shape),
+                "target_spacing_mm": list(ds.extra["spacing"]),
+                "windows_hu": ds.extra["windows"],
+                "channels": "one per HU window, clipped to [0, 1], stored as uint8 0..255",
+                "orientation": "standard axial (z -> S, y -> P, x -> L)",
+            },
+            indent=2,
+        )
+    )
     t = lap("train", t)
 
     console.rule("[bold]4/6 Grad-CAM heatmaps of the most confident positives")
@@ -173,9 +215,11 @@ def run_ct_demo(
     mean_auc = float(np.nanmean(rows["auroc"]))
     loc_rows = table.loc[[n for n in ds.label_names if "@" in n]]
     mean_loc = float(np.nanmean(loc_rows["auroc"])) if len(loc_rows) else float("nan")
-    console.print(f"mean test AUROC over the 12 abnormalities: [bold]{mean_auc:.3f}[/] "
-                  f"(vs true findings {np.nanmean(list(truth.values())):.3f}); "
-                  f"abnormality@location outputs: {mean_loc:.3f} over {len(loc_rows)}")
+    console.print(
+        f"mean test AUROC over the 12 abnormalities: [bold]{mean_auc:.3f}[/] "
+        f"(vs true findings {np.nanmean(list(truth.values())):.3f}); "
+        f"abnormality@location outputs: {mean_loc:.3f} over {len(loc_rows)}"
+    )
     t = lap("evaluate", t)
 
     console.rule("[bold]6/6 triage list (critical findings first, then score)")
@@ -188,21 +232,34 @@ def run_ct_demo(
 
     wall = round(time.perf_counter() - t0, 1)
     summary = {
-        "patients": opts.patients, "studies": int(len(cohort.table)), "seed": opts.seed,
-        "shape": list(opts.shape), "model": opts.model, "epochs": opts.epochs,
+        "patients": opts.patients,
+        "studies": len(cohort.table),
+        "seed": opts.seed,
+        "shape": list(opts.shape),
+        "model": opts.model,
+        "epochs": opts.epochs,
         "threads": torch.get_num_threads(),
         "labeler": cohort.noise.to_dict() if cohort.noise else None,
-        "splits": {s: {"studies": ds.size(s), "patients": len(set(ds.patient_ids[s]))}
-                   for s in ds.splits},
+        "splits": {
+            s: {"studies": ds.size(s), "patients": len(set(ds.patient_ids[s]))} for s in ds.splits
+        },
         "best_epoch": result.best_epoch,
-        "test_auroc": {r.label: {"auroc": r.auroc, "low": r.auroc_low, "high": r.auroc_high,
-                                 "n_positive": int(r.n_positive)} for r in rows.itertuples()},
+        "test_auroc": {
+            r.label: {
+                "auroc": r.auroc,
+                "low": r.auroc_low,
+                "high": r.auroc_high,
+                "n_positive": int(r.n_positive),
+            }
+            for r in rows.itertuples()
+        },
         "test_auroc_vs_truth": truth,
         "mean_test_auroc": mean_auc,
         "mean_test_auroc_vs_truth": float(np.nanmean(list(truth.values()))),
         "mean_test_auroc_located": mean_loc,
         "localization": None if loc is None else loc.to_dict(orient="records"),
-        "timings_s": timings, "wall_time_s": wall,
+        "timings_s": timings,
+        "wall_time_s": wall,
     }
     (out / "demo.json").write_text(json.dumps(summary, indent=2, default=float))
     console.print(f"demo finished in {wall:.0f} s · report: [bold]{report}[/]")

@@ -91,13 +91,25 @@ def explain_top_positives(
         return None
     scored = index.dropna(subset=["pointing_game"]).copy()
     scored["pointing_game"] = scored["pointing_game"].astype(float)
-    table = scored.groupby("label", sort=False).agg(
-        n=("pointing_game", "size"), pointing_game=("pointing_game", "mean"),
-        iou=("iou", "mean"), dice=("dice", "mean"), chance=("chance", "mean"),
-    ).reset_index()
-    total = {"label": "all", "n": len(scored), "pointing_game": scored["pointing_game"].mean(),
-             "iou": scored["iou"].mean(), "dice": scored["dice"].mean(),
-             "chance": scored["chance"].mean()}
+    table = (
+        scored.groupby("label", sort=False)
+        .agg(
+            n=("pointing_game", "size"),
+            pointing_game=("pointing_game", "mean"),
+            iou=("iou", "mean"),
+            dice=("dice", "mean"),
+            chance=("chance", "mean"),
+        )
+        .reset_index()
+    )
+    total = {
+        "label": "all",
+        "n": len(scored),
+        "pointing_game": scored["pointing_game"].mean(),
+        "iou": scored["iou"].mean(),
+        "dice": scored["dice"].mean(),
+        "chance": scored["chance"].mean(),
+    }
     return pd.concat([table, pd.DataFrame([total])], ignore_index=True)
 
 
@@ -118,8 +130,13 @@ def truth_aurocs(run_dir: str | Path, cohort: CtCohort, labels: Sequence[str]) -
     return out
 
 
-def triage_list(run_dir: str | Path, evaluation: object, abnormalities: Sequence[str],
-                *, cohort: CtCohort | None = None) -> pd.DataFrame:
+def triage_list(
+    run_dir: str | Path,
+    evaluation: object,
+    abnormalities: Sequence[str],
+    *,
+    cohort: CtCohort | None = None,
+) -> pd.DataFrame:
     """Test studies ranked for reading: most urgent finding above its threshold first (critical,
     urgent, routine, none), then the highest score. Thresholds are the evaluation's (chosen on
     validation); one location per finding (its best located output when the model has one)."""
@@ -129,8 +146,9 @@ def triage_list(run_dir: str | Path, evaluation: object, abnormalities: Sequence
     located = [c[6:] for c in rows.columns if c.startswith("score:") and LOCATION_SEP in c]
     truth = {}
     if cohort is not None:
-        truth = dict(zip(cohort.table["study_id"].astype(str), cohort.table["true_findings"],
-                         strict=True))
+        truth = dict(
+            zip(cohort.table["study_id"].astype(str), cohort.table["true_findings"], strict=True)
+        )
     out = []
     for _, r in rows.iterrows():
         found, preds = [], []
@@ -139,32 +157,52 @@ def triage_list(run_dir: str | Path, evaluation: object, abnormalities: Sequence
             thr = float(table.loc[abn, "threshold"]) if abn in table.index else np.nan
             thr = 0.5 if not np.isfinite(thr) else thr
             locs = [c for c in located if c.split(LOCATION_SEP)[0] == abn]
-            loc = max(locs, key=lambda c: float(r[f"score:{c}"])).split(LOCATION_SEP)[1] if (
-                locs) else None
+            loc = (
+                max(locs, key=lambda c: float(r[f"score:{c}"])).split(LOCATION_SEP)[1]
+                if (locs)
+                else None
+            )
             # calibrate the band to the threshold: at the threshold "possible", above "likely"
-            band = 0.35 + 0.5 * (score - thr) / max(1e-6, 1 - thr) if score >= thr else (
-                0.35 * score / max(thr, 1e-6))
+            band = (
+                0.35 + 0.5 * (score - thr) / max(1e-6, 1 - thr)
+                if score >= thr
+                else (0.35 * score / max(thr, 1e-6))
+            )
             preds.append({"abnormality": abn, "location": loc, "score": min(1.0, band)})
             if score >= thr:
                 found.append((URGENCY_RANK[vocab.abnormalities[abn].urgency], -score, abn, loc))
         found.sort()
         urgency = ["critical", "urgent", "routine"][found[0][0]] if found else NO_FINDING
         top = -found[0][1] if found else max(float(r[f"score:{a}"]) for a in abnormalities)
-        text = "; ".join(f"{a}{f' ({loc.replace(chr(95), chr(32))})' if loc else ''} {-s:.2f}"
-                         for _, s, a, loc in found)
-        out.append({
-            "study_id": str(r["id"]), "site": str(r.get("site", "")), "urgency": urgency,
-            "findings": text or "no finding above threshold", "top_score": round(top, 4),
-            "draft_report": write_draft(preds, vocab=vocab).text,
-            "true_findings": ", ".join(
-                f"{f['abnormality']}" for f in json.loads(truth[str(r["id"])])
-            ) if str(r["id"]) in truth else "",
-        })
+        text = "; ".join(
+            f"{a}{f' ({loc.replace(chr(95), chr(32))})' if loc else ''} {-s:.2f}"
+            for _, s, a, loc in found
+        )
+        out.append(
+            {
+                "study_id": str(r["id"]),
+                "site": str(r.get("site", "")),
+                "urgency": urgency,
+                "findings": text or "no finding above threshold",
+                "top_score": round(top, 4),
+                "draft_report": write_draft(preds, vocab=vocab).text,
+                "true_findings": ", ".join(
+                    f"{f['abnormality']}" for f in json.loads(truth[str(r["id"])])
+                )
+                if str(r["id"]) in truth
+                else "",
+            }
+        )
     frame = pd.DataFrame(out)
     order = {"critical": 0, "urgent": 1, "routine": 2, NO_FINDING: 3}
     frame["_u"] = frame["urgency"].map(order)
-    frame = frame.sort_values(["_u", "top_score", "study_id"], ascending=[True, False, True],
-                              kind="stable").drop(columns="_u").reset_index(drop=True)
+    frame = (
+        frame.sort_values(
+            ["_u", "top_score", "study_id"], ascending=[True, False, True], kind="stable"
+        )
+        .drop(columns="_u")
+        .reset_index(drop=True)
+    )
     frame.insert(0, "rank", np.arange(1, len(frame) + 1))
     return frame
 
@@ -177,21 +215,40 @@ def append_triage_section(report: str | Path, triage: pd.DataFrame) -> Path:
     page = path.read_text(encoding="utf-8")
     start, end = "<!-- radlens:triage -->", "<!-- /radlens:triage -->"
     if start in page and end in page:
-        page = page[: page.index(start)] + page[page.index(end) + len(end):]
-    head = "".join(f"<th>{html.escape(c.replace('_', ' '))}</th>" for c in
-                   ("rank", "study", "site", "urgency", "findings above threshold", "top score",
-                    "true findings", "draft report"))
+        page = page[: page.index(start)] + page[page.index(end) + len(end) :]
+    head = "".join(
+        f"<th>{html.escape(c.replace('_', ' '))}</th>"
+        for c in (
+            "rank",
+            "study",
+            "site",
+            "urgency",
+            "findings above threshold",
+            "top score",
+            "true findings",
+            "draft report",
+        )
+    )
     body = []
     for r in triage.itertuples():
-        cells = [str(r.rank), r.study_id, r.site, r.urgency, r.findings, f"{r.top_score:.3f}",
-                 r.true_findings]
+        cells = [
+            str(r.rank),
+            r.study_id,
+            r.site,
+            r.urgency,
+            r.findings,
+            f"{r.top_score:.3f}",
+            r.true_findings,
+        ]
         tds = "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
-        draft = f"<td><details><summary>draft</summary><pre>{html.escape(r.draft_report)}</pre>" \
-                "</details></td>"
+        draft = (
+            f"<td><details><summary>draft</summary><pre>{html.escape(r.draft_report)}</pre>"
+            "</details></td>"
+        )
         cls = f' class="urgency-{html.escape(r.urgency)}"'
         body.append(f"<tr{cls}>{tds}{draft}</tr>")
     section = (
-        f"{start}<section id=\"triage\"><h2>Triage list (test studies)</h2>"
+        f'{start}<section id="triage"><h2>Triage list (test studies)</h2>'
         "<p>Ranked for reading: the most urgent finding above its threshold (critical, urgent, "
         "routine; thresholds chosen on validation), then the model score. Urgency per abnormality "
         "comes from the chest-CT vocabulary.</p>"

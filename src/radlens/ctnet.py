@@ -3,8 +3,9 @@
 `CTNet` (after Draelos et al., CT-Net / RAD-ChestCT): the volume (B, C, D, H, W) is cut into stacks
 of `slices_per_stack` adjacent axial slices; each stack is one multi-channel 2D image for a MONAI
 ResNet-18 (``spatial_dims=2``) feature extractor; the per-stack feature maps are put back in slice
-order, (B, F, S, h, w), and 3D convolutions reduce them along the slice axis before global pooling
-and one linear output per label (abnormality, and abnormality@location where the data allows).
+order, (B, F, S, h, w), and 3D convolutions reduce them along the slice axis before global max
+and mean pooling and one linear output per label (abnormality, and abnormality@location where the
+data allows).
 
 `transfer_2d_to_3d(model2d, model3d, mode=...)` copies a trained 2D ResNet's weights into a 3D
 ResNet of the same layout: "inflate" (I3D: each k x k kernel repeated along depth and divided by
@@ -88,7 +89,7 @@ class CTNet(nn.Module):
         stem_stride, max_pool: the 2D stem (stride 2 without max-pool keeps finer maps).
         reduce_channels: output channels of the 3D convolutions (kernel 3, stride 1 in-plane,
             stride 2 along the slice axis after the first).
-        dropout: before the linear head.
+        dropout: before the linear head (on the concatenated global max and mean).
     """
 
     def __init__(
@@ -132,9 +133,11 @@ class CTNet(nn.Module):
             ]
             prev = ch
         self.reducer = nn.Sequential(*layers)
-        self.pool = nn.AdaptiveAvgPool3d(1)
+        # max finds a small lesion anywhere in the chest; the mean measures diffuse change
+        self.global_max = nn.AdaptiveMaxPool3d(1)
+        self.global_mean = nn.AdaptiveAvgPool3d(1)
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(prev, num_outputs)
+        self.fc = nn.Linear(2 * prev, num_outputs)
 
     def stacks(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, D, H, W) -> (B * S, C * k, H, W): S stacks of k adjacent slices."""
@@ -155,7 +158,8 @@ class CTNet(nn.Module):
         feats = resnet_features(self.backbone, self.stacks(x))  # (B*S, F, h, w)
         _, f, h, w = feats.shape
         feats = feats.reshape(b, -1, f, h, w).permute(0, 2, 1, 3, 4)  # (B, F, S, h, w)
-        out = self.pool(self.reducer(feats)).flatten(1)
+        reduced = self.reducer(feats)
+        out = torch.cat([self.global_max(reduced), self.global_mean(reduced)], dim=1).flatten(1)
         return self.fc(self.dropout(out))
 
 

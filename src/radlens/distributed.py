@@ -17,11 +17,20 @@ statistically rather than bit for bit.
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 
-__all__ = ["eval_shard", "gather_rows", "global_batches", "loss_scale", "rank_share"]
+__all__ = [
+    "cluster_geometry",
+    "eval_shard",
+    "gather_rows",
+    "global_batches",
+    "loss_scale",
+    "rank_share",
+]
 
 
 def global_batches(perm: torch.Tensor, batch_size: int, world: int) -> list[torch.Tensor]:
@@ -57,3 +66,17 @@ def gather_rows(fabric: Any, local: torch.Tensor, n: int) -> torch.Tensor:
     padded[: len(local)] = local
     gathered = fabric.all_gather(padded)  # (world, size, ...)
     return gathered.reshape(world * size, *local.shape[1:])[:n]
+
+
+def cluster_geometry(devices: int, env: Mapping[str, str] | None = None) -> tuple[int, int]:
+    """(processes per node, nodes) of this job: from torchrun's LOCAL_WORLD_SIZE / WORLD_SIZE, else
+    from SLURM (SLURM_NTASKS over SLURM_NNODES, one task per device), else (`devices`, 1)."""
+    env = os.environ if env is None else env
+    if "LOCAL_WORLD_SIZE" in env and "WORLD_SIZE" in env:
+        local = max(1, int(env["LOCAL_WORLD_SIZE"]))
+        return local, max(1, int(env["WORLD_SIZE"]) // local)
+    tasks = int(env.get("SLURM_NTASKS", "1") or 1)
+    if tasks > 1 and "SLURM_NNODES" in env and "SLURM_PROCID" in env:
+        nodes = max(1, int(env["SLURM_NNODES"]))
+        return tasks // nodes, nodes
+    return devices, 1

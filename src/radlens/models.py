@@ -9,6 +9,7 @@ slices of a 3D volume as channels of a 2D ResNet-18 (2.5D).
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 
 import torch
 from monai.networks.nets import DenseNet121, ResNet
@@ -19,6 +20,28 @@ from radlens.errors import ModelError
 MODEL_NAMES: tuple[str, ...] = ("resnet18", "resnet50", "densenet121", "resnet18_25d")
 # chest-CT helper hook: CT-Net-style models live in radlens.ctnet (2D ResNet-18 on slice stacks)
 MODEL_NAMES += ("ctnet", "ctnet_lite")
+
+ModelFactory = Callable[..., nn.Module]
+_REGISTERED: dict[str, ModelFactory] = {}
+
+
+def _key(name: str) -> str:
+    return name.lower().replace("-", "")
+
+
+def register_model(name: str, factory: ModelFactory) -> None:
+    """Add a model by name. `factory` is called with keyword arguments spatial_dims,
+    in_channels, num_outputs, small_input and depth (accept **kwargs for those it ignores)."""
+    key = _key(name)
+    if key in MODEL_NAMES:
+        raise ModelError(f"model name {name!r} is built in; register under another name")
+    _REGISTERED[key] = factory
+
+
+def available_models() -> tuple[str, ...]:
+    """Built-in model names, then registered ones."""
+    return MODEL_NAMES + tuple(k for k in _REGISTERED if k not in MODEL_NAMES)
+
 
 _RESNETS: dict[str, tuple[str, list[int]]] = {
     "resnet18": ("basic", [2, 2, 2, 2]),
@@ -89,17 +112,26 @@ def build_model(
         small_input: MedMNIST 28 px stem (3x3 stride 1, no max-pool) instead of ImageNet's.
         depth: number of slices, used only by 2.5D models.
     """
-    key = name.lower().replace("-", "")
-    if key not in MODEL_NAMES:
-        close = difflib.get_close_matches(key, MODEL_NAMES, n=1)
+    key = _key(name)
+    names = available_models()
+    if key not in names:
+        close = difflib.get_close_matches(key, names, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ModelError(f"unknown model {name!r}{hint} (available: {', '.join(MODEL_NAMES)})")
+        raise ModelError(f"unknown model {name!r}{hint} (available: {', '.join(names)})")
     if spatial_dims not in (2, 3):
         raise ModelError(f"model {name!r}: spatial_dims must be 2 or 3, got {spatial_dims}")
     if in_channels < 1 or num_outputs < 1:
         raise ModelError(
             f"model {name!r}: in_channels and num_outputs must be >= 1,"
             f" got {in_channels} and {num_outputs}"
+        )
+    if key in _REGISTERED:
+        return _REGISTERED[key](
+            spatial_dims=spatial_dims,
+            in_channels=in_channels,
+            num_outputs=num_outputs,
+            small_input=small_input,
+            depth=depth,
         )
     if key == "resnet18_25d":
         if spatial_dims != 3:
@@ -111,8 +143,9 @@ def build_model(
     if key.startswith("ctnet"):  # chest-CT helper hook: see radlens.ctnet.build_ctnet
         from radlens.ctnet import build_ctnet
 
-        return build_ctnet(key, spatial_dims=spatial_dims, in_channels=in_channels,
-                           num_outputs=num_outputs)
+        return build_ctnet(
+            key, spatial_dims=spatial_dims, in_channels=in_channels, num_outputs=num_outputs
+        )
     if key == "densenet121":
         return _densenet(spatial_dims, in_channels, num_outputs, small_input)
     return _resnet(key, spatial_dims, in_channels, num_outputs, small_input)

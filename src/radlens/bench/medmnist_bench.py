@@ -111,7 +111,7 @@ def _train_one(
             "augment": plan["augment"],
             "class_weights": spec.class_weights,
             "batch_size": spec.batch_size,
-            "lr": spec.lr,
+            "lr": spec.effective_lr,
             "max_train_images": spec.max_train_images,
             "max_eval_images": spec.max_eval_images,
             "device": spec.device,

@@ -54,7 +54,8 @@ class BenchSpec(BaseModel):
     ensemble: bool | None = None
     class_weights: Literal["none", "balanced"] = "none"
     batch_size: int = Field(default=128, ge=1)
-    lr: float = Field(default=1e-3, gt=0)
+    lr: float = Field(default=1e-3, gt=0)  # at batch 128; scaled for other batch sizes
+    lr_scaling: Literal["none", "linear", "sqrt"] = "sqrt"
     max_train_images: int | None = Field(default=None, ge=1)
     max_eval_images: int | None = Field(default=None, ge=1)
     device: str = "auto"
@@ -98,6 +99,14 @@ class BenchSpec(BaseModel):
             raise ValueError(f"unknown augmentation {value!r}; expected one of {AUGMENTS}")
         return value
 
+    @property
+    def effective_lr(self) -> float:
+        """The learning rate at `batch_size`: `lr` is for batch 128 (the paper's), scaled by
+        batch/128 (linear) or its square root (sqrt, the default, gentler for Adam)."""
+        ratio = self.batch_size / 128
+        factor = {"none": 1.0, "linear": ratio, "sqrt": ratio**0.5}[self.lr_scaling]
+        return self.lr * factor
+
     # ---- what the recipe means for one dataset -------------------------------------------
     def plan(self, dataset: str) -> dict[str, Any]:
         """Augmentation, TTA and ensembling for `dataset` (explicit options beat the recipe)."""
@@ -122,7 +131,7 @@ class BenchSpec(BaseModel):
             **self.plan(dataset),
             "class_weights": self.class_weights,
             "batch_size": self.batch_size,
-            "lr": self.lr,
+            "lr": self.effective_lr,
             "max_train_images": self.max_train_images,
             "max_eval_images": self.max_eval_images,
             "verify": self.verify,

@@ -41,13 +41,17 @@ from radlens.reports.sections import NON_REPORTING
 
 logger = logging.getLogger(__name__)
 
-#: Default HU window: -1000..400 (lung to soft tissue), as the triage service scores volumes.
+#: One -1000..400 HU channel (lung to soft tissue), as the triage service scores volumes.
 CHEST_WINDOW: tuple[float, float] = (-1000.0, 400.0)
+#: Default channels: lung detail (-1000..-200 HU: ground glass, emphysema, air) and mediastinum
+#: (-160..240 HU: effusions, nodes, heart, vessel wall).
+CT_WINDOWS: tuple[tuple[float, float], ...] = ((-1000.0, -200.0), (-160.0, 240.0))
 SOURCES: tuple[str, ...] = ("nifti", "dicom", "npz")
 LOCATION_SEP = "@"
 
 __all__ = [
     "CHEST_WINDOW",
+    "CT_WINDOWS",
     "CtCohort",
     "LabelNoise",
     "cohort_labels",
@@ -146,14 +150,18 @@ def _true_sets(table: pd.DataFrame, level: str) -> dict[str, set]:
     gold: dict[str, set] = {}
     for sid, raw in zip(table["study_id"], table["true_findings"], strict=True):
         for f in json.loads(raw) if isinstance(raw, str) else raw:
-            key = f["abnormality"] if level == "abnormality" else (
-                f"{f['abnormality']}{LOCATION_SEP}{f['location']}")
+            key = (
+                f["abnormality"]
+                if level == "abnormality"
+                else (f"{f['abnormality']}{LOCATION_SEP}{f['location']}")
+            )
             gold.setdefault(key, set()).add(sid)
     return gold
 
 
-def _pred_sets(table: pd.DataFrame, findings: Sequence[Sequence[Finding]], level: str,
-               keep: set[str]) -> dict[str, set]:
+def _pred_sets(
+    table: pd.DataFrame, findings: Sequence[Sequence[Finding]], level: str, keep: set[str]
+) -> dict[str, set]:
     pred: dict[str, set] = {}
     for sid, fs in zip(table["study_id"], findings, strict=True):
         for f in _reporting(fs):
@@ -185,7 +193,11 @@ def label_noise(
         _pred_sets(table, findings, "abnormality", keep),
     )
     by_loc = score_sets(
-        {k: s for k, s in _true_sets(table, "location").items() if k.split(LOCATION_SEP)[0] in keep},
+        {
+            k: s
+            for k, s in _true_sets(table, "location").items()
+            if k.split(LOCATION_SEP)[0] in keep
+        },
         _pred_sets(table, findings, "location", keep),
     )
     rows = []
@@ -197,17 +209,40 @@ def label_noise(
             and not any(f.abnormality == abn and f.status == "present" for f in _reporting(fs))
             for fs in findings
         )
-        rows.append({"abnormality": abn, "tp": s.tp, "fp": s.fp, "fn": s.fn,
-                     "support": s.support, "precision": round(s.precision, 4),
-                     "recall": round(s.recall, 4), "f1": round(s.f1, 4), "n_uncertain": unc})
-    return LabelNoise(pd.DataFrame(rows), round(by_abn.micro_f1, 4), round(by_abn.macro_f1, 4),
-                      round(by_loc.micro_f1, 4), round(by_loc.macro_f1, 4))
+        rows.append(
+            {
+                "abnormality": abn,
+                "tp": s.tp,
+                "fp": s.fp,
+                "fn": s.fn,
+                "support": s.support,
+                "precision": round(s.precision, 4),
+                "recall": round(s.recall, 4),
+                "f1": round(s.f1, 4),
+                "n_uncertain": unc,
+            }
+        )
+    return LabelNoise(
+        pd.DataFrame(rows),
+        round(by_abn.micro_f1, 4),
+        round(by_abn.macro_f1, 4),
+        round(by_loc.micro_f1, 4),
+        round(by_loc.macro_f1, 4),
+    )
 
 
 def _windows(windows: Sequence[Window] | Window) -> list[tuple[float, float]]:
-    items = [windows] if windows is None or isinstance(windows, str) or (
-        isinstance(windows, tuple) and len(windows) == 2 and not isinstance(windows[0], (str, tuple))
-    ) else list(windows)
+    items = (
+        [windows]
+        if windows is None
+        or isinstance(windows, str)
+        or (
+            isinstance(windows, tuple)
+            and len(windows) == 2
+            and not isinstance(windows[0], (str, tuple))
+        )
+        else list(windows)
+    )
     out = [resolve_window(w) for w in items]
     if not out or any(w is None for w in out):
         raise ConfigError(f"windows {windows!r}: expected HU windows (a preset name or (lo, hi))")
@@ -231,8 +266,13 @@ def _load_npz(path: str, spacing: tuple[float, float, float], shape: tuple[int, 
 
     with np.load(path) as data:
         hu = data["hu"].astype(np.float32)
-        vol = Volume(hu, tuple(float(v) for v in data["spacing"]),
-                     tuple(float(v) for v in data["origin"]), np.eye(3), {"modality": "CT"})
+        vol = Volume(
+            hu,
+            tuple(float(v) for v in data["spacing"]),
+            tuple(float(v) for v in data["origin"]),
+            np.eye(3),
+            {"modality": "CT"},
+        )
     return preprocess_volume(vol, target_spacing=spacing, shape=shape)
 
 
@@ -252,8 +292,12 @@ def load_volumes(
 
     cache = VolumeCache(cache_dir)
     out = np.zeros((len(paths), len(windows), *shape), dtype=np.uint8)
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, disable=not progress) as bar:
         job = bar.add_task("loading CT volumes", total=len(paths))
         for i, path in enumerate(paths):
@@ -275,7 +319,7 @@ def load_ct_cohort(
     seed: int = 0,
     fractions: Sequence[float] = (0.7, 0.1, 0.2),
     shape: Sequence[int] = (32, 64, 64),
-    windows: Sequence[Window] | Window = CHEST_WINDOW,
+    windows: Sequence[Window] | Window = CT_WINDOWS,
     target_spacing: Sequence[float] | None = None,
     source: str = "nifti",
     cache_dir: str | Path | None = None,
@@ -308,16 +352,20 @@ def load_ct_cohort(
     shape3 = tuple(int(v) for v in shape)
     if len(shape3) != 3 or min(shape3) < 8:
         raise ConfigError(f"shape {tuple(shape)!r}: expected three sizes (D, H, W), each >= 8")
-    spacing = tuple(float(v) for v in target_spacing) if target_spacing is not None else tuple(
-        FOV_MM[i] / shape3[i] for i in range(3))
+    spacing = (
+        tuple(float(v) for v in target_spacing)
+        if target_spacing is not None
+        else tuple(FOV_MM[i] / shape3[i] for i in range(3))
+    )
     wins = _windows(windows)
 
     findings = label_many([str(t) for t in table["report_text"]], vocab=vocab)
     split_of = assign_splits(table["patient_id"], seed=seed, fractions=fractions)
     table["split"] = [split_of[str(p).strip()] for p in table["patient_id"]]
     train_rows = np.flatnonzero(table["split"].to_numpy() == "train")
-    names, labels = cohort_labels(findings, train_rows=train_rows,
-                                  min_location_positives=min_location_positives)
+    names, labels = cohort_labels(
+        findings, train_rows=train_rows, min_location_positives=min_location_positives
+    )
     noise = label_noise(table, findings) if "true_findings" in table else None
 
     cache = Path(cache_dir) if cache_dir is not None else Path(tempfile.mkdtemp(prefix="radlens-"))
@@ -325,12 +373,17 @@ def load_ct_cohort(
     images = load_volumes(paths, shape=shape3, windows=wins, spacing=spacing, cache_dir=cache,
                           source=source, progress=progress)  # fmt: skip
     truth_cols = [TRUTH_PREFIX + a for a in ABNORMALITIES]
-    truth = (table[truth_cols].to_numpy(np.float32) if all(c in table for c in truth_cols)
-             else np.full((len(table), len(ABNORMALITIES)), np.nan, np.float32))
+    truth = (
+        table[truth_cols].to_numpy(np.float32)
+        if all(c in table for c in truth_cols)
+        else np.full((len(table), len(ABNORMALITIES)), np.nan, np.float32)
+    )
     splits = [s for s in SPLITS if (table["split"] == s).any()]
     sel = {s: np.flatnonzero(table["split"].to_numpy() == s) for s in splits}
-    col = lambda c: (table[c].astype(str).to_numpy() if c in table  # noqa: E731
-                     else np.array([""] * len(table)))
+
+    def col(name: str) -> np.ndarray:
+        return table[name].astype(str).to_numpy() if name in table else np.array([""] * len(table))
+
     ds = ArrayDataset(
         name=name,
         task="multi-label",
@@ -354,6 +407,10 @@ def load_ct_cohort(
         },
     )
     check_dataset_leakage(ds)
-    logger.info("cohort: %d studies, %d labels, splits %s", len(table), len(names),
-                {s: len(i) for s, i in sel.items()})
+    logger.info(
+        "cohort: %d studies, %d labels, splits %s",
+        len(table),
+        len(names),
+        {s: len(i) for s, i in sel.items()},
+    )
     return CtCohort(ds, table, findings, noise)

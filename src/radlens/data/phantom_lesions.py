@@ -171,7 +171,8 @@ def evolve_findings(
         out.append(s)
     present = {s.abnormality for s in out}
     for abn in ABNORMALITIES:
-        if abn not in present and rng.random() < new_rate:
+        chronic = abn in ("emphysema", "arterial_wall_calcification")  # slow to appear
+        if abn not in present and rng.random() < new_rate * (0.25 if chronic else 1.0):
             out.extend(_new(abn, loc, rng) for loc in _locations(abn, rng))
     return _resolve_conflicts(out)
 

@@ -102,7 +102,8 @@ def noun_phrases(abn: str, specs: list[FindingSpec], rng: np.random.Generator) -
                     )
                 )
                 continue
-            kind = choose("solid ", "", "noncalcified ", "well-circumscribed ", "rounded ")
+            seed = next(s.seed for s in specs if s.location == loc)  # same words every time
+            kind = ("solid ", "", "noncalcified ", "well-circumscribed ", "rounded ")[seed % 5]
             size = sizes[0]
             tiny = "tiny " if size < 6 else ""
             out.append(
@@ -117,7 +118,7 @@ def noun_phrases(abn: str, specs: list[FindingSpec], rng: np.random.Generator) -
         for s in specs:
             cm, cm2 = s.size / 10, s.size / 10 * float(rng.uniform(0.7, 0.95))
             lobe, adj = lobe_name(s.location, rng), lobe_adj(s.location, rng)
-            desc = choose("lobulated", "spiculated", "lobulated soft tissue", "irregular")
+            desc = ("lobulated", "spiculated", "lobulated soft tissue", "irregular")[s.seed % 4]
             big = "large " if s.size > 45 else ""
             out.append(
                 choose(

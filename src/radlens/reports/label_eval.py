@@ -93,7 +93,8 @@ def score_sets(
         dis += [(str(k), lab, "0", "1") for k in sorted(p - g, key=str)]
         dis += [(str(k), lab, "1", "0") for k in sorted(g - p, key=str)]
     mp, mr, mf = _prf(TP, FP, FN)
-    macro = float(np.mean([s.f1 for s in scores if s.support > 0])) if scores else 0.0
+    supported = [s.f1 for s in scores if s.support > 0]
+    macro = float(np.mean(supported)) if supported else mf
     return EvalResult(scores, mf, macro, mp, mr, dis)
 
 
@@ -311,7 +312,11 @@ def evaluate_paths(
         return {"report": rep, "located": loc}
     return {
         "report": evaluate_files(
-            pred, gold, id_column=id_column, gold_id_column=gold_id_column, mapping=mapping,
+            pred,
+            gold,
+            id_column=id_column,
+            gold_id_column=gold_id_column,
+            mapping=mapping,
             uncertain=uncertain,
-        )  # fmt: skip
+        )
     }

@@ -242,6 +242,8 @@ def _sentence(text, hits, units, scope, vocab, raw) -> None:
             if gap <= 8 and not any(loc in entry.locations for loc in near[1]):
                 continue
         cues = tuple(dict.fromkeys(cues))
+        if not found and entry.default_location is not None:
+            found = (entry.default_location,)
         for loc in found or (None,):
             raw.append((entry.refine.get(loc, abn), loc, status, start, end, cues))
 

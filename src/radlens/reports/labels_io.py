@@ -47,8 +47,9 @@ def read_reports(path: str | Path, id_column: str, text_column: str) -> tuple[li
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        bad = raw[exc.start : exc.start + 1]
         raise ReportError(
-            f"report table {path}: byte {exc.start} is not UTF-8 ({raw[exc.start : exc.start + 1]!r})"
+            f"report table {path}: byte {exc.start} is not UTF-8 ({bad!r})"
             " [expected a UTF-8 CSV; re-encode it, e.g. iconv -f latin1 -t utf-8]"
         ) from exc
     csv.field_size_limit(1 << 30)
@@ -60,8 +61,9 @@ def read_reports(path: str | Path, id_column: str, text_column: str) -> tuple[li
         if col not in df.columns:
             import difflib
 
-            close = difflib.get_close_matches(col, [str(c) for c in df.columns], n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            by_lower = {str(c).lower(): str(c) for c in df.columns}
+            close = difflib.get_close_matches(col.lower(), list(by_lower), n=1)
+            hint = f"; did you mean {by_lower[close[0]]!r}?" if close else ""
             raise ReportError(
                 f"report table {path}: no column {col!r} ({what}) [columns: "
                 f"{list(df.columns)[:20]}]{hint}"

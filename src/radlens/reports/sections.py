@@ -17,8 +17,9 @@ NON_REPORTING = frozenset({"indication", "history", "technique", "comparison"})
 
 _HEADER = re.compile(
     r"(?:^|(?<=[\s.;]))"
-    r"(findings?|impressions?|conclusions?|opinion|summary|indications?|reason for (?:exam|examination|"
-    r"study|request)|clinical (?:history|information|indication|details|data)|history|"
+    r"(findings?|impressions?|conclusions?|opinion|summary|indications?|"
+    r"reason for (?:exam|examination|study|request)|"
+    r"clinical (?:history|information|indication|details|data)|history|"
     r"techniques?|procedure|comparisons?|recommendations?|results?|notes?)"
     r"[ \t]*:$",
     re.IGNORECASE,
@@ -34,13 +35,18 @@ _CANON = {
     "procedure": "technique", "comparison": "comparison", "comparisons": "comparison",
 }  # fmt: skip
 
-_CAND = re.compile(r"[.!?]+(?=[\s\"')\]\u00a0]|$)|[\n•]")
-_LINE_BREAK = re.compile(
-    r"\n(?:[ \t]*\n|[ \t]*(?:\d{1,2}[.)]|[-•*])\s|[ \t]*[A-Z][A-Za-z ]{2,40}:)"
+_ABBREV = (
+    "dr", "mr", "mrs", "ms", "vs", "e.g", "i.e", "approx", "fig", "no", "nos", "st", "cf", "etc",
+    "al", "resp", "incl", "sr", "jr", "ca", "eg", "ie",
+)  # fmt: skip
+_NOT_AFTER = "".join(rf"(?<!\b(?i:{re.escape(a)})\.)" for a in _ABBREV)
+_BOUND = re.compile(
+    r"([.!?]+)(?=[\s\"')\]\u00a0]|$)" + _NOT_AFTER + r"\s*"  # ". " not after "Dr", not "3.5"
+    r"|\n(?:[ \t]*(?=\n)|(?=[ \t]*(?:\d{1,2}[.)]|[-•*])\s)|(?=[ \t]*[A-Z][A-Za-z ]{2,40}:))\s*"
+    r"|•\s*"
+    r"|(?:^|(?<=\n))[ \t]*[A-Z][A-Za-z ,&/]{1,40}:[ \t]*"  # a "Lungs and airways:" line header
 )
-_ABBREV = frozenset(
-    ["dr", "mr", "mrs", "ms", "vs", "eg", "ie", "e.g", "i.e", "approx", "fig", "no", "nos", "st", "cf", "etc", "al", "resp", "incl", "sr", "jr", "ca"]
-)
+_LEAD = re.compile(r"\s*")
 
 
 def find_sections(text: str) -> tuple[list[int], list[str]]:
@@ -72,38 +78,20 @@ def section_at(starts: list[int], names: list[str], pos: int) -> str:
 def iter_sentences(text: str) -> list[tuple[int, int]]:
     """(start, end) offsets of each sentence, stripped of surrounding white space, in order."""
     out = []
-    start = 0
-    n = len(text)
-    for m in _CAND.finditer(text):
-        i, j = m.span()
-        c = text[i]
-        if c in ".!?":  # followed by white space, a quote / bracket or the end ("3.5" is not)
-            if c == "." and j == i + 1 and _is_abbreviation(text, i):
-                continue
-            end = j
-        elif c == "\n":
-            if not _LINE_BREAK.match(text, i):
-                continue
-            end = i + 1
-        else:  # bullet
-            end = i + 1
+    start = _LEAD.match(text).end()
+    for m in _BOUND.finditer(text):
+        if m.group(1):
+            end = m.end(1)
+        else:  # line break or bullet: the sentence ends before it, minus trailing blanks
+            end = m.start()
+            while end > start and text[end - 1] in " \t\r":
+                end -= 1
+        if end > start:
+            out.append((start, end))
+        start = m.end()
+    end = len(text)
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if end > start:
         out.append((start, end))
-        start = end
-    out.append((start, n))
-    res = []
-    for s0, s1 in out:
-        while s0 < s1 and text[s0].isspace():
-            s0 += 1
-        while s1 > s0 and text[s1 - 1].isspace():
-            s1 -= 1
-        if s1 > s0:
-            res.append((s0, s1))
-    return res
-
-
-def _is_abbreviation(text: str, i: int) -> bool:
-    if i == 0 or not text[i - 1].isalpha():
-        return False
-    k = max(text.rfind(" ", max(0, i - 8), i), text.rfind("\n", max(0, i - 8), i)) + 1
-    word = text[k:i].lower()
-    return word in _ABBREV or (len(word) == 1 and i >= 2 and text[i - 2] == ".")
+    return out

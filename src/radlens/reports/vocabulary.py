@@ -1,4 +1,4 @@
-"""Finding vocabularies (abnormalities, locations, cue rules) loaded from YAML into frozen dataclasses.
+"""Finding vocabularies (abnormalities, locations, cue rules): YAML -> frozen dataclasses.
 
 A vocabulary is data, not code: `src/radlens/reports/vocab/<name>.yaml` holds the abnormalities and
 locations, `vocab/context.yaml` the negation / uncertainty cue rules shared by every vocabulary (a
@@ -71,6 +71,7 @@ class Abnormality:
     refine: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     strict_location: bool = False
     requires_location: bool = False
+    default_location: str | None = None
 
 
 @dataclass(frozen=True)
@@ -274,7 +275,7 @@ def _parse_abnormalities(
             required={"system", "urgency", "synonyms"},
             optional={
                 "name", "abbreviations", "locations", "sides", "anchors", "description", "refine",
-                "strict_location", "requires_location",
+                "strict_location", "requires_location", "default_location",
             },
         )  # fmt: skip
         locs = tuple(
@@ -286,9 +287,9 @@ def _parse_abnormalities(
             raise ReportError(f"{where}: entry {aid!r}: field 'sides' must be a mapping")
         sides = {
             _choice(s, SIDES, where, aid, "sides"): _known_location(
-                l, locations, where, aid, "sides"
+                loc, locations, where, aid, "sides"
             )
-            for s, l in sides_raw.items()
+            for s, loc in sides_raw.items()
         }
         out[aid] = Abnormality(
             id=aid,
@@ -303,6 +304,13 @@ def _parse_abnormalities(
             refine=MappingProxyType(_refine(entry.get("refine"), where, aid, locs)),
             strict_location=_bool(
                 entry.get("strict_location", False), where, aid, "strict_location"
+            ),
+            default_location=(
+                _known_location(
+                    entry["default_location"], locations, where, aid, "default_location"
+                )
+                if entry.get("default_location") is not None
+                else None
             ),
             requires_location=_bool(
                 entry.get("requires_location", False), where, aid, "requires_location"

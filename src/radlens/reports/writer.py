@@ -20,8 +20,11 @@ from radlens.errors import ReportError
 from radlens.reports.vocabulary import Vocabulary, load_vocabulary
 
 #: (lowest score, certainty) from most to least certain; below the last band: not found.
-DEFAULT_BANDS: tuple[tuple[float, str], ...] = ((0.85, "definite"), (0.6, "likely"),
-                                                (0.35, "possible"))
+DEFAULT_BANDS: tuple[tuple[float, str], ...] = (
+    (0.85, "definite"),
+    (0.6, "likely"),
+    (0.35, "possible"),
+)
 CERTAINTIES: tuple[str, ...] = ("definite", "likely", "possible", "absent")
 _PREFIX = {"definite": "", "likely": "Likely ", "possible": "Possible "}
 _URGENCY_RANK = {"critical": 0, "urgent": 1, "routine": 2}
@@ -151,8 +154,9 @@ def write_draft(
             )
         raw_score, status = _get(item, "score"), _get(item, "status")
         score = None if raw_score is None else float(raw_score)
-        level = certainty_of(score, status if isinstance(status, str) or status is None
-                             else str(status), bands)
+        level = certainty_of(
+            score, status if isinstance(status, str) or status is None else str(status), bands
+        )
         assessed.add(abn)
         if level == "absent":
             continue
@@ -161,8 +165,11 @@ def write_draft(
         key = (abn, level)
         prev_score, locs = best.get(key, (None, []))
         if isinstance(loc, str) and loc:
-            name = vocabulary.locations[loc].name if loc in vocabulary.locations else loc.replace(
-                "_", " ")
+            name = (
+                vocabulary.locations[loc].name
+                if loc in vocabulary.locations
+                else loc.replace("_", " ")
+            )
             if name not in locs:
                 locs.append(name)
         top = score if prev_score is None else max(prev_score, score or prev_score)
@@ -171,24 +178,37 @@ def write_draft(
     for (abn, level), (score, locs) in best.items():
         entry = vocabulary.abnormalities[abn]
         text = _sentence(_PREFIX[level], entry.name, locs)
-        sentences.append(DraftSentence(entry.system, abn, level, tuple(locs), score,
-                                       entry.urgency, text))
+        sentences.append(
+            DraftSentence(entry.system, abn, level, tuple(locs), score, entry.urgency, text)
+        )
     positives = sorted(
         sentences,
-        key=lambda s: (_URGENCY_RANK.get(s.urgency, 3), CERTAINTIES.index(s.certainty),
-                       -(s.score or 0.0), s.abnormality),
+        key=lambda s: (
+            _URGENCY_RANK.get(s.urgency, 3),
+            CERTAINTIES.index(s.certainty),
+            -(s.score or 0.0),
+            s.abnormality,
+        ),
     )
     negatives = sorted(
-        a for a, e in vocabulary.abnormalities.items()
+        a
+        for a, e in vocabulary.abnormalities.items()
         if a not in found and ((a in assessed and e.urgency in negate) or a in always_negate)
     )
     for abn in negatives:
         entry = vocabulary.abnormalities[abn]
-        sentences.append(DraftSentence(entry.system, abn, "absent", (), None, entry.urgency,
-                                       f"No {entry.name}."))
+        sentences.append(
+            DraftSentence(entry.system, abn, "absent", (), None, entry.urgency, f"No {entry.name}.")
+        )
     order = {s: i for i, s in enumerate(SYSTEM_ORDER)}
-    sentences.sort(key=lambda s: (order.get(s.system, len(order)), s.certainty == "absent",
-                                  CERTAINTIES.index(s.certainty), s.abnormality))
+    sentences.sort(
+        key=lambda s: (
+            order.get(s.system, len(order)),
+            s.certainty == "absent",
+            CERTAINTIES.index(s.certainty),
+            s.abnormality,
+        )
+    )
     lines = [f"{title}:"]
     for system in dict.fromkeys(s.system for s in sentences):
         heading = SYSTEM_HEADINGS.get(system, system.replace("_", " ").capitalize())

@@ -47,6 +47,18 @@ def windowed(slice_hu: np.ndarray, window: str) -> np.ndarray:
     return (np.clip((slice_hu - lo) / width, 0.0, 1.0) * 255).astype(np.uint8)
 
 
+def overlay_rgba(plane: np.ndarray, low: float = 0.3, high: float = 0.7) -> np.ndarray:
+    """uint8 RGBA of a [0, 1] heatmap plane: inferno colours (`radlens.explain.overlays`),
+    transparent below `low`, opaque from `high` (the page's opacity slider scales it), so only
+    the hot region covers the anatomy."""
+    from radlens.explain.overlays import heat_rgba
+
+    heat = np.clip(np.nan_to_num(plane.astype(np.float32)), 0.0, 1.0)
+    rgba = heat_rgba(heat, alpha=1.0, min_value=0.0)
+    rgba[..., 3] = np.clip((heat - low) / (high - low), 0.0, 1.0)
+    return (rgba * 255).round().astype(np.uint8)
+
+
 class ImageService:
     """Loads study volumes (small LRU cache) and renders slices and overlays."""
 
@@ -126,8 +138,6 @@ class ImageService:
 
     def overlay_png(self, study_id: int, abnormality: str, z: int) -> bytes:
         """RGBA PNG (transparent where heat is low) to draw over slice `z`."""
-        from radlens.explain.overlays import heat_rgba
-
         vol = self.volume(study_id)
         z = self._slice_index(vol, z)
         heat = self.heatmap(study_id, abnormality)
@@ -140,5 +150,4 @@ class ImageService:
                     (cols, rows), Image.Resampling.BILINEAR
                 )
             )
-        rgba = (heat_rgba(plane) * 255).astype(np.uint8)
-        return png_bytes(rgba)
+        return png_bytes(overlay_rgba(plane))

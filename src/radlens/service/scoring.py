@@ -113,17 +113,32 @@ def run_preprocessing(run_dir: Path, checkpoint: dict[str, Any], dataset: str) -
                 '{"shape": [D, H, W], "windows": [[lo, hi], ...], "spacing": [z, y, x] | null}'
             ) from exc
     if dataset == CHEST_CT_DATASET:
-        from radlens.data.ct_cohort import CHEST_WINDOW
-        from radlens.data.phantom_geometry import FOV_MM
-
-        demo = run_dir.parent / "demo.json"
-        if demo.is_file():
-            demo_shape = json.loads(demo.read_text()).get("shape")
-            if demo_shape and len(demo_shape) == 3 and demo_shape[0] == shape[0]:
-                shape = tuple(int(v) for v in demo_shape)  # type: ignore[assignment]
-        spacing3 = tuple(FOV_MM[i] / shape[i] for i in range(3))
-        return RunPreprocessing(shape, (CHEST_WINDOW,), spacing3, "ct_cohort defaults")  # type: ignore[arg-type]
+        return _ct_cohort_defaults(run_dir, shape)
     return RunPreprocessing(shape, (CT_WINDOW,), None, "fit volume to input shape")
+
+
+def _ct_cohort_defaults(run_dir: Path, shape: tuple[int, int, int]) -> RunPreprocessing:
+    """What `load_ct_cohort` does when called with its defaults (as `radlens demo` does):
+    its default HU windows, spacing = phantom field of view / shape."""
+    import inspect
+
+    from radlens.data.ct_cohort import load_ct_cohort
+    from radlens.data.phantom_geometry import FOV_MM
+    from radlens.data.preprocess import resolve_window
+
+    demo = run_dir.parent / "demo.json"
+    if demo.is_file():
+        demo_shape = json.loads(demo.read_text()).get("shape")
+        if demo_shape and len(demo_shape) == 3 and demo_shape[0] == shape[0]:
+            shape = tuple(int(v) for v in demo_shape)  # type: ignore[assignment]
+    default = inspect.signature(load_ct_cohort).parameters["windows"].default
+    single = isinstance(default, str) or (len(default) == 2 and not isinstance(default[0], tuple))
+    windows = tuple(
+        tuple(float(v) for v in resolve_window(w))  # type: ignore[union-attr]
+        for w in ([default] if single else default)
+    )
+    spacing = tuple(FOV_MM[i] / shape[i] for i in range(3))
+    return RunPreprocessing(shape, windows, spacing, "ct_cohort defaults")  # type: ignore[arg-type]
 
 
 class ModelScorer:
@@ -135,7 +150,8 @@ class ModelScorer:
     run's prediction path (`radlens.device_data.predict_scores`: normalisation + activation)
     gives probabilities named by the run's label names ('abnormality' or
     'abnormality@location'). Heatmaps are Grad-CAM maps (`radlens.explain`) per output label
-    that reaches `heatmap_threshold` (at most `max_heatmaps`), resized to the volume's shape.
+    that reaches `heatmap_threshold` (and always the top one; at most `max_heatmaps`), resized
+    to the volume's shape.
     """
 
     def __init__(
@@ -213,7 +229,7 @@ class ModelScorer:
 
     def heatmaps(self, volume: Any) -> dict[str, np.ndarray]:
         """Grad-CAM per output label ('abnormality' or 'abnormality@location') whose probability
-        reaches the threshold, most probable first; keys are the label names."""
+        reaches the threshold, plus the most probable one; keys are the label names."""
         import torch
         import torch.nn.functional as F
 
@@ -221,7 +237,9 @@ class ModelScorer:
         from radlens.explain.cam import compute_cam
 
         scored = sorted(((p.score, i) for i, p in enumerate(self.score(volume))), reverse=True)
-        chosen = [i for s, i in scored if s >= self.heatmap_threshold][: self.max_heatmaps]
+        # the top output always gets one: the worklist's top finding can always be shown
+        chosen = [i for k, (s, i) in enumerate(scored) if k == 0 or s >= self.heatmap_threshold]
+        chosen = chosen[: self.max_heatmaps]
         out: dict[str, np.ndarray] = {}
         x = normalise(self._tensor(volume))
         for idx in chosen:

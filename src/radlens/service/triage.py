@@ -57,7 +57,9 @@ class Triage:
 
 def triage(predictions: Iterable[Prediction], threshold: float) -> Triage:
     """One finding per abnormality (its best location): present at >= threshold, uncertain at
-    >= threshold / 2, absent below. The study's rank is its most urgent present finding."""
+    >= threshold / 2, absent below. The study's rank is its most urgent present finding; its top
+    finding and score are that level's most probable present finding (the worklist sorts by
+    this score within a rank), else the most probable output."""
     best: dict[str, Prediction] = {}
     for pred in predictions:
         if pred.abnormality not in best or pred.score > best[pred.abnormality].score:
@@ -76,8 +78,11 @@ def triage(predictions: Iterable[Prediction], threshold: float) -> Triage:
         )
     present = [f for f in findings if f.status == "present"]
     rank = min((URGENCY_RANK[f.urgency] for f in present), default=NO_FINDING_RANK)
-    top = max(best.values(), key=lambda p: p.score, default=None)
     findings.sort(key=lambda f: (URGENCY_RANK[f.urgency], -f.score))
+    # the study's top finding is the one that sets its rank: the most probable present finding
+    # of the most urgent level; with no present finding, the most probable output
+    deciding = [f for f in present if URGENCY_RANK[f.urgency] == rank] or findings
+    top = max(deciding, key=lambda f: f.score, default=None)
     return Triage(
         findings=findings,
         urgency_rank=rank,

@@ -29,8 +29,10 @@ const radlens = (() => {
     const badge = el("td");
     badge.appendChild(el("span", s.status === "scored" ? s.urgency : s.status, `badge ${s.urgency}`));
     tr.appendChild(badge);
-    const top = s.status === "scored" ? (s.urgency === "none" ? "no finding" : label(s.top_abnormality)) : "";
-    tr.appendChild(el("td", top, "finding"));
+    // the top output is shown even below the finding threshold (then greyed: "no finding")
+    const quiet = s.urgency === "none";
+    const top = s.top_abnormality ? label(s.top_abnormality) + (quiet ? " (no finding)" : "") : "";
+    tr.appendChild(el("td", top, quiet ? "finding quiet" : "finding"));
     tr.appendChild(el("td", s.top_score == null ? "" : s.top_score.toFixed(3), "num"));
     const patient = el("td");
     const link = el("a", s.patient_name || "(no name)");
