@@ -172,6 +172,7 @@ def full_run(npz: Path, device: str, args: argparse.Namespace) -> dict:
                 "class_weights": args.class_weights,
                 "max_train_images": args.full_images,
                 "max_eval_images": args.full_eval_images,
+                "checkpoint_every": args.checkpoint_every,
                 "device": device,
                 "compile": args.compile,
                 "out": str(Path(tmp) / "run"),
@@ -187,6 +188,7 @@ def full_run(npz: Path, device: str, args: argparse.Namespace) -> dict:
         "lr": lr,
         "augment": args.full_augment,
         "class_weights": args.class_weights,
+        "checkpoint_every": args.checkpoint_every,
         "wall_time_s": round(wall, 2),
         "loop_wall_time_s": round(result.wall_time_s, 2),
         "train_images_per_s": round(result.train_images_per_s, 1),
@@ -215,6 +217,7 @@ def main() -> None:
     parser.add_argument("--class-weights", default="balanced", help="none or balanced")
     parser.add_argument("--full-images", type=int, default=None, help="training subset")
     parser.add_argument("--full-eval-images", type=int, default=None, help="val/test subset")
+    parser.add_argument("--checkpoint-every", type=int, default=10, help="full run: last.pt")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args()
     if args.threads:

@@ -83,7 +83,12 @@ def test_locations_from_own_clause_and_bilateral() -> None:
     assert locs(both, "consolidation") == locs(both, "atelectasis") == {"left_lower_lobe"}
     assert locs("RLL consolidation.", "consolidation") == {"right_lower_lobe"}
     assert locs("Effusion on the left.", "pleural_effusion") == {"left_pleura"}
-    assert locs("Mild cardiomegaly.", "cardiomegaly") == {None}
+    assert locs("Mild emphysema.", "emphysema") == {None}
+    assert locs("Mild cardiomegaly.", "cardiomegaly") == {"heart"}  # default_location
+    aorta = "Extensive calcification of the aortic arch and descending aorta."
+    assert locs(aorta, "arterial_wall_calcification") == {"aorta"}
+    header = "Lymph nodes: Bilateral hilar lymphadenopathy."
+    assert locs(header, "lymphadenopathy") == {"right_hilum", "left_hilum"}
 
 
 def test_site_refines_the_finding() -> None:

@@ -182,6 +182,13 @@ def test_worklist_orders_by_urgency_then_score_then_arrival(client, svc, tmp_pat
     order = [s["id"] for s in client.get("/studies", headers=rad).json()]
     assert order == [ids[1], ids[3], ids[2], ids[0]]
     assert client.get("/studies", headers=rad).json()[0]["urgency"] == "critical"
+    # studies not scored yet come after every scored one (no finding included), oldest first
+    late = [_ingest(client, rad, tmp_path, i) for i in (7, 8)]
+    with svc.db.session() as session:
+        session.execute(update(Study).where(Study.id == ids[0]).values(urgency_rank=3))
+    listing = client.get("/studies", headers=rad).json()
+    assert [s["id"] for s in listing] == [ids[1], ids[3], ids[2], ids[0], *late]
+    assert [s["urgency"] for s in listing[-3:]] == ["none", "unscored", "unscored"]
 
 
 def test_worklist_critical_finding_first_from_real_scores(client, svc, tmp_path) -> None:

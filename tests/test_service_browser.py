@@ -132,7 +132,7 @@ def test_dicom_study_reaches_worklist_and_viewer_in_chromium(tmp_path: Path) -> 
         shots = Path(os.environ.get(SHOTS_ENV) or tmp_path / "shots")
         shots.mkdir(parents=True, exist_ok=True)
 
-        with DevToolsBrowser(exe, tmp_path / "profile") as browser:
+        with DevToolsBrowser(exe, tmp_path / "profile", size=(1400, 1300)) as browser:
             browser.goto(server.url + "/")  # not logged in: redirected to the login form
             assert browser.evaluate("location.pathname") == "/login"
             browser.evaluate(

@@ -59,3 +59,62 @@ def test_demo_cohort_seeds_an_empty_store_once(tmp_path: Path) -> None:
     listing = worklist(db)
     assert {s["source"] for s in listing} == {"demo"}
     assert all(s["patient_name"].startswith("SYNTHETIC") for s in listing)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_serve_demo_scores_the_demo_cohort_with_the_trained_demo_run(tmp_path: Path) -> None:
+    """`radlens serve --demo 2` in a folder where `radlens demo` left runs/demo/run: the
+    worklist fills with the synthetic patients, scored by that run."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from service_fixtures import free_port
+    from service_support import train_chest_ct_run
+
+    from radlens.service.demo import find_demo_run
+
+    assert find_demo_run(tmp_path) is None
+    run = train_chest_ct_run(tmp_path / "runs" / "demo")
+    assert find_demo_run(tmp_path) == run
+    env = os.environ | {
+        "RADLENS_SERVICE_DIR": str(tmp_path / "svc"),
+        "RADLENS_WORKER_POLL_S": "0.3",
+        "RADLENS_COMPLETION_TIMEOUT_S": "0",
+        "RADLENS_DICOM_HOST": "127.0.0.1",
+    }
+    token = subprocess.run(
+        [sys.executable, "-m", "radlens", "user", "add", "demo", "--role", "viewer"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    port = free_port()
+    cmd = [sys.executable, "-m", "radlens", "serve", "--demo", "2", "--port", str(port),
+           "--dicom-port", str(free_port())]  # fmt: skip
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline, studies = time.monotonic() + 180, []
+        while time.monotonic() < deadline and proc.poll() is None:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/studies", headers={"Authorization": f"Bearer {token}"}
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    studies = json.loads(response.read())
+            except OSError:
+                studies = []
+            if len(studies) >= 2 and all(s["status"] == "scored" for s in studies):
+                break
+            time.sleep(0.5)
+        assert len(studies) >= 2, (tmp_path / "serve.log").read_text()[-2000:]
+        assert {s["status"] for s in studies} == {"scored"}, studies
+        assert all(s["model_version"].startswith("run@") for s in studies)
+        assert all(s["source"] == "demo" and s["top_abnormality"] for s in studies)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()

@@ -4,8 +4,9 @@ Following Yang et al., "Reinforcing 3D understanding with ACS convolutions" (IEE
 `ACSConv` keeps a 2D kernel (out, in, k, k) and splits its output channels into three groups:
 the first runs as a (1, k, k) 3D kernel (axial plane, H x W), the second as (k, 1, k) (coronal,
 D x W), the third as (k, k, 1) (sagittal, D x H); their outputs are concatenated. The weights keep
-their 2D shape, so a 2D network converts into a 3D one with the same parameters (`convert_to_acs`)
-and 2D-trained weights load unchanged (`acs_model.load_state_dict(model_2d.state_dict())`).
+their 2D values (stored as (out, in, 1, k, k)), so a 2D network converts into a 3D one with the
+same parameters (`convert_to_acs`) and 2D-trained weights load unchanged
+(`acs_model.load_state_dict(model_2d.state_dict())`).
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ class ACSConv(nn.Module):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.dilation, self.groups = dilation, groups
         k = kernel_size
-        self.weight = nn.Parameter(torch.empty(out_channels, in_channels // groups, k, k))
+        # the 2D kernel, stored as (out, in, 1, k, k) so that 3D memory formats apply to it
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels // groups, 1, k, k))
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
         nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
@@ -80,7 +82,7 @@ class ACSConv(nn.Module):
             conv.bias is not None,
         )
         with torch.no_grad():
-            acs.weight.copy_(conv.weight)
+            acs.weight.copy_(conv.weight.unsqueeze(2))
             if conv.bias is not None:
                 acs.bias.copy_(conv.bias)
         return acs
@@ -88,7 +90,7 @@ class ACSConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 5:
             raise ModelError(f"ACSConv expects (B, C, D, H, W) volumes; got {tuple(x.shape)}")
-        w_a, w_c, w_s = torch.split(self.weight, acs_split(self.out_channels))
+        w_a, w_c, w_s = torch.split(self.weight[:, :, 0], acs_split(self.out_channels))
         b_a = b_c = b_s = None
         if self.bias is not None:
             b_a, b_c, b_s = torch.split(self.bias, acs_split(self.out_channels))
@@ -103,6 +105,15 @@ class ACSConv(nn.Module):
                 continue
             parts.append(F.conv3d(x, w.unsqueeze(dim), b, s, pad, d, g))
         return torch.cat(parts, dim=1)
+
+    def _load_from_state_dict(
+        self, state_dict: dict, prefix: str, *args: object, **kwargs: object
+    ) -> None:
+        """Accept 2D kernels (out, in, k, k), e.g. from a 2D-trained checkpoint."""
+        key = prefix + "weight"
+        if key in state_dict and state_dict[key].ndim == 4:
+            state_dict[key] = state_dict[key].unsqueeze(2)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def extra_repr(self) -> str:
         return (
@@ -190,3 +201,28 @@ def build_3d_model(
                            num_outputs=num_outputs, small_input=small_input)  # fmt: skip
     raise ModelError(f"unknown 3D model {name!r}; expected acs_resnet18, acs_resnet50,"
                      " resnet18_3d or resnet50_3d")  # fmt: skip
+
+
+def _factory(name: str, **kwargs: object) -> nn.Module:
+    return build_3d_model(
+        name,
+        spatial_dims=int(kwargs["spatial_dims"]),  # type: ignore[arg-type]
+        in_channels=int(kwargs["in_channels"]),  # type: ignore[arg-type]
+        num_outputs=int(kwargs["num_outputs"]),  # type: ignore[arg-type]
+        small_input=bool(kwargs.get("small_input", True)),
+    )
+
+
+def register_3d_models() -> None:
+    """Make the 3D-only names buildable through `radlens.models.build_model` (idempotent)."""
+    from functools import partial
+
+    from radlens.models import available_models, register_model
+
+    for name in MODELS_3D:
+        if name not in available_models():
+            register_model(name, partial(_factory, name))
+
+
+MODELS_3D: tuple[str, ...] = ("resnet18_3d", "resnet50_3d", "acs_resnet18", "acs_resnet50")
+register_3d_models()

@@ -442,10 +442,14 @@ def bench_medmnist_cmd(
         None, help="NAME=PATH: use this 28 px npz for NAME (repeatable)."
     ),
     verify: bool = typer.Option(True, "--verify/--no-verify", help="Official MD5 check."),
-    augment: str | None = typer.Option(None, help="none, flip, shift, flip+shift [recipe]."),
-    tta: bool | None = typer.Option(None, "--tta/--no-tta", help="Mirror TTA [recipe]."),
+    augment: str | None = typer.Option(
+        None, help="none, flip, shift, flip+shift (default: from --recipe)."
+    ),
+    tta: bool | None = typer.Option(
+        None, "--tta/--no-tta", help="Mirror TTA (default: from --recipe)."
+    ),
     ensemble: bool | None = typer.Option(
-        None, "--ensemble/--no-ensemble", help="Seed ensemble row [recipe]."
+        None, "--ensemble/--no-ensemble", help="Seed ensemble (default: from --recipe)."
     ),
     class_weights: str = typer.Option("none", help="none or balanced."),
     batch_size: int = typer.Option(128, help="Batch size [128]."),
@@ -456,6 +460,7 @@ def bench_medmnist_cmd(
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N."),
     compile: bool = typer.Option(False, "--compile/--no-compile", help="torch.compile."),
     threads: int | None = typer.Option(None, help="CPU threads for torch."),
+    checkpoint_every: int = typer.Option(1, help="Epochs between last.pt writes (resume)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Train and test datasets x sizes x models x seeds; write bench.csv/.md/.html beside the

@@ -187,7 +187,7 @@ def triage_list(
                 "top_score": round(top, 4),
                 "draft_report": write_draft(preds, vocab=vocab).text,
                 "true_findings": ", ".join(
-                    f"{f['abnormality']}" for f in json.loads(truth[str(r["id"])])
+                    dict.fromkeys(f["abnormality"] for f in json.loads(truth[str(r["id"])]))
                 )
                 if str(r["id"]) in truth
                 else "",

@@ -188,7 +188,8 @@ def train(
     x_train, y_train = to_device("train", config.max_train_images)
     x_val, y_val = to_device("val", config.max_eval_images)
 
-    raw_model = make_model(config, task, geometry)
+    # on the device before the optimiser exists, so resumed optimiser state lands there too
+    raw_model = make_model(config, task, geometry).to(device)
     channels_last = channels_last and not isinstance(raw_model, SlicesAsChannels)  # 2D net, 5D in
     if channels_last:
         raw_model = raw_model.to(memory_format=memory_format(x_train))

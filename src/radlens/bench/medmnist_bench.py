@@ -118,6 +118,7 @@ def _train_one(
             "precision": spec.precision,
             "compile": spec.compile,
             "threads": spec.threads,
+            "checkpoint_every": spec.checkpoint_every,
             "out": str(run_dir),
         },
         source=f"bench {run_dir.name}",

@@ -62,6 +62,7 @@ class BenchSpec(BaseModel):
     precision: str = "auto"
     compile: bool = False
     threads: int | None = Field(default=None, ge=1)
+    checkpoint_every: int = Field(default=1, ge=1)  # epochs between last.pt writes
 
     @field_validator("datasets", "models", "sizes", mode="before")
     @classmethod
@@ -80,15 +81,18 @@ class BenchSpec(BaseModel):
     @field_validator("models")
     @classmethod
     def _known_models(cls, value: list[str]) -> list[str]:
-        from radlens.models import MODEL_NAMES
+        from radlens.acs import register_3d_models
+        from radlens.models import available_models
 
+        register_3d_models()
+        names = available_models()
         out = []
         for name in value:
             key = name.lower().replace("-", "")
-            if key not in MODEL_NAMES:
-                close = difflib.get_close_matches(key, MODEL_NAMES, n=1)
+            if key not in names:
+                close = difflib.get_close_matches(key, names, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise ValueError(f"unknown model {name!r}{hint} (available: {MODEL_NAMES})")
+                raise ValueError(f"unknown model {name!r}{hint} (available: {', '.join(names)})")
             out.append(key)
         return out
 

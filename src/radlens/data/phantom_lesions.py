@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from radlens.data.phantom_anatomy import LOBE_CODES, LOBES, Anatomy, Modifiers
-from radlens.data.phantom_geometry import Point, ball, ellipsoid_norm, smooth_field
+from radlens.data.phantom_geometry import Point, ball, capsule, ellipsoid_norm, smooth_field
 
 ABNORMALITIES: tuple[str, ...] = (
     "nodule",
@@ -105,7 +105,7 @@ def _size(abnormality: str, rng: np.random.Generator) -> float:
         "cardiomegaly": (1.2, 1.35),  # scale of the heart
         "pericardial_effusion": (7, 15),  # rim mm
         "lymphadenopathy": (15, 26),  # short axis mm
-        "arterial_wall_calcification": (10, 18),  # plaques
+        "arterial_wall_calcification": (8, 16),  # plaques
     }
     lo, hi = table[abnormality]
     return float(rng.uniform(lo, hi))
@@ -277,7 +277,7 @@ def paint_findings(
             add(s, anat.masks["pericardial_fluid"])
         elif a == "emphysema":
             lobe = anat.lobes == LOBE_CODES[s.location]
-            f = smooth_field(rng, grid.shape, (1.0, 1.6, 1.6))
+            f = smooth_field(rng, grid.shape, (1.2, 2.2, 2.2))  # clusters of ~1-2 cm
             thr = np.quantile(f[lobe], 1 - s.size) if lobe.any() else np.inf
             m = lobe & (f > thr)
             hu[m] = -985.0 + 10.0 * rng.standard_normal(int(m.sum())).astype(np.float32)
@@ -342,17 +342,23 @@ def paint_findings(
         elif a == "arterial_wall_calcification":
             path, radius = anat.paths["aorta"]
             m = np.zeros(grid.shape, bool)
-            for _ in range(round(s.size)):
+            for _ in range(round(s.size)):  # curvilinear plaques on the aortic wall
                 k = int(rng.integers(1, len(path) - 1))
-                t = float(rng.random())
-                p0 = np.add(np.multiply(path[k], 1 - t), np.multiply(path[k + 1], t))
+                a0, a1 = np.asarray(path[k], float), np.asarray(path[k + 1], float)
+                seg = a1 - a0
+                length = float(np.linalg.norm(seg)) or 1.0
+                direction = seg / length
                 v = rng.normal(size=3)
-                v /= np.linalg.norm(v)
-                c = tuple((p0 + v * radius).tolist())
-                rr = float(rng.uniform(3.0, 5.0))
-                sl, d = ball(grid, c, rr)
+                v -= (v @ direction) * direction
+                v /= np.linalg.norm(v) or 1.0
+                t0 = float(rng.random())
+                t1 = min(1.0, t0 + float(rng.uniform(8, 20)) / length)
+                c0 = tuple((a0 + t0 * seg + v * radius).tolist())
+                c1 = tuple((a0 + t1 * seg + v * radius).tolist())
+                rr = float(rng.uniform(2.5, 3.5))
+                sl, d = capsule(grid, c0, c1, rr)
                 m[sl] |= d <= rr
-                m[grid.to_index(c)] = True
+                m[grid.to_index(c0)] = True
             m &= ~anat.masks["airway"]
             hu[m] = float(rng.uniform(1000, 1500))
             add(s, m)

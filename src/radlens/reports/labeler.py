@@ -26,13 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from radlens.errors import ReportError
+from radlens.reports.locate import attach_locations
 from radlens.reports.matcher import (
     ABN,
     ANCHOR,
     CUE,
-    LOC,
-    SIDE,
-    SIDED,
     Compiled,
     compiled_for,
     normalize,
@@ -47,8 +45,6 @@ _RANK = {"absent": 0, "uncertain": 1, "present": 2}
 MAX_CHARS = 50_000_000
 #: An anchor ("heart size") takes a normal / abnormal cue at most this many words away.
 ANCHOR_WORDS = 6
-#: A bare side word ("right-sided", "both lungs") reaches a term at most this many words away.
-SIDE_WORDS = 7
 #: Memoised sentences per vocabulary before the cache is emptied.
 CACHE_SIZE = 200_000
 
@@ -126,10 +122,11 @@ def label_rows(text: str, compiled: Compiled) -> list[tuple]:
     else:
         sec_starts = None
     best: dict = {}
-    rank = _RANK
+    best_get = best.get
+    cache_get = cache.get
     for s0, s1 in iter_sentences(text):
         sent = text[s0:s1]
-        rows = cache.get(sent)
+        rows = cache_get(sent)
         if rows is None:
             rows = _sentence_rows(sent, compiled)
             if len(cache) >= CACHE_SIZE:
@@ -137,32 +134,34 @@ def label_rows(text: str, compiled: Compiled) -> list[tuple]:
             cache[sent] = rows
         if not rows:
             continue
-        section = "findings"
-        nonrep = False
-        for abn, loc, status, a, b, cues in rows:
-            if sec_starts is not None:
-                section = section_at(sec_starts, sec_names, s0 + a)
-                nonrep = section in NON_REPORTING
-            if nonrep and status == "present":
-                status = "uncertain"
-            key = (abn, loc)
-            score = rank[status] if nonrep else rank[status] + 10  # reporting sections win
-            old = best.get(key)
+        if sec_starts is None:  # no headers: every row is in "findings"
+            for key, score, status, a, b, cues in rows:
+                old = best_get(key)
+                if old is None or score > old[0]:
+                    best[key] = (score, status, "findings", s0, s1, a, b, cues)
+            continue
+        for key, score, status, a, b, cues in rows:
+            section = section_at(sec_starts, sec_names, s0 + a)
+            if section in NON_REPORTING:  # never "present"; reporting sections win
+                if status == "present":
+                    status = "uncertain"
+                score = _RANK[status]
+            old = best_get(key)
             if old is None or score > old[0]:
-                best[key] = (score, (abn, loc, status, section, s0, s1, s0 + a, s0 + b, cues))
+                best[key] = (score, status, section, s0, s1, a, b, cues)
     located: dict = {}
-    for (abn, loc), (score, _row) in best.items():
-        if loc is not None and score > located.get(abn, -1):
-            located[abn] = score
+    for (abn, loc), entry in best.items():
+        if loc is not None and entry[0] > located.get(abn, -1):
+            located[abn] = entry[0]
     return [
-        row
-        for (abn, loc), (score, row) in best.items()
+        (abn, loc, status, section, s0, s1, s0 + a, s0 + b, cues)
+        for (abn, loc), (score, status, section, s0, s1, a, b, cues) in best.items()
         if loc is not None or located.get(abn, -1) < score
     ]
 
 
 def _sentence_rows(sent: str, compiled: Compiled) -> tuple:
-    """(abnormality, location, status, start, end, cues) of one sentence (offsets in it)."""
+    """Decisions of one sentence (offsets in it), shaped for `label_rows`."""
     hits = scan(compiled, f" {normalize(sent)} ")
     if not hits:
         return ()
@@ -176,7 +175,8 @@ def _sentence_rows(sent: str, compiled: Compiled) -> tuple:
             pos = sent.find(";", pos + 1)
     raw: list = []
     _sentence(sent, hits, units, compiled.max_scope_words, compiled.vocab, raw)
-    return tuple(raw)
+    # ((abnormality, location), score, status, start, end, cues); score = rank + 10 (reporting)
+    return tuple(((abn, loc), _RANK[st] + 10, st, a, b, cues) for abn, loc, st, a, b, cues in raw)
 
 
 def _add_question_marks(text: str, hits: list) -> list:
@@ -225,7 +225,7 @@ def _sentence(text, hits, units, scope, vocab, raw) -> None:
             statuses[(k, abn)] = st
     if not statuses:
         return
-    locs, loc_hits = _locations(text, hits, terms, statuses, vocab)
+    locs, loc_hits = attach_locations(text, hits, terms, statuses, vocab)
     abns = vocab.abnormalities
     for (k, abn), (status, cues) in statuses.items():
         start, end, _ = hits[k]
@@ -312,107 +312,3 @@ def _status(text, hits, clause_of, k, is_anchor, scope):
     if "uncertainty" in cats:
         return ("uncertain", tuple(cues))
     return ("present", tuple(cues))
-
-
-def _locations(text, hits, terms, statuses, vocab):
-    """Map (hit index, abnormality) -> list of location ids."""
-    abns = vocab.abnormalities
-    term_pos = [(k, abn) for k, abn, _ in terms if (k, abn) in statuses]
-    loc_hits = []  # (k, location ids)
-    side_hits = []  # (k, side)
-    sided = []  # (k, (right, left), plural)
-    for k, (start, end, items) in enumerate(hits):
-        for kind, a, b in items:
-            if kind == LOC:
-                loc_hits.append((k, a, b))
-            elif kind == SIDE:
-                side_hits.append((k, a))
-            elif kind == SIDED:
-                sided.append(
-                    (k, a, text[end - 1 : end] in "sS" or text[start:end].lower() == "hila")
-                )
-    if not (loc_hits or side_hits or sided):
-        return {}, []
-    # resolve sided phrases with the nearest side word or sided location
-    side_src = [(k, s) for k, s in side_hits] + [(k, side) for k, _, side in loc_hits if side]
-    used_sides = set()
-    resolved = [(k, ids) for k, ids, _ in loc_hits]
-    for k, (right, left), plural in sided:
-        near = min(side_src, key=lambda ks: (abs(ks[0] - k), ks[0] > k), default=None)
-        if near is None:
-            ids = (right, left) if plural else ()
-        else:
-            used_sides.add(near[0])
-            side = near[1]
-            ids = (right, left) if side == "both" else ((right,) if side == "right" else (left,))
-        if ids:
-            resolved.append((k, ids))
-    out: dict[tuple[int, str], list[str]] = {}
-    attached = set()
-    for k, ids in resolved:
-        for loc in ids:
-            cands = [(kk, abn) for kk, abn in term_pos if loc in abns[abn].locations]
-            if not cands:
-                continue
-            pos = hits[k][0]
-            best = min(cands, key=lambda c: _gap(hits, c[0], k, pos))
-            attached.add(k)
-            for c in _group(text, hits, term_pos, best):
-                if loc in abns[c[1]].locations:
-                    lst = out.setdefault(c, [])
-                    if loc not in lst:
-                        lst.append(loc)
-    # bare side words ("right pleural effusion", "effusion on the left") go to the nearest term
-    # after them (else before them) within SIDE_WORDS words, and to the terms listed with it
-    for k, side in side_hits:
-        if k in used_sides:
-            continue
-        after = [c for c in term_pos if c[0] > k]
-        before = [c for c in term_pos if c[0] < k]
-        target = None
-        if after and text.count(" ", hits[k][1], hits[after[0][0]][0]) <= SIDE_WORDS:
-            target = after[0]
-        elif before and text.count(" ", hits[before[-1][0]][1], hits[k][0]) <= SIDE_WORDS:
-            target = before[-1]
-        if target is None:
-            continue
-        sides = ("right", "left") if side == "both" else (side,)
-        for c in _group(text, hits, term_pos, target):
-            lst = out.setdefault(c, [])
-            for s in sides:
-                loc = abns[c[1]].sides.get(s)
-                if loc is not None and loc not in lst:
-                    lst.append(loc)
-            if not lst:
-                del out[c]
-    return out, [r for r in resolved if r[0] not in attached]
-
-
-def _gap(hits, term_k, loc_k, loc_pos):
-    t_start, t_end, _ = hits[term_k]
-    if loc_k > term_k:
-        return loc_pos - t_end
-    return t_start - hits[loc_k][1] + 6
-
-
-_JOINERS = frozenset({"", ",", "and", ", and", "or", ", or", "/", "-", "and/or", "+", "&"})
-
-
-def _group(text, hits, term_pos, member):
-    """Terms listed together with `member` ("A, B and C"): they share its locations."""
-    idx = term_pos.index(member)
-    group = [member]
-    for step in (-1, 1):
-        i = idx
-        while 0 <= i + step < len(term_pos):
-            a, b = (
-                (term_pos[i], term_pos[i + step])
-                if step == 1
-                else (term_pos[i + step], term_pos[i])
-            )
-            between = text[hits[a[0]][1] : hits[b[0]][0]].strip().lower()
-            if a[0] != b[0] and between not in _JOINERS:
-                break
-            i += step
-            group.append(term_pos[i])
-    return group

@@ -40,13 +40,17 @@ _ABBREV = (
     "al", "resp", "incl", "sr", "jr", "ca", "eg", "ie",
 )  # fmt: skip
 _NOT_AFTER = "".join(rf"(?<!\b(?i:{re.escape(a)})\.)" for a in _ABBREV)
+_HEAD = r"[A-Z][A-Za-z ,&/]{1,40}:[ \t]*"  # a "Lungs and airways:" line header
 _BOUND = re.compile(
-    r"([.!?]+)(?=[\s\"')\]\u00a0]|$)" + _NOT_AFTER + r"\s*"  # ". " not after "Dr", not "3.5"
-    r"|\n(?:[ \t]*(?=\n)|(?=[ \t]*(?:\d{1,2}[.)]|[-•*])\s)|(?=[ \t]*[A-Z][A-Za-z ]{2,40}:))\s*"
+    r"([.!?]+)(?=[\s\"')\]\u00a0]|$)"
+    + _NOT_AFTER  # ". " not after "Dr", not "3.5"
+    + r"[ \t]*(?:\n[ \t]*(?:"
+    + _HEAD
+    + r")?)?\s*"
+    r"|\n(?:[ \t]*(?=\n)|(?=[ \t]*(?:\d{1,2}[.)]|[-•*])\s)|[ \t]*" + _HEAD + r")\s*"
     r"|•\s*"
-    r"|(?:^|(?<=\n))[ \t]*[A-Z][A-Za-z ,&/]{1,40}:[ \t]*"  # a "Lungs and airways:" line header
 )
-_LEAD = re.compile(r"\s*")
+_LEAD = re.compile(r"\s*(?:" + _HEAD + r")?\s*")
 
 
 def find_sections(text: str) -> tuple[list[int], list[str]]:
