@@ -1,14 +1,24 @@
 """Report-labeler speed: radlens vs medspaCy on chest CT reports, one core, one run; prints JSON.
 
-    .venv/bin/python benchmarks/labeler_speed.py [--reports 20000] [--medspacy-reports 200]
+    .venv/bin/python benchmarks/labeler_speed.py [--reports 20000] [--medspacy-reports 150]
 
 Reports: the CT-RATE texts in ../shared/data/reports (ct_rate_manual train+val, and findings +
-impression of ct_rate_valid_reports; about 1,800 characters each). Three radlens figures:
+impression of ct_rate_valid_reports; about 1,700 characters each). radlens figures (each the
+median of ``--repeats`` runs, a fresh compiled vocabulary = empty sentence cache for every run):
 
-* ``cold``: every distinct real report once, empty sentence cache (the honest first pass);
-* ``corpus``: ``--reports`` new reports made by recombining the sentences of the real reports at
-  random (real-looking, template sentences recur as in a hospital archive), empty cache at start;
-* ``match_only``: the Aho-Corasick scan alone over the real reports.
+* ``distinct_nocache``: every distinct real report once, ``label_rows(..., cache=False)``: one
+  scan of the whole report, no memoisation at all -- the honest worst case;
+* ``distinct_cache``: the same reports with the sentence cache on, empty at start (real reports
+  repeat template sentences even within this set);
+* ``corpus_cache``: ``--reports`` new reports made by recombining the sentences of the real
+  reports at random (real-looking: template sentences recur as in a hospital archive), cache on
+  and empty at start;
+* ``label_many``: `label_many` (Finding objects) on the corpus;
+* ``match_only``: the normalise + Aho-Corasick scan alone over the real reports.
+
+Each figure is given as wall-clock reports/s and as reports per CPU-second of this process
+(``time.process_time``), which is less sensitive to other processes on a shared machine; the
+load average at the start and end is printed with them.
 
 medspaCy runs the same vocabulary as an equivalent pipeline (PyRuSH sentences + TargetMatcher rules
 for every synonym + ConText with its default rules) on ``--medspacy-reports`` real reports. It must
@@ -17,8 +27,8 @@ NOT be installed in the project environment; the script runs it in a separate vi
     python3.11 -m venv /tmp/radlens-bench-venv && /tmp/radlens-bench-venv/bin/pip install medspacy
 
 (or point ``--medspacy-python`` / $RADLENS_MEDSPACY_PYTHON at another interpreter). The process
-pins itself to one CPU core (``--core``) and passes the pin on to the medspaCy subprocess. When
-medspaCy is unavailable the JSON says so and gives radlens alone.
+pins itself to one CPU core (``--core``, ``os.sched_setaffinity``) and passes the pin on to the
+medspaCy subprocess. When medspaCy is unavailable the JSON says so and gives radlens alone.
 """
 
 from __future__ import annotations
@@ -47,12 +57,13 @@ nlp = medspacy.load()  # PyRuSH sentencizer, target matcher, ConText (default ru
 matcher = nlp.get_pipe("medspacy_target_matcher")
 matcher.add([TargetRule(literal=p, category=c) for p, c in rules])
 list(nlp.pipe(texts[:5]))  # warm-up
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 n_ents = 0
 for doc in nlp.pipe(texts):
     n_ents += len(doc.ents)
-dt = time.perf_counter() - t0
+dt, dc = time.perf_counter() - t0, time.process_time() - c0
 print(json.dumps({"reports": len(texts), "seconds": dt, "reports_per_s": len(texts) / dt,
+                  "reports_per_cpu_s": len(texts) / dc,
                   "entities": n_ents, "medspacy": medspacy.__version__,
                   "pipeline": nlp.pipe_names}))
 """
@@ -87,10 +98,17 @@ def recombine(texts: list[str], n: int, seed: int = 0) -> list[str]:
     return [" ".join(rng.choice(sents) for _ in range(rng.choice(lengths))) for _ in range(n)]
 
 
-def rate(fn, items) -> float:
-    t0 = time.perf_counter()
+def rate(fn, items) -> tuple[float, float]:
+    """(reports per wall second, reports per CPU second of this process)."""
+    t0, c0 = time.perf_counter(), time.process_time()
     fn(items)
-    return len(items) / (time.perf_counter() - t0)
+    return len(items) / (time.perf_counter() - t0), len(items) / (time.process_time() - c0)
+
+
+def median_rate(runs: list[tuple[float, float]]) -> dict:
+    wall = sorted(r[0] for r in runs)[len(runs) // 2]
+    cpu = sorted(r[1] for r in runs)[len(runs) // 2]
+    return {"reports_per_s": round(wall), "reports_per_cpu_s": round(cpu)}
 
 
 def run_medspacy(python: Path, texts: list[str], core: int | None) -> dict:
@@ -137,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     from radlens.reports.matcher import compile_vocabulary, normalize, scan
     from radlens.reports.vocabulary import load_vocabulary
 
+    load_start = os.getloadavg()
     texts = load_reports(args.data)
     corpus = recombine(texts, args.reports)
     vocab = load_vocabulary("chest_ct")
@@ -144,19 +163,19 @@ def main(argv: list[str] | None = None) -> int:
     def fresh():
         return compile_vocabulary(vocab)  # new automaton, empty sentence cache
 
-    def med(xs):
-        return sorted(xs)[len(xs) // 2]
+    def runs(fn, items):
+        return median_rate([rate(fn, items) for _ in range(args.repeats)])
 
-    compiled = fresh()
-    match_only = med([rate(lambda xs: [scan(compiled, f" {normalize(t)} ") for t in xs], texts)
-                      for _ in range(args.repeats)])  # fmt: skip
-    cold, corp, objs = [], [], []
-    for _ in range(args.repeats):
-        c = fresh()
-        cold.append(rate(lambda xs, c=c: [label_rows(t, c) for t in xs], texts))
-        c = fresh()
-        corp.append(rate(lambda xs, c=c: [label_rows(t, c) for t in xs], corpus))
-    objs.append(rate(lambda xs: label_many(xs), corpus))  # Finding objects, shared cache
+    c = fresh()
+    match_only = runs(lambda xs: [scan(c, f" {normalize(t)} ") for t in xs], texts)
+    nocache = runs(lambda xs: [label_rows(t, c, cache=False) for t in xs], texts)
+    distinct = median_rate(
+        [rate(lambda xs, c=fresh(): [label_rows(t, c) for t in xs], texts) for _ in range(3)]
+    )
+    corpus_rate = median_rate(
+        [rate(lambda xs, c=fresh(): [label_rows(t, c) for t in xs], corpus) for _ in range(3)]
+    )
+    objs = median_rate([rate(lambda xs: label_many(xs), corpus)])  # Finding objects
     result = {
         "reports_real": len(texts),
         "mean_chars": round(sum(map(len, texts)) / len(texts)),
@@ -164,21 +183,26 @@ def main(argv: list[str] | None = None) -> int:
             len(a.synonyms) + len(a.abbreviations) + len(a.anchors)
             for a in vocab.abnormalities.values()
         ),
+        "automaton_keys": len(c.automaton),
         "core": core,
         "radlens": {
-            "cold_reports_per_s": round(med(cold)),
-            "corpus_reports_per_s": round(med(corp)),
-            "corpus_reports": len(corpus),
-            "label_many_findings_per_s": round(objs[0]),
-            "match_only_reports_per_s": round(match_only),
+            "distinct_nocache": nocache,
+            "distinct_cache": distinct,
+            "corpus_cache": {**corpus_rate, "reports": len(corpus)},
+            "label_many_corpus": objs,
+            "match_only": match_only,
         },
     }
     ms = run_medspacy(args.medspacy_python, texts[: args.medspacy_reports], core)
     result["medspacy"] = ms
+    result["load_average"] = {"start": load_start, "end": os.getloadavg()}
     if ms.get("available"):
-        r = ms["reports_per_s"]
-        result["ratio_cold_vs_medspacy"] = round(result["radlens"]["cold_reports_per_s"] / r, 1)
-        result["ratio_corpus_vs_medspacy"] = round(result["radlens"]["corpus_reports_per_s"] / r, 1)
+        rl = result["radlens"]
+        for name in ("distinct_nocache", "distinct_cache", "corpus_cache"):
+            result[f"ratio_{name}_vs_medspacy"] = {
+                "wall": round(rl[name]["reports_per_s"] / ms["reports_per_s"], 1),
+                "cpu": round(rl[name]["reports_per_cpu_s"] / ms["reports_per_cpu_s"], 1),
+            }
     print(json.dumps(result, indent=1))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1), encoding="utf-8")

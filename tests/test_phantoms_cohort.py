@@ -38,6 +38,7 @@ def _arrays(folder: Path, table: pd.DataFrame) -> dict[str, np.ndarray]:
     return out
 
 
+@pytest.mark.slow
 def test_same_seed_same_cohort_and_patients_independent_of_n(tmp_path: Path) -> None:
     a = synthesize_cohort(
         tmp_path / "a", n_patients=3, seed=4, shape=TINY, formats=["npz"], progress=False

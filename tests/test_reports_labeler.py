@@ -204,6 +204,6 @@ def test_spans_point_at_the_cited_text(parts: list[str]) -> None:
     for f in label(text):
         cited = text[f.span[0] : f.span[1]]
         assert cited and cited == cited.strip()
-        key = " ".join(normalize(cited).split()) + " "
+        key = " " + " ".join(normalize(cited).split()) + " "  # keys are " phrase "
         assert automaton.exists(key), (cited, f)
         assert cited in f.sentence

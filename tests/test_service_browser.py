@@ -108,6 +108,9 @@ def _canvas_pixels(browser: DevToolsBrowser) -> np.ndarray:
 
 def test_dicom_study_reaches_worklist_and_viewer_in_chromium(tmp_path: Path) -> None:
     exe = chromium_exe()
+    pytest.importorskip(
+        "websocket", reason="!!! websocket-client missing: pip install websocket-client !!!"
+    )
     run_dir = train_chest_ct_run(tmp_path / "model")
     settings = Settings(
         service_dir=tmp_path / "svc",
@@ -121,14 +124,6 @@ def test_dicom_study_reaches_worklist_and_viewer_in_chromium(tmp_path: Path) -> 
     server = Server(settings)
     try:
         token = add_user(server.services.db, "dr-house", "radiologist")
-        patient_id = _send_over_dicom(tmp_path, settings.dicom_port)
-        study = _wait_scored(server, token)
-        assert study["status"] == "scored", study
-        assert study["patient_id"] == patient_id and study["top_abnormality"]
-        assert study["model_version"].startswith("run@")
-        detail = server.get(f"/studies/{study['id']}", token)
-        assert detail["heatmaps"], "the real scorer gave no heatmap"
-        top_label = study["top_abnormality"].replace("_", " ")
         shots = Path(os.environ.get(SHOTS_ENV) or tmp_path / "shots")
         shots.mkdir(parents=True, exist_ok=True)
 
@@ -140,9 +135,22 @@ def test_dicom_study_reaches_worklist_and_viewer_in_chromium(tmp_path: Path) -> 
                 "document.querySelector('form.login').submit(); true"
             )
             browser.wait_for("location.pathname === '/' && document.readyState === 'complete'")
+            browser.wait_for("document.querySelector('#worklist tbody').innerText.includes('No')")
+            # the study arrives by DICOM while the page is open: polling shows it, scored
+            browser.evaluate("window.radlensMarker = 42; true")
+            patient_id = _send_over_dicom(tmp_path, settings.dicom_port)
+            study = _wait_scored(server, token)
+            assert study["status"] == "scored", study
+            assert study["patient_id"] == patient_id and study["top_abnormality"]
+            assert study["model_version"].startswith("run@")
+            detail = server.get(f"/studies/{study['id']}", token)
+            assert detail["heatmaps"], "the real scorer gave no heatmap"
+            top_label = study["top_abnormality"].replace("_", " ")
+            row = "(document.querySelector('#worklist tbody tr[data-id]') || {}).innerText || ''"
             row_text = browser.wait_for(
-                "(document.querySelector('#worklist tbody tr[data-id]') || {}).innerText"
+                f"(({row}).includes({json.dumps(top_label)}) && ({row}))", timeout=30
             )
+            assert browser.evaluate("window.radlensMarker") == 42  # same page: live update
             assert top_label in row_text and patient_id in row_text
             shot = browser.screenshot(shots / "worklist.png")
             assert pixel_std(shot) > 10.0

@@ -180,6 +180,7 @@ def test_model_scorer_preprocesses_like_the_chest_ct_cohort(chest_run: Path, tmp
     assert len(got) == len(run.label_names) > 12  # 12 abnormalities + located outputs
 
 
+@pytest.mark.slow
 def test_recorded_preprocessing_wins_and_bad_files_fail(chest_run: Path, tmp_path) -> None:
     import json
     import shutil
@@ -206,3 +207,13 @@ def test_recorded_preprocessing_wins_and_bad_files_fail(chest_run: Path, tmp_pat
     (run / "preprocessing.json").write_text("{nope")
     with pytest.raises(ModelError, match="not valid JSON"):
         run_preprocessing(run, {}, "x")
+
+
+def test_findings_link_to_their_located_heatmap() -> None:
+    from radlens.service.worklist import heatmap_key
+
+    keys = {"mass@right_upper_lobe", "nodule", "pneumothorax@left_pleura"}
+    assert heatmap_key("mass", "right_upper_lobe", keys) == "mass@right_upper_lobe"
+    assert heatmap_key("nodule", "lingula", keys) == "nodule"  # falls back to the unlocated map
+    assert heatmap_key("pneumothorax", "right_pleura", keys) is None  # never another location
+    assert heatmap_key("cardiomegaly", None, keys) is None

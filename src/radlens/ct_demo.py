@@ -11,10 +11,12 @@ report.html, heatmaps/, triage.csv, demo.json).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +45,7 @@ class CtDemoOptions:
     shape: tuple[int, int, int] = (32, 64, 64)
     sites: int = 3
     model: str = "ctnet_lite"
-    epochs: int = 12
+    epochs: int = 16
     batch_size: int = 8
     lr: float = 2e-3
     heatmap_cases: int = 2
@@ -58,6 +60,20 @@ class CtDemoResult:
     run_dir: Path
     report: Path
     summary: dict[str, Any]
+
+
+@contextlib.contextmanager
+def _quiet(*names: str) -> Iterator[None]:
+    """Per-file INFO lines of the data modules would drown the progress bars during the demo."""
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(max(lg.getEffectiveLevel(), logging.WARNING))
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def _prepare_out(out: Path) -> None:
@@ -141,15 +157,30 @@ def run_ct_demo(
 
     console.rule("[bold]1/6 synthesize a chest-CT cohort")
     t = time.perf_counter()
-    synthesize_cohort(out / "cohort", n_patients=opts.patients, seed=opts.seed, shape=opts.shape,
-                      sites=opts.sites, formats=("nifti",), progress=progress)  # fmt: skip
+    quiet = ("radlens.data.volumes", "radlens.data.phantom_cohort", "radlens.data.preprocess")
+    with _quiet(*quiet):
+        synthesize_cohort(
+            out / "cohort",
+            n_patients=opts.patients,
+            seed=opts.seed,
+            shape=opts.shape,
+            sites=opts.sites,
+            formats=("nifti",),
+            progress=progress,
+        )
     t = lap("synthesize", t)
 
     console.rule("[bold]2/6 label the reports, split by patient, load the volumes")
-    cohort = load_ct_cohort(out / "cohort", seed=opts.seed, shape=opts.shape,
-                            fractions=opts.fractions,
-                            cache_dir=out / "cache", progress=progress,
-                            min_location_positives=opts.min_location_positives)  # fmt: skip
+    with _quiet(*quiet):
+        cohort = load_ct_cohort(
+            out / "cohort",
+            seed=opts.seed,
+            shape=opts.shape,
+            fractions=opts.fractions,
+            cache_dir=out / "cache",
+            progress=progress,
+            min_location_positives=opts.min_location_positives,
+        )
     ds = cohort.dataset
     empty = [s for s in ("train", "val", "test") if s not in ds.images]
     if empty:
@@ -175,13 +206,27 @@ def run_ct_demo(
 
     console.rule(f"[bold]3/6 train {opts.model} (CT-Net-style) on {ds.size('train')} studies")
     run_dir = out / "run"
-    config = make_config({
-        "dataset": ds.name, "model": opts.model, "epochs": opts.epochs,
-        "batch_size": opts.batch_size, "eval_batch_size": 16, "lr": opts.lr,
-        "milestones": (0.6, 0.85), "augment": "shift", "shift_pixels": 2,
-        "class_weights": "none", "seed": opts.seed, "device": "cpu", "precision": "32-true",
-        "channels_last": False, "threads": opts.threads, "out": str(run_dir),
-    }, source="radlens demo")  # fmt: skip
+    config = make_config(
+        {
+            "dataset": ds.name,
+            "model": opts.model,
+            "epochs": opts.epochs,
+            "batch_size": opts.batch_size,
+            "eval_batch_size": 16,
+            "lr": opts.lr,
+            "milestones": (0.75, 0.9),
+            "augment": "shift",
+            "shift_pixels": 2,
+            "class_weights": "none",
+            "seed": opts.seed,
+            "device": "cpu",
+            "precision": "32-true",
+            "channels_last": False,
+            "threads": opts.threads,
+            "out": str(run_dir),
+        },
+        source="radlens demo",
+    )
     result = train(config, dataset=ds, progress=progress)
     # how volumes were turned into model inputs, for scoring new studies (the triage service)
     (run_dir / "preprocess.json").write_text(
@@ -205,8 +250,7 @@ def run_ct_demo(
     t = lap("explain", t)
 
     console.rule("[bold]5/6 evaluate per abnormality (DeLong 95% CI) and write report.html")
-    evaluation = evaluate_run_dir(run_dir, split="test", by="site", n_bootstrap=0,
-                                  audit_data=False)  # fmt: skip
+    evaluation = evaluate_run_dir(run_dir, split="test", by="site", n_bootstrap=0, audit_data=False)
     table = evaluation.table.set_index("label")
     abn = [n for n in ds.label_names if "@" not in n]
     rows = table.loc[abn].reset_index()

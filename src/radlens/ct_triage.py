@@ -47,8 +47,12 @@ def resized_mask(mask_path: str, abnormality: str, shape: Sequence[int]) -> np.n
     if not parts:
         return None
     union = np.any(np.stack(parts), axis=0).astype(np.float32)
-    up = F.interpolate(torch.from_numpy(union)[None, None], size=tuple(shape), mode="trilinear",
-                       align_corners=False)[0, 0].numpy()  # fmt: skip
+    up = F.interpolate(
+        torch.from_numpy(union)[None, None],
+        size=tuple(shape),
+        mode="trilinear",
+        align_corners=False,
+    )[0, 0].numpy()
     out = up >= 0.25  # keep small lesions that cover part of a coarse voxel
     return out if out.any() else None
 
@@ -84,8 +88,16 @@ def explain_top_positives(
             mask = resized_mask(ds.extra["mask_path"]["test"][row], label, raw.shape[2:])
         masks.append(mask)
         chance.append(float(mask.mean()) if mask is not None else np.nan)
-    _, index = render_cases(run.model, inputs, display, todo, Path(run_dir) / "heatmaps",
-                            method=method, masks=masks, spacing=ds.extra["spacing"])  # fmt: skip
+    _, index = render_cases(
+        run.model,
+        inputs,
+        display,
+        todo,
+        Path(run_dir) / "heatmaps",
+        method=method,
+        masks=masks,
+        spacing=ds.extra["spacing"],
+    )
     index["chance"] = chance
     if "pointing_game" not in index or index["pointing_game"].isna().all():
         return None

@@ -35,6 +35,14 @@ from radlens.device_data import (
     predict_scores,
     subset_indices,
 )
+from radlens.distributed import (
+    cluster_geometry,
+    eval_shard,
+    gather_rows,
+    global_batches,
+    loss_scale,
+    rank_share,
+)
 from radlens.errors import ConfigError
 from radlens.models import SlicesAsChannels, build_model
 from radlens.tasks import Task
@@ -61,7 +69,12 @@ def _fabric(config: TrainConfig) -> Fabric:
     precision = config.precision
     if precision == "auto":
         precision = "bf16-mixed" if _bf16_ok(use_cuda) else "32-true"
-    return Fabric(accelerator=accelerator, devices=devices, precision=precision)
+    num_nodes = 1
+    if isinstance(devices, int):  # torchrun / SLURM decide processes per node and nodes
+        devices, num_nodes = cluster_geometry(devices)
+    return Fabric(
+        accelerator=accelerator, devices=devices, num_nodes=num_nodes, precision=precision
+    )
 
 
 def _bf16_ok(cuda: bool) -> bool:
@@ -190,6 +203,8 @@ def train(
 
     # on the device before the optimiser exists, so resumed optimiser state lands there too
     raw_model = make_model(config, task, geometry).to(device)
+    if fabric.world_size > 1 and device.type == "cuda":
+        raw_model = nn.SyncBatchNorm.convert_sync_batchnorm(raw_model)
     channels_last = channels_last and not isinstance(raw_model, SlicesAsChannels)  # 2D net, 5D in
     if channels_last:
         raw_model = raw_model.to(memory_format=memory_format(x_train))
@@ -222,11 +237,11 @@ def train(
 
     n_train = len(x_train)
     world, rank = fabric.world_size, fabric.global_rank
-    per_rank = n_train // world
     end_epoch = (
         config.epochs if stop_after is None else min(config.epochs, start_epoch + stop_after)
     )
-    batches = max(1, -(-per_rank // config.batch_size))
+    batches = max(1, len(global_batches(torch.arange(n_train), config.batch_size, world)))
+    shard = eval_shard(len(x_val), rank, world)
     t0, seen, train_time = time.perf_counter(), 0, 0.0
     columns = (
         TextColumn("[bold]{task.description}"),
@@ -240,13 +255,11 @@ def train(
         for epoch in range(start_epoch, end_epoch):
             t_epoch = time.perf_counter()
             model.train()
-            perm = torch.randperm(n_train, generator=perm_gen)[
-                rank * per_rank : (rank + 1) * per_rank
-            ]
-            perm = perm.to(device)
+            # every rank draws the same permutation and takes its share of each global batch
+            perm = torch.randperm(n_train, generator=perm_gen).to(device)
             total, count = torch.zeros((), device=device), 0
-            for start in range(0, per_rank, config.batch_size):
-                idx = perm[start : start + config.batch_size]
+            for batch in global_batches(perm, config.batch_size, world):
+                idx = rank_share(batch, rank, world)
                 x = augment_batch(
                     normalise(x_train[idx]), config.augment, config.shift_pixels, aug_gen
                 )
@@ -254,18 +267,27 @@ def train(
                     x = x.contiguous(memory_format=memory_format(x))
                 loss = task.loss(model(x), y_train[idx], weight)
                 optimizer.zero_grad(set_to_none=True)
-                fabric.backward(loss)
+                fabric.backward(loss * loss_scale(len(idx), len(batch), world))
                 optimizer.step()
                 total += loss.detach() * len(idx)
                 count += len(idx)
                 bar.advance(job)
             scheduler.step()
-            train_loss = float(total) / max(count, 1)  # waits for the device
+            sums = torch.stack([total, torch.tensor(float(count), device=device)])
+            if world > 1:
+                sums = fabric.all_reduce(sums, reduce_op="sum")
+            train_loss = float(sums[0]) / max(float(sums[1]), 1.0)  # waits for the device
             train_time += time.perf_counter() - t_epoch
-            seen += count * world
-            scores = predict_scores(
-                model, x_val, task, batch_size=config.eval_batch_size, channels_last=channels_last
+            seen += int(sums[1])
+            local = predict_scores(
+                model,
+                x_val[shard],
+                task,
+                batch_size=config.eval_batch_size,
+                channels_last=channels_last,
             )
+            scores = gather_rows(fabric, torch.from_numpy(local).to(device), len(x_val))
+            scores = scores.cpu().numpy() if isinstance(scores, torch.Tensor) else scores
             val_auc = task.auc(y_val.cpu().numpy(), scores)
             history.append(
                 {

@@ -161,7 +161,7 @@ def _row_tail(rec: pd.Series) -> list[str]:
         _f(rec["macro_f1"]),
         _f(rec["ece"]),
         _f(rec["wall_time_s"], 1),
-        _f(rec["train_images_per_s"], 0),
+        _f(rec["train_images_per_s"], 1),
     ]
 
 

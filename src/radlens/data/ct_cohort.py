@@ -370,8 +370,15 @@ def load_ct_cohort(
 
     cache = Path(cache_dir) if cache_dir is not None else Path(tempfile.mkdtemp(prefix="radlens-"))
     paths = [_source_path(row, source) for _, row in table.iterrows()]
-    images = load_volumes(paths, shape=shape3, windows=wins, spacing=spacing, cache_dir=cache,
-                          source=source, progress=progress)  # fmt: skip
+    images = load_volumes(
+        paths,
+        shape=shape3,
+        windows=wins,
+        spacing=spacing,
+        cache_dir=cache,
+        source=source,
+        progress=progress,
+    )
     truth_cols = [TRUTH_PREFIX + a for a in ABNORMALITIES]
     truth = (
         table[truth_cols].to_numpy(np.float32)

@@ -20,7 +20,7 @@ rest is small per-match logic:
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,12 @@ from radlens.reports.matcher import (
     ABN,
     ANCHOR,
     CUE,
+    M_CUE_B,
+    M_CUE_F,
+    M_LOC,
+    M_NEG,
+    M_STOP,
+    M_TERM,
     Compiled,
     compiled_for,
     normalize,
@@ -109,29 +115,29 @@ def _check_text(text: object) -> str:
     return text
 
 
-def label_rows(text: str, compiled: Compiled) -> list[tuple]:
+def label_rows(text: str, compiled: Compiled, *, cache: bool = True) -> list[tuple]:
     """Findings of one report as plain tuples (the fast path behind `label` and the CLI):
     (abnormality, location, status, section, sentence start, sentence end, span start, span end,
-    cues). Sentence results are memoised per vocabulary (reports repeat template sentences).
+    cues).
+
+    With ``cache`` (default) each sentence's decisions are memoised per vocabulary (reports repeat
+    template sentences) and only unseen sentences are scanned. Without it the whole report is
+    normalised and scanned once and each sentence takes its slice of the match list.
     """
     if not text or text.isspace():
         return []
-    cache = compiled.cache
     if ":" in text:
         sec_starts, sec_names = find_sections(text)
     else:
         sec_starts = None
+    sentences = iter_sentences(text)
+    if cache:
+        per_sentence = _cached_rows(text, sentences, compiled)
+    else:
+        per_sentence = _uncached_rows(text, sentences, compiled)
     best: dict = {}
     best_get = best.get
-    cache_get = cache.get
-    for s0, s1 in iter_sentences(text):
-        sent = text[s0:s1]
-        rows = cache_get(sent)
-        if rows is None:
-            rows = _sentence_rows(sent, compiled)
-            if len(cache) >= CACHE_SIZE:
-                cache.clear()
-            cache[sent] = rows
+    for (s0, s1), rows in zip(sentences, per_sentence, strict=True):
         if not rows:
             continue
         if sec_starts is None:  # no headers: every row is in "findings"
@@ -160,32 +166,70 @@ def label_rows(text: str, compiled: Compiled) -> list[tuple]:
     ]
 
 
-def _sentence_rows(sent: str, compiled: Compiled) -> tuple:
-    """Decisions of one sentence (offsets in it), shaped for `label_rows`."""
-    hits = scan(compiled, f" {normalize(sent)} ")
-    if not hits:
-        return ()
-    if "?" in sent:
-        hits = _add_question_marks(sent, hits)
-    units = [0]
-    if ";" in sent:
-        pos = sent.find(";")
-        while pos >= 0:
-            units.append(pos + 1)
-            pos = sent.find(";", pos + 1)
+def _cached_rows(text: str, sentences: list[tuple[int, int]], compiled: Compiled) -> list:
+    """Rows of each sentence (offsets in the sentence), memoised by sentence text."""
+    cache = compiled.cache
+    cache_get = cache.get
+    out = []
+    for s0, s1 in sentences:
+        sent = text[s0:s1]
+        rows = cache_get(sent)
+        if rows is None:
+            hits = scan(compiled, f" {normalize(sent)} ")
+            rows = _rows(sent, hits, 0, s1 - s0, compiled) if hits else ()
+            if len(cache) >= CACHE_SIZE:
+                cache.clear()
+            cache[sent] = rows
+        out.append(rows)
+    return out
+
+
+def _uncached_rows(text: str, sentences: list[tuple[int, int]], compiled: Compiled) -> list:
+    """Rows of each sentence from ONE scan of the whole report (offsets in the sentence)."""
+    hits = scan(compiled, f" {normalize(text)} ")
+    starts = [h[0] for h in hits]
+    n = len(hits)
+    out = []
+    lo = 0
+    for s0, s1 in sentences:
+        lo = bisect_left(starts, s0, lo)
+        hi = bisect_left(starts, s1, lo)
+        if (lo > 0 and hits[lo - 1][1] > s0) or (hi > lo and hits[hi - 1][1] > s1):
+            # a match runs across a sentence boundary: scan this sentence on its own
+            sent = text[s0:s1]
+            own = scan(compiled, f" {normalize(sent)} ")
+            out.append(_rows(sent, own, 0, s1 - s0, compiled) if own else ())
+        elif hi > lo:
+            rows = _rows(text, hits[lo:hi], s0, s1, compiled)
+            out.append(tuple((k, sc, st, a - s0, b - s0, c) for k, sc, st, a, b, c in rows))
+        else:
+            out.append(())
+        lo = hi if hi < n else n
+    return out
+
+
+def _rows(text: str, hits: list, s0: int, s1: int, compiled: Compiled) -> tuple:
+    """Decisions of the sentence text[s0:s1] given its hits (offsets in `text`)."""
+    if text.find("?", s0, s1) >= 0:
+        hits = _add_question_marks(text, hits, s0, s1)
+    units = [s0]
+    pos = text.find(";", s0, s1)
+    while pos >= 0:
+        units.append(pos + 1)
+        pos = text.find(";", pos + 1, s1)
     raw: list = []
-    _sentence(sent, hits, units, compiled.max_scope_words, compiled.vocab, raw)
+    _sentence(text, hits, units, compiled.max_scope_words, compiled.vocab, raw)
     # ((abnormality, location), score, status, start, end, cues); score = rank + 10 (reporting)
     return tuple(((abn, loc), _RANK[st] + 10, st, a, b, cues) for abn, loc, st, a, b, cues in raw)
 
 
-def _add_question_marks(text: str, hits: list) -> list:
-    q = (CUE, "uncertainty", "backward")
+def _add_question_marks(text: str, hits: list, s0: int, s1: int) -> list:
+    q = ((CUE, "uncertainty", "backward"),)
     extra = []
-    pos = text.find("?")
+    pos = text.find("?", s0, s1)
     while pos >= 0:
-        extra.append((pos, pos + 1, (q,)))
-        pos = text.find("?", pos + 1)
+        extra.append((pos, pos + 1, q, M_CUE_B))
+        pos = text.find("?", pos + 1, s1)
     return sorted(hits + extra)
 
 
@@ -196,28 +240,36 @@ def _sentence(text, hits, units, scope, vocab, raw) -> None:
     # after a term (terminators with direction "forward", e.g. "which", do not end those)
     terms = []  # (index in hits, abn id, is_anchor)
     clause_f, clause_b = [], []
+    located = []  # indices of location / side hits
     cf = cb = 0
+    several = len(units) > 1
     unit = bisect_right(units, hits[0][0])
-    for k, (start, _end, items) in enumerate(hits):
-        u = bisect_right(units, start)
-        if u != unit:
-            unit = u
-            cf += 1
-            cb += 1
-        for kind, a, b in items:
-            if kind == CUE and a == "terminate":
+    for k, (start, _end, items, mask) in enumerate(hits):
+        if several:
+            u = bisect_right(units, start)
+            if u != unit:
+                unit = u
                 cf += 1
-                if b != "forward":
-                    cb += 1
-            elif kind == ABN:
-                terms.append((k, a, False))
-            elif kind == ANCHOR:
-                terms.append((k, a, True))
+                cb += 1
+        if mask & M_STOP:
+            for kind, a, b in items:
+                if kind == CUE and a == "terminate":
+                    cf += 1
+                    if b != "forward":
+                        cb += 1
+        if mask & M_TERM:
+            for kind, a, _ in items:
+                if kind == ABN:
+                    terms.append((k, a, False))
+                elif kind == ANCHOR:
+                    terms.append((k, a, True))
+        if mask & M_LOC:
+            located.append(k)
         clause_f.append(cf)
         clause_b.append(cb)
-    clause_of = (clause_f, clause_b)
     if not terms:
         return
+    clause_of = (clause_f, clause_b)
     statuses = {}
     for k, abn, is_anchor in terms:
         st = _status(text, hits, clause_of, k, is_anchor, scope)
@@ -225,10 +277,13 @@ def _sentence(text, hits, units, scope, vocab, raw) -> None:
             statuses[(k, abn)] = st
     if not statuses:
         return
-    locs, loc_hits = attach_locations(text, hits, terms, statuses, vocab)
+    if located:
+        locs, loc_hits = attach_locations(text, hits, terms, statuses, vocab, located)
+    else:
+        locs, loc_hits = {}, []
     abns = vocab.abnormalities
     for (k, abn), (status, cues) in statuses.items():
-        start, end, _ = hits[k]
+        start, end, _, _ = hits[k]
         entry = abns[abn]
         found = locs.get((k, abn))
         if not found and entry.requires_location:
@@ -237,15 +292,17 @@ def _sentence(text, hits, units, scope, vocab, raw) -> None:
             # a location right next to the term is one this finding cannot take ("nodule in the
             # liver", "pericardial ... effusion"): the term names something else
             near = min(loc_hits, key=lambda h: abs(h[0] - k))
-            ls, le, _ = hits[near[0]]
+            ls, le, _, _ = hits[near[0]]
             gap = text.count(" ", end, ls) if ls >= end else text.count(" ", le, start)
             if gap <= 8 and not any(loc in entry.locations for loc in near[1]):
                 continue
-        cues = tuple(dict.fromkeys(cues))
+        if len(cues) > 1:
+            cues = tuple(dict.fromkeys(cues))
         if not found and entry.default_location is not None:
             found = (entry.default_location,)
+        refine = entry.refine
         for loc in found or (None,):
-            raw.append((entry.refine.get(loc, abn), loc, status, start, end, cues))
+            raw.append((refine.get(loc, abn) if refine else abn, loc, status, start, end, cues))
 
 
 def _status(text, hits, clause_of, k, is_anchor, scope):
@@ -254,7 +311,7 @@ def _status(text, hits, clause_of, k, is_anchor, scope):
     Every cue in scope counts: negation wins over uncertainty ("no finding suggestive of X").
     """
     clause_f, clause_b = clause_of
-    t_start, t_end, _ = hits[k]
+    t_start, t_end, _, _ = hits[k]
     cats: set[str] = set()
     cues: list[str] = []
     anchor_cue = None
@@ -264,37 +321,39 @@ def _status(text, hits, clause_of, k, is_anchor, scope):
     for j in range(k - 1, -1, -1):  # cues before the term act forward
         if clause_f[j] != clause:
             break
-        c_start, c_end, items = hits[j]
+        c_start, c_end, items, mask = hits[j]
+        if not mask & M_CUE_F:
+            continue
         gap = text.count(" ", c_end, t_start)
         if gap > scope:
             break
-        near_before = gap <= ANCHOR_WORDS
         for kind, cat, direction in items:
             if kind != CUE or direction in ("backward", "none"):
                 continue
             if cat in ("normal", "abnormal"):
-                if is_anchor and t_start - c_end < anchor_dist and near_before:
+                if is_anchor and t_start - c_end < anchor_dist and gap <= ANCHOR_WORDS:
                     anchor_dist, anchor_cue = t_start - c_end, (cat, text[c_start:c_end])
-            else:
+            elif cat != "terminate":
                 cats.add(cat)
                 cues.append(text[c_start:c_end])
     clause = clause_b[k]
     for j in range(k + 1, len(hits)):  # cues after the term act backward
         if clause_b[j] != clause:
             break
-        c_start, c_end, items = hits[j]
+        c_start, c_end, items, mask = hits[j]
+        if not mask & M_CUE_B:
+            continue
         gap = text.count(" ", t_end, c_start)
         if gap > scope:
             break
-        near_after = gap <= ANCHOR_WORDS
         for kind, cat, direction in items:
             if kind != CUE or direction in ("forward", "none"):
                 continue
             if cat in ("normal", "abnormal"):
-                if is_anchor and c_start - t_end < anchor_dist and near_after:
+                if is_anchor and c_start - t_end < anchor_dist and gap <= ANCHOR_WORDS:
                     anchor_dist, anchor_cue = c_start - t_end, (cat, text[c_start:c_end])
                     anchor_j = j
-            else:
+            elif cat != "terminate":
                 cats.add(cat)
                 cues.append(text[c_start:c_end])
     if is_anchor:
@@ -304,9 +363,12 @@ def _status(text, hits, clause_of, k, is_anchor, scope):
         if anchor_cue[0] == "normal":
             return ("absent", tuple(cues))
         for j in range(k + 1, anchor_j):  # "heart is not enlarged": a negation in between
-            for kind, cat, _ in hits[j][2]:
-                if kind == CUE and cat == "negation":
-                    return ("absent", (text[hits[j][0] : hits[j][1]], *cues))
+            if hits[j][3] & M_NEG:
+                for kind, cat, _ in hits[j][2]:
+                    if kind == CUE and cat == "negation":
+                        return ("absent", (text[hits[j][0] : hits[j][1]], *cues))
+    if not cats:
+        return ("present", tuple(cues))
     if "negation" in cats:
         return ("absent", tuple(cues))
     if "uncertainty" in cats:

@@ -9,14 +9,16 @@ from radlens.reports.matcher import LOC, SIDE, SIDED
 SIDE_WORDS = 7
 
 
-def attach_locations(text, hits, terms, statuses, vocab):
-    """Map (hit index, abnormality) -> list of location ids."""
+def attach_locations(text, hits, terms, statuses, vocab, located=None):
+    """Map (hit index, abnormality) -> list of location ids (`located`: indices of the hits that
+    carry a location, side or sided phrase; all hits when None)."""
     abns = vocab.abnormalities
     term_pos = [(k, abn) for k, abn, _ in terms if (k, abn) in statuses]
     loc_hits = []  # (k, location ids)
     side_hits = []  # (k, side)
     sided = []  # (k, (right, left), plural)
-    for k, (start, end, items) in enumerate(hits):
+    for k in range(len(hits)) if located is None else located:
+        start, end, items = hits[k][:3]
         for kind, a, b in items:
             if kind == LOC:
                 loc_hits.append((k, a, b))
@@ -84,7 +86,7 @@ def attach_locations(text, hits, terms, statuses, vocab):
 
 
 def _gap(hits, term_k, loc_k, loc_pos):
-    t_start, t_end, _ = hits[term_k]
+    t_start, t_end = hits[term_k][:2]
     if loc_k > term_k:
         return loc_pos - t_end
     return t_start - hits[loc_k][1] + 6

@@ -1,9 +1,9 @@
 """One compiled Aho-Corasick automaton per vocabulary: terms, locations, side words and cues.
 
 Text is normalised without changing its length (lower case; punctuation and white space become
-spaces) and padded with one space at each end, so a phrase matches on word boundaries when its key
-(the normalised phrase plus one trailing space) ends at a space and the character before it is a
-space. `scan` returns the leftmost-longest non-overlapping matches of one pass over the text.
+spaces) and padded with one space at each end; each key is the normalised phrase with one space on
+each side, so every match lies on word boundaries without any check after the scan. `scan`
+returns the leftmost-longest non-overlapping matches of one pass over the text.
 """
 
 from __future__ import annotations
@@ -18,6 +18,35 @@ from radlens.reports.vocabulary import Vocabulary, load_vocabulary
 
 # payload kinds
 ABN, ANCHOR, LOC, SIDED, SIDE, CUE = range(6)
+# bits of a key's mask (precomputed so the per-sentence loops skip irrelevant matches cheaply)
+M_TERM = 1  # an abnormality term or anchor
+M_CUE_F = 2  # a status cue acting forward (cue before the term): forward / bidirectional
+M_CUE_B = 4  # a status cue acting backward (cue after the term): backward / bidirectional
+M_STOP = 8  # a terminator ("but", "which", ...)
+M_LOC = 16  # a location, sided phrase or side word
+M_NEG = 32  # a negation cue (any direction)
+
+
+def key_mask(items: tuple) -> int:
+    """The mask bits of a key's payload items."""
+    mask = 0
+    for kind, a, b in items:
+        if kind in (ABN, ANCHOR):
+            mask |= M_TERM
+        elif kind == CUE:
+            if a == "terminate":
+                mask |= M_STOP
+                continue
+            if b in ("forward", "bidirectional"):
+                mask |= M_CUE_F
+            if b in ("backward", "bidirectional"):
+                mask |= M_CUE_B
+            if a == "negation":
+                mask |= M_NEG
+        else:
+            mask |= M_LOC
+    return mask
+
 
 _PUNCT = "".join(chr(c) for c in range(128) if not chr(c).isalnum()) + (
     "\u00a0\u00b7\u00ab\u00bb\u2010\u2011\u2012\u2013\u2014\u2015\u2018\u2019\u201a\u201c\u201d"
@@ -83,7 +112,7 @@ class Compiled:
 
 
 def compile_vocabulary(vocab: Vocabulary) -> Compiled:
-    """Build the automaton: each key maps to (key length, tuple of payload items)."""
+    """Build the automaton: each key maps to (key length, payload items, mask)."""
     table: dict[str, list[tuple]] = {}
 
     def add(phrases, item, plural=True):
@@ -111,7 +140,8 @@ def compile_vocabulary(vocab: Vocabulary) -> Compiled:
     automaton = ahocorasick.Automaton()
     for key, items in table.items():
         # Term kinds win over cue kinds on an identical key only if no cue shares it: keep all.
-        automaton.add_word(key + " ", (len(key) + 1, tuple(items)))
+        # " key ": a match starts and ends on a word boundary by construction (no filtering)
+        automaton.add_word(f" {key} ", (len(key) + 1, tuple(items), key_mask(tuple(items))))
     automaton.make_automaton()
     return Compiled(vocab, automaton, vocab.context.max_scope_words)
 
@@ -122,22 +152,25 @@ def compiled_for(name_or_path: str) -> Compiled:
     return compile_vocabulary(load_vocabulary(name_or_path))
 
 
-def scan(compiled: Compiled, padded: str) -> list[tuple[int, int, tuple]]:
-    """Matches in `padded` (normalised text with one space each side) as (start, end, items).
+def scan(compiled: Compiled, padded: str) -> list[tuple[int, int, tuple, int]]:
+    """Matches in `padded` (normalised text with one space each side) as (start, end, items,
+    mask).
 
-    Offsets are those of the ORIGINAL text: original[start:end] is the matched phrase. Only
-    matches on word boundaries count; among them the leftmost-longest non-overlapping set is kept
-    (so "pulmonary nodule" inside "intrapulmonary nodules" cannot hide "nodules").
+    Offsets are those of the ORIGINAL text: original[start:end] is the matched phrase. Every key
+    carries a space on both sides, so only word-bounded matches are reported; among them the
+    leftmost-longest non-overlapping set is kept (so "pulmonary nodule" inside "intrapulmonary
+    nodules" cannot hide "nodules").
     """
     found = sorted(
-        (end - klen, 1 - end, items)
-        for end, (klen, items) in compiled.automaton.iter(padded)
-        if padded[end - klen] == " "
+        [
+            (end - klen, 1 - end, items, mask)
+            for end, (klen, items, mask) in compiled.automaton.iter(padded)
+        ]
     )
     out = []
     last = -1
-    for start, neg_end, items in found:
+    for start, neg_end, items, mask in found:
         if start >= last:
             last = -neg_end
-            out.append((start, last, items))
+            out.append((start, last, items, mask))
     return out

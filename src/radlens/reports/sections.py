@@ -79,20 +79,45 @@ def section_at(starts: list[int], names: list[str], pos: int) -> str:
     return names[i if i >= 0 else 0]
 
 
+def _candidates(text: str) -> list[int]:
+    """Positions where a sentence boundary may start (str.find is far faster than a regex scan)."""
+    out: list[int] = []
+    kinds = 0
+    for ch in ".!?\n•":
+        pos = text.find(ch)
+        if pos < 0:
+            continue
+        kinds += 1
+        find = text.find
+        while pos >= 0:
+            out.append(pos)
+            pos = find(ch, pos + 1)
+    if kinds > 1:
+        out.sort()
+    return out
+
+
 def iter_sentences(text: str) -> list[tuple[int, int]]:
     """(start, end) offsets of each sentence, stripped of surrounding white space, in order."""
     out = []
     start = _LEAD.match(text).end()
-    for m in _BOUND.finditer(text):
+    match = _BOUND.match
+    last = 0
+    for pos in _candidates(text):
+        if pos < last:
+            continue
+        m = match(text, pos)
+        if m is None:
+            continue
         if m.group(1):
             end = m.end(1)
         else:  # line break or bullet: the sentence ends before it, minus trailing blanks
-            end = m.start()
+            end = pos
             while end > start and text[end - 1] in " \t\r":
                 end -= 1
         if end > start:
             out.append((start, end))
-        start = m.end()
+        start = last = m.end()
     end = len(text)
     while end > start and text[end - 1].isspace():
         end -= 1

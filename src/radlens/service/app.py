@@ -96,7 +96,12 @@ class Services:
                 from radlens.service.demo import find_demo_run
 
                 model_run = find_demo_run()
-            scorer = load_scorer(s.scorer, model_run)
+                try:  # a stale demo run must not keep the demo from being served
+                    scorer = load_scorer(s.scorer, model_run)
+                except RadlensError as exc:
+                    log.warning("demo run %s unusable (%s); serving unscored", model_run, exc)
+            else:
+                scorer = load_scorer(s.scorer, model_run)
         if s.enable_worker and scorer is not None and self.worker is None:
             self.worker = Worker(
                 self.db,
