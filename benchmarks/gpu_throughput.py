@@ -44,6 +44,14 @@ from radlens.models import build_model
 from radlens.tasks import Task
 from radlens.training import train
 
+try:  # the precision `radlens train` picks with precision="auto"
+    from radlens.training import _bf16_ok
+except ImportError:  # pragma: no cover - older/newer training module
+
+    def _bf16_ok(cuda: bool) -> bool:
+        return cuda and torch.cuda.is_bf16_supported()
+
+
 try:  # the official loop goes through PIL; Pillow may be absent on a bare GPU machine
     from PIL import Image
 except ImportError:  # pragma: no cover - depends on the machine
@@ -227,9 +235,8 @@ def main() -> None:
     )
     device = torch.device(want)
     precision = args.precision
-    if precision == "auto":
-        bf16 = torch.cuda.is_bf16_supported() if device.type == "cuda" else False
-        precision = "bf16-mixed" if bf16 else "32-true"
+    if precision == "auto":  # as `radlens train` decides (bf16 where the hardware has it)
+        precision = "bf16-mixed" if _bf16_ok(device.type == "cuda") else "32-true"
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
 

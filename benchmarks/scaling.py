@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from gpu_throughput import radlens_images_per_s
+from gpu_throughput import _bf16_ok, radlens_images_per_s
 
 from radlens.bench.data import resize_nearest
 
@@ -102,9 +102,8 @@ def main() -> None:
         args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     )
     device = torch.device(want)
-    if args.precision == "auto":
-        cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
-        args.precision = "bf16-mixed" if cuda_bf16 else "32-true"
+    if args.precision == "auto":  # as `radlens train` decides
+        args.precision = "bf16-mixed" if _bf16_ok(device.type == "cuda") else "32-true"
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     data = np.load(args.npz)
