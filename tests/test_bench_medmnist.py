@@ -169,3 +169,21 @@ def test_summary_statistics_and_best_value_marking() -> None:
     plain = to_markdown(summarize([_row("0", 0.95, 0.86, official=True)]))
     assert "**0.991** / **0.946**" in plain and "| official |" in plain
     assert json.loads(json.dumps(rows))  # rows are plain JSON
+
+
+def test_tta_is_the_mean_over_the_image_and_its_mirror() -> None:
+    import torch
+    from torch import nn
+
+    from radlens.bench.scoring import ensemble_scores, predict_images
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+    task = Task("binary", ("n", "p"))
+    images = np.random.default_rng(0).integers(0, 255, size=(5, 4, 4)).astype(np.uint8)
+    plain = predict_images(model, images, task, n_channels=1, spatial_dims=2)
+    mirror = predict_images(model, images[:, :, ::-1].copy(), task, n_channels=1, spatial_dims=2)
+    tta = predict_images(model, images, task, n_channels=1, spatial_dims=2, tta=True)
+    np.testing.assert_allclose(tta, (plain + mirror) / 2, rtol=1e-6)
+    assert not np.allclose(plain, mirror)
+    np.testing.assert_allclose(ensemble_scores([plain, mirror]), tta, rtol=1e-6)

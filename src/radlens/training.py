@@ -7,7 +7,8 @@ are slices of a seeded index permutation: no DataLoader, no per-image PIL. Augme
 flips, small shifts) is tensor ops on the device. bf16 autocast where the hardware has bf16 (CUDA,
 CPUs with AVX512-BF16/AMX) and channels-last; fused Adam; optional torch.compile. Every
 epoch writes ``last.pt`` (model, optimiser, scheduler, RNG and permutation-generator states), so
-``resume=True`` continues bit-for-bit.
+``resume=True`` continues bit-for-bit. Data parallel (torchrun / SLURM through Fabric): every
+rank walks the same global batches and takes its share (`radlens.distributed`).
 """
 
 from __future__ import annotations

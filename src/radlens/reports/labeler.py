@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
+from itertools import accumulate
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,6 +190,7 @@ def _uncached_rows(text: str, sentences: list[tuple[int, int]], compiled: Compil
     hits = scan(compiled, f" {normalize(text)} ")
     starts = [h[0] for h in hits]
     n = len(hits)
+    n_terms = list(accumulate((h[3] & M_TERM for h in hits), initial=0))  # terms before hit i
     out = []
     lo = 0
     for s0, s1 in sentences:
@@ -199,7 +201,7 @@ def _uncached_rows(text: str, sentences: list[tuple[int, int]], compiled: Compil
             sent = text[s0:s1]
             own = scan(compiled, f" {normalize(sent)} ")
             out.append(_rows(sent, own, 0, s1 - s0, compiled) if own else ())
-        elif hi > lo:
+        elif n_terms[hi] > n_terms[lo]:  # the sentence names an abnormality
             rows = _rows(text, hits[lo:hi], s0, s1, compiled)
             out.append(tuple((k, sc, st, a - s0, b - s0, c) for k, sc, st, a, b, c in rows))
         else:
@@ -218,7 +220,7 @@ def _rows(text: str, hits: list, s0: int, s1: int, compiled: Compiled) -> tuple:
         units.append(pos + 1)
         pos = text.find(";", pos + 1, s1)
     raw: list = []
-    _sentence(text, hits, units, compiled.max_scope_words, compiled.vocab, raw)
+    _sentence(text, hits, units, compiled, raw)
     # ((abnormality, location), score, status, start, end, cues); score = rank + 10 (reporting)
     return tuple(((abn, loc), _RANK[st] + 10, st, a, b, cues) for abn, loc, st, a, b, cues in raw)
 
@@ -233,7 +235,7 @@ def _add_question_marks(text: str, hits: list, s0: int, s1: int) -> list:
     return sorted(hits + extra)
 
 
-def _sentence(text, hits, units, scope, vocab, raw) -> None:
+def _sentence(text, hits, units, compiled, raw) -> None:
     """Decide status and locations for the hits of one sentence; append rows to `raw`."""
     # split into scope units (semicolon clauses), then by terminators into clauses
     # clause_f: clauses for cues before a term (every terminator ends them); clause_b: for cues
@@ -270,6 +272,8 @@ def _sentence(text, hits, units, scope, vocab, raw) -> None:
     if not terms:
         return
     clause_of = (clause_f, clause_b)
+    scope = compiled.max_scope_words
+    vocab = compiled.vocab
     statuses = {}
     for k, abn, is_anchor in terms:
         st = _status(text, hits, clause_of, k, is_anchor, scope)
@@ -278,7 +282,9 @@ def _sentence(text, hits, units, scope, vocab, raw) -> None:
     if not statuses:
         return
     if located:
-        locs, loc_hits = attach_locations(text, hits, terms, statuses, vocab, located)
+        locs, loc_hits = attach_locations(
+            text, hits, terms, statuses, vocab, located, compiled.allowed
+        )
     else:
         locs, loc_hits = {}, []
     abns = vocab.abnormalities

@@ -9,10 +9,13 @@ from radlens.reports.matcher import LOC, SIDE, SIDED
 SIDE_WORDS = 7
 
 
-def attach_locations(text, hits, terms, statuses, vocab, located=None):
+def attach_locations(text, hits, terms, statuses, vocab, located=None, allowed=None):
     """Map (hit index, abnormality) -> list of location ids (`located`: indices of the hits that
-    carry a location, side or sided phrase; all hits when None)."""
+    carry a location, side or sided phrase, all hits when None; `allowed`: abnormality id ->
+    set of its location ids, built here when None)."""
     abns = vocab.abnormalities
+    if allowed is None:
+        allowed = {a: frozenset(e.locations) for a, e in abns.items()}
     term_pos = [(k, abn) for k, abn, _ in terms if (k, abn) in statuses]
     loc_hits = []  # (k, location ids)
     side_hits = []  # (k, side)
@@ -47,15 +50,18 @@ def attach_locations(text, hits, terms, statuses, vocab, located=None):
     out: dict[tuple[int, str], list[str]] = {}
     attached = set()
     for k, ids in resolved:
+        pos = hits[k][0]
         for loc in ids:
-            cands = [(kk, abn) for kk, abn in term_pos if loc in abns[abn].locations]
+            cands = [c for c in term_pos if loc in allowed[c[1]]]
             if not cands:
                 continue
-            pos = hits[k][0]
-            best = min(cands, key=lambda c: _gap(hits, c[0], k, pos))
+            if len(cands) == 1:
+                best = cands[0]
+            else:
+                best = min(cands, key=lambda c: _gap(hits, c[0], k, pos))
             attached.add(k)
-            for c in _group(text, hits, term_pos, best):
-                if loc in abns[c[1]].locations:
+            for c in _group(text, hits, term_pos, best) if len(term_pos) > 1 else (best,):
+                if loc in allowed[c[1]]:
                     lst = out.setdefault(c, [])
                     if loc not in lst:
                         lst.append(loc)

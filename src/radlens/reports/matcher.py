@@ -109,6 +109,8 @@ class Compiled:
     automaton: ahocorasick.Automaton
     max_scope_words: int
     cache: dict = field(default_factory=dict, compare=False, repr=False)
+    #: abnormality id -> frozenset of the location ids it may take (fast membership tests)
+    allowed: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 def compile_vocabulary(vocab: Vocabulary) -> Compiled:
@@ -143,7 +145,8 @@ def compile_vocabulary(vocab: Vocabulary) -> Compiled:
         # " key ": a match starts and ends on a word boundary by construction (no filtering)
         automaton.add_word(f" {key} ", (len(key) + 1, tuple(items), key_mask(tuple(items))))
     automaton.make_automaton()
-    return Compiled(vocab, automaton, vocab.context.max_scope_words)
+    allowed = {a.id: frozenset(a.locations) for a in vocab.abnormalities.values()}
+    return Compiled(vocab, automaton, vocab.context.max_scope_words, allowed=allowed)
 
 
 @lru_cache(maxsize=16)

@@ -39,6 +39,7 @@ _ABBREV = (
     "dr", "mr", "mrs", "ms", "vs", "e.g", "i.e", "approx", "fig", "no", "nos", "st", "cf", "etc",
     "al", "resp", "incl", "sr", "jr", "ca", "eg", "ie",
 )  # fmt: skip
+_ABBREV_SET = frozenset(_ABBREV)
 _NOT_AFTER = "".join(rf"(?<!\b(?i:{re.escape(a)})\.)" for a in _ABBREV)
 _HEAD = r"[A-Z][A-Za-z ,&/]{1,40}:[ \t]*"  # a "Lungs and airways:" line header
 _BOUND = re.compile(
@@ -102,10 +103,22 @@ def iter_sentences(text: str) -> list[tuple[int, int]]:
     out = []
     start = _LEAD.match(text).end()
     match = _BOUND.match
+    rfind = text.rfind
+    n2 = len(text) - 2
     last = 0
     for pos in _candidates(text):
         if pos < last:
             continue
+        if pos < n2 and text[pos] == "." and text[pos + 1] == " " and not text[pos + 2].isspace():
+            # the common ". Next" boundary, decided without the regex: a plain ASCII word before
+            # the period that is not an abbreviation ends the sentence
+            word = text[rfind(" ", 0, pos) + 1 : pos]
+            if word.isascii() and word.isalpha():
+                if word.lower() not in _ABBREV_SET:
+                    if pos + 1 > start:
+                        out.append((start, pos + 1))
+                    start = last = pos + 2
+                continue
         m = match(text, pos)
         if m is None:
             continue
