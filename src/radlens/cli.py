@@ -212,16 +212,32 @@ def train_cmd(
 @app.command("evaluate")
 def evaluate_cmd(
     run_dir: Path = typer.Argument(..., help="Run directory written by `radlens train`."),
-    split: str = typer.Option("test", help="Split to re-predict: val or test."),
+    split: str = typer.Option("test", help="Split to evaluate: val or test."),
     device: str | None = typer.Option(None, help="cpu or cuda (default: cuda if present)."),
+    by: str | None = typer.Option(None, help="Also give per-group tables, e.g. --by site."),
+    operating_point: str = typer.Option(
+        "youden", help="youden, fixed:0.5 or sensitivity:0.95 (chosen on val when present)."
+    ),
+    bootstrap: int = typer.Option(1000, help="Patient-level bootstrap replicates (0: off)."),
+    repredict: bool = typer.Option(
+        True, help="Re-predict the split from checkpoint.pt first (off: use predictions.parquet)."
+    ),
 ) -> None:
-    """Re-predict a split from checkpoint.pt; update metrics.json and predictions.parquet."""
+    """Leakage audit, per-label AUROC with DeLong 95% CIs, AUPRC, operating points, calibration;
+    writes metrics.json, evaluation.json and a self-contained report.html."""
+    from radlens.evaluation import evaluate_run_dir
+    from radlens.evaluation.console import result_table
     from radlens.runs import evaluate_run, metrics_table
 
-    report = evaluate_run(run_dir, split, device=device)
-    view = {**report, "splits": {split: report}, "official_data": report["official_data"]}
-    _table_console().print(metrics_table(view, splits=(split,)))
-    typer.echo(f"updated {run_dir / 'metrics.json'} and {run_dir / 'predictions.parquet'}")
+    if repredict:  # the MedMNIST-evaluator figures (AUC, ACC) and where they were measured
+        report = evaluate_run(run_dir, split, device=device)
+        view = {**report, "splits": {split: report}, "official_data": report["official_data"]}
+        _table_console().print(metrics_table(view, splits=(split,)))
+    result = evaluate_run_dir(
+        run_dir, split=split, by=by, operating_point=operating_point, n_bootstrap=bootstrap
+    )
+    _table_console().print(result_table(result))
+    typer.echo(f"report: {run_dir / 'report.html'}  (figures: {run_dir / 'evaluation.json'})")
 
 
 @app.command("demo")
@@ -244,15 +260,27 @@ def demo_cmd(
     if medmnist:
         from radlens.demo import run_demo
 
-        run_demo(data_dir=data_dir, out=out, epochs=epochs or 3, device=device,
-                 max_train_images=max_train_images or None, max_eval_images=max_eval_images,
-                 console=_table_console())
+        run_demo(
+            data_dir=data_dir,
+            out=out,
+            epochs=epochs or 3,
+            device=device,
+            max_train_images=max_train_images or None,
+            max_eval_images=max_eval_images,
+            console=_table_console(),
+        )
         return
     from radlens.ct_demo import CtDemoOptions, run_ct_demo
     from radlens.data.phantom_cohort import parse_shape
 
-    options = CtDemoOptions(patients=patients, seed=seed, shape=parse_shape(shape), model=model,
-                            threads=threads, **({"epochs": epochs} if epochs else {}))
+    options = CtDemoOptions(
+        patients=patients,
+        seed=seed,
+        shape=parse_shape(shape),
+        model=model,
+        threads=threads,
+        **({"epochs": epochs} if epochs else {}),
+    )
     result = run_ct_demo(out, options, console=_table_console())
     typer.echo(f"report: {result.report}")
 
@@ -305,8 +333,9 @@ def volume_convert_cmd(
 
 
 # ---- cohort: synthetic chest-CT cohort (radlens.data.phantoms / phantom_cohort) ----
-cohort_app = typer.Typer(help="Synthetic chest-CT cohorts: volumes, masks, reports, a table.",
-                         no_args_is_help=True)
+cohort_app = typer.Typer(
+    help="Synthetic chest-CT cohorts: volumes, masks, reports, a table.", no_args_is_help=True
+)
 app.add_typer(cohort_app, name="cohort")
 
 
@@ -323,11 +352,20 @@ def cohort_synth_cmd(
     """Synthesize chest CTs with abnormalities, ground-truth masks and free-text reports."""
     from radlens.data.phantom_cohort import parse_formats, parse_shape, synthesize_cohort
 
-    table = synthesize_cohort(out, n_patients=patients, seed=seed, shape=parse_shape(shape),
-                              sites=sites, formats=parse_formats(formats), progress=not quiet)
+    table = synthesize_cohort(
+        out,
+        n_patients=patients,
+        seed=seed,
+        shape=parse_shape(shape),
+        sites=sites,
+        formats=parse_formats(formats),
+        progress=not quiet,
+    )
     truth = table.filter(like="true:")
-    typer.echo(f"{table['patient_id'].nunique()} patients, {len(table)} studies, "
-               f"{table['site'].nunique()} sites -> {out / 'cohort.parquet'}")
+    typer.echo(
+        f"{table['patient_id'].nunique()} patients, {len(table)} studies, "
+        f"{table['site'].nunique()} sites -> {out / 'cohort.parquet'}"
+    )
     for col in truth.columns:
         typer.echo(f"  {col[5:]:<30} {int(truth[col].sum()):>4} studies")
 

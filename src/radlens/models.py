@@ -40,6 +40,8 @@ def register_model(name: str, factory: ModelFactory) -> None:
 
 def available_models() -> tuple[str, ...]:
     """Built-in model names, then registered ones."""
+    import radlens.acs  # noqa: F401  (registers acs_resnet18/50 and resnet18/50_3d)
+
     return MODEL_NAMES + tuple(k for k in _REGISTERED if k not in MODEL_NAMES)
 
 

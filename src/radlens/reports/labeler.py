@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
-from itertools import accumulate
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 
 from radlens.errors import ReportError
@@ -133,12 +133,21 @@ def label_rows(text: str, compiled: Compiled, *, cache: bool = True) -> list[tup
         sec_starts = None
     sentences = iter_sentences(text)
     if cache:
-        per_sentence = _cached_rows(text, sentences, compiled)
+        per_sentence = None
+        memo = compiled.cache
+        memo_get = memo.get
     else:
         per_sentence = _uncached_rows(text, sentences, compiled)
     best: dict = {}
     best_get = best.get
-    for (s0, s1), rows in zip(sentences, per_sentence, strict=True):
+    for i, (s0, s1) in enumerate(sentences):
+        if per_sentence is None:
+            sent = text[s0:s1]
+            rows = memo_get(sent)
+            if rows is None:
+                rows = _sentence_miss(sent, compiled)
+        else:
+            rows = per_sentence[i]
         if not rows:
             continue
         if sec_starts is None:  # no headers: every row is in "findings"
@@ -167,22 +176,14 @@ def label_rows(text: str, compiled: Compiled, *, cache: bool = True) -> list[tup
     ]
 
 
-def _cached_rows(text: str, sentences: list[tuple[int, int]], compiled: Compiled) -> list:
-    """Rows of each sentence (offsets in the sentence), memoised by sentence text."""
-    cache = compiled.cache
-    cache_get = cache.get
-    out = []
-    for s0, s1 in sentences:
-        sent = text[s0:s1]
-        rows = cache_get(sent)
-        if rows is None:
-            hits = scan(compiled, f" {normalize(sent)} ")
-            rows = _rows(sent, hits, 0, s1 - s0, compiled) if hits else ()
-            if len(cache) >= CACHE_SIZE:
-                cache.clear()
-            cache[sent] = rows
-        out.append(rows)
-    return out
+def _sentence_miss(sent: str, compiled: Compiled) -> tuple:
+    """Rows of a sentence not in the cache (offsets in the sentence); memoise them."""
+    hits = scan(compiled, f" {normalize(sent)} ")
+    rows = _rows(sent, hits, 0, len(sent), compiled) if hits else ()
+    if len(compiled.cache) >= CACHE_SIZE:
+        compiled.cache.clear()
+    compiled.cache[sent] = rows
+    return rows
 
 
 def _uncached_rows(text: str, sentences: list[tuple[int, int]], compiled: Compiled) -> list:
@@ -202,16 +203,16 @@ def _uncached_rows(text: str, sentences: list[tuple[int, int]], compiled: Compil
             own = scan(compiled, f" {normalize(sent)} ")
             out.append(_rows(sent, own, 0, s1 - s0, compiled) if own else ())
         elif n_terms[hi] > n_terms[lo]:  # the sentence names an abnormality
-            rows = _rows(text, hits[lo:hi], s0, s1, compiled)
-            out.append(tuple((k, sc, st, a - s0, b - s0, c) for k, sc, st, a, b, c in rows))
+            out.append(_rows(text, hits[lo:hi], s0, s1, compiled, s0))
         else:
             out.append(())
         lo = hi if hi < n else n
     return out
 
 
-def _rows(text: str, hits: list, s0: int, s1: int, compiled: Compiled) -> tuple:
-    """Decisions of the sentence text[s0:s1] given its hits (offsets in `text`)."""
+def _rows(text: str, hits: list, s0: int, s1: int, compiled: Compiled, base: int = 0) -> tuple:
+    """Decisions of the sentence text[s0:s1] given its hits (offsets in `text`); the rows'
+    offsets are made relative to `base`."""
     if text.find("?", s0, s1) >= 0:
         hits = _add_question_marks(text, hits, s0, s1)
     units = [s0]
@@ -222,7 +223,10 @@ def _rows(text: str, hits: list, s0: int, s1: int, compiled: Compiled) -> tuple:
     raw: list = []
     _sentence(text, hits, units, compiled, raw)
     # ((abnormality, location), score, status, start, end, cues); score = rank + 10 (reporting)
-    return tuple(((abn, loc), _RANK[st] + 10, st, a, b, cues) for abn, loc, st, a, b, cues in raw)
+    return tuple(
+        ((abn, loc), _RANK[st] + 10, st, a - base, b - base, cues)
+        for abn, loc, st, a, b, cues in raw
+    )
 
 
 def _add_question_marks(text: str, hits: list, s0: int, s1: int) -> list:
