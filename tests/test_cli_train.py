@@ -88,8 +88,14 @@ def test_train_then_evaluate_pneumoniamnist(
     assert preds.attrs["radlens"]["official"] is False
 
     before = test["auc"]
-    assert main(["evaluate", str(out), "--split", "test", "--device", "cpu"]) == 0
-    assert "unofficial data" in capsys.readouterr().out
+    assert (
+        main(["evaluate", str(out), "--split", "test", "--device", "cpu", "--bootstrap", "50"]) == 0
+    )
+    printed = capsys.readouterr().out
+    assert "unofficial data" in printed and "AUROC [95% CI]" in printed
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    assert evaluation["split"] == "test" and evaluation["labels"][0]["auroc_low"] is not None
+    assert (out / "report.html").stat().st_size > 10_000
     after = json.loads((out / "metrics.json").read_text())["splits"]["test"]["auc"]
     assert after == pytest.approx(before, abs=1e-9)
     assert len(read_predictions(out / "predictions.parquet")) == len(preds)

@@ -150,11 +150,11 @@ def label_rows(text: str, compiled: Compiled, *, cache: bool = True) -> list[tup
             rows = per_sentence[i]
         if not rows:
             continue
-        if sec_starts is None:  # no headers: every row is in "findings"
-            for key, score, status, a, b, cues in rows:
-                old = best_get(key)
-                if old is None or score > old[0]:
-                    best[key] = (score, status, "findings", s0, s1, a, b, cues)
+        if sec_starts is None:  # no headers: every row is in "findings", as it is cached
+            for row in rows:
+                old = best_get(row[0])
+                if old is None or row[1] > old[0]:
+                    best[row[0]] = (row[1], i, row)
             continue
         for key, score, status, a, b, cues in rows:
             section = section_at(sec_starts, sec_names, s0 + a)
@@ -169,6 +169,13 @@ def label_rows(text: str, compiled: Compiled, *, cache: bool = True) -> list[tup
     for (abn, loc), entry in best.items():
         if loc is not None and entry[0] > located.get(abn, -1):
             located[abn] = entry[0]
+    if sec_starts is None:
+        out = []
+        for (abn, loc), (score, i, row) in best.items():
+            if loc is not None or located.get(abn, -1) < score:
+                s0, s1 = sentences[i]
+                out.append((abn, loc, row[2], "findings", s0, s1, s0 + row[3], s0 + row[4], row[5]))
+        return out
     return [
         (abn, loc, status, section, s0, s1, s0 + a, s0 + b, cues)
         for (abn, loc), (score, status, section, s0, s1, a, b, cues) in best.items()
