@@ -36,10 +36,11 @@ def test_cli_bench_two_datasets_on_cpu_then_resume(
         pneumonia = medmnist_dir / PNEUMONIA
     out = tmp_path / "bench"
     args = [
-        "bench", "medmnist", "--datasets", "pneumoniamnist,breastmnist", "--epochs", "1",
+        "bench", "medmnist", "--datasets", "pneumoniamnist,breastmnist", "--epochs", "5",
         "--seeds", "2", "--data-dir", str(data), "--data-file", f"pneumoniamnist={pneumonia}",
         "--no-verify", "--recipe", "radlens", "--max-train-images", "8",
-        "--max-eval-images", "8", "--batch-size", "8", "--out", str(out), "--quiet",
+        "--max-eval-images", "8", "--batch-size", "8", "--checkpoint-every", "5", "--out", str(out),
+        "--quiet",
     ]  # fmt: skip
     assert main(args) == 0
     assert "4 trained, 0 already done" in capsys.readouterr().out

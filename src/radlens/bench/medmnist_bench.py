@@ -207,6 +207,9 @@ def run_bench(spec: BenchSpec, *, progress: bool = True, command: str = "") -> B
                         continue
                     t0 = time.perf_counter()
                     run_dir, metrics = _train_one(spec, ds, size, model, seed, progress)
+                    if not metrics:  # stopped before its last epoch: no row, resumes next time
+                        logger.warning("%s stopped early; run the command again", run_dir)
+                        continue
                     scores = _score_run(spec, ds, run_dir)
                     group.append((seed, scores))
                     task = Task(ds.task, ds.label_names)

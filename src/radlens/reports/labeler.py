@@ -100,10 +100,24 @@ def explain(text: str, vocab: str | Path = "chest_ct") -> list[str]:
 
 
 def _to_findings(text: str, rows: list[tuple]) -> list[Finding]:
-    return [
-        Finding(abn, loc, status, section, text[s0:s1], (a, b), cues)
-        for abn, loc, status, section, s0, s1, a, b, cues in rows
-    ]
+    # The frozen dataclass __init__ sets each field through object.__setattr__; filling the
+    # instance dict directly builds the same (equal, hashable) object about twice as fast.
+    new, out = object.__new__, []
+    for abn, loc, status, section, s0, s1, a, b, cues in rows:
+        f = new(Finding)
+        f.__dict__.update(
+            {
+                "abnormality": abn,
+                "location": loc,
+                "status": status,
+                "section": section,
+                "sentence": text[s0:s1],
+                "span": (a, b),
+                "cues": cues,
+            }
+        )
+        out.append(f)
+    return out
 
 
 def _check_text(text: object) -> str:

@@ -49,6 +49,7 @@ def attach_locations(text, hits, terms, statuses, vocab, located=None, allowed=N
             resolved.append((k, ids))
     out: dict[tuple[int, str], list[str]] = {}
     attached = set()
+    groups: dict = {}  # term -> the terms listed with it
     for k, ids in resolved:
         pos = hits[k][0]
         for loc in ids:
@@ -60,7 +61,12 @@ def attach_locations(text, hits, terms, statuses, vocab, located=None, allowed=N
             else:
                 best = min(cands, key=lambda c: _gap(hits, c[0], k, pos))
             attached.add(k)
-            for c in _group(text, hits, term_pos, best) if len(term_pos) > 1 else (best,):
+            group = groups.get(best)
+            if group is None:
+                group = groups[best] = (
+                    _group(text, hits, term_pos, best) if len(term_pos) > 1 else (best,)
+                )
+            for c in group:
                 if loc in allowed[c[1]]:
                     lst = out.setdefault(c, [])
                     if loc not in lst:
