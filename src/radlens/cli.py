@@ -170,7 +170,11 @@ def train_cmd(
     image_size: int | None = typer.Option(None, help="Resize radiographs to this size."),
     max_train_images: int | None = typer.Option(None, help="Seeded subset of training images."),
     max_eval_images: int | None = typer.Option(None, help="Seeded subset of val/test images."),
-    model: str | None = typer.Option(None, help="resnet18, resnet50, densenet121, resnet18_25d."),
+    model: str | None = typer.Option(
+        None,
+        help="resnet18, resnet50, densenet121, resnet18_25d, resnet18_3d, resnet50_3d, "
+        "acs_resnet18, acs_resnet50, ctnet, ctnet_lite.",
+    ),
     small_input: bool | None = typer.Option(
         None, "--small-input/--imagenet-stem", help="3x3 stride-1 stem (default: <= 64 px)."
     ),
