@@ -16,7 +16,7 @@ def attach_locations(text, hits, terms, statuses, vocab, located=None, allowed=N
     abns = vocab.abnormalities
     if allowed is None:
         allowed = {a: frozenset(e.locations) for a, e in abns.items()}
-    term_pos = [(k, abn) for k, abn, _ in terms if (k, abn) in statuses]
+    term_pos = list(statuses)  # (k, abn) of the decided terms, in text order
     loc_hits = []  # (k, location ids)
     side_hits = []  # (k, side)
     sided = []  # (k, (right, left), plural)
@@ -34,9 +34,10 @@ def attach_locations(text, hits, terms, statuses, vocab, located=None, allowed=N
     if not (loc_hits or side_hits or sided):
         return {}, []
     # resolve sided phrases with the nearest side word or sided location
-    side_src = [(k, s) for k, s in side_hits] + [(k, side) for k, _, side in loc_hits if side]
     used_sides = set()
     resolved = [(k, ids) for k, ids, _ in loc_hits]
+    if sided:
+        side_src = side_hits + [(k, side) for k, _, side in loc_hits if side]
     for k, (right, left), plural in sided:
         near = min(side_src, key=lambda ks: (abs(ks[0] - k), ks[0] > k), default=None)
         if near is None:
@@ -50,10 +51,14 @@ def attach_locations(text, hits, terms, statuses, vocab, located=None, allowed=N
     out: dict[tuple[int, str], list[str]] = {}
     attached = set()
     groups: dict = {}  # term -> the terms listed with it
+    single = len(term_pos) == 1
     for k, ids in resolved:
         pos = hits[k][0]
         for loc in ids:
-            cands = [c for c in term_pos if loc in allowed[c[1]]]
+            if single:
+                cands = term_pos if loc in allowed[term_pos[0][1]] else ()
+            else:
+                cands = [c for c in term_pos if loc in allowed[c[1]]]
             if not cands:
                 continue
             if len(cands) == 1:
@@ -63,9 +68,7 @@ def attach_locations(text, hits, terms, statuses, vocab, located=None, allowed=N
             attached.add(k)
             group = groups.get(best)
             if group is None:
-                group = groups[best] = (
-                    _group(text, hits, term_pos, best) if len(term_pos) > 1 else (best,)
-                )
+                group = groups[best] = (best,) if single else _group(text, hits, term_pos, best)
             for c in group:
                 if loc in allowed[c[1]]:
                     lst = out.setdefault(c, [])
