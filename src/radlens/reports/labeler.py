@@ -1,7 +1,9 @@
 """Rule-based report labeler: free text -> findings (abnormality x location x status + evidence).
 
-One pass of a compiled Aho-Corasick automaton finds every term, location, side word and cue; the
-rest is small per-match logic:
+One compiled Aho-Corasick automaton finds every term, location, side word and cue (each match
+carries its payload and a bit mask of its kinds); with the sentence cache only unseen sentences are
+scanned, without it the whole report is scanned once and each sentence takes its slice of the match
+list. The rest is small per-match logic with integer comparisons:
 
 * status: the nearest cue before a term (forward / bidirectional) and the nearest cue after it
   (backward / bidirectional) inside the same scope unit (sentence or semicolon clause), not past a
