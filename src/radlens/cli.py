@@ -168,6 +168,15 @@ def train_cmd(
     image_column: str | None = typer.Option(None, help="Image-path column of --labels."),
     site_column: str | None = typer.Option(None, help="Site column of --labels."),
     image_size: int | None = typer.Option(None, help="Resize radiographs to this size."),
+    cohort: str | None = typer.Option(None, help="Chest-CT cohort folder (radlens cohort synth)."),
+    cohort_shape: str | None = typer.Option(None, help="Chest CT: volume shape D,H,W [32,64,64]."),
+    cohort_windows: str | None = typer.Option(
+        None, help="Chest CT: HU windows, one channel each, e.g. -1000:-200,-160:240."
+    ),
+    cohort_min_location_positives: int | None = typer.Option(
+        None, help="Chest CT: keep abnormality@location outputs with this many train positives."
+    ),
+    cohort_cache: str | None = typer.Option(None, help="Chest CT: preprocessed-volume cache."),
     max_train_images: int | None = typer.Option(None, help="Seeded subset of training images."),
     max_eval_images: int | None = typer.Option(None, help="Seeded subset of val/test images."),
     model: str | None = typer.Option(

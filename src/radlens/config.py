@@ -39,6 +39,12 @@ class TrainConfig(BaseModel):
     image_column: str = "image"
     site_column: str | None = None
     image_size: int = 224
+    # ... or a chest-CT cohort (`radlens cohort synth` layout): reports labelled by the labeler
+    cohort: str | None = None
+    cohort_shape: tuple[int, int, int] = (32, 64, 64)
+    cohort_windows: list[tuple[float, float]] | None = None  # None: the loader's HU windows
+    cohort_min_location_positives: int = Field(default=5, ge=1)
+    cohort_cache: str | None = None
     # subsets for quick runs (first N images of a split, in stored order)
     max_train_images: int | None = Field(default=None, ge=1)
     max_eval_images: int | None = Field(default=None, ge=1)
@@ -68,6 +74,22 @@ class TrainConfig(BaseModel):
     # output
     out: str = "runs/run"
     checkpoint_every: int = Field(default=1, ge=1)  # write last.pt/checkpoint.pt every N epochs
+
+    @field_validator("cohort_shape", mode="before")
+    @classmethod
+    def _shape(cls, value: Any) -> Any:
+        """Accept "32,64,64" from the command line."""
+        if isinstance(value, str):
+            return [int(v) for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("cohort_windows", mode="before")
+    @classmethod
+    def _windows(cls, value: Any) -> Any:
+        """Accept "-1000:-200,-160:240" (HU lo:hi per channel) from the command line."""
+        if isinstance(value, str):
+            return [tuple(float(x) for x in w.split(":")) for w in value.split(",") if w.strip()]
+        return value
 
     @field_validator("milestones", "label_columns", mode="before")
     @classmethod
@@ -103,13 +125,22 @@ class TrainConfig(BaseModel):
         return value
 
     def check_source(self) -> None:
-        """Exactly one data source: --dataset or --images/--labels."""
-        if self.dataset and self.images:
-            raise ConfigError("give either --dataset or --images/--labels, not both")
-        if not self.dataset and not self.images:
+        """Exactly one data source: --dataset, --images/--labels or --cohort."""
+        given = [
+            flag
+            for flag, v in (
+                ("--dataset", self.dataset),
+                ("--images", self.images),
+                ("--cohort", self.cohort),
+            )
+            if v
+        ]
+        if len(given) > 1:
+            raise ConfigError(f"give one data source, not {' and '.join(given)}")
+        if not given:
             raise ConfigError(
-                "no data: give --dataset NAME (MedMNIST) or --images DIR --labels CSV"
-                " --patient-column COL"
+                "no data: give --dataset NAME (MedMNIST), --images DIR --labels CSV"
+                " --patient-column COL, or --cohort DIR (chest-CT cohort)"
             )
         if self.images and (not self.labels or not self.patient_column):
             raise ConfigError("--images needs --labels CSV and --patient-column COLUMN")

@@ -98,8 +98,22 @@ def prepare_run_dir(
 
 
 def load_dataset(config: TrainConfig) -> ArrayDataset:
-    """The dataset the config names: a MedMNIST dataset or a folder of radiographs."""
+    """The dataset the config names: a MedMNIST dataset, a folder of radiographs or a chest-CT
+    cohort (its reports labelled by the labeler, split by patient exactly as in training)."""
     config.check_source()
+    if config.cohort:
+        from radlens.data.ct_cohort import load_ct_cohort
+
+        options: dict[str, Any] = {
+            "seed": config.seed,
+            "shape": config.cohort_shape,
+            "min_location_positives": config.cohort_min_location_positives,
+            "cache_dir": config.cohort_cache,
+            "progress": False,
+        }
+        if config.cohort_windows is not None:
+            options["windows"] = [tuple(w) for w in config.cohort_windows]
+        return load_ct_cohort(config.cohort, **options).dataset
     if config.dataset:
         from radlens.data.medmnist import load_medmnist
 
