@@ -96,6 +96,7 @@ def test_train_then_evaluate_pneumoniamnist(
     evaluation = json.loads((out / "evaluation.json").read_text())
     assert evaluation["split"] == "test" and evaluation["labels"][0]["auroc_low"] is not None
     assert (out / "report.html").stat().st_size > 10_000
+    assert "UNOFFICIAL DATA" in (out / "report.html").read_text()
     after = json.loads((out / "metrics.json").read_text())["splits"]["test"]["auc"]
     assert after == pytest.approx(before, abs=1e-9)
     assert len(read_predictions(out / "predictions.parquet")) == len(preds)

@@ -256,12 +256,14 @@ def evaluate_cmd(
 @app.command("demo")
 def demo_cmd(
     out: str = typer.Option("runs/demo", help="Output folder (replaced on each demo)."),
-    patients: int = typer.Option(100, help="Chest CT: synthetic patients (1-3 studies each)."),
+    patients: int = typer.Option(300, help="Chest CT: synthetic patients (1-3 studies each)."),
     epochs: int | None = typer.Option(None, help="Epochs (default: chest CT 16, MedMNIST 3)."),
     seed: int = typer.Option(0, help="Chest CT: same seed, same cohort, split and model."),
     shape: str = typer.Option("32,64,64", help="Chest CT: volume shape D,H,W."),
-    model: str = typer.Option("ctnet_lite", help="Chest CT: ctnet_lite, ctnet or resnet18 (3D)."),
-    threads: int | None = typer.Option(None, help="Chest CT: torch CPU threads."),
+    model: str = typer.Option(
+        "ctnet_3d", help="Chest CT: ctnet_3d (plain 3D CNN), ctnet_lite, ctnet or resnet18 (3D)."
+    ),
+    threads: int | None = typer.Option(2, help="Chest CT: torch CPU threads."),
     medmnist: bool = typer.Option(False, "--medmnist", help="Run the MedMNIST demo instead."),
     data_dir: str | None = typer.Option(None, help="MedMNIST: folder with pneumoniamnist*.npz."),
     max_train_images: int | None = typer.Option(1500, help="MedMNIST: training subset (0 = all)."),

@@ -40,16 +40,16 @@ __all__ = ["CtDemoOptions", "CtDemoResult", "run_ct_demo"]
 class CtDemoOptions:
     """Everything the demo does differently on request; defaults fit 10 minutes on 2 CPU cores."""
 
-    patients: int = 100
+    patients: int = 300
     seed: int = 0
     shape: tuple[int, int, int] = (32, 64, 64)
     sites: int = 3
-    model: str = "ctnet_lite"
+    model: str = "ctnet_3d"
     epochs: int = 16
     batch_size: int = 8
     lr: float = 2e-3
     heatmap_cases: int = 2
-    threads: int | None = None
+    threads: int | None = 2
     min_location_positives: int = 5
     fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
 
@@ -87,6 +87,31 @@ def _prepare_out(out: Path) -> None:
             raise ConfigError(f"--out {out} exists and is not a radlens demo; choose another --out")
         shutil.rmtree(out)
     out.mkdir(parents=True)
+
+
+def write_preprocessing(
+    run_dir: Path,
+    shape: tuple[int, int, int],
+    windows: Any,
+    spacing: Any,
+) -> Path:
+    """Record how volumes became model inputs, for scoring new studies (the triage service reads
+    `RUN/preprocessing.json` = {"shape", "windows", "spacing"}; `preprocess.json` keeps the
+    longer description)."""
+    record = {
+        "shape": [int(v) for v in shape],
+        "windows": [[float(lo), float(hi)] for lo, hi in windows],
+        "spacing": [float(v) for v in spacing],
+    }
+    path = run_dir / "preprocessing.json"
+    path.write_text(json.dumps(record, indent=2))
+    described = {
+        **record,
+        "channels": "one per HU window, clipped to [0, 1], stored as uint8 0..255",
+        "orientation": "standard axial (z -> S, y -> P, x -> L)",
+    }
+    (run_dir / "preprocess.json").write_text(json.dumps(described, indent=2))
+    return path
 
 
 def noise_table(cohort: CtCohort) -> Table:
@@ -186,7 +211,7 @@ def run_ct_demo(
     if empty:
         raise ConfigError(
             f"with {opts.patients} patients (seed {opts.seed}) the {empty} split(s) "
-            "got no patient; use more --patients (the default is 100)"
+            "got no patient; use more --patients (the default is 300)"
         )
     console.print(noise_table(cohort))
     if cohort.noise:
@@ -214,7 +239,9 @@ def run_ct_demo(
             "batch_size": opts.batch_size,
             "eval_batch_size": 16,
             "lr": opts.lr,
-            "milestones": (0.75, 0.9),
+            "milestones": (0.6, 0.85),
+            "gamma": 0.2,
+            "weight_decay": 1e-4,
             "augment": "shift",
             "shift_pixels": 2,
             "class_weights": "none",
@@ -229,18 +256,7 @@ def run_ct_demo(
     )
     result = train(config, dataset=ds, progress=progress)
     # how volumes were turned into model inputs, for scoring new studies (the triage service)
-    (run_dir / "preprocess.json").write_text(
-        json.dumps(
-            {
-                "shape": list(opts.shape),
-                "target_spacing_mm": list(ds.extra["spacing"]),
-                "windows_hu": ds.extra["windows"],
-                "channels": "one per HU window, clipped to [0, 1], stored as uint8 0..255",
-                "orientation": "standard axial (z -> S, y -> P, x -> L)",
-            },
-            indent=2,
-        )
-    )
+    write_preprocessing(run_dir, opts.shape, ds.extra["windows"], ds.extra["spacing"])
     t = lap("train", t)
 
     console.rule("[bold]4/6 Grad-CAM heatmaps of the most confident positives")

@@ -19,7 +19,7 @@ from radlens.errors import ModelError
 
 MODEL_NAMES: tuple[str, ...] = ("resnet18", "resnet50", "densenet121", "resnet18_25d")
 # chest-CT helper hook: CT-Net-style models live in radlens.ctnet (2D ResNet-18 on slice stacks)
-MODEL_NAMES += ("ctnet", "ctnet_lite")
+MODEL_NAMES += ("ctnet", "ctnet_lite", "ctnet_3d")
 
 ModelFactory = Callable[..., nn.Module]
 _REGISTERED: dict[str, ModelFactory] = {}

@@ -206,7 +206,9 @@ def train(
     raw_model = make_model(config, task, geometry).to(device)
     if fabric.world_size > 1 and device.type == "cuda":
         raw_model = nn.SyncBatchNorm.convert_sync_batchnorm(raw_model)
-    channels_last = channels_last and not isinstance(raw_model, SlicesAsChannels)  # 2D net, 5D in
+    from radlens.ctnet import CTNet  # 2D nets fed 5D volumes: no channels-last 3D format
+
+    channels_last = channels_last and not isinstance(raw_model, (SlicesAsChannels, CTNet))
     if channels_last:
         raw_model = raw_model.to(memory_format=memory_format(x_train))
     fused = device.type in ("cuda", "cpu")  # fused Adam: one kernel for all parameters

@@ -236,6 +236,7 @@ def render_report(
             "n_images": ps.n_images,
             "operating_point": result.operating_point,
             "threshold_from": result.threshold_from,
+            "data": _data_line(model_card.get("data", {})),
         },
         label_rows=_label_rows(table),
         summary_rows=summary_rows,
@@ -272,3 +273,13 @@ def write_report(
     tmp.replace(out)
     log.info("wrote %s (%.1f kB)", out, out.stat().st_size / 1024)
     return out
+
+
+def _data_line(data: dict) -> str:
+    """Which data the numbers come from, saying loudly when it is not the official release."""
+    name = str(data.get("dataset") or "unknown dataset")
+    if data.get("official_data") is False:
+        return f"{name} — UNOFFICIAL DATA (not the checksummed release files)"
+    if data.get("official_data") is True:
+        return f"{name} (official files, checksums verified)"
+    return name
