@@ -66,6 +66,12 @@ def test_tiny_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ranks = triage["urgency"].map(order).tolist()
     assert ranks == sorted(ranks)  # critical first, then urgent, routine, nothing
     assert triage["draft_report"].str.contains("IMPRESSION:").all()
+    # the triage service reads the run's preprocessing exactly as the demo trained with it
+    from radlens.service.scoring import run_preprocessing
+
+    pre = run_preprocessing(out / "run", {}, summary.get("dataset", "chest_ct_cohort"))
+    assert pre.shape == (16, 32, 32) and pre.source.endswith("preprocessing.json")
+    assert pre.windows == ((-1000.0, -200.0), (-160.0, 240.0)) and len(pre.spacing) == 3
     heatmaps = list((out / "run" / "heatmaps").glob("*.png"))
     assert heatmaps and (out / "run" / "heatmaps" / "index.csv").is_file()
     # a second demo replaces the first; a foreign folder is refused
@@ -75,6 +81,9 @@ def test_tiny_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main(["demo", "--out", str(foreign), "--patients", "9"]) == 2
     assert "not a radlens demo" in _flat(capsys.readouterr().err)
     assert (foreign / "keep.txt").exists()
+    # the demo run names its cohort as data source: evaluate re-predicts it from the checkpoint
+    assert main(["evaluate", str(out / "run"), "--bootstrap", "0", "--device", "cpu"]) == 0
+    assert "AUROC [95% CI]" in capsys.readouterr().out
 
 
 def test_demo_refuses_too_few_patients(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

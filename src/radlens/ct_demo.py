@@ -233,7 +233,12 @@ def run_ct_demo(
     run_dir = out / "run"
     config = make_config(
         {
-            "dataset": ds.name,
+            # the cohort is the run's data source, so `radlens evaluate/explain RUN` reload it
+            "cohort": str((out / "cohort").resolve()),
+            "cohort_shape": tuple(opts.shape),
+            "cohort_windows": [tuple(w) for w in ds.extra["windows"]],
+            "cohort_min_location_positives": opts.min_location_positives,
+            "cohort_cache": str((out / "cache").resolve()),
             "model": opts.model,
             "epochs": opts.epochs,
             "batch_size": opts.batch_size,
