@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from radlens.config import make_config
-from radlens.ctnet import CTNet, build_ctnet, resnet18_2d, transfer_2d_to_3d
+from radlens.ctnet import CTNet, SmallCNN3D, build_ctnet, resnet18_2d, transfer_2d_to_3d
 from radlens.errors import ConfigError, ModelError
 from radlens.explain.cam import compute_cam, find_target_layer
 from radlens.models import build_model
@@ -48,6 +48,17 @@ def test_registered_in_model_factory_and_config() -> None:
         build_ctnet("ctnet", spatial_dims=2, in_channels=1, num_outputs=1)
     with pytest.raises(ConfigError, match="ctnet"):
         make_config({"model": "ctnett"})
+
+
+def test_small_3d_cnn_registered_forward_and_bad_input() -> None:
+    torch.manual_seed(0)
+    net = build_model("ctnet_3d", spatial_dims=3, in_channels=2, num_outputs=5)
+    assert isinstance(net, SmallCNN3D) and make_config({"model": "ctnet_3d"}).model == "ctnet_3d"
+    assert net.eval()(torch.randn(2, 2, 16, 32, 32)).shape == (2, 5)
+    with pytest.raises(ModelError, match="expects volumes"):
+        net(torch.randn(2, 1, 16, 32, 32))
+    with pytest.raises(ModelError, match="must be >= 1"):
+        SmallCNN3D(2, 0)
 
 
 @pytest.mark.slow

@@ -270,8 +270,7 @@ class SmallCNN3D(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 5 or x.shape[1] != self.in_channels:
             raise ModelError(
-                f"SmallCNN3D expects volumes (B, {self.in_channels}, D, H, W); got "
-                f"{tuple(x.shape)}"
+                f"SmallCNN3D expects volumes (B, {self.in_channels}, D, H, W); got {tuple(x.shape)}"
             )
         h = self.features(x)
         return self.fc(torch.cat([h.amax(dim=(2, 3, 4)), h.mean(dim=(2, 3, 4))], dim=1))
