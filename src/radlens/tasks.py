@@ -44,11 +44,16 @@ def _auc_or_nan(y_true: np.ndarray, y_score: np.ndarray) -> float:
     return float(roc_auc_score(y_true, y_score))
 
 
+_WARNED: set[tuple[str, int, int]] = set()  # one warning per situation, not one per epoch
+
+
 def _mean_defined(values: list[float], what: str) -> float:
     arr = np.asarray(values, dtype=float)
     if np.isnan(arr).all():
         return float("nan")
-    if np.isnan(arr).any():
+    situation = (what, int(np.isnan(arr).sum()), len(arr))
+    if np.isnan(arr).any() and situation not in _WARNED:
+        _WARNED.add(situation)
         logger.warning(
             "%s: %d of %d undefined (one class only); averaged the rest",
             what,
