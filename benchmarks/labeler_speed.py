@@ -16,7 +16,13 @@ median of ``--repeats`` runs, a fresh compiled vocabulary = empty sentence cache
 * ``corpus_cache_warm``: the same corpus again with the cache already holding its sentences --
   the steady state of a large archive whose sentences have been seen before (an upper bound);
 * ``label_many``: `label_many` (Finding objects) on the corpus;
-* ``match_only``: the normalise + Aho-Corasick scan alone over the real reports.
+* ``match_only``: the scan alone (character classes + word-hash phrase matching when compiled,
+  normalise + Aho-Corasick otherwise) over the real reports;
+* ``distinct_nocache_pure_python``: ``distinct_nocache`` with the pure-Python kernel (the fallback
+  when the Cython extension is not built), for comparison.
+
+``kernel`` says which kernel ran (`radlens.reports._accel`: the Cython-compiled
+``radlens.reports._kernel_c`` built by ``pip install -e .``, or the same source as plain Python).
 
 Each figure is given as wall-clock reports/s and as reports per CPU-second of this process
 (``time.process_time``), which is less sensitive to other processes on a shared machine; the
@@ -153,8 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     if core is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {core})
 
-    from radlens.reports.labeler import label_many, label_rows
-    from radlens.reports.matcher import compile_vocabulary, normalize, scan
+    from radlens.reports import _kernel as pure_kernel
+    from radlens.reports.labeler import KERNEL, kernel, label_many, label_rows, tables
+    from radlens.reports.matcher import compile_vocabulary
     from radlens.reports.vocabulary import load_vocabulary
 
     load_start = os.getloadavg()
@@ -169,8 +176,11 @@ def main(argv: list[str] | None = None) -> int:
         return median_rate([rate(fn, items) for _ in range(args.repeats)])
 
     c = fresh()
-    match_only = runs(lambda xs: [scan(c, f" {normalize(t)} ") for t in xs], texts)
-    nocache = runs(lambda xs: [label_rows(t, c, cache=False) for t in xs], texts)
+    t = tables(c)
+    match_only = runs(lambda xs: [kernel.scan_hits(x, t) for x in xs], texts)
+    nocache = runs(lambda xs: [label_rows(x, c, cache=False) for x in xs], texts)
+    pt = pure_kernel.Tables(c)
+    pure = median_rate([rate(lambda xs: [pure_kernel.report_rows(x, pt) for x in xs], texts)])
     distinct = median_rate(
         [rate(lambda xs, c=fresh(): [label_rows(t, c) for t in xs], texts) for _ in range(3)]
     )
@@ -190,8 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "automaton_keys": len(c.automaton),
         "core": core,
+        "kernel": KERNEL,
         "radlens": {
             "distinct_nocache": nocache,
+            "distinct_nocache_pure_python": pure,
             "distinct_cache": distinct,
             "corpus_cache": {**corpus_rate, "reports": len(corpus)},
             "corpus_cache_warm": warm_rate,
@@ -202,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     ms = run_medspacy(args.medspacy_python, texts[: args.medspacy_reports], core)
     result["medspacy"] = ms
     result["load_average"] = {"start": load_start, "end": os.getloadavg()}
+    result["target_20000_per_core_distinct_nocache"] = (
+        result["radlens"]["distinct_nocache"]["reports_per_cpu_s"] >= 20000
+    )
     if ms.get("available"):
         rl = result["radlens"]
         for name in ("distinct_nocache", "distinct_cache", "corpus_cache", "corpus_cache_warm"):

@@ -4,6 +4,10 @@ Text is normalised without changing its length (lower case; punctuation and whit
 spaces) and padded with one space at each end; each key is the normalised phrase with one space on
 each side, so every match lies on word boundaries without any check after the scan. `scan`
 returns the leftmost-longest non-overlapping matches of one pass over the text.
+
+Keys are numbered (``Compiled.keys`` / ``.items`` / ``.masks``); the compiled labeler kernel
+(`radlens.reports._kernel`) scans the same keys with its own character trie and gives the same
+matches (tests/test_reports_kernel.py).
 """
 
 from __future__ import annotations
@@ -111,10 +115,16 @@ class Compiled:
     cache: dict = field(default_factory=dict, compare=False, repr=False)
     #: abnormality id -> frozenset of the location ids it may take (fast membership tests)
     allowed: dict = field(default_factory=dict, compare=False, repr=False)
+    #: key id -> normalised phrase (no padding), payload items and mask bits
+    keys: tuple = field(default=(), compare=False, repr=False)
+    items: tuple = field(default=(), compare=False, repr=False)
+    masks: tuple = field(default=(), compare=False, repr=False)
+    #: derived tables built once by their users (the kernel's trie, by name)
+    derived: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 def compile_vocabulary(vocab: Vocabulary) -> Compiled:
-    """Build the automaton: each key maps to (key length, payload items, mask)."""
+    """Build the automaton: each key " phrase " maps to (phrase length + 1, key id)."""
     table: dict[str, list[tuple]] = {}
 
     def add(phrases, item, plural=True):
@@ -140,13 +150,23 @@ def compile_vocabulary(vocab: Vocabulary) -> Compiled:
         add(rule.phrases, (CUE, rule.category, rule.direction), plural=False)
 
     automaton = ahocorasick.Automaton()
-    for key, items in table.items():
+    keys = tuple(table)
+    items = tuple(tuple(table[key]) for key in keys)
+    for kid, key in enumerate(keys):
         # Term kinds win over cue kinds on an identical key only if no cue shares it: keep all.
         # " key ": a match starts and ends on a word boundary by construction (no filtering)
-        automaton.add_word(f" {key} ", (len(key) + 1, tuple(items), key_mask(tuple(items))))
+        automaton.add_word(f" {key} ", (len(key) + 1, kid))
     automaton.make_automaton()
     allowed = {a.id: frozenset(a.locations) for a in vocab.abnormalities.values()}
-    return Compiled(vocab, automaton, vocab.context.max_scope_words, allowed=allowed)
+    return Compiled(
+        vocab,
+        automaton,
+        vocab.context.max_scope_words,
+        allowed=allowed,
+        keys=keys,
+        items=items,
+        masks=tuple(key_mask(i) for i in items),
+    )
 
 
 @lru_cache(maxsize=16)
@@ -155,9 +175,8 @@ def compiled_for(name_or_path: str) -> Compiled:
     return compile_vocabulary(load_vocabulary(name_or_path))
 
 
-def scan(compiled: Compiled, padded: str) -> list[tuple[int, int, tuple, int]]:
-    """Matches in `padded` (normalised text with one space each side) as (start, end, items,
-    mask).
+def scan(compiled: Compiled, padded: str) -> list[tuple[int, int, int]]:
+    """Matches in `padded` (normalised text with one space each side) as (start, end, key id).
 
     Offsets are those of the ORIGINAL text: original[start:end] is the matched phrase. Every key
     carries a space on both sides, so only word-bounded matches are reported; among them the
@@ -165,15 +184,12 @@ def scan(compiled: Compiled, padded: str) -> list[tuple[int, int, tuple, int]]:
     nodules" cannot hide "nodules").
     """
     found = sorted(
-        [
-            (end - klen, 1 - end, items, mask)
-            for end, (klen, items, mask) in compiled.automaton.iter(padded)
-        ]
+        [(end - klen, 1 - end, kid) for end, (klen, kid) in compiled.automaton.iter(padded)]
     )
     out = []
     last = -1
-    for start, neg_end, items, mask in found:
+    for start, neg_end, kid in found:
         if start >= last:
             last = -neg_end
-            out.append((start, last, items, mask))
+            out.append((start, last, kid))
     return out

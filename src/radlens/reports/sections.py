@@ -80,70 +80,12 @@ def section_at(starts: list[int], names: list[str], pos: int) -> str:
     return names[i if i >= 0 else 0]
 
 
-def _periods(text: str):
-    """Positions of "." (the only candidates in most reports)."""
-    find = text.find
-    pos = find(".")
-    while pos >= 0:
-        yield pos
-        pos = find(".", pos + 1)
-
-
-def _candidates(text: str) -> list[int]:
-    """Positions where a sentence boundary may start (str.find is far faster than a regex scan)."""
-    out: list[int] = []
-    kinds = 0
-    for ch in ".!?\n•":
-        pos = text.find(ch)
-        if pos < 0:
-            continue
-        kinds += 1
-        find = text.find
-        while pos >= 0:
-            out.append(pos)
-            pos = find(ch, pos + 1)
-    if kinds > 1:
-        out.sort()
-    return out
-
-
 def iter_sentences(text: str) -> list[tuple[int, int]]:
-    """(start, end) offsets of each sentence, stripped of surrounding white space, in order."""
-    out = []
-    start = _LEAD.match(text).end()
-    match = _BOUND.match
-    rfind = text.rfind
-    n2 = len(text) - 2
-    last = 0
-    only_periods = not ("\n" in text or "?" in text or "!" in text or "\u2022" in text)
-    for pos in _periods(text) if only_periods else _candidates(text):
-        if pos < last:
-            continue
-        if pos < n2 and text[pos] == "." and text[pos + 1] == " " and not text[pos + 2].isspace():
-            # the common ". Next" boundary, decided without the regex: a plain ASCII word before
-            # the period that is not an abbreviation ends the sentence
-            word = text[rfind(" ", 0, pos) + 1 : pos]
-            if word.isascii() and word.isalpha():
-                if word.lower() not in _ABBREV_SET:
-                    if pos + 1 > start:
-                        out.append((start, pos + 1))
-                    start = last = pos + 2
-                continue
-        m = match(text, pos)
-        if m is None:
-            continue
-        if m.group(1):
-            end = m.end(1)
-        else:  # line break or bullet: the sentence ends before it, minus trailing blanks
-            end = pos
-            while end > start and text[end - 1] in " \t\r":
-                end -= 1
-        if end > start:
-            out.append((start, end))
-        start = last = m.end()
-    end = len(text)
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    if end > start:
-        out.append((start, end))
-    return out
+    """(start, end) offsets of each sentence, stripped of surrounding white space, in order.
+
+    The boundaries are those of one `_BOUND` scan from `_LEAD` (tests/test_reports_fastpath.py);
+    the loop lives in the (compiled) labeler kernel, `radlens.reports._kernel.split_sentences`.
+    """
+    from radlens.reports._accel import kernel
+
+    return kernel.split_sentences(text)
