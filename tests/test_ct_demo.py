@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from radlens.cli import main
+from radlens.data.ct_cohort import DEMO_WINDOWS
 
 
 def _flat(text: str) -> str:
@@ -71,7 +72,8 @@ def test_tiny_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
     pre = run_preprocessing(out / "run", {}, summary.get("dataset", "chest_ct_cohort"))
     assert pre.shape == (16, 32, 32) and pre.source.endswith("preprocessing.json")
-    assert pre.windows == ((-1000.0, -200.0), (-160.0, 240.0)) and len(pre.spacing) == 3
+    assert pre.windows == DEMO_WINDOWS and len(pre.spacing) == 3
+    assert summary["windows"] == [list(w) for w in DEMO_WINDOWS]
     heatmaps = list((out / "run" / "heatmaps").glob("*.png"))
     assert heatmaps and (out / "run" / "heatmaps" / "index.csv").is_file()
     # a second demo replaces the first; a foreign folder is refused

@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from radlens.config import make_config
-from radlens.data.ct_cohort import CtCohort, load_ct_cohort
+from radlens.data.ct_cohort import DEMO_WINDOWS, CtCohort, load_ct_cohort
 from radlens.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -45,13 +45,14 @@ class CtDemoOptions:
     shape: tuple[int, int, int] = (32, 64, 64)
     sites: int = 3
     model: str = "ctnet_3d"
-    epochs: int = 16
+    epochs: int = 28
     batch_size: int = 8
     lr: float = 2e-3
     heatmap_cases: int = 2
     threads: int | None = 2
     min_location_positives: int = 5
     fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
+    windows: tuple[tuple[float, float], ...] = DEMO_WINDOWS
 
 
 @dataclass
@@ -192,6 +193,7 @@ def run_ct_demo(
             sites=opts.sites,
             formats=("nifti",),
             progress=progress,
+            workers=max(1, opts.threads or 1),  # one process per core: patients are independent
         )
     t = lap("synthesize", t)
 
@@ -202,6 +204,7 @@ def run_ct_demo(
             seed=opts.seed,
             shape=opts.shape,
             fractions=opts.fractions,
+            windows=opts.windows,
             cache_dir=out / "cache",
             progress=progress,
             min_location_positives=opts.min_location_positives,
@@ -303,6 +306,7 @@ def run_ct_demo(
         "shape": list(opts.shape),
         "model": opts.model,
         "epochs": opts.epochs,
+        "windows": [list(w) for w in ds.extra["windows"]],
         "threads": torch.get_num_threads(),
         "labeler": cohort.noise.to_dict() if cohort.noise else None,
         "splits": {

@@ -46,12 +46,22 @@ CHEST_WINDOW: tuple[float, float] = (-1000.0, 400.0)
 #: Default channels: lung detail (-1000..-200 HU: ground glass, emphysema, air) and mediastinum
 #: (-160..240 HU: effusions, nodes, heart, vessel wall).
 CT_WINDOWS: tuple[tuple[float, float], ...] = ((-1000.0, -200.0), (-160.0, 240.0))
+#: The demo's channels: low lung (-1024..-724 HU: air and emphysema against lung, so a
+#: pneumothorax or low-attenuation area is not black on black), lung, mediastinum, and
+#: bone/calcium (200..1200 HU: calcified plaque against blood and soft tissue).
+DEMO_WINDOWS: tuple[tuple[float, float], ...] = (
+    (-1024.0, -724.0),
+    (-1000.0, -200.0),
+    (-160.0, 240.0),
+    (200.0, 1200.0),
+)
 SOURCES: tuple[str, ...] = ("nifti", "dicom", "npz")
 LOCATION_SEP = "@"
 
 __all__ = [
     "CHEST_WINDOW",
     "CT_WINDOWS",
+    "DEMO_WINDOWS",
     "CtCohort",
     "LabelNoise",
     "cohort_labels",

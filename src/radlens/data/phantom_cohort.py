@@ -17,10 +17,14 @@ the cohort size, and the same seed gives identical arrays and tables.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
+import multiprocessing
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import nibabel as nib
@@ -257,8 +261,13 @@ def synthesize_cohort(
     sites: int = 3,
     formats: Sequence[str] = ("dicom", "nifti"),
     progress: bool = True,
+    workers: int = 1,
 ) -> pd.DataFrame:
-    """Write a synthetic chest-CT cohort to `out_dir`; return the study table (cohort.parquet)."""
+    """Write a synthetic chest-CT cohort to `out_dir`; return the study table (cohort.parquet).
+
+    `workers` > 1 renders patients in that many processes; every patient has its own seed, so
+    the files and the table are identical to a one-process run.
+    """
     if int(n_patients) < 1:
         raise ConfigError(f"n_patients must be >= 1; got {n_patients}")
     if not 1 <= int(sites) <= len(SITES):
@@ -279,12 +288,23 @@ def synthesize_cohort(
         transient=False,
     ) as bar:
         task = bar.add_task("synthesizing chest CT cohort", total=int(n_patients))
-        for k in range(int(n_patients)):
-            for study, info in simulate_patient(seed, k, shape=shape, sites=int(sites)):
-                row, found = _write_study(study, info, out, formats)
-                rows.append(row)
-                finding_rows.extend(found)
-            bar.advance(task)
+        job = partial(
+            _write_patient, seed=seed, shape=shape, sites=int(sites), out=out, formats=formats
+        )
+        indices = range(int(n_patients))
+        with contextlib.ExitStack() as stack:
+            if int(workers) > 1 and int(n_patients) > 1:
+                ctx = multiprocessing.get_context("spawn")  # no forked torch/BLAS thread state
+                pool = stack.enter_context(
+                    ProcessPoolExecutor(min(int(workers), int(n_patients)), mp_context=ctx)
+                )
+                results = pool.map(job, indices, chunksize=4)
+            else:
+                results = map(job, indices)
+            for patient_rows, patient_findings in results:  # in patient order
+                rows.extend(patient_rows)
+                finding_rows.extend(patient_findings)
+                bar.advance(task)
     cols = list(COLUMNS) + [TRUTH_PREFIX + a for a in ABNORMALITIES]
     table = pd.DataFrame(rows)[cols]
     table.to_csv(out / "cohort.csv", index=False)
@@ -317,6 +337,24 @@ def synthesize_cohort(
     )
     logger.info("wrote %d studies of %d patients to %s", len(table), n_patients, out)
     return table
+
+
+def _write_patient(
+    k: int,
+    *,
+    seed: int,
+    shape: tuple[int, int, int],
+    sites: int,
+    out: Path,
+    formats: Sequence[str],
+) -> tuple[list[dict], list[dict]]:
+    """Render and write every study of patient `k`: (table rows, finding rows)."""
+    rows, found = [], []
+    for study, info in simulate_patient(seed, k, shape=shape, sites=sites):
+        row, f = _write_study(study, info, out, formats)
+        rows.append(row)
+        found.extend(f)
+    return rows, found
 
 
 def read_cohort(path: str | Path) -> pd.DataFrame:

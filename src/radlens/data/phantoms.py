@@ -300,6 +300,7 @@ def synthesize_cohort(
     sites: int = 3,
     formats: Sequence[str] = ("dicom", "nifti"),
     progress: bool = True,
+    workers: int = 1,
 ) -> pd.DataFrame:
     """Write a synthetic chest-CT cohort; see `radlens.data.phantom_cohort.synthesize_cohort`."""
     from radlens.data.phantom_cohort import synthesize_cohort as _synthesize
@@ -312,4 +313,5 @@ def synthesize_cohort(
         sites=sites,
         formats=formats,
         progress=progress,
+        workers=workers,
     )
