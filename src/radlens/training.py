@@ -7,14 +7,15 @@ are slices of a seeded index permutation: no DataLoader, no per-image PIL. Augme
 flips, small shifts) is tensor ops on the device. bf16 autocast where the hardware has bf16 (CUDA,
 CPUs with AVX512-BF16/AMX) and channels-last; fused Adam; optional torch.compile. Every
 epoch writes ``last.pt`` (model, optimiser, scheduler, RNG and permutation-generator states), so
-``resume=True`` continues bit-for-bit. Data parallel (torchrun / SLURM through Fabric): every
-rank walks the same global batches and takes its share (`radlens.distributed`).
+``resume=True`` continues bit-for-bit (`radlens.checkpoints`). Validation AUC after every epoch
+selects the best model; its final float32 predictions make metrics.json and predictions.parquet
+(`radlens.validation`). Data parallel (torchrun / SLURM through Fabric): every rank walks the
+same global batches and takes its share (`radlens.distributed`).
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,12 @@ from lightning_fabric import Fabric
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import nn
 
+from radlens.checkpoints import (
+    RunProgress,
+    checkpoint_meta,
+    restore_training_state,
+    save_checkpoints,
+)
 from radlens.config import TrainConfig
 from radlens.data.arrays import ArrayDataset
 from radlens.device_data import (
@@ -33,20 +40,13 @@ from radlens.device_data import (
     images_to_tensor,
     memory_format,
     normalise,
-    predict_scores,
     subset_indices,
 )
-from radlens.distributed import (
-    cluster_geometry,
-    eval_shard,
-    gather_rows,
-    global_batches,
-    loss_scale,
-    rank_share,
-)
+from radlens.distributed import cluster_geometry, global_batches, loss_scale, rank_share
 from radlens.errors import ConfigError
 from radlens.models import SlicesAsChannels, build_model
 from radlens.tasks import Task
+from radlens.validation import validation_auc, write_final_outputs
 
 logger = logging.getLogger(__name__)
 
@@ -121,29 +121,6 @@ def _subset(ds: ArrayDataset, split: str, limit: int | None, seed: int):
     return ds.images[split][idx], ds.labels[split][idx]
 
 
-def _rng_state(perm_gen: torch.Generator, aug_gen: torch.Generator) -> dict[str, Any]:
-    np_state = np.random.get_state()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": [np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]],
-        "python": random.getstate(),
-        "perm": perm_gen.get_state(),
-        "aug": aug_gen.get_state(),
-    }
-
-
-def _set_rng_state(state: dict[str, Any], perm_gen: torch.Generator, aug_gen: torch.Generator):
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    kind, keys, *rest = state["numpy"]
-    np.random.set_state((kind, keys.numpy(), *rest))
-    random.setstate(state["python"])
-    perm_gen.set_state(state["perm"])
-    aug_gen.set_state(state["aug"])
-
-
 @dataclass
 class TrainResult:
     """What a finished (or paused) training call produced."""
@@ -174,7 +151,7 @@ def train(
         stop_after: stop after this many epochs in this call (time-sliced jobs); resume later.
         progress: show a rich progress bar.
     """
-    from radlens.runs import load_dataset, prepare_run_dir, write_outputs
+    from radlens.runs import load_dataset, prepare_run_dir
 
     run_dir = Path(config.out)
     config, state = prepare_run_dir(config, resume=resume)
@@ -201,6 +178,7 @@ def train(
 
     x_train, y_train = to_device("train", config.max_train_images)
     x_val, y_val = to_device("val", config.max_eval_images)
+    y_val_np = y_val.cpu().numpy()
 
     # on the device before the optimiser exists, so resumed optimiser state lands there too
     raw_model = make_model(config, task, geometry).to(device)
@@ -224,16 +202,13 @@ def train(
 
     perm_gen = torch.Generator().manual_seed(config.seed)
     aug_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
-    start_epoch, best_auc, best_epoch, history = 0, -1.0, 0, []
+    run = RunProgress()
     best_weights: dict[str, torch.Tensor] | None = None  # best model not yet written to disk
     if state is not None:
-        raw_model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        _set_rng_state(state["rng"], perm_gen, aug_gen)
-        start_epoch, best_auc = state["epoch"], state["best_val_auc"]
-        best_epoch, history = state["best_epoch"], state["history"]
-        logger.info("resuming %s at epoch %d of %d", run_dir, start_epoch + 1, config.epochs)
+        run = restore_training_state(state, raw_model, optimizer, scheduler, perm_gen, aug_gen)
+        logger.info("resuming %s at epoch %d of %d", run_dir, run.epoch + 1, config.epochs)
+    start_epoch = run.epoch
+    meta = checkpoint_meta(task, config, geometry)
 
     net = torch.compile(raw_model) if config.compile else raw_model
     model, optimizer = fabric.setup(net, optimizer)
@@ -244,7 +219,6 @@ def train(
         config.epochs if stop_after is None else min(config.epochs, start_epoch + stop_after)
     )
     batches = max(1, len(global_batches(torch.arange(n_train), config.batch_size, world)))
-    shard = eval_shard(len(x_val), rank, world)
     t0, seen, train_time = time.perf_counter(), 0, 0.0
     columns = (
         TextColumn("[bold]{task.description}"),
@@ -282,126 +256,65 @@ def train(
             train_loss = float(sums[0]) / max(float(sums[1]), 1.0)  # waits for the device
             train_time += time.perf_counter() - t_epoch
             seen += int(sums[1])
-            local = predict_scores(
+            val_auc = validation_auc(
+                fabric,
                 model,
-                x_val[shard],
+                x_val,
+                y_val_np,
                 task,
                 batch_size=config.eval_batch_size,
                 channels_last=channels_last,
             )
-            scores = gather_rows(fabric, torch.from_numpy(local).to(device), len(x_val))
-            scores = scores.cpu().numpy() if isinstance(scores, torch.Tensor) else scores
-            val_auc = task.auc(y_val.cpu().numpy(), scores)
-            history.append(
-                {
-                    "epoch": epoch + 1,
-                    "train_loss": train_loss,
-                    "val_auc": val_auc,
-                    "lr": optimizer.param_groups[0]["lr"],
-                }
-            )
-            if val_auc > best_auc or best_epoch == 0:  # NaN AUC (one class): keep the first
-                best_auc, best_epoch = val_auc, epoch + 1
+            entry = {
+                "epoch": epoch + 1,
+                "train_loss": train_loss,
+                "val_auc": val_auc,
+                "lr": optimizer.param_groups[0]["lr"],
+            }
+            if run.record(entry):
                 best_weights = {
                     k: v.detach().cpu().clone() for k, v in raw_model.state_dict().items()
                 }
             done = epoch + 1
             if fabric.is_global_zero and (done % config.checkpoint_every == 0 or done == end_epoch):
-                _save_checkpoints(
+                save_checkpoints(
                     run_dir,
-                    raw_model,
-                    optimizer,
-                    scheduler,
-                    done,
-                    best_auc,
-                    best_epoch,
-                    history,
-                    task,
-                    config,
-                    geometry,
-                    perm_gen,
-                    aug_gen,
-                    best_weights,
+                    meta=meta,
+                    model=raw_model,
+                    optimizer=optimizer,
+                    scheduler=scheduler,
+                    progress=run,
+                    perm_gen=perm_gen,
+                    aug_gen=aug_gen,
+                    best_weights=best_weights,
                 )
                 best_weights = None  # written
             bar.update(
                 job,
                 description=f"epoch {epoch + 1}/{config.epochs}",
-                info=f"loss {train_loss:.4f}  val AUC {val_auc:.4f} (best {best_auc:.4f})",
+                info=f"loss {train_loss:.4f}  val AUC {val_auc:.4f} (best {run.best_val_auc:.4f})",
             )
             logger.debug("epoch %d loss %.4f val auc %.4f", epoch + 1, train_loss, val_auc)
     wall = time.perf_counter() - t0
     ips = seen / train_time if train_time > 0 else 0.0
     metrics: dict[str, Any] = {}
     if end_epoch >= config.epochs and fabric.is_global_zero:
-        best = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
-        raw_model.load_state_dict(best["model"])
-        # final predictions in float32 without autocast, exactly as `radlens evaluate` makes them
-        metrics = write_outputs(
+        metrics = write_final_outputs(
             run_dir,
             raw_model,
             ds,
             task,
             config,
             device=device,
+            channels_last=channels_last,
             extra={
-                "best_epoch": best_epoch,
+                "best_epoch": run.best_epoch,
                 "epochs": config.epochs,
                 "loop_wall_time_s": round(wall, 2),
                 "train_step_time_s": round(train_time, 2),
                 "train_images_per_s": round(ips, 1),
                 "device": str(device),
-                "history": history,
+                "history": run.history,
             },
         )
-    return TrainResult(run_dir, end_epoch, best_epoch, best_auc, metrics, wall, ips)
-
-
-def _save_checkpoints(
-    run_dir: Path,
-    model: nn.Module,
-    optimizer: Any,
-    scheduler: Any,
-    epoch: int,
-    best_auc: float,
-    best_epoch: int,
-    history: list[dict[str, Any]],
-    task: Task,
-    config: TrainConfig,
-    geometry: dict[str, Any],
-    perm_gen: torch.Generator,
-    aug_gen: torch.Generator,
-    best_weights: dict[str, torch.Tensor] | None,
-) -> None:
-    """checkpoint.pt (best so far, when it changed since the last save), then last.pt (full
-    state): an interruption between the two only makes a resume redo a few epochs."""
-    from radlens.runs import atomic_save
-
-    meta = {
-        "task": task.kind,
-        "label_names": list(task.label_names),
-        "ordinal_loss": task.ordinal_loss,
-        "geometry": geometry,
-        "config": config.model_dump(mode="json"),
-    }
-    if best_weights is not None:
-        atomic_save(
-            run_dir / "checkpoint.pt",
-            {**meta, "model": best_weights, "epoch": best_epoch, "val_auc": best_auc},
-        )
-    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    opt = optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer
-    atomic_save(
-        run_dir / "last.pt",
-        {
-            **meta,
-            "model": weights,
-            "optimizer": opt.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "epoch": epoch,
-            "best_val_auc": best_auc,
-            "best_epoch": best_epoch,
-            "history": history,
-            "rng": _rng_state(perm_gen, aug_gen),
-        },
-    )
+    return TrainResult(run_dir, end_epoch, run.best_epoch, run.best_val_auc, metrics, wall, ips)
