@@ -105,7 +105,8 @@ def test_gradcampp_batched_equals_one_by_one() -> None:
 @pytest.mark.parametrize(
     ("net", "shape", "layer"),
     [
-        (resnet18(spatial_dims=3, n_input_channels=1, num_classes=2), (1, 1, 16, 20, 24), "layer4"),
+        # 3D: layer4 is 1x2x2 here (stride 16); layer3 (2x3x3) is the last within stride 8
+        (resnet18(spatial_dims=3, n_input_channels=1, num_classes=2), (1, 1, 16, 20, 24), "layer3"),
         (resnet18(spatial_dims=2, n_input_channels=3, num_classes=2), (1, 3, 40, 48), "layer4"),
         (
             DenseNet121(spatial_dims=2, in_channels=1, out_channels=2),

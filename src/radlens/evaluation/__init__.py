@@ -11,7 +11,7 @@ from radlens.evaluation.calibration import (
     reliability_curve,
 )
 from radlens.evaluation.compare import compare_predictions, compare_runs
-from radlens.evaluation.delong import (
+from radlens.evaluation.delong_auc import (
     DeLongResult,
     PairedTestResult,
     delong,

@@ -14,7 +14,7 @@ from scipy.special import ndtri
 
 from radlens.errors import EvaluationError
 from radlens.evaluation import metrics
-from radlens.evaluation.delong import delong_paired_test
+from radlens.evaluation.delong_auc import delong_paired_test
 from radlens.evaluation.frames import prediction_set, read_predictions
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from radlens.evaluation import calibration, metrics
 from radlens.evaluation.bootstrap import bootstrap_auc_ap
-from radlens.evaluation.delong import delong
+from radlens.evaluation.delong_auc import delong
 from radlens.evaluation.frames import PredictionSet, prediction_set
 
 ALL_SITES = "all"
