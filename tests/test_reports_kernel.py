@@ -127,3 +127,27 @@ def test_built_extension_is_current_and_used(monkeypatch: pytest.MonkeyPatch) ->
     module, why = _accel._load()
     assert module is fast, f"{why}: rebuild the extension with `pip install -e .`"
     assert fast.cython_compiled() and not pure.cython_compiled()
+
+
+def test_one_term_location_shortcut_matches_the_general_attachment(
+    reports_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`_attach_one` (one term, plain location phrases) decides exactly as `_attach_all`."""
+    texts = [
+        *_real_reports(reports_dir, 150),
+        "Nodule in the right upper lobe and left lower lobe.",
+        "Nodule in the liver. Effusion in the right lower lobe; atelectasis in the lingula.",
+        "Consolidation in the right middle lobe, left upper lobe and the spleen.",
+    ]
+    t = _tables(pure, "chest_ct")
+    calls = []
+
+    def general(H, T, term_pos, loc_hits):
+        calls.append(1)
+        return pure._attach_all(H, T, term_pos, loc_hits, [], [])
+
+    fast = [pure.report_rows(x, t) for x in texts]
+    monkeypatch.setattr(pure, "_attach_one", general)
+    slow = [pure.report_rows(x, t) for x in texts]
+    assert len(calls) > 100  # the shortcut is taken often on real reports
+    assert fast == slow

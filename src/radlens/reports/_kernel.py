@@ -18,7 +18,6 @@ terminator counts) are int arrays indexed by key id, so the per-hit work is inte
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_right
 
 try:
     import cython
@@ -48,6 +47,8 @@ ANCHOR_WORDS = 6
 #: A bare side word ("right-sided", "both lungs") reaches a term at most this many words away.
 SIDE_WORDS = 7
 _RANK = {"absent": 0, "uncertain": 1, "present": 2}
+_ANCHOR_W = cython.declare(cython.Py_ssize_t, ANCHOR_WORDS)
+_SIDE_W = cython.declare(cython.Py_ssize_t, SIDE_WORDS)
 _JOINERS = frozenset({"", ",", "and", ", and", "or", ", or", "/", "-", "and/or", "+", "&"})
 _MAX_ABBREV = max(len(a) for a in _ABBREV_SET)
 
@@ -68,6 +69,16 @@ _CATS = {"negation": 1, "uncertainty": 2}
 
 def _ints(n: int, fill: int = 0) -> array:
     return array("i", [fill]) * n
+
+
+_ZERO = array("i", [0])
+
+
+@cython.cfunc
+@cython.inline
+def _zeros(n: cython.Py_ssize_t) -> array:
+    """_ints(n), without building the one-element template each time."""
+    return _ZERO * n
 
 
 _FNV_START = cython.declare(cython.ulonglong, 14695981039346656037)
@@ -103,6 +114,7 @@ class Tables:
     word_bits: cython.int
     trans_key: cython.longlong[:]
     trans_node: cython.int[:]
+    root_node: cython.int[:]
     trans_bits: cython.int
     n_words: cython.longlong
     term: cython.int[:]
@@ -189,6 +201,12 @@ class Tables:
                 slot = (slot + 1) & ((1 << bits) - 1)
             trans_key[slot], trans_node[slot] = tkey, node
         self.trans_key, self.trans_node, self.trans_bits = trans_key, trans_node, bits
+        # transitions from the root (every word start tries one) in a direct table by word id
+        root_node = _ints(len(words) + 1, -1)
+        for tkey, node in trans.items():
+            if tkey < len(words):
+                root_node[tkey] = node
+        self.root_node = root_node
         self.term = array("i", term)
         # per key metadata; one extra key (id len(keys)) is the "?" after a term (uncertainty)
         q_items = ((CUE, "uncertainty", "backward"),)
@@ -247,8 +265,13 @@ class Hits:
     def __init__(self, text: str, size: cython.Py_ssize_t) -> None:
         self.text = text
         self.n = 0
-        self.hs, self.he, self.hk = _ints(size), _ints(size), _ints(size)
-        self.cf, self.cb = _ints(size), _ints(size)
+        if cython.compiled:  # one buffer, five views
+            buf: cython.int[:] = _zeros(5 * size)
+            self.hs, self.he, self.hk = buf[0:size], buf[size : 2 * size], buf[2 * size : 3 * size]
+            self.cf, self.cb = buf[3 * size : 4 * size], buf[4 * size : 5 * size]
+        else:
+            self.hs, self.he, self.hk = _ints(size), _ints(size), _ints(size)
+            self.cf, self.cb = _ints(size), _ints(size)
 
 
 @cython.cfunc
@@ -374,6 +397,7 @@ def _word_scan(T: Tables, wd: cython.int[:], n_words: cython.Py_ssize_t, H: Hits
     words one space apart) ending on a word; the scan resumes after it."""
     trans_key: cython.longlong[:] = T.trans_key
     trans_node: cython.int[:] = T.trans_node
+    root_node: cython.int[:] = T.root_node
     term: cython.int[:] = T.term
     hs: cython.int[:] = H.hs
     he: cython.int[:] = H.he
@@ -394,13 +418,18 @@ def _word_scan(T: Tables, wd: cython.int[:], n_words: cython.Py_ssize_t, H: Hits
         while u < n_words and wd[3 * u + 2] >= 0:
             if u > v and wd[3 * u] != wd[3 * u - 2] + 1:
                 break  # not exactly one space after the previous word
-            key = node * nw + wd[3 * u + 2]
-            slot = (cython.cast(cython.ulonglong, key) * _GOLDEN) >> shift
-            while trans_key[slot] >= 0 and trans_key[slot] != key:
-                slot = (slot + 1) & tmask
-            if trans_key[slot] < 0:
-                break
-            node = trans_node[slot]
+            if node == 0:
+                node = root_node[wd[3 * u + 2]]
+                if node < 0:
+                    break
+            else:
+                key = node * nw + wd[3 * u + 2]
+                slot = (cython.cast(cython.ulonglong, key) * _GOLDEN) >> shift
+                while trans_key[slot] >= 0 and trans_key[slot] != key:
+                    slot = (slot + 1) & tmask
+                if trans_key[slot] < 0:
+                    break
+                node = trans_node[slot]
             if term[node] >= 0:
                 best, best_u = term[node], u
             u += 1
@@ -418,10 +447,11 @@ def scan_hits(text: str, T: Tables) -> Hits:
     H: Hits
     n: cython.Py_ssize_t = len(text)
     if cython.compiled:
-        cl: cython.int[:] = _ints(n)
-        sp: cython.int[:] = _ints(n + 1)
+        buf: cython.int[:] = _zeros(2 * n + 1)
+        cl: cython.int[:] = buf[0:n]
+        sp: cython.int[:] = buf[n : 2 * n + 1]
         n_words: cython.Py_ssize_t = _classes(T, text, cl, sp)
-        wd: cython.int[:] = _ints(3 * n_words + 3)
+        wd: cython.int[:] = _zeros(3 * n_words + 3)
         _words(T, cl, n, wd)
         H = Hits(text, n_words + 1)
         H.sp = sp
@@ -495,16 +525,40 @@ def split_sentences(text: str) -> list:
         if text.isascii():
             raw: bytes = text.encode("ascii")
             bp = raw
-        cands: list = []
-        for pos in range(n):
-            ch = _at(text, bp, pos)
-            if ch == "." or ch == "\n" or ch == "!" or ch == "?" or ch == "\u2022":
-                cands.append(pos)
     else:
         cands = _candidates(text)
-    for pos in cands:
+    n_cands: cython.Py_ssize_t = 0 if cython.compiled else len(cands)
+    c_i: cython.Py_ssize_t = 0
+    pos = -1
+    while True:  # over the positions where a boundary may start, in order
+        if cython.compiled:
+            pos += 1
+            while pos < n:
+                ch = _at(text, bp, pos)
+                if ch == "." or ch == "\n" or ch == "!" or ch == "?" or ch == "\u2022":
+                    break
+                pos += 1
+            if pos >= n:
+                break
+        else:
+            if c_i >= n_cands:
+                break
+            pos = cands[c_i]
+            c_i += 1
         if pos < last:
             continue
+        ch = _at(text, bp, pos)
+        if ch == "." or ch == "!" or ch == "?":
+            # "[.!?]+" ends a sentence only before white space, a quote, a closing bracket or
+            # the end of the text ("3.5", "e.g.,"): decided here without the regex
+            r = pos + 1
+            while r < n:
+                ch = _at(text, bp, r)
+                if not (ch == "." or ch == "!" or ch == "?"):
+                    break
+                r += 1
+            if r < n and not (ch.isspace() or ch == '"' or ch == "'" or ch == ")" or ch == "]"):
+                continue
         if cython.compiled:
             ch = _at(text, bp, pos + 2) if pos < n2 else 0
             dot = pos < n2 and _at(text, bp, pos) == "." and _at(text, bp, pos + 1) == " "
@@ -590,7 +644,7 @@ def _candidates(text: str) -> list:
 def sentence_rows(sent: str, T: Tables) -> tuple:
     """Rows of one sentence scanned on its own (offsets in the sentence)."""
     H: Hits = scan_hits(sent, T)
-    return _rows(H, T, 0, H.n, 0, len(sent), 0) if H.n else ()
+    return tuple(_rows(H, T, 0, H.n, 0, len(sent), 0)) if H.n else ()
 
 
 @cython.cfunc
@@ -602,7 +656,7 @@ def _rows(
     s0: cython.Py_ssize_t,
     s1: cython.Py_ssize_t,
     base: cython.Py_ssize_t,
-) -> tuple:
+) -> list:
     """Decisions of the sentence text[s0:s1] whose hits are lo..hi-1, as rows
     ((abnormality, location), score, status, start, end, cues) with offsets relative to `base`;
     score = rank + 10 (a reporting section)."""
@@ -617,7 +671,7 @@ def _rows(
         pos = text.find(";", pos + 1, s1)
     rows: list = []
     _sentence(H, T, lo, hi, units, base, rows)
-    return tuple(rows)
+    return rows
 
 
 @cython.cfunc
@@ -657,6 +711,8 @@ def _with_question_marks(
 
 
 @cython.cfunc
+@cython.boundscheck(False)
+@cython.wraparound(False)
 def _sentence(
     H: Hits,
     T: Tables,
@@ -681,13 +737,22 @@ def _sentence(
     key: cython.int
     mask: cython.int
     u: cython.Py_ssize_t
-    several: cython.bint = len(units) > 1
-    unit: cython.Py_ssize_t = bisect_right(units, H.hs[lo]) if several else 0
+    n_units: cython.Py_ssize_t = len(units)
+    several: cython.bint = n_units > 1
+    unit: cython.Py_ssize_t = 0
+    pos: cython.Py_ssize_t
+    if several:  # bisect_right(units, start of the first hit); hits come in order
+        pos = H.hs[lo]
+        while unit < n_units and units[unit] <= pos:
+            unit += 1
+    u = unit
     for k in range(lo, hi):
         key = H.hk[k]
         mask = T.kmask[key]
         if several:
-            u = bisect_right(units, H.hs[k])
+            pos = H.hs[k]
+            while u < n_units and units[u] <= pos:
+                u += 1
             if u != unit:
                 unit = u
                 cf += 1
@@ -711,8 +776,11 @@ def _sentence(
             statuses[(k, abn)] = st
     if not statuses:
         return
+    locs: dict
+    loc_hits: list
     if located:
-        locs, loc_hits = _attach(H, T, list(statuses), located)
+        attached: tuple = _attach(H, T, list(statuses), located)
+        locs, loc_hits = attached[0], attached[1]
     else:
         locs, loc_hits = {}, []
     start: cython.Py_ssize_t
@@ -720,9 +788,11 @@ def _sentence(
     ls: cython.Py_ssize_t
     le: cython.Py_ssize_t
     gap: cython.Py_ssize_t
+    refine: dict
     for (k, abn), (status, cues) in statuses.items():
         start, end = H.hs[k], H.he[k]
-        requires, strict, default, refine = T.abn_info[abn]
+        info: tuple = T.abn_info[abn]
+        requires, strict, default, refine = info[0], info[1], info[2], info[3]
         found = locs.get((k, abn))
         if not found and requires:
             continue  # e.g. "increase in density" names a lung opacity only with a lung location
@@ -742,7 +812,7 @@ def _sentence(
             cues = tuple(dict.fromkeys(cues))
         if not found and default is not None:
             found = (default,)
-        score = _RANK[status] + 10
+        score = _rank(status) + 10
         for loc in found or (None,):
             rows.append(
                 (
@@ -757,6 +827,19 @@ def _sentence(
 
 
 @cython.cfunc
+@cython.inline
+def _rank(status: str) -> cython.Py_ssize_t:
+    """_RANK[status]."""
+    if status == "present":
+        return 2
+    if status == "uncertain":
+        return 1
+    return 0
+
+
+@cython.cfunc
+@cython.boundscheck(False)
+@cython.wraparound(False)
 def _status(
     H: Hits,
     T: Tables,
@@ -795,12 +878,7 @@ def _status(
             gap = _spaces(H, c_end, t_start)
             if gap > scope:
                 break
-            if (
-                is_anchor
-                and T.kanc_f[key]
-                and t_start - c_end < anchor_dist
-                and gap <= ANCHOR_WORDS
-            ):
+            if is_anchor and T.kanc_f[key] and t_start - c_end < anchor_dist and gap <= _ANCHOR_W:
                 anchor_dist, anchor, anchor_a, anchor_b = (
                     t_start - c_end,
                     T.kanc_f[key],
@@ -822,12 +900,7 @@ def _status(
             gap = _spaces(H, t_end, c_start)
             if gap > scope:
                 break
-            if (
-                is_anchor
-                and T.kanc_b[key]
-                and c_start - t_end < anchor_dist
-                and gap <= ANCHOR_WORDS
-            ):
+            if is_anchor and T.kanc_b[key] and c_start - t_end < anchor_dist and gap <= _ANCHOR_W:
                 anchor_dist, anchor, anchor_a, anchor_b = (
                     c_start - t_end,
                     T.kanc_b[key],
@@ -867,7 +940,6 @@ def _attach(H: Hits, T: Tables, term_pos: list, located: list) -> tuple:
     ("consolidation and atelectasis in the left lower lobe"); a sided phrase ("lower lobes")
     takes the nearest side word; a bare side word reaches a term within SIDE_WORDS words."""
     text: str = H.text
-    allowed: dict = T.allowed
     loc_hits: list = []  # (k, location ids, side)
     side_hits: list = []  # (k, side)
     sided: list = []  # (k, (right, left), plural)
@@ -887,13 +959,32 @@ def _attach(H: Hits, T: Tables, term_pos: list, located: list) -> tuple:
                 )
     if not (loc_hits or side_hits or sided):
         return {}, []
+    if len(term_pos) == 1 and not side_hits and not sided:
+        return _attach_one(H, T, term_pos, loc_hits)
+    return _attach_all(H, T, term_pos, loc_hits, side_hits, sided)
+
+
+@cython.cfunc
+def _attach_all(
+    H: Hits, T: Tables, term_pos: list, loc_hits: list, side_hits: list, sided: list
+) -> tuple:
+    """`_attach` in general (any terms, sided phrases, side words)."""
+    allowed: dict = T.allowed
+    k: cython.Py_ssize_t
     # resolve sided phrases with the nearest side word or sided location
     used_sides: set = set()
+    d: cython.Py_ssize_t
+    best_d: cython.Py_ssize_t = 0
     resolved: list = [(h[0], h[1]) for h in loc_hits]
     if sided:
         side_src = side_hits + [(h[0], h[2]) for h in loc_hits if h[2]]
         for k, (right, left), plural in sided:
-            near = min(side_src, key=lambda ks: (abs(ks[0] - k), ks[0] > k), default=None)
+            # the nearest (the earlier one on ties), as min(key=(distance, after)) picks it
+            near = None
+            for ks in side_src:
+                d = abs(ks[0] - k)
+                if near is None or d < best_d or (d == best_d and not ks[0] > k and near[0] > k):
+                    near, best_d = ks, d
             if near is None:
                 ids = (right, left) if plural else ()
             else:
@@ -944,9 +1035,9 @@ def _attach(H: Hits, T: Tables, term_pos: list, located: list) -> tuple:
         after = [c for c in term_pos if c[0] > k]
         before = [c for c in term_pos if c[0] < k]
         target = None
-        if after and _spaces(H, H.he[k], H.hs[after[0][0]]) <= SIDE_WORDS:
+        if after and _spaces(H, H.he[k], H.hs[after[0][0]]) <= _SIDE_W:
             target = after[0]
-        elif before and _spaces(H, H.he[before[-1][0]], H.hs[k]) <= SIDE_WORDS:
+        elif before and _spaces(H, H.he[before[-1][0]], H.hs[k]) <= _SIDE_W:
             target = before[-1]
         if target is None:
             continue
@@ -961,6 +1052,26 @@ def _attach(H: Hits, T: Tables, term_pos: list, located: list) -> tuple:
             if not lst:
                 del out[c]
     return out, [r for r in resolved if r[0] not in attached]
+
+
+@cython.cfunc
+def _attach_one(H: Hits, T: Tables, term_pos: list, loc_hits: list) -> tuple:
+    """`_attach_all` for one term and plain location phrases only (the common case), with the
+    same result: the term's allowed locations in order, and the location hits that gave none."""
+    term: tuple = term_pos[0]
+    allow = T.allowed[term[1]]
+    found: list = None
+    attached: list = []
+    for h in loc_hits:
+        for loc in h[1]:
+            if loc in allow:
+                attached.append(h[0])
+                if found is None:
+                    found = [loc]
+                elif loc not in found:
+                    found.append(loc)
+    out: dict = {term: found} if found is not None else {}
+    return out, [(h[0], h[1]) for h in loc_hits if h[0] not in attached]
 
 
 @cython.cfunc
@@ -1011,6 +1122,8 @@ def report_rows(text: str, T: Tables) -> list:
 
 
 @cython.cfunc
+@cython.boundscheck(False)
+@cython.wraparound(False)
 def _per_sentence(text: str, sentences: list, T: Tables) -> list:
     """Rows of each sentence (offsets in the sentence), each sentence taking its slice of the
     report's hits."""
@@ -1069,17 +1182,22 @@ def merge(sentences: list, per_sentence: list, sections) -> list:
                 out.append((abn, loc, row[2], "findings", s0, s1, s0 + row[3], s0 + row[4], row[5]))
         return out
     sec_starts, sec_names = sections
+    n_sec: cython.Py_ssize_t = len(sec_starts)
+    j: cython.Py_ssize_t
     for i in range(len(per_sentence)):
         rows = per_sentence[i]
         if not rows:
             continue
         s0, s1 = sentences[i]
         for key, score, status, a, b, cues in rows:
-            section = sec_names[max(bisect_right(sec_starts, s0 + a) - 1, 0)]
+            j = 0  # bisect_right(sec_starts, s0 + a) - 1, at least 0
+            while j + 1 < n_sec and sec_starts[j + 1] <= s0 + a:
+                j += 1
+            section = sec_names[j]
             if section in NON_REPORTING:  # never "present"; reporting sections win
                 if status == "present":
                     status = "uncertain"
-                score = _RANK[status]
+                score = _rank(status)
             old = best.get(key)
             if old is None or score > old[0]:
                 best[key] = (score, status, section, s0, s1, a, b, cues)
