@@ -53,6 +53,17 @@ class CtDemoOptions:
     min_location_positives: int = 5
     fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
     windows: tuple[tuple[float, float], ...] = DEMO_WINDOWS
+    synth_shape: tuple[int, int, int] | None = None  # None: `synthesis_shape(shape)`
+
+
+def synthesis_shape(shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    """The grid the phantoms are rendered on: 2x finer along z and 1.5x finer in-plane than the
+    model's input (32x64x64 -> the phantom default 64x96x96). The simulated scanner (blur, noise,
+    partial volume) then acts on millimetre-scale voxels, as a real scanner does, before the
+    volume is resampled to the model's grid; rendering directly on the coarse grid washed small
+    lesions (nodules, nodes, calcified plaques) out (`benchmarks/ct_lesion_visibility.py`)."""
+    d, h, w = shape
+    return (2 * d, round(1.5 * h), round(1.5 * w))
 
 
 @dataclass
@@ -189,7 +200,7 @@ def run_ct_demo(
             out / "cohort",
             n_patients=opts.patients,
             seed=opts.seed,
-            shape=opts.shape,
+            shape=opts.synth_shape or synthesis_shape(opts.shape),
             sites=opts.sites,
             formats=("nifti",),
             progress=progress,
@@ -304,6 +315,7 @@ def run_ct_demo(
         "studies": len(cohort.table),
         "seed": opts.seed,
         "shape": list(opts.shape),
+        "synth_shape": list(opts.synth_shape or synthesis_shape(opts.shape)),
         "model": opts.model,
         "epochs": opts.epochs,
         "windows": [list(w) for w in ds.extra["windows"]],
