@@ -194,13 +194,14 @@ def run_ct_demo(
 
     console.rule("[bold]1/6 synthesize a chest-CT cohort")
     t = time.perf_counter()
+    synth_shape = opts.synth_shape or synthesis_shape(opts.shape)
     quiet = ("radlens.data.volumes", "radlens.data.phantom_cohort", "radlens.data.preprocess")
     with _quiet(*quiet):
         synthesize_cohort(
             out / "cohort",
             n_patients=opts.patients,
             seed=opts.seed,
-            shape=opts.synth_shape or synthesis_shape(opts.shape),
+            shape=synth_shape,
             sites=opts.sites,
             formats=("nifti",),
             progress=progress,
@@ -315,7 +316,7 @@ def run_ct_demo(
         "studies": len(cohort.table),
         "seed": opts.seed,
         "shape": list(opts.shape),
-        "synth_shape": list(opts.synth_shape or synthesis_shape(opts.shape)),
+        "synth_shape": list(synth_shape),
         "model": opts.model,
         "epochs": opts.epochs,
         "windows": [list(w) for w in ds.extra["windows"]],

@@ -24,7 +24,12 @@ from rich.progress import Progress
 from radlens.data.arrays import ArrayDataset
 from radlens.errors import DataError, EvaluationError
 from radlens.explain.cam import CamExplainer, CamMethod
-from radlens.explain.localization import body_region, score_heatmap, summarise_localization
+from radlens.explain.localization import (
+    body_region,
+    pointing_game,
+    score_heatmap,
+    summarise_localization,
+)
 
 log = logging.getLogger(__name__)
 
@@ -148,22 +153,22 @@ def localize_run(
                 if row not in bodies:
                     bodies[row] = body_from_inputs(images[row], windows) if windows else None
                 heat = result.maps[k]
-                variants = {"": heat, "inverted": 1.0 - heat, "flipped_lr": heat[..., ::-1]}
-                record: dict[str, object] = {"id": str(ds.ids[split][row]), "group": label}
-                for name, h in variants.items():
-                    s = score_heatmap(
-                        np.ascontiguousarray(h),
-                        mask,
-                        tolerance=tolerance,
-                        threshold=threshold,
-                        region=bodies[row],
-                    )
-                    if not name:
-                        record |= {"hit": s.hit, "iou": s.iou, "dice": s.dice, "chance": s.chance}
-                        record["peak"] = str(s.peak)
-                        record["score"] = float(result.scores[k, idx[k]])
-                    else:
-                        record[f"{name}_hit"] = s.hit
+                s = score_heatmap(
+                    heat, mask, tolerance=tolerance, threshold=threshold, region=bodies[row]
+                )
+                controls = {"inverted": 1.0 - heat, "flipped_lr": heat[..., ::-1]}
+                record: dict[str, object] = {
+                    "id": str(ds.ids[split][row]),
+                    "group": label,
+                    "hit": s.hit,
+                    "iou": s.iou,
+                    "dice": s.dice,
+                    "chance": s.chance,
+                    "peak": str(s.peak),
+                    "score": float(result.scores[k, idx[k]]),
+                }
+                for name, h in controls.items():  # only the pointing game of each control
+                    record[f"{name}_hit"] = pointing_game(h, mask, tolerance=tolerance)
                 records.append(record)
             bar.advance(job, len(chunk))
         used = cam.layer or ""

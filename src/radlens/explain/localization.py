@@ -218,8 +218,15 @@ def localization_table(
             tolerance=tolerance,
             region=None if regions is None else regions[n],
         )
-        rows.append({"group": str(group), "hit": score.hit, "iou": score.iou, "dice": score.dice})
-        rows[-1]["chance"] = score.chance
+        rows.append(
+            {
+                "group": str(group),
+                "hit": score.hit,
+                "iou": score.iou,
+                "dice": score.dice,
+                "chance": score.chance,
+            }
+        )
     return summarise_localization(pd.DataFrame(rows))
 
 

@@ -134,7 +134,7 @@ def label_rows(text: str, compiled: Compiled, *, cache: bool = True) -> list[tup
     """
     if not text or text.isspace():
         return []
-    t = compiled.derived.get("kernel") or tables(compiled)
+    t = tables(compiled)
     if not cache:
         return kernel.report_rows(text, t)
     sentences = kernel.split_sentences(text)

@@ -10,7 +10,6 @@ semicolon ends a clause (cue scope, see the labeler) but not a sentence.
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 
 #: Sections whose terms never become "present" findings (reason for the exam, prior history, ...).
 NON_REPORTING = frozenset({"indication", "history", "technique", "comparison"})
@@ -72,12 +71,6 @@ def find_sections(text: str) -> tuple[list[int], list[str]]:
                 names.append(name)
         pos = text.find(":", pos + 1)
     return starts, names
-
-
-def section_at(starts: list[int], names: list[str], pos: int) -> str:
-    """The name of the section holding character `pos`."""
-    i = bisect_right(starts, pos) - 1
-    return names[i if i >= 0 else 0]
 
 
 def iter_sentences(text: str) -> list[tuple[int, int]]:
