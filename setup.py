@@ -59,7 +59,8 @@ def extensions() -> list[Extension]:
     try:
         return cythonize(
             [ext],
-            compiler_directives={"language_level": 3, "binding": False},
+            # every memoryview of the kernel is set in its class's __init__ (no check per access)
+            compiler_directives={"language_level": 3, "binding": False, "initializedcheck": False},
             build_dir=str(ROOT / "build" / "cython"),
             quiet=True,
         )

@@ -36,3 +36,4 @@ def cast(_type: Any, value: Any, **_kwargs: Any) -> Any:
 
 # type names (only ever used in annotations and declare/cast calls)
 int = Py_ssize_t = bint = Py_UCS4 = long = longlong = ulonglong = p_char = void = object
+uchar = p_uint = object
