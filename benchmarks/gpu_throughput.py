@@ -42,15 +42,7 @@ from radlens.config import make_config
 from radlens.device_data import augment_batch, memory_format, normalise
 from radlens.models import build_model
 from radlens.tasks import Task
-from radlens.training import train
-
-try:  # the precision `radlens train` picks with precision="auto"
-    from radlens.training import _bf16_ok
-except ImportError:  # pragma: no cover - older/newer training module
-
-    def _bf16_ok(cuda: bool) -> bool:
-        return cuda and torch.cuda.is_bf16_supported()
-
+from radlens.training import bf16_native, train  # bf16_native: what precision="auto" picks
 
 try:  # the official loop goes through PIL; Pillow may be absent on a bare GPU machine
     from PIL import Image
@@ -236,7 +228,7 @@ def main() -> None:
     device = torch.device(want)
     precision = args.precision
     if precision == "auto":  # as `radlens train` decides (bf16 where the hardware has it)
-        precision = "bf16-mixed" if _bf16_ok(device.type == "cuda") else "32-true"
+        precision = "bf16-mixed" if bf16_native(device.type == "cuda") else "32-true"
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from gpu_throughput import _bf16_ok, radlens_images_per_s
+from gpu_throughput import bf16_native, radlens_images_per_s
 
 from radlens.bench.data import resize_nearest
 
@@ -103,7 +103,7 @@ def main() -> None:
     )
     device = torch.device(want)
     if args.precision == "auto":  # as `radlens train` decides
-        args.precision = "bf16-mixed" if _bf16_ok(device.type == "cuda") else "32-true"
+        args.precision = "bf16-mixed" if bf16_native(device.type == "cuda") else "32-true"
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     data = np.load(args.npz)

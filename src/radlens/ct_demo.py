@@ -45,7 +45,7 @@ class CtDemoOptions:
     shape: tuple[int, int, int] = (32, 64, 64)
     sites: int = 3
     model: str = "ctnet_3d"
-    epochs: int = 28
+    epochs: int | None = None  # None: `default_epochs()` (56 with native bf16, else 28)
     batch_size: int = 8
     lr: float = 2e-3
     heatmap_cases: int = 2
@@ -64,6 +64,16 @@ def synthesis_shape(shape: tuple[int, int, int]) -> tuple[int, int, int]:
     lesions (nodules, nodes, calcified plaques) out (`benchmarks/ct_lesion_visibility.py`)."""
     d, h, w = shape
     return (2 * d, round(1.5 * h), round(1.5 * w))
+
+
+def default_epochs() -> int:
+    """Epochs that fit the demo's 10 minutes on 2 CPU cores: 56 where the CPU has native bf16
+    (AVX512-BF16/AMX: bf16 autocast trains the 3D CNN ~1.9x faster than float32), else 28.
+    The 3D CNN is still underfitting at 28 epochs (seed 0: mean test AUROC 0.793 at 28 bf16
+    epochs, 0.827 at 56), so the spare time goes into epochs."""
+    from radlens.training import bf16_native
+
+    return 56 if bf16_native(False) else 28
 
 
 @dataclass
@@ -178,8 +188,9 @@ def run_ct_demo(
     console = console or Console()
     t0 = time.perf_counter()
     out = Path(out)
+    epochs = opts.epochs or default_epochs()
     make_config(
-        {"dataset": "check", "model": opts.model, "epochs": opts.epochs}, source="radlens demo"
+        {"dataset": "check", "model": opts.model, "epochs": epochs}, source="radlens demo"
     )  # bad options fail before any work
     _prepare_out(out)
     if opts.threads:
@@ -255,7 +266,7 @@ def run_ct_demo(
             "cohort_min_location_positives": opts.min_location_positives,
             "cohort_cache": str((out / "cache").resolve()),
             "model": opts.model,
-            "epochs": opts.epochs,
+            "epochs": epochs,
             "batch_size": opts.batch_size,
             "eval_batch_size": 16,
             "lr": opts.lr,
@@ -267,7 +278,7 @@ def run_ct_demo(
             "class_weights": "none",
             "seed": opts.seed,
             "device": "cpu",
-            "precision": "32-true",
+            "precision": "auto",  # bf16 autocast where the CPU has native bf16
             "channels_last": False,
             "threads": opts.threads,
             "out": str(run_dir),
@@ -318,7 +329,7 @@ def run_ct_demo(
         "shape": list(opts.shape),
         "synth_shape": list(synth_shape),
         "model": opts.model,
-        "epochs": opts.epochs,
+        "epochs": epochs,
         "windows": [list(w) for w in ds.extra["windows"]],
         "threads": torch.get_num_threads(),
         "labeler": cohort.noise.to_dict() if cohort.noise else None,

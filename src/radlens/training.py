@@ -50,7 +50,7 @@ from radlens.validation import validation_auc, write_final_outputs
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TrainResult", "dataset_geometry", "make_model", "train"]
+__all__ = ["TrainResult", "bf16_native", "dataset_geometry", "make_model", "train"]
 
 
 # ---- set-up ---------------------------------------------------------------------------------
@@ -69,7 +69,7 @@ def _fabric(config: TrainConfig) -> Fabric:
     use_cuda = accelerator == "cuda" or (accelerator == "auto" and torch.cuda.is_available())
     precision = config.precision
     if precision == "auto":
-        precision = "bf16-mixed" if _bf16_ok(use_cuda) else "32-true"
+        precision = "bf16-mixed" if bf16_native(use_cuda) else "32-true"
     num_nodes = 1
     if isinstance(devices, int):  # torchrun / SLURM decide processes per node and nodes
         devices, num_nodes = cluster_geometry(devices)
@@ -78,7 +78,7 @@ def _fabric(config: TrainConfig) -> Fabric:
     )
 
 
-def _bf16_ok(cuda: bool) -> bool:
+def bf16_native(cuda: bool) -> bool:
     """bf16 autocast pays on CUDA GPUs with bf16 and on CPUs with native bf16 (AVX512-BF16/AMX);
     elsewhere it is emulated and slower, so "auto" precision falls back to float32."""
     if cuda:
