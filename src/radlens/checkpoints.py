@@ -24,6 +24,7 @@ from radlens.tasks import Task
 __all__ = [
     "RunProgress",
     "checkpoint_meta",
+    "load_best_weights",
     "restore_training_state",
     "rng_state",
     "save_checkpoints",
@@ -101,6 +102,12 @@ def checkpoint_meta(task: Task, config: TrainConfig, geometry: dict[str, Any]) -
         "geometry": geometry,
         "config": config.model_dump(mode="json"),
     }
+
+
+def load_best_weights(run_dir: Path, model: nn.Module) -> None:
+    """Put the best weights of the run (``checkpoint.pt``) into `model`."""
+    best = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
+    model.load_state_dict(best["model"])
 
 
 def save_checkpoints(

@@ -30,6 +30,7 @@ from torch import nn
 from radlens.checkpoints import (
     RunProgress,
     checkpoint_meta,
+    load_best_weights,
     restore_training_state,
     save_checkpoints,
 )
@@ -45,8 +46,9 @@ from radlens.device_data import (
 from radlens.distributed import cluster_geometry, global_batches, loss_scale, rank_share
 from radlens.errors import ConfigError
 from radlens.models import SlicesAsChannels, build_model
+from radlens.runs import write_outputs
 from radlens.tasks import Task
-from radlens.validation import validation_auc, write_final_outputs
+from radlens.validation import validation_auc
 
 logger = logging.getLogger(__name__)
 
@@ -299,7 +301,10 @@ def train(
     ips = seen / train_time if train_time > 0 else 0.0
     metrics: dict[str, Any] = {}
     if end_epoch >= config.epochs and fabric.is_global_zero:
-        metrics = write_final_outputs(
+        # the best model in float32, as `radlens evaluate` predicts; channels-last only changes
+        # the order of the float32 sums (~1e-7) and is about a fifth faster on CPU
+        load_best_weights(run_dir, raw_model)
+        metrics = write_outputs(
             run_dir,
             raw_model,
             ds,
