@@ -71,7 +71,7 @@ def test_tiny_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     from radlens.service.scoring import run_preprocessing
 
     pre = run_preprocessing(out / "run", {}, summary.get("dataset", "chest_ct_cohort"))
-    assert pre.shape == (16, 32, 32) and pre.source.endswith("preprocessing.json")
+    assert pre.shape == (16, 24, 32) and pre.source.endswith("preprocessing.json")  # cropped
     assert pre.windows == DEMO_WINDOWS and len(pre.spacing) == 3
     assert summary["windows"] == [list(w) for w in DEMO_WINDOWS]
     heatmaps = list((out / "run" / "heatmaps").glob("*.png"))

@@ -170,6 +170,9 @@ def train_cmd(
     image_size: int | None = typer.Option(None, help="Resize radiographs to this size."),
     cohort: str | None = typer.Option(None, help="Chest-CT cohort folder (radlens cohort synth)."),
     cohort_shape: str | None = typer.Option(None, help="Chest CT: volume shape D,H,W [32,64,64]."),
+    cohort_spacing: str | None = typer.Option(
+        None, help="Chest CT: resample to Z,Y,X mm, then centre-crop to --cohort-shape."
+    ),
     cohort_windows: str | None = typer.Option(
         None, help="Chest CT: HU windows, one channel each, e.g. -1000:-200,-160:240."
     ),
@@ -256,7 +259,7 @@ def evaluate_cmd(
 @app.command("demo")
 def demo_cmd(
     out: str = typer.Option("runs/demo", help="Output folder (replaced on each demo)."),
-    patients: int = typer.Option(300, help="Chest CT: synthetic patients (1-3 studies each)."),
+    patients: int = typer.Option(450, help="Chest CT: synthetic patients (1-3 studies each)."),
     epochs: int | None = typer.Option(
         None, help="Epochs (chest CT: 56 with native bf16, else 28; MedMNIST: 3)."
     ),

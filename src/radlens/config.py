@@ -42,6 +42,9 @@ class TrainConfig(BaseModel):
     # ... or a chest-CT cohort (`radlens cohort synth` layout): reports labelled by the labeler
     cohort: str | None = None
     cohort_shape: tuple[int, int, int] = (32, 64, 64)
+    # (z, y, x) mm the volumes are resampled to before the centred crop/pad to cohort_shape;
+    # None: the phantom field of view divided by cohort_shape (the whole chest, no crop)
+    cohort_spacing: tuple[float, float, float] | None = None
     cohort_windows: list[tuple[float, float]] | None = None  # None: the loader's HU windows
     cohort_min_location_positives: int = Field(default=5, ge=1)
     cohort_cache: str | None = None
@@ -81,6 +84,16 @@ class TrainConfig(BaseModel):
         """Accept "32,64,64" from the command line."""
         if isinstance(value, str):
             return [int(v) for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("cohort_spacing", mode="before")
+    @classmethod
+    def _spacing(cls, value: Any) -> Any:
+        """Accept "10,5.25,5.25" (z, y, x mm) from the command line."""
+        if isinstance(value, str):
+            value = [float(v) for v in value.split(",") if v.strip()]
+        if value is not None and any(float(v) <= 0 for v in value):
+            raise ValueError(f"cohort_spacing must be three positive mm values; got {value!r}")
         return value
 
     @field_validator("cohort_windows", mode="before")

@@ -15,9 +15,11 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from monai.transforms import ResizeWithPadOrCrop
 
 from radlens.data.ct_cohort import LOCATION_SEP, CtCohort
 from radlens.data.phantom_cohort import load_masks
+from radlens.data.phantom_geometry import FOV_MM
 from radlens.errors import EvaluationError
 from radlens.reports.vocabulary import load_vocabulary
 from radlens.reports.writer import write_draft
@@ -40,20 +42,35 @@ def _test_rows(run_dir: Path) -> pd.DataFrame:
     return rows
 
 
-def resized_mask(mask_path: str, abnormality: str, shape: Sequence[int]) -> np.ndarray | None:
-    """Union of one abnormality's masks (all locations) resized to `shape`, or None if none."""
+def resized_mask(
+    mask_path: str,
+    abnormality: str,
+    shape: Sequence[int],
+    spacing: Sequence[float] | None = None,
+) -> np.ndarray | None:
+    """Union of one abnormality's masks (all locations) on the model's input grid, or None.
+
+    The phantom masks cover the whole field of view (`FOV_MM`). With `spacing` (z, y, x mm, as
+    the volumes were resampled) they are resized to that grid and centre-cropped/padded to
+    `shape` exactly as `radlens.data.preprocess` crops the volumes; without it the whole field
+    of view is resized to `shape`."""
     masks = load_masks(mask_path)
     parts = [m for k, m in masks.items() if k.split(LOCATION_SEP)[0] == abnormality]
     if not parts:
         return None
     union = np.any(np.stack(parts), axis=0).astype(np.float32)
+    grid = (
+        tuple(round(float(f) / float(s)) for f, s in zip(FOV_MM, spacing, strict=True))
+        if spacing is not None
+        else tuple(int(v) for v in shape)
+    )
     up = F.interpolate(
-        torch.from_numpy(union)[None, None],
-        size=tuple(shape),
-        mode="trilinear",
-        align_corners=False,
-    )[0, 0].numpy()
-    out = up >= 0.25  # keep small lesions that cover part of a coarse voxel
+        torch.from_numpy(union)[None, None], size=grid, mode="trilinear", align_corners=False
+    )[0]
+    if grid != tuple(int(v) for v in shape):
+        up = ResizeWithPadOrCrop(spatial_size=tuple(shape), mode="constant")(up)
+        up = torch.as_tensor(up)
+    out = up[0].numpy() >= 0.25  # keep small lesions that cover part of a coarse voxel
     return out if out.any() else None
 
 
@@ -85,7 +102,9 @@ def explain_top_positives(
         todo.append(ExplainCase(local[row], label, out_idx, cid, score, target))
         mask = None
         if truth[row, names.index(label)] == 1:
-            mask = resized_mask(ds.extra["mask_path"]["test"][row], label, raw.shape[2:])
+            mask = resized_mask(
+                ds.extra["mask_path"]["test"][row], label, raw.shape[2:], ds.extra.get("spacing")
+            )
         masks.append(mask)
         chance.append(float(mask.mean()) if mask is not None else np.nan)
     _, index = render_cases(

@@ -113,6 +113,8 @@ def load_dataset(config: TrainConfig) -> ArrayDataset:
         }
         if config.cohort_windows is not None:
             options["windows"] = [tuple(w) for w in config.cohort_windows]
+        if config.cohort_spacing is not None:
+            options["target_spacing"] = config.cohort_spacing
         return load_ct_cohort(config.cohort, **options).dataset
     if config.dataset:
         from radlens.data.medmnist import load_medmnist

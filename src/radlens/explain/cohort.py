@@ -146,7 +146,7 @@ def localize_run(
             idx = [run.label_names.index(label) for label, _ in chunk]
             result = cam(x, class_idx=idx)
             for k, (label, row) in enumerate(chunk):
-                mask = resized_mask(str(mask_paths[row]), label, shape)
+                mask = resized_mask(str(mask_paths[row]), label, shape, ds.extra.get("spacing"))
                 if mask is None:
                     log.warning("study %d: no %s mask; skipped", row, label)
                     continue

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -150,20 +150,24 @@ def pick_cases(
 def _run_dataset(
     run: LoadedRun, cohort: str | Path | None, cohort_shape: Sequence[int] | None
 ) -> ArrayDataset:
-    """The run's dataset: a chest-CT cohort folder when given, else what config.yaml names."""
+    """The run's dataset: a chest-CT cohort folder when given (prepared as the run's config.yaml
+    says: windows, spacing, shape), else what config.yaml names."""
+    from radlens.runs import load_dataset
+
     if cohort is None:
-        from radlens.runs import load_dataset
-
         return load_dataset(run.config)
-    from radlens.data.ct_cohort import load_ct_cohort
-
-    if cohort_shape is None:  # the volumes' (D, H, W) as the checkpoint recorded it
+    config = run.config
+    if not config.cohort:  # trained elsewhere: the volumes' (D, H, W) as the checkpoint recorded
         geometry = run.checkpoint.get("geometry", {})
         side = int(geometry.get("min_side", 64))
-        cohort_shape = (int(geometry.get("depth", 32)), side, side)
-    return load_ct_cohort(
-        cohort, seed=run.config.seed, shape=tuple(cohort_shape), progress=False
-    ).dataset
+        config = config.model_copy(
+            update={"cohort_shape": (int(geometry.get("depth", 32)), side, side)}
+        )
+    update: dict[str, Any] = {"cohort": str(cohort), "dataset": None}
+    update.update(images=None, labels=None)
+    if cohort_shape is not None:
+        update["cohort_shape"] = tuple(int(v) for v in cohort_shape)
+    return load_dataset(config.model_copy(update=update))
 
 
 def _truth_masks(
@@ -184,7 +188,8 @@ def _truth_masks(
         abnormality = str(label).split("@", 1)[0]
         row = position[cid]
         present = abnormality in names and truth[row, names.index(abnormality)] == 1
-        masks.append(resized_mask(paths[row], abnormality, shape) if present else None)
+        spacing = extra.get("spacing")
+        masks.append(resized_mask(paths[row], abnormality, shape, spacing) if present else None)
     return masks
 
 
