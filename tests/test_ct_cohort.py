@@ -82,15 +82,14 @@ def tiny_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 def test_load_tiny_cohort_splits_by_patient_and_caches(tiny_cohort: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    ct = load_ct_cohort(
-        tiny_cohort,
-        shape=(16, 32, 32),
-        cache_dir=cache,
-        progress=False,
-        fractions=(0.5, 0.2, 0.3),
-        seed=1,
-        min_location_positives=1,
-    )
+    common = {
+        "shape": (16, 32, 32),
+        "cache_dir": cache,
+        "progress": False,
+        "fractions": (0.5, 0.2, 0.3),
+        "seed": 1,
+    }
+    ct = load_ct_cohort(tiny_cohort, min_location_positives=1, **common)
     ds = ct.dataset
     assert ds.task == "multi-label" and ds.spatial_dims == 3 and ds.n_channels == 2
     assert ds.label_names[:2] == ("nodule", "mass")
@@ -106,27 +105,11 @@ def test_load_tiny_cohort_splits_by_patient_and_caches(tiny_cohort: Path, tmp_pa
     assert ct.noise is not None and ct.noise.micro_f1 > 0.9
     assert any(ds.images[s].max() > 200 for s in ds.splits)  # windowed to the full 0..255 range
     assert len(list(cache.glob("*.npy"))) == total
-    again = load_ct_cohort(
-        tiny_cohort,
-        shape=(16, 32, 32),
-        cache_dir=cache,
-        progress=False,
-        fractions=(0.5, 0.2, 0.3),
-        seed=1,
-        min_location_positives=1,
-    )
+    again = load_ct_cohort(tiny_cohort, min_location_positives=1, **common)
     for split in ds.splits:
         np.testing.assert_array_equal(again.dataset.images[split], ds.images[split])
         np.testing.assert_array_equal(again.dataset.labels[split], ds.labels[split])
-    npz = load_ct_cohort(
-        tiny_cohort,
-        shape=(16, 32, 32),
-        source="npz",
-        cache_dir=cache,
-        progress=False,
-        fractions=(0.5, 0.2, 0.3),
-        seed=1,
-    )
+    npz = load_ct_cohort(tiny_cohort, source="npz", **common)
     split = ds.splits[0]
     diff = np.abs(npz.dataset.images[split].astype(int) - ds.images[split].astype(int))
     assert diff.mean() < 2.0  # NIfTI and NPZ copies of the same volumes

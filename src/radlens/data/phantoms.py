@@ -16,10 +16,9 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from scipy import ndimage as ndi
 
 from radlens.data.phantom_anatomy import Habitus, render_anatomy
@@ -35,6 +34,9 @@ from radlens.data.phantom_lesions import (
 )
 from radlens.data.volume_base import Volume
 from radlens.errors import ConfigError
+
+if TYPE_CHECKING:  # re-exported lazily by __getattr__ below
+    from radlens.data.phantom_cohort import synthesize_cohort
 
 DEFAULT_SHAPE: tuple[int, int, int] = (64, 96, 96)
 
@@ -291,27 +293,10 @@ def make_phantom(
     return render_study(habitus, specs, site, shape=shape, noise_seed=int(rng.integers(2**31)))
 
 
-def synthesize_cohort(
-    out_dir: str | Path,
-    *,
-    n_patients: int,
-    seed: int = 0,
-    shape: tuple[int, int, int] | None = None,
-    sites: int = 3,
-    formats: Sequence[str] = ("dicom", "nifti"),
-    progress: bool = True,
-    workers: int = 1,
-) -> pd.DataFrame:
-    """Write a synthetic chest-CT cohort; see `radlens.data.phantom_cohort.synthesize_cohort`."""
-    from radlens.data.phantom_cohort import synthesize_cohort as _synthesize
+def __getattr__(name: str) -> object:
+    """Re-export `synthesize_cohort` lazily: `phantom_cohort` imports this module (PEP 562)."""
+    if name == "synthesize_cohort":
+        from radlens.data.phantom_cohort import synthesize_cohort
 
-    return _synthesize(
-        out_dir,
-        n_patients=n_patients,
-        seed=seed,
-        shape=shape,
-        sites=sites,
-        formats=formats,
-        progress=progress,
-        workers=workers,
-    )
+        return synthesize_cohort
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

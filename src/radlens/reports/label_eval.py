@@ -203,15 +203,22 @@ def evaluate_findings_gold(
     )
 
 
+def _read_table(path: Path, csv_dtype: type | None = None) -> pd.DataFrame:
+    """Read a parquet (by suffix) or CSV label table; EvaluationError when it cannot be read."""
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path, dtype=csv_dtype)
+    except Exception as exc:  # pandas / pyarrow raise many types for a bad file
+        raise EvaluationError(f"label table {path}: cannot read ({exc})") from exc
+
+
 def read_wide(path: str | Path, id_column: str) -> pd.DataFrame:
     """A wide label table (CSV or parquet) indexed by id (as str)."""
     path = Path(path)
     if not path.is_file():
         raise EvaluationError(f"label table {path} not found")
-    try:
-        df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-    except Exception as exc:  # pandas / pyarrow raise many types for a bad file
-        raise EvaluationError(f"label table {path}: cannot read ({exc})") from exc
+    df = _read_table(path)
     if id_column not in df.columns:
         raise EvaluationError(
             f"label table {path}: no id column {id_column!r} [columns: {list(df.columns)[:12]}]"
@@ -258,10 +265,7 @@ def evaluate_files(
 
 def _long_to_findings(path: Path, ids: Sequence[str]) -> list[list[Finding]]:
     """Rebuild per-report findings from a long table written by ``radlens label``."""
-    try:
-        df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype=str)
-    except Exception as exc:  # pandas / pyarrow raise many types for a bad file
-        raise EvaluationError(f"label table {path}: cannot read ({exc})") from exc
+    df = _read_table(path, csv_dtype=str)
     need = {"report_id", "abnormality", "location", "status", "section"}
     if not need <= set(df.columns):
         raise EvaluationError(
