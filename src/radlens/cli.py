@@ -264,7 +264,9 @@ def demo_cmd(
         None, help="Epochs (chest CT: 56 with native bf16, else 28; MedMNIST: 3)."
     ),
     seed: int = typer.Option(0, help="Chest CT: same seed, same cohort, split and model."),
-    shape: str = typer.Option("32,64,64", help="Chest CT: volume shape D,H,W."),
+    shape: str = typer.Option(
+        "32,64,64", help="Chest CT: field of view resampled to D,H,W (the body crop is 3/4 of H)."
+    ),
     model: str = typer.Option(
         "ctnet_3d", help="Chest CT: ctnet_3d (plain 3D CNN), ctnet_lite, ctnet or resnet18 (3D)."
     ),
