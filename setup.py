@@ -1,7 +1,7 @@
 """Optional compiled labeler kernel (everything else is in pyproject.toml).
 
-`src/radlens/reports/_kernel.py` is Cython "pure Python mode": this build compiles a copy of it,
-stamped with the SHA-256 of the source, into the extension ``radlens.reports._kernel_c``. The
+`src/radlens/reports/kernel.py` is Cython "pure Python mode": this build compiles a copy of it,
+stamped with the SHA-256 of the source, into the extension ``radlens.reports.kernel_c``. The
 extension is optional: without Cython or a C compiler, or with ``RADLENS_NO_EXTENSIONS=1``, the
 install still succeeds and the labeler runs the same file as plain Python
 (`radlens.reports._accel` picks the kernel at import time).
@@ -17,7 +17,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 ROOT = Path(__file__).resolve().parent
-KERNEL = ROOT / "src" / "radlens" / "reports" / "_kernel.py"
+KERNEL = ROOT / "src" / "radlens" / "reports" / "kernel.py"
 
 
 class OptionalBuildExt(build_ext):
@@ -45,13 +45,13 @@ def extensions() -> list[Extension]:
         print("radlens: Cython not available; the labeler kernel stays pure Python")
         return []
     source = KERNEL.read_bytes()
-    stamped = ROOT / "build" / "cython" / "radlens" / "reports" / "_kernel_c.py"
+    stamped = ROOT / "build" / "cython" / "radlens" / "reports" / "kernel_c.py"
     stamped.parent.mkdir(parents=True, exist_ok=True)
     text = source.decode("utf-8") + f'\nSOURCE_SHA256 = "{hashlib.sha256(source).hexdigest()}"\n'
     if not stamped.is_file() or stamped.read_text(encoding="utf-8") != text:
         stamped.write_text(text, encoding="utf-8")
     ext = Extension(
-        "radlens.reports._kernel_c",
+        "radlens.reports.kernel_c",
         [str(stamped.relative_to(ROOT))],
         extra_compile_args=["-O2"],
         optional=True,

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from radlens.device_data import images_to_tensor, predict_scores
-from radlens.runs import load_dataset, load_run
+from radlens.training.device import images_to_tensor, predict_scores
+from radlens.training.run import load_dataset, load_run
 
 
 def split_aurocs(run, ds, split: str) -> dict[str, float]:

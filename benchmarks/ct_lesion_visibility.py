@@ -26,11 +26,11 @@ import torch
 from scipy import ndimage as ndi
 
 from radlens.data.ct_cohort import DEMO_WINDOWS, load_ct_cohort
-from radlens.data.phantom_cohort import TRUTH_PREFIX, load_masks, synthesize_cohort
-from radlens.data.phantom_lesions import ABNORMALITIES
-from radlens.data.preprocess import preprocess_volume
-from radlens.data.volume_base import Volume
-from radlens.data.volumes import load_volume
+from radlens.data.volumes.io import load_volume
+from radlens.data.volumes.preprocess import preprocess_volume
+from radlens.data.volumes.volume import Volume
+from radlens.phantom.cohort import TRUTH_PREFIX, load_masks, synthesize_cohort
+from radlens.phantom.lesions import ABNORMALITIES
 
 INPUT_SHAPE = (32, 64, 64)
 HIDERS = ("consolidation", "atelectasis", "pleural_effusion")

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from pydicom.data import get_testdata_file
 
-from radlens.data.cohort import find_near_duplicates, image_hashes
-from radlens.data.medmnist import load_medmnist
-from radlens.data.radiographs import load_radiograph
+from radlens.data.medmnist.load import load_medmnist
+from radlens.data.radiographs.decode import load_radiograph
+from radlens.data.splits import find_near_duplicates, image_hashes
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "medmnist"
 

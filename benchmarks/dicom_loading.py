@@ -26,7 +26,7 @@ import pydicom
 import SimpleITK as sitk
 from pydicom.uid import JPEG2000Lossless
 
-from radlens.data.volumes import Volume, load_volume, write_dicom_series
+from radlens.data.volumes.io import Volume, load_volume, write_dicom_series
 
 RESULTS = Path(__file__).resolve().parent / "results" / "dicom_loading.json"
 

@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 from monai.visualize import GradCAM
 
-from radlens.data.phantoms import DEFAULT_SHAPE
 from radlens.explain import CamExplainer, compute_cam
-from radlens.models import build_model
+from radlens.models.factory import build_model
+from radlens.phantom.render import DEFAULT_SHAPE
 
 
 def median_s(fn: Callable[[], object], repeats: int) -> float:

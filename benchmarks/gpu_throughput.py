@@ -1,7 +1,7 @@
 """ResNet-18 at 28 px: radlens's training loop vs the official MedMNIST loop, in one run; and a
 full 100-epoch PneumoniaMNIST-28 run with evaluation. Prints one JSON object.
 
-radlens steps (what `radlens.training.train` does per batch): the training images live on the
+radlens steps (what `radlens.training.loop.train` does per batch): the training images live on the
 device as one uint8 tensor; each batch is an index slice of a device-side permutation, scaled to
 [-1, 1] and augmented (random flip + shift) on the device, channels-last, bf16 autocast through
 Lightning Fabric ("bf16-mixed" where the hardware has bf16), fused Adam, optional torch.compile.
@@ -11,7 +11,7 @@ that returns one PIL image at a time, ToTensor + Normalize(0.5, 0.5) per image, 
 (batch 128, shuffle, no workers), float32, batches copied to the device each step. Without Pillow
 the per-image conversion is done with numpy the same way (reported as "reference_image_path").
 
-The full run calls `radlens.training.train` (100 epochs, validation every epoch, checkpoints,
+The full run calls `radlens.training.loop.train` (100 epochs, validation every epoch, checkpoints,
 final val/test predictions and metrics.json) and reports its wall time and test AUC/ACC. A batch
 larger than 128 scales the learning rate (--lr-scaling sqrt: 1e-3 * sqrt(batch / 128)).
 
@@ -38,11 +38,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from radlens.config import make_config
-from radlens.device_data import augment_batch, memory_format, normalise
-from radlens.models import build_model
-from radlens.tasks import Task
-from radlens.training import bf16_native, train  # bf16_native: what precision="auto" picks
+from radlens.models.factory import build_model
+from radlens.models.tasks import Task
+from radlens.training.config import make_config
+from radlens.training.device import augment_batch, memory_format, normalise
+from radlens.training.loop import bf16_native, train  # bf16_native: what precision="auto" picks
 
 try:  # the official loop goes through PIL; Pillow may be absent on a bare GPU machine
     from PIL import Image
@@ -155,7 +155,7 @@ def radlens_images_per_s(
 
 
 def full_run(npz: Path, device: str, args: argparse.Namespace) -> dict:
-    """`radlens.training.train` end to end (100 epochs by default), wall time and test metrics."""
+    """`radlens.training.loop.train` end to end (100 epochs by default), wall time and test metrics."""
     lr = 1e-3 * {"none": 1.0, "linear": args.full_batch_size / 128,
                  "sqrt": math.sqrt(args.full_batch_size / 128)}[args.lr_scaling]  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:

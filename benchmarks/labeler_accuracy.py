@@ -5,7 +5,7 @@
 Sets: CT-RATE manual labels (18 abnormalities, report level, uncertain counted positive),
 Open-I NegBio gold (the labels chest_ct can express; findings + impression sections),
 SARLE sentence labels (sentence normal vs abnormal: a negation check) and radlens' own hand-labelled
-CT set (tests/data/chest_ct_gold.csv, scored per report x abnormality x status).
+CT set (tests/_support/data/chest_ct_gold.csv, scored per report x abnormality x status).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def sarle(data: Path):
 
 def own_gold():
     gold = pd.read_csv(
-        ROOT / "tests" / "data" / "chest_ct_gold.csv", dtype=str, keep_default_na=False
+        ROOT / "tests" / "_support" / "data" / "chest_ct_gold.csv", dtype=str, keep_default_na=False
     )
     findings = label_many(gold["text"].tolist(), vocab="chest_ct")
     return evaluate_findings_gold(gold, findings), gold, findings

@@ -22,8 +22,8 @@ median of ``--repeats`` runs, a fresh compiled vocabulary = empty sentence cache
 * ``distinct_nocache_pure_python``: ``distinct_nocache`` with the pure-Python kernel (the fallback
   when the Cython extension is not built), for comparison.
 
-``kernel`` says which kernel ran (`radlens.reports._accel`: the Cython-compiled
-``radlens.reports._kernel_c`` built by ``pip install -e .``, or the same source as plain Python).
+``kernel`` says which kernel ran (`radlens.reports.accel`: the Cython-compiled
+``radlens.reports.kernel_c`` built by ``pip install -e .``, or the same source as plain Python).
 
 Each figure is given as wall-clock reports/s and as reports per CPU-second of this process
 (``time.process_time``), which is less sensitive to other processes on a shared machine; the
@@ -99,11 +99,11 @@ def load_reports(data: Path) -> list[str]:
 
 def recombine(texts: list[str], n: int, seed: int = 0) -> list[str]:
     """`n` new reports, each the length of a random real one, built from random real sentences."""
-    from radlens.reports.sections import iter_sentences
+    from radlens.reports.accel import kernel
 
     rng = random.Random(seed)
-    sents = [t[a:b] for t in texts for a, b in iter_sentences(t)]
-    lengths = [len(list(iter_sentences(t))) for t in texts]
+    sents = [t[a:b] for t in texts for a, b in kernel.split_sentences(t)]
+    lengths = [len(list(kernel.split_sentences(t))) for t in texts]
     return [" ".join(rng.choice(sents) for _ in range(rng.choice(lengths))) for _ in range(n)]
 
 
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     if core is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {core})
 
-    from radlens.reports import _kernel as pure_kernel
+    from radlens.reports import kernel as pure_kernel
     from radlens.reports.labeler import KERNEL, kernel, label_many, label_rows, tables
     from radlens.reports.matcher import compile_vocabulary
     from radlens.reports.vocabulary import load_vocabulary

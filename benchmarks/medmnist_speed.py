@@ -8,7 +8,7 @@ float32, the loss read with ``.item()`` every step, after every epoch an evaluat
 and loss) over train, val and test, and at the end the saved "best" model (in the official script
 `best_model` is the training model itself, so: the final weights) evaluated again on train, val
 and test. Only its TensorBoard logging is left out (not installed here). radlens runs
-`radlens.training.train` with its defaults (device-resident uint8 tensors, index-permutation
+`radlens.training.loop.train` with its defaults (device-resident uint8 tensors, index-permutation
 batches, bf16 autocast where the CPU has bf16, channels-last, fused Adam, inference_mode, val
 evaluated each epoch). Both train ResNet-18 (28 px stem) for the same epochs on the same seeded
 subset of PneumoniaMNIST; img/s = training images processed / wall time of the whole run. Both
@@ -33,12 +33,12 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from radlens.config import make_config
-from radlens.demo import find_demo_data
-from radlens.device_data import subset_indices
-from radlens.models import build_model
-from radlens.tasks import Task
-from radlens.training import train
+from radlens.demos.medmnist import find_demo_data
+from radlens.models.factory import build_model
+from radlens.models.tasks import Task
+from radlens.training.config import make_config
+from radlens.training.device import subset_indices
+from radlens.training.loop import train
 
 
 class PilDataset(Dataset):
@@ -128,7 +128,7 @@ def reference_run(
 def radlens_run(
     data_file: Path, n_train: int, n_eval: int, epochs: int, seed: int, out: Path
 ) -> dict[str, float]:
-    """`radlens.training.train` with its defaults; wall and CPU seconds, and the test AUC."""
+    """`radlens.training.loop.train` with its defaults; wall and CPU seconds, and the test AUC."""
     config = make_config(
         {
             "dataset": "pneumoniamnist",

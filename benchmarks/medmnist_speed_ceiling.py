@@ -25,7 +25,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from radlens.models import build_model
+from radlens.models.factory import build_model
 
 
 def _best(fn, repeats: int) -> float:

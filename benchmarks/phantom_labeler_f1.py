@@ -36,8 +36,8 @@ def main() -> int:
     args = ap.parse_args()
     import pandas as pd
 
-    from radlens.data.phantom_cohort import read_cohort, simulate_patient
-    from radlens.data.phantom_lesions import ABNORMALITIES
+    from radlens.phantom.cohort import read_cohort, simulate_patient
+    from radlens.phantom.lesions import ABNORMALITIES
     from radlens.reports.labeler import label_many
 
     if args.cohort:

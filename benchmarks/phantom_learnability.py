@@ -20,8 +20,8 @@ from scipy import ndimage as ndi
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from radlens.data.phantom_cohort import parse_shape, simulate_patient
-from radlens.data.phantom_lesions import ABNORMALITIES
+from radlens.phantom.cohort import parse_shape, simulate_patient
+from radlens.phantom.lesions import ABNORMALITIES
 
 
 def _prepare(hu: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:

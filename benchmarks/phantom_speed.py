@@ -10,8 +10,8 @@ import statistics
 import tempfile
 import time
 
-from radlens.data.phantom_cohort import synthesize_cohort
-from radlens.data.phantoms import make_phantom
+from radlens.phantom.cohort import synthesize_cohort
+from radlens.phantom.render import make_phantom
 
 
 def main() -> int:

@@ -54,7 +54,7 @@ class Server:
             RADLENS_HTTP_PORT=str(self.http_port),
             RADLENS_DICOM_PORT=str(self.dicom_port),
             RADLENS_DICOM_HOST="127.0.0.1",
-            RADLENS_SCORER="service_support:tiny_scorer",
+            RADLENS_SCORER="_support.service:tiny_scorer",
             RADLENS_COMPLETION_TIMEOUT_S="1",
             RADLENS_WORKER_POLL_S="0.2",
             PYTHONPATH=os.pathsep.join([str(REPO / "tests"), env.get("PYTHONPATH", "")]),
@@ -65,7 +65,7 @@ class Server:
     def start(self) -> None:
         self.starts += 1
         log = (self.workdir / f"server-{self.starts}.log").open("w")
-        code = "import sys; from radlens.cli import entry; sys.argv=['radlens','serve']; entry()"
+        code = "import sys; from radlens.cli.main import entry; sys.argv=['radlens','serve']; entry()"
         self.proc = subprocess.Popen(
             [sys.executable, "-c", code], env=self.env(), stdout=log, stderr=subprocess.STDOUT
         )
@@ -141,7 +141,7 @@ def run_load(
     database_url: str = "",
 ) -> dict[str, object]:
     """Run the load test; return the figures (see module docstring)."""
-    from service_support import write_series
+    from _support.service import write_series
     from sqlalchemy import select
 
     from radlens.service.auth import add_user

@@ -13,7 +13,7 @@ from radlens.errors import ConfigError
 
 def parse_data_files(items: list[str] | None) -> dict[str, str]:
     """["pneumoniamnist=/x.npz", ...] -> {"pneumoniamnist": "/x.npz"} (names checked)."""
-    from radlens.data.medmnist import get_info
+    from radlens.data.medmnist.load import get_info
 
     out: dict[str, str] = {}
     for item in items or []:

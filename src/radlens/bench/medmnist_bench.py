@@ -1,7 +1,7 @@
 """`radlens bench medmnist`: train and test every dataset x size x model x seed, resumably.
 
 Each combination trains in its own run directory ``OUT/runs/<dataset>-<size>[r]-<model>-seed<k>-
-<setting id>`` through `radlens.training.train` (an interrupted run continues from its
+<setting id>`` through `radlens.training.loop.train` (an interrupted run continues from its
 ``last.pt``). A finished combination appends one JSON line to ``OUT/results.jsonl``; combinations
 whose line exists are skipped, so calling the same command again resumes the grid. After every
 combination the tables (``bench.csv``, ``bench.md``, ``bench.html``) are rewritten.
@@ -25,12 +25,12 @@ from radlens.bench.data import check_model_fits, load_bench_dataset
 from radlens.bench.paper import comparable_method
 from radlens.bench.scoring import ensemble_scores, predict_images, row_metrics
 from radlens.bench.spec import BenchSpec, protocol_label
-from radlens.config import make_config
 from radlens.data.arrays import ArrayDataset
-from radlens.device_data import subset_indices
-from radlens.runs import load_run
-from radlens.tasks import Task
-from radlens.training import train
+from radlens.models.tasks import Task
+from radlens.training.config import make_config
+from radlens.training.device import subset_indices
+from radlens.training.loop import train
+from radlens.training.run import load_run
 
 logger = logging.getLogger(__name__)
 

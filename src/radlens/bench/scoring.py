@@ -1,6 +1,6 @@
 """Test-time augmentation, seed ensembles and the metrics macro-AUC hides.
 
-Beside the MedMNIST evaluator's AUC/ACC (`radlens.tasks.Task.metrics`), each benchmark row gets
+Beside the MedMNIST evaluator's AUC/ACC (`radlens.models.tasks.Task.metrics`), each benchmark row gets
 per-class recall and F1 (at the task's own decision rule: argmax, or 0.5 for binary and
 multi-label) and the expected calibration error (ECE, 10 equal-width bins, one-vs-rest per class,
 averaged; binary: of the positive-class score), from `radlens.evaluation.calibration`.
@@ -15,9 +15,9 @@ import torch
 from sklearn.metrics import f1_score, recall_score
 from torch import nn
 
-from radlens.device_data import images_to_tensor, predict_scores
 from radlens.evaluation.calibration import expected_calibration_error
-from radlens.tasks import Task
+from radlens.models.tasks import Task
+from radlens.training.device import images_to_tensor, predict_scores
 
 __all__ = ["detail_metrics", "ensemble_scores", "predict_images", "row_metrics"]
 

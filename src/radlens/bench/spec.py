@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from radlens.config import AUGMENTS
-from radlens.data.medmnist import dataset_names, get_info
+from radlens.data.medmnist.load import dataset_names, get_info
 from radlens.errors import ConfigError
+from radlens.training.config import AUGMENTS
 
 RECIPES: tuple[str, ...] = ("paper", "radlens")
 #: Models that only make sense on volumes (the 2D names build 3D networks on 3D data as well).
@@ -81,8 +81,8 @@ class BenchSpec(BaseModel):
     @field_validator("models")
     @classmethod
     def _known_models(cls, value: list[str]) -> list[str]:
-        from radlens.acs import register_3d_models
-        from radlens.models import available_models
+        from radlens.models.acs import register_3d_models
+        from radlens.models.factory import available_models
 
         register_3d_models()
         names = available_models()

@@ -9,9 +9,9 @@ present elsewhere, NaN when it is uncertain there or present without a location)
 The true findings (``true:<id>`` columns of a synthetic cohort) only measure the label noise:
 labeler precision / recall / F1 per abnormality (`label_noise`).
 
-Splits are by patient (`radlens.data.cohort.assign_splits`) and audited for leakage. Volumes are
+Splits are by patient (`radlens.data.splits.assign_splits`) and audited for leakage. Volumes are
 loaded from NIfTI or DICOM paths, resampled to a fixed shape over the phantom field of view (or a
-given spacing) through `radlens.data.preprocess` with its disk cache, then windowed into one
+given spacing) through `radlens.data.volumes.preprocess` with its disk cache, then windowed into one
 channel per HU window and stored as uint8.
 """
 
@@ -29,12 +29,12 @@ import pandas as pd
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from radlens.data.arrays import SPLITS, ArrayDataset
-from radlens.data.cohort import assign_splits, check_dataset_leakage
-from radlens.data.phantom_cohort import TRUTH_PREFIX, read_cohort
-from radlens.data.phantom_geometry import FOV_MM
-from radlens.data.phantom_lesions import ABNORMALITIES
-from radlens.data.preprocess import Window, resolve_window
+from radlens.data.splits import assign_splits, check_dataset_leakage
+from radlens.data.volumes.preprocess import Window, resolve_window
 from radlens.errors import ConfigError, DataError
+from radlens.phantom.cohort import TRUTH_PREFIX, read_cohort
+from radlens.phantom.geometry import FOV_MM
+from radlens.phantom.lesions import ABNORMALITIES
 from radlens.reports.label_eval import EvalResult, score_sets
 from radlens.reports.labeler import Finding, label_many
 from radlens.reports.sections import NON_REPORTING
@@ -271,8 +271,8 @@ def _source_path(row: pd.Series, source: str) -> str:
 
 
 def _load_npz(path: str, spacing: tuple[float, float, float], shape: tuple[int, int, int]):
-    from radlens.data.preprocess import preprocess_volume
-    from radlens.data.volume_base import Volume
+    from radlens.data.volumes.preprocess import preprocess_volume
+    from radlens.data.volumes.volume import Volume
 
     with np.load(path) as data:
         hu = data["hu"].astype(np.float32)
@@ -298,7 +298,7 @@ def load_volumes(
 ) -> np.ndarray:
     """(N, C, D, H, W) uint8: each volume resampled to `spacing`, crop/padded to `shape`
     (cached as HU), then one channel per HU window scaled to 0..255."""
-    from radlens.data.preprocess import VolumeCache
+    from radlens.data.volumes.preprocess import VolumeCache
 
     cache = VolumeCache(cache_dir)
     out = np.zeros((len(paths), len(windows), *shape), dtype=np.uint8)
@@ -344,7 +344,7 @@ def load_ct_cohort(
         cohort: a cohort folder / cohort.parquet / cohort.csv (or the table, paths absolute).
         shape: (D, H, W) of every volume; target_spacing: (z, y, x) mm, default the phantom field
             of view divided by `shape` (the whole chest resized to `shape`).
-        windows: one channel per HU window (a preset name of `radlens.data.preprocess.WINDOWS`
+        windows: one channel per HU window (a preset name of `radlens.data.volumes.preprocess.WINDOWS`
             or (lo, hi)); default one -1000..400 HU channel.
         source: read "nifti" (default), "dicom" or "npz" volumes.
         cache_dir: disk cache of preprocessed volumes (default: a temporary folder).

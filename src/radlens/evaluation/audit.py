@@ -2,7 +2,7 @@
 
 Evaluation is refused (EvaluationError) when a patient of the evaluated split also appears in the
 training data. Near-duplicate images between training and evaluated images (perceptual hashes
-from `radlens.data.cohort.image_hash`, compared with `find_near_duplicates`) are reported, and
+from `radlens.data.splits.image_hash`, compared with `find_near_duplicates`) are reported, and
 refused too when `refuse_duplicates` is set. Messages give counts, never patient ids.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from radlens.data.cohort import (
+from radlens.data.splits import (
     check_no_patient_leakage,
     find_near_duplicates,
     image_hash,
@@ -61,7 +61,7 @@ def check_patient_overlap(
 ) -> int:
     """Raise EvaluationError when any evaluated patient is in the training data; else 0.
 
-    Uses `radlens.data.cohort.check_no_patient_leakage` (messages count patients and show at most
+    Uses `radlens.data.splits.check_no_patient_leakage` (messages count patients and show at most
     short SHA-256 prefixes, never ids).
     """
     ev = sorted({str(p) for p in eval_patients})
@@ -71,7 +71,7 @@ def check_patient_overlap(
     except DataError as exc:
         raise EvaluationError(
             f"leakage: {exc}; refusing to evaluate {split}. Re-split by patient"
-            " (radlens.data.cohort.assign_splits) and retrain."
+            " (radlens.data.splits.assign_splits) and retrain."
         ) from exc
     return 0
 

@@ -103,12 +103,12 @@ def build_model_card(run_dir: str | Path, result: EvaluationResult) -> dict:
 def training_data(run_dir: Path, split: str, *, hash_images: bool = True) -> dict:
     """Training patients (and 2D images) of the run's dataset, for the leakage audit.
 
-    Loads the dataset named by RUN/config.yaml through `radlens.runs.load_dataset`. When it
+    Loads the dataset named by RUN/config.yaml through `radlens.training.run.load_dataset`. When it
     cannot be loaded, returns {"unavailable": reason} (the audit then covers the table only).
     """
     try:
-        from radlens.config import make_config
-        from radlens.runs import load_dataset
+        from radlens.training.config import make_config
+        from radlens.training.run import load_dataset
 
         values = _read_yaml(run_dir / "config.yaml")
         if not values:

@@ -74,7 +74,7 @@ def body_from_inputs(image: np.ndarray, windows: Sequence[Sequence[float]]) -> n
 
 
 def _load(run_dir: str | Path, dataset: ArrayDataset | None):
-    from radlens.runs import load_dataset, load_run
+    from radlens.training.run import load_dataset, load_run
 
     run = load_run(run_dir)
     ds = dataset if dataset is not None else load_dataset(run.config)
@@ -108,8 +108,8 @@ def localize_run(
         max_cases: at most this many studies per abnormality (the first in split order).
         dataset: the loaded cohort dataset instead of re-loading the one config.yaml names.
     """
-    from radlens.ct_triage import resized_mask
-    from radlens.device_data import images_to_tensor, normalise
+    from radlens.demos.ct_report import resized_mask
+    from radlens.training.device import images_to_tensor, normalise
 
     run, ds = _load(run_dir, dataset)
     if split not in ds.images:

@@ -39,7 +39,7 @@ class LocalizationScore:
 
 def masks_by_abnormality(masks: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Merge a study's ground-truth masks keyed 'abnormality@location' (the synthetic cohort's
-    layout, see `radlens.data.phantom_cohort.load_masks`) into one boolean mask per abnormality;
+    layout, see `radlens.phantom.cohort.load_masks`) into one boolean mask per abnormality;
     keys without '@' (e.g. the 'lobes' label map) are not findings and are skipped."""
     merged: dict[str, np.ndarray] = {}
     for key, mask in masks.items():

@@ -25,7 +25,7 @@ from radlens.explain.localization import score_heatmap
 from radlens.explain.overlays import montage_3d, overlay_2d
 
 if TYPE_CHECKING:
-    from radlens.runs import LoadedRun
+    from radlens.training.run import LoadedRun
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ def _run_dataset(
 ) -> ArrayDataset:
     """The run's dataset: a chest-CT cohort folder when given (prepared as the run's config.yaml
     says: windows, spacing, shape), else what config.yaml names."""
-    from radlens.runs import load_dataset
+    from radlens.training.run import load_dataset
 
     if cohort is None:
         return load_dataset(run.config)
@@ -178,7 +178,7 @@ def _truth_masks(
     extra = ds.extra
     if not all(k in extra for k in ("mask_path", "true_labels", "truth_names")):
         return None
-    from radlens.ct_triage import resized_mask
+    from radlens.demos.ct_report import resized_mask
 
     names = list(extra["truth_names"])  # type: ignore[arg-type]
     truth = extra["true_labels"][split]  # type: ignore[index]
@@ -212,8 +212,8 @@ def explain_run(
     `cohort` folder the run was trained on (volumes resized to `cohort_shape`, default the
     checkpoint's), or taken from `dataset`. Where the dataset has ground-truth masks, index.csv
     gets pointing game / IoU / Dice per case and localization.csv the means per label."""
-    from radlens.device_data import images_to_tensor, normalise
-    from radlens.runs import load_run, read_predictions
+    from radlens.training.device import images_to_tensor, normalise
+    from radlens.training.run import load_run, read_predictions
 
     run = load_run(run_dir)
     preds = read_predictions(run.run_dir / "predictions.parquet")

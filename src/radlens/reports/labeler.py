@@ -4,8 +4,8 @@ One scan finds every term, location, side word and cue of the vocabulary (leftmo
 word-bounded; each key carries its payload and a bit mask of its kinds); with the sentence cache
 only unseen sentences are scanned, without it the whole report is scanned once and each sentence
 takes its slice of the matches. The rest is small per-match logic with integer comparisons. It
-all runs in `radlens.reports._kernel`, compiled with Cython when the build allows it (see
-`radlens.reports._accel`; ``KERNEL`` says which one runs):
+all runs in `radlens.reports.kernel`, compiled with Cython when the build allows it (see
+`radlens.reports.accel`; ``KERNEL`` says which one runs):
 
 * status: the nearest cue before a term (forward / bidirectional) and the nearest cue after it
   (backward / bidirectional) inside the same scope unit (sentence or semicolon clause), not past a
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from radlens.errors import ReportError
-from radlens.reports._accel import COMPILED, KERNEL, kernel  # noqa: F401  (re-exported)
+from radlens.reports.accel import COMPILED, KERNEL, kernel  # noqa: F401  (re-exported)
 from radlens.reports.matcher import Compiled, compiled_for
 from radlens.reports.sections import find_sections
 from radlens.reports.vocabulary import Vocabulary, load_vocabulary  # noqa: F401  (re-exported)

@@ -6,7 +6,7 @@ each side, so every match lies on word boundaries without any check after the sc
 returns the leftmost-longest non-overlapping matches of one pass over the text.
 
 Keys are numbered (``Compiled.keys`` / ``.items`` / ``.masks``); the compiled labeler kernel
-(`radlens.reports._kernel`) scans the same keys with its own character trie and gives the same
+(`radlens.reports.kernel`) scans the same keys with its own character trie and gives the same
 matches (tests/test_reports_kernel.py).
 """
 

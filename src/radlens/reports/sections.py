@@ -38,10 +38,10 @@ _ABBREV = (
     "dr", "mr", "mrs", "ms", "vs", "e.g", "i.e", "approx", "fig", "no", "nos", "st", "cf", "etc",
     "al", "resp", "incl", "sr", "jr", "ca", "eg", "ie",
 )  # fmt: skip
-_ABBREV_SET = frozenset(_ABBREV)
+ABBREV_SET = frozenset(_ABBREV)
 _NOT_AFTER = "".join(rf"(?<!\b(?i:{re.escape(a)})\.)" for a in _ABBREV)
 _HEAD = r"[A-Z][A-Za-z ,&/]{1,40}:[ \t]*"  # a "Lungs and airways:" line header
-_BOUND = re.compile(
+BOUND = re.compile(
     r"([.!?]+)(?=[\s\"')\]\u00a0]|$)"
     + _NOT_AFTER  # ". " not after "Dr", not "3.5"
     + r"[ \t]*(?:\n[ \t]*(?:"
@@ -50,7 +50,7 @@ _BOUND = re.compile(
     r"|\n(?:[ \t]*(?=\n)|(?=[ \t]*(?:\d{1,2}[.)]|[-•*])\s)|[ \t]*" + _HEAD + r")\s*"
     r"|•\s*"
 )
-_LEAD = re.compile(r"\s*(?:" + _HEAD + r")?\s*")
+LEAD = re.compile(r"\s*(?:" + _HEAD + r")?\s*")
 
 
 def find_sections(text: str) -> tuple[list[int], list[str]]:
@@ -71,14 +71,3 @@ def find_sections(text: str) -> tuple[list[int], list[str]]:
                 names.append(name)
         pos = text.find(":", pos + 1)
     return starts, names
-
-
-def iter_sentences(text: str) -> list[tuple[int, int]]:
-    """(start, end) offsets of each sentence, stripped of surrounding white space, in order.
-
-    The boundaries are those of one `_BOUND` scan from `_LEAD` (tests/test_reports_fastpath.py);
-    the loop lives in the (compiled) labeler kernel, `radlens.reports._kernel.split_sentences`.
-    """
-    from radlens.reports._accel import kernel
-
-    return kernel.split_sentences(text)

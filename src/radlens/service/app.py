@@ -77,7 +77,7 @@ class Services:
 
         s = self.settings
         if s.demo_patients:
-            from radlens.service.demo import seed_demo
+            from radlens.demos.service_seed import seed_demo
 
             seed_demo(self.db, self.files, s.service_dir, n_patients=s.demo_patients)
         if s.enable_dicom and self.node is None:
@@ -93,7 +93,7 @@ class Services:
         if scorer is None:
             model_run = s.model_run
             if model_run is None and not s.scorer and s.demo_patients:
-                from radlens.service.demo import find_demo_run
+                from radlens.demos.service_seed import find_demo_run
 
                 model_run = find_demo_run()
                 try:  # a stale demo run must not keep the demo from being served

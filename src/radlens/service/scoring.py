@@ -123,8 +123,8 @@ def _ct_cohort_defaults(run_dir: Path, shape: tuple[int, int, int]) -> RunPrepro
     import inspect
 
     from radlens.data.ct_cohort import load_ct_cohort
-    from radlens.data.phantom_geometry import FOV_MM
-    from radlens.data.preprocess import resolve_window
+    from radlens.data.volumes.preprocess import resolve_window
+    from radlens.phantom.geometry import FOV_MM
 
     demo = run_dir.parent / "demo.json"
     if demo.is_file():
@@ -142,12 +142,12 @@ def _ct_cohort_defaults(run_dir: Path, shape: tuple[int, int, int]) -> RunPrepro
 
 
 class ModelScorer:
-    """Scores a CT volume with a trained run directory (`radlens.runs.load_run`).
+    """Scores a CT volume with a trained run directory (`radlens.training.run.load_run`).
 
     Preprocessing is the run's own (`run_preprocessing`), through the same function training
-    used (`radlens.data.preprocess.preprocess_volume`): reorient, resample to the recorded
+    used (`radlens.data.volumes.preprocess.preprocess_volume`): reorient, resample to the recorded
     spacing, crop/pad to the input shape, one channel per HU window scaled to [0, 1]; then the
-    run's prediction path (`radlens.device_data.predict_scores`: normalisation + activation)
+    run's prediction path (`radlens.training.device.predict_scores`: normalisation + activation)
     gives probabilities named by the run's label names ('abnormality' or
     'abnormality@location'). Heatmaps are Grad-CAM maps (`radlens.explain`) per output label
     that reaches `heatmap_threshold` (and always the top one; at most `max_heatmaps`), resized
@@ -164,7 +164,7 @@ class ModelScorer:
     ) -> None:
         import hashlib
 
-        from radlens.runs import load_run
+        from radlens.training.run import load_run
 
         self.run_dir = Path(run_dir)
         if not (self.run_dir / "checkpoint.pt").is_file():
@@ -200,7 +200,7 @@ class ModelScorer:
     def _tensor(self, volume: Any):
         import torch
 
-        from radlens.data.preprocess import preprocess_volume
+        from radlens.data.volumes.preprocess import preprocess_volume
 
         pre = self.preprocessing
         spacing = pre.spacing or tuple(
@@ -214,7 +214,7 @@ class ModelScorer:
         return torch.from_numpy(stacked)[None]
 
     def score(self, volume: Any) -> list[Prediction]:
-        from radlens.device_data import predict_scores
+        from radlens.training.device import predict_scores
 
         probs = predict_scores(self.model, self._tensor(volume), self.task, batch_size=1)[0]
         if len(probs) != len(self.label_names):
@@ -233,8 +233,8 @@ class ModelScorer:
         import torch
         import torch.nn.functional as F
 
-        from radlens.device_data import normalise
         from radlens.explain.cam import compute_cam
+        from radlens.training.device import normalise
 
         scored = sorted(((p.score, i) for i, p in enumerate(self.score(volume))), reverse=True)
         # the top output always gets one: the worklist's top finding can always be shown

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 
 def default_loader(path: Path) -> Any:
-    from radlens.data.volumes import load_volume
+    from radlens.data.volumes.io import load_volume
 
     return load_volume(path)
 

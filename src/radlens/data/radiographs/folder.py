@@ -1,0 +1,207 @@
+"""A folder of images + a CSV of per-image labels -> an `ArrayDataset` split by patient.
+
+Used by `radlens train --images DIR --labels labels.csv --patient-column PID`. Decoding, display
+normalisation, resizing and caching are `radlens.data.radiographs.decode.load_radiograph`; label parsing
+and task inference are `radlens.data.radiographs.labels.parse_labels`; splitting and the leakage check
+are `radlens.data.splits`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from radlens.data.arrays import SPLITS, ArrayDataset
+from radlens.data.radiographs.decode import Fit, load_radiograph
+from radlens.data.radiographs.labels import parse_labels
+from radlens.data.splits import assign_splits, check_no_patient_leakage
+from radlens.errors import DataError
+
+
+def _read_table(labels_csv: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(labels_csv, dtype=str, keep_default_na=False)
+    except FileNotFoundError as exc:
+        raise DataError(f"labels file {labels_csv} does not exist") from exc
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"labels file {labels_csv} is not a readable CSV: {exc}") from exc
+    if frame.empty:
+        raise DataError(f"labels file {labels_csv} has no rows")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def _need_column(frame: pd.DataFrame, column: str, option: str, where: Path) -> None:
+    if column in frame.columns:
+        return
+    by_lower = {c.lower(): c for c in frame.columns}
+    close = difflib.get_close_matches(column.lower(), list(by_lower), n=1, cutoff=0.5)
+    hint = f"; did you mean {by_lower[close[0]]!r}?" if close else ""
+    raise DataError(
+        f"labels file {where}: no column {column!r} ({option}){hint} "
+        f"(columns: {', '.join(frame.columns)})"
+    )
+
+
+def _row_splits(
+    frame: pd.DataFrame,
+    patients: list[str],
+    split_column: str | None,
+    seed: int,
+    fractions: Sequence[float],
+    where: Path,
+) -> list[str]:
+    if split_column is None:
+        mapping = assign_splits(patients, seed=seed, fractions=fractions)
+        return [mapping[p] for p in patients]
+    splits = [s.strip().lower() for s in frame[split_column].astype(str)]
+    bad = sorted({s for s in splits if s not in SPLITS})
+    if bad:
+        raise DataError(
+            f"labels file {where}: column {split_column!r} has {bad[:5]}; expected train/val/test"
+        )
+    return splits
+
+
+def load_image_folder(
+    images_dir: str | Path,
+    labels_csv: str | Path,
+    *,
+    image_column: str = "image",
+    patient_column: str,
+    label_columns: Sequence[str] | None = None,
+    task: str | None = None,
+    size: int = 224,
+    seed: int = 0,
+    fractions: Sequence[float] = (0.7, 0.1, 0.2),
+    cache_dir: str | Path | None = None,
+    fit: Fit = "pad",
+    channels: int = 1,
+    site_column: str | None = None,
+    split_column: str | None = None,
+    name: str | None = None,
+) -> ArrayDataset:
+    """Images under `images_dir` + a CSV of per-image labels -> an `ArrayDataset`.
+
+    The CSV names each image (path relative to `images_dir`, or absolute) in `image_column` and
+    its patient in `patient_column`. Label columns default to every other column (minus the
+    site / split columns); the task is inferred unless given (see `radlens.data.radiographs.labels`).
+    Patients are split by `assign_splits(seed, fractions)` (or taken from `split_column`) and
+    leakage is checked. Images are decoded, normalised and resized (`load_radiograph`), cached.
+    Every missing or unreadable image is reported together in one DataError.
+    """
+    images_dir, labels_csv = Path(images_dir), Path(labels_csv)
+    if not images_dir.is_dir():
+        raise DataError(f"images folder {images_dir} does not exist or is not a folder")
+    frame = _read_table(labels_csv)
+    _need_column(frame, image_column, "--image-column", labels_csv)
+    _need_column(frame, patient_column, "--patient-column", labels_csv)
+    meta = [image_column, patient_column]
+    for column, option in ((site_column, "--site-column"), (split_column, "--split-column")):
+        if column is not None:
+            _need_column(frame, column, option, labels_csv)
+            meta.append(column)
+    if label_columns is None:
+        label_columns = [c for c in frame.columns if c not in meta]
+    names = [v.strip() for v in frame[image_column].astype(str)]
+    blank_images = [i for i, v in enumerate(names) if not v]
+    if blank_images:
+        raise DataError(f"labels file {labels_csv}: empty {image_column!r} on line(s) "
+                        f"{', '.join(str(i + 2) for i in blank_images[:10])}")  # fmt: skip
+    dup = sorted({v for v in names if names.count(v) > 1}) if len(set(names)) < len(names) else []
+    if dup:
+        raise DataError(
+            f"labels file {labels_csv}: {len(dup)} image(s) listed more than once, e.g. "
+            f"{', '.join(dup[:5])}; give each image one row (multi-label: several columns)"
+        )
+    patients = [p.strip() for p in frame[patient_column].astype(str)]
+    blank = [i + 2 for i, p in enumerate(patients) if not p]
+    if blank:
+        raise DataError(f"labels file {labels_csv}: empty patient id ({patient_column!r}) on "
+                        f"line(s) {', '.join(map(str, blank[:10]))}")  # fmt: skip
+    task_name, label_names, labels = parse_labels(
+        frame, list(label_columns), task=task, where=f"labels file {labels_csv}"
+    )
+    splits = _row_splits(frame, patients, split_column, seed, fractions, labels_csv)
+    check_no_patient_leakage(splits, patients)
+    arrays = _load_all(images_dir, names, size, fit, channels, cache_dir, labels_csv)
+    wanted_fraction = dict(zip(SPLITS, fractions, strict=True)) if split_column is None else {}
+    split_arr = np.array(splits)
+    out: dict[str, dict[str, np.ndarray]] = {k: {} for k in ("images", "labels", "ids", "pids")}
+    sites: dict[str, np.ndarray] = {}
+    for split in SPLITS:
+        idx = np.flatnonzero(split_arr == split)
+        if len(idx) == 0 and wanted_fraction.get(split, 0) > 0:
+            raise DataError(
+                f"{labels_csv}: split {split!r} got no patients ({len(set(patients))} patients, "
+                f"fractions {tuple(fractions)}, seed {seed}); add patients or change the seed"
+            )
+        shape = (size, size) if channels == 1 else (size, size, 3)
+        out["images"][split] = (
+            np.stack([arrays[i] for i in idx]) if len(idx) else np.zeros((0, *shape), np.uint8)
+        )
+        out["labels"][split] = labels[idx]
+        out["ids"][split] = np.array([names[i] for i in idx], dtype=str)
+        out["pids"][split] = np.array([patients[i] for i in idx], dtype=str)
+        if site_column is not None:
+            sites[split] = frame[site_column].astype(str).to_numpy()[idx].astype(str)
+    return ArrayDataset(
+        name=name or images_dir.name,
+        task=task_name,  # type: ignore[arg-type]
+        label_names=label_names,
+        images=out["images"],
+        labels=out["labels"],
+        ids=out["ids"],
+        patient_ids=out["pids"],
+        n_channels=channels,
+        spatial_dims=2,
+        official=True,
+        source=str(images_dir),
+        extra={"size": size, "fit": fit, "labels_csv": str(labels_csv), "seed": seed,
+               "fractions": tuple(fractions), **({"site": sites} if sites else {})},
+    )  # fmt: skip
+
+
+def _load_all(
+    images_dir: Path,
+    names: list[str],
+    size: int,
+    fit: Fit,
+    channels: int,
+    cache_dir: str | Path | None,
+    labels_csv: Path,
+) -> list[np.ndarray]:
+    problems: list[str] = []
+    arrays: list[np.ndarray] = []
+    with Progress(
+        TextColumn("[bold]loading images"), BarColumn(), MofNCompleteColumn(),
+        TimeRemainingColumn(), transient=True,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("images", total=len(names))
+        for rel in names:
+            path = Path(rel) if Path(rel).is_absolute() else images_dir / rel
+            if not path.is_file():
+                problems.append(f"{rel} (missing)")
+            else:
+                try:
+                    arrays.append(
+                        load_radiograph(path, size, fit=fit, channels=channels, cache_dir=cache_dir)
+                    )
+                except DataError as exc:
+                    reason = str(exc).removeprefix(f"{path}: ")
+                    problems.append(f"{rel} ({reason})")
+            progress.advance(task)
+    if problems:
+        n_missing = sum(p.endswith("(missing)") for p in problems)
+        raise DataError(
+            f"{len(problems)} of {len(names)} images listed in {labels_csv} cannot be used "
+            f"({n_missing} missing, {len(problems) - n_missing} unreadable) under {images_dir}: "
+            + "; ".join(problems[:10])
+            + (f"; ... and {len(problems) - 10} more" if len(problems) > 10 else "")
+        )
+    return arrays

@@ -1,0 +1,53 @@
+"""Demo content for a fresh install: a small synthetic chest-CT cohort ingested into the store."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from radlens.service.files import FileStore
+from radlens.service.ingest import IngestResult, ingest_dicom_files
+from radlens.service.store import Database, Study
+
+log = logging.getLogger(__name__)
+#: `radlens demo` trains on seed 0; the served demo patients come from another seed, so the
+#: worklist shows patients the demo model never saw.
+DEMO_SEED = 1000
+DEMO_RUN = Path("runs") / "demo" / "run"  # where `radlens demo` (default --out) leaves its run
+
+
+def find_demo_run(base: Path | None = None) -> Path | None:
+    """`runs/demo/run` under `base` (default: the working directory) when it holds a trained
+    checkpoint, else None."""
+    run = (base or Path.cwd()) / DEMO_RUN
+    if (run / "checkpoint.pt").is_file() and (run / "config.yaml").is_file():
+        log.info("scoring the demo cohort with the trained demo run %s", run)
+        return run
+    return None
+
+
+def seed_demo(
+    db: Database, files: FileStore, work_dir: Path, *, n_patients: int = 6, seed: int = DEMO_SEED
+) -> IngestResult | None:
+    """Synthesize `n_patients` phantom patients (`radlens.phantom.render`) and ingest their DICOM
+    studies, unless the store already holds studies. Returns None when nothing was done."""
+    from radlens.phantom.cohort import synthesize_cohort
+
+    with db.session() as session:
+        if session.scalar(select(func.count(Study.id))):
+            return None
+    cohort_dir = Path(work_dir) / "demo-cohort"
+    table = synthesize_cohort(
+        cohort_dir, n_patients=n_patients, seed=seed, formats=("dicom",), progress=False
+    )
+    total = IngestResult()
+    for rel in table["dicom_dir"]:
+        folder = cohort_dir / rel
+        uploads = [(p.name, p.read_bytes()) for p in sorted(folder.glob("*.dcm"))]
+        result = ingest_dicom_files(db, files, uploads, source="demo")
+        total.study_ids.extend(result.study_ids)
+        total.new_instances += result.new_instances
+    log.info("demo cohort: %d studies ingested", len(total.study_ids))
+    return total

@@ -1,0 +1,383 @@
+"""A synthetic chest-CT cohort on disk: volumes (DICOM / NIfTI / NPZ), masks, reports, a table.
+
+Layout of `out_dir` (paths in the tables are relative to it; `read_cohort` resolves them):
+
+    cohort.csv, cohort.parquet   one row per study (see `COLUMNS` + one `true:<id>` per abnormality)
+    findings.csv                 one row per (study, abnormality, location) with its mask
+    P0001/S1/dicom/*.dcm         CT series (CT Image Storage)
+    P0001/S1/image.nii.gz        the same volume as NIfTI          (format "nifti")
+    P0001/S1/image.npz           int16 HU + spacing + origin         (format "npz")
+    P0001/S1/masks.npz           bool mask per "abnormality@location" + "lobes" label map
+    P0001/S1/masks.nii.gz        label volume, values in findings.csv (format "nifti")
+    P0001/S1/report.txt          the free-text report
+
+Every patient is drawn from its own seed (seed, patient index), so patient k is identical whatever
+the cohort size, and the same seed gives identical arrays and tables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import multiprocessing
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+from pydicom.uid import generate_uid
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from radlens.data.volumes.io import write_dicom_series, write_nifti
+from radlens.errors import ConfigError, DataError
+from radlens.phantom.anatomy import LOBE_CODES, Habitus
+from radlens.phantom.geometry import Grid
+from radlens.phantom.lesions import (
+    ABNORMALITIES,
+    evolve_findings,
+    sample_findings,
+    unique_findings,
+)
+from radlens.phantom.render import DEFAULT_SHAPE, SITES, PhantomStudy, render_study
+from radlens.phantom.reports import HISTORY, ReportContext, write_report
+
+logger = logging.getLogger(__name__)
+
+FORMATS: tuple[str, ...] = ("dicom", "nifti", "npz")
+COLUMNS: tuple[str, ...] = (
+    "patient_id", "study_id", "study_index", "site", "study_date", "age", "sex",
+    "manufacturer", "kernel", "slice_thickness", "n_slices", "study_uid", "series_uid",
+    "dicom_dir", "nifti_path", "npz_path", "mask_path", "report_path", "report_text",
+    "true_findings",
+)  # fmt: skip
+TRUTH_PREFIX = "true:"
+_LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+def parse_shape(text: str | Sequence[int] | None) -> tuple[int, int, int]:
+    """'64,96,96' (Z,Y,X) -> (64, 96, 96); each 16..512."""
+    if text is None:
+        return DEFAULT_SHAPE
+    parts = (
+        [p for p in text.replace("x", ",").split(",") if p.strip()]
+        if isinstance(text, str)
+        else list(text)
+    )
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or not all(16 <= v <= 512 for v in shape):
+        raise ConfigError(
+            f"shape {text!r}: expected three integers Z,Y,X in 16..512, e.g. '64,96,96'"
+        )
+    return shape  # type: ignore[return-value]
+
+
+def parse_formats(text: str | Sequence[str]) -> tuple[str, ...]:
+    """'dicom,nifti' -> ('dicom', 'nifti'); a subset of FORMATS."""
+    items = [t.strip().lower() for t in (text.split(",") if isinstance(text, str) else text)]
+    items = [t for t in items if t]
+    bad = [t for t in items if t not in FORMATS]
+    if bad or not items:
+        raise ConfigError(f"formats {text!r}: expected a comma-separated subset of {FORMATS}")
+    return tuple(dict.fromkeys(items))
+
+
+def _uid(*parts: object) -> str:
+    return generate_uid(entropy_srcs=["radlens-phantom", *map(str, parts)])
+
+
+def simulate_patient(
+    seed: int,
+    index: int,
+    *,
+    shape: tuple[int, int, int] = DEFAULT_SHAPE,
+    sites: int = 3,
+    render: bool = True,
+) -> list[tuple[PhantomStudy | None, dict]]:
+    """All studies of patient `index` (0-based) under `seed`: [(study, info)], oldest first.
+
+    `info` holds ids, date, report text and `true_findings`; with `render=False` the volumes are
+    skipped (study is None) and the reports and truth are the same as with rendering.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(index), 5]))
+    habitus = Habitus.sample(rng)
+    site = SITES[int(rng.integers(sites))]
+    n_studies = int(rng.choice([1, 2, 3], p=[0.6, 0.28, 0.12]))
+    healthy = rng.random() < 0.12
+    history = str(rng.choice(sorted(HISTORY))) if rng.random() < 0.35 else ""
+    date = dt.date(2022, 1, 3) + dt.timedelta(days=int(rng.integers(0, 900)))
+    pid = f"P{index + 1:04d}"
+    slice_mm = Grid.covering(shape).spacing[0] * site.slice_factor
+    out: list[tuple[PhantomStudy | None, dict]] = []
+    prior, prior_date = None, ""
+    specs = [] if healthy else sample_findings(rng)
+    for j in range(n_studies):
+        if j:
+            specs = evolve_findings(prior or [], rng)
+            date = date + dt.timedelta(days=int(rng.integers(60, 400)))
+        noise_seed = int(rng.integers(2**31))
+        report_seed = int(rng.integers(2**31))
+        study = None
+        if render:
+            study = render_study(habitus, specs, site, shape=shape, noise_seed=noise_seed)
+            specs = study.findings
+        age = habitus.age + (date.year - 2022)
+        ctx = ReportContext(
+            specs, age, habitus.sex, slice_mm, site.kernel, prior, prior_date, history
+        )
+        info = {
+            "patient_id": pid,
+            "study_id": f"{pid}-S{j + 1}",
+            "study_index": j + 1,
+            "site": site.name,
+            "date": date,
+            "report": write_report(ctx, np.random.default_rng(report_seed)),
+            "true_findings": unique_findings(specs),
+            "age": age,
+            "study_uid": _uid(seed, index, j, "study"),
+            "series_uid": _uid(seed, index, j, "series"),
+        }
+        out.append((study, info))
+        prior, prior_date = specs, date.isoformat()
+    return out
+
+
+def _write_labels_nifti(study: PhantomStudy, keys: list[str], path: Path) -> None:
+    labels = np.zeros(study.volume.shape, dtype=np.uint8)
+    for value, key in enumerate(keys, 1):
+        labels[study.masks[key]] = value
+    affine = _LPS_TO_RAS @ study.volume.affine
+    img = nib.Nifti1Image(np.ascontiguousarray(labels.transpose(2, 1, 0)), affine)
+    img.set_sform(affine, code=1)
+    img.set_qform(affine, code=1)
+    img.header.set_xyzt_units("mm")
+    nib.save(img, path)
+
+
+def _write_study(study: PhantomStudy, info: dict, out_dir: Path, formats: Sequence[str]):
+    pid, sid = info["patient_id"], info["study_id"]
+    rel = Path(pid) / f"S{info['study_index']}"
+    folder = out_dir / rel
+    folder.mkdir(parents=True, exist_ok=True)
+    vol, site = study.volume, study.site
+    vol.metadata.update(
+        patient_id=pid,
+        study_uid=info["study_uid"],
+        series_uid=info["series_uid"],
+        study_date=info["date"].strftime("%Y%m%d"),
+    )
+    row: dict = {"dicom_dir": "", "nifti_path": "", "npz_path": ""}
+    if "dicom" in formats:
+        thick = f"{vol.spacing[0]:.2f}".rstrip("0").rstrip(".")
+        write_dicom_series(
+            vol,
+            folder / "dicom",
+            patient_id=pid,
+            patient_name=f"SYNTHETIC^{pid}",
+            study_uid=info["study_uid"],
+            series_uid=info["series_uid"],
+            study_date=info["date"].strftime("%Y%m%d"),
+            study_description="CT CHEST WO CONTRAST",
+            series_description=f"AXIAL {thick}MM {site.kernel}",
+            accession=sid.replace("-", ""),
+            institution=site.institution,
+            extra={
+                "ManufacturerModelName": site.model,
+                "PatientAge": f"{info['age']:03d}Y",
+                "StationName": site.name,
+            },
+        )
+        row["dicom_dir"] = (rel / "dicom").as_posix()
+    if "nifti" in formats:
+        write_nifti(vol, folder / "image.nii.gz")
+        row["nifti_path"] = (rel / "image.nii.gz").as_posix()
+    if "npz" in formats:
+        np.savez_compressed(
+            folder / "image.npz",
+            hu=vol.array.astype(np.int16),
+            spacing=np.array(vol.spacing),
+            origin=np.array(vol.origin),
+        )
+        row["npz_path"] = (rel / "image.npz").as_posix()
+    keys = [f"{f['abnormality']}@{f['location']}" for f in study.true_findings]
+    np.savez_compressed(
+        folder / "masks.npz", lobes=study.lobes, **{k: study.masks[k] for k in keys}
+    )
+    if "nifti" in formats:
+        _write_labels_nifti(study, keys, folder / "masks.nii.gz")
+    (folder / "report.txt").write_text(info["report"], encoding="utf-8")
+    voxel_ml = float(np.prod(vol.spacing)) / 1000.0
+    findings = [
+        {
+            "study_id": sid,
+            "abnormality": f["abnormality"],
+            "location": f["location"],
+            "mask_path": (rel / "masks.npz").as_posix(),
+            "mask_key": key,
+            "label_value": i,
+            "n_voxels": int(study.masks[key].sum()),
+            "volume_ml": round(int(study.masks[key].sum()) * voxel_ml, 3),
+        }
+        for i, (f, key) in enumerate(zip(study.true_findings, keys, strict=True), 1)
+    ]
+    row.update(
+        patient_id=pid,
+        study_id=sid,
+        study_index=info["study_index"],
+        site=site.name,
+        study_date=info["date"].isoformat(),
+        age=info["age"],
+        sex="F" if study.habitus.sex == "female" else "M",
+        manufacturer=site.manufacturer,
+        kernel=site.kernel,
+        slice_thickness=float(vol.spacing[0]),
+        n_slices=vol.shape[0],
+        study_uid=info["study_uid"],
+        series_uid=info["series_uid"],
+        mask_path=(rel / "masks.npz").as_posix(),
+        report_path=(rel / "report.txt").as_posix(),
+        report_text=info["report"],
+        true_findings=json.dumps(study.true_findings),
+    )
+    present = {f["abnormality"] for f in study.true_findings}
+    for abn in ABNORMALITIES:
+        row[TRUTH_PREFIX + abn] = int(abn in present)
+    return row, findings
+
+
+def synthesize_cohort(
+    out_dir: str | Path,
+    *,
+    n_patients: int,
+    seed: int = 0,
+    shape: tuple[int, int, int] | None = None,
+    sites: int = 3,
+    formats: Sequence[str] = ("dicom", "nifti"),
+    progress: bool = True,
+    workers: int = 1,
+) -> pd.DataFrame:
+    """Write a synthetic chest-CT cohort to `out_dir`; return the study table (cohort.parquet).
+
+    `workers` > 1 renders patients in that many processes; every patient has its own seed, so
+    the files and the table are identical to a one-process run.
+    """
+    if int(n_patients) < 1:
+        raise ConfigError(f"n_patients must be >= 1; got {n_patients}")
+    if not 1 <= int(sites) <= len(SITES):
+        raise ConfigError(f"sites must be in 1..{len(SITES)}; got {sites}")
+    shape = parse_shape(shape)
+    formats = parse_formats(formats)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out}: exists and is not a folder; expected an output folder")
+    out.mkdir(parents=True, exist_ok=True)
+    rows, finding_rows = [], []
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=not progress,
+        transient=False,
+    ) as bar:
+        task = bar.add_task("synthesizing chest CT cohort", total=int(n_patients))
+        job = partial(
+            _write_patient, seed=seed, shape=shape, sites=int(sites), out=out, formats=formats
+        )
+        indices = range(int(n_patients))
+        with contextlib.ExitStack() as stack:
+            if int(workers) > 1 and int(n_patients) > 1:
+                ctx = multiprocessing.get_context("spawn")  # no forked torch/BLAS thread state
+                pool = stack.enter_context(
+                    ProcessPoolExecutor(min(int(workers), int(n_patients)), mp_context=ctx)
+                )
+                results = pool.map(job, indices, chunksize=4)
+            else:
+                results = map(job, indices)
+            for patient_rows, patient_findings in results:  # in patient order
+                rows.extend(patient_rows)
+                finding_rows.extend(patient_findings)
+                bar.advance(task)
+    cols = list(COLUMNS) + [TRUTH_PREFIX + a for a in ABNORMALITIES]
+    table = pd.DataFrame(rows)[cols]
+    table.to_csv(out / "cohort.csv", index=False)
+    table.to_parquet(out / "cohort.parquet", index=False)
+    fcols = [
+        "study_id",
+        "abnormality",
+        "location",
+        "mask_path",
+        "mask_key",
+        "label_value",
+        "n_voxels",
+        "volume_ml",
+    ]
+    pd.DataFrame(finding_rows, columns=fcols).to_csv(out / "findings.csv", index=False)
+    (out / "cohort.json").write_text(
+        json.dumps(
+            {
+                "generator": "radlens.phantom.render",
+                "seed": int(seed),
+                "n_patients": int(n_patients),
+                "shape": list(shape),
+                "sites": [s.name for s in SITES[: int(sites)]],
+                "formats": list(formats),
+                "abnormalities": list(ABNORMALITIES),
+                "lobe_codes": LOBE_CODES,
+            },
+            indent=2,
+        )
+    )
+    logger.info("wrote %d studies of %d patients to %s", len(table), n_patients, out)
+    return table
+
+
+def _write_patient(
+    k: int,
+    *,
+    seed: int,
+    shape: tuple[int, int, int],
+    sites: int,
+    out: Path,
+    formats: Sequence[str],
+) -> tuple[list[dict], list[dict]]:
+    """Render and write every study of patient `k`: (table rows, finding rows)."""
+    rows, found = [], []
+    for study, info in simulate_patient(seed, k, shape=shape, sites=sites):
+        row, f = _write_study(study, info, out, formats)
+        rows.append(row)
+        found.extend(f)
+    return rows, found
+
+
+def read_cohort(path: str | Path) -> pd.DataFrame:
+    """Read cohort.parquet/.csv (or its folder) with path columns made absolute."""
+    path = Path(path)
+    if path.is_dir():
+        path = (
+            path / "cohort.parquet" if (path / "cohort.parquet").exists() else path / "cohort.csv"
+        )
+    if not path.is_file():
+        raise DataError(f"{path}: no cohort table (expected cohort.parquet or cohort.csv)")
+    table = (
+        pd.read_parquet(path)
+        if path.suffix == ".parquet"
+        else pd.read_csv(path, keep_default_na=False)
+    )
+    for col in ("dicom_dir", "nifti_path", "npz_path", "mask_path", "report_path"):
+        if col in table:
+            table[col] = [str(path.parent / v) if v else "" for v in table[col]]
+    return table
+
+
+def load_masks(mask_path: str | Path) -> dict[str, np.ndarray]:
+    """Masks of one study: {'abnormality@location': bool array, 'lobes': uint8 label map}."""
+    with np.load(mask_path) as data:
+        return {k: data[k] for k in data.files}

@@ -1,0 +1,302 @@
+"""Synthetic chest CT: anatomically plausible volumes in HU with abnormalities and their masks.
+
+Public API:
+- `SITES` / `Site`: scanners that differ in noise, sharpness, slice thickness and HU offset.
+- `make_phantom(seed, *, findings=None, site="site_a", shape=DEFAULT_SHAPE) -> PhantomStudy`:
+  one study (random findings, or the given abnormality ids / (id, location) pairs).
+- `render_study(habitus, findings, site, *, shape, noise_seed) -> PhantomStudy`.
+- `synthesize_cohort(out_dir, *, n_patients, ...)` (in `radlens.phantom.cohort`, re-exported).
+
+Anatomy lives in `phantom_anatomy`, abnormalities in `phantom_lesions`, reports in
+`phantom_reports`, cohort writing in `phantom_cohort`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from radlens.data.volumes.volume import Volume
+from radlens.errors import ConfigError
+from radlens.phantom.anatomy import Habitus, render_anatomy
+from radlens.phantom.geometry import Grid
+from radlens.phantom.lesions import (
+    ABNORMALITIES,
+    LOCATIONS,
+    FindingSpec,
+    modifiers_for,
+    paint_findings,
+    sample_findings,
+    unique_findings,
+)
+
+if TYPE_CHECKING:  # re-exported lazily by __getattr__ below
+    from radlens.phantom.cohort import synthesize_cohort
+
+DEFAULT_SHAPE: tuple[int, int, int] = (64, 96, 96)
+
+__all__ = [
+    "ABNORMALITIES",
+    "DEFAULT_SHAPE",
+    "LOCATIONS",
+    "SITES",
+    "FindingSpec",
+    "Habitus",
+    "PhantomStudy",
+    "Site",
+    "get_site",
+    "make_phantom",
+    "render_study",
+    "synthesize_cohort",
+]
+
+
+@dataclass(frozen=True)
+class Site:
+    """A scanner/protocol: slice spacing factor vs the base grid, noise SD (HU), kernel, offset."""
+
+    name: str
+    institution: str
+    manufacturer: str
+    model: str
+    kernel: str
+    slice_factor: float
+    noise_sd: float
+    sharpness: float  # > 0: unsharp-mask amount (sharp kernel); < 0: Gaussian blur sigma (voxels)
+    hu_offset: float
+    kvp: float = 120.0
+
+
+SITES: tuple[Site, ...] = (
+    Site(
+        "site_a",
+        "Northfield General Hospital",
+        "SIEMENS",
+        "SOMATOM Definition AS",
+        "B31f",
+        1.0,
+        10.0,
+        -0.5,
+        0.0,
+    ),
+    Site(
+        "site_b",
+        "Riverside Medical Center",
+        "GE MEDICAL SYSTEMS",
+        "LightSpeed VCT",
+        "LUNG",
+        0.8,
+        24.0,
+        0.9,
+        -12.0,
+    ),
+    Site(
+        "site_c", "St. Agnes Clinic", "Philips", "Brilliance 64", "B", 1.25, 16.0, -0.9, 15.0, 100.0
+    ),
+    Site(
+        "site_d",
+        "Lakeside University Hospital",
+        "TOSHIBA",
+        "Aquilion ONE",
+        "FC51",
+        0.625,
+        30.0,
+        0.6,
+        8.0,
+    ),
+    Site(
+        "site_e",
+        "Hillcrest Community Hospital",
+        "SIEMENS",
+        "SOMATOM go.Up",
+        "Br40",
+        1.5,
+        14.0,
+        -0.3,
+        -6.0,
+        110.0,
+    ),
+)
+
+
+def get_site(name: str | Site) -> Site:
+    """A site by name (ConfigError with a did-you-mean for unknown names)."""
+    if isinstance(name, Site):
+        return name
+    by_name = {s.name: s for s in SITES}
+    if name not in by_name:
+        close = difflib.get_close_matches(name, list(by_name), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"unknown site {name!r}; expected one of {sorted(by_name)}{hint}")
+    return by_name[name]
+
+
+@dataclass
+class PhantomStudy:
+    """One synthetic CT study: the volume (HU), ground-truth masks and what produced them."""
+
+    volume: Volume
+    masks: dict[str, np.ndarray]
+    lobes: np.ndarray
+    findings: list[FindingSpec]
+    site: Site
+    habitus: Habitus
+    clean: np.ndarray  # noiseless HU before the scanner model (for tests and figures)
+    tissues: dict[str, np.ndarray]  # normal-anatomy masks: lung_right, heart, liver, ribs, ...
+
+    @property
+    def true_findings(self) -> list[dict[str, str]]:
+        """Unique (abnormality, location) pairs, in vocabulary order."""
+        return unique_findings(self.findings)
+
+
+def acquire(clean: np.ndarray, site: Site, rng: np.random.Generator, size: float = 1.0):
+    """The scanner model: slice profile, reconstruction kernel, correlated noise, HU offset.
+
+    Returns rounded HU (float32) clipped to the 12-bit CT range.
+    """
+    img = ndi.gaussian_filter1d(clean, sigma=0.45, axis=0, mode="nearest")
+    img = ndi.gaussian_filter(img, sigma=(0, 0.5, 0.5), mode="nearest")
+    if site.sharpness < 0:
+        img = ndi.gaussian_filter(img, sigma=(0, -site.sharpness, -site.sharpness), mode="nearest")
+    elif site.sharpness > 0:
+        blurred = ndi.gaussian_filter(img, sigma=(0, 1.0, 1.0), mode="nearest")
+        img = img + site.sharpness * (img - blurred)
+    noise = rng.standard_normal(clean.shape, dtype=np.float32)
+    corr = 0.9 if site.sharpness < 0 else 0.55
+    noise = ndi.gaussian_filter(noise, sigma=(0.3, corr, corr), mode="wrap")
+    noise *= site.noise_sd * size / (float(noise.std()) or 1.0)
+    img = img + noise + site.hu_offset
+    return np.clip(np.round(img), -1024, 3071).astype(np.float32)
+
+
+def _render_grid(grid: Grid) -> Grid:
+    """The grid anatomy is painted on: `grid`, or the default resolution when `grid` is coarser."""
+    base = Grid.covering(DEFAULT_SHAPE)
+    if all(s <= b + 1e-6 for s, b in zip(grid.spacing, base.spacing, strict=True)):
+        return grid
+    ny, nx = max(grid.shape[1], DEFAULT_SHAPE[1]), max(grid.shape[2], DEFAULT_SHAPE[2])
+    return Grid.covering(
+        (DEFAULT_SHAPE[0], ny, nx), z_spacing=min(grid.spacing[0], base.spacing[0])
+    )
+
+
+def _resample(arr: np.ndarray, src: Grid, dst: Grid, order: int) -> np.ndarray:
+    """Resample a centred-grid array from `src` to `dst` (anti-aliased for order >= 1)."""
+    scale = np.array(dst.spacing) / np.array(src.spacing)
+    offset = (np.array(src.shape) - 1) / 2 - scale * (np.array(dst.shape) - 1) / 2
+    data = arr
+    if order >= 1:
+        data = ndi.gaussian_filter(arr.astype(np.float32), sigma=np.maximum(scale - 1, 0) * 0.45)
+    out = ndi.affine_transform(
+        data if order else data.astype(np.uint8),
+        scale,
+        offset=offset,
+        output_shape=dst.shape,
+        order=order,
+        mode="nearest",
+    )
+    return out.astype(arr.dtype)
+
+
+def _resample_mask(mask: np.ndarray, src: Grid, dst: Grid) -> np.ndarray:
+    """Downsample a boolean mask: voxels at least half covered (any overlap for tiny masks)."""
+    frac = _resample(mask.astype(np.float32), src, dst, order=1)
+    out = frac >= 0.5
+    return out if out.any() or not mask.any() else frac >= max(float(frac.max()) * 0.5, 1e-3)
+
+
+def render_study(
+    habitus: Habitus,
+    findings: Sequence[FindingSpec],
+    site: Site | str = "site_a",
+    *,
+    shape: tuple[int, int, int] = DEFAULT_SHAPE,
+    noise_seed: int = 0,
+    metadata: dict | None = None,
+) -> PhantomStudy:
+    """Render one study of a patient: anatomy + findings on the site's grid, then the scanner."""
+    site = get_site(site)
+    grid = Grid.covering(shape, z_spacing=Grid.covering(shape).spacing[0] * site.slice_factor)
+    fine = _render_grid(grid)
+    anatomy = render_anatomy(fine, habitus, modifiers_for(list(findings)))
+    masks, placed = paint_findings(anatomy, list(findings), np.random.default_rng(noise_seed))
+    clean, lobes, tissues = anatomy.hu, anatomy.lobes, anatomy.masks
+    if fine != grid:  # coarse request: render finely, then average down (partial volume)
+        clean = _resample(clean, fine, grid, order=1)
+        lobes = _resample(lobes, fine, grid, order=0)
+        tissues = {k: _resample(v, fine, grid, order=0) for k, v in tissues.items()}
+        masks = {k: _resample_mask(v, fine, grid) for k, v in masks.items()}
+    size = habitus.body_ax / 155.0
+    hu = acquire(clean, site, np.random.default_rng([noise_seed, 1]), size)
+    meta = {
+        "modality": "CT",
+        "manufacturer": site.manufacturer,
+        "model": site.model,
+        "kernel": site.kernel,
+        "institution": site.institution,
+        "site": site.name,
+        "slice_thickness": grid.spacing[0],
+        "kvp": site.kvp,
+        "patient_sex": "F" if habitus.sex == "female" else "M",
+        "patient_age": habitus.age,
+        "body_part": "CHEST",
+        "window_center": -600.0,
+        "window_width": 1500.0,
+    }
+    meta.update(metadata or {})
+    volume = Volume(hu, grid.spacing, grid.origin, np.eye(3), meta)
+    return PhantomStudy(volume, masks, lobes, placed, site, habitus, clean, tissues)
+
+
+def _parse_findings(
+    findings: Sequence[str | tuple[str, str]], rng: np.random.Generator
+) -> list[FindingSpec]:
+    from radlens.phantom.lesions import _new
+
+    specs = []
+    for item in findings:
+        abn, loc = (item, None) if isinstance(item, str) else item
+        if abn not in LOCATIONS:
+            close = difflib.get_close_matches(str(abn), list(LOCATIONS), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"unknown abnormality {abn!r}; expected one of {list(ABNORMALITIES)}{hint}"
+            )
+        options = LOCATIONS[abn]
+        if loc is None:
+            loc = options[int(rng.integers(len(options)))]
+        if loc not in options:
+            raise ConfigError(
+                f"abnormality {abn!r} cannot be placed at {loc!r}; expected one of {list(options)}"
+            )
+        specs.append(_new(abn, loc, rng))
+    return specs
+
+
+def make_phantom(
+    seed: int = 0,
+    *,
+    findings: Sequence[str | tuple[str, str]] | None = None,
+    site: Site | str = "site_a",
+    shape: tuple[int, int, int] = DEFAULT_SHAPE,
+) -> PhantomStudy:
+    """One synthetic chest CT: random findings when `findings` is None, else exactly those."""
+    rng = np.random.default_rng([int(seed), 7])
+    habitus = Habitus.sample(rng)
+    specs = sample_findings(rng) if findings is None else _parse_findings(findings, rng)
+    return render_study(habitus, specs, site, shape=shape, noise_seed=int(rng.integers(2**31)))
+
+
+def __getattr__(name: str) -> object:
+    """Re-export `synthesize_cohort` lazily: `phantom_cohort` imports this module (PEP 562)."""
+    if name == "synthesize_cohort":
+        from radlens.phantom.cohort import synthesize_cohort
+
+        return synthesize_cohort
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

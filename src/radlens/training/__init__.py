@@ -1,0 +1,1 @@
+"""radlens.training.loop."""

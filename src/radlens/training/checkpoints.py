@@ -1,0 +1,154 @@
+"""Checkpoint I/O of a training run: ``checkpoint.pt`` (best weights) and ``last.pt`` (full state).
+
+``last.pt`` holds everything a resumed run needs to continue bit for bit: model, optimiser and
+scheduler states, the epoch reached, the best-so-far bookkeeping, the history and every random
+state (torch, CUDA, NumPy, Python, and the batch-permutation and augmentation generators).
+Both files also carry what `radlens.training.run.load_run` needs to rebuild the model (task, label names,
+geometry, config).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from radlens.models.tasks import Task
+from radlens.training.config import TrainConfig
+
+__all__ = [
+    "RunProgress",
+    "checkpoint_meta",
+    "load_best_weights",
+    "restore_training_state",
+    "rng_state",
+    "save_checkpoints",
+]
+
+
+@dataclass
+class RunProgress:
+    """Where a run stands: epochs done, best validation AUC and its epoch, per-epoch history."""
+
+    epoch: int = 0
+    best_val_auc: float = -1.0
+    best_epoch: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(self, entry: dict[str, Any]) -> bool:
+        """Add one epoch's history entry; True when its validation AUC is the best so far (a NaN
+        AUC, from a split with one class only, keeps the first epoch)."""
+        self.history.append(entry)
+        self.epoch = entry["epoch"]
+        if entry["val_auc"] > self.best_val_auc or self.best_epoch == 0:
+            self.best_val_auc, self.best_epoch = entry["val_auc"], entry["epoch"]
+            return True
+        return False
+
+
+def rng_state(perm_gen: torch.Generator, aug_gen: torch.Generator) -> dict[str, Any]:
+    """Every random state the loop draws from, as tensors and plain values (weights_only-safe)."""
+    np_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]],
+        "python": random.getstate(),
+        "perm": perm_gen.get_state(),
+        "aug": aug_gen.get_state(),
+    }
+
+
+def _set_rng_state(state: dict[str, Any], perm_gen: torch.Generator, aug_gen: torch.Generator):
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    kind, keys, *rest = state["numpy"]
+    np.random.set_state((kind, keys.numpy(), *rest))
+    random.setstate(state["python"])
+    perm_gen.set_state(state["perm"])
+    aug_gen.set_state(state["aug"])
+
+
+def restore_training_state(
+    state: dict[str, Any],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    perm_gen: torch.Generator,
+    aug_gen: torch.Generator,
+) -> RunProgress:
+    """Load a ``last.pt`` state into the model, optimiser, scheduler and generators."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    _set_rng_state(state["rng"], perm_gen, aug_gen)
+    return RunProgress(
+        state["epoch"], state["best_val_auc"], state["best_epoch"], list(state["history"])
+    )
+
+
+def checkpoint_meta(task: Task, config: TrainConfig, geometry: dict[str, Any]) -> dict[str, Any]:
+    """What both checkpoint files carry besides weights: enough to rebuild the model."""
+    return {
+        "task": task.kind,
+        "label_names": list(task.label_names),
+        "ordinal_loss": task.ordinal_loss,
+        "geometry": geometry,
+        "config": config.model_dump(mode="json"),
+    }
+
+
+def load_best_weights(run_dir: Path, model: nn.Module) -> None:
+    """Put the best weights of the run (``checkpoint.pt``) into `model`."""
+    best = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
+    model.load_state_dict(best["model"])
+
+
+def save_checkpoints(
+    run_dir: Path,
+    *,
+    meta: dict[str, Any],
+    model: nn.Module,
+    optimizer: Any,
+    scheduler: Any,
+    progress: RunProgress,
+    perm_gen: torch.Generator,
+    aug_gen: torch.Generator,
+    best_weights: dict[str, torch.Tensor] | None,
+) -> None:
+    """checkpoint.pt (best so far, when it changed since the last save), then last.pt (full
+    state): an interruption between the two only makes a resume redo a few epochs."""
+    from radlens.training.run import atomic_save
+
+    if best_weights is not None:
+        atomic_save(
+            run_dir / "checkpoint.pt",
+            {
+                **meta,
+                "model": best_weights,
+                "epoch": progress.best_epoch,
+                "val_auc": progress.best_val_auc,
+            },
+        )
+    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    opt = optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer  # Fabric wrapper
+    atomic_save(
+        run_dir / "last.pt",
+        {
+            **meta,
+            "model": weights,
+            "optimizer": opt.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "epoch": progress.epoch,
+            "best_val_auc": progress.best_val_auc,
+            "best_epoch": progress.best_epoch,
+            "history": progress.history,
+            "rng": rng_state(perm_gen, aug_gen),
+        },
+    )

@@ -1,0 +1,382 @@
+"""Run directories: config.yaml, checkpoint.pt / last.pt, metrics.json, predictions.parquet.
+
+`load_run` rebuilds the trained model from a run directory; `evaluate_run` re-predicts one split
+from ``checkpoint.pt`` and updates metrics.json and predictions.parquet.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+import yaml
+from rich.table import Table
+from torch import nn
+
+from radlens.data.arrays import ArrayDataset
+from radlens.errors import ConfigError, EvaluationError, ModelError
+from radlens.models.tasks import Task, predictions_to_frame, prevalence
+from radlens.training.config import TrainConfig, make_config
+
+logger = logging.getLogger(__name__)
+
+# options that may change between a run and its resumption (hardware, not the experiment)
+HARDWARE_FIELDS = {
+    "device",
+    "precision",
+    "channels_last",
+    "compile",
+    "devices",
+    "threads",
+    "out",
+    "eval_batch_size",
+    "checkpoint_every",
+}
+
+
+def atomic_save(path: Path, obj: Any) -> None:
+    """torch.save to a temporary file, then rename: never a half-written checkpoint."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _read_config(run_dir: Path) -> TrainConfig:
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        raise ModelError(
+            f"{run_dir} is not a run directory: no config.yaml (train one with"
+            f" `radlens train ... --out {run_dir}`)"
+        )
+    return make_config(yaml.safe_load(path.read_text()) or {}, source=str(path))
+
+
+def _torch_load(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ModelError(f"run directory {path.parent}: {path.name} not found")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt or foreign file
+        raise ModelError(f"{path}: not a readable radlens checkpoint ({exc})") from None
+
+
+def prepare_run_dir(
+    config: TrainConfig, *, resume: bool
+) -> tuple[TrainConfig, dict[str, Any] | None]:
+    """Create ``out`` (fresh run) or reload config and ``last.pt`` (resume)."""
+    run_dir = Path(config.out)
+    if not resume:
+        if (run_dir / "last.pt").exists() or (run_dir / "checkpoint.pt").exists():
+            raise ConfigError(
+                f"--out {run_dir} already holds a run; add --resume to continue it or choose"
+                " another --out"
+            )
+        config.check_source()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        config.to_yaml(run_dir / "config.yaml")
+        return config, None
+    saved = _read_config(run_dir)
+    state = _torch_load(run_dir / "last.pt")
+    for name in config.model_fields_set - HARDWARE_FIELDS:
+        if getattr(config, name) != getattr(saved, name):
+            raise ConfigError(
+                f"--resume: run {run_dir} was trained with {name}={getattr(saved, name)!r};"
+                f" cannot continue it with {name}={getattr(config, name)!r}"
+            )
+    hardware = {k: getattr(config, k) for k in config.model_fields_set & HARDWARE_FIELDS}
+    resolved = make_config({**saved.model_dump(), **hardware}, source=str(run_dir / "config.yaml"))
+    return resolved, state
+
+
+def load_dataset(config: TrainConfig) -> ArrayDataset:
+    """The dataset the config names: a MedMNIST dataset, a folder of radiographs or a chest-CT
+    cohort (its reports labelled by the labeler, split by patient exactly as in training)."""
+    config.check_source()
+    if config.cohort:
+        from radlens.data.ct_cohort import load_ct_cohort
+
+        options: dict[str, Any] = {
+            "seed": config.seed,
+            "shape": config.cohort_shape,
+            "min_location_positives": config.cohort_min_location_positives,
+            "cache_dir": config.cohort_cache,
+            "progress": False,
+        }
+        if config.cohort_windows is not None:
+            options["windows"] = [tuple(w) for w in config.cohort_windows]
+        if config.cohort_spacing is not None:
+            options["target_spacing"] = config.cohort_spacing
+        return load_ct_cohort(config.cohort, **options).dataset
+    if config.dataset:
+        from radlens.data.medmnist.load import load_medmnist
+
+        return load_medmnist(
+            config.dataset,
+            config.size,
+            data_dir=config.data_dir,
+            data_file=config.data_file,
+            verify=config.verify,
+        )
+    try:
+        from radlens.data.radiographs.decode import load_image_folder
+    except ImportError:  # the loader lives beside the radiograph decoder
+        from radlens.data.radiographs.folder import load_image_folder
+
+    return load_image_folder(
+        config.images,
+        config.labels,
+        image_column=config.image_column,
+        patient_column=config.patient_column,
+        label_columns=config.label_columns,
+        size=config.image_size,
+        seed=config.seed,
+        site_column=config.site_column,
+    )
+
+
+# ---- predictions and metrics ---------------------------------------------------------------
+def write_predictions(df: pd.DataFrame, path: Path) -> None:
+    """Parquet with the frame's attrs["radlens"] as schema metadata key b"radlens"."""
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta[b"radlens"] = json.dumps(df.attrs.get("radlens", {})).encode()
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table.replace_schema_metadata(meta), tmp)
+    os.replace(tmp, path)
+
+
+def read_predictions(path: Path) -> pd.DataFrame:
+    """Read a predictions table; its metadata lands in ``df.attrs["radlens"]``."""
+    if not Path(path).is_file():
+        raise EvaluationError(f"predictions table {path} not found")
+    table = pq.read_table(path)
+    df = table.to_pandas()
+    raw = (table.schema.metadata or {}).get(b"radlens")
+    df.attrs["radlens"] = json.loads(raw) if raw else {}
+    return df
+
+
+def split_report(
+    ds: ArrayDataset,
+    split: str,
+    task: Task,
+    config: TrainConfig,
+    idx: np.ndarray,
+    y_true: np.ndarray,
+    scores: np.ndarray,
+) -> dict[str, Any]:
+    """Metrics of one split plus what they were measured on."""
+    n = len(scores)
+    out = task.metrics(y_true, scores)
+    out["n_images"] = n
+    out["n_patients"] = len(set(ds.patient_ids[split][idx]))
+    out["prevalence"] = prevalence(task, y_true)
+    out["official_data"] = bool(ds.official)
+    where = f"{ds.name}" + (f" {config.size}px" if config.dataset else "")
+    text = f"{where}, {split} split, {n} of {ds.size(split)} images"
+    if not ds.official:
+        text += f", unofficial data ({ds.source or 'file not verified against official MD5'})"
+    out["measured_on"] = text
+    return out
+
+
+def _predict_split(
+    model: nn.Module,
+    ds: ArrayDataset,
+    split: str,
+    task: Task,
+    config: TrainConfig,
+    device: torch.device,
+    channels_last: bool,
+):
+    from radlens.training.device import images_to_tensor, predict_scores, subset_indices
+
+    idx = subset_indices(ds.size(split), config.max_eval_images, config.seed)
+    x = images_to_tensor(
+        ds.images[split][idx], n_channels=ds.n_channels, spatial_dims=ds.spatial_dims
+    )
+    scores = predict_scores(
+        model,
+        x,
+        task,
+        batch_size=config.eval_batch_size,
+        device=device,
+        channels_last=channels_last,
+    )
+    return idx, ds.labels[split][idx], scores
+
+
+def _frame(
+    ds: ArrayDataset, split: str, task: Task, idx: np.ndarray, y: np.ndarray, scores: np.ndarray
+) -> pd.DataFrame:
+    sites = ds.extra.get("site", ds.extra.get("sites"))
+    site = np.asarray(sites[split])[idx] if isinstance(sites, dict) and split in sites else None
+    return predictions_to_frame(
+        task=task,
+        split=split,
+        ids=ds.ids[split][idx],
+        patient_ids=ds.patient_ids[split][idx],
+        y_true=y,
+        y_score=scores,
+        sites=site,
+        dataset=ds.name,
+        official=ds.official,
+    )
+
+
+def write_outputs(
+    run_dir: Path,
+    model: nn.Module,
+    ds: ArrayDataset,
+    task: Task,
+    config: TrainConfig,
+    *,
+    device: torch.device,
+    channels_last: bool = False,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Predict val and test with `model`; write predictions.parquet and metrics.json."""
+    model.to(device)
+    splits, frames = {}, []
+    for split in [s for s in ("val", "test") if s in ds.images]:
+        idx, y, scores = _predict_split(model, ds, split, task, config, device, channels_last)
+        splits[split] = split_report(ds, split, task, config, idx, y, scores)
+        frames.append(_frame(ds, split, task, idx, y, scores))
+    df = pd.concat(frames, ignore_index=True)
+    df.attrs = frames[0].attrs
+    write_predictions(df, run_dir / "predictions.parquet")
+    metrics = {
+        "dataset": ds.name,
+        "task": task.kind,
+        "official_data": bool(ds.official),
+        "data_note": "official data" if ds.official else "unofficial data",
+        "label_names": list(task.label_names),
+        "model": config.model,
+        **(extra or {}),
+        "splits": splits,
+    }
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+    return metrics
+
+
+# ---- reading runs back -------------------------------------------------------------------------
+@dataclass
+class LoadedRun:
+    """A trained model rebuilt from its run directory (eval mode, on CPU)."""
+
+    model: nn.Module
+    config: TrainConfig
+    task: Task
+    label_names: tuple[str, ...]
+    run_dir: Path
+    checkpoint: dict[str, Any]
+
+
+def load_run(run_dir: str | Path) -> LoadedRun:
+    """Rebuild the best model of a run from ``config.yaml`` and ``checkpoint.pt``."""
+    from radlens.training.loop import make_model
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ModelError(f"run directory {run_dir} does not exist")
+    config = _read_config(run_dir)
+    ckpt = _torch_load(run_dir / "checkpoint.pt")
+    try:
+        task = Task(ckpt["task"], tuple(ckpt["label_names"]), ordinal_loss=ckpt["ordinal_loss"])
+        model = make_model(config, task, ckpt["geometry"])
+        model.load_state_dict(ckpt["model"])
+    except (KeyError, RuntimeError) as exc:
+        raise ModelError(
+            f"{run_dir / 'checkpoint.pt'}: does not match config.yaml ({exc})"
+        ) from None
+    model.eval()
+    return LoadedRun(model, config, task, task.label_names, run_dir, ckpt)
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    split: str = "test",
+    *,
+    dataset: ArrayDataset | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Re-predict `split` from checkpoint.pt; update metrics.json and predictions.parquet.
+
+    Returns the split's metrics (auc, acc, extras, n_images, n_patients, prevalence, ...).
+    """
+    run = load_run(run_dir)
+    ds = dataset if dataset is not None else load_dataset(run.config)
+    if split not in ds.images:
+        raise EvaluationError(f"dataset {ds.name!r} has no split {split!r}; has {ds.splits}")
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    run.model.to(dev)
+    idx, y, scores = _predict_split(run.model, ds, split, run.task, run.config, dev, False)
+    report = split_report(ds, split, run.task, run.config, idx, y, scores)
+    metrics_path = run.run_dir / "metrics.json"
+    metrics = (
+        json.loads(metrics_path.read_text())
+        if metrics_path.is_file()
+        else {
+            "dataset": ds.name,
+            "task": run.task.kind,
+            "official_data": bool(ds.official),
+            "data_note": "official data" if ds.official else "unofficial data",
+            "label_names": list(run.label_names),
+            "model": run.config.model,
+            "splits": {},
+        }
+    )
+    metrics["splits"][split] = report
+    metrics_path.write_text(json.dumps(metrics, indent=2, default=float))
+    frame = _frame(ds, split, run.task, idx, y, scores)
+    pred_path = run.run_dir / "predictions.parquet"
+    if pred_path.is_file():
+        old = read_predictions(pred_path)
+        frame_attrs = frame.attrs
+        frame = pd.concat([old[old["split"] != split], frame], ignore_index=True)
+        frame.attrs = frame_attrs
+    write_predictions(frame, pred_path)
+    return {
+        "dataset": ds.name,
+        "split": split,
+        "task": run.task.kind,
+        "label_names": list(run.label_names),
+        **report,
+    }
+
+
+def metrics_table(metrics: dict[str, Any], splits: tuple[str, ...] = ("val", "test")) -> Table:
+    """A rich table of headline metrics per split, titled with what they were measured on."""
+    note = "" if metrics.get("official_data", True) else " [bold yellow](unofficial data)[/]"
+    table = Table(
+        title=f"{metrics.get('dataset', '')} · {metrics.get('task', '')}"
+        f" · {metrics.get('model', '')}{note}"
+    )
+    for column in ("split", "AUC", "ACC", "extras", "images", "patients", "measured on"):
+        table.add_column(
+            column, justify="right" if column in ("AUC", "ACC", "images", "patients") else "left"
+        )
+    for split in splits:
+        m = metrics.get("splits", {}).get(split)
+        if not m:
+            continue
+        extras = ", ".join(f"{k} {m[k]:.3f}" for k in ("mae", "qwk") if k in m)
+        table.add_row(
+            split,
+            f"{m['auc']:.4f}",
+            f"{m['acc']:.4f}",
+            extras,
+            str(m["n_images"]),
+            str(m["n_patients"]),
+            m.get("measured_on", ""),
+        )
+    return table

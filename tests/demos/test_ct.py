@@ -1,0 +1,116 @@
+"""`radlens demo`: the chest-CT pipeline end to end, tiny (radlens.demos.ct, radlens.demos.ct_report)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from radlens.cli.main import main
+from radlens.data.ct_cohort import DEMO_WINDOWS
+
+
+def _flat(text: str) -> str:
+    """Rich wraps long error lines; compare with single spaces."""
+    return " ".join(text.split())
+
+
+@pytest.mark.slow
+def test_tiny_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "demo"
+    rc = main(
+        [
+            "demo",
+            "--out",
+            str(out),
+            "--patients",
+            "9",
+            "--seed",
+            "0",
+            "--epochs",
+            "1",
+            "--shape",
+            "16,32,32",
+            "--threads",
+            "1",
+        ]
+    )
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    report = out / "run" / "report.html"
+    assert f"report: {report}" in text
+    assert "labeler micro F1" in text and "mean test AUROC" in text
+    summary = json.loads((out / "demo.json").read_text())
+    assert summary["labeler"]["micro_f1"] > 0.9
+    assert set(summary["test_auroc"]) == {
+        "nodule",
+        "mass",
+        "consolidation",
+        "ground_glass_opacity",
+        "atelectasis",
+        "pleural_effusion",
+        "pneumothorax",
+        "emphysema",
+        "cardiomegaly",
+        "pericardial_effusion",
+        "lymphadenopathy",
+        "arterial_wall_calcification",
+    }
+    assert summary["splits"]["test"]["patients"] == 2
+    page = report.read_text()
+    assert "Triage list" in page and page.count('id="triage"') == 1
+    triage = pd.read_csv(out / "run" / "triage.csv")
+    assert list(triage["rank"]) == list(range(1, len(triage) + 1))
+    order = {"critical": 0, "urgent": 1, "routine": 2, "none": 3}
+    ranks = triage["urgency"].map(order).tolist()
+    assert ranks == sorted(ranks)  # critical first, then urgent, routine, nothing
+    assert triage["draft_report"].str.contains("IMPRESSION:").all()
+    # the triage service reads the run's preprocessing exactly as the demo trained with it
+    from radlens.service.scoring import run_preprocessing
+
+    pre = run_preprocessing(out / "run", {}, summary.get("dataset", "chest_ct_cohort"))
+    assert pre.shape == (16, 24, 32) and pre.source.endswith("preprocessing.json")  # cropped
+    assert pre.windows == DEMO_WINDOWS and len(pre.spacing) == 3
+    assert summary["windows"] == [list(w) for w in DEMO_WINDOWS]
+    heatmaps = list((out / "run" / "heatmaps").glob("*.png"))
+    assert heatmaps and (out / "run" / "heatmaps" / "index.csv").is_file()
+    # a second demo replaces the first; a foreign folder is refused
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("x")
+    assert main(["demo", "--out", str(foreign), "--patients", "9"]) == 2
+    assert "not a radlens demo" in _flat(capsys.readouterr().err)
+    assert (foreign / "keep.txt").exists()
+    # the demo run names its cohort as data source: evaluate re-predicts it from the checkpoint
+    assert main(["evaluate", str(out / "run"), "--bootstrap", "0", "--device", "cpu"]) == 0
+    assert "AUROC [95% CI]" in capsys.readouterr().out
+
+
+def test_demo_refuses_too_few_patients(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["demo", "--out", str(tmp_path / "d"), "--patients", "2", "--shape", "16,32,32"])
+    assert rc == 2
+    assert "use more --patients" in _flat(capsys.readouterr().err)
+
+
+def test_demo_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--out", str(tmp_path / "d"), "--shape", "8,8"]) == 2
+    assert "shape" in _flat(capsys.readouterr().err)
+    assert (
+        main(
+            [
+                "demo",
+                "--out",
+                str(tmp_path / "e"),
+                "--model",
+                "ctnt",
+                "--patients",
+                "9",
+                "--shape",
+                "16,32,32",
+            ]
+        )
+        == 2
+    )
+    assert "did you mean 'ctnet'" in _flat(capsys.readouterr().err)

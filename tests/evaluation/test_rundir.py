@@ -1,0 +1,70 @@
+"""evaluate_run_dir on a run directory over the real (shared) PneumoniaMNIST file: the leakage
+audit reads the run's training data (patient ids and image hashes) through config.yaml."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from _support.evaluation_synth import write_run_dir
+
+from radlens.errors import EvaluationError
+from radlens.evaluation import evaluate_run_dir
+
+DATA_FILE = "pneumoniamnist_UNOFFICIAL_trainsubset.npz"
+
+
+def _real_run(tmp_path: Path, medmnist_dir: Path, *, leak: bool = False) -> Path:
+    path = medmnist_dir / DATA_FILE
+    if not path.is_file():
+        pytest.skip(f"{DATA_FILE} not in {medmnist_dir}")
+    with np.load(path) as npz:
+        labels = npz["test_labels"][:, 0].astype(np.int64)
+    rng = np.random.default_rng(0)
+    ids = np.array([f"test-{i:06d}" for i in range(len(labels))])
+    p1 = 1.0 / (1.0 + np.exp(-(rng.normal(size=len(labels)) + 2.0 * labels - 1.0)))
+    frame = pd.DataFrame(
+        {
+            "id": ids,
+            "patient_id": ids.copy(),
+            "split": "test",
+            "site": "",
+            "target": labels,
+            "score:normal": 1.0 - p1,
+            "score:pneumonia": p1,
+        }
+    )
+    if leak:
+        frame.loc[3, "patient_id"] = "train-000005"  # a training patient scored as test
+    frame.attrs["radlens"] = {"task": "binary", "label_names": ["normal", "pneumonia"]}
+    run = write_run_dir(tmp_path / "run", frame, dataset="pneumoniamnist")
+    config = {"dataset": "pneumoniamnist", "size": 28, "data_file": str(path), "verify": False}
+    (run / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    return run
+
+
+@pytest.mark.slow
+def test_run_dir_audit_uses_the_training_data(tmp_path: Path, medmnist_dir: Path) -> None:
+    run = _real_run(tmp_path, medmnist_dir)
+    result = evaluate_run_dir(run, n_bootstrap=0)
+    audit = result.leakage
+    assert audit["n_train_patients"] >= 3882
+    assert audit["n_images_hashed"] == 3882 + 624
+    assert any("image difference hashes" in c for c in audit["checked"])
+    doc = json.loads((run / "evaluation.json").read_text())
+    assert doc["leakage_audit"]["n_images_hashed"] == 3882 + 624
+    assert doc["labels"][0]["label"] == "pneumonia" and doc["labels"][0]["n_images"] == 624
+    html = (run / "report.html").read_text()
+    assert "images hashed" in html and "Confusion matrix" in html
+
+
+@pytest.mark.slow
+def test_run_dir_refuses_a_training_patient_in_test(tmp_path: Path, medmnist_dir: Path) -> None:
+    run = _real_run(tmp_path, medmnist_dir, leak=True)
+    with pytest.raises(EvaluationError, match=r"leakage: .*1 of .*refusing to evaluate test"):
+        evaluate_run_dir(run, n_bootstrap=0)
+    assert not (run / "report.html").exists()

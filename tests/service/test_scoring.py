@@ -1,0 +1,219 @@
+"""ModelScorer on a tiny real 3D run (trained here for one epoch), plug-in scorers, triage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _support.service import make_volume, write_series
+from sqlalchemy import select
+
+from radlens.errors import ConfigError, ModelError
+from radlens.service.files import FileStore
+from radlens.service.ingest import ingest_dicom_files
+from radlens.service.scoring import ModelScorer, Prediction, load_scorer, split_label
+from radlens.service.store import Database, Study, StudyStatus
+from radlens.service.store import Prediction as PredictionRow
+from radlens.service.triage import draft_report, triage, urgency_of
+from radlens.service.worker import Worker
+
+LABELS = ("pneumothorax@right_pleura", "mass@right_upper_lobe", "nodule")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    """A real run directory: resnet18 3D trained one epoch on a few random 8^3 volumes."""
+    from radlens.data.arrays import ArrayDataset
+    from radlens.training.config import make_config
+    from radlens.training.loop import train
+
+    rng = np.random.default_rng(0)
+    images, labels, ids = {}, {}, {}
+    for split, n in (("train", 4), ("val", 2), ("test", 2)):
+        images[split] = rng.integers(0, 255, (n, 8, 8, 8), dtype=np.uint8)
+        labels[split] = np.array(
+            [[(i + j) % 2 for j in range(len(LABELS))] for i in range(n)], np.float32
+        )
+        ids[split] = np.array([f"{split}-{i}" for i in range(n)])
+    ds = ArrayDataset(
+        name="tiny",
+        task="multi-label",
+        label_names=LABELS,
+        images=images,
+        labels=labels,
+        ids=ids,
+        patient_ids=ids,
+        spatial_dims=3,
+        official=False,
+    )
+    out = tmp_path_factory.mktemp("run") / "tiny"
+    config = make_config(
+        {
+            "dataset": "tiny",
+            "model": "resnet18",
+            "epochs": 1,
+            "batch_size": 4,
+            "eval_batch_size": 4,
+            "device": "cpu",
+            "precision": "32-true",
+            "out": str(out),
+        }
+    )
+    return train(config, dataset=ds, progress=False).run_dir
+
+
+@pytest.mark.slow
+def test_model_scorer_scores_and_explains_a_volume(tiny_run: Path) -> None:
+    scorer = ModelScorer(tiny_run, heatmap_threshold=0.0)
+    volume = make_volume(1, (8, 24, 24))
+    preds = scorer.score(volume)
+    assert [(p.abnormality, p.location) for p in preds] == [
+        ("pneumothorax", "right_pleura"),
+        ("mass", "right_upper_lobe"),
+        ("nodule", None),
+    ]
+    assert all(0.0 <= p.score <= 1.0 for p in preds)
+    assert scorer.score(volume) == preds  # deterministic in eval mode
+    maps = scorer.heatmaps(volume)
+    # one map per output label: located outputs give located maps
+    assert set(maps) == {"pneumothorax@right_pleura", "mass@right_upper_lobe", "nodule"}
+    assert all(
+        m.shape == volume.array.shape and 0 <= m.min() <= m.max() <= 1 for m in maps.values()
+    )
+    assert scorer.model_version.startswith("tiny@")
+    assert scorer.preprocessing.source == "fit volume to input shape"
+    assert len(ModelScorer(tiny_run, heatmap_threshold=0.0, max_heatmaps=1).heatmaps(volume)) == 1
+
+
+@pytest.mark.slow
+def test_worker_with_model_scorer(tiny_run: Path, tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    files = FileStore(tmp_path / "cas")
+    _, paths = write_series(tmp_path / "s", seed=3)
+    ingest_dicom_files(db, files, [(p.name, p.read_bytes()) for p in paths])
+    scorer = load_scorer("", tiny_run)
+    assert Worker(db, files, scorer, completion_timeout_s=0).run_once() == 1
+    with db.session() as session:
+        study = session.scalar(select(Study))
+        assert study.status == StudyStatus.SCORED and study.model_version == scorer.model_version
+        rows = session.scalars(select(PredictionRow)).all()
+    assert {r.abnormality for r in rows} == {"pneumothorax", "mass", "nodule"}
+
+
+def test_model_scorer_errors(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="does not exist"):
+        ModelScorer(tmp_path / "missing")
+    with pytest.raises(ConfigError, match=r"package\.module:factory"):
+        load_scorer("no_colon_here", None)
+    with pytest.raises(ConfigError, match="cannot be imported"):
+        load_scorer("radlens.nowhere:make", None)
+    assert load_scorer("", None) is None
+    assert load_scorer("_support.service:tiny_scorer", None).model_version == "tinynet-test-0"
+
+
+def test_split_label_and_triage_rules() -> None:
+    assert split_label("nodule@left_lower_lobe") == ("nodule", "left_lower_lobe")
+    assert split_label("cardiomegaly") == ("cardiomegaly", None)
+    assert urgency_of("pneumothorax") == "critical" and urgency_of("mass") == "urgent"
+    result = triage(
+        [
+            Prediction("nodule", "left_lower_lobe", 0.97),
+            Prediction("pneumothorax", "left_pleura", 0.55),
+            Prediction("mass", "right_upper_lobe", 0.3),
+            Prediction("mass", "left_upper_lobe", 0.1),
+        ],
+        threshold=0.5,
+    )
+    # critical pneumothorax sets the rank and is the top finding, though nodule scores higher
+    assert result.urgency_rank == 0 and result.top_abnormality == "pneumothorax"
+    assert result.top_score == 0.55
+    status = {f.abnormality: (f.status, f.location) for f in result.findings}
+    assert status["mass"] == ("uncertain", "right_upper_lobe")
+    text = draft_report([Prediction("pneumothorax", "left_pleura", 0.9)])
+    assert "neumothorax in the left pleura" in text and "[critical]" in text
+    quiet = [Prediction("pneumothorax", "left_pleura", 0.01)]
+    assert triage(quiet, threshold=0.5).urgency_rank == 3
+    assert triage(quiet, threshold=0.5).top_abnormality == "pneumothorax"
+    assert "No pneumothorax." in draft_report(quiet)
+
+
+@pytest.fixture(scope="module")
+def chest_run(tmp_path_factory) -> Path:
+    from _support.service import train_chest_ct_run
+
+    return train_chest_ct_run(tmp_path_factory.mktemp("chest"))
+
+
+@pytest.mark.slow
+def test_model_scorer_preprocesses_like_the_chest_ct_cohort(chest_run: Path, tmp_path) -> None:
+    """The service feeds the model exactly the tensor training saw for the same NIfTI volume."""
+    import pandas as pd
+
+    from radlens.data.ct_cohort import load_ct_cohort
+    from radlens.data.volumes.io import load_volume
+    from radlens.phantom.geometry import FOV_MM
+    from radlens.training.run import load_run
+
+    scorer = ModelScorer(chest_run)
+    pre = scorer.preprocessing
+    assert pre.source == "ct_cohort defaults" and pre.shape == (16, 32, 32)
+    assert len(pre.windows) == int(load_run(chest_run).checkpoint["geometry"]["in_channels"])
+    assert pre.spacing == pytest.approx([FOV_MM[i] / pre.shape[i] for i in range(3)])
+    table = pd.read_parquet(chest_run.parent / "cohort" / "cohort.parquet")
+    row = table.iloc[0]
+    cohort_dir = chest_run.parent / "cohort"
+    volume = load_volume(cohort_dir / row["nifti_path"])
+    trained = load_ct_cohort(cohort_dir, shape=pre.shape, progress=False, cache_dir=tmp_path)
+    ds = trained.dataset
+    split = trained.table["split"].iloc[0]
+    index = list(ds.ids[split]).index(str(row["study_id"]))
+    mine = scorer._tensor(volume)[0].numpy()
+    assert np.abs(mine.astype(int) - ds.images[split][index].astype(int)).max() <= 1
+    # the same volume through the run's own prediction path gives the same scores
+    from radlens.training.device import predict_scores
+
+    run = load_run(chest_run)
+    expected = predict_scores(run.model, scorer._tensor(volume), run.task)[0]
+    got = [p.score for p in scorer.score(volume)]
+    assert got == pytest.approx(list(expected), abs=1e-6)
+    assert len(got) == len(run.label_names) > 12  # 12 abnormalities + located outputs
+
+
+@pytest.mark.slow
+def test_recorded_preprocessing_wins_and_bad_files_fail(chest_run: Path, tmp_path) -> None:
+    import json
+    import shutil
+
+    from radlens.service.scoring import run_preprocessing
+
+    run = tmp_path / "run"
+    shutil.copytree(chest_run, run)
+    n_in = len(ModelScorer(run).preprocessing.windows)
+    windows = [[-1000 + 10 * c, 200] for c in range(n_in)]
+    (run / "preprocessing.json").write_text(
+        json.dumps({"shape": [16, 32, 32], "windows": windows, "spacing": [20, 10.5, 10.5]})
+    )
+    pre = ModelScorer(run).preprocessing
+    assert pre.windows == tuple(tuple(map(float, w)) for w in windows)
+    assert pre.spacing == (20.0, 10.5, 10.5) and pre.source.endswith("preprocessing.json")
+    too_many = json.dumps({"shape": [16, 32, 32], "windows": [[1, 2]] * (n_in + 1)})
+    (run / "preprocessing.json").write_text(too_many)
+    with pytest.raises(ModelError, match=f"takes {n_in} channel"):
+        ModelScorer(run)
+    (run / "preprocessing.json").write_text('{"shape": "big"}')
+    with pytest.raises(ModelError, match="malformed"):
+        run_preprocessing(run, {}, "x")
+    (run / "preprocessing.json").write_text("{nope")
+    with pytest.raises(ModelError, match="not valid JSON"):
+        run_preprocessing(run, {}, "x")
+
+
+def test_findings_link_to_their_located_heatmap() -> None:
+    from radlens.service.worklist import heatmap_key
+
+    keys = {"mass@right_upper_lobe", "nodule", "pneumothorax@left_pleura"}
+    assert heatmap_key("mass", "right_upper_lobe", keys) == "mass@right_upper_lobe"
+    assert heatmap_key("nodule", "lingula", keys) == "nodule"  # falls back to the unlocated map
+    assert heatmap_key("pneumothorax", "right_pleura", keys) is None  # never another location
+    assert heatmap_key("cardiomegaly", None, keys) is None

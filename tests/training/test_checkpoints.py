@@ -1,0 +1,153 @@
+"""Checkpoint I/O (radlens.training.checkpoints) and the validation pass (radlens.training.validation) on their own:
+best-epoch bookkeeping, a save/restore round trip of the full training state, and validation AUC
+through a real Lightning Fabric equal to scoring the images directly."""
+
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from lightning_fabric import Fabric
+from torch import nn
+
+from radlens.models.tasks import Task
+from radlens.training.checkpoints import (
+    RunProgress,
+    checkpoint_meta,
+    restore_training_state,
+    save_checkpoints,
+)
+from radlens.training.config import make_config
+from radlens.training.device import predict_scores
+from radlens.training.validation import validation_auc
+
+TASK = Task("binary", ("normal", "abnormal"))
+
+
+def small_net(seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.BatchNorm1d(8), nn.Linear(8, 2))
+
+
+def optimiser_and_schedule(net: nn.Module):
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    return opt, torch.optim.lr_scheduler.MultiStepLR(opt, [1], gamma=0.1)
+
+
+def entry(epoch: int, auc: float) -> dict:
+    return {"epoch": epoch, "train_loss": 0.5, "val_auc": auc, "lr": 1e-3}
+
+
+def test_progress_keeps_the_best_epoch() -> None:
+    run = RunProgress()
+    assert run.record(entry(1, 0.6)) is True
+    assert run.record(entry(2, 0.7)) is True
+    assert run.record(entry(3, 0.65)) is False
+    assert (run.epoch, run.best_epoch, run.best_val_auc, len(run.history)) == (3, 2, 0.7, 3)
+
+
+def test_progress_with_nan_auc_keeps_the_first_epoch() -> None:
+    run = RunProgress()
+    assert run.record(entry(1, math.nan)) is True
+    assert run.record(entry(2, math.nan)) is False
+    assert run.best_epoch == 1 and run.epoch == 2
+
+
+def test_state_round_trip_continues_identically(tmp_path: Path) -> None:
+    net = small_net(0)
+    opt, sched = optimiser_and_schedule(net)
+    x, y = torch.randn(8, 1, 4, 4), torch.tensor([0, 1] * 4)
+    nn.functional.cross_entropy(net(x), y).backward()
+    opt.step()
+    sched.step()
+    perm_gen, aug_gen = torch.Generator().manual_seed(1), torch.Generator().manual_seed(2)
+    run = RunProgress()
+    run.record(entry(1, 0.8))
+    best = {k: v.clone() for k, v in net.state_dict().items()}
+    config = make_config({"dataset": "toy", "out": str(tmp_path)})
+    meta = checkpoint_meta(TASK, config, {"in_channels": 1, "spatial_dims": 2})
+    np.random.seed(5)
+    random.seed(5)
+    save_checkpoints(
+        tmp_path,
+        meta=meta,
+        model=net,
+        optimizer=opt,
+        scheduler=sched,
+        progress=run,
+        perm_gen=perm_gen,
+        aug_gen=aug_gen,
+        best_weights=best,
+    )
+    expected = (
+        torch.randperm(10, generator=perm_gen),
+        torch.rand(3, generator=aug_gen),
+        torch.rand(2),
+        np.random.rand(),
+        random.random(),
+    )
+
+    saved_best = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert saved_best["task"] == "binary" and saved_best["label_names"] == ["normal", "abnormal"]
+    assert saved_best["epoch"] == 1 and saved_best["val_auc"] == 0.8
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    other = small_net(1)
+    opt2, sched2 = optimiser_and_schedule(other)
+    gens = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
+    restored = restore_training_state(state, other, opt2, sched2, *gens)
+
+    assert restored == run
+    for k, v in net.state_dict().items():
+        assert torch.equal(other.state_dict()[k], v)
+    assert sched2.get_last_lr() == sched.get_last_lr()
+    again = (
+        torch.randperm(10, generator=gens[0]),
+        torch.rand(3, generator=gens[1]),
+        torch.rand(2),
+        np.random.rand(),
+        random.random(),
+    )
+    assert all(torch.equal(a, b) for a, b in zip(expected[:3], again[:3], strict=True))
+    assert expected[3:] == again[3:]
+    # the restored optimiser takes the same next step
+    for model, optimiser in ((net, opt), (other, opt2)):
+        optimiser.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        optimiser.step()
+    for k, v in net.state_dict().items():
+        assert torch.equal(other.state_dict()[k], v)
+
+
+def test_without_new_best_only_last_is_written(tmp_path: Path) -> None:
+    net = small_net(0)
+    opt, sched = optimiser_and_schedule(net)
+    save_checkpoints(
+        tmp_path,
+        meta={},
+        model=net,
+        optimizer=opt,
+        scheduler=sched,
+        progress=RunProgress(),
+        perm_gen=torch.Generator(),
+        aug_gen=torch.Generator(),
+        best_weights=None,
+    )
+    assert (tmp_path / "last.pt").is_file() and not (tmp_path / "checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
+def test_validation_auc_equals_scoring_directly(precision: str) -> None:
+    fabric = Fabric(accelerator="cpu", devices=1, precision=precision)
+    net = small_net(0)
+    model = fabric.setup_module(net)
+    rng = np.random.default_rng(0)
+    images = torch.from_numpy(rng.integers(0, 256, size=(40, 1, 4, 4), dtype=np.uint8))
+    y = (images.float().mean(dim=(1, 2, 3)) > 127).float().numpy()[:, None]
+    auc = validation_auc(fabric, model, images, y, TASK, batch_size=16, channels_last=False)
+    scores = predict_scores(model, images, TASK, batch_size=16)
+    assert auc == pytest.approx(TASK.auc(y, scores), abs=1e-12)
+    assert 0.0 <= auc <= 1.0
