@@ -32,7 +32,7 @@ from radlens.data.arrays import SPLITS, ArrayDataset
 from radlens.data.splits import assign_splits, check_dataset_leakage
 from radlens.data.volumes.preprocess import Window, resolve_window
 from radlens.errors import ConfigError, DataError
-from radlens.phantom.cohort import TRUTH_PREFIX, read_cohort
+from radlens.data.cohort_table import TRUTH_PREFIX, read_cohort
 from radlens.phantom.geometry import FOV_MM
 from radlens.phantom.lesions import ABNORMALITIES
 from radlens.reports.label_eval import EvalResult, score_sets

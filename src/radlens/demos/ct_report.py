@@ -19,7 +19,7 @@ from monai.transforms import ResizeWithPadOrCrop
 
 from radlens.data.ct_cohort import LOCATION_SEP, CtCohort
 from radlens.errors import EvaluationError
-from radlens.phantom.cohort import load_masks
+from radlens.data.cohort_table import load_masks
 from radlens.phantom.geometry import FOV_MM
 from radlens.reports.vocabulary import load_vocabulary
 from radlens.reports.writer import write_draft

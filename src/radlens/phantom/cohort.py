@@ -33,6 +33,7 @@ import pandas as pd
 from pydicom.uid import generate_uid
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from radlens.data.cohort_table import TRUTH_PREFIX, load_masks, read_cohort  # noqa: F401
 from radlens.data.volumes.io import write_dicom_series, write_nifti
 from radlens.errors import ConfigError, DataError
 from radlens.phantom.anatomy import LOBE_CODES, Habitus
@@ -55,7 +56,6 @@ COLUMNS: tuple[str, ...] = (
     "dicom_dir", "nifti_path", "npz_path", "mask_path", "report_path", "report_text",
     "true_findings",
 )  # fmt: skip
-TRUTH_PREFIX = "true:"
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
@@ -355,29 +355,3 @@ def _write_patient(
         rows.append(row)
         found.extend(f)
     return rows, found
-
-
-def read_cohort(path: str | Path) -> pd.DataFrame:
-    """Read cohort.parquet/.csv (or its folder) with path columns made absolute."""
-    path = Path(path)
-    if path.is_dir():
-        path = (
-            path / "cohort.parquet" if (path / "cohort.parquet").exists() else path / "cohort.csv"
-        )
-    if not path.is_file():
-        raise DataError(f"{path}: no cohort table (expected cohort.parquet or cohort.csv)")
-    table = (
-        pd.read_parquet(path)
-        if path.suffix == ".parquet"
-        else pd.read_csv(path, keep_default_na=False)
-    )
-    for col in ("dicom_dir", "nifti_path", "npz_path", "mask_path", "report_path"):
-        if col in table:
-            table[col] = [str(path.parent / v) if v else "" for v in table[col]]
-    return table
-
-
-def load_masks(mask_path: str | Path) -> dict[str, np.ndarray]:
-    """Masks of one study: {'abnormality@location': bool array, 'lobes': uint8 label map}."""
-    with np.load(mask_path) as data:
-        return {k: data[k] for k in data.files}
