@@ -22,8 +22,12 @@ demo: $(STAMP)
 system-packages:
 	@bash scripts/system_packages.sh
 
+# ruff, the layer contracts (import-linter, configured in pyproject.toml) and the house rules
+# (scripts/check_architecture.py: module/function size, no lazy radlens imports, package faces)
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/python scripts/check_architecture.py
 
 test: $(STAMP) system-packages lint
 	$(BIN)/python -m pytest

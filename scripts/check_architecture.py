@@ -85,7 +85,8 @@ class Checker:
                 if length > MAX_FUNCTION_LINES:
                     self.report(path, node.lineno, f"function {node.name}() has {length} lines "
                                 f"(max {MAX_FUNCTION_LINES}): split it")
-            if isinstance(node, ast.FunctionDef) and node.name == "__getattr__" and node in tree.body:
+            top_level = node in tree.body
+            if isinstance(node, ast.FunctionDef) and node.name == "__getattr__" and top_level:
                 self.report(path, node.lineno, "module-level __getattr__: import names directly")
 
     def check_imports(self, path: Path, tree: ast.Module, module: str, is_pkg: bool) -> None:

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from _support.shared import missing_data
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,7 +27,7 @@ def medmnist_data_dir() -> Path:
 def shared_data() -> Path:
     path = shared_data_dir()
     if not path.is_dir():
-        pytest.skip(f"shared data folder not found at {path} (set RADLENS_SHARED_DATA)")
+        missing_data(f"shared data folder not found at {path} (set RADLENS_SHARED_DATA)")
     return path
 
 
@@ -34,7 +35,7 @@ def shared_data() -> Path:
 def medmnist_dir() -> Path:
     path = medmnist_data_dir()
     if not path.is_dir():
-        pytest.skip(f"MedMNIST data folder not found at {path} (set RADLENS_DATA_DIR)")
+        missing_data(f"MedMNIST data folder not found at {path} (set RADLENS_DATA_DIR)")
     return path
 
 
@@ -42,7 +43,7 @@ def medmnist_dir() -> Path:
 def reports_dir(shared_data: Path) -> Path:
     path = shared_data / "reports"
     if not path.is_dir():
-        pytest.skip(f"report data folder not found at {path}")
+        missing_data(f"report data folder not found at {path}")
     return path
 
 

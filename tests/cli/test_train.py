@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from _support.shared import missing_data
 
 from radlens.cli.main import main
 from radlens.training.run import read_predictions
@@ -36,7 +37,7 @@ def pneumonia_file(folder: Path) -> Path:
     for name in ("pneumoniamnist.npz", "pneumoniamnist_UNOFFICIAL_trainsubset.npz"):
         if (folder / name).is_file():
             return folder / name
-    pytest.skip(f"no PneumoniaMNIST file in {folder}")
+    missing_data(f"no PneumoniaMNIST file in {folder}")
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 from _support.evaluation_synth import write_run_dir
+from _support.shared import missing_data
 
 from radlens.errors import EvaluationError
 from radlens.evaluation import evaluate_run_dir
@@ -21,7 +22,7 @@ DATA_FILE = "pneumoniamnist_UNOFFICIAL_trainsubset.npz"
 def _real_run(tmp_path: Path, medmnist_dir: Path, *, leak: bool = False) -> Path:
     path = medmnist_dir / DATA_FILE
     if not path.is_file():
-        pytest.skip(f"{DATA_FILE} not in {medmnist_dir}")
+        missing_data(f"{DATA_FILE} not in {medmnist_dir}")
     with np.load(path) as npz:
         labels = npz["test_labels"][:, 0].astype(np.int64)
     rng = np.random.default_rng(0)

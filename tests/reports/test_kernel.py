@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from _support.shared import missing_data
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -38,7 +39,7 @@ def _compiled_module() -> types.ModuleType:
     try:
         return importlib.import_module("radlens.reports.kernel_c")
     except ImportError:
-        pytest.skip(
+        missing_data(
             "the compiled kernel is not built (pip install -e . with Cython and a compiler)"
         )
 
@@ -47,7 +48,7 @@ def _real_reports(reports_dir: Path, n: int = 400) -> list[str]:
     ct = reports_dir / "ct_rate_valid_reports" / "validation_reports_decomposed.csv"
     xr = reports_dir / "iu_xray_openi" / "indiana_reports.csv"
     if not ct.is_file() or not xr.is_file():
-        pytest.skip("real report files not present")
+        missing_data("real report files not present")
     df = pd.read_csv(ct, nrows=n)
     out = (
         df["Findings_EN"].fillna("") + "\nIMPRESSION: " + df["Impressions_EN"].fillna("")

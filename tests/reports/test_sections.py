@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import pytest
+from _support.shared import missing_data
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -68,7 +68,7 @@ def test_cached_and_uncached_rows_agree(text: str) -> None:
 def test_paths_agree_on_real_ct_reports(reports_dir: Path) -> None:
     path = reports_dir / "ct_rate_valid_reports" / "validation_reports_decomposed.csv"
     if not path.is_file():
-        pytest.skip(f"{path} not present")
+        missing_data(f"{path} not present")
     df = pd.read_csv(path, nrows=300)
     reports = (df["Findings_EN"].fillna("") + " " + df["Impressions_EN"].fillna("")).tolist()
     fresh = compile_vocabulary(load_vocabulary("chest_ct"))

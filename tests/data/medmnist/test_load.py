@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _support.medmnist import make_arrays, official_md5, write_npz
+from _support.shared import missing_data
 
 from radlens.data.medmnist.load import get_info, load_medmnist, resolve_data_dir
 from radlens.errors import DataError
@@ -165,7 +166,7 @@ def test_md5_is_cached_by_path_size_mtime(tmp_path: Path, monkeypatch) -> None:
 def test_real_unofficial_pneumoniamnist(medmnist_dir: Path, tmp_path: Path) -> None:
     src = medmnist_dir / UNOFFICIAL
     if not src.is_file():
-        pytest.skip(f"{src} not present")
+        missing_data(f"{src} not present")
     with pytest.raises(DataError, match=r"pneumoniamnist.npz not found .*" + UNOFFICIAL):
         load_medmnist("pneumoniamnist", data_dir=medmnist_dir)
     ds = load_medmnist("pneumoniamnist", data_file=src)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from _support.shared import missing_data
 from PIL import Image
 from pydicom.data import get_testdata_file
 
@@ -19,7 +20,7 @@ from radlens.errors import DataError
 def dcm(name: str) -> str:
     path = get_testdata_file(name, download=False)
     if path is None:
-        pytest.skip(f"DICOM test file {name} not installed (pydicom / pydicom-data)")
+        missing_data(f"DICOM test file {name} not installed (pydicom / pydicom-data)")
     return str(path)
 
 

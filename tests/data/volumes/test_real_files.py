@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from _support.shared import missing_data
 from pydicom.data import get_testdata_file
 from pydicom.pixels import apply_modality_lut
 
@@ -17,7 +18,7 @@ from radlens.errors import DataError
 def _file(name: str) -> Path:
     path = get_testdata_file(name)
     if path is None:
-        pytest.skip(f"pydicom test file {name} not available (pydicom-data not installed?)")
+        missing_data(f"pydicom test file {name} not available (pydicom-data not installed?)")
     return Path(path)
 
 
