@@ -18,7 +18,8 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from radlens.training.device import images_to_tensor, predict_scores
-from radlens.training.run import load_dataset, load_run
+from radlens.training.run import load_run
+from radlens.training.sources import load_dataset
 
 
 def split_aurocs(run, ds, split: str) -> dict[str, float]:

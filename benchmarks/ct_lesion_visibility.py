@@ -25,12 +25,12 @@ import pandas as pd
 import torch
 from scipy import ndimage as ndi
 
+from radlens.data.cohort_table import TRUTH_PREFIX, load_masks
 from radlens.data.ct_cohort import DEMO_WINDOWS, load_ct_cohort
 from radlens.data.volumes.io import load_volume
 from radlens.data.volumes.preprocess import preprocess_volume
 from radlens.data.volumes.volume import Volume
-from radlens.phantom.cohort import TRUTH_PREFIX, load_masks, synthesize_cohort
-from radlens.phantom.lesions import ABNORMALITIES
+from radlens.phantom import ABNORMALITIES, synthesize_cohort
 
 INPUT_SHAPE = (32, 64, 64)
 HIDERS = ("consolidation", "atelectasis", "pleural_effusion")

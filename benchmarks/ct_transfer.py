@@ -6,7 +6,7 @@ Usage: .venv/bin/python benchmarks/ct_transfer.py [--cohort DIR | --patients 100
 A 2D ResNet-18 (quarter width, 2 HU-window channels) is pretrained on axial slices of the training
 studies, each slice labelled by which abnormality masks it crosses (a 2D task with its own labels,
 as ImageNet / slice-level pretraining would be). Its weights are inflated (I3D) or ACS-placed into a
-3D ResNet-18 of the same layout (`radlens.models.ctnet.transfer_2d_to_3d`), which is fine-tuned on the
+3D ResNet-18 of the same layout (`radlens.models.ctnet.transfer_2d_to_3d`), fine-tuned on the
 report-derived study labels; a 3D ResNet-18 from scratch gets the same epochs, batches, optimiser
 and seed. Prints JSON: test mean AUROC over the 12 abnormalities (report labels and true findings)
 of both, per-abnormality AUROCs, and wall times (the pretraining time listed separately).
@@ -59,7 +59,7 @@ def _aucs(y: np.ndarray, s: np.ndarray, names) -> dict[str, float]:
 
 def _slices(ds, abn) -> tuple[torch.Tensor, torch.Tensor]:
     """Every 2nd axial slice of the training volumes, labelled by the masks it crosses."""
-    from radlens.demos.ct_report import resized_mask
+    from radlens.explain.masks import resized_mask
 
     xs, ys = [], []
     vols = ds.images["train"]
@@ -94,7 +94,7 @@ def main() -> int:
     from radlens.data.ct_cohort import load_ct_cohort
     from radlens.models.ctnet import resnet18_2d, transfer_2d_to_3d
     from radlens.models.tasks import Task
-    from radlens.phantom.cohort import synthesize_cohort
+    from radlens.phantom import synthesize_cohort
 
     t0 = time.perf_counter()
     cohort = args.cohort

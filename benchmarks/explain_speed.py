@@ -22,7 +22,7 @@ from monai.visualize import GradCAM
 
 from radlens.explain import CamExplainer, compute_cam
 from radlens.models.factory import build_model
-from radlens.phantom.render import DEFAULT_SHAPE
+from radlens.phantom import DEFAULT_SHAPE
 
 
 def median_s(fn: Callable[[], object], repeats: int) -> float:

@@ -155,7 +155,7 @@ def radlens_images_per_s(
 
 
 def full_run(npz: Path, device: str, args: argparse.Namespace) -> dict:
-    """`radlens.training.loop.train` end to end (100 epochs by default), wall time and test metrics."""
+    """`radlens.training.loop.train` end to end (100 epochs by default), wall time, test metrics."""
     lr = 1e-3 * {"none": 1.0, "linear": args.full_batch_size / 128,
                  "sqrt": math.sqrt(args.full_batch_size / 128)}[args.lr_scaling]  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:

@@ -36,8 +36,8 @@ def main() -> int:
     args = ap.parse_args()
     import pandas as pd
 
-    from radlens.phantom.cohort import read_cohort, simulate_patient
-    from radlens.phantom.lesions import ABNORMALITIES
+    from radlens.data.cohort_table import read_cohort
+    from radlens.phantom import ABNORMALITIES, simulate_patient
     from radlens.reports.labeler import label_many
 
     if args.cohort:

@@ -20,8 +20,8 @@ from scipy import ndimage as ndi
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from radlens.phantom.cohort import parse_shape, simulate_patient
-from radlens.phantom.lesions import ABNORMALITIES
+from radlens.core.options import parse_shape
+from radlens.phantom import ABNORMALITIES, DEFAULT_SHAPE, simulate_patient
 
 
 def _prepare(hu: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
@@ -63,7 +63,7 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    shape = parse_shape(args.shape)
+    shape = parse_shape(args.shape, default=DEFAULT_SHAPE, what="--shape")
     t0 = time.perf_counter()
     xs, ys, pids = [], [], []
     for k in range(args.patients):

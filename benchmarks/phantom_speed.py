@@ -10,8 +10,7 @@ import statistics
 import tempfile
 import time
 
-from radlens.phantom.cohort import synthesize_cohort
-from radlens.phantom.render import make_phantom
+from radlens.phantom import make_phantom, synthesize_cohort
 
 
 def main() -> int:

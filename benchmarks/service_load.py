@@ -65,7 +65,7 @@ class Server:
     def start(self) -> None:
         self.starts += 1
         log = (self.workdir / f"server-{self.starts}.log").open("w")
-        code = "import sys; from radlens.cli.main import entry; sys.argv=['radlens','serve']; entry()"
+        code = "import sys; from radlens.cli import entry; sys.argv=['radlens','serve']; entry()"
         self.proc = subprocess.Popen(
             [sys.executable, "-c", code], env=self.env(), stdout=log, stderr=subprocess.STDOUT
         )

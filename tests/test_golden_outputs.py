@@ -59,8 +59,9 @@ def test_labeler_wide_matrix_is_unchanged(vocab: str) -> None:
     vocabulary = load_vocabulary(vocab)
     findings = label_many(list(reports["text"]), vocab=vocabulary.source)
     wide = findings_to_wide(list(reports["id"]), findings, vocabulary)
-    long = wide.stack()
-    long = long[long != 0].rename("value").reset_index()
+    long = wide.stack()  # uncertain cells are NaN (-1 before the float matrix): written "nan"
+    long = long[long != 0].map(lambda v: "nan" if np.isnan(v) else f"{v:g}")
+    long = long.rename("value").reset_index()
     long.columns = ["report_id", "label", "value"]
     check(long, f"labeler_wide_{vocab}.csv")
 
@@ -77,14 +78,14 @@ def _scores(n_studies: int = 40, seed: int = 7) -> tuple[list[str], list[str], n
 
 def test_service_triage_is_unchanged() -> None:
     from radlens.service.scoring import Prediction
-    from radlens.service.triage import triage
+    from radlens.service.triage import triage_predictions
 
     ids, abns, scores = _scores()
     rows = []
     for sid, row in zip(ids, scores, strict=True):
         preds = [Prediction(a, None, float(s)) for a, s in zip(abns, row, strict=True)]
         preds += [Prediction("nodule", "right_upper_lobe", float(row[3]) * 0.9)]
-        t = triage(preds, threshold=0.5)
+        t = triage_predictions(preds, threshold=0.5)
         rows.append({
             "study_id": sid, "urgency_rank": t.urgency_rank, "top_abnormality": t.top_abnormality,
             "top_score": t.top_score,
@@ -120,10 +121,10 @@ def test_demo_triage_list_is_unchanged(tmp_path: Path) -> None:
 def test_run_predictions_are_unchanged(tmp_path: Path) -> None:
     import torch
 
+    from radlens.core.rundir import read_predictions
     from radlens.data.arrays import ArrayDataset
     from radlens.training.config import make_config
     from radlens.training.loop import train
-    from radlens.training.run import read_predictions
 
     torch.set_num_threads(1)
     rng = np.random.default_rng(3)

@@ -128,10 +128,10 @@ def tiny_scorer() -> TinyNetScorer:
 
 
 def train_chest_ct_run(out: Path, *, n_patients: int = 10, seed: int = 0) -> Path:
-    """A real chest-CT run: a small synthetic cohort (`radlens.phantom.cohort`), labels from
+    """A real chest-CT run: a small synthetic cohort (`radlens.phantom`), labels from
     its reports (`radlens.data.ct_cohort`), CT-Net-lite trained one epoch; ~5 s on one core."""
     from radlens.data.ct_cohort import load_ct_cohort
-    from radlens.phantom.cohort import synthesize_cohort
+    from radlens.phantom import synthesize_cohort
     from radlens.training.config import make_config
     from radlens.training.loop import train
 

@@ -120,7 +120,7 @@ def test_recipes_and_spec_errors() -> None:
     assert spec.setting_id("pneumoniamnist") != make_spec({}).setting_id("pneumoniamnist")
     with pytest.raises(DataError, match="did you mean 'pneumoniamnist'"):
         make_spec({"datasets": "pneumonia"})
-    with pytest.raises(ConfigError, match="--models: unknown model 'resnet19'"):
+    with pytest.raises(ConfigError, match="--models: model 'resnet19' is not known"):
         make_spec({"models": "resnet19"})
     with pytest.raises(ConfigError, match="--recipe"):
         make_spec({"recipe": "fast"})

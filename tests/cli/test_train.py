@@ -10,7 +10,7 @@ import pytest
 from _support.shared import missing_data
 
 from radlens.cli.main import main
-from radlens.training.run import read_predictions
+from radlens.core.rundir import read_predictions
 
 FAST = [
     "--epochs",

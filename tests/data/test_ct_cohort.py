@@ -1,73 +1,21 @@
-"""Chest-CT cohort table -> ArrayDataset with report-derived labels (radlens.data.ct_cohort)."""
+"""Chest-CT cohort table -> ArrayDataset with report-derived labels (radlens.data.ct_cohort);
+the label matrix and the label noise are tested in tests/reports (test_tables, test_label_noise)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from radlens.data.ct_cohort import cohort_labels, label_noise, load_ct_cohort
+from radlens.data.cohort_table import read_cohort
+from radlens.data.ct_cohort import cohort_abnormalities, load_ct_cohort
+from radlens.data.ct_volumes import field_of_view, source_paths
+from radlens.data.volumes.io import load_volume, volume_extent
+from radlens.data.volumes.preprocess import prepare_ct_volume
 from radlens.errors import ConfigError, DataError
-from radlens.phantom.cohort import read_cohort, synthesize_cohort
-from radlens.reports.labeler import Finding
-
-ABNS = ("nodule", "pneumothorax", "mass")
-
-
-def _f(abn: str, loc: str | None, status: str, section: str = "findings") -> Finding:
-    return Finding(abn, loc, status, section, "", (0, 0))
-
-
-def test_labels_present_absent_uncertain_and_locations() -> None:
-    findings = [
-        [_f("nodule", "right_upper_lobe", "present"), _f("pneumothorax", None, "absent")],
-        [_f("nodule", "left_lower_lobe", "present"), _f("mass", None, "uncertain")],
-        [_f("nodule", None, "present")],  # location unknown -> location labels NaN
-        [_f("nodule", "right_upper_lobe", "present", section="indication")],  # not reporting
-        [],
-    ]
-    names, y = cohort_labels(findings, abnormalities=ABNS, min_location_positives=1)
-    assert names[:3] == ABNS
-    assert y[:, 0].tolist() == [1, 1, 1, 0, 0]
-    assert y[0, 1] == 0 and y[4, 1] == 0  # absent and not mentioned are both 0
-    assert np.isnan(y[1, 2])  # uncertain -> masked
-    col = names.index("nodule@right_upper_lobe")
-    assert y[0, col] == 1 and y[1, col] == 0 and np.isnan(y[2, col]) and y[4, col] == 0
-    assert "mass@" not in " ".join(names)  # never present with a location
-    # only rows 0 and 1 count as training rows: left_lower_lobe has 1 positive there
-    names2, _ = cohort_labels(
-        findings, abnormalities=ABNS, train_rows=np.array([0, 2, 3]), min_location_positives=1
-    )
-    assert "nodule@left_lower_lobe" not in names2 and "nodule@right_upper_lobe" in names2
-
-
-def test_label_noise_against_true_findings() -> None:
-    table = pd.DataFrame(
-        {
-            "study_id": ["a", "b", "c"],
-            "true_findings": [
-                json.dumps([{"abnormality": "nodule", "location": "right_upper_lobe"}]),
-                json.dumps([{"abnormality": "pneumothorax", "location": "left_pleura"}]),
-                json.dumps([]),
-            ],
-        }
-    )
-    findings = [
-        [_f("nodule", "right_upper_lobe", "present")],
-        [_f("pneumothorax", "left_pleura", "uncertain")],  # uncertain: counted as missed
-        [_f("mass", None, "present")],  # false positive
-    ]
-    noise = label_noise(table, findings, abnormalities=ABNS)
-    rows = noise.table.set_index("abnormality")
-    assert rows.loc["nodule", "f1"] == 1.0
-    assert rows.loc["pneumothorax", "fn"] == 1 and rows.loc["pneumothorax", "n_uncertain"] == 1
-    assert rows.loc["mass", "fp"] == 1
-    assert noise.micro_f1 == pytest.approx(0.5)
-    with pytest.raises(DataError, match="true_findings"):
-        label_noise(table.drop(columns="true_findings"), findings)
+from radlens.phantom import ABNORMALITIES, FOV_MM, synthesize_cohort
+from radlens.reports.labeler import label_many
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +88,47 @@ def test_bad_inputs(tiny_cohort: Path, tmp_path: Path) -> None:
         load_ct_cohort(table, shape=(4, 32, 32), progress=False)
     with pytest.raises(DataError, match="no cohort table"):
         load_ct_cohort(tmp_path / "nowhere", progress=False)
+
+
+@pytest.mark.slow
+def test_default_spacing_fits_the_cohort_field_of_view(tiny_cohort: Path, tmp_path: Path) -> None:
+    """Default spacing: the cohort's median field of view / shape, from the volume headers. The
+    phantom spans FOV_MM in-plane, and site_a / site_b slices exactly FOV_MM along z, so a cohort
+    of those sites gets FOV_MM / shape (the spacing the loader took from the phantom before)."""
+    table = read_cohort(tiny_cohort)
+    extents = np.array([volume_extent(p) for p in table["nifti_path"]])
+    for source in ("nifti", "npz"):
+        fov = field_of_view(source_paths(table, source), source, tmp_path)
+        assert fov[1:] == FOV_MM[1:] and abs(fov[0] - FOV_MM[0]) < 10  # half a slice at most
+        assert fov[0] in np.round(extents[:, 0], 2)  # one study's extent (lower median)
+    ab = table[table["site"].isin(["site_a", "site_b"])]
+    assert len(ab) and field_of_view(source_paths(ab, "nifti"), "nifti", tmp_path) == FOV_MM
+    ct = load_ct_cohort(ab, shape=(16, 24, 32), cache_dir=tmp_path, progress=False)
+    ds = ct.dataset
+    assert ds.extra["spacing"] == tuple(f / n for f, n in zip(FOV_MM, (16, 24, 32), strict=True))
+    assert ds.extra["shape"] == (16, 24, 32)
+    assert ds.extra["orientation"] == "SPL" and ds.extra["crop"] == "center"
+    assert ds.extra["truth_names"] == tuple(ABNORMALITIES)  # from the table's true:<id> columns
+    assert ds.label_names[: len(ABNORMALITIES)] == tuple(ABNORMALITIES)
+    # one study prepared alone (as the triage service does) equals its training array
+    split = ds.splits[0]
+    row = int(ds.extra["row_index"][split][0])
+    volume = load_volume(ct.table["nifti_path"].iloc[row])
+    alone = prepare_ct_volume(volume, (16, 24, 32), ds.extra["spacing"], ds.extra["windows"])
+    np.testing.assert_array_equal(alone, ds.images[split][0])
+
+
+def test_label_space_without_truth_columns(tiny_cohort: Path) -> None:
+    table = read_cohort(tiny_cohort)
+    findings = label_many(list(table["report_text"]))
+    rows = np.arange(len(table))
+    assert cohort_abnormalities(table, findings, rows) == tuple(ABNORMALITIES)
+    real = table.drop(columns=[c for c in table.columns if c.startswith("true:")])
+    found = cohort_abnormalities(real, findings, rows)  # reported present, vocabulary order
+    present = {f.abnormality for fs in findings for f in fs if f.status == "present"}
+    assert set(found) <= present and "nodule" in found
+    assert cohort_abnormalities(real, findings, rows, given=["mass"]) == ("mass",)
+    with pytest.raises(DataError, match=r"abnormality.*'nodul'.*did you mean 'nodule'"):
+        cohort_abnormalities(real, findings, rows, given=["nodul"])
+    with pytest.raises(DataError, match="calls an abnormality"):
+        cohort_abnormalities(real, [[] for _ in rows], rows)

@@ -1,4 +1,4 @@
-"""`radlens demo`: the chest-CT pipeline end to end, tiny (radlens.demos.ct, radlens.demos.ct_report)."""
+"""`radlens demo`: the chest-CT pipeline end to end, tiny (radlens.demos.ct, .ct_report)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from radlens.cli.main import main
+from radlens.core import read_plan
 from radlens.data.ct_cohort import DEMO_WINDOWS
 
 
@@ -67,12 +68,14 @@ def test_tiny_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ranks = triage["urgency"].map(order).tolist()
     assert ranks == sorted(ranks)  # critical first, then urgent, routine, nothing
     assert triage["draft_report"].str.contains("IMPRESSION:").all()
-    # the triage service reads the run's preprocessing exactly as the demo trained with it
-    from radlens.service.scoring import run_preprocessing
-
-    pre = run_preprocessing(out / "run", {}, summary.get("dataset", "chest_ct_cohort"))
-    assert pre.shape == (16, 24, 32) and pre.source.endswith("preprocessing.json")  # cropped
-    assert pre.windows == DEMO_WINDOWS and len(pre.spacing) == 3
+    # the run's plan (what the triage service and `radlens explain` read) says how the demo
+    # prepared its volumes: resampled, centre-cropped, one channel per window
+    plan = read_plan(out / "run")
+    assert plan.data_source == "ct_cohort" and plan.crop == "center"
+    assert plan.shape == (16, 24, 32)  # cropped
+    assert plan.windows_hu == DEMO_WINDOWS and plan.spacing_mm == (20.0, 10.5, 10.5)
+    assert not (out / "run" / "preprocessing.json").exists()
+    assert not (out / "run" / "preprocess.json").exists()
     assert summary["windows"] == [list(w) for w in DEMO_WINDOWS]
     heatmaps = list((out / "run" / "heatmaps").glob("*.png"))
     assert heatmaps and (out / "run" / "heatmaps" / "index.csv").is_file()

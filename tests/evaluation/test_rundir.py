@@ -1,5 +1,6 @@
 """evaluate_run_dir on a run directory over the real (shared) PneumoniaMNIST file: the leakage
-audit reads the run's training data (patient ids and image hashes) through config.yaml."""
+audit reads the run's training data (patient ids and image hashes) through config.yaml; with
+repredict, the split is predicted again from the checkpoint first."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from _support.evaluation_synth import write_run_dir
+from _support.evaluation_synth import multilabel_frame, write_run_dir
 from _support.shared import missing_data
 
 from radlens.errors import EvaluationError
-from radlens.evaluation import evaluate_run_dir
+from radlens.evaluation import evaluate_run_dir, rundir
 
 DATA_FILE = "pneumoniamnist_UNOFFICIAL_trainsubset.npz"
 
@@ -69,3 +70,24 @@ def test_run_dir_refuses_a_training_patient_in_test(tmp_path: Path, medmnist_dir
     with pytest.raises(EvaluationError, match=r"leakage: .*1 of .*refusing to evaluate test"):
         evaluate_run_dir(run, n_bootstrap=0)
     assert not (run / "report.html").exists()
+
+
+def test_repredict_runs_first_and_keeps_its_figures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`repredict=True` re-predicts the split (radlens.training.run.repredict_split) before the
+    predictions table is read; its figures land on `result.figures`, not in evaluation.json."""
+    run = write_run_dir(tmp_path / "run", multilabel_frame(n_per_split=(60, 80), seed=2))
+    calls: list[tuple] = []
+
+    def fake(run_dir: Path, split: str, *, device: str | None = None) -> dict:
+        calls.append((Path(run_dir), split, device))
+        return {"split": split, "auc": 0.5, "official_data": False}
+
+    monkeypatch.setattr(rundir, "repredict_split", fake)
+    plain = evaluate_run_dir(run, n_bootstrap=0, audit_data=False, write=False)
+    assert plain.figures is None and not calls
+    result = evaluate_run_dir(run, n_bootstrap=0, audit_data=False, repredict=True, device="cpu")
+    assert calls == [(run, "test", "cpu")]
+    assert result.figures == {"split": "test", "auc": 0.5, "official_data": False}
+    assert "figures" not in json.loads((run / "evaluation.json").read_text())

@@ -15,7 +15,7 @@ from radlens.explain import compute_cam
 from radlens.explain.localization import localization_table, masks_by_abnormality
 from radlens.explain.overlays import montage_3d, montage_centre
 from radlens.explain.run import ExplainCase, render_cases
-from radlens.phantom.render import make_phantom
+from radlens.phantom import make_phantom
 
 SHAPE = (20, 36, 44)  # Z != Y != X, and anisotropic spacing from the phantom grid
 

@@ -1,7 +1,7 @@
 """Grad-CAM on the synthetic chest-CT cohort points at the true lesion more often than chance.
 
 The CPU demo's 3D CNN ("ctnet_3d") is trained with radlens's own loop (`TrainConfig` +
-`radlens.training.loop.train`) on phantom chest CTs (`radlens.phantom.render`) holding pleural
+`radlens.training.loop.train`) on phantom chest CTs (`radlens.phantom`) holding pleural
 effusions and consolidations, then `radlens.explain.compute_cam` maps held-out positive studies
 and the pointing game is scored against the phantom's lesion masks (`radlens.explain.
 localization`). Chance is the hit rate of a point drawn uniformly inside the patient's body at
@@ -33,7 +33,7 @@ from radlens.explain.localization import (
     masks_by_abnormality,
 )
 from radlens.models.factory import build_model
-from radlens.phantom.render import LOCATIONS, FindingSpec, Habitus, render_study
+from radlens.phantom import LOCATIONS, FindingSpec, Grid, Habitus, render_study
 from radlens.training.config import make_config
 from radlens.training.device import images_to_tensor, normalise
 from radlens.training.loop import train
@@ -103,6 +103,11 @@ def localized(tmp_path_factory: pytest.TempPathFactory):
             spatial_dims=3,
             official=False,
             source="radlens phantoms (test)",
+            # how the volumes were made: the run's plan records it, `localize_run` reads it
+            extra={
+                "windows": [list(w) for w in CT_WINDOWS],
+                "spacing": Grid.covering(SHAPE).spacing,
+            },
         )
         run_dir = tmp_path_factory.mktemp("cohort_cam") / "run"
         config = make_config(

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from radlens.data.volumes.preprocess import preprocess_volume
 from radlens.data.volumes.volume import Volume
-from radlens.demos.ct_report import resized_mask
-from radlens.phantom.geometry import FOV_MM, Grid
+from radlens.errors import ConfigError
+from radlens.explain.masks import resized_mask
+from radlens.phantom import FOV_MM, Grid
 
 NATIVE = (64, 96, 96)
 GRID = (32, 64, 64)  # the whole field of view, resampled
@@ -36,7 +38,7 @@ def _lesion(tmp_path: Path) -> tuple[Path, np.ndarray]:
 def test_mask_follows_the_crop(tmp_path: Path) -> None:
     path, seen = _lesion(tmp_path)
     spacing = tuple(f / g for f, g in zip(FOV_MM, GRID, strict=True))
-    mask = resized_mask(str(path), "nodule", CROP, spacing)
+    mask = resized_mask(str(path), "nodule", CROP, spacing, FOV_MM)
     assert mask is not None and mask.shape == CROP and seen.any()
     assert _iou(mask, seen) > 0.6
     # resizing the whole field of view to the crop's shape would put it elsewhere
@@ -47,7 +49,9 @@ def test_mask_follows_the_crop(tmp_path: Path) -> None:
 def test_without_a_crop_spacing_changes_nothing(tmp_path: Path) -> None:
     path, _ = _lesion(tmp_path)
     spacing = tuple(f / g for f, g in zip(FOV_MM, GRID, strict=True))
-    a = resized_mask(str(path), "nodule", GRID, spacing)
+    a = resized_mask(str(path), "nodule", GRID, spacing, FOV_MM)
     b = resized_mask(str(path), "nodule", GRID)
     assert a is not None and b is not None and np.array_equal(a, b)
-    assert resized_mask(str(path), "mass", GRID, spacing) is None
+    assert resized_mask(str(path), "mass", GRID, spacing, FOV_MM) is None
+    with pytest.raises(ConfigError, match="go together"):
+        resized_mask(str(path), "nodule", GRID, spacing)

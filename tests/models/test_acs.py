@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from radlens.errors import ModelError
-from radlens.models.acs import ACSConv, acs_resnet, acs_split, build_3d_model, convert_to_acs
+from radlens.models.acs import ACSConv, acs_resnet, acs_split, convert_to_acs
 from radlens.models.factory import build_model, count_parameters
 
 
@@ -123,13 +123,13 @@ def test_converted_2d_network_learns_a_3d_task() -> None:
 
 
 def test_3d_builder_names_and_errors() -> None:
-    m = build_3d_model("resnet18_3d", spatial_dims=3, in_channels=1, num_outputs=3)
+    m = build_model("resnet18_3d", spatial_dims=3, in_channels=1, num_outputs=3)
     assert isinstance(m.conv1, nn.Conv3d)
     assert isinstance(
-        build_3d_model("acs_resnet18", spatial_dims=3, in_channels=1, num_outputs=3).conv1, ACSConv
+        build_model("acs_resnet18", spatial_dims=3, in_channels=1, num_outputs=3).conv1, ACSConv
     )
     with pytest.raises(ModelError, match="3D volumes"):
-        build_3d_model("acs_resnet18", spatial_dims=2, in_channels=1, num_outputs=3)
+        build_model("acs_resnet18", spatial_dims=2, in_channels=1, num_outputs=3)
     with pytest.raises(ModelError, match="depth must be 18 or 50"):
         acs_resnet(34, in_channels=1, num_outputs=2)
     with pytest.raises(ModelError, match="expects \\(B, C, D, H, W\\)"):

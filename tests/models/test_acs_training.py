@@ -1,5 +1,5 @@
-"""The 3D model names train end to end through radlens.training.loop on a tiny synthetic 3D task, and
-their run directories load back."""
+"""The 3D model names train end to end through radlens.training.loop on a tiny synthetic 3D task,
+and their run directories load back."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import radlens.models.acs  # noqa: F401  (registers the 3D model names)
 from radlens.data.arrays import ArrayDataset
 from radlens.training.config import make_config
 from radlens.training.loop import train

@@ -7,7 +7,7 @@ import torch
 
 from radlens.errors import ConfigError, ModelError
 from radlens.explain.cam import compute_cam, find_target_layer
-from radlens.models.ctnet import CTNet, SmallCNN3D, build_ctnet, resnet18_2d, transfer_2d_to_3d
+from radlens.models.ctnet import CTNet, SmallCNN3D, resnet18_2d, transfer_2d_to_3d
 from radlens.models.factory import build_model
 from radlens.training.config import make_config
 
@@ -45,7 +45,7 @@ def test_registered_in_model_factory_and_config() -> None:
     assert net.backbone.conv1.in_channels == 2 * 3  # 3 slices x 2 channels per stack
     assert make_config({"model": "ctnet", "dataset": "x"}).model == "ctnet"
     with pytest.raises(ModelError, match="3D volumes"):
-        build_ctnet("ctnet", spatial_dims=2, in_channels=1, num_outputs=1)
+        build_model("ctnet", spatial_dims=2, in_channels=1, num_outputs=1)
     with pytest.raises(ConfigError, match="ctnet"):
         make_config({"model": "ctnett"})
 

@@ -7,7 +7,14 @@ import torch
 from torch import nn
 
 from radlens.errors import ModelError
-from radlens.models.factory import build_model, count_parameters
+from radlens.models.factory import (
+    MODELS,
+    available_models,
+    build_model,
+    count_parameters,
+    register_model,
+)
+from radlens.training.config import make_config
 
 
 @pytest.mark.parametrize(
@@ -59,7 +66,7 @@ def test_3d_and_25d_forward() -> None:
 
 
 def test_bad_model_requests() -> None:
-    with pytest.raises(ModelError, match="unknown model 'resnet81'; did you mean 'resnet18'"):
+    with pytest.raises(ModelError, match="model 'resnet81' is not known; did you mean 'resnet18'"):
         build_model("resnet81", spatial_dims=2, in_channels=1, num_outputs=2)
     with pytest.raises(ModelError, match="spatial_dims must be 2 or 3, got 4"):
         build_model("resnet18", spatial_dims=4, in_channels=1, num_outputs=2)
@@ -70,9 +77,6 @@ def test_bad_model_requests() -> None:
 
 
 def test_registered_models_build_by_name() -> None:
-    from radlens.models.factory import available_models, register_model
-    from radlens.training.config import make_config
-
     def tiny(*, in_channels: int, num_outputs: int, **_: object) -> nn.Module:
         return nn.Sequential(nn.Flatten(), nn.LazyLinear(num_outputs))
 
@@ -83,3 +87,16 @@ def test_registered_models_build_by_name() -> None:
     assert make_config({"model": "tiny_test_net"}).model == "tiny_test_net"
     with pytest.raises(ModelError, match="is built in"):
         register_model("resnet18", tiny)
+
+
+def test_the_parameter_table_lists_every_built_in_name() -> None:
+    assert available_models()[: len(MODELS)] == tuple(MODELS)
+    assert {"resnet18_3d", "acs_resnet50", "ctnet_lite", "ctnet_3d"} <= set(MODELS)
+    assert build_model("ResNet-18", spatial_dims=2, in_channels=1, num_outputs=2).conv1.stride == (
+        1,
+        1,
+    )
+    for name, spec in MODELS.items():
+        if spec.volumes_only:
+            with pytest.raises(ModelError, match=f"model '{name}' is for 3D volumes"):
+                build_model(name, spatial_dims=2, in_channels=1, num_outputs=2)

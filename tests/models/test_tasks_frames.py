@@ -9,9 +9,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from radlens.core.rundir import read_predictions, write_predictions
 from radlens.errors import EvaluationError
 from radlens.models.tasks import Task, frame_to_arrays, predictions_to_frame
-from radlens.training.run import read_predictions, write_predictions
 
 
 def _frame(task: Task, split: str, y: np.ndarray, s: np.ndarray) -> pd.DataFrame:

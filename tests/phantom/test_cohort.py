@@ -11,19 +11,20 @@ import pydicom
 import pytest
 
 from radlens.cli.main import main
+from radlens.data.cohort_table import TRUTH_PREFIX, load_masks, read_cohort
 from radlens.data.volumes.io import load_volume
 from radlens.errors import ConfigError
-from radlens.phantom.cohort import (
-    TRUTH_PREFIX,
-    load_masks,
+from radlens.phantom import (
+    ABNORMALITIES,
+    LOBE_NAMES,
+    FindingSpec,
+    ReportContext,
     parse_formats,
-    parse_shape,
-    read_cohort,
+    sample_findings,
     simulate_patient,
     synthesize_cohort,
+    write_report,
 )
-from radlens.phantom.lesions import ABNORMALITIES, FindingSpec, sample_findings
-from radlens.phantom.reports import LOBE_NAMES, ReportContext, write_report
 
 TINY = (32, 48, 48)
 
@@ -236,8 +237,8 @@ def test_follow_up_report_states_comparison() -> None:
 
 
 def test_bad_options_raise_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="expected three integers"):
-        parse_shape("64,96")
+    with pytest.raises(ConfigError, match="shape '64,96': expected three integers"):
+        synthesize_cohort(tmp_path, n_patients=1, shape="64,96")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="subset of"):
         parse_formats("dicom,png")
     with pytest.raises(ConfigError, match="n_patients must be >= 1"):

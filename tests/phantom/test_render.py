@@ -7,9 +7,14 @@ import pytest
 from scipy import ndimage as ndi
 
 from radlens.errors import ConfigError
-from radlens.phantom.anatomy import LOBE_CODES
-from radlens.phantom.lesions import ABNORMALITIES, LOCATIONS
-from radlens.phantom.render import SITES, get_site, make_phantom
+from radlens.phantom import (
+    ABNORMALITIES,
+    LOBE_CODES,
+    LOCATIONS,
+    SITES,
+    get_site,
+    make_phantom,
+)
 
 SEED = 11
 
@@ -163,3 +168,11 @@ def test_bad_requests_raise_config_error() -> None:
         make_phantom(0, findings=[("nodule", "heart")])
     with pytest.raises(ConfigError, match="did you mean 'site_a'"):
         get_site("site_aa")
+
+
+def test_package_exports_its_public_api() -> None:
+    import radlens.phantom as phantom
+
+    missing = [name for name in phantom.__all__ if not hasattr(phantom, name)]
+    assert missing == []
+    assert phantom.make_phantom is make_phantom and phantom.SITES is SITES

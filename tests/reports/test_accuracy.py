@@ -1,5 +1,5 @@
 """Accuracy floors the labeler must keep (CI guards them): the hand-labelled CT set in
-tests/data, and the human labels of the shared report data (skipped when it is absent)."""
+tests/_support/data, and the human labels of the shared report data (skipped when it is absent)."""
 
 from __future__ import annotations
 

@@ -257,3 +257,19 @@ def test_zip_limits_hold_on_real_archive_reader(svc) -> None:
         unpack_zip(buf.getvalue(), limits)
     with pytest.raises(UploadError, match="not a readable zip"):
         unpack_zip(b"PK\x03\x04garbage", limits)
+
+
+def test_start_background_seeds_through_the_callers_seeder(tmp_path: Path, caplog) -> None:
+    """The service seeds nothing itself: `radlens serve --demo` passes the demo's seeder; a
+    fallback run that cannot be loaded leaves the service running unscored."""
+    settings = Settings(service_dir=tmp_path / "svc", enable_dicom=False, enable_worker=False)
+    services = Services.build(settings)
+    calls = []
+    stale = tmp_path / "stale-run"
+    services.start_background(seed=lambda db, files: calls.append((db, files)), fallback_run=stale)
+    assert calls == [(services.db, services.files)]
+    assert services.worker is None and services.node is None
+    assert services.configured_scorer(stale) is None
+    assert "unusable" in caplog.text and "serving unscored" in caplog.text
+    services.stop_background()
+    services.db.dispose()

@@ -69,7 +69,7 @@ class Server:
 
 def _send_over_dicom(tmp_path: Path, port: int) -> str:
     """A synthetic chest CT with findings, sent by storescu; returns its patient id."""
-    from radlens.phantom.cohort import synthesize_cohort
+    from radlens.phantom import synthesize_cohort
 
     table = synthesize_cohort(
         tmp_path / "send", n_patients=4, seed=21, shape=(24, 128, 128), formats=("dicom",),

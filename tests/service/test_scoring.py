@@ -9,16 +9,26 @@ import pytest
 from _support.service import make_volume, write_series
 from sqlalchemy import select
 
+from radlens.core.plan import RunPlan, read_plan, write_plan
+from radlens.core.rundir import PLAN
 from radlens.errors import ConfigError, ModelError
+from radlens.reports.triage import urgency_of
 from radlens.service.files import FileStore
 from radlens.service.ingest import ingest_dicom_files
-from radlens.service.scoring import ModelScorer, Prediction, load_scorer, split_label
+from radlens.service.scoring import (
+    ModelScorer,
+    Prediction,
+    load_scorer,
+    prepare_volume,
+    split_label,
+)
 from radlens.service.store import Database, Study, StudyStatus
 from radlens.service.store import Prediction as PredictionRow
-from radlens.service.triage import draft_report, triage, urgency_of
+from radlens.service.triage import draft_report, triage_predictions
 from radlens.service.worker import Worker
 
 LABELS = ("pneumothorax@right_pleura", "mass@right_upper_lobe", "nodule")
+CHEST_SHAPE = (16, 32, 32)  # `train_chest_ct_run`'s volumes
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +70,14 @@ def tiny_run(tmp_path_factory) -> Path:
             "out": str(out),
         }
     )
-    return train(config, dataset=ds, progress=False).run_dir
+    run_dir = train(config, dataset=ds, progress=False).run_dir
+    # the random arrays stand for CT volumes fitted to 8^3 in one -1000..400 HU window
+    plan = RunPlan(
+        data_source="arrays", dataset="tiny", task="multi-label", labels=LABELS, spatial_dims=3,
+        channels=1, shape=(8, 8, 8), windows_hu=((-1000.0, 400.0),), orientation="SPL",
+    )  # fmt: skip
+    write_plan(run_dir, plan)
+    return run_dir
 
 
 @pytest.mark.slow
@@ -82,7 +99,9 @@ def test_model_scorer_scores_and_explains_a_volume(tiny_run: Path) -> None:
         m.shape == volume.array.shape and 0 <= m.min() <= m.max() <= 1 for m in maps.values()
     )
     assert scorer.model_version.startswith("tiny@")
-    assert scorer.preprocessing.source == "fit volume to input shape"
+    assert scorer.plan == read_plan(tiny_run) and scorer.plan.spacing_mm is None
+    # no spacing in the plan: the whole volume is fitted to the plan's shape
+    assert prepare_volume(volume, scorer.plan).shape == (1, 8, 8, 8)
     assert len(ModelScorer(tiny_run, heatmap_threshold=0.0, max_heatmaps=1).heatmaps(volume)) == 1
 
 
@@ -116,7 +135,7 @@ def test_split_label_and_triage_rules() -> None:
     assert split_label("nodule@left_lower_lobe") == ("nodule", "left_lower_lobe")
     assert split_label("cardiomegaly") == ("cardiomegaly", None)
     assert urgency_of("pneumothorax") == "critical" and urgency_of("mass") == "urgent"
-    result = triage(
+    result = triage_predictions(
         [
             Prediction("nodule", "left_lower_lobe", 0.97),
             Prediction("pneumothorax", "left_pleura", 0.55),
@@ -133,8 +152,8 @@ def test_split_label_and_triage_rules() -> None:
     text = draft_report([Prediction("pneumothorax", "left_pleura", 0.9)])
     assert "neumothorax in the left pleura" in text and "[critical]" in text
     quiet = [Prediction("pneumothorax", "left_pleura", 0.01)]
-    assert triage(quiet, threshold=0.5).urgency_rank == 3
-    assert triage(quiet, threshold=0.5).top_abnormality == "pneumothorax"
+    assert triage_predictions(quiet, threshold=0.5).urgency_rank == 3
+    assert triage_predictions(quiet, threshold=0.5).top_abnormality == "pneumothorax"
     assert "No pneumothorax." in draft_report(quiet)
 
 
@@ -152,27 +171,32 @@ def test_model_scorer_preprocesses_like_the_chest_ct_cohort(chest_run: Path, tmp
 
     from radlens.data.ct_cohort import load_ct_cohort
     from radlens.data.volumes.io import load_volume
-    from radlens.phantom.geometry import FOV_MM
+    from radlens.training.device import predict_scores
     from radlens.training.run import load_run
 
     scorer = ModelScorer(chest_run)
-    pre = scorer.preprocessing
-    assert pre.source == "ct_cohort defaults" and pre.shape == (16, 32, 32)
-    assert len(pre.windows) == int(load_run(chest_run).checkpoint["geometry"]["in_channels"])
-    assert pre.spacing == pytest.approx([FOV_MM[i] / pre.shape[i] for i in range(3)])
+    plan = scorer.plan
+    assert len(plan.windows_hu) == int(load_run(chest_run).checkpoint["geometry"]["in_channels"])
     table = pd.read_parquet(chest_run.parent / "cohort" / "cohort.parquet")
     row = table.iloc[0]
     cohort_dir = chest_run.parent / "cohort"
     volume = load_volume(cohort_dir / row["nifti_path"])
-    trained = load_ct_cohort(cohort_dir, shape=pre.shape, progress=False, cache_dir=tmp_path)
+    # the cohort loaded again exactly as `train_chest_ct_run` loaded it for training
+    trained = load_ct_cohort(
+        cohort_dir, shape=CHEST_SHAPE, cache_dir=tmp_path, progress=False,
+        min_location_positives=1,
+    )  # fmt: skip
+    made = trained.dataset.extra  # how its arrays were made: the plan must say the same
+    assert tuple(plan.shape) == CHEST_SHAPE and plan.labels == trained.dataset.label_names
+    assert plan.spacing_mm == pytest.approx(made["spacing"])
+    assert plan.windows_hu == tuple(tuple(w) for w in made["windows"])
     ds = trained.dataset
     split = trained.table["split"].iloc[0]
     index = list(ds.ids[split]).index(str(row["study_id"]))
-    mine = scorer._tensor(volume)[0].numpy()
-    assert np.abs(mine.astype(int) - ds.images[split][index].astype(int)).max() <= 1
+    mine = prepare_volume(volume, plan)
+    assert mine.dtype == np.uint8 and mine.shape == (len(plan.windows_hu), *plan.shape)
+    assert np.array_equal(mine, ds.images[split][index])
     # the same volume through the run's own prediction path gives the same scores
-    from radlens.training.device import predict_scores
-
     run = load_run(chest_run)
     expected = predict_scores(run.model, scorer._tensor(volume), run.task)[0]
     got = [p.score for p in scorer.score(volume)]
@@ -181,32 +205,39 @@ def test_model_scorer_preprocesses_like_the_chest_ct_cohort(chest_run: Path, tmp
 
 
 @pytest.mark.slow
-def test_recorded_preprocessing_wins_and_bad_files_fail(chest_run: Path, tmp_path) -> None:
-    import json
+def test_the_plan_decides_and_bad_plans_fail(chest_run: Path, tmp_path) -> None:
     import shutil
-
-    from radlens.service.scoring import run_preprocessing
 
     run = tmp_path / "run"
     shutil.copytree(chest_run, run)
-    n_in = len(ModelScorer(run).preprocessing.windows)
-    windows = [[-1000 + 10 * c, 200] for c in range(n_in)]
-    (run / "preprocessing.json").write_text(
-        json.dumps({"shape": [16, 32, 32], "windows": windows, "spacing": [20, 10.5, 10.5]})
-    )
-    pre = ModelScorer(run).preprocessing
-    assert pre.windows == tuple(tuple(map(float, w)) for w in windows)
-    assert pre.spacing == (20.0, 10.5, 10.5) and pre.source.endswith("preprocessing.json")
-    too_many = json.dumps({"shape": [16, 32, 32], "windows": [[1, 2]] * (n_in + 1)})
-    (run / "preprocessing.json").write_text(too_many)
+    plan = read_plan(run)
+    n_in = plan.channels
+    windows = tuple((-1000.0 + 10 * c, 200.0) for c in range(n_in))
+    write_plan(run, plan.model_copy(update={"windows_hu": windows, "spacing_mm": (20, 10.5, 10.5)}))
+    mine = ModelScorer(run).plan
+    assert mine.windows_hu == windows and mine.spacing_mm == (20.0, 10.5, 10.5)
+    too_many = plan.model_copy(update={"windows_hu": ((1.0, 2.0),) * (n_in + 1)})
+    write_plan(run, too_many)
     with pytest.raises(ModelError, match=f"takes {n_in} channel"):
         ModelScorer(run)
-    (run / "preprocessing.json").write_text('{"shape": "big"}')
-    with pytest.raises(ModelError, match="malformed"):
-        run_preprocessing(run, {}, "x")
-    (run / "preprocessing.json").write_text("{nope")
-    with pytest.raises(ModelError, match="not valid JSON"):
-        run_preprocessing(run, {}, "x")
+    write_plan(run, plan.model_copy(update={"windows_hu": None}))
+    with pytest.raises(ModelError, match="no windows_hu"):
+        ModelScorer(run)
+    write_plan(run, plan.model_copy(update={"orientation": "RAS"}))
+    with pytest.raises(ModelError, match="orientation 'RAS'"):
+        ModelScorer(run)
+    write_plan(run, plan.model_copy(update={"labels": plan.labels[::-1]}))
+    with pytest.raises(ModelError, match="different runs"):
+        ModelScorer(run)
+    (run / PLAN).write_text('{"version": 1, "shape": "big"}')
+    with pytest.raises(ConfigError, match=r"plan\.json: field"):
+        ModelScorer(run)
+    (run / PLAN).write_text("{nope")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        ModelScorer(run)
+    (run / PLAN).unlink()
+    with pytest.raises(ConfigError, match=r"plan\.json not found"):
+        ModelScorer(run)  # a run without a plan fails when the scorer loads, not per study
 
 
 def test_findings_link_to_their_located_heatmap() -> None:

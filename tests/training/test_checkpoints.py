@@ -1,6 +1,7 @@
-"""Checkpoint I/O (radlens.training.checkpoints) and the validation pass (radlens.training.validation) on their own:
-best-epoch bookkeeping, a save/restore round trip of the full training state, and validation AUC
-through a real Lightning Fabric equal to scoring the images directly."""
+"""Checkpoint I/O (radlens.training.checkpoints) and the validation pass
+(radlens.training.validation) on their own: best-epoch bookkeeping, a save/restore round trip of
+the full training state, and validation AUC through a real Lightning Fabric equal to scoring the
+images directly."""
 
 from __future__ import annotations
 

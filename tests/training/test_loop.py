@@ -1,5 +1,5 @@
 """Training loop: a step lowers the loss, resume equals an uninterrupted run, device-data helpers,
-every task type end to end on synthetic data, evaluate_run / load_run and their errors."""
+every task type end to end on synthetic data, repredict_split / load_run and their errors."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from radlens.core.rundir import read_predictions
 from radlens.data.arrays import ArrayDataset
 from radlens.errors import ConfigError, ModelError
 from radlens.models.factory import build_model
@@ -16,7 +17,7 @@ from radlens.models.tasks import Task, frame_to_arrays
 from radlens.training.config import make_config
 from radlens.training.device import augment_batch, images_to_tensor, normalise, subset_indices
 from radlens.training.loop import train
-from radlens.training.run import evaluate_run, load_run, read_predictions
+from radlens.training.run import load_run, repredict_split
 
 NAMES = {
     "binary": ("normal", "abnormal"),
@@ -136,7 +137,7 @@ def test_every_task_trains_and_evaluates(tmp_path: Path, task: str, over: dict) 
     assert "unofficial data" in test["measured_on"]
     if task == "ordinal-regression":
         assert {"mae", "qwk"} <= set(test)
-    again = evaluate_run(tmp_path / "run", "test", dataset=ds, device="cpu")
+    again = repredict_split(tmp_path / "run", "test", dataset=ds, device="cpu")
     assert again["auc"] == pytest.approx(test["auc"], abs=1e-9)
     _, y_score, kind, names = frame_to_arrays(
         read_predictions(tmp_path / "run" / "predictions.parquet"), split="test"

@@ -8,13 +8,12 @@ from typing import Any
 
 from radlens.bench.medmnist_bench import BenchResult, run_bench
 from radlens.bench.spec import make_spec
+from radlens.data.medmnist.load import get_info
 from radlens.errors import ConfigError
 
 
 def parse_data_files(items: list[str] | None) -> dict[str, str]:
     """["pneumoniamnist=/x.npz", ...] -> {"pneumoniamnist": "/x.npz"} (names checked)."""
-    from radlens.data.medmnist.load import get_info
-
     out: dict[str, str] = {}
     for item in items or []:
         name, sep, path = item.partition("=")

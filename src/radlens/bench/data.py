@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from radlens.bench.spec import MODELS_3D_ONLY
 from radlens.data.arrays import ArrayDataset
 from radlens.data.medmnist.load import get_info, load_medmnist, resolve_data_dir
 from radlens.errors import DataError
@@ -87,8 +88,6 @@ def load_bench_dataset(
 
 def check_model_fits(model: str, dataset: str) -> str | None:
     """Why `model` cannot run on `dataset` (a 3D-only model on 2D images), or None."""
-    from radlens.bench.spec import MODELS_3D_ONLY
-
     if model in MODELS_3D_ONLY and not get_info(dataset).is_3d:
         return f"model {model!r} is for the 3D datasets; {dataset!r} is 2D"
     return None

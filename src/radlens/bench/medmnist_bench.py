@@ -14,7 +14,7 @@ import json
 import logging
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ from radlens.bench.data import check_model_fits, load_bench_dataset
 from radlens.bench.paper import comparable_method
 from radlens.bench.scoring import ensemble_scores, predict_images, row_metrics
 from radlens.bench.spec import BenchSpec, protocol_label
+from radlens.bench.tables import write_tables
+from radlens.core.rundir import CHECKPOINT, LAST, METRICS
 from radlens.data.arrays import ArrayDataset
 from radlens.models.tasks import Task
 from radlens.training.config import make_config
@@ -123,11 +125,11 @@ def _train_one(
         },
         source=f"bench {run_dir.name}",
     )
-    metrics_path = run_dir / "metrics.json"
-    if metrics_path.is_file() and (run_dir / "checkpoint.pt").is_file():
+    metrics_path = run_dir / METRICS
+    if metrics_path.is_file() and (run_dir / CHECKPOINT).is_file():
         metrics = json.loads(metrics_path.read_text())
         return run_dir, metrics
-    resume = (run_dir / "last.pt").is_file()
+    resume = (run_dir / LAST).is_file()
     result = train(config, dataset=ds, resume=resume, progress=progress)
     return run_dir, result.metrics
 
@@ -158,91 +160,130 @@ def _labels(ds: ArrayDataset, split: str, idx: np.ndarray) -> np.ndarray:
     return ds.labels[split][idx]
 
 
+@dataclass
+class _Grid:
+    """One `run_bench` call: the rows so far (read back and new), their keys, the counts."""
+
+    spec: BenchSpec
+    out: Path
+    rows: list[dict[str, Any]]
+    command: str
+    progress: bool
+    machine: str = field(
+        default_factory=lambda: (
+            f"{platform.node()} ({platform.machine()}, torch {torch.__version__})"
+        )
+    )
+    done: set[tuple] = field(default_factory=set)
+    trained: int = 0
+    skipped: int = 0
+
+    def add(self, row: dict[str, Any]) -> None:
+        """Append a finished row to results.jsonl and to the rows."""
+        _append(self.out, row)
+        self.rows.append(row)
+        self.done.add(row_key(row))
+
+
+@dataclass
+class _Data:
+    """The data of one (dataset, size), loaded the first time a row needs it."""
+
+    spec: BenchSpec
+    dataset: str
+    size: int
+    ds: ArrayDataset | None = None
+    source: Path | None = None
+
+    def load(self) -> tuple[ArrayDataset, Path]:
+        if self.ds is None or self.source is None:
+            self.ds, self.source = load_bench_dataset(
+                self.dataset, self.size, self.spec.protocol, data_dir=self.spec.data_dir,
+                data_files=self.spec.data_files, verify=self.spec.verify,
+            )  # fmt: skip
+        return self.ds, self.source
+
+
 def run_bench(spec: BenchSpec, *, progress: bool = True, command: str = "") -> BenchResult:
     """Run (or resume) the grid of `spec`; write results.jsonl and the tables; return them."""
-    from radlens.bench.tables import write_tables
-
     out = Path(spec.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = read_results(out)
-    done = {row_key(r) for r in rows}
-    trained = skipped = 0
-    machine = f"{platform.node()} ({platform.machine()}, torch {torch.__version__})"
+    grid = _Grid(spec, out, rows, command, progress, done={row_key(r) for r in rows})
     for dataset in spec.datasets:
         for size in spec.sizes:
-            ds = source = None
+            data = _Data(spec, dataset, size)
             for model in spec.models:
-                why = check_model_fits(model, dataset)
-                if why:
-                    logger.warning("skipping %s: %s", model, why)
-                    continue
-                group: list[tuple[int, dict[str, np.ndarray]]] = []
-                keys = [
-                    (
-                        dataset,
-                        size,
-                        protocol_label(size, spec.protocol),
-                        model,
-                        str(seed),
-                        spec.setting_id(dataset),
-                    )
-                    for seed in [*range(spec.seeds), "ensemble"]
-                ]
-                wants_ens = spec.plan(dataset)["ensemble"] and spec.seeds > 1
-                complete = all(k in done for k in keys[: spec.seeds + wants_ens])
-                for seed in range(spec.seeds):
-                    key = keys[seed]
-                    if key in done and (complete or not wants_ens):
-                        skipped += 1
-                        continue
-                    if ds is None:
-                        ds, source = load_bench_dataset(
-                            dataset, size, spec.protocol, data_dir=spec.data_dir,
-                            data_files=spec.data_files, verify=spec.verify,
-                        )  # fmt: skip
-                    if key in done:  # finished; its scores are needed for the ensemble
-                        run_dir = _run_dir(spec, dataset, size, model, seed)
-                        group.append((seed, _score_run(spec, ds, run_dir)))
-                        skipped += 1
-                        continue
-                    t0 = time.perf_counter()
-                    run_dir, metrics = _train_one(spec, ds, size, model, seed, progress)
-                    if not metrics:  # stopped before its last epoch: no row, resumes next time
-                        logger.warning("%s stopped early; run the command again", run_dir)
-                        continue
-                    scores = _score_run(spec, ds, run_dir)
-                    group.append((seed, scores))
-                    task = Task(ds.task, ds.label_names)
-                    test = row_metrics(task, _labels(ds, "test", scores["test_idx"]),
-                                       scores["test"])  # fmt: skip
-                    val = row_metrics(task, _labels(ds, "val", scores["val_idx"]), scores["val"])
-                    row = {
-                        **_base_row(spec, ds, source, size, model),
-                        "seed": str(seed),
-                        **{f"test_{k}": v for k, v in test.items()},
-                        "val_auc": val["auc"],
-                        "val_acc": val["acc"],
-                        "best_epoch": metrics.get("best_epoch"),
-                        "wall_time_s": metrics.get("loop_wall_time_s", time.perf_counter() - t0),
-                        "train_images_per_s": metrics.get("train_images_per_s"),
-                        "device": metrics.get("device", str(_device(spec))),
-                        "machine": machine,
-                        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-                        "run_dir": str(run_dir),
-                        "command": command,
-                    }
-                    _append(out, row)
-                    rows.append(row)
-                    done.add(row_key(row))
-                    trained += 1
-                    write_tables(out, rows)
-                ens_row = _ensemble_row(spec, ds, source, size, model, group, rows, command)
-                if ens_row is not None and row_key(ens_row) not in done:
-                    _append(out, ens_row)
-                    rows.append(ens_row)
-                    done.add(row_key(ens_row))
+                _run_model(grid, data, model)
     tables = write_tables(out, rows)
-    return BenchResult(out, rows, trained, skipped, tables)
+    return BenchResult(out, rows, grid.trained, grid.skipped, tables)
+
+
+def _run_model(grid: _Grid, data: _Data, model: str) -> None:
+    """Every seed of one (dataset, size, model) not yet done, then their ensemble row."""
+    spec, dataset, size = grid.spec, data.dataset, data.size
+    why = check_model_fits(model, dataset)
+    if why:
+        logger.warning("skipping %s: %s", model, why)
+        return
+    group: list[tuple[int, dict[str, np.ndarray]]] = []
+    protocol, setting_id = protocol_label(size, spec.protocol), spec.setting_id(dataset)
+    keys = [(dataset, size, protocol, model, str(seed), setting_id)
+            for seed in [*range(spec.seeds), "ensemble"]]  # fmt: skip
+    wants_ens = spec.plan(dataset)["ensemble"] and spec.seeds > 1
+    complete = all(k in grid.done for k in keys[: spec.seeds + wants_ens])
+    for seed in range(spec.seeds):
+        key = keys[seed]
+        if key in grid.done and (complete or not wants_ens):
+            grid.skipped += 1
+            continue
+        ds, source = data.load()
+        if key in grid.done:  # finished; its scores are needed for the ensemble
+            run_dir = _run_dir(spec, dataset, size, model, seed)
+            group.append((seed, _score_run(spec, ds, run_dir)))
+            grid.skipped += 1
+            continue
+        scores = _train_row(grid, ds, source, size, model, seed)
+        if scores is not None:
+            group.append((seed, scores))
+    ens_row = _ensemble_row(spec, data.ds, data.source, size, model, group, grid.rows, grid.command)
+    if ens_row is not None and row_key(ens_row) not in grid.done:
+        grid.add(ens_row)
+
+
+def _train_row(
+    grid: _Grid, ds: ArrayDataset, source: Path, size: int, model: str, seed: int
+) -> dict[str, np.ndarray] | None:
+    """Train one seed, score it, add its row; its scores (None: stopped before the end)."""
+    spec = grid.spec
+    t0 = time.perf_counter()
+    run_dir, metrics = _train_one(spec, ds, size, model, seed, grid.progress)
+    if not metrics:  # stopped before its last epoch: no row, resumes next time
+        logger.warning("%s stopped early; run the command again", run_dir)
+        return None
+    scores = _score_run(spec, ds, run_dir)
+    task = Task(ds.task, ds.label_names)
+    test = row_metrics(task, _labels(ds, "test", scores["test_idx"]), scores["test"])
+    val = row_metrics(task, _labels(ds, "val", scores["val_idx"]), scores["val"])
+    row = {
+        **_base_row(spec, ds, source, size, model),
+        "seed": str(seed),
+        **{f"test_{k}": v for k, v in test.items()},
+        "val_auc": val["auc"],
+        "val_acc": val["acc"],
+        "best_epoch": metrics.get("best_epoch"),
+        "wall_time_s": metrics.get("loop_wall_time_s", time.perf_counter() - t0),
+        "train_images_per_s": metrics.get("train_images_per_s"),
+        "device": metrics.get("device", str(_device(spec))),
+        "machine": grid.machine,
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "run_dir": str(run_dir),
+        "command": grid.command,
+    }
+    grid.add(row)
+    grid.trained += 1
+    write_tables(grid.out, grid.rows)
+    return scores
 
 
 def _ensemble_row(

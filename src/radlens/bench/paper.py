@@ -1,8 +1,8 @@
 """The MedMNIST v2 paper's baselines, and which of them a radlens row compares with.
 
-Values come from `radlens.data.medmnist.load.paper_results` (package data transcribed from Yang et al.,
-"MedMNIST v2 - A large-scale lightweight benchmark for 2D and 3D biomedical image classification",
-Scientific Data 10:41, 2023, Tables 3 and 4).
+Values come from `radlens.data.medmnist.load.paper_results` (package data transcribed from Yang
+et al., "MedMNIST v2 - A large-scale lightweight benchmark for 2D and 3D biomedical image
+classification", Scientific Data 10:41, 2023, Tables 3 and 4).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Test-time augmentation, seed ensembles and the metrics macro-AUC hides.
 
-Beside the MedMNIST evaluator's AUC/ACC (`radlens.models.tasks.Task.metrics`), each benchmark row gets
-per-class recall and F1 (at the task's own decision rule: argmax, or 0.5 for binary and
+Beside the MedMNIST evaluator's AUC/ACC (`radlens.models.tasks.Task.metrics`), each benchmark row
+gets per-class recall and F1 (at the task's own decision rule: argmax, or 0.5 for binary and
 multi-label) and the expected calibration error (ECE, 10 equal-width bins, one-vs-rest per class,
 averaged; binary: of the positive-class score), from `radlens.evaluation.calibration`.
 """

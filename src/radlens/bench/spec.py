@@ -11,7 +11,6 @@ Recipes:
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 from typing import Any, Literal
@@ -20,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from radlens.data.medmnist.load import dataset_names, get_info
 from radlens.errors import ConfigError
-from radlens.training.config import AUGMENTS
+from radlens.training.config import check_augment, check_model_name
 
 RECIPES: tuple[str, ...] = ("paper", "radlens")
 #: Models that only make sense on volumes (the 2D names build 3D networks on 3D data as well).
@@ -81,27 +80,12 @@ class BenchSpec(BaseModel):
     @field_validator("models")
     @classmethod
     def _known_models(cls, value: list[str]) -> list[str]:
-        from radlens.models.acs import register_3d_models
-        from radlens.models.factory import available_models
-
-        register_3d_models()
-        names = available_models()
-        out = []
-        for name in value:
-            key = name.lower().replace("-", "")
-            if key not in names:
-                close = difflib.get_close_matches(key, names, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise ValueError(f"unknown model {name!r}{hint} (available: {', '.join(names)})")
-            out.append(key)
-        return out
+        return [check_model_name(name) for name in value]
 
     @field_validator("augment")
     @classmethod
     def _known_augment(cls, value: str | None) -> str | None:
-        if value is not None and value not in AUGMENTS:
-            raise ValueError(f"unknown augmentation {value!r}; expected one of {AUGMENTS}")
-        return value
+        return None if value is None else check_augment(value)
 
     @property
     def effective_lr(self) -> float:

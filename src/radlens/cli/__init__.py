@@ -1,1 +1,5 @@
-"""radlens.cli.main."""
+"""The `radlens` command line: each command parses its flags and calls the typed API."""
+
+from radlens.cli.main import app, entry, main
+
+__all__ = ["app", "entry", "main"]

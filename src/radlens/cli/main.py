@@ -111,6 +111,7 @@ def serve_cmd(
     demo: int | None = typer.Option(None, help="Seed N synthetic patients into an empty store."),
 ) -> None:
     """Start the web API, the DICOM node and the scoring worker (settings from RADLENS_* env)."""
+    from radlens.demos.service_seed import demo_seeder, find_demo_run
     from radlens.service.app import serve
     from radlens.service.settings import Settings
 
@@ -123,7 +124,13 @@ def serve_cmd(
         service_dir=service_dir,
         demo_patients=demo,
     )
-    serve(settings)
+    if not settings.demo_patients:
+        serve(settings)
+        return
+    # the demo: synthetic patients in an empty store, scored by `radlens demo`'s run if present
+    seed = demo_seeder(settings.service_dir, settings.demo_patients)
+    configured = settings.scorer or settings.model_run is not None
+    serve(settings, seed=seed, fallback_run=None if configured else find_demo_run())
 
 
 @user_app.command("add")
@@ -151,7 +158,7 @@ def user_list_cmd() -> None:
         typer.echo(f"{row['id']}\t{row['name']}\t{row['role']}\ttokens={row['tokens']}")
 
 
-# ---- train / evaluate / demo (radlens.training.loop, radlens.training.run, radlens.demos.medmnist) ----
+# ---- train / evaluate / demo (radlens.training, radlens.demos) ----
 @app.command("train")
 def train_cmd(
     dataset: str | None = typer.Option(None, help="MedMNIST dataset, e.g. pneumoniamnist."),
@@ -217,7 +224,7 @@ def train_cmd(
     options = {k: v for k, v in locals().items() if k not in ("config", "resume")}
     from radlens.training.config import resolve_config
     from radlens.training.loop import train
-    from radlens.training.run import metrics_table
+    from radlens.training.summary import metrics_table
 
     result = train(resolve_config(options, config), resume=resume)
     if result.metrics:
@@ -243,15 +250,16 @@ def evaluate_cmd(
     writes metrics.json, evaluation.json and a self-contained report.html."""
     from radlens.evaluation import evaluate_run_dir
     from radlens.evaluation.console import result_table
-    from radlens.training.run import evaluate_run, metrics_table
+    from radlens.training.summary import metrics_table
 
-    if repredict:  # the MedMNIST-evaluator figures (AUC, ACC) and where they were measured
-        report = evaluate_run(run_dir, split, device=device)
+    result = evaluate_run_dir(
+        run_dir, split=split, by=by, operating_point=operating_point, n_bootstrap=bootstrap,
+        repredict=repredict, device=device,
+    )  # fmt: skip
+    if result.figures is not None:  # MedMNIST-evaluator figures (AUC, ACC), where measured
+        report = result.figures
         view = {**report, "splits": {split: report}, "official_data": report["official_data"]}
         _table_console().print(metrics_table(view, splits=(split,)))
-    result = evaluate_run_dir(
-        run_dir, split=split, by=by, operating_point=operating_point, n_bootstrap=bootstrap
-    )
     _table_console().print(result_table(result))
     typer.echo(f"report: {run_dir / 'report.html'}  (figures: {run_dir / 'evaluation.json'})")
 
@@ -292,13 +300,14 @@ def demo_cmd(
             console=_table_console(),
         )
         return
+    from radlens.core.options import parse_shape
     from radlens.demos.ct import CtDemoOptions, run_ct_demo
-    from radlens.phantom.cohort import parse_shape
+    from radlens.phantom import DEFAULT_SHAPE
 
     options = CtDemoOptions(
         patients=patients,
         seed=seed,
-        shape=parse_shape(shape),
+        shape=parse_shape(shape, default=DEFAULT_SHAPE, what="--shape"),
         model=model,
         threads=threads,
         **({"epochs": epochs} if epochs else {}),
@@ -354,7 +363,7 @@ def volume_convert_cmd(
     typer.echo(str(convert_to_nifti(path, out, series_uid=series_uid, allow_non_ct=allow_non_ct)))
 
 
-# ---- cohort: synthetic chest-CT cohort (radlens.phantom.render / phantom_cohort) ----
+# ---- cohort: synthetic chest-CT cohort (radlens.phantom) ----
 cohort_app = typer.Typer(
     help="Synthetic chest-CT cohorts: volumes, masks, reports, a table.", no_args_is_help=True
 )
@@ -372,13 +381,14 @@ def cohort_synth_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Synthesize chest CTs with abnormalities, ground-truth masks and free-text reports."""
-    from radlens.phantom.cohort import parse_formats, parse_shape, synthesize_cohort
+    from radlens.core.options import parse_shape
+    from radlens.phantom import DEFAULT_SHAPE, parse_formats, synthesize_cohort
 
     table = synthesize_cohort(
         out,
         n_patients=patients,
         seed=seed,
-        shape=parse_shape(shape),
+        shape=parse_shape(shape, default=DEFAULT_SHAPE, what="--shape"),
         sites=sites,
         formats=parse_formats(formats),
         progress=not quiet,
@@ -405,12 +415,14 @@ def explain_cmd(
     shape: str | None = typer.Option(None, "--shape", help="Cohort volume D,H,W (default: auto)."),
 ) -> None:
     """Write Grad-CAM overlays (2D) or axial/coronal/sagittal montages (3D) plus index.csv."""
+    from radlens.core.options import parse_shape
     from radlens.explain.run import explain_run
-    from radlens.phantom.cohort import parse_shape
+    from radlens.phantom import DEFAULT_SHAPE
 
     paths = explain_run(run_dir, cases=cases, out_dir=out, method=method,  # type: ignore[arg-type]
                         layer=layer, split=split, cohort=cohort,
-                        cohort_shape=parse_shape(shape) if shape else None)  # fmt: skip
+                        cohort_shape=parse_shape(shape, default=DEFAULT_SHAPE, what="--shape")
+                        if shape else None)  # fmt: skip
     folder = paths[0].parent if paths else (out or run_dir / "heatmaps")
     typer.echo(f"wrote {len(paths)} heatmaps and index.csv to {folder}")
 
@@ -426,7 +438,7 @@ def label_cmd(
         Path("labels.parquet"), "--out", help="Long table (.parquet/.csv); wide matrix beside it."
     ),
     uncertain: str = typer.Option(
-        "keep", "--uncertain", help="Wide matrix: keep (-1), positive (1) or negative (0)."
+        "keep", "--uncertain", help="Wide matrix: keep (NaN), positive (1) or negative (0)."
     ),
     explain_text: str | None = typer.Option(
         None, "--explain", help="Label this text and print each decision with its cue."

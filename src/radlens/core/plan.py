@@ -45,7 +45,8 @@ class RunPlan(BaseModel):
     )
     crop: Literal["none", "center"] = "none"
     intensity: str = Field(
-        default="uint8 /255", description="how stored pixels map to the model's [0, 1] input"
+        default="uint8 [0, 255] -> [-1, 1]",
+        description="how stored pixels map to the model's input (radlens.training.device)",
     )
 
     def to_json(self) -> str:
@@ -76,7 +77,9 @@ def read_plan(run_dir: str | Path) -> RunPlan:
         raise ConfigError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(raw, dict) or raw.get("version") != PLAN_VERSION:
         got = raw.get("version") if isinstance(raw, dict) else type(raw).__name__
-        raise ConfigError(f"{path}: plan version {got!r}; this radlens reads version {PLAN_VERSION}")
+        raise ConfigError(
+            f"{path}: plan version {got!r}; this radlens reads version {PLAN_VERSION}"
+        )
     try:
         return RunPlan.model_validate(raw)
     except ValidationError as exc:

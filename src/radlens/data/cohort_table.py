@@ -5,7 +5,8 @@ A cohort folder holds ``cohort.parquet`` (or ``cohort.csv``) with at least ``pat
 ``npz_path`` (paths relative to the folder). Optional: ``site``, ``mask_path`` (an ``.npz`` of
 bool masks keyed ``abnormality@location``), ``true_findings`` (JSON list) and one ``true:<id>``
 column per abnormality (0/1 ground truth, synthetic cohorts only). The synthetic phantom
-(`radlens.phantom`) writes this format; `radlens.data.ct_cohort` reads it.
+(`radlens.phantom`) writes this format; `radlens.data.ct_cohort` reads it. Mask keys and label
+names join abnormality and location with `LOCATION_SEP` (from `radlens.reports.vocabulary`).
 """
 
 from __future__ import annotations
@@ -16,13 +17,25 @@ import numpy as np
 import pandas as pd
 
 from radlens.errors import DataError
+from radlens.reports.vocabulary import LOCATION_SEP
+
+__all__ = [
+    "IMAGE_COLUMNS",
+    "LOCATION_SEP",
+    "PATH_COLUMNS",
+    "REQUIRED_COLUMNS",
+    "TRUTH_PREFIX",
+    "cohort_table_path",
+    "load_masks",
+    "read_cohort",
+    "truth_names",
+]
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("patient_id", "study_id", "report_text")
 PATH_COLUMNS: tuple[str, ...] = ("dicom_dir", "nifti_path", "npz_path", "mask_path", "report_path")
 #: image source name -> its path column
 IMAGE_COLUMNS: dict[str, str] = {"nifti": "nifti_path", "dicom": "dicom_dir", "npz": "npz_path"}
 TRUTH_PREFIX = "true:"
-LOCATION_SEP = "@"
 
 
 def cohort_table_path(path: str | Path) -> Path:

@@ -1,23 +1,21 @@
 """A chest-CT cohort table -> `ArrayDataset`: labels from the reports, volumes from the images.
 
 Labels come from running the report labeler over each study's ``report_text`` (never from the true
-findings): per abnormality 1 when the report calls it present, NaN when it is only uncertain
-(masked in the loss and metrics), 0 when absent or not mentioned. Where the labeler gives
-locations, one label per abnormality@location is added when the training split holds at least
-`min_location_positives` positives (1 at that location, 0 when the abnormality is absent or
-present elsewhere, NaN when it is uncertain there or present without a location).
-The true findings (``true:<id>`` columns of a synthetic cohort) only measure the label noise:
-labeler precision / recall / F1 per abnormality (`label_noise`).
+findings): `radlens.reports.tables.cohort_labels`, per abnormality 1 when the report calls it
+present, NaN when it is only uncertain (masked in the loss and metrics), 0 when absent or not
+mentioned, plus one label per abnormality@location reported often enough in the training split.
+The label space is the vocabulary's abnormalities the cohort is labelled for: those the table
+declares with ``true:<id>`` columns (a synthetic cohort), else those some training report calls
+present, or the ones given. The true findings only measure the label noise
+(`radlens.reports.label_noise`).
 
 Splits are by patient (`radlens.data.splits.assign_splits`) and audited for leakage. Volumes are
-loaded from NIfTI or DICOM paths, resampled to a fixed shape over the phantom field of view (or a
-given spacing) through `radlens.data.volumes.preprocess` with its disk cache, then windowed into one
-channel per HU window and stored as uint8.
+loaded, resampled to one spacing (default: the cohort's field of view fitted to the shape),
+centre crop/padded and windowed by `radlens.data.ct_volumes`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from collections.abc import Sequence
@@ -26,18 +24,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from radlens.core.options import look_up_option, suggest
 from radlens.data.arrays import SPLITS, ArrayDataset
+from radlens.data.cohort_table import TRUTH_PREFIX, read_cohort, truth_names
+from radlens.data.ct_volumes import SOURCES, cohort_spacing, load_volumes, source_paths
 from radlens.data.splits import assign_splits, check_dataset_leakage
-from radlens.data.volumes.preprocess import Window, resolve_window
+from radlens.data.volumes.preprocess import CROP, ORIENTATION, Window, resolve_window
 from radlens.errors import ConfigError, DataError
-from radlens.data.cohort_table import TRUTH_PREFIX, read_cohort
-from radlens.phantom.geometry import FOV_MM
-from radlens.phantom.lesions import ABNORMALITIES
-from radlens.reports.label_eval import EvalResult, score_sets
+from radlens.reports.label_noise import LabelNoise, label_noise
 from radlens.reports.labeler import Finding, label_many
-from radlens.reports.sections import NON_REPORTING
+from radlens.reports.tables import cohort_labels, reporting
+from radlens.reports.vocabulary import load_vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -55,39 +53,16 @@ DEMO_WINDOWS: tuple[tuple[float, float], ...] = (
     (-160.0, 240.0),
     (200.0, 1200.0),
 )
-SOURCES: tuple[str, ...] = ("nifti", "dicom", "npz")
-LOCATION_SEP = "@"
 
 __all__ = [
     "CHEST_WINDOW",
     "CT_WINDOWS",
     "DEMO_WINDOWS",
+    "SOURCES",
     "CtCohort",
-    "LabelNoise",
-    "cohort_labels",
-    "label_noise",
+    "cohort_abnormalities",
     "load_ct_cohort",
 ]
-
-
-@dataclass(frozen=True)
-class LabelNoise:
-    """Labeler vs true findings: per-abnormality table and micro / macro F1 (both levels)."""
-
-    table: pd.DataFrame  # abnormality, tp, fp, fn, support, precision, recall, f1, n_uncertain
-    micro_f1: float
-    macro_f1: float
-    location_micro_f1: float
-    location_macro_f1: float
-
-    def to_dict(self) -> dict:
-        return {
-            "micro_f1": self.micro_f1,
-            "macro_f1": self.macro_f1,
-            "location_micro_f1": self.location_micro_f1,
-            "location_macro_f1": self.location_macro_f1,
-            "per_abnormality": self.table.set_index("abnormality").to_dict(orient="index"),
-        }
 
 
 @dataclass
@@ -98,147 +73,6 @@ class CtCohort:
     table: pd.DataFrame  # the cohort table with a "split" column
     findings: list[list[Finding]]
     noise: LabelNoise | None
-
-
-def _reporting(findings: Sequence[Finding]) -> list[Finding]:
-    return [f for f in findings if f.section not in NON_REPORTING]
-
-
-def _row_labels(findings: Sequence[Finding], abnormality: str) -> tuple[float, dict[str, float]]:
-    """(abnormality label, {location: label}) for one report."""
-    mine = [f for f in _reporting(findings) if f.abnormality == abnormality]
-    present = [f for f in mine if f.status == "present"]
-    uncertain = [f for f in mine if f.status == "uncertain"]
-    value = 1.0 if present else (np.nan if uncertain else 0.0)
-    located = {f.location for f in present if f.location}
-    unlocated = any(f.location is None for f in present + uncertain) and not located
-    locs: dict[str, float] = {}
-    for f in present:
-        if f.location:
-            locs[f.location] = 1.0
-    for f in uncertain:
-        if f.location and f.location not in locs:
-            locs[f.location] = np.nan
-    locs["*"] = np.nan if unlocated else 0.0  # value for every other location
-    return value, locs
-
-
-def cohort_labels(
-    findings: Sequence[Sequence[Finding]],
-    *,
-    abnormalities: Sequence[str] = ABNORMALITIES,
-    train_rows: np.ndarray | None = None,
-    min_location_positives: int = 5,
-) -> tuple[tuple[str, ...], np.ndarray]:
-    """Label names and the (N, L) float32 matrix (1 / 0 / NaN) from the labeler's findings.
-
-    Abnormality columns first (in `abnormalities` order), then "abnormality@location" columns
-    with at least `min_location_positives` positives among `train_rows` (all rows if None).
-    """
-    n = len(findings)
-    rows = np.arange(n) if train_rows is None else np.asarray(train_rows)
-    base = np.zeros((n, len(abnormalities)), dtype=np.float32)
-    per_loc: list[dict[str, dict[str, float]]] = []
-    for i, fs in enumerate(findings):
-        entry = {}
-        for j, abn in enumerate(abnormalities):
-            base[i, j], entry[abn] = _row_labels(fs, abn)
-        per_loc.append(entry)
-    names = list(abnormalities)
-    columns = [base]
-    for abn in abnormalities:
-        locations = sorted({loc for e in per_loc for loc in e[abn] if loc != "*"})
-        for loc in locations:
-            col = np.array([e[abn].get(loc, e[abn]["*"]) for e in per_loc], dtype=np.float32)
-            if np.nansum(col[rows] == 1) >= min_location_positives:
-                names.append(f"{abn}{LOCATION_SEP}{loc}")
-                columns.append(col[:, None])
-    return tuple(names), np.concatenate(columns, axis=1)
-
-
-def _true_sets(table: pd.DataFrame, level: str) -> dict[str, set]:
-    gold: dict[str, set] = {}
-    for sid, raw in zip(table["study_id"], table["true_findings"], strict=True):
-        for f in json.loads(raw) if isinstance(raw, str) else raw:
-            key = (
-                f["abnormality"]
-                if level == "abnormality"
-                else (f"{f['abnormality']}{LOCATION_SEP}{f['location']}")
-            )
-            gold.setdefault(key, set()).add(sid)
-    return gold
-
-
-def _pred_sets(
-    table: pd.DataFrame, findings: Sequence[Sequence[Finding]], level: str, keep: set[str]
-) -> dict[str, set]:
-    pred: dict[str, set] = {}
-    for sid, fs in zip(table["study_id"], findings, strict=True):
-        for f in _reporting(fs):
-            if f.status != "present" or f.abnormality not in keep:
-                continue
-            if level == "abnormality":
-                pred.setdefault(f.abnormality, set()).add(sid)
-            elif f.location:
-                pred.setdefault(f"{f.abnormality}{LOCATION_SEP}{f.location}", set()).add(sid)
-    return pred
-
-
-def label_noise(
-    table: pd.DataFrame,
-    findings: Sequence[Sequence[Finding]],
-    abnormalities: Sequence[str] = ABNORMALITIES,
-) -> LabelNoise:
-    """Labeler precision / recall / F1 against the cohort's true findings, per abnormality.
-
-    A finding counts as labelled when the report calls it present; uncertain mentions count as
-    not labelled (they are masked in training) and are tallied in ``n_uncertain``.
-    """
-    if "true_findings" not in table:
-        raise DataError("cohort table has no 'true_findings' column; label noise needs the truth")
-    keep = set(abnormalities)
-    by_abn: EvalResult = score_sets(
-        {a: s for a, s in _true_sets(table, "abnormality").items() if a in keep}
-        | {a: set() for a in abnormalities if a not in _true_sets(table, "abnormality")},
-        _pred_sets(table, findings, "abnormality", keep),
-    )
-    by_loc = score_sets(
-        {
-            k: s
-            for k, s in _true_sets(table, "location").items()
-            if k.split(LOCATION_SEP)[0] in keep
-        },
-        _pred_sets(table, findings, "location", keep),
-    )
-    rows = []
-    scores = {s.label: s for s in by_abn.labels}
-    for abn in abnormalities:
-        s = scores[abn]
-        unc = sum(
-            any(f.abnormality == abn and f.status == "uncertain" for f in _reporting(fs))
-            and not any(f.abnormality == abn and f.status == "present" for f in _reporting(fs))
-            for fs in findings
-        )
-        rows.append(
-            {
-                "abnormality": abn,
-                "tp": s.tp,
-                "fp": s.fp,
-                "fn": s.fn,
-                "support": s.support,
-                "precision": round(s.precision, 4),
-                "recall": round(s.recall, 4),
-                "f1": round(s.f1, 4),
-                "n_uncertain": unc,
-            }
-        )
-    return LabelNoise(
-        pd.DataFrame(rows),
-        round(by_abn.micro_f1, 4),
-        round(by_abn.macro_f1, 4),
-        round(by_loc.micro_f1, 4),
-        round(by_loc.macro_f1, 4),
-    )
 
 
 def _windows(windows: Sequence[Window] | Window) -> list[tuple[float, float]]:
@@ -259,68 +93,92 @@ def _windows(windows: Sequence[Window] | Window) -> list[tuple[float, float]]:
     return out  # type: ignore[return-value]
 
 
-def _source_path(row: pd.Series, source: str) -> str:
-    column = {"nifti": "nifti_path", "dicom": "dicom_dir", "npz": "npz_path"}[source]
-    path = str(row.get(column, "") or "")
-    if not path:
+def _read_table(cohort: str | Path | pd.DataFrame) -> pd.DataFrame:
+    """The cohort table (a copy), checked for the columns the loader needs."""
+    table = read_cohort(cohort) if not isinstance(cohort, pd.DataFrame) else cohort.copy()
+    for col in ("patient_id", "study_id", "report_text"):
+        if col not in table:
+            raise DataError(f"cohort table has no {col!r} column; expected a radlens cohort")
+    if table.empty:
+        raise DataError("cohort table is empty; expected at least one study")
+    return table
+
+
+def _shape(shape: Sequence[int]) -> tuple[int, int, int]:
+    shape3 = tuple(int(v) for v in shape)
+    if len(shape3) != 3 or min(shape3) < 8:
+        raise ConfigError(f"shape {tuple(shape)!r}: expected three sizes (D, H, W), each >= 8")
+    return shape3  # type: ignore[return-value]
+
+
+def cohort_abnormalities(
+    table: pd.DataFrame,
+    findings: Sequence[Sequence[Finding]],
+    train_rows: np.ndarray,
+    vocab: str = "chest_ct",
+    given: Sequence[str] | None = None,
+) -> tuple[str, ...]:
+    """The abnormalities a cohort is labelled for: `given`, else those its table declares with
+    ``true:<id>`` columns, else the vocabulary's abnormalities some training report calls present
+    (in vocabulary order). Each must be an abnormality of the vocabulary."""
+    known = load_vocabulary(vocab).abnormalities
+    chosen = tuple(given) if given is not None else truth_names(table)
+    if chosen:
+        for name in chosen:
+            where = "" if given is not None else f"cohort column '{TRUTH_PREFIX}{name}': "
+            what = f"{where}abnormality (vocabulary {vocab!r})"
+            look_up_option(name, known, what=what, error=DataError)
+        return chosen
+    present = {
+        f.abnormality for i in train_rows for f in reporting(findings[i]) if f.status == "present"
+    }
+    found = tuple(a for a in known if a in present)
+    if not found:
         raise DataError(
-            f"cohort row {row.get('study_id', '?')}: no {column} (source {source!r}); "
-            f"synthesize the cohort with that format or choose another source of {SOURCES}"
+            f"no training report of the cohort calls an abnormality of vocabulary {vocab!r} "
+            "present; expected chest-CT reports (or pass abnormalities=)"
         )
-    return path
+    return found
 
 
-def _load_npz(path: str, spacing: tuple[float, float, float], shape: tuple[int, int, int]):
-    from radlens.data.volumes.preprocess import preprocess_volume
-    from radlens.data.volumes.volume import Volume
+def _dataset(
+    name: str,
+    table: pd.DataFrame,
+    labels: tuple[tuple[str, ...], np.ndarray],
+    images: np.ndarray,
+    extra: dict,
+) -> ArrayDataset:
+    """The multi-label `ArrayDataset` of the cohort, its arrays split by the "split" column."""
+    splits = [s for s in SPLITS if (table["split"] == s).any()]
+    sel = {s: np.flatnonzero(table["split"].to_numpy() == s) for s in splits}
+    truth_cols = [TRUTH_PREFIX + a for a in extra["truth_names"]]
+    truth = table[truth_cols].to_numpy(np.float32)
 
-    with np.load(path) as data:
-        hu = data["hu"].astype(np.float32)
-        vol = Volume(
-            hu,
-            tuple(float(v) for v in data["spacing"]),
-            tuple(float(v) for v in data["origin"]),
-            np.eye(3),
-            {"modality": "CT"},
-        )
-    return preprocess_volume(vol, target_spacing=spacing, shape=shape)
+    def col(column: str) -> np.ndarray:
+        if column not in table:
+            return np.array([""] * len(table))
+        return table[column].astype(str).to_numpy()
 
-
-def load_volumes(
-    paths: Sequence[str],
-    *,
-    shape: tuple[int, int, int],
-    windows: Sequence[tuple[float, float]],
-    spacing: tuple[float, float, float],
-    cache_dir: str | Path,
-    source: str = "nifti",
-    progress: bool = True,
-) -> np.ndarray:
-    """(N, C, D, H, W) uint8: each volume resampled to `spacing`, crop/padded to `shape`
-    (cached as HU), then one channel per HU window scaled to 0..255."""
-    from radlens.data.volumes.preprocess import VolumeCache
-
-    cache = VolumeCache(cache_dir)
-    out = np.zeros((len(paths), len(windows), *shape), dtype=np.uint8)
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
+    per_split = {
+        "site": col("site"),
+        "mask_path": col("mask_path"),
+        "true_labels": truth,
+        "row_index": np.arange(len(table)),
+    }
+    return ArrayDataset(
+        name=name,
+        task="multi-label",
+        label_names=labels[0],
+        images={s: images[i] for s, i in sel.items()},
+        labels={s: labels[1][i] for s, i in sel.items()},
+        ids={s: col("study_id")[i] for s, i in sel.items()},
+        patient_ids={s: col("patient_id")[i] for s, i in sel.items()},
+        n_channels=images.shape[1],
+        spatial_dims=3,
+        official=False,
+        source="synthetic chest-CT cohort; labels from the report labeler",
+        extra={**extra, **{k: {s: v[i] for s, i in sel.items()} for k, v in per_split.items()}},
     )
-    with Progress(*columns, disable=not progress) as bar:
-        job = bar.add_task("loading CT volumes", total=len(paths))
-        for i, path in enumerate(paths):
-            if source == "npz":
-                hu = _load_npz(path, spacing, shape)[0]
-            else:
-                hu = cache.get(path, target_spacing=spacing, shape=shape)[0]
-            for c, (lo, hi) in enumerate(windows):
-                scaled = np.clip((hu - lo) / (hi - lo), 0.0, 1.0)
-                out[i, c] = np.round(scaled * 255.0).astype(np.uint8)
-            bar.advance(job)
-    logger.info("volumes: %d loaded, cache hits %d misses %d", len(paths), cache.hits, cache.misses)
-    return out
 
 
 def load_ct_cohort(
@@ -335,99 +193,59 @@ def load_ct_cohort(
     cache_dir: str | Path | None = None,
     min_location_positives: int = 5,
     vocab: str = "chest_ct",
+    abnormalities: Sequence[str] | None = None,
     name: str = "chest_ct_cohort",
     progress: bool = True,
 ) -> CtCohort:
     """Label the reports, split by patient, load the volumes: a multi-label `ArrayDataset`.
 
-    Args:
-        cohort: a cohort folder / cohort.parquet / cohort.csv (or the table, paths absolute).
-        shape: (D, H, W) of every volume; target_spacing: (z, y, x) mm, default the phantom field
-            of view divided by `shape` (the whole chest resized to `shape`).
-        windows: one channel per HU window (a preset name of `radlens.data.volumes.preprocess.WINDOWS`
-            or (lo, hi)); default one -1000..400 HU channel.
-        source: read "nifti" (default), "dicom" or "npz" volumes.
-        cache_dir: disk cache of preprocessed volumes (default: a temporary folder).
-    ``extra`` holds per split: "site", "mask_path", "true_labels" (N, 12; truth, for label-noise
-    and localization studies only) and "spacing" (z, y, x) mm of the arrays.
+    cohort: a cohort folder / cohort.parquet / cohort.csv (or the table, paths absolute).
+    shape: (D, H, W) of every volume; target_spacing: (z, y, x) mm, default the cohort's field of
+    view fitted to `shape` (`radlens.data.ct_volumes`). windows: one channel per HU window (a
+    preset name of `radlens.data.volumes.preprocess.WINDOWS` or (lo, hi)). source: "nifti",
+    "dicom" or "npz" volumes. cache_dir: disk cache of preprocessed volumes (default: a temporary
+    folder). abnormalities: the label space (default: `cohort_abnormalities`).
+    ``extra`` holds how the arrays were made ("spacing", "shape", "windows", "orientation",
+    "crop"), "truth_names" and per split "site", "mask_path", "row_index" and "true_labels"
+    (the ``true:<id>`` columns: for label-noise and localization studies only).
     """
     if source not in SOURCES:
-        raise ConfigError(f"source {source!r} unknown; expected one of {SOURCES}")
-    table = read_cohort(cohort) if not isinstance(cohort, pd.DataFrame) else cohort.copy()
-    for col in ("patient_id", "study_id", "report_text"):
-        if col not in table:
-            raise DataError(f"cohort table has no {col!r} column; expected a radlens cohort")
-    if table.empty:
-        raise DataError("cohort table is empty; expected at least one study")
-    shape3 = tuple(int(v) for v in shape)
-    if len(shape3) != 3 or min(shape3) < 8:
-        raise ConfigError(f"shape {tuple(shape)!r}: expected three sizes (D, H, W), each >= 8")
-    spacing = (
-        tuple(float(v) for v in target_spacing)
-        if target_spacing is not None
-        else tuple(FOV_MM[i] / shape3[i] for i in range(3))
-    )
-    wins = _windows(windows)
+        hint = suggest(source, SOURCES)
+        raise ConfigError(f"source {source!r} unknown; expected one of {SOURCES}{hint}")
+    table, shape3, wins = _read_table(cohort), _shape(shape), _windows(windows)
 
     findings = label_many([str(t) for t in table["report_text"]], vocab=vocab)
     split_of = assign_splits(table["patient_id"], seed=seed, fractions=fractions)
     table["split"] = [split_of[str(p).strip()] for p in table["patient_id"]]
     train_rows = np.flatnonzero(table["split"].to_numpy() == "train")
-    names, labels = cohort_labels(
-        findings, train_rows=train_rows, min_location_positives=min_location_positives
-    )
-    noise = label_noise(table, findings) if "true_findings" in table else None
+    abns = cohort_abnormalities(table, findings, train_rows, vocab, abnormalities)
+    labels = cohort_labels(
+        findings, abnormalities=abns, train_rows=train_rows,
+        min_location_positives=min_location_positives,
+    )  # fmt: skip
+    noise = label_noise(table, findings, abns) if "true_findings" in table else None
 
+    paths = source_paths(table, source)
     cache = Path(cache_dir) if cache_dir is not None else Path(tempfile.mkdtemp(prefix="radlens-"))
-    paths = [_source_path(row, source) for _, row in table.iterrows()]
+    spacing = (
+        tuple(float(v) for v in target_spacing)
+        if target_spacing is not None
+        else cohort_spacing(paths, source, shape3, cache)
+    )
     images = load_volumes(
-        paths,
-        shape=shape3,
-        windows=wins,
-        spacing=spacing,
-        cache_dir=cache,
-        source=source,
+        paths, shape=shape3, windows=wins, spacing=spacing, cache_dir=cache, source=source,
         progress=progress,
-    )
-    truth_cols = [TRUTH_PREFIX + a for a in ABNORMALITIES]
-    truth = (
-        table[truth_cols].to_numpy(np.float32)
-        if all(c in table for c in truth_cols)
-        else np.full((len(table), len(ABNORMALITIES)), np.nan, np.float32)
-    )
-    splits = [s for s in SPLITS if (table["split"] == s).any()]
-    sel = {s: np.flatnonzero(table["split"].to_numpy() == s) for s in splits}
-
-    def col(name: str) -> np.ndarray:
-        return table[name].astype(str).to_numpy() if name in table else np.array([""] * len(table))
-
-    ds = ArrayDataset(
-        name=name,
-        task="multi-label",
-        label_names=names,
-        images={s: images[i] for s, i in sel.items()},
-        labels={s: labels[i] for s, i in sel.items()},
-        ids={s: col("study_id")[i] for s, i in sel.items()},
-        patient_ids={s: col("patient_id")[i] for s, i in sel.items()},
-        n_channels=len(wins),
-        spatial_dims=3,
-        official=False,
-        source="synthetic chest-CT cohort; labels from the report labeler",
-        extra={
-            "site": {s: col("site")[i] for s, i in sel.items()},
-            "mask_path": {s: col("mask_path")[i] for s, i in sel.items()},
-            "true_labels": {s: truth[i] for s, i in sel.items()},
-            "truth_names": tuple(ABNORMALITIES),
-            "spacing": spacing,
-            "windows": [list(w) for w in wins],
-            "row_index": {s: i for s, i in sel.items()},
-        },
-    )
+    )  # fmt: skip
+    extra = {
+        "truth_names": truth_names(table),
+        "spacing": spacing,
+        "shape": shape3,
+        "windows": [list(w) for w in wins],
+        "orientation": ORIENTATION,
+        "crop": CROP,
+    }
+    ds = _dataset(name, table, labels, images, extra)
     check_dataset_leakage(ds)
-    logger.info(
-        "cohort: %d studies, %d labels, splits %s",
-        len(table),
-        len(names),
-        {s: len(i) for s, i in sel.items()},
-    )
+    logger.info("cohort: %d studies, %d labels, splits %s", len(table), len(labels[0]),
+                {s: ds.size(s) for s in ds.splits})  # fmt: skip
     return CtCohort(ds, table, findings, noise)

@@ -17,7 +17,7 @@ import logging
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +25,27 @@ import numpy as np
 import pandas as pd
 import torch
 from rich.console import Console
-from rich.table import Table
 
 from radlens.data.ct_cohort import DEMO_WINDOWS, CtCohort, load_ct_cohort
+from radlens.demos.ct_console import auroc_table, print_cohort
+from radlens.demos.ct_report import (
+    append_triage_section,
+    explain_top_positives,
+    triage_list,
+    truth_aurocs,
+)
 from radlens.errors import ConfigError
-from radlens.phantom.geometry import FOV_MM
+from radlens.evaluation import EvaluationResult, evaluate_run_dir
+from radlens.phantom import FOV_MM, synthesize_cohort
 from radlens.training.config import make_config
+from radlens.training.loop import TrainResult, bf16_native, train
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["CtDemoOptions", "CtDemoResult", "run_ct_demo"]
+
+#: loggers whose per-file INFO lines would drown the progress bars
+_QUIET = ("radlens.data.volumes.io", "radlens.phantom.cohort", "radlens.data.volumes.preprocess")
 
 
 @dataclass(frozen=True)
@@ -89,8 +100,6 @@ def default_epochs() -> int:
     patients the 3D CNN fits its training studies perfectly (train AUROC 1.000 for every
     abnormality) yet nodules, masses, nodes and calcified plaques stay near chance on test; more
     patients is what moved them (`benchmarks/results/ct_demo.json`)."""
-    from radlens.training.loop import bf16_native
-
     return 36 if bf16_native(False) else 18
 
 
@@ -129,230 +138,193 @@ def _prepare_out(out: Path) -> None:
     out.mkdir(parents=True)
 
 
-def write_preprocessing(
-    run_dir: Path,
-    shape: tuple[int, int, int],
-    windows: Any,
-    spacing: Any,
-) -> Path:
-    """Record how volumes became model inputs, for scoring new studies (the triage service reads
-    `RUN/preprocessing.json` = {"shape", "windows", "spacing"}; `preprocess.json` keeps the
-    longer description)."""
-    record = {
-        "shape": [int(v) for v in shape],
-        "windows": [[float(lo), float(hi)] for lo, hi in windows],
-        "spacing": [float(v) for v in spacing],
-    }
-    path = run_dir / "preprocessing.json"
-    path.write_text(json.dumps(record, indent=2))
-    described = {
-        **record,
-        "channels": "one per HU window, clipped to [0, 1], stored as uint8 0..255",
-        "orientation": "standard axial (z -> S, y -> P, x -> L)",
-    }
-    (run_dir / "preprocess.json").write_text(json.dumps(described, indent=2))
-    return path
+@dataclass
+class _Demo:
+    """What the demo's steps share: options, where things go, how long each step took."""
+
+    opts: CtDemoOptions
+    out: Path
+    console: Console
+    progress: bool
+    epochs: int
+    model_shape: tuple[int, ...]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.out / "run"
+
+    @contextlib.contextmanager
+    def step(self, name: str, title: str) -> Iterator[None]:
+        """Print the step's title; time its body into `timings[name]` (seconds)."""
+        self.console.rule(f"[bold]{title}")
+        start = time.perf_counter()
+        yield
+        self.timings[name] = round(time.perf_counter() - start, 2)
 
 
-def noise_table(cohort: CtCohort) -> Table:
-    table = Table(title="report labeler vs true findings (label noise)")
-    for col in ("abnormality", "precision", "recall", "F1", "uncertain"):
-        table.add_column(col, justify="left" if col == "abnormality" else "right")
-    for r in cohort.noise.table.itertuples() if cohort.noise else []:
-        table.add_row(
-            r.abnormality,
-            f"{r.precision:.3f}",
-            f"{r.recall:.3f}",
-            f"{r.f1:.3f}",
-            str(r.n_uncertain),
-        )
-    return table
-
-
-def auroc_table(rows: pd.DataFrame, truth_auc: dict[str, float]) -> Table:
-    table = Table(title="test AUROC per abnormality (95% DeLong CI; labels from reports)")
-    for col in ("abnormality", "AUROC", "95% CI", "vs truth", "pos", "neg"):
-        table.add_column(col, justify="left" if col == "abnormality" else "right")
-    for r in rows.itertuples():
-        table.add_row(
-            r.label,
-            f"{r.auroc:.3f}",
-            f"{r.auroc_low:.3f}-{r.auroc_high:.3f}",
-            f"{truth_auc.get(r.label, float('nan')):.3f}",
-            str(int(r.n_positive)),
-            str(int(r.n_negative)),
-        )
-    return table
-
-
-def run_ct_demo(
-    out: str | Path = "runs/demo",
-    options: CtDemoOptions | None = None,
-    *,
-    console: Console | None = None,
-    progress: bool = True,
-) -> CtDemoResult:
-    """Run the whole chest-CT pipeline; print progress and figures; return where things are."""
-    from radlens.demos.ct_report import (
-        append_triage_section,
-        explain_top_positives,
-        triage_list,
-        truth_aurocs,
-    )
-    from radlens.evaluation import evaluate_run_dir
-    from radlens.training.loop import train
-
-    opts = options or CtDemoOptions()
-    console = console or Console()
-    t0 = time.perf_counter()
-    out = Path(out)
-    epochs = opts.epochs or default_epochs()
-    make_config(
-        {"dataset": "check", "model": opts.model, "epochs": epochs}, source="radlens demo"
-    )  # bad options fail before any work
-    model_shape = input_shape(opts.shape, opts.crop)  # bad options fail before any work
-    _prepare_out(out)
-    if opts.threads:
-        torch.set_num_threads(opts.threads)
-    timings: dict[str, float] = {}
-
-    def lap(name: str, start: float) -> float:
-        timings[name] = round(time.perf_counter() - start, 2)
-        return time.perf_counter()
-
-    from radlens.phantom.cohort import synthesize_cohort
-
-    console.rule("[bold]1/6 synthesize a chest-CT cohort")
-    t = time.perf_counter()
+def _synthesize(demo: _Demo) -> tuple[int, int, int]:
+    """Step 1: the synthetic cohort in OUT/cohort; returns the grid the phantoms were drawn on."""
+    opts = demo.opts
     synth_shape = opts.synth_shape or synthesis_shape(opts.shape)
-    quiet = ("radlens.data.volumes.io", "radlens.phantom.cohort", "radlens.data.volumes.preprocess")
-    with _quiet(*quiet):
+    with demo.step("synthesize", "1/6 synthesize a chest-CT cohort"), _quiet(*_QUIET):
         synthesize_cohort(
-            out / "cohort",
+            demo.out / "cohort",
             n_patients=opts.patients,
             seed=opts.seed,
             shape=synth_shape,
             sites=opts.sites,
             formats=("nifti",),
-            progress=progress,
+            progress=demo.progress,
             workers=max(1, opts.threads or 1),  # one process per core: patients are independent
         )
-    t = lap("synthesize", t)
+    return synth_shape
 
-    console.rule("[bold]2/6 label the reports, split by patient, load the volumes")
-    spacing = tuple(f / n for f, n in zip(FOV_MM, opts.shape, strict=True))
-    with _quiet(*quiet):
-        cohort = load_ct_cohort(
-            out / "cohort",
-            seed=opts.seed,
-            shape=model_shape,
-            target_spacing=spacing,
-            fractions=opts.fractions,
-            windows=opts.windows,
-            cache_dir=out / "cache",
-            progress=progress,
-            min_location_positives=opts.min_location_positives,
+
+def _label_and_load(demo: _Demo, spacing: tuple[float, ...]) -> CtCohort:
+    """Step 2: label the reports, split by patient, load the volumes resampled to `spacing` and
+    cropped to the model's input."""
+    opts = demo.opts
+    title = "2/6 label the reports, split by patient, load the volumes"
+    with demo.step("label_and_load", title):
+        with _quiet(*_QUIET):
+            cohort = load_ct_cohort(
+                demo.out / "cohort",
+                seed=opts.seed,
+                shape=demo.model_shape,
+                target_spacing=spacing,
+                fractions=opts.fractions,
+                windows=opts.windows,
+                cache_dir=demo.out / "cache",
+                progress=demo.progress,
+                min_location_positives=opts.min_location_positives,
+            )
+        empty = [s for s in ("train", "val", "test") if s not in cohort.dataset.images]
+        if empty:
+            raise ConfigError(
+                f"with {opts.patients} patients (seed {opts.seed}) the {empty} split(s) "
+                "got no patient; use more --patients (the default is 450)"
+            )
+        print_cohort(demo.console, cohort)
+    return cohort
+
+
+def _train(demo: _Demo, cohort: CtCohort, spacing: tuple[float, ...]) -> TrainResult:
+    """Step 3: train the model; the run directory (config.yaml, plan.json, ...) is OUT/run."""
+    opts, ds = demo.opts, cohort.dataset
+    title = f"3/6 train {opts.model} (CT-Net-style) on {ds.size('train')} studies"
+    with demo.step("train", title):
+        config = make_config(
+            {
+                # the cohort is the run's data source, so `radlens evaluate/explain RUN` reload it
+                "cohort": str((demo.out / "cohort").resolve()),
+                "cohort_shape": demo.model_shape,
+                "cohort_spacing": spacing,
+                "cohort_windows": [tuple(w) for w in ds.extra["windows"]],
+                "cohort_min_location_positives": opts.min_location_positives,
+                "cohort_cache": str((demo.out / "cache").resolve()),
+                "model": opts.model,
+                "epochs": demo.epochs,
+                "batch_size": opts.batch_size,
+                "eval_batch_size": 16,
+                "lr": opts.lr,
+                "milestones": (0.6, 0.85),
+                "gamma": 0.2,
+                "weight_decay": 1e-4,
+                "augment": "shift",
+                "shift_pixels": 2,
+                "class_weights": "none",
+                "seed": opts.seed,
+                "device": "cpu",
+                "precision": "auto",  # bf16 autocast where the CPU has native bf16
+                "channels_last": False,
+                "threads": opts.threads,
+                "out": str(demo.run_dir),
+            },
+            source="radlens demo",
         )
-    ds = cohort.dataset
-    empty = [s for s in ("train", "val", "test") if s not in ds.images]
-    if empty:
-        raise ConfigError(
-            f"with {opts.patients} patients (seed {opts.seed}) the {empty} split(s) "
-            "got no patient; use more --patients (the default is 450)"
+        return train(config, dataset=ds, progress=demo.progress)
+
+
+def _explain(demo: _Demo, cohort: CtCohort) -> pd.DataFrame | None:
+    """Step 4: Grad-CAM montages of the most confident positives, localization vs the masks."""
+    with demo.step("explain", "4/6 Grad-CAM heatmaps of the most confident positives"):
+        loc = explain_top_positives(
+            demo.run_dir, cohort, cases=demo.opts.heatmap_cases, fov_mm=FOV_MM
         )
-    console.print(noise_table(cohort))
-    if cohort.noise:
-        console.print(
-            f"labeler micro F1 {cohort.noise.micro_f1:.3f}, macro F1 "
-            f"{cohort.noise.macro_f1:.3f} (abnormality@location micro F1 "
-            f"{cohort.noise.location_micro_f1:.3f})"
+        if loc is not None and len(loc):
+            demo.console.print(loc.round(3).to_string(index=False))
+    return loc
+
+
+@dataclass
+class _Scores:
+    """Step 5's figures: the evaluation, its rows for the 12 abnormalities and their means."""
+
+    evaluation: EvaluationResult
+    abnormalities: list[str]
+    rows: pd.DataFrame
+    truth: dict[str, float]
+    mean_auc: float
+    mean_located: float
+    n_located: int
+
+
+def _evaluate(demo: _Demo, cohort: CtCohort) -> _Scores:
+    """Step 5: per-abnormality test AUROC with DeLong CIs (vs report labels and true findings)
+    and report.html."""
+    title = "5/6 evaluate per abnormality (DeLong 95% CI) and write report.html"
+    with demo.step("evaluate", title):
+        evaluation = evaluate_run_dir(
+            demo.run_dir, split="test", by="site", n_bootstrap=0, audit_data=False
         )
-    console.print(
-        "splits by patient: "
-        + ", ".join(
-            f"{s} {ds.size(s)} studies / {len(set(ds.patient_ids[s]))} patients" for s in ds.splits
+        names = cohort.dataset.label_names
+        table = evaluation.table.set_index("label")
+        abn = [n for n in names if "@" not in n]
+        rows = table.loc[abn].reset_index()
+        truth = truth_aurocs(demo.run_dir, cohort, abn)
+        demo.console.print(auroc_table(rows, truth))
+        mean_auc = float(np.nanmean(rows["auroc"]))
+        loc_rows = table.loc[[n for n in names if "@" in n]]
+        mean_loc = float(np.nanmean(loc_rows["auroc"])) if len(loc_rows) else float("nan")
+        demo.console.print(
+            f"mean test AUROC over the 12 abnormalities: [bold]{mean_auc:.3f}[/] "
+            f"(vs true findings {np.nanmean(list(truth.values())):.3f}); "
+            f"abnormality@location outputs: {mean_loc:.3f} over {len(loc_rows)}"
         )
-        + f"; {len(ds.label_names)} outputs (12 abnormalities + located ones)"
-    )
-    t = lap("label_and_load", t)
+    return _Scores(evaluation, abn, rows, truth, mean_auc, mean_loc, len(loc_rows))
 
-    console.rule(f"[bold]3/6 train {opts.model} (CT-Net-style) on {ds.size('train')} studies")
-    run_dir = out / "run"
-    config = make_config(
-        {
-            # the cohort is the run's data source, so `radlens evaluate/explain RUN` reload it
-            "cohort": str((out / "cohort").resolve()),
-            "cohort_shape": model_shape,
-            "cohort_spacing": spacing,
-            "cohort_windows": [tuple(w) for w in ds.extra["windows"]],
-            "cohort_min_location_positives": opts.min_location_positives,
-            "cohort_cache": str((out / "cache").resolve()),
-            "model": opts.model,
-            "epochs": epochs,
-            "batch_size": opts.batch_size,
-            "eval_batch_size": 16,
-            "lr": opts.lr,
-            "milestones": (0.6, 0.85),
-            "gamma": 0.2,
-            "weight_decay": 1e-4,
-            "augment": "shift",
-            "shift_pixels": 2,
-            "class_weights": "none",
-            "seed": opts.seed,
-            "device": "cpu",
-            "precision": "auto",  # bf16 autocast where the CPU has native bf16
-            "channels_last": False,
-            "threads": opts.threads,
-            "out": str(run_dir),
-        },
-        source="radlens demo",
-    )
-    result = train(config, dataset=ds, progress=progress)
-    # how volumes were turned into model inputs, for scoring new studies (the triage service)
-    write_preprocessing(run_dir, model_shape, ds.extra["windows"], ds.extra["spacing"])
-    t = lap("train", t)
 
-    console.rule("[bold]4/6 Grad-CAM heatmaps of the most confident positives")
-    loc = explain_top_positives(run_dir, cohort, cases=opts.heatmap_cases)
-    if loc is not None and len(loc):
-        console.print(loc.round(3).to_string(index=False))
-    t = lap("explain", t)
+def _triage(demo: _Demo, scores: _Scores, cohort: CtCohort) -> Path:
+    """Step 6: the ranked triage list (RUN/triage.csv) and its section of report.html."""
+    with demo.step("triage", "6/6 triage list (critical findings first, then score)"):
+        triage = triage_list(demo.run_dir, scores.evaluation, scores.abnormalities, cohort=cohort)
+        triage.to_csv(demo.run_dir / "triage.csv", index=False)
+        report = append_triage_section(demo.run_dir / "report.html", triage)
+        top = triage.head(8)[["rank", "urgency", "findings", "top_score"]]
+        demo.console.print(top.to_string(index=False))
+    return report
 
-    console.rule("[bold]5/6 evaluate per abnormality (DeLong 95% CI) and write report.html")
-    evaluation = evaluate_run_dir(run_dir, split="test", by="site", n_bootstrap=0, audit_data=False)
-    table = evaluation.table.set_index("label")
-    abn = [n for n in ds.label_names if "@" not in n]
-    rows = table.loc[abn].reset_index()
-    truth = truth_aurocs(run_dir, cohort, abn)
-    console.print(auroc_table(rows, truth))
-    mean_auc = float(np.nanmean(rows["auroc"]))
-    loc_rows = table.loc[[n for n in ds.label_names if "@" in n]]
-    mean_loc = float(np.nanmean(loc_rows["auroc"])) if len(loc_rows) else float("nan")
-    console.print(
-        f"mean test AUROC over the 12 abnormalities: [bold]{mean_auc:.3f}[/] "
-        f"(vs true findings {np.nanmean(list(truth.values())):.3f}); "
-        f"abnormality@location outputs: {mean_loc:.3f} over {len(loc_rows)}"
-    )
-    t = lap("evaluate", t)
 
-    console.rule("[bold]6/6 triage list (critical findings first, then score)")
-    triage = triage_list(run_dir, evaluation, abn, cohort=cohort)
-    triage.to_csv(run_dir / "triage.csv", index=False)
-    report = append_triage_section(run_dir / "report.html", triage)
-    top = triage.head(8)[["rank", "urgency", "findings", "top_score"]]
-    console.print(top.to_string(index=False))
-    lap("triage", t)
-
-    wall = round(time.perf_counter() - t0, 1)
-    summary = {
+def _summary(
+    demo: _Demo,
+    cohort: CtCohort,
+    synth_shape: tuple[int, int, int],
+    result: TrainResult,
+    scores: _Scores,
+    loc: pd.DataFrame | None,
+) -> dict[str, Any]:
+    """OUT/demo.json: what was run and what it scored."""
+    opts, ds, truth = demo.opts, cohort.dataset, scores.truth
+    return {
         "patients": opts.patients,
         "studies": len(cohort.table),
         "seed": opts.seed,
         "shape": list(opts.shape),
-        "input_shape": list(model_shape),
+        "input_shape": list(demo.model_shape),
         "synth_shape": list(synth_shape),
         "model": opts.model,
-        "epochs": epochs,
+        "epochs": demo.epochs,
         "windows": [list(w) for w in ds.extra["windows"]],
         "threads": torch.get_num_threads(),
         "labeler": cohort.noise.to_dict() if cohort.noise else None,
@@ -367,16 +339,48 @@ def run_ct_demo(
                 "high": r.auroc_high,
                 "n_positive": int(r.n_positive),
             }
-            for r in rows.itertuples()
+            for r in scores.rows.itertuples()
         },
         "test_auroc_vs_truth": truth,
-        "mean_test_auroc": mean_auc,
+        "mean_test_auroc": scores.mean_auc,
         "mean_test_auroc_vs_truth": float(np.nanmean(list(truth.values()))),
-        "mean_test_auroc_located": mean_loc,
+        "mean_test_auroc_located": scores.mean_located,
         "localization": None if loc is None else loc.to_dict(orient="records"),
-        "timings_s": timings,
-        "wall_time_s": wall,
+        "timings_s": demo.timings,
     }
+
+
+def run_ct_demo(
+    out: str | Path = "runs/demo",
+    options: CtDemoOptions | None = None,
+    *,
+    console: Console | None = None,
+    progress: bool = True,
+) -> CtDemoResult:
+    """Run the whole chest-CT pipeline; print progress and figures; return where things are."""
+    opts = options or CtDemoOptions()
+    console = console or Console()
+    t0 = time.perf_counter()
+    out = Path(out)
+    epochs = opts.epochs or default_epochs()
+    make_config(
+        {"dataset": "check", "model": opts.model, "epochs": epochs}, source="radlens demo"
+    )  # bad options fail before any work
+    model_shape = input_shape(opts.shape, opts.crop)  # bad options fail before any work
+    _prepare_out(out)
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    demo = _Demo(opts, out, console, progress, epochs, model_shape)
+    synth_shape = _synthesize(demo)
+    # the whole field of view on the `shape` grid; the model sees its centred crop
+    spacing = tuple(f / n for f, n in zip(FOV_MM, opts.shape, strict=True))
+    cohort = _label_and_load(demo, spacing)
+    result = _train(demo, cohort, spacing)
+    loc = _explain(demo, cohort)
+    scores = _evaluate(demo, cohort)
+    report = _triage(demo, scores, cohort)
+    wall = round(time.perf_counter() - t0, 1)
+    summary = {**_summary(demo, cohort, synth_shape, result, scores, loc), "wall_time_s": wall}
     (out / "demo.json").write_text(json.dumps(summary, indent=2, default=float))
     console.print(f"demo finished in {wall:.0f} s · report: [bold]{report}[/]")
-    return CtDemoResult(out, run_dir, report, summary)
+    return CtDemoResult(out, demo.run_dir, report, summary)

@@ -13,78 +13,48 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-import torch.nn.functional as F
-from monai.transforms import ResizeWithPadOrCrop
 
-from radlens.data.ct_cohort import LOCATION_SEP, CtCohort
+from radlens.core import PREDICTIONS, atomic_write_text, read_plan, read_predictions
+from radlens.data.cohort_table import LOCATION_SEP
+from radlens.data.ct_cohort import CtCohort
 from radlens.errors import EvaluationError
-from radlens.data.cohort_table import load_masks
-from radlens.phantom.geometry import FOV_MM
+from radlens.evaluation import delong
+from radlens.explain.masks import resized_mask
+from radlens.explain.run import ExplainCase, pick_cases, render_cases
+from radlens.reports.triage import ScoredFinding, Triage, sort_key, triage
 from radlens.reports.vocabulary import load_vocabulary
 from radlens.reports.writer import write_draft
+from radlens.training.device import images_to_tensor, normalise
+from radlens.training.run import load_run
 
 logger = logging.getLogger(__name__)
-
-URGENCY_RANK = {"critical": 0, "urgent": 1, "routine": 2}
-NO_FINDING = "none"
 
 __all__ = ["append_triage_section", "explain_top_positives", "triage_list", "truth_aurocs"]
 
 
 def _test_rows(run_dir: Path) -> pd.DataFrame:
-    from radlens.training.run import read_predictions
-
-    preds = read_predictions(Path(run_dir) / "predictions.parquet")
+    preds = read_predictions(Path(run_dir) / PREDICTIONS)
     rows = preds[preds["split"] == "test"].reset_index(drop=True)
     if rows.empty:
-        raise EvaluationError(f"{run_dir}/predictions.parquet has no test rows")
+        raise EvaluationError(f"{Path(run_dir) / PREDICTIONS} has no test rows")
     return rows
 
 
-def resized_mask(
-    mask_path: str,
-    abnormality: str,
-    shape: Sequence[int],
-    spacing: Sequence[float] | None = None,
-) -> np.ndarray | None:
-    """Union of one abnormality's masks (all locations) on the model's input grid, or None.
-
-    The phantom masks cover the whole field of view (`FOV_MM`). With `spacing` (z, y, x mm, as
-    the volumes were resampled) they are resized to that grid and centre-cropped/padded to
-    `shape` exactly as `radlens.data.volumes.preprocess` crops the volumes; without it the whole field
-    of view is resized to `shape`."""
-    masks = load_masks(mask_path)
-    parts = [m for k, m in masks.items() if k.split(LOCATION_SEP)[0] == abnormality]
-    if not parts:
-        return None
-    union = np.any(np.stack(parts), axis=0).astype(np.float32)
-    grid = (
-        tuple(round(float(f) / float(s)) for f, s in zip(FOV_MM, spacing, strict=True))
-        if spacing is not None
-        else tuple(int(v) for v in shape)
-    )
-    up = F.interpolate(
-        torch.from_numpy(union)[None, None], size=grid, mode="trilinear", align_corners=False
-    )[0]
-    if grid != tuple(int(v) for v in shape):
-        up = ResizeWithPadOrCrop(spatial_size=tuple(shape), mode="constant")(up)
-        up = torch.as_tensor(up)
-    out = up[0].numpy() >= 0.25  # keep small lesions that cover part of a coarse voxel
-    return out if out.any() else None
-
-
 def explain_top_positives(
-    run_dir: str | Path, cohort: CtCohort, *, cases: int = 2, method: str = "gradcam"
+    run_dir: str | Path,
+    cohort: CtCohort,
+    *,
+    cases: int = 2,
+    method: str = "gradcam",
+    fov_mm: Sequence[float] | None = None,
 ) -> pd.DataFrame | None:
     """Grad-CAM montages (RUN/heatmaps/) of the `cases` highest-scoring test studies per
     abnormality; returns localization per abnormality (pointing game, IoU, Dice, chance) over
-    the cases whose study truly has the finding, or None when there is none."""
-    from radlens.explain.run import ExplainCase, pick_cases, render_cases
-    from radlens.training.device import images_to_tensor, normalise
-    from radlens.training.run import load_run
-
+    the cases whose study truly has the finding, or None when there is none. The masks go onto
+    the run's input grid (RUN/plan.json) over the field of view `fov_mm` they span (default:
+    the dataset's extra["fov_mm"]; neither: the whole mask resized to the input)."""
     run = load_run(run_dir)
+    plan = read_plan(run_dir)
     ds = cohort.dataset
     abn = [n for n in run.label_names if LOCATION_SEP not in n]
     picks = pick_cases(_test_rows(Path(run_dir)), abn, "multi-label", cases=cases)
@@ -96,15 +66,16 @@ def explain_top_positives(
     display = [img[0] for img in raw]
     truth = ds.extra["true_labels"]["test"]
     names = list(ds.extra["truth_names"])
+    fov = fov_mm if fov_mm is not None else ds.extra.get("fov_mm")
+    spacing = plan.spacing_mm if fov is not None else None
     todo, masks, chance = [], [], []
     for cid, out_idx, label, score, target in picks:
         row = position[cid]
         todo.append(ExplainCase(local[row], label, out_idx, cid, score, target))
         mask = None
         if truth[row, names.index(label)] == 1:
-            mask = resized_mask(
-                ds.extra["mask_path"]["test"][row], label, raw.shape[2:], ds.extra.get("spacing")
-            )
+            path = ds.extra["mask_path"]["test"][row]
+            mask = resized_mask(path, label, plan.shape, spacing, fov)
         masks.append(mask)
         chance.append(float(mask.mean()) if mask is not None else np.nan)
     _, index = render_cases(
@@ -115,7 +86,7 @@ def explain_top_positives(
         Path(run_dir) / "heatmaps",
         method=method,
         masks=masks,
-        spacing=ds.extra["spacing"],
+        spacing=plan.spacing_mm or (1.0, 1.0, 1.0),
     )
     index["chance"] = chance
     if "pointing_game" not in index or index["pointing_game"].isna().all():
@@ -146,8 +117,6 @@ def explain_top_positives(
 
 def truth_aurocs(run_dir: str | Path, cohort: CtCohort, labels: Sequence[str]) -> dict[str, float]:
     """Test AUROC of each abnormality against the true findings (not the report labels)."""
-    from radlens.evaluation import delong
-
     rows = _test_rows(Path(run_dir))
     ds = cohort.dataset
     position = {str(i): n for n, i in enumerate(ds.ids["test"])}
@@ -161,6 +130,44 @@ def truth_aurocs(run_dir: str | Path, cohort: CtCohort, labels: Sequence[str]) -
     return out
 
 
+def _threshold(table: pd.DataFrame, abnormality: str) -> float:
+    """The evaluation's threshold for an output (chosen on validation), 0.5 when it has none."""
+    thr = float(table.loc[abnormality, "threshold"]) if abnormality in table.index else np.nan
+    return 0.5 if not np.isfinite(thr) else thr
+
+
+def _draft_score(score: float, threshold: float) -> float:
+    """The score the draft report's certainty bands read, calibrated to the threshold: at the
+    threshold "possible", above it "likely"."""
+    if score >= threshold:
+        return min(1.0, 0.35 + 0.5 * (score - threshold) / max(1e-6, 1 - threshold))
+    return min(1.0, 0.35 * score / max(threshold, 1e-6))
+
+
+def _study_findings(
+    row: pd.Series, abnormalities: Sequence[str], table: pd.DataFrame, located: Sequence[str]
+) -> tuple[list[ScoredFinding], list[dict]]:
+    """One study's scored findings (one location per abnormality: its best located output when
+    the model has one) and the draft report's inputs."""
+    findings, drafts = [], []
+    for abn in abnormalities:
+        score, thr = float(row[f"score:{abn}"]), _threshold(table, abn)
+        locs = [c for c in located if c.split(LOCATION_SEP)[0] == abn]
+        best = max(locs, key=lambda c: float(row[f"score:{c}"])) if locs else None
+        loc = best.split(LOCATION_SEP)[1] if best else None
+        findings.append(ScoredFinding(abn, loc, score, thr))
+        drafts.append({"abnormality": abn, "location": loc, "score": _draft_score(score, thr)})
+    return findings, drafts
+
+
+def _findings_text(result: Triage) -> str:
+    return "; ".join(
+        f"{f.abnormality}{f' ({f.location.replace(chr(95), chr(32))})' if f.location else ''}"
+        f" {f.score:.2f}"
+        for f in result.present
+    )
+
+
 def triage_list(
     run_dir: str | Path,
     evaluation: object,
@@ -168,9 +175,10 @@ def triage_list(
     *,
     cohort: CtCohort | None = None,
 ) -> pd.DataFrame:
-    """Test studies ranked for reading: most urgent finding above its threshold first (critical,
-    urgent, routine, none), then the highest score. Thresholds are the evaluation's (chosen on
-    validation); one location per finding (its best located output when the model has one)."""
+    """Test studies ranked for reading (`radlens.reports.triage`): most urgent finding above its
+    threshold first (critical, urgent, routine, none), then the highest score. Thresholds are the
+    evaluation's (chosen on validation); one location per finding (its best located output when
+    the model has one)."""
     rows = _test_rows(Path(run_dir))
     table = evaluation.table.set_index("label")  # type: ignore[attr-defined]
     vocab = load_vocabulary("chest_ct")
@@ -180,60 +188,25 @@ def triage_list(
         truth = dict(
             zip(cohort.table["study_id"].astype(str), cohort.table["true_findings"], strict=True)
         )
-    out = []
+    ranked = []
     for _, r in rows.iterrows():
-        found, preds = [], []
-        for abn in abnormalities:
-            score = float(r[f"score:{abn}"])
-            thr = float(table.loc[abn, "threshold"]) if abn in table.index else np.nan
-            thr = 0.5 if not np.isfinite(thr) else thr
-            locs = [c for c in located if c.split(LOCATION_SEP)[0] == abn]
-            loc = (
-                max(locs, key=lambda c: float(r[f"score:{c}"])).split(LOCATION_SEP)[1]
-                if (locs)
-                else None
-            )
-            # calibrate the band to the threshold: at the threshold "possible", above "likely"
-            band = (
-                0.35 + 0.5 * (score - thr) / max(1e-6, 1 - thr)
-                if score >= thr
-                else (0.35 * score / max(thr, 1e-6))
-            )
-            preds.append({"abnormality": abn, "location": loc, "score": min(1.0, band)})
-            if score >= thr:
-                found.append((URGENCY_RANK[vocab.abnormalities[abn].urgency], -score, abn, loc))
-        found.sort()
-        urgency = ["critical", "urgent", "routine"][found[0][0]] if found else NO_FINDING
-        top = -found[0][1] if found else max(float(r[f"score:{a}"]) for a in abnormalities)
-        text = "; ".join(
-            f"{a}{f' ({loc.replace(chr(95), chr(32))})' if loc else ''} {-s:.2f}"
-            for _, s, a, loc in found
-        )
-        out.append(
-            {
-                "study_id": str(r["id"]),
-                "site": str(r.get("site", "")),
-                "urgency": urgency,
-                "findings": text or "no finding above threshold",
-                "top_score": round(top, 4),
-                "draft_report": write_draft(preds, vocab=vocab).text,
-                "true_findings": ", ".join(
-                    dict.fromkeys(f["abnormality"] for f in json.loads(truth[str(r["id"])]))
-                )
-                if str(r["id"]) in truth
-                else "",
-            }
-        )
-    frame = pd.DataFrame(out)
-    order = {"critical": 0, "urgent": 1, "routine": 2, NO_FINDING: 3}
-    frame["_u"] = frame["urgency"].map(order)
-    frame = (
-        frame.sort_values(
-            ["_u", "top_score", "study_id"], ascending=[True, False, True], kind="stable"
-        )
-        .drop(columns="_u")
-        .reset_index(drop=True)
-    )
+        findings, drafts = _study_findings(r, abnormalities, table, located)
+        result = triage(findings)
+        sid = str(r["id"])
+        true = truth.get(sid)
+        entry = {
+            "study_id": sid,
+            "site": str(r.get("site", "")),
+            "urgency": result.urgency,
+            "findings": _findings_text(result) or "no finding above threshold",
+            "top_score": round(result.top_score or 0.0, 4),
+            "draft_report": write_draft(drafts, vocab=vocab).text,
+            "true_findings": ", ".join(dict.fromkeys(f["abnormality"] for f in json.loads(true)))
+            if true is not None
+            else "",
+        }
+        ranked.append((sort_key(result, sid), entry))
+    frame = pd.DataFrame([entry for _, entry in sorted(ranked, key=lambda item: item[0])])
     frame.insert(0, "rank", np.arange(1, len(frame) + 1))
     return frame
 
@@ -290,7 +263,5 @@ def append_triage_section(report: str | Path, triage: pd.DataFrame) -> Path:
     )
     marker = "</body>"
     page = page.replace(marker, section + marker, 1) if marker in page else page + section
-    tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, page)
     return path

@@ -17,10 +17,11 @@ from typing import Any
 from rich.console import Console
 from rich.panel import Panel
 
+from radlens.data.medmnist.load import resolve_data_dir
 from radlens.errors import ConfigError, DataError
 from radlens.training.config import make_config
 from radlens.training.loop import train
-from radlens.training.run import metrics_table
+from radlens.training.summary import metrics_table
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +38,6 @@ class DemoResult:
 
 def find_demo_data(data_dir: str | Path | None = None) -> tuple[Path, bool]:
     """(npz path, is the official file name) for PneumoniaMNIST-28 in the data folder."""
-    from radlens.data.medmnist.load import resolve_data_dir
-
     folder = resolve_data_dir(data_dir)
     official = folder / f"{DEMO_DATASET}.npz"
     if official.is_file():

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
 from sqlalchemy import func, select
 
+from radlens.phantom import synthesize_cohort
+from radlens.service.app import Seeder
 from radlens.service.files import FileStore
 from radlens.service.ingest import IngestResult, ingest_dicom_files
 from radlens.service.store import Database, Study
@@ -31,10 +34,8 @@ def find_demo_run(base: Path | None = None) -> Path | None:
 def seed_demo(
     db: Database, files: FileStore, work_dir: Path, *, n_patients: int = 6, seed: int = DEMO_SEED
 ) -> IngestResult | None:
-    """Synthesize `n_patients` phantom patients (`radlens.phantom.render`) and ingest their DICOM
+    """Synthesize `n_patients` phantom patients (`radlens.phantom`) and ingest their DICOM
     studies, unless the store already holds studies. Returns None when nothing was done."""
-    from radlens.phantom.cohort import synthesize_cohort
-
     with db.session() as session:
         if session.scalar(select(func.count(Study.id))):
             return None
@@ -51,3 +52,8 @@ def seed_demo(
         total.new_instances += result.new_instances
     log.info("demo cohort: %d studies ingested", len(total.study_ids))
     return total
+
+
+def demo_seeder(work_dir: Path, n_patients: int) -> Seeder:
+    """`seed_demo` as the service's start-up seeder (`radlens serve --demo N`)."""
+    return functools.partial(seed_demo, work_dir=Path(work_dir), n_patients=n_patients)

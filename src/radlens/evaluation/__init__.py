@@ -1,6 +1,7 @@
 """Honest evaluation: DeLong AUROC CIs and paired tests, AUPRC, operating points, patient-level
 bootstrap, calibration, per-site tables, leakage audit and the self-contained HTML report."""
 
+from radlens.core import read_predictions
 from radlens.evaluation.audit import LeakageReport, audit_leakage, check_patient_overlap
 from radlens.evaluation.bootstrap import BootstrapResult, bootstrap_auc_ap, patient_bootstrap
 from radlens.evaluation.calibration import (
@@ -19,7 +20,7 @@ from radlens.evaluation.delong_auc import (
     delong_paired_test,
 )
 from radlens.evaluation.evaluate import EvaluationResult, evaluate_predictions
-from radlens.evaluation.frames import PredictionSet, join_labels, prediction_set, read_predictions
+from radlens.evaluation.frames import PredictionSet, join_labels, prediction_set
 from radlens.evaluation.metrics import (
     OperatingPoint,
     average_precision,

@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
+from radlens.core import PREDICTIONS, read_predictions
 from radlens.errors import EvaluationError
 from radlens.evaluation import metrics
 from radlens.evaluation.delong_auc import delong_paired_test
-from radlens.evaluation.frames import prediction_set, read_predictions
+from radlens.evaluation.frames import prediction_set
 
 
 def compare_predictions(
@@ -75,8 +76,8 @@ def compare_runs(run_a: str | Path, run_b: str | Path, *, split: str = "test") -
     """`compare_predictions` of RUN_A/predictions.parquet and RUN_B/predictions.parquet."""
     run_a, run_b = Path(run_a), Path(run_b)
     return compare_predictions(
-        read_predictions(run_a / "predictions.parquet"),
-        read_predictions(run_b / "predictions.parquet"),
+        read_predictions(run_a / PREDICTIONS),
+        read_predictions(run_b / PREDICTIONS),
         split=split,
         names=(run_a.name, run_b.name) if run_a.name != run_b.name else ("a", "b"),
     )

@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class EvaluationResult:
-    """Everything `write_report` and `to_json` need; `data` keeps the evaluated arrays."""
+    """Everything `write_report` and `to_json` need; `data` keeps the evaluated arrays;
+    `figures` the MedMNIST-evaluator figures (AUC, ACC, ...) of a split re-predicted from the
+    checkpoint by `evaluate_run_dir(..., repredict=True)`, else None (not in `to_json`)."""
 
     split: str
     task: str
@@ -41,9 +43,10 @@ class EvaluationResult:
     site_summaries: list[dict] = field(default_factory=list)
     data: PredictionSet | None = field(default=None, repr=False)
     calibrated_scores: np.ndarray | None = field(default=None, repr=False)
+    figures: dict | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
-        return _clean(
+        return json_ready(
             {
                 "split": self.split,
                 "task": self.task,
@@ -69,14 +72,14 @@ class EvaluationResult:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
 
-def _clean(obj):
+def json_ready(obj):
     """numpy scalars/arrays to Python, NaN/inf to None, recursively."""
     if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
+        return {str(k): json_ready(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
+        return [json_ready(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _clean(obj.tolist())
+        return json_ready(obj.tolist())
     if isinstance(obj, np.generic):
         obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):
@@ -131,6 +134,40 @@ def _temperature(ps: PredictionSet, val: PredictionSet) -> tuple[dict, np.ndarra
     return summary, scores
 
 
+def _validation_set(
+    frame: pd.DataFrame,
+    split: str,
+    val_frame: pd.DataFrame | None,
+    val_split: str,
+    train_patient_ids,
+) -> tuple[PredictionSet | None, object]:
+    """The split that tunes thresholds and temperature (`val_frame`, else the frame's own
+    `val_split` rows, else None) and the patients the audit must not find in `split`."""
+    if val_frame is not None:
+        val = prediction_set(val_frame, val_split)
+        # patients used to tune thresholds / temperature must not be evaluated either
+        known = [] if train_patient_ids is None else list(train_patient_ids)
+        return val, [*known, *val.patient_ids.tolist()]
+    if split != val_split and (frame["split"].astype(str) == val_split).any():
+        return prediction_set(frame, val_split), train_patient_ids
+    return None, train_patient_ids
+
+
+def _thresholds(
+    ps: PredictionSet, val: PredictionSet | None, op: metrics.OperatingPoint
+) -> tuple[np.ndarray, str]:
+    """Per-label thresholds and where they were chosen (fixed, validation, or the split itself)."""
+    if op.method == "fixed":
+        return metrics.choose_thresholds(ps.y, ps.scores, op), "fixed"
+    if val is not None:
+        return metrics.choose_thresholds(val.y, val.scores, op), val.split
+    log.warning("no validation predictions: thresholds are chosen on %s itself", ps.split)
+    return (
+        metrics.choose_thresholds(ps.y, ps.scores, op),
+        f"{ps.split} (no validation split: optimistic)",
+    )
+
+
 def evaluate_predictions(
     frame: pd.DataFrame,
     *,
@@ -164,14 +201,7 @@ def evaluate_predictions(
     if labels is not None:
         frame = join_labels(frame, labels)
     ps = prediction_set(frame, split)
-    val = None
-    if val_frame is not None:
-        val = prediction_set(val_frame, val_split)
-        # patients used to tune thresholds / temperature must not be evaluated either
-        known = [] if train_patient_ids is None else list(train_patient_ids)
-        train_patient_ids = [*known, *val.patient_ids.tolist()]
-    elif split != val_split and (frame["split"].astype(str) == val_split).any():
-        val = prediction_set(frame, val_split)
+    val, train_patient_ids = _validation_set(frame, split, val_frame, val_split, train_patient_ids)
     leakage = (
         audit_leakage(
             frame,
@@ -188,33 +218,15 @@ def evaluate_predictions(
             f"validation labels {list(val.label_names)[:5]} differ from {split} labels"
             f" {list(ps.label_names)[:5]}"
         )
-    if op.method == "fixed":
-        threshold_from = "fixed"
-        thresholds = metrics.choose_thresholds(ps.y, ps.scores, op)
-    elif val is not None:
-        threshold_from = val.split
-        thresholds = metrics.choose_thresholds(val.y, val.scores, op)
-    else:
-        threshold_from = f"{split} (no validation split: optimistic)"
-        log.warning("no validation predictions: thresholds are chosen on %s itself", split)
-        thresholds = metrics.choose_thresholds(ps.y, ps.scores, op)
+    thresholds, threshold_from = _thresholds(ps, val, op)
     temperature, calibrated = (None, None)
     if val is not None:
         temperature, calibrated = _temperature(ps, val)
     common = dict(n_bootstrap=n_bootstrap, confidence=confidence, seed=seed)
-    table, summary = tables.label_table(
-        ps,
-        thresholds=thresholds,
-        threshold_from=threshold_from,
-        calibrated_scores=calibrated,
-        **common,
-    )
+    common |= dict(thresholds=thresholds, threshold_from=threshold_from)
+    table, summary = tables.label_table(ps, calibrated_scores=calibrated, **common)
     summary["operating_point"] = op.describe()
-    site_table, site_summaries = None, []
-    if by == "site":
-        site_table, site_summaries = tables.by_site(
-            ps, thresholds=thresholds, threshold_from=threshold_from, **common
-        )
+    site_table, site_summaries = tables.by_site(ps, **common) if by == "site" else (None, [])
     return EvaluationResult(
         split=split,
         task=ps.task,

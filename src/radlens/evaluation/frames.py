@@ -1,4 +1,4 @@
-"""Read and check a predictions table (see CONTRACTS: RUN/predictions.parquet) for evaluation.
+"""Check a predictions table (RUN/predictions.parquet, read by `radlens.core.read_predictions`).
 
 One row per image per split: `id`, `patient_id`, `split`, `site`; single-label tasks carry `target`
 (class index) and `score:<class>` per class, multi-label tasks `target:<label>` (1/0/NaN) and
@@ -7,14 +7,12 @@ One row per image per split: `id`, `patient_id`, `split`, `site`; single-label t
 
 from __future__ import annotations
 
-import difflib
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from radlens.core import suggest
 from radlens.errors import EvaluationError
 
 REQUIRED_COLUMNS = ("id", "patient_id", "split")
@@ -68,24 +66,6 @@ class PredictionSet:
         )
 
 
-def read_predictions(path: str | Path) -> pd.DataFrame:
-    """Read RUN/predictions.parquet; the b"radlens" schema metadata goes to frame.attrs."""
-    import pyarrow.parquet as pq
-
-    path = Path(path)
-    if not path.is_file():
-        raise EvaluationError(f"predictions table not found: {path} (run `radlens train` first)")
-    table = pq.read_table(path)
-    frame = table.to_pandas()
-    meta = (table.schema.metadata or {}).get(b"radlens")
-    if meta:
-        try:
-            frame.attrs["radlens"] = json.loads(meta)
-        except json.JSONDecodeError as exc:
-            raise EvaluationError(f"{path}: schema metadata 'radlens' is not JSON: {exc}") from exc
-    return frame
-
-
 def _meta(frame: pd.DataFrame) -> dict:
     meta = frame.attrs.get("radlens", {})
     return meta if isinstance(meta, dict) else {}
@@ -106,10 +86,9 @@ def infer_task(frame: pd.DataFrame) -> tuple[str, tuple[str, ...]]:
         else:
             task = "multi-label"
     if task not in TASKS:
-        near = difflib.get_close_matches(str(task), TASKS, n=1)
-        hint = f"; did you mean {near[0]!r}?" if near else ""
         raise EvaluationError(
-            f"predictions table: unknown task {task!r}, expected one of {TASKS}{hint}"
+            f"predictions table: unknown task {task!r}, expected one of {TASKS}"
+            f"{suggest(task, TASKS)}"
         )
     names = tuple(meta.get("label_names") or score_names)
     missing = [n for n in names if f"score:{n}" not in frame.columns]

@@ -8,12 +8,12 @@ macro/micro summaries. Inputs are `y` (N, L) with 1/0/NaN (NaN = unknown, left o
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 
 import numpy as np
 
+from radlens.core import suggest
 from radlens.errors import ConfigError
 
 OPERATING_POINTS = ("fixed", "youden", "sensitivity")
@@ -51,11 +51,9 @@ def parse_operating_point(spec: str | float | OperatingPoint) -> OperatingPoint:
         name, value = match.group(1), match.group(2)
         name = {"sens": "sensitivity", "threshold": "fixed"}.get(name, name)
         if name not in OPERATING_POINTS:
-            near = difflib.get_close_matches(name, OPERATING_POINTS, n=1)
-            hint = f"; did you mean {near[0]!r}?" if near else ""
             raise ConfigError(
                 f"operating point {spec!r}: unknown method {name!r},"
-                f" expected one of {OPERATING_POINTS}{hint}"
+                f" expected one of {OPERATING_POINTS}{suggest(name, OPERATING_POINTS)}"
             )
         default = {"fixed": 0.5, "sensitivity": 0.95, "youden": 0.0}[name]
         op = OperatingPoint(name, float(value) if value is not None else default)

@@ -8,15 +8,25 @@ predictions, and a confusion matrix for single-label tasks.
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.figure import Figure
 from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve
 
 from radlens.evaluation import calibration
 from radlens.evaluation.frames import PredictionSet
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 MAX_COLOURED = 10
+
+
+def _figure(figsize: tuple[float, float]) -> Figure:
+    """A figure on the Agg canvas; matplotlib is imported only when a report is drawn."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize)
 
 
 def _png(fig: Figure) -> bytes:
@@ -34,7 +44,7 @@ def _drawable(ps: PredictionSet) -> list[int]:
 
 
 def _curves(ps: PredictionSet, kind: str, table_values: np.ndarray) -> bytes:
-    fig = Figure(figsize=(6.0, 5.0))
+    fig = _figure((6.0, 5.0))
     ax = fig.subplots()
     labels = _drawable(ps)
     for rank, j in enumerate(labels):
@@ -83,7 +93,7 @@ def calibration_figure(
     ps: PredictionSet, n_bins: int = 10, calibrated: np.ndarray | None = None
 ) -> bytes:
     """Pooled reliability diagram (all labels one-vs-rest) with a histogram of predictions."""
-    fig = Figure(figsize=(6.0, 6.0))
+    fig = _figure((6.0, 6.0))
     ax, hist = fig.subplots(2, 1, gridspec_kw={"height_ratios": [3, 1]}, sharex=True)
     known = ~np.isnan(ps.y)
     curve = calibration.reliability_curve(ps.y[known], ps.scores[known], n_bins)
@@ -127,7 +137,7 @@ def confusion_figure(ps: PredictionSet, threshold: float | None = None) -> bytes
         how = "highest score"
     cm = confusion_matrix(ps.target, pred, labels=np.arange(n))
     size = min(2.5 + 0.5 * n, 10.0)
-    fig = Figure(figsize=(size + 1.0, size))
+    fig = _figure((size + 1.0, size))
     ax = fig.subplots()
     im = ax.imshow(cm, cmap="Blues")
     fig.colorbar(im, ax=ax, fraction=0.046)

@@ -18,8 +18,10 @@ import jinja2
 import numpy as np
 import pandas as pd
 
+from radlens.core import REPORT, atomic_write_text
 from radlens.errors import EvaluationError
-from radlens.evaluation.evaluate import EvaluationResult, _clean
+from radlens.evaluation import plots
+from radlens.evaluation.evaluate import EvaluationResult, json_ready
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +191,7 @@ def _card_sections(model_card: dict) -> list[tuple[str, object]]:
     for key, value in model_card.items():
         title = str(key).replace("_", " ").capitalize()
         if isinstance(value, dict | list):
-            value = json.dumps(_clean(value), indent=2, default=str)
+            value = json.dumps(json_ready(value), indent=2, default=str)
         out.append((title, value))
     return out
 
@@ -198,8 +200,6 @@ def render_report(
     result: EvaluationResult, *, model_card: dict, heatmaps_dir: Path | None = None, title=None
 ) -> str:
     """The report page as one HTML string."""
-    from radlens.evaluation import plots  # matplotlib only when a report is drawn
-
     ps = result.data
     if ps is None:
         raise EvaluationError("this EvaluationResult has no data arrays; evaluate it again")
@@ -267,10 +267,8 @@ def write_report(
     html = render_report(
         result, model_card=model_card, heatmaps_dir=Path(heatmaps_dir) if heatmaps_dir else None
     )
-    out = run_dir / "report.html"
-    tmp = out.with_suffix(".html.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(out)
+    out = run_dir / REPORT
+    atomic_write_text(out, html)
     log.info("wrote %s (%.1f kB)", out, out.stat().st_size / 1024)
     return out
 

@@ -1,7 +1,9 @@
 """Evaluate a training run directory: RUN/predictions.parquet -> RUN/evaluation.json + report.html.
 
-The model card is assembled from RUN/metrics.json and RUN/config.yaml (see CONTRACTS: run
-directory), plus the evaluation itself (what was measured where, and the limits it shows).
+`evaluate_run_dir` is the one entry point (`radlens evaluate`): optionally re-predict the split
+from checkpoint.pt first, then statistics and the report. The model card is assembled from
+RUN/metrics.json and RUN/config.yaml, plus the evaluation itself (what was measured where, and the
+limits it shows).
 """
 
 from __future__ import annotations
@@ -13,10 +15,20 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from radlens.core import (
+    CONFIG,
+    EVALUATION,
+    METRICS,
+    PREDICTIONS,
+    atomic_write_text,
+    read_predictions,
+)
 from radlens.errors import EvaluationError, RadlensError
 from radlens.evaluation.evaluate import EvaluationResult, evaluate_predictions
-from radlens.evaluation.frames import read_predictions
 from radlens.evaluation.report import write_report
+from radlens.training.config import make_config
+from radlens.training.run import repredict_split
+from radlens.training.sources import load_dataset
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +84,8 @@ def limits_of(result: EvaluationResult, metrics: dict) -> list[str]:
 def build_model_card(run_dir: str | Path, result: EvaluationResult) -> dict:
     """Data, splits, training configuration, intended use and limits of one run."""
     run_dir = Path(run_dir)
-    metrics = _read_json(run_dir / "metrics.json")
-    config = _read_yaml(run_dir / "config.yaml")
+    metrics = _read_json(run_dir / METRICS)
+    config = _read_yaml(run_dir / CONFIG)
     splits = metrics.get("splits", {})
     return {
         "name": run_dir.name,
@@ -103,17 +115,15 @@ def build_model_card(run_dir: str | Path, result: EvaluationResult) -> dict:
 def training_data(run_dir: Path, split: str, *, hash_images: bool = True) -> dict:
     """Training patients (and 2D images) of the run's dataset, for the leakage audit.
 
-    Loads the dataset named by RUN/config.yaml through `radlens.training.run.load_dataset`. When it
-    cannot be loaded, returns {"unavailable": reason} (the audit then covers the table only).
+    Loads the dataset named by RUN/config.yaml through `radlens.training.sources.load_dataset`.
+    When it cannot be loaded, returns {"unavailable": reason} (the audit then covers the table
+    only).
     """
     try:
-        from radlens.training.config import make_config
-        from radlens.training.run import load_dataset
-
-        values = _read_yaml(run_dir / "config.yaml")
+        values = _read_yaml(run_dir / CONFIG)
         if not values:
-            raise EvaluationError(f"{run_dir / 'config.yaml'} not found")
-        dataset = load_dataset(make_config(values, source=str(run_dir / "config.yaml")))
+            raise EvaluationError(f"{run_dir / CONFIG} not found")
+        dataset = load_dataset(make_config(values, source=str(run_dir / CONFIG)))
     except (RadlensError, ImportError, OSError) as exc:
         log.warning("leakage audit limited to the predictions table: %s", exc)
         return {"unavailable": f"training data not loaded ({exc})"}
@@ -137,16 +147,23 @@ def evaluate_run_dir(
     heatmaps_dir: str | Path | None = None,
     audit_data: bool = True,
     write: bool = True,
+    repredict: bool = False,
+    device: str | None = None,
 ) -> EvaluationResult:
     """Evaluate RUN/predictions.parquet; write RUN/evaluation.json and RUN/report.html.
 
-    With `audit_data`, the run's training data (from config.yaml) joins the leakage audit:
-    patient ids always, 2D images by difference hash.
+    With `repredict`, `split` is first predicted again from checkpoint.pt on `device` (updating
+    metrics.json and predictions.parquet); its MedMNIST-evaluator figures land on
+    `result.figures`. With `audit_data`, the run's training data (from config.yaml) joins the
+    leakage audit: patient ids always, 2D images by difference hash.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise EvaluationError(f"run directory not found: {run_dir}")
-    frame = read_predictions(run_dir / "predictions.parquet")
+        raise EvaluationError(
+            f"run directory {run_dir} does not exist (train one with `radlens train`)"
+        )
+    figures = repredict_split(run_dir, split, device=device) if repredict else None
+    frame = read_predictions(run_dir / PREDICTIONS)
     train = training_data(run_dir, split) if audit_data else {"unavailable": "not requested"}
     unavailable = train.pop("unavailable", None)
     result = evaluate_predictions(
@@ -158,10 +175,11 @@ def evaluate_run_dir(
         seed=seed,
         **train,
     )
+    result.figures = figures
     if unavailable:
         result.leakage["training_data"] = unavailable
     if write:
-        (run_dir / "evaluation.json").write_text(result.to_json(), encoding="utf-8")
+        atomic_write_text(run_dir / EVALUATION, result.to_json())
         card = build_model_card(run_dir, result)
         write_report(run_dir, result, model_card=card, heatmaps_dir=heatmaps_dir)
     n_defined = int(np.isfinite(result.table["auroc"]).sum())

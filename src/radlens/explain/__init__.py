@@ -1,7 +1,8 @@
 """Explanations: Grad-CAM / Grad-CAM++ heatmaps (2D and 3D), overlays, localization scores.
 
 `cam` computes maps, `overlays` draws them (PNG, 3D montages), `localization` scores them against
-ground-truth masks, `run` explains a trained run directory (`radlens explain`).
+ground-truth masks (`masks` puts a cohort's masks on a run's input grid), `run` explains a trained
+run directory (`radlens explain`), `cohort` scores a chest-CT run's maps against its cohort.
 """
 
 from radlens.explain.cam import (

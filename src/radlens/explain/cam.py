@@ -20,7 +20,6 @@ by `radlens.explain.layers.select_layer`, or given by name.
 
 from __future__ import annotations
 
-import difflib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,12 +31,13 @@ from monai.visualize import GradCAM, GradCAMpp, ModelWithHooks
 from monai.visualize.visualizer import default_upsampler
 from torch import nn
 
+from radlens.core import suggest
 from radlens.errors import ConfigError, ModelError
 from radlens.explain.layers import (  # noqa: F401  (re-exported: public layer API)
     MAX_STRIDE_3D,
     LayerInfo,
-    _as_batch,
-    _Recorder,
+    Recorder,
+    as_batch,
     check_layer,
     find_target_layer,
     probe_layers,
@@ -72,9 +72,10 @@ def normalise_method(method: str) -> CamMethod:
     """'gradcam' or 'gradcampp'; accepts spellings such as 'Grad-CAM++' or 'gradcam_pp'."""
     key = str(method).lower().replace("-", "").replace("_", "").replace("++", "pp")
     if key not in CAM_METHODS:
-        close = difflib.get_close_matches(key, CAM_METHODS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"CAM method {method!r} unknown; expected one of {CAM_METHODS}{hint}")
+        raise ConfigError(
+            f"CAM method {method!r} unknown; expected one of {CAM_METHODS}"
+            f"{suggest(key, CAM_METHODS)}"
+        )
     return key  # type: ignore[return-value]
 
 
@@ -133,7 +134,7 @@ class _CamHooks(ModelWithHooks):
         self.model.eval()
         # first call without a layer: record every module's output in this same forward pass and
         # pick the layer from them (no separate probe pass)
-        recorder = _Recorder(self.model) if not self.target_layers else None
+        recorder = Recorder(self.model) if not self.target_layers else None
         try:
             with torch.enable_grad():
                 # an input that needs grad keeps a graph even when every weight is frozen
@@ -216,7 +217,7 @@ class CamExplainer:
     ) -> CamResult:
         """Maps for `images` explaining output column `class_idx` (one int for all cases, one per
         case, or None for each case's top-scoring column)."""
-        x = _as_batch(images)
+        x = as_batch(images)
         device = next((p.device for p in self.model.parameters()), torch.device("cpu"))
         x = x.to(device)
         cam = self._ensure()
@@ -271,7 +272,7 @@ def compute_cam(
 ) -> CamResult:
     """Grad-CAM (or Grad-CAM++) heatmaps for a batch of channel-first images, in batches of
     `batch_size`; the hook is removed from `model` before returning."""
-    x = _as_batch(images)
+    x = as_batch(images)
     idx = None if class_idx is None else np.atleast_1d(np.asarray(class_idx, dtype=np.int64))
     if idx is not None and idx.size == 1:
         idx = np.repeat(idx, len(x))

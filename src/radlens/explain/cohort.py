@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from rich.progress import Progress
 
+from radlens.core import RunPlan, read_plan
 from radlens.data.arrays import ArrayDataset
 from radlens.errors import DataError, EvaluationError
 from radlens.explain.cam import CamExplainer, CamMethod
@@ -30,6 +31,10 @@ from radlens.explain.localization import (
     score_heatmap,
     summarise_localization,
 )
+from radlens.explain.masks import resized_mask
+from radlens.training.device import images_to_tensor, normalise
+from radlens.training.run import LoadedRun, load_run
+from radlens.training.sources import load_dataset
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +78,7 @@ def body_from_inputs(image: np.ndarray, windows: Sequence[Sequence[float]]) -> n
     return None
 
 
-def _load(run_dir: str | Path, dataset: ArrayDataset | None):
-    from radlens.training.run import load_dataset, load_run
-
+def _load(run_dir: str | Path, dataset: ArrayDataset | None) -> tuple[LoadedRun, ArrayDataset]:
     run = load_run(run_dir)
     ds = dataset if dataset is not None else load_dataset(run.config)
     if not all(k in ds.extra for k in ("mask_path", "true_labels", "truth_names")):
@@ -84,6 +87,88 @@ def _load(run_dir: str | Path, dataset: ArrayDataset | None):
             " a synthetic chest-CT cohort (`radlens cohort synth`, `radlens demo`)"
         )
     return run, ds
+
+
+def _cases(
+    run: LoadedRun, ds: ArrayDataset, split: str, max_cases: int | None
+) -> list[tuple[str, int]]:
+    """(abnormality, row) of every study of `split` that truly has an abnormality the model has
+    an output for, at most `max_cases` per abnormality (the first in split order)."""
+    if split not in ds.images:
+        raise DataError(f"dataset {ds.name!r} has no split {split!r}; has {ds.splits}")
+    truth_names = list(ds.extra["truth_names"])  # type: ignore[arg-type]
+    truth = np.asarray(ds.extra["true_labels"][split])  # type: ignore[index]
+    outputs = [n for n in run.label_names if "@" not in n and n in truth_names]
+    if not outputs:
+        raise EvaluationError(
+            f"run {run.run_dir} has no output named after a cohort abnormality; outputs"
+            f" {list(run.label_names)[:5]}..., abnormalities {truth_names}"
+        )
+    todo = []
+    for label in outputs:
+        rows = np.flatnonzero(truth[:, truth_names.index(label)] == 1)
+        todo.extend((label, int(r)) for r in rows[:max_cases])
+    if not todo:
+        raise EvaluationError(f"split {split!r} has no study with a true finding to localize")
+    return todo
+
+
+@dataclass
+class _Scorer:
+    """Scores one case's heatmap against its mask on the run's input grid (plan shape; the
+    masks resampled to the plan's spacing when the dataset records the field of view)."""
+
+    ds: ArrayDataset
+    split: str
+    plan: RunPlan
+    tolerance: int
+    threshold: float
+    bodies: dict[int, np.ndarray | None] = field(default_factory=dict)
+
+    def body(self, row: int) -> np.ndarray | None:
+        if row not in self.bodies:
+            windows = self.plan.windows_hu
+            image = self.ds.images[self.split][row]
+            self.bodies[row] = body_from_inputs(image, windows) if windows else None
+        return self.bodies[row]
+
+    def __call__(
+        self, label: str, row: int, heat: np.ndarray, score: float
+    ) -> dict[str, object] | None:
+        fov = self.ds.extra.get("fov_mm")
+        spacing = self.plan.spacing_mm if fov is not None else None
+        path = str(self.ds.extra["mask_path"][self.split][row])  # type: ignore[index]
+        mask = resized_mask(path, label, self.plan.shape, spacing, fov)  # type: ignore[arg-type]
+        if mask is None:
+            log.warning("study %d: no %s mask; skipped", row, label)
+            return None
+        s = score_heatmap(
+            heat, mask, tolerance=self.tolerance, threshold=self.threshold, region=self.body(row)
+        )
+        record: dict[str, object] = {
+            "id": str(self.ds.ids[self.split][row]),
+            "group": label,
+            "hit": s.hit,
+            "iou": s.iou,
+            "dice": s.dice,
+            "chance": s.chance,
+            "peak": str(s.peak),
+            "score": score,
+        }
+        controls = {"inverted": 1.0 - heat, "flipped_lr": heat[..., ::-1]}
+        for name, h in controls.items():  # only the pointing game of each control
+            record[f"{name}_hit"] = pointing_game(h, mask, tolerance=self.tolerance)
+        return record
+
+
+def _check_shape(ds: ArrayDataset, split: str, plan: RunPlan) -> None:
+    """The dataset's volumes must be the run's input shape (the masks are put on that grid)."""
+    got = tuple(int(v) for v in ds.images[split].shape[-3:])
+    if got != tuple(plan.shape):
+        raise DataError(
+            f"dataset {ds.name!r} split {split!r} holds volumes of shape {got}; the run's plan "
+            f"says the model input is {tuple(plan.shape)}"
+        )
 
 
 def localize_run(
@@ -102,37 +187,19 @@ def localize_run(
     """Score the run's heatmaps on every truly positive study of `split`, per abnormality.
 
     Args:
-        run_dir: a run trained on a chest-CT cohort (its config.yaml names the cohort folder).
+        run_dir: a run trained on a chest-CT cohort (its config.yaml names the cohort folder;
+            RUN/plan.json says how its volumes were prepared).
         tolerance: pointing-game tolerance in voxels (Chebyshev), used for the chance rate too.
         threshold: IoU / Dice of the map thresholded at this fraction of its maximum.
         max_cases: at most this many studies per abnormality (the first in split order).
         dataset: the loaded cohort dataset instead of re-loading the one config.yaml names.
     """
-    from radlens.demos.ct_report import resized_mask
-    from radlens.training.device import images_to_tensor, normalise
-
     run, ds = _load(run_dir, dataset)
-    if split not in ds.images:
-        raise DataError(f"dataset {ds.name!r} has no split {split!r}; has {ds.splits}")
-    truth_names = list(ds.extra["truth_names"])  # type: ignore[arg-type]
-    truth = np.asarray(ds.extra["true_labels"][split])  # type: ignore[index]
-    mask_paths = ds.extra["mask_path"][split]  # type: ignore[index]
-    windows = ds.extra.get("windows") or []
-    outputs = [n for n in run.label_names if "@" not in n and n in truth_names]
-    if not outputs:
-        raise EvaluationError(
-            f"run {run_dir} has no output named after a cohort abnormality; outputs"
-            f" {list(run.label_names)[:5]}..., abnormalities {truth_names}"
-        )
-    todo = []
-    for label in outputs:
-        rows = np.flatnonzero(truth[:, truth_names.index(label)] == 1)
-        todo.extend((label, int(r)) for r in rows[:max_cases])
-    if not todo:
-        raise EvaluationError(f"split {split!r} has no study with a true finding to localize")
+    plan = read_plan(run.run_dir)
+    todo = _cases(run, ds, split, max_cases)
+    _check_shape(ds, split, plan)
+    score = _Scorer(ds, split, plan, tolerance, threshold)
     images = ds.images[split]
-    shape = tuple(images_to_tensor(images[:1], n_channels=ds.n_channels, spatial_dims=3).shape[2:])
-    bodies: dict[int, np.ndarray | None] = {}
     records: list[dict[str, object]] = []
     with (
         CamExplainer(run.model, method=method, layer=layer) as cam,
@@ -146,32 +213,16 @@ def localize_run(
             idx = [run.label_names.index(label) for label, _ in chunk]
             result = cam(x, class_idx=idx)
             for k, (label, row) in enumerate(chunk):
-                mask = resized_mask(str(mask_paths[row]), label, shape, ds.extra.get("spacing"))
-                if mask is None:
-                    log.warning("study %d: no %s mask; skipped", row, label)
-                    continue
-                if row not in bodies:
-                    bodies[row] = body_from_inputs(images[row], windows) if windows else None
-                heat = result.maps[k]
-                s = score_heatmap(
-                    heat, mask, tolerance=tolerance, threshold=threshold, region=bodies[row]
-                )
-                controls = {"inverted": 1.0 - heat, "flipped_lr": heat[..., ::-1]}
-                record: dict[str, object] = {
-                    "id": str(ds.ids[split][row]),
-                    "group": label,
-                    "hit": s.hit,
-                    "iou": s.iou,
-                    "dice": s.dice,
-                    "chance": s.chance,
-                    "peak": str(s.peak),
-                    "score": float(result.scores[k, idx[k]]),
-                }
-                for name, h in controls.items():  # only the pointing game of each control
-                    record[f"{name}_hit"] = pointing_game(h, mask, tolerance=tolerance)
-                records.append(record)
+                record = score(label, row, result.maps[k], float(result.scores[k, idx[k]]))
+                if record is not None:
+                    records.append(record)
             bar.advance(job, len(chunk))
         used = cam.layer or ""
+    return RunLocalization(_summary(records), pd.DataFrame(records), used, method, tolerance, split)
+
+
+def _summary(records: list[dict[str, object]]) -> pd.DataFrame:
+    """`summarise_localization` of the cases, plus each control's pointing game and p-value."""
     cases = pd.DataFrame(records)
     if cases.empty:
         raise EvaluationError("no positive study had a ground-truth mask to score against")
@@ -180,4 +231,4 @@ def localize_run(
         control = summarise_localization(cases.assign(hit=cases[f"{name}_hit"]))
         table[f"{name}_pointing_game"] = control["pointing_game"].to_numpy()
         table[f"{name}_p_value"] = control["p_value"].to_numpy()
-    return RunLocalization(table, cases, used, method, tolerance, split)
+    return table

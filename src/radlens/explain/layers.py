@@ -9,7 +9,6 @@ stride 8, mostly does).
 
 from __future__ import annotations
 
-import difflib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from radlens.core import suggest
 from radlens.errors import ConfigError, DataError, ModelError
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,8 @@ class LayerInfo:
     calls: int
 
 
-def _as_batch(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+def as_batch(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """A float (N, C, H, W) or (N, C, D, H, W) tensor of at least one image, else DataError."""
     x = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
     if x.ndim not in (4, 5):
         raise DataError(
@@ -47,7 +48,7 @@ def _as_batch(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     return x.float()
 
 
-class _Recorder:
+class Recorder:
     """Forward hooks on every named module: each module's last tensor output, its call count, and
     the order in which modules finished (children before the container holding them)."""
 
@@ -84,9 +85,9 @@ class _Recorder:
 def probe_layers(model: nn.Module, images: np.ndarray | torch.Tensor) -> list[LayerInfo]:
     """Run `model` once on the first image (no gradients) and list every module that returned a
     tensor, in the order the modules finished (children before their container)."""
-    x = _as_batch(images)[:1]
+    x = as_batch(images)[:1]
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    recorder = _Recorder(model)
+    recorder = Recorder(model)
     was_training = model.training
     model.eval()
     try:
@@ -156,7 +157,7 @@ def select_layer(
 
 def find_target_layer(model: nn.Module, images: np.ndarray | torch.Tensor) -> str:
     """The layer `CamExplainer` picks when none is given (see `select_layer`)."""
-    x = _as_batch(images)[:1]
+    x = as_batch(images)[:1]
     return select_layer(probe_layers(model, x), tuple(x.shape))
 
 
@@ -165,6 +166,5 @@ def check_layer(model: nn.Module, layer: str) -> str:
     names = [name for name, _ in model.named_modules() if name]
     if layer in names:
         return layer
-    close = difflib.get_close_matches(layer, names, n=3)
-    hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+    hint = suggest(layer, names, n=3)
     raise ModelError(f"layer {layer!r} not found in {type(model).__name__}{hint}")

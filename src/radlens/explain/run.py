@@ -10,7 +10,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,14 +18,16 @@ import torch
 from rich.progress import Progress
 from torch import nn
 
+from radlens.core import PREDICTIONS, RunPlan, read_plan, read_predictions
 from radlens.data.arrays import ArrayDataset
 from radlens.errors import ConfigError, DataError, EvaluationError
 from radlens.explain.cam import CamExplainer, CamMethod
 from radlens.explain.localization import score_heatmap
+from radlens.explain.masks import resized_mask
 from radlens.explain.overlays import montage_3d, overlay_2d
-
-if TYPE_CHECKING:
-    from radlens.training.run import LoadedRun
+from radlens.training.device import images_to_tensor, normalise
+from radlens.training.run import LoadedRun, load_run
+from radlens.training.sources import load_dataset
 
 log = logging.getLogger(__name__)
 
@@ -148,83 +150,67 @@ def pick_cases(
 
 
 def _run_dataset(
-    run: LoadedRun, cohort: str | Path | None, cohort_shape: Sequence[int] | None
+    run: LoadedRun, plan: RunPlan, cohort: str | Path | None, cohort_shape: Sequence[int] | None
 ) -> ArrayDataset:
-    """The run's dataset: a chest-CT cohort folder when given (prepared as the run's config.yaml
-    says: windows, spacing, shape), else what config.yaml names."""
-    from radlens.training.run import load_dataset
-
+    """The run's dataset: a chest-CT cohort folder when given (volumes prepared as the run's plan
+    says: shape, spacing, windows; `cohort_shape` changes the crop), else what config.yaml names."""
     if cohort is None:
         return load_dataset(run.config)
-    config = run.config
-    if not config.cohort:  # trained elsewhere: the volumes' (D, H, W) as the checkpoint recorded
-        geometry = run.checkpoint.get("geometry", {})
-        side = int(geometry.get("min_side", 64))
-        config = config.model_copy(
-            update={"cohort_shape": (int(geometry.get("depth", 32)), side, side)}
-        )
-    update: dict[str, Any] = {"cohort": str(cohort), "dataset": None}
-    update.update(images=None, labels=None)
-    if cohort_shape is not None:
-        update["cohort_shape"] = tuple(int(v) for v in cohort_shape)
-    return load_dataset(config.model_copy(update=update))
+    update: dict[str, Any] = {"cohort": str(cohort), "dataset": None, "images": None}
+    update |= {"labels": None, "cohort_shape": tuple(int(v) for v in cohort_shape or plan.shape)}
+    if plan.spacing_mm is not None:
+        update["cohort_spacing"] = plan.spacing_mm
+    if plan.windows_hu is not None:
+        update["cohort_windows"] = [tuple(w) for w in plan.windows_hu]
+    return load_dataset(run.config.model_copy(update=update))
 
 
 def _truth_masks(
-    ds: ArrayDataset, split: str, picks: Sequence[tuple], position: dict[str, int], shape: tuple
+    ds: ArrayDataset,
+    split: str,
+    picks: Sequence[tuple],
+    position: dict[str, int],
+    shape: tuple,
+    spacing: Sequence[float] | None = None,
 ) -> list[np.ndarray | None] | None:
-    """Ground-truth lesion masks (resized to the model input) for the picked cases whose study
-    truly has the finding, when the dataset carries them (the synthetic chest-CT cohort)."""
+    """Ground-truth lesion masks (on the model input: resampled to `spacing` over the field of
+    view the dataset records as extra["fov_mm"], then cropped to `shape`) for the picked cases
+    whose study truly has the finding, when the dataset carries them (synthetic chest-CT)."""
     extra = ds.extra
     if not all(k in extra for k in ("mask_path", "true_labels", "truth_names")):
         return None
-    from radlens.demos.ct_report import resized_mask
-
     names = list(extra["truth_names"])  # type: ignore[arg-type]
     truth = extra["true_labels"][split]  # type: ignore[index]
     paths = extra["mask_path"][split]  # type: ignore[index]
+    fov = extra.get("fov_mm")
+    spacing = spacing if fov is not None else None
     masks: list[np.ndarray | None] = []
     for cid, _, label, _, _ in picks:
         abnormality = str(label).split("@", 1)[0]
         row = position[cid]
         present = abnormality in names and truth[row, names.index(abnormality)] == 1
-        spacing = extra.get("spacing")
-        masks.append(resized_mask(paths[row], abnormality, shape, spacing) if present else None)
+        mask = resized_mask(paths[row], abnormality, shape, spacing, fov) if present else None
+        masks.append(mask)
     return masks
 
 
-def explain_run(
-    run_dir: str | Path,
-    *,
-    cases: int = 8,
-    out_dir: str | Path | None = None,
-    method: CamMethod = "gradcam",
-    layer: str | None = None,
-    split: str = "test",
-    dataset: ArrayDataset | None = None,
-    cohort: str | Path | None = None,
-    cohort_shape: Sequence[int] | None = None,
-) -> list[Path]:
-    """Heatmaps of the `cases` most confident positive predictions per label of a run's `split`,
-    written to `out_dir` (default RUN/heatmaps) with an index.csv; returns the PNG paths.
-
-    The images are re-loaded from the dataset the run's config.yaml names, from the chest-CT
-    `cohort` folder the run was trained on (volumes resized to `cohort_shape`, default the
-    checkpoint's), or taken from `dataset`. Where the dataset has ground-truth masks, index.csv
-    gets pointing game / IoU / Dice per case and localization.csv the means per label."""
-    from radlens.training.device import images_to_tensor, normalise
-    from radlens.training.run import load_run, read_predictions
-
-    run = load_run(run_dir)
-    preds = read_predictions(run.run_dir / "predictions.parquet")
+def _predicted_rows(run: LoadedRun, split: str) -> pd.DataFrame:
+    """The run's predictions of `split` (EvaluationError naming the splits it has)."""
+    preds = read_predictions(run.run_dir / PREDICTIONS)
     rows = preds[preds["split"] == split]
     if rows.empty:
         have = sorted(preds["split"].unique().tolist())
         raise EvaluationError(
-            f"{run.run_dir / 'predictions.parquet'} has no rows for split {split!r}; has {have}"
+            f"{run.run_dir / PREDICTIONS} has no rows for split {split!r}; has {have}"
         )
-    picks = pick_cases(rows, run.label_names, run.task.kind, cases=cases, coral=run.task.coral)
-    ds = dataset if dataset is not None else _run_dataset(run, cohort, cohort_shape)
+    return rows
+
+
+def _case_images(
+    ds: ArrayDataset, split: str, picks: Sequence[tuple]
+) -> tuple[dict[str, int], dict[int, int], torch.Tensor, list[np.ndarray]]:
+    """Where each picked id sits in the split, its row in the batch, the model inputs of the
+    picked images and what to draw under each heatmap."""
     if split not in ds.images:
         raise DataError(f"dataset {ds.name!r} has no split {split!r}; has {ds.splits}")
     position = {str(i): n for n, i in enumerate(ds.ids[split])}
@@ -245,15 +231,41 @@ def explain_run(
         display = [np.moveaxis(img, 0, -1) for img in raw]  # channel-first stored -> (H, W, C)
     elif ds.spatial_dims == 3 and raw.ndim == 5:
         display = [img[0] for img in raw]  # (C, D, H, W) -> first window's (D, H, W)
+    return position, local, inputs, display
+
+
+def explain_run(
+    run_dir: str | Path,
+    *,
+    cases: int = 8,
+    out_dir: str | Path | None = None,
+    method: CamMethod = "gradcam",
+    layer: str | None = None,
+    split: str = "test",
+    dataset: ArrayDataset | None = None,
+    cohort: str | Path | None = None,
+    cohort_shape: Sequence[int] | None = None,
+) -> list[Path]:
+    """Heatmaps of the `cases` most confident positive predictions per label of a run's `split`,
+    written to `out_dir` (default RUN/heatmaps) with an index.csv; returns the PNG paths.
+
+    The images are re-loaded from the dataset the run's config.yaml names, from the chest-CT
+    `cohort` folder the run was trained on (prepared as RUN/plan.json says; `cohort_shape`
+    changes the crop), or taken from `dataset`. Where the dataset has ground-truth masks,
+    index.csv gets pointing game / IoU / Dice per case and localization.csv the means per label."""
+    run = load_run(run_dir)
+    plan = read_plan(run.run_dir)
+    rows = _predicted_rows(run, split)
+    picks = pick_cases(rows, run.label_names, run.task.kind, cases=cases, coral=run.task.coral)
+    ds = dataset if dataset is not None else _run_dataset(run, plan, cohort, cohort_shape)
+    position, local, inputs, display = _case_images(ds, split, picks)
     todo = [
         ExplainCase(local[position[cid]], label, out_idx, cid, score, target)
         for cid, out_idx, label, score, target in picks
     ]
-    masks = _truth_masks(ds, split, picks, position, tuple(inputs.shape[2:]))
+    shape = tuple(inputs.shape[2:])
+    masks = _truth_masks(ds, split, picks, position, shape, plan.spacing_mm)
     out = Path(out_dir) if out_dir is not None else run.run_dir / "heatmaps"
-    spacing = ds.extra.get("spacing")
-    if not (isinstance(spacing, Sequence) and len(spacing) == 3):
-        spacing = (1.0, 1.0, 1.0)  # voxel units; a cohort may store (z, y, x) mm in extra
     paths, index = render_cases(
         run.model,
         inputs,
@@ -262,7 +274,7 @@ def explain_run(
         out,
         method=method,
         layer=layer,
-        spacing=spacing,
+        spacing=plan.spacing_mm or (1.0, 1.0, 1.0),  # mm, else voxel units
         masks=masks,
     )
     if "pointing_game" in index and index["pointing_game"].notna().any():

@@ -19,8 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from radlens.errors import ModelError
+from radlens.models.backbones import resnet
 
-__all__ = ["ACSConv", "acs_resnet", "acs_split", "build_3d_model", "convert_to_acs"]
+__all__ = ["ACSConv", "acs_resnet", "acs_split", "convert_to_acs"]
 
 
 def _pair(value: int | tuple[int, ...], what: str) -> int:
@@ -176,53 +177,8 @@ def acs_resnet(
     depth: int, *, in_channels: int, num_outputs: int, small_input: bool = True
 ) -> nn.Module:
     """ResNet-18 / 50 with ACS convolutions (a MONAI 2D ResNet, converted)."""
-    from radlens.models.factory import build_model
-
     if depth not in (18, 50):
         raise ModelError(f"ACS ResNet depth must be 18 or 50, got {depth}")
-    net2d = build_model(f"resnet{depth}", spatial_dims=2, in_channels=in_channels,
-                        num_outputs=num_outputs, small_input=small_input)  # fmt: skip
+    net2d = resnet(depth, spatial_dims=2, in_channels=in_channels, num_outputs=num_outputs,
+                   small_input=small_input)  # fmt: skip
     return convert_to_acs(net2d)
-
-
-def build_3d_model(
-    name: str, *, spatial_dims: int, in_channels: int, num_outputs: int, small_input: bool = True
-) -> nn.Module:
-    """The 3D-only model names: acs_resnet18/50 and resnet18_3d/resnet50_3d (MONAI 3D ResNets)."""
-    from radlens.models.factory import build_model
-
-    if spatial_dims != 3:
-        raise ModelError(f"model {name!r} is for 3D volumes (spatial_dims=3), got {spatial_dims}")
-    if name.startswith("acs_resnet"):
-        return acs_resnet(int(name.removeprefix("acs_resnet")), in_channels=in_channels,
-                          num_outputs=num_outputs, small_input=small_input)  # fmt: skip
-    if name in ("resnet18_3d", "resnet50_3d"):
-        return build_model(name.removesuffix("_3d"), spatial_dims=3, in_channels=in_channels,
-                           num_outputs=num_outputs, small_input=small_input)  # fmt: skip
-    raise ModelError(f"unknown 3D model {name!r}; expected acs_resnet18, acs_resnet50,"
-                     " resnet18_3d or resnet50_3d")  # fmt: skip
-
-
-def _factory(name: str, **kwargs: object) -> nn.Module:
-    return build_3d_model(
-        name,
-        spatial_dims=int(kwargs["spatial_dims"]),  # type: ignore[arg-type]
-        in_channels=int(kwargs["in_channels"]),  # type: ignore[arg-type]
-        num_outputs=int(kwargs["num_outputs"]),  # type: ignore[arg-type]
-        small_input=bool(kwargs.get("small_input", True)),
-    )
-
-
-def register_3d_models() -> None:
-    """Make the 3D-only names buildable through `radlens.models.factory.build_model` (idempotent)."""
-    from functools import partial
-
-    from radlens.models.factory import available_models, register_model
-
-    for name in MODELS_3D:
-        if name not in available_models():
-            register_model(name, partial(_factory, name))
-
-
-MODELS_3D: tuple[str, ...] = ("resnet18_3d", "resnet50_3d", "acs_resnet18", "acs_resnet50")
-register_3d_models()

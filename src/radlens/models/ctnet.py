@@ -31,11 +31,9 @@ TransferMode = Literal["inflate", "acs"]
 TRANSFER_MODES: tuple[str, ...] = ("inflate", "acs")
 
 __all__ = [
-    "CTNET_VARIANTS",
     "TRANSFER_MODES",
     "CTNet",
     "SmallCNN3D",
-    "build_ctnet",
     "resnet18_2d",
     "transfer_2d_to_3d",
 ]
@@ -274,26 +272,3 @@ class SmallCNN3D(nn.Module):
             )
         h = self.features(x)
         return self.fc(torch.cat([h.amax(dim=(2, 3, 4)), h.mean(dim=(2, 3, 4))], dim=1))
-
-
-#: CT-Net variants registered in `radlens.models.factory.build_model`: the ResNet-18 width (1.0 is the
-#: standard 64-128-256-512; "ctnet_lite" is a quarter of it, for CPU demos); "ctnet_3d" is the
-#: plain 3D CNN (`SmallCNN3D`) the CPU demo uses.
-CTNET_VARIANTS: dict[str, dict[str, float]] = {
-    "ctnet": {"widen_factor": 1.0},
-    "ctnet_lite": {"widen_factor": 0.25},
-    "ctnet_3d": {},
-}
-
-
-def build_ctnet(
-    name: str, *, spatial_dims: int, in_channels: int, num_outputs: int
-) -> CTNet | SmallCNN3D:
-    """A registered CT-Net variant for 3D volumes (B, C, D, H, W); stem 7x7/2 + max-pool."""
-    if name not in CTNET_VARIANTS:
-        raise ModelError(f"unknown CT-Net variant {name!r}; expected one of {list(CTNET_VARIANTS)}")
-    if spatial_dims != 3:
-        raise ModelError(f"model {name!r} is for 3D volumes (spatial_dims=3), got {spatial_dims}")
-    if name == "ctnet_3d":
-        return SmallCNN3D(in_channels, num_outputs)
-    return CTNet(in_channels, num_outputs, max_pool=True, **CTNET_VARIANTS[name])

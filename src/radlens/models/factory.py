@@ -1,98 +1,130 @@
-"""Model factory over MONAI networks: name + spatial dims + channels + outputs -> nn.Module.
+"""Model factory: name + spatial dims + channels + outputs -> nn.Module, from one parameter table.
 
-ResNet-18/50 and DenseNet-121 in 2D and 3D (`spatial_dims`), any number of input channels. With
-``small_input=True`` (the MedMNIST 28 px recipe) the stem is a 3x3 stride-1 convolution without
-max-pooling; otherwise the ImageNet stem (7x7 stride 2 + max-pool). "resnet18_25d" treats the
-slices of a 3D volume as channels of a 2D ResNet-18 (2.5D).
+`MODELS` lists every built-in name and how it is built: MONAI ResNet-18/50 and DenseNet-121 in 2D
+or 3D (`spatial_dims`), "resnet18_25d" (the slices of a volume as channels of a 2D ResNet-18),
+the 3D-only "resnet18_3d"/"resnet50_3d" (MONAI 3D ResNets) and "acs_resnet18"/"acs_resnet50"
+(ACS convolutions, `radlens.models.acs`), and the CT-Net variants "ctnet", "ctnet_lite" (a quarter
+of the ResNet-18 width, for CPU demos) and "ctnet_3d" (the plain 3D CNN of the CPU demo,
+`radlens.models.ctnet`). `register_model` adds more names at run time (tests, plug-ins).
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
 
-import torch
-from monai.networks.nets import DenseNet121, ResNet
 from torch import nn
 
+from radlens.core.options import look_up_option
 from radlens.errors import ModelError
+from radlens.models.acs import acs_resnet
+from radlens.models.backbones import SlicesAsChannels, densenet121, resnet
+from radlens.models.ctnet import CTNet, SmallCNN3D
 
-MODEL_NAMES: tuple[str, ...] = ("resnet18", "resnet50", "densenet121", "resnet18_25d")
-# chest-CT helper hook: CT-Net-style models live in radlens.models.ctnet (2D ResNet-18 on slice stacks)
-MODEL_NAMES += ("ctnet", "ctnet_lite", "ctnet_3d")
+__all__ = [
+    "MODELS",
+    "ModelFactory",
+    "ModelSpec",
+    "available_models",
+    "build_model",
+    "count_parameters",
+    "model_key",
+    "register_model",
+    "resolve_model_name",
+    "supports_channels_last",
+]
+
+Family = Literal["resnet", "densenet", "resnet_25d", "acs_resnet", "ctnet", "small_cnn3d"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How one model name is built.
+
+    family: the builder (MONAI ResNet / DenseNet, 2.5D ResNet, ACS ResNet, CT-Net, small 3D CNN).
+    depth: the ResNet depth (18 or 50) of the resnet, resnet_25d and acs_resnet families.
+    volumes_only: the model takes 3D volumes only (spatial_dims=3).
+    widen_factor: the CT-Net ResNet-18 width (1.0: 64-128-256-512 channels).
+    """
+
+    family: Family
+    depth: int = 0
+    volumes_only: bool = False
+    widen_factor: float = 1.0
+
+
+#: every built-in model name, in the order the help and error messages list them
+MODELS: dict[str, ModelSpec] = {
+    "resnet18": ModelSpec("resnet", depth=18),
+    "resnet50": ModelSpec("resnet", depth=50),
+    "densenet121": ModelSpec("densenet"),
+    "resnet18_25d": ModelSpec("resnet_25d", depth=18, volumes_only=True),
+    "ctnet": ModelSpec("ctnet", volumes_only=True, widen_factor=1.0),
+    "ctnet_lite": ModelSpec("ctnet", volumes_only=True, widen_factor=0.25),
+    "ctnet_3d": ModelSpec("small_cnn3d", volumes_only=True),
+    "resnet18_3d": ModelSpec("resnet", depth=18, volumes_only=True),
+    "resnet50_3d": ModelSpec("resnet", depth=50, volumes_only=True),
+    "acs_resnet18": ModelSpec("acs_resnet", depth=18, volumes_only=True),
+    "acs_resnet50": ModelSpec("acs_resnet", depth=50, volumes_only=True),
+}
 
 ModelFactory = Callable[..., nn.Module]
 _REGISTERED: dict[str, ModelFactory] = {}
 
 
-def _key(name: str) -> str:
+def model_key(name: str) -> str:
+    """A model name in canonical spelling: lower case, no hyphens ("ResNet-18" -> "resnet18")."""
     return name.lower().replace("-", "")
 
 
 def register_model(name: str, factory: ModelFactory) -> None:
     """Add a model by name. `factory` is called with keyword arguments spatial_dims,
     in_channels, num_outputs, small_input and depth (accept **kwargs for those it ignores)."""
-    key = _key(name)
-    if key in MODEL_NAMES:
+    key = model_key(name)
+    if key in MODELS:
         raise ModelError(f"model name {name!r} is built in; register under another name")
     _REGISTERED[key] = factory
 
 
 def available_models() -> tuple[str, ...]:
     """Built-in model names, then registered ones."""
-    import radlens.models.acs  # noqa: F401  (registers acs_resnet18/50 and resnet18/50_3d)
-
-    return MODEL_NAMES + tuple(k for k in _REGISTERED if k not in MODEL_NAMES)
+    return tuple(MODELS) + tuple(k for k in _REGISTERED if k not in MODELS)
 
 
-_RESNETS: dict[str, tuple[str, list[int]]] = {
-    "resnet18": ("basic", [2, 2, 2, 2]),
-    "resnet50": ("bottleneck", [3, 4, 6, 3]),
-}
+def resolve_model_name(name: str) -> str:
+    """The canonical name of a known model; ModelError with the closest name and the valid ones."""
+    return look_up_option(model_key(name), available_models(), what="model", error=ModelError)
 
 
-def _resnet(
-    name: str, spatial_dims: int, in_channels: int, num_outputs: int, small_input: bool
-) -> ResNet:
-    block, layers = _RESNETS[name]
-    return ResNet(
-        block=block,
-        layers=layers,
-        block_inplanes=[64, 128, 256, 512],
-        spatial_dims=spatial_dims,
-        n_input_channels=in_channels,
-        conv1_t_size=3 if small_input else 7,
-        conv1_t_stride=1 if small_input else 2,
-        no_max_pool=small_input,
-        num_classes=num_outputs,
-    )
-
-
-def _densenet(
-    spatial_dims: int, in_channels: int, num_outputs: int, small_input: bool
+def _build(
+    name: str,
+    spec: ModelSpec,
+    *,
+    spatial_dims: int,
+    in_channels: int,
+    num_outputs: int,
+    small_input: bool,
+    depth: int,
 ) -> nn.Module:
-    net = DenseNet121(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=num_outputs)
-    if small_input:  # 28 px would shrink to nothing through the 7x7/2 stem, max-pool and 3 pools
-        conv = nn.Conv2d if spatial_dims == 2 else nn.Conv3d
-        net.features.conv0 = conv(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
-        net.features.pool0 = nn.Identity()
-    return net
-
-
-class SlicesAsChannels(nn.Module):
-    """2.5D: (B, C, D, H, W) volumes -> (B, C*D, H, W) -> a 2D network."""
-
-    def __init__(self, net: nn.Module, depth: int) -> None:
-        super().__init__()
-        self.net = net
-        self.depth = depth
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 5 or x.shape[2] != self.depth:
-            raise ModelError(
-                f"2.5D model expects (B, C, {self.depth}, H, W) volumes; got {tuple(x.shape)}"
-            )
-        return self.net(x.flatten(1, 2))
+    """Build one built-in model from its table entry (arguments already checked)."""
+    common = {"in_channels": in_channels, "num_outputs": num_outputs}
+    if spec.family == "resnet":
+        return resnet(spec.depth, spatial_dims=spatial_dims, small_input=small_input, **common)
+    if spec.family == "densenet":
+        return densenet121(spatial_dims=spatial_dims, small_input=small_input, **common)
+    if spec.family == "acs_resnet":
+        return acs_resnet(spec.depth, small_input=small_input, **common)
+    if spec.family == "ctnet":
+        return CTNet(in_channels, num_outputs, max_pool=True, widen_factor=spec.widen_factor)
+    if spec.family == "small_cnn3d":
+        return SmallCNN3D(in_channels, num_outputs)
+    # resnet_25d
+    if depth < 1:
+        raise ModelError(f"model {name!r}: depth must be >= 1, got {depth}")
+    net2d = resnet(spec.depth, spatial_dims=2, in_channels=in_channels * depth,
+                   num_outputs=num_outputs, small_input=small_input)  # fmt: skip
+    return SlicesAsChannels(net2d, depth)
 
 
 def build_model(
@@ -104,22 +136,17 @@ def build_model(
     small_input: bool = True,
     depth: int = 28,
 ) -> nn.Module:
-    """Build a MONAI network by name.
+    """Build a model by name.
 
     Args:
-        name: one of `MODEL_NAMES`.
+        name: one of `available_models()` (case and hyphens ignored: "ResNet-18").
         spatial_dims: 2 or 3 (dimensions of the input images).
         in_channels: channels of each image (1 grey, 3 RGB).
         num_outputs: logits produced (classes, labels, or K-1 for a CORAL ordinal head).
         small_input: MedMNIST 28 px stem (3x3 stride 1, no max-pool) instead of ImageNet's.
         depth: number of slices, used only by 2.5D models.
     """
-    key = _key(name)
-    names = available_models()
-    if key not in names:
-        close = difflib.get_close_matches(key, names, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ModelError(f"unknown model {name!r}{hint} (available: {', '.join(names)})")
+    key = resolve_model_name(name)
     if spatial_dims not in (2, 3):
         raise ModelError(f"model {name!r}: spatial_dims must be 2 or 3, got {spatial_dims}")
     if in_channels < 1 or num_outputs < 1:
@@ -127,30 +154,19 @@ def build_model(
             f"model {name!r}: in_channels and num_outputs must be >= 1,"
             f" got {in_channels} and {num_outputs}"
         )
-    if key in _REGISTERED:
-        return _REGISTERED[key](
-            spatial_dims=spatial_dims,
-            in_channels=in_channels,
-            num_outputs=num_outputs,
-            small_input=small_input,
-            depth=depth,
-        )
-    if key == "resnet18_25d":
-        if spatial_dims != 3:
-            raise ModelError("model 'resnet18_25d' is for 3D volumes (spatial_dims=3)")
-        if depth < 1:
-            raise ModelError(f"model 'resnet18_25d': depth must be >= 1, got {depth}")
-        net2d = _resnet("resnet18", 2, in_channels * depth, num_outputs, small_input)
-        return SlicesAsChannels(net2d, depth)
-    if key.startswith("ctnet"):  # chest-CT helper hook: see radlens.models.ctnet.build_ctnet
-        from radlens.models.ctnet import build_ctnet
+    options = {"spatial_dims": spatial_dims, "in_channels": in_channels,
+               "num_outputs": num_outputs, "small_input": small_input, "depth": depth}  # fmt: skip
+    if key not in MODELS:
+        return _REGISTERED[key](**options)
+    spec = MODELS[key]
+    if spec.volumes_only and spatial_dims != 3:
+        raise ModelError(f"model {key!r} is for 3D volumes (spatial_dims=3), got {spatial_dims}")
+    return _build(key, spec, **options)
 
-        return build_ctnet(
-            key, spatial_dims=spatial_dims, in_channels=in_channels, num_outputs=num_outputs
-        )
-    if key == "densenet121":
-        return _densenet(spatial_dims, in_channels, num_outputs, small_input)
-    return _resnet(key, spatial_dims, in_channels, num_outputs, small_input)
+
+def supports_channels_last(model: nn.Module) -> bool:
+    """False for 2D networks fed 5D volumes (2.5D, CT-Net): no channels-last 3D format there."""
+    return not isinstance(model, (SlicesAsChannels, CTNet))
 
 
 def count_parameters(model: nn.Module) -> int:

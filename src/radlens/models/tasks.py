@@ -270,7 +270,7 @@ def predictions_to_frame(
     """One row per image: id, patient_id, split, site, target(s) and score:<name> columns.
 
     The frame's ``attrs["radlens"]`` carries {"task", "label_names", "dataset", "official"}; it
-    is stored as parquet schema metadata by `radlens.training.run.write_predictions`.
+    is stored as parquet schema metadata by `radlens.core.rundir.write_predictions`.
     """
     y, s = task._check(y_true, y_score)
     n = len(y)
@@ -310,7 +310,7 @@ def frame_to_arrays(
     if not meta or "task" not in meta or "label_names" not in meta:
         raise EvaluationError(
             "predictions table has no 'radlens' metadata (task, label_names);"
-            " read it with radlens.training.run.read_predictions"
+            " read it with radlens.core.rundir.read_predictions"
         )
     names = tuple(meta["label_names"])
     if split is not None:

@@ -1,6 +1,7 @@
 """A synthetic chest-CT cohort on disk: volumes (DICOM / NIfTI / NPZ), masks, reports, a table.
 
-Layout of `out_dir` (paths in the tables are relative to it; `read_cohort` resolves them):
+Layout of `out_dir` (paths in the tables are relative to it; `radlens.data.cohort_table.read_cohort`
+resolves them):
 
     cohort.csv, cohort.parquet   one row per study (see `COLUMNS` + one `true:<id>` per abnormality)
     findings.csv                 one row per (study, abnormality, location) with its mask
@@ -22,7 +23,7 @@ import datetime as dt
 import json
 import logging
 import multiprocessing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -33,11 +34,12 @@ import pandas as pd
 from pydicom.uid import generate_uid
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from radlens.data.cohort_table import TRUTH_PREFIX, load_masks, read_cohort  # noqa: F401
+from radlens.core.options import parse_shape
+from radlens.data.cohort_table import IMAGE_COLUMNS, TRUTH_PREFIX
 from radlens.data.volumes.io import write_dicom_series, write_nifti
 from radlens.errors import ConfigError, DataError
-from radlens.phantom.anatomy import LOBE_CODES, Habitus
 from radlens.phantom.geometry import Grid
+from radlens.phantom.habitus import LOBE_CODES, Habitus
 from radlens.phantom.lesions import (
     ABNORMALITIES,
     evolve_findings,
@@ -56,27 +58,11 @@ COLUMNS: tuple[str, ...] = (
     "dicom_dir", "nifti_path", "npz_path", "mask_path", "report_path", "report_text",
     "true_findings",
 )  # fmt: skip
+FINDING_COLUMNS: tuple[str, ...] = (
+    "study_id", "abnormality", "location", "mask_path", "mask_key", "label_value", "n_voxels",
+    "volume_ml",
+)  # fmt: skip
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
-
-
-def parse_shape(text: str | Sequence[int] | None) -> tuple[int, int, int]:
-    """'64,96,96' (Z,Y,X) -> (64, 96, 96); each 16..512."""
-    if text is None:
-        return DEFAULT_SHAPE
-    parts = (
-        [p for p in text.replace("x", ",").split(",") if p.strip()]
-        if isinstance(text, str)
-        else list(text)
-    )
-    try:
-        shape = tuple(int(p) for p in parts)
-    except ValueError:
-        shape = ()
-    if len(shape) != 3 or not all(16 <= v <= 512 for v in shape):
-        raise ConfigError(
-            f"shape {text!r}: expected three integers Z,Y,X in 16..512, e.g. '64,96,96'"
-        )
-    return shape  # type: ignore[return-value]
 
 
 def parse_formats(text: str | Sequence[str]) -> tuple[str, ...]:
@@ -161,43 +147,41 @@ def _write_labels_nifti(study: PhantomStudy, keys: list[str], path: Path) -> Non
     nib.save(img, path)
 
 
-def _write_study(study: PhantomStudy, info: dict, out_dir: Path, formats: Sequence[str]):
-    pid, sid = info["patient_id"], info["study_id"]
-    rel = Path(pid) / f"S{info['study_index']}"
-    folder = out_dir / rel
-    folder.mkdir(parents=True, exist_ok=True)
-    vol, site = study.volume, study.site
-    vol.metadata.update(
+def _write_dicom(study: PhantomStudy, info: dict, folder: Path) -> None:
+    vol, site, pid = study.volume, study.site, info["patient_id"]
+    thick = f"{vol.spacing[0]:.2f}".rstrip("0").rstrip(".")
+    write_dicom_series(
+        vol,
+        folder,
         patient_id=pid,
+        patient_name=f"SYNTHETIC^{pid}",
         study_uid=info["study_uid"],
         series_uid=info["series_uid"],
         study_date=info["date"].strftime("%Y%m%d"),
+        study_description="CT CHEST WO CONTRAST",
+        series_description=f"AXIAL {thick}MM {site.kernel}",
+        accession=info["study_id"].replace("-", ""),
+        institution=site.institution,
+        extra={
+            "ManufacturerModelName": site.model,
+            "PatientAge": f"{info['age']:03d}Y",
+            "StationName": site.name,
+        },
     )
-    row: dict = {"dicom_dir": "", "nifti_path": "", "npz_path": ""}
+
+
+def _write_images(
+    study: PhantomStudy, info: dict, folder: Path, rel: Path, formats: Sequence[str]
+) -> dict[str, str]:
+    """The volume in each requested format; returns the table's image paths ('' if absent)."""
+    vol = study.volume
+    row = {IMAGE_COLUMNS[f]: "" for f in FORMATS}
     if "dicom" in formats:
-        thick = f"{vol.spacing[0]:.2f}".rstrip("0").rstrip(".")
-        write_dicom_series(
-            vol,
-            folder / "dicom",
-            patient_id=pid,
-            patient_name=f"SYNTHETIC^{pid}",
-            study_uid=info["study_uid"],
-            series_uid=info["series_uid"],
-            study_date=info["date"].strftime("%Y%m%d"),
-            study_description="CT CHEST WO CONTRAST",
-            series_description=f"AXIAL {thick}MM {site.kernel}",
-            accession=sid.replace("-", ""),
-            institution=site.institution,
-            extra={
-                "ManufacturerModelName": site.model,
-                "PatientAge": f"{info['age']:03d}Y",
-                "StationName": site.name,
-            },
-        )
-        row["dicom_dir"] = (rel / "dicom").as_posix()
+        _write_dicom(study, info, folder / "dicom")
+        row[IMAGE_COLUMNS["dicom"]] = (rel / "dicom").as_posix()
     if "nifti" in formats:
         write_nifti(vol, folder / "image.nii.gz")
-        row["nifti_path"] = (rel / "image.nii.gz").as_posix()
+        row[IMAGE_COLUMNS["nifti"]] = (rel / "image.nii.gz").as_posix()
     if "npz" in formats:
         np.savez_compressed(
             folder / "image.npz",
@@ -205,21 +189,19 @@ def _write_study(study: PhantomStudy, info: dict, out_dir: Path, formats: Sequen
             spacing=np.array(vol.spacing),
             origin=np.array(vol.origin),
         )
-        row["npz_path"] = (rel / "image.npz").as_posix()
-    keys = [f"{f['abnormality']}@{f['location']}" for f in study.true_findings]
-    np.savez_compressed(
-        folder / "masks.npz", lobes=study.lobes, **{k: study.masks[k] for k in keys}
-    )
-    if "nifti" in formats:
-        _write_labels_nifti(study, keys, folder / "masks.nii.gz")
-    (folder / "report.txt").write_text(info["report"], encoding="utf-8")
-    voxel_ml = float(np.prod(vol.spacing)) / 1000.0
-    findings = [
+        row[IMAGE_COLUMNS["npz"]] = (rel / "image.npz").as_posix()
+    return row
+
+
+def _finding_rows(study: PhantomStudy, sid: str, keys: list[str], mask_path: str) -> list[dict]:
+    """One findings.csv row per true (abnormality, location), `label_value` as in masks.nii.gz."""
+    voxel_ml = float(np.prod(study.volume.spacing)) / 1000.0
+    return [
         {
             "study_id": sid,
             "abnormality": f["abnormality"],
             "location": f["location"],
-            "mask_path": (rel / "masks.npz").as_posix(),
+            "mask_path": mask_path,
             "mask_key": key,
             "label_value": i,
             "n_voxels": int(study.masks[key].sum()),
@@ -227,29 +209,95 @@ def _write_study(study: PhantomStudy, info: dict, out_dir: Path, formats: Sequen
         }
         for i, (f, key) in enumerate(zip(study.true_findings, keys, strict=True), 1)
     ]
-    row.update(
-        patient_id=pid,
-        study_id=sid,
-        study_index=info["study_index"],
-        site=site.name,
-        study_date=info["date"].isoformat(),
-        age=info["age"],
-        sex="F" if study.habitus.sex == "female" else "M",
-        manufacturer=site.manufacturer,
-        kernel=site.kernel,
-        slice_thickness=float(vol.spacing[0]),
-        n_slices=vol.shape[0],
-        study_uid=info["study_uid"],
-        series_uid=info["series_uid"],
-        mask_path=(rel / "masks.npz").as_posix(),
-        report_path=(rel / "report.txt").as_posix(),
-        report_text=info["report"],
-        true_findings=json.dumps(study.true_findings),
-    )
+
+
+def _study_row(study: PhantomStudy, info: dict, rel: Path) -> dict:
+    """The cohort-table columns of a study other than its image paths."""
+    vol, site = study.volume, study.site
+    row = {
+        "patient_id": info["patient_id"],
+        "study_id": info["study_id"],
+        "study_index": info["study_index"],
+        "site": site.name,
+        "study_date": info["date"].isoformat(),
+        "age": info["age"],
+        "sex": "F" if study.habitus.sex == "female" else "M",
+        "manufacturer": site.manufacturer,
+        "kernel": site.kernel,
+        "slice_thickness": float(vol.spacing[0]),
+        "n_slices": vol.shape[0],
+        "study_uid": info["study_uid"],
+        "series_uid": info["series_uid"],
+        "mask_path": (rel / "masks.npz").as_posix(),
+        "report_path": (rel / "report.txt").as_posix(),
+        "report_text": info["report"],
+        "true_findings": json.dumps(study.true_findings),
+    }
     present = {f["abnormality"] for f in study.true_findings}
     for abn in ABNORMALITIES:
         row[TRUTH_PREFIX + abn] = int(abn in present)
+    return row
+
+
+def _write_study(
+    study: PhantomStudy, info: dict, out_dir: Path, formats: Sequence[str]
+) -> tuple[dict, list[dict]]:
+    """Write a study's images, masks and report under `out_dir`: (table row, finding rows)."""
+    rel = Path(info["patient_id"]) / f"S{info['study_index']}"
+    folder = out_dir / rel
+    folder.mkdir(parents=True, exist_ok=True)
+    study.volume.metadata.update(
+        patient_id=info["patient_id"],
+        study_uid=info["study_uid"],
+        series_uid=info["series_uid"],
+        study_date=info["date"].strftime("%Y%m%d"),
+    )
+    row: dict = _write_images(study, info, folder, rel, formats)
+    keys = [f"{f['abnormality']}@{f['location']}" for f in study.true_findings]
+    np.savez_compressed(
+        folder / "masks.npz", lobes=study.lobes, **{k: study.masks[k] for k in keys}
+    )
+    if "nifti" in formats:
+        _write_labels_nifti(study, keys, folder / "masks.nii.gz")
+    (folder / "report.txt").write_text(info["report"], encoding="utf-8")
+    findings = _finding_rows(study, info["study_id"], keys, (rel / "masks.npz").as_posix())
+    row.update(_study_row(study, info, rel))
     return row, findings
+
+
+def _render_patients(
+    job: Callable[[int], tuple[list[dict], list[dict]]],
+    n_patients: int,
+    *,
+    workers: int,
+    progress: bool,
+) -> tuple[list[dict], list[dict]]:
+    """Run `job` for every patient index (in `workers` processes when > 1) with a progress bar;
+    returns all table rows and finding rows, in patient order."""
+    rows, finding_rows = [], []
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=not progress,
+        transient=False,
+    ) as bar:
+        task = bar.add_task("synthesizing chest CT cohort", total=n_patients)
+        with contextlib.ExitStack() as stack:
+            if workers > 1 and n_patients > 1:
+                ctx = multiprocessing.get_context("spawn")  # no forked torch/BLAS thread state
+                pool = stack.enter_context(
+                    ProcessPoolExecutor(min(workers, n_patients), mp_context=ctx)
+                )
+                results = pool.map(job, range(n_patients), chunksize=4)
+            else:
+                results = map(job, range(n_patients))
+            for patient_rows, patient_findings in results:  # in patient order
+                rows.extend(patient_rows)
+                finding_rows.extend(patient_findings)
+                bar.advance(task)
+    return rows, finding_rows
 
 
 def synthesize_cohort(
@@ -272,69 +320,35 @@ def synthesize_cohort(
         raise ConfigError(f"n_patients must be >= 1; got {n_patients}")
     if not 1 <= int(sites) <= len(SITES):
         raise ConfigError(f"sites must be in 1..{len(SITES)}; got {sites}")
-    shape = parse_shape(shape)
+    shape = parse_shape(shape, default=DEFAULT_SHAPE, what="shape")
     formats = parse_formats(formats)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise DataError(f"{out}: exists and is not a folder; expected an output folder")
     out.mkdir(parents=True, exist_ok=True)
-    rows, finding_rows = [], []
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        disable=not progress,
-        transient=False,
-    ) as bar:
-        task = bar.add_task("synthesizing chest CT cohort", total=int(n_patients))
-        job = partial(
-            _write_patient, seed=seed, shape=shape, sites=int(sites), out=out, formats=formats
-        )
-        indices = range(int(n_patients))
-        with contextlib.ExitStack() as stack:
-            if int(workers) > 1 and int(n_patients) > 1:
-                ctx = multiprocessing.get_context("spawn")  # no forked torch/BLAS thread state
-                pool = stack.enter_context(
-                    ProcessPoolExecutor(min(int(workers), int(n_patients)), mp_context=ctx)
-                )
-                results = pool.map(job, indices, chunksize=4)
-            else:
-                results = map(job, indices)
-            for patient_rows, patient_findings in results:  # in patient order
-                rows.extend(patient_rows)
-                finding_rows.extend(patient_findings)
-                bar.advance(task)
+    job = partial(
+        _write_patient, seed=seed, shape=shape, sites=int(sites), out=out, formats=formats
+    )
+    rows, finding_rows = _render_patients(
+        job, int(n_patients), workers=int(workers), progress=progress
+    )
     cols = list(COLUMNS) + [TRUTH_PREFIX + a for a in ABNORMALITIES]
     table = pd.DataFrame(rows)[cols]
     table.to_csv(out / "cohort.csv", index=False)
     table.to_parquet(out / "cohort.parquet", index=False)
-    fcols = [
-        "study_id",
-        "abnormality",
-        "location",
-        "mask_path",
-        "mask_key",
-        "label_value",
-        "n_voxels",
-        "volume_ml",
-    ]
-    pd.DataFrame(finding_rows, columns=fcols).to_csv(out / "findings.csv", index=False)
-    (out / "cohort.json").write_text(
-        json.dumps(
-            {
-                "generator": "radlens.phantom.render",
-                "seed": int(seed),
-                "n_patients": int(n_patients),
-                "shape": list(shape),
-                "sites": [s.name for s in SITES[: int(sites)]],
-                "formats": list(formats),
-                "abnormalities": list(ABNORMALITIES),
-                "lobe_codes": LOBE_CODES,
-            },
-            indent=2,
-        )
-    )
+    findings = pd.DataFrame(finding_rows, columns=list(FINDING_COLUMNS))
+    findings.to_csv(out / "findings.csv", index=False)
+    manifest = {
+        "generator": "radlens.phantom.render",
+        "seed": int(seed),
+        "n_patients": int(n_patients),
+        "shape": list(shape),
+        "sites": [s.name for s in SITES[: int(sites)]],
+        "formats": list(formats),
+        "abnormalities": list(ABNORMALITIES),
+        "lobe_codes": LOBE_CODES,
+    }
+    (out / "cohort.json").write_text(json.dumps(manifest, indent=2))
     logger.info("wrote %d studies of %d patients to %s", len(table), n_patients, out)
     return table
 

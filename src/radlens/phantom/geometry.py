@@ -1,6 +1,6 @@
 """Geometry helpers for the chest-CT phantom: a voxel grid in patient LPS millimetres and shapes.
 
-Axes follow CONTRACTS.md: the array is (Z, Y, X); columns run right -> left (+x = patient left),
+Axes: the array is (Z, Y, X); columns run right -> left (+x = patient left),
 rows anterior -> posterior (+y = posterior), slices inferior -> superior (+z = superior).
 Every shape is analytic in millimetres, so one patient looks the same on any grid.
 """

@@ -2,12 +2,12 @@
 
 Several templates and synonyms per abnormality ("ground-glass opacity", "GGO", "pulmonary nodule",
 "enlarged heart", "mediastinal lymphadenopathy", ...), negated normal statements, incidental
-remarks and history lines, used by `phantom_reports.write_report`.
+remarks and history lines, used by `radlens.phantom.reports.write_report`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -81,187 +81,232 @@ def side_of(spec: FindingSpec) -> str:
     return spec.location.split("_")[0]
 
 
+def _locations(specs: list[FindingSpec]) -> list[str]:
+    return sorted({s.location for s in specs})
+
+
+# Noun-phrase templates (str.format fields named in each phraser below). Where a template uses
+# `{adj}` (the lobe as a modifier), its wording is drawn before the template is picked.
+NODULE_GROUP = (
+    "{n} nodules in the {lobe} measuring {sizes} mm",
+    "multiple {lobe} pulmonary nodules, the largest {largest} mm",
+)
+NODULE_KINDS = ("solid ", "", "noncalcified ", "well-circumscribed ", "rounded ")  # by seed
+NODULE = (
+    "{tiny}{size} mm {kind}nodule in the {lobe}",
+    "{size} mm {kind}{adj[0]} pulmonary nodule",  # adj[0], adj[1]: one draw per template
+    "{kind}pulmonary nodule in the {lobe} measuring {size} mm",
+    "{adj[1]} nodule measuring {size} mm",
+)
+MASS_KINDS = ("lobulated", "spiculated", "lobulated soft tissue", "irregular")  # by seed
+MASS = (
+    "{cm:.1f} cm {desc} mass in the {lobe}",
+    "{adj} mass measuring {cm:.1f} x {cm2:.1f} cm",
+    "{big}{desc} {adj} mass ({cm:.1f} cm)",
+    "{desc} mass in the {lobe}, measuring up to {cm:.1f} cm",
+)
+AIR_BRONCHOGRAMS = (" with air bronchograms", "", "")
+CONSOLIDATION = (
+    "dense consolidation in the {lobe}{air}",
+    "airspace consolidation of the {lobe}{air}",
+    "{adj} consolidation{air}",
+    "patchy consolidation involving the {lobe}",
+)
+GROUND_GLASS = (
+    "ground-glass opacity in the {lobe}",
+    "patchy ground-glass opacities in the {lobe}",
+    "{adj} GGO",
+    "area of ground glass attenuation in the {lobe}",
+    "hazy ground-glass opacity involving the {lobe}",
+)
+ATELECTASIS_BOTH = (
+    "bibasilar atelectasis",
+    "atelectasis in both lower lobes",
+    "bilateral lower lobe atelectasis with volume loss",
+)
+ATELECTASIS = (
+    "atelectasis in the {lobe} with volume loss",
+    "{adj} atelectasis",
+    "wedge-shaped atelectasis at the {side} lung base",
+    "{side} lower lobe collapse with volume loss",
+)
+#: Pleural findings: (word, short word, severity cuts in mm).
+PLEURAL_WORDS = {
+    "pleural_effusion": ("pleural effusion", "effusion", (25, 40)),
+    "pneumothorax": ("pneumothorax", "pneumothorax", (18, 28)),
+}
+PLEURAL_BOTH = (
+    "bilateral {word}s",
+    "{sev} bilateral {word}s",
+    "{sev} bilateral effusions, larger on the {larger}",
+)
+PLEURAL = ("{sev}{extra} {side} {word}", "{sev} {side}-sided {word}", "{sev} {side} {short}")
+EMPHYSEMA_BOTH = (
+    "{sev} centrilobular emphysema, upper lobe predominant",
+    "{sev} bilateral upper lobe emphysema",
+    "centrilobular emphysematous changes in both upper lobes",
+    "{sev} emphysema in the upper lobes bilaterally",
+)
+EMPHYSEMA = (
+    "{sev} centrilobular emphysema in the {lobe}",
+    "emphysematous changes of the {lobe}",
+    "{sev} paraseptal emphysema in the {lobe}",
+)
+CARDIOMEGALY = ("cardiomegaly", "{sev} cardiomegaly", "enlarged heart", "{sev} cardiac enlargement")
+PERICARDIAL_EFFUSION = (
+    "{sev} pericardial effusion",
+    "pericardial effusion measuring up to {mm} mm",
+    "{sev} circumferential pericardial effusion",
+)
+NODE_STATIONS = ("subcarinal", "right paratracheal", "aortopulmonary window")
+LYMPHADENOPATHY = (
+    "{where} lymphadenopathy",
+    "enlarged {where} lymph nodes, the largest {size} mm in short axis",
+)
+ONE_STATION = "enlarged {station} lymph node measuring {size} mm in short axis"
+AORTIC_CALCIFICATION = (
+    "atherosclerotic calcification of the aorta",
+    "calcified atherosclerotic plaque in the thoracic aorta",
+    "{sev} aortic wall calcifications",
+    "{sev} calcification of the aortic arch and descending aorta",
+    "atherosclerotic calcifications of the thoracic aorta",
+)
+
+
+def _nodule(specs: list[FindingSpec], rng: np.random.Generator) -> list[str]:
+    out = []
+    for loc in _locations(specs):
+        sizes = sorted(round(s.size) for s in specs if s.location == loc)
+        lobe = lobe_name(loc, rng)
+        if len(sizes) > 1:
+            sizes_text = " and ".join(map(str, sizes))
+            fields = {"n": len(sizes), "lobe": lobe, "sizes": sizes_text, "largest": sizes[-1]}
+            out.append(pick(rng, NODULE_GROUP).format(**fields))
+            continue
+        seed = next(s.seed for s in specs if s.location == loc)  # same words every time
+        adj = (lobe_adj(loc, rng), lobe_adj(loc, rng))
+        tiny = "tiny " if sizes[0] < 6 else ""
+        kind = NODULE_KINDS[seed % 5]
+        fields = {"tiny": tiny, "size": sizes[0], "kind": kind, "lobe": lobe, "adj": adj}
+        out.append(pick(rng, NODULE).format(**fields))
+    return out
+
+
+def _mass(specs: list[FindingSpec], rng: np.random.Generator) -> list[str]:
+    out = []
+    for s in specs:
+        cm, cm2 = s.size / 10, s.size / 10 * float(rng.uniform(0.7, 0.95))
+        lobe, adj = lobe_name(s.location, rng), lobe_adj(s.location, rng)
+        desc, big = MASS_KINDS[s.seed % 4], "large " if s.size > 45 else ""
+        fields = {"cm": cm, "cm2": cm2, "lobe": lobe, "adj": adj, "desc": desc, "big": big}
+        out.append(pick(rng, MASS).format(**fields))
+    return out
+
+
+def _consolidation(specs: list[FindingSpec], rng: np.random.Generator) -> list[str]:
+    out = []
+    for loc in _locations(specs):
+        lobe = lobe_name(loc, rng)
+        air = pick(rng, AIR_BRONCHOGRAMS)
+        adj = lobe_adj(loc, rng)
+        out.append(pick(rng, CONSOLIDATION).format(lobe=lobe, air=air, adj=adj))
+    return out
+
+
+def _ground_glass(specs: list[FindingSpec], rng: np.random.Generator) -> list[str]:
+    out = []
+    for loc in _locations(specs):
+        lobe = lobe_name(loc, rng)
+        adj = lobe_adj(loc, rng)
+        out.append(pick(rng, GROUND_GLASS).format(lobe=lobe, adj=adj))
+    return out
+
+
+def _atelectasis(specs: list[FindingSpec], rng: np.random.Generator) -> list[str]:
+    locs = _locations(specs)
+    if len(locs) == 2:
+        return [pick(rng, ATELECTASIS_BOTH)]
+    lobe, side = lobe_name(locs[0], rng), side_of(specs[0])
+    adj = lobe_adj(locs[0], rng)
+    return [pick(rng, ATELECTASIS).format(lobe=lobe, side=side, adj=adj)]
+
+
+def _pleural(abn: str, specs: list[FindingSpec], rng: np.random.Generator) -> list[str]:
+    word, short, cuts = PLEURAL_WORDS[abn]
+    sides = sorted({side_of(s) for s in specs}, reverse=True)
+    sev = severity(max(s.size for s in specs), cuts)
+    if len(sides) == 2:
+        larger = max(specs, key=lambda s: s.size).location.split("_")[0]
+        return [pick(rng, PLEURAL_BOTH).format(word=word, sev=sev, larger=larger)]
+    extra = " anterior" if abn == "pneumothorax" and rng.random() < 0.4 else ""
+    fields = {"sev": sev, "extra": extra, "side": sides[0], "word": word, "short": short}
+    return [pick(rng, PLEURAL).format(**fields)]
+
+
+def _pleural_effusion(specs: list[FindingSpec], rng: np.random.Generator) -> list[str]:
+    return _pleural("pleural_effusion", specs, rng)
+
+
+def _pneumothorax(specs: list[FindingSpec], rng: np.random.Generator) -> list[str]:
+    return _pleural("pneumothorax", specs, rng)
+
+
+def _emphysema(specs: list[FindingSpec], rng: np.random.Generator) -> list[str]:
+    locs = _locations(specs)
+    sev = severity(max(s.size for s in specs), (0.27, 0.34), ("mild", "moderate", "severe"))
+    if len(locs) == 2:
+        return [pick(rng, EMPHYSEMA_BOTH).format(sev=sev)]
+    lobe = lobe_name(locs[0], rng, abbrev_ok=False)
+    return [pick(rng, EMPHYSEMA).format(sev=sev, lobe=lobe)]
+
+
+def _cardiomegaly(specs: list[FindingSpec], rng: np.random.Generator) -> list[str]:
+    sev = severity(specs[0].size, (1.26, 1.31), ("mild", "moderate", "marked"))
+    return [pick(rng, CARDIOMEGALY).format(sev=sev)]
+
+
+def _pericardial_effusion(specs: list[FindingSpec], rng: np.random.Generator) -> list[str]:
+    sev = severity(specs[0].size, (10, 13))
+    return [pick(rng, PERICARDIAL_EFFUSION).format(sev=sev, mm=round(specs[0].size))]
+
+
+def _lymphadenopathy(specs: list[FindingSpec], rng: np.random.Generator) -> list[str]:
+    locs = _locations(specs)
+    size = round(max(s.size for s in specs))
+    sides = [loc.split("_")[0] for loc in locs if loc.endswith("hilum")]
+    parts = (["mediastinal"] if "mediastinum" in locs else []) + (
+        ["bilateral hilar"] if len(sides) == 2 else [f"{s} hilar" for s in sides]
+    )
+    station = pick(rng, NODE_STATIONS)
+    options = LYMPHADENOPATHY + ((ONE_STATION,) if locs == ["mediastinum"] else ())
+    return [pick(rng, options).format(where=" and ".join(parts), size=size, station=station)]
+
+
+def _aortic_calcification(specs: list[FindingSpec], rng: np.random.Generator) -> list[str]:
+    sev = severity(specs[0].size, (8, 11), ("mild", "moderate", "extensive"))
+    return [pick(rng, AORTIC_CALCIFICATION).format(sev=sev)]
+
+
+PHRASERS: dict[str, Callable[[list[FindingSpec], np.random.Generator], list[str]]] = {
+    "nodule": _nodule,
+    "mass": _mass,
+    "consolidation": _consolidation,
+    "ground_glass_opacity": _ground_glass,
+    "atelectasis": _atelectasis,
+    "pleural_effusion": _pleural_effusion,
+    "pneumothorax": _pneumothorax,
+    "emphysema": _emphysema,
+    "cardiomegaly": _cardiomegaly,
+    "pericardial_effusion": _pericardial_effusion,
+    "lymphadenopathy": _lymphadenopathy,
+    "arterial_wall_calcification": _aortic_calcification,
+}
+
+
 def noun_phrases(abn: str, specs: list[FindingSpec], rng: np.random.Generator) -> list[str]:
     """Noun phrases (no article, lower case) describing the current `specs` of one abnormality."""
-
-    def choose(*options: str) -> str:
-        return pick(rng, options)
-
-    locs = sorted({s.location for s in specs})
-    out: list[str] = []
-    if abn == "nodule":
-        for loc in locs:
-            sizes = sorted(round(s.size) for s in specs if s.location == loc)
-            lobe = lobe_name(loc, rng)
-            if len(sizes) > 1:
-                out.append(
-                    choose(
-                        f"{len(sizes)} nodules in the {lobe} measuring "
-                        f"{' and '.join(map(str, sizes))} mm",
-                        f"multiple {lobe} pulmonary nodules, the largest {sizes[-1]} mm",
-                    )
-                )
-                continue
-            seed = next(s.seed for s in specs if s.location == loc)  # same words every time
-            kind = ("solid ", "", "noncalcified ", "well-circumscribed ", "rounded ")[seed % 5]
-            size = sizes[0]
-            tiny = "tiny " if size < 6 else ""
-            out.append(
-                choose(
-                    f"{tiny}{size} mm {kind}nodule in the {lobe}",
-                    f"{size} mm {kind}{lobe_adj(loc, rng)} pulmonary nodule",
-                    f"{kind}pulmonary nodule in the {lobe} measuring {size} mm",
-                    f"{lobe_adj(loc, rng)} nodule measuring {size} mm",
-                )
-            )
-    elif abn == "mass":
-        for s in specs:
-            cm, cm2 = s.size / 10, s.size / 10 * float(rng.uniform(0.7, 0.95))
-            lobe, adj = lobe_name(s.location, rng), lobe_adj(s.location, rng)
-            desc = ("lobulated", "spiculated", "lobulated soft tissue", "irregular")[s.seed % 4]
-            big = "large " if s.size > 45 else ""
-            out.append(
-                choose(
-                    f"{cm:.1f} cm {desc} mass in the {lobe}",
-                    f"{adj} mass measuring {cm:.1f} x {cm2:.1f} cm",
-                    f"{big}{desc} {adj} mass ({cm:.1f} cm)",
-                    f"{desc} mass in the {lobe}, measuring up to {cm:.1f} cm",
-                )
-            )
-    elif abn == "consolidation":
-        for loc in locs:
-            lobe = lobe_name(loc, rng)
-            air = choose(" with air bronchograms", "", "")
-            out.append(
-                choose(
-                    f"dense consolidation in the {lobe}{air}",
-                    f"airspace consolidation of the {lobe}{air}",
-                    f"{lobe_adj(loc, rng)} consolidation{air}",
-                    f"patchy consolidation involving the {lobe}",
-                )
-            )
-    elif abn == "ground_glass_opacity":
-        for loc in locs:
-            lobe = lobe_name(loc, rng)
-            out.append(
-                choose(
-                    f"ground-glass opacity in the {lobe}",
-                    f"patchy ground-glass opacities in the {lobe}",
-                    f"{lobe_adj(loc, rng)} GGO",
-                    f"area of ground glass attenuation in the {lobe}",
-                    f"hazy ground-glass opacity involving the {lobe}",
-                )
-            )
-    elif abn == "atelectasis":
-        if len(locs) == 2:
-            out.append(
-                choose(
-                    "bibasilar atelectasis",
-                    "atelectasis in both lower lobes",
-                    "bilateral lower lobe atelectasis with volume loss",
-                )
-            )
-        else:
-            lobe, side = lobe_name(locs[0], rng), side_of(specs[0])
-            out.append(
-                choose(
-                    f"atelectasis in the {lobe} with volume loss",
-                    f"{lobe_adj(locs[0], rng)} atelectasis",
-                    f"wedge-shaped atelectasis at the {side} lung base",
-                    f"{side} lower lobe collapse with volume loss",
-                )
-            )
-    elif abn in ("pleural_effusion", "pneumothorax"):
-        word = "pleural effusion" if abn == "pleural_effusion" else "pneumothorax"
-        cuts = (25, 40) if abn == "pleural_effusion" else (18, 28)
-        sides = sorted({side_of(s) for s in specs}, reverse=True)
-        sev = severity(max(s.size for s in specs), cuts)
-        if len(sides) == 2:
-            out.append(
-                choose(
-                    f"bilateral {word}s",
-                    f"{sev} bilateral {word}s",
-                    f"{sev} bilateral effusions, larger on the "
-                    f"{max(specs, key=lambda s: s.size).location.split('_')[0]}",
-                )
-            )
-        else:
-            side = sides[0]
-            extra = " anterior" if abn == "pneumothorax" and rng.random() < 0.4 else ""
-            short = "effusion" if abn == "pleural_effusion" else "pneumothorax"
-            out.append(
-                choose(
-                    f"{sev}{extra} {side} {word}",
-                    f"{sev} {side}-sided {word}",
-                    f"{sev} {side} {short}",
-                )
-            )
-    elif abn == "emphysema":
-        sev = severity(max(s.size for s in specs), (0.27, 0.34), ("mild", "moderate", "severe"))
-        if len(locs) == 2:
-            out.append(
-                choose(
-                    f"{sev} centrilobular emphysema, upper lobe predominant",
-                    f"{sev} bilateral upper lobe emphysema",
-                    "centrilobular emphysematous changes in both upper lobes",
-                    f"{sev} emphysema in the upper lobes bilaterally",
-                )
-            )
-        else:
-            lobe = lobe_name(locs[0], rng, abbrev_ok=False)
-            out.append(
-                choose(
-                    f"{sev} centrilobular emphysema in the {lobe}",
-                    f"emphysematous changes of the {lobe}",
-                    f"{sev} paraseptal emphysema in the {lobe}",
-                )
-            )
-    elif abn == "cardiomegaly":
-        sev = severity(specs[0].size, (1.26, 1.31), ("mild", "moderate", "marked"))
-        out.append(
-            choose(
-                "cardiomegaly",
-                f"{sev} cardiomegaly",
-                "enlarged heart",
-                f"{sev} cardiac enlargement",
-            )
-        )
-    elif abn == "pericardial_effusion":
-        sev = severity(specs[0].size, (10, 13))
-        out.append(
-            choose(
-                f"{sev} pericardial effusion",
-                f"pericardial effusion measuring up to {round(specs[0].size)} mm",
-                f"{sev} circumferential pericardial effusion",
-            )
-        )
-    elif abn == "lymphadenopathy":
-        size = round(max(s.size for s in specs))
-        sides = [loc.split("_")[0] for loc in locs if loc.endswith("hilum")]
-        parts = (["mediastinal"] if "mediastinum" in locs else []) + (
-            ["bilateral hilar"] if len(sides) == 2 else [f"{s} hilar" for s in sides]
-        )
-        where = " and ".join(parts)
-        station = choose("subcarinal", "right paratracheal", "aortopulmonary window")
-        options = [
-            f"{where} lymphadenopathy",
-            f"enlarged {where} lymph nodes, the largest {size} mm in short axis",
-        ]
-        if locs == ["mediastinum"]:
-            options.append(f"enlarged {station} lymph node measuring {size} mm in short axis")
-        out.append(choose(*options))
-    elif abn == "arterial_wall_calcification":
-        sev = severity(specs[0].size, (8, 11), ("mild", "moderate", "extensive"))
-        out.append(
-            choose(
-                "atherosclerotic calcification of the aorta",
-                "calcified atherosclerotic plaque in the thoracic aorta",
-                f"{sev} aortic wall calcifications",
-                f"{sev} calcification of the aortic arch and descending aorta",
-                "atherosclerotic calcifications of the thoracic aorta",
-            )
-        )
-    return out
+    phraser = PHRASERS.get(abn)
+    return phraser(specs, rng) if phraser else []
 
 
 NEGATIONS = {

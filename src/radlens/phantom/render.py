@@ -1,58 +1,47 @@
 """Synthetic chest CT: anatomically plausible volumes in HU with abnormalities and their masks.
 
-Public API:
 - `SITES` / `Site`: scanners that differ in noise, sharpness, slice thickness and HU offset.
 - `make_phantom(seed, *, findings=None, site="site_a", shape=DEFAULT_SHAPE) -> PhantomStudy`:
   one study (random findings, or the given abnormality ids / (id, location) pairs).
 - `render_study(habitus, findings, site, *, shape, noise_seed) -> PhantomStudy`.
-- `synthesize_cohort(out_dir, *, n_patients, ...)` (in `radlens.phantom.cohort`, re-exported).
 
-Anatomy lives in `phantom_anatomy`, abnormalities in `phantom_lesions`, reports in
-`phantom_reports`, cohort writing in `phantom_cohort`.
+Anatomy is painted by `radlens.phantom.anatomy`, abnormalities are chosen in
+`radlens.phantom.lesions` and painted by `radlens.phantom.painting`.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import ndimage as ndi
 
+from radlens.core.options import look_up_option
 from radlens.data.volumes.volume import Volume
-from radlens.errors import ConfigError
-from radlens.phantom.anatomy import Habitus, render_anatomy
+from radlens.phantom.anatomy import render_anatomy
 from radlens.phantom.geometry import Grid
+from radlens.phantom.habitus import Habitus
 from radlens.phantom.lesions import (
-    ABNORMALITIES,
-    LOCATIONS,
     FindingSpec,
     modifiers_for,
-    paint_findings,
+    parse_findings,
     sample_findings,
     unique_findings,
 )
-
-if TYPE_CHECKING:  # re-exported lazily by __getattr__ below
-    from radlens.phantom.cohort import synthesize_cohort
+from radlens.phantom.painting import paint_findings
 
 DEFAULT_SHAPE: tuple[int, int, int] = (64, 96, 96)
 
 __all__ = [
-    "ABNORMALITIES",
     "DEFAULT_SHAPE",
-    "LOCATIONS",
     "SITES",
-    "FindingSpec",
-    "Habitus",
     "PhantomStudy",
     "Site",
+    "acquire",
     "get_site",
     "make_phantom",
     "render_study",
-    "synthesize_cohort",
 ]
 
 
@@ -129,11 +118,7 @@ def get_site(name: str | Site) -> Site:
     if isinstance(name, Site):
         return name
     by_name = {s.name: s for s in SITES}
-    if name not in by_name:
-        close = difflib.get_close_matches(name, list(by_name), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"unknown site {name!r}; expected one of {sorted(by_name)}{hint}")
-    return by_name[name]
+    return by_name[look_up_option(name, by_name, what="site")]
 
 
 @dataclass
@@ -225,7 +210,7 @@ def render_study(
     grid = Grid.covering(shape, z_spacing=Grid.covering(shape).spacing[0] * site.slice_factor)
     fine = _render_grid(grid)
     anatomy = render_anatomy(fine, habitus, modifiers_for(list(findings)))
-    masks, placed = paint_findings(anatomy, list(findings), np.random.default_rng(noise_seed))
+    masks, placed = paint_findings(anatomy, list(findings))
     clean, lobes, tissues = anatomy.hu, anatomy.lobes, anatomy.masks
     if fine != grid:  # coarse request: render finely, then average down (partial volume)
         clean = _resample(clean, fine, grid, order=1)
@@ -254,31 +239,6 @@ def render_study(
     return PhantomStudy(volume, masks, lobes, placed, site, habitus, clean, tissues)
 
 
-def _parse_findings(
-    findings: Sequence[str | tuple[str, str]], rng: np.random.Generator
-) -> list[FindingSpec]:
-    from radlens.phantom.lesions import _new
-
-    specs = []
-    for item in findings:
-        abn, loc = (item, None) if isinstance(item, str) else item
-        if abn not in LOCATIONS:
-            close = difflib.get_close_matches(str(abn), list(LOCATIONS), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(
-                f"unknown abnormality {abn!r}; expected one of {list(ABNORMALITIES)}{hint}"
-            )
-        options = LOCATIONS[abn]
-        if loc is None:
-            loc = options[int(rng.integers(len(options)))]
-        if loc not in options:
-            raise ConfigError(
-                f"abnormality {abn!r} cannot be placed at {loc!r}; expected one of {list(options)}"
-            )
-        specs.append(_new(abn, loc, rng))
-    return specs
-
-
 def make_phantom(
     seed: int = 0,
     *,
@@ -289,14 +249,5 @@ def make_phantom(
     """One synthetic chest CT: random findings when `findings` is None, else exactly those."""
     rng = np.random.default_rng([int(seed), 7])
     habitus = Habitus.sample(rng)
-    specs = sample_findings(rng) if findings is None else _parse_findings(findings, rng)
+    specs = sample_findings(rng) if findings is None else parse_findings(findings, rng)
     return render_study(habitus, specs, site, shape=shape, noise_seed=int(rng.integers(2**31)))
-
-
-def __getattr__(name: str) -> object:
-    """Re-export `synthesize_cohort` lazily: `phantom_cohort` imports this module (PEP 562)."""
-    if name == "synthesize_cohort":
-        from radlens.phantom.cohort import synthesize_cohort
-
-        return synthesize_cohort
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,7 +3,8 @@
 Two gold formats:
 
 * **wide**: an id column plus one column per label with 1 (present), 0 (absent / not mentioned),
-  -1 or empty. Gold columns map to vocabulary ids through a mapping YAML
+  -1 (uncertain) or empty (gold: not mentioned; the prediction table of ``radlens label`` writes
+  uncertain as NaN / empty). Gold columns map to vocabulary ids through a mapping YAML
   (``vocab/mappings/<name>.yaml``: ``labels: {gold column: [abnormality ids]}``; a column is
   predicted positive when any listed id is present) or, without a mapping, by equal name.
 * **findings** (radlens' own hand-labelled sets): columns ``id, text, findings`` where findings is
@@ -249,6 +250,7 @@ def evaluate_files(
             f"no label column of {gold} is in {pred}; pass --mapping (e.g. ct_rate, openi_negbio)"
         )
     pos_value = {1} | ({-1} if uncertain == "positive" else set())
+    uncertain_positive = uncertain == "positive"
     gold_sets, pred_sets = {}, {}
     for lab, abns in maps.items():
         if lab not in g.columns:
@@ -257,9 +259,10 @@ def evaluate_files(
         if missing:
             raise EvaluationError(f"prediction table {pred}: no column {missing[0]!r}")
         gv = pd.to_numeric(g.loc[common, lab], errors="coerce").fillna(0).to_numpy()
-        pv = p.loc[common, list(abns)].to_numpy()
+        pv = p.loc[common, list(abns)].apply(pd.to_numeric, errors="coerce").to_numpy(float)
         gold_sets[lab] = set(common[np.isin(gv, list(pos_value))])
-        pred_sets[lab] = set(common[np.isin(pv, list(pos_value)).any(axis=1)])
+        predicted = (pv == 1) | (uncertain_positive & (np.isnan(pv) | (pv == -1)))
+        pred_sets[lab] = set(common[predicted.any(axis=1)])
     return score_sets(gold_sets, pred_sets)
 
 

@@ -24,15 +24,32 @@ all runs in `radlens.reports.kernel`, compiled with Cython when the build allows
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from radlens.errors import ReportError
-from radlens.reports.accel import COMPILED, KERNEL, kernel  # noqa: F401  (re-exported)
+from radlens.reports.accel import COMPILED, KERNEL, kernel
 from radlens.reports.matcher import Compiled, compiled_for
 from radlens.reports.sections import find_sections
-from radlens.reports.vocabulary import Vocabulary, load_vocabulary  # noqa: F401  (re-exported)
+
+__all__ = [
+    "CACHE_SIZE",
+    "COMPILED",
+    "KERNEL",
+    "MAX_CHARS",
+    "STATUSES",
+    "Finding",
+    "LabelerCache",
+    "cache_for",
+    "explain",
+    "kernel",
+    "label",
+    "label_many",
+    "label_rows",
+    "tables",
+]
 
 STATUSES = ("present", "absent", "uncertain")
 #: Longest report accepted (characters); longer text raises ReportError.
@@ -85,24 +102,10 @@ def explain(text: str, vocab: str | Path = "chest_ct") -> list[str]:
 
 
 def _to_findings(text: str, rows: list[tuple]) -> list[Finding]:
-    # The frozen dataclass __init__ sets each field through object.__setattr__; filling the
-    # instance dict directly builds the same (equal, hashable) object about twice as fast.
-    new, out = object.__new__, []
-    for abn, loc, status, section, s0, s1, a, b, cues in rows:
-        f = new(Finding)
-        f.__dict__.update(
-            {
-                "abnormality": abn,
-                "location": loc,
-                "status": status,
-                "section": section,
-                "sentence": text[s0:s1],
-                "span": (a, b),
-                "cues": cues,
-            }
-        )
-        out.append(f)
-    return out
+    return [
+        Finding(abn, loc, status, section, text[s0:s1], (a, b), cues)
+        for abn, loc, status, section, s0, s1, a, b, cues in rows
+    ]
 
 
 def _check_text(text: object) -> str:
@@ -115,12 +118,30 @@ def _check_text(text: object) -> str:
     return text
 
 
+@dataclass
+class LabelerCache:
+    """What the labeler keeps per compiled vocabulary: the kernel's tables (trie + per-key
+    arrays, built once) and each seen sentence's rows (emptied when it reaches CACHE_SIZE)."""
+
+    tables: object
+    sentences: dict[str, list[tuple]] = field(default_factory=dict)
+
+
+#: one cache per compiled vocabulary, dropped with it (a fresh `Compiled` starts empty)
+_CACHES: weakref.WeakKeyDictionary[Compiled, LabelerCache] = weakref.WeakKeyDictionary()
+
+
+def cache_for(compiled: Compiled) -> LabelerCache:
+    """The labeler's cache of `compiled` (made on first use)."""
+    cache = _CACHES.get(compiled)
+    if cache is None:
+        cache = _CACHES[compiled] = LabelerCache(kernel.Tables(compiled))
+    return cache
+
+
 def tables(compiled: Compiled):
     """The kernel's tables (trie + per-key arrays) of a compiled vocabulary, built once."""
-    t = compiled.derived.get("kernel")
-    if t is None:
-        t = compiled.derived["kernel"] = kernel.Tables(compiled)
-    return t
+    return cache_for(compiled).tables
 
 
 def label_rows(text: str, compiled: Compiled, *, cache: bool = True) -> list[tuple]:
@@ -134,11 +155,12 @@ def label_rows(text: str, compiled: Compiled, *, cache: bool = True) -> list[tup
     """
     if not text or text.isspace():
         return []
-    t = tables(compiled)
+    state = cache_for(compiled)
+    t = state.tables
     if not cache:
         return kernel.report_rows(text, t)
     sentences = kernel.split_sentences(text)
-    memo = compiled.cache
+    memo = state.sentences
     memo_get = memo.get
     per_sentence = []
     for s0, s1 in sentences:

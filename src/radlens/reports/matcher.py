@@ -7,13 +7,14 @@ returns the leftmost-longest non-overlapping matches of one pass over the text.
 
 Keys are numbered (``Compiled.keys`` / ``.items`` / ``.masks``); the compiled labeler kernel
 (`radlens.reports.kernel`) scans the same keys with its own character trie and gives the same
-matches (tests/test_reports_kernel.py).
+matches (tests/reports/test_kernel.py). A `Compiled` is immutable; what the labeler builds and
+memoises per compiled vocabulary lives in `radlens.reports.labeler.LabelerCache`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import ahocorasick
@@ -105,22 +106,18 @@ def _variants(phrase: str, plural: bool = True) -> set[str]:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Compiled:
-    """A vocabulary compiled for scanning."""
+    """A vocabulary compiled for scanning (immutable; equal and hashed by identity, so caches
+    can be keyed by it)."""
 
     vocab: Vocabulary
     automaton: ahocorasick.Automaton
     max_scope_words: int
-    cache: dict = field(default_factory=dict, compare=False, repr=False)
-    #: abnormality id -> frozenset of the location ids it may take (fast membership tests)
-    allowed: dict = field(default_factory=dict, compare=False, repr=False)
     #: key id -> normalised phrase (no padding), payload items and mask bits
-    keys: tuple = field(default=(), compare=False, repr=False)
-    items: tuple = field(default=(), compare=False, repr=False)
-    masks: tuple = field(default=(), compare=False, repr=False)
-    #: derived tables built once by their users (the kernel's trie, by name)
-    derived: dict = field(default_factory=dict, compare=False, repr=False)
+    keys: tuple[str, ...] = ()
+    items: tuple[tuple, ...] = ()
+    masks: tuple[int, ...] = ()
 
 
 def compile_vocabulary(vocab: Vocabulary) -> Compiled:
@@ -157,12 +154,10 @@ def compile_vocabulary(vocab: Vocabulary) -> Compiled:
         # " key ": a match starts and ends on a word boundary by construction (no filtering)
         automaton.add_word(f" {key} ", (len(key) + 1, kid))
     automaton.make_automaton()
-    allowed = {a.id: frozenset(a.locations) for a in vocab.abnormalities.values()}
     return Compiled(
         vocab,
         automaton,
         vocab.context.max_scope_words,
-        allowed=allowed,
         keys=keys,
         items=items,
         masks=tuple(key_mask(i) for i in items),

@@ -1,10 +1,14 @@
-"""Report tables in, label tables out: long findings table, wide label matrix, CSV reading.
+"""Report tables in, label tables out: long findings table, the label matrix, CSV reading.
 
 Long table: one row per finding (report_id, abnormality, location, status, section, sentence,
-span_start, span_end, cues). Wide matrix: one row per report, one int8 column per abnormality and
-per ``abnormality@location`` allowed by the vocabulary: 1 present, 0 absent or not mentioned,
--1 uncertain (``uncertain="keep"``; "positive" turns it into 1, "negative" into 0). Findings in
-indication / history / technique / comparison sections do not enter the wide matrix.
+span_start, span_end, cues). Label matrix (`label_matrix`, the one findings -> labels policy): one
+row per report, one float32 column per label name ("abnormality" or "abnormality@location"):
+1 present, 0 absent or not mentioned, NaN uncertain (``uncertain="keep"``: unknown, masked in
+training and metrics, never turned into 0); "positive" makes uncertain 1, "negative" 0. Per cell
+the most certain status wins (present > uncertain > absent). Findings in indication / history /
+technique / comparison sections do not count. The CLI's wide matrix (`findings_to_wide`) has a
+column for every label of the vocabulary; a CT cohort's labels (`cohort_labels`) have the chosen
+abnormalities and their frequently reported locations.
 """
 
 from __future__ import annotations
@@ -19,10 +23,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from radlens.core.options import suggest
 from radlens.errors import ReportError
 from radlens.reports.labeler import Finding, label_many
 from radlens.reports.sections import NON_REPORTING
-from radlens.reports.vocabulary import Vocabulary, load_vocabulary
+from radlens.reports.vocabulary import LOCATION_SEP, Vocabulary, load_vocabulary
 
 log = logging.getLogger(__name__)
 UNCERTAIN_POLICIES = ("keep", "positive", "negative")
@@ -59,11 +64,7 @@ def read_reports(path: str | Path, id_column: str, text_column: str) -> tuple[li
         raise ReportError(f"report table {path}: not a readable CSV ({exc})") from exc
     for col, what in ((id_column, "--id-column"), (text_column, "--text-column")):
         if col not in df.columns:
-            import difflib
-
-            by_lower = {str(c).lower(): str(c) for c in df.columns}
-            close = difflib.get_close_matches(col.lower(), list(by_lower), n=1)
-            hint = f"; did you mean {by_lower[close[0]]!r}?" if close else ""
+            hint = suggest(col, df.columns)
             raise ReportError(
                 f"report table {path}: no column {col!r} ({what}) [columns: "
                 f"{list(df.columns)[:20]}]{hint}"
@@ -96,8 +97,82 @@ def findings_to_long(ids: Sequence[str], findings: Sequence[Sequence[Finding]]) 
 def wide_columns(vocab: Vocabulary) -> list[str]:
     """Column names of the wide matrix: each abnormality, then each abnormality@location."""
     cols = list(vocab.abnormalities)
-    cols += [f"{a.id}@{loc}" for a in vocab.abnormalities.values() for loc in a.locations]
+    cols += [
+        f"{a.id}{LOCATION_SEP}{loc}" for a in vocab.abnormalities.values() for loc in a.locations
+    ]
     return cols
+
+
+#: status rank: the most certain status of a cell wins
+_RANK = {"absent": 0, "uncertain": 1, "present": 2}
+_VALUE = {
+    "keep": {"present": 1.0, "uncertain": np.nan, "absent": 0.0},
+    "positive": {"present": 1.0, "uncertain": 1.0, "absent": 0.0},
+    "negative": {"present": 1.0, "uncertain": 0.0, "absent": 0.0},
+}
+
+
+def check_uncertain(uncertain: str, what: str = "uncertain policy") -> str:
+    """`uncertain` when it is one of `UNCERTAIN_POLICIES`, else ReportError naming `what`."""
+    if uncertain not in UNCERTAIN_POLICIES:
+        raise ReportError(f"{what} {uncertain!r} [expected one of {UNCERTAIN_POLICIES}]")
+    return uncertain
+
+
+def reporting(findings: Sequence[Finding]) -> list[Finding]:
+    """The findings that can set a label: those outside the non-reporting sections."""
+    return [f for f in findings if f.section not in NON_REPORTING]
+
+
+def label_matrix(
+    findings: Sequence[Sequence[Finding]],
+    columns: Sequence[str],
+    uncertain: str = "keep",
+    *,
+    unlocated: str = "absent",
+) -> np.ndarray:
+    """(reports, columns) float32 label matrix from the labeler's findings (module docstring).
+
+    A column is an abnormality id or "abnormality@location"; findings naming no column are
+    ignored. `unlocated`: "absent" (default) leaves the location columns of an abnormality that a
+    report calls present or uncertain without placing it anywhere at 0 (they say only where it
+    was found); "unknown" makes them NaN (where it is, is unknown).
+    """
+    value = _VALUE[check_uncertain(uncertain)]
+    if unlocated not in ("absent", "unknown"):
+        raise ReportError(f"unlocated {unlocated!r} [expected 'absent' or 'unknown']")
+    index = {c: i for i, c in enumerate(columns)}
+    located: dict[str, list[int]] = {}
+    for c, name in enumerate(columns):
+        if LOCATION_SEP in name:
+            located.setdefault(name.split(LOCATION_SEP, 1)[0], []).append(c)
+    rank = np.full((len(findings), len(columns)), -1, dtype=np.int8)
+    for r, fs in enumerate(findings):
+        mine = reporting(fs)
+        for f in mine:
+            k = _RANK[f.status]
+            names = (f.abnormality, f"{f.abnormality}{LOCATION_SEP}{f.location}")
+            for name in names if f.location else names[:1]:
+                c = index.get(name)
+                if c is not None and k > rank[r, c]:
+                    rank[r, c] = k
+        if unlocated == "unknown":
+            for abn in _unlocated(mine) & located.keys():
+                rank[r, located[abn]] = _RANK["uncertain"]
+    out = np.zeros(rank.shape, dtype=np.float32)
+    out[rank == _RANK["present"]] = value["present"]
+    out[rank == _RANK["uncertain"]] = value["uncertain"]
+    return out
+
+
+def _unlocated(findings: Sequence[Finding]) -> set[str]:
+    """Abnormalities reported present or uncertain without a location, and present nowhere."""
+    placed = {f.abnormality for f in findings if f.status == "present" and f.location}
+    return {
+        f.abnormality
+        for f in findings
+        if f.status != "absent" and f.location is None and f.abnormality not in placed
+    }
 
 
 def findings_to_wide(
@@ -106,25 +181,47 @@ def findings_to_wide(
     vocab: Vocabulary,
     uncertain: str = "keep",
 ) -> pd.DataFrame:
-    """Report x label matrix (int8), indexed by report id; see the module docstring."""
-    if uncertain not in UNCERTAIN_POLICIES:
-        raise ReportError(f"uncertain policy {uncertain!r} [expected one of {UNCERTAIN_POLICIES}]")
+    """Report x label matrix (float32, `label_matrix`) of every vocabulary label, by report id."""
     cols = wide_columns(vocab)
-    index = {c: i for i, c in enumerate(cols)}
-    unc = {"keep": -1, "positive": 1, "negative": 0}[uncertain]
-    value = {"present": 1, "uncertain": unc, "absent": 0}
-    rank = {1: 2, -1: 1, 0: 0}
-    mat = np.zeros((len(ids), len(cols)), dtype=np.int8)
-    for r, fs in enumerate(findings):
-        for f in fs:
-            if f.section in NON_REPORTING:
-                continue
-            v = value[f.status]
-            for name in (f.abnormality, f"{f.abnormality}@{f.location}" if f.location else None):
-                c = index.get(name) if name else None
-                if c is not None and rank[v] > rank[int(mat[r, c])]:
-                    mat[r, c] = v
+    mat = label_matrix(findings, cols, uncertain)
     return pd.DataFrame(mat, index=pd.Index(list(ids), name="report_id"), columns=cols)
+
+
+def cohort_labels(
+    findings: Sequence[Sequence[Finding]],
+    *,
+    abnormalities: Sequence[str],
+    train_rows: np.ndarray | None = None,
+    min_location_positives: int = 5,
+) -> tuple[tuple[str, ...], np.ndarray]:
+    """Label names and the (N, L) float32 matrix (1 / 0 / NaN) of a CT cohort's reports.
+
+    `label_matrix` with uncertain kept as NaN and unlocated findings making their location labels
+    unknown. Columns: `abnormalities` (in that order), then each "abnormality@location" the
+    reports place a present or uncertain finding at, with at least `min_location_positives`
+    positives among `train_rows` (all rows if None).
+    """
+    rows = np.arange(len(findings)) if train_rows is None else np.asarray(train_rows)
+    wanted = set(abnormalities)
+    places = {
+        (f.abnormality, f.location)
+        for fs in findings
+        for f in reporting(fs)
+        if f.location and f.status != "absent" and f.abnormality in wanted
+    }
+    candidates = [
+        f"{abn}{LOCATION_SEP}{loc}"
+        for abn in abnormalities
+        for loc in sorted(loc for a, loc in places if a == abn)
+    ]
+    columns = [*abnormalities, *candidates]
+    matrix = label_matrix(findings, columns, "keep", unlocated="unknown")
+    keep = [
+        c
+        for c in range(len(columns))
+        if c < len(abnormalities) or np.sum(matrix[rows, c] == 1) >= min_location_positives
+    ]
+    return tuple(columns[c] for c in keep), matrix[:, keep]
 
 
 @dataclass(frozen=True)
@@ -153,8 +250,7 @@ def label_table(
     uncertain: str = "keep",
 ) -> LabelSummary:
     """Label every report of a CSV; write the long table to `out` and the wide matrix beside it."""
-    if uncertain not in UNCERTAIN_POLICIES:
-        raise ReportError(f"--uncertain {uncertain!r} [expected one of {UNCERTAIN_POLICIES}]")
+    check_uncertain(uncertain, "--uncertain")
     out = Path(out)
     if out.suffix not in (".parquet", ".csv"):
         raise ReportError(f"output {out}: unknown format [expected .parquet or .csv]")
@@ -167,7 +263,7 @@ def label_table(
     wide_out = wide_path_for(out)
     if out.suffix == ".csv":
         long_df.to_csv(out, index=False)
-        wide.to_csv(wide_out, index=False)
+        wide.to_csv(wide_out, index=False, float_format="%g")  # 1 / 0, NaN empty
     else:
         long_df.to_parquet(out, index=False)
         wide.to_parquet(wide_out, index=False)

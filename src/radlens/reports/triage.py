@@ -94,9 +94,13 @@ def triage(findings: Iterable[ScoredFinding], vocab: str = "chest_ct") -> Triage
             best[f.abnormality] = f
     derived = [
         DerivedFinding(
-            a, f.location, status_of(f.score, f.threshold), f.score, urgency_of(a, vocab),
-            f.threshold,
-        )  # fmt: skip
+            abnormality=a,
+            location=f.location,
+            status=status_of(f.score, f.threshold),
+            score=f.score,
+            urgency=urgency_of(a, vocab),
+            threshold=f.threshold,
+        )
         for a, f in best.items()
     ]
     present = [f for f in derived if f.status == "present"]

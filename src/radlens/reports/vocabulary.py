@@ -8,7 +8,6 @@ names the file, the entry and the field of every problem.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from radlens.core.options import suggest
 from radlens.errors import ReportError
 
 VOCAB_DIR = Path(__file__).resolve().parent / "vocab"
@@ -31,6 +31,8 @@ SIDES = ("right", "left")
 CUE_CATEGORIES = ("negation", "uncertainty", "pseudo", "terminate", "normal", "abnormal")
 DIRECTIONS = ("forward", "backward", "bidirectional", "none")
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
+#: Label names: an abnormality id, or "abnormality@location" for a finding at a location.
+LOCATION_SEP = "@"
 
 
 @dataclass(frozen=True)
@@ -154,8 +156,7 @@ def _resolve(name_or_path: str | Path) -> Path:
         return path.resolve()
     names = available_vocabularies()
     if text not in names:
-        close = difflib.get_close_matches(text, names, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = suggest(text, names)
         raise ReportError(f"unknown vocabulary {text!r} [expected one of {names} or a path]{hint}")
     return VOCAB_DIR / f"{text}.yaml"
 
@@ -180,8 +181,7 @@ def _check_keys(
     allowed = required | optional
     for key in entry:
         if key not in allowed:
-            close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = suggest(key, sorted(allowed))
             raise ReportError(
                 f"{where}: entry {name!r}: unknown field {key!r} [expected {sorted(allowed)}]{hint}"
             )
@@ -215,8 +215,7 @@ def _phrases(value: Any, where: str, name: str, field: str) -> tuple[str, ...]:
 
 def _choice(value: Any, options: tuple[str, ...], where: str, name: str, field: str) -> str:
     if value not in options:
-        close = difflib.get_close_matches(str(value), options, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = suggest(value, options)
         raise ReportError(
             f"{where}: entry {name!r}: field {field!r} is {value!r} [expected one of "
             f"{list(options)}]{hint}"
@@ -226,8 +225,7 @@ def _choice(value: Any, options: tuple[str, ...], where: str, name: str, field: 
 
 def _known_location(loc: Any, known: Mapping[str, Location], where: str, name: str, field: str):
     if loc not in known:
-        close = difflib.get_close_matches(str(loc), list(known), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = suggest(loc, known)
         raise ReportError(
             f"{where}: entry {name!r}: field {field!r} names unknown location {loc!r}{hint}"
         )
@@ -319,8 +317,7 @@ def _parse_abnormalities(
     for aid, abn in out.items():
         for target in abn.refine.values():
             if target not in out:
-                close = difflib.get_close_matches(target, list(out), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                hint = suggest(target, out)
                 raise ReportError(
                     f"{where}: entry {aid!r}: field 'refine' names unknown abnormality "
                     f"{target!r}{hint}"

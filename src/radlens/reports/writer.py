@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from radlens.errors import ReportError
+from radlens.reports.triage import URGENCY_RANK
 from radlens.reports.vocabulary import Vocabulary, load_vocabulary
 
 #: (lowest score, certainty) from most to least certain; below the last band: not found.
@@ -27,7 +28,6 @@ DEFAULT_BANDS: tuple[tuple[float, str], ...] = (
 )
 CERTAINTIES: tuple[str, ...] = ("definite", "likely", "possible", "absent")
 _PREFIX = {"definite": "", "likely": "Likely ", "possible": "Possible "}
-_URGENCY_RANK = {"critical": 0, "urgent": 1, "routine": 2}
 SYSTEM_HEADINGS: dict[str, str] = {
     "lung": "Lungs",
     "airway": "Airways",
@@ -125,6 +125,89 @@ def _sentence(prefix: str, name: str, locations: Sequence[str]) -> str:
     return text[0].upper() + text[1:]
 
 
+@dataclass
+class _Collected:
+    """Per (abnormality, certainty): the top score and the location names; what was assessed
+    (any status) and found (not absent)."""
+
+    best: dict[tuple[str, str], tuple[float | None, list[str]]] = field(default_factory=dict)
+    assessed: set[str] = field(default_factory=set)
+    found: set[str] = field(default_factory=set)
+
+
+def _collect(
+    findings: Iterable[object], vocabulary: Vocabulary, bands: Sequence[tuple[float, str]]
+) -> _Collected:
+    got = _Collected()
+    for item in findings:
+        abn = _get(item, "abnormality")
+        if not isinstance(abn, str) or abn not in vocabulary.abnormalities:
+            raise ReportError(
+                f"finding abnormality {abn!r} is not in vocabulary {vocabulary.name!r}"
+            )
+        raw_score, status = _get(item, "score"), _get(item, "status")
+        score = None if raw_score is None else float(raw_score)
+        level = certainty_of(
+            score, status if isinstance(status, str) or status is None else str(status), bands
+        )
+        got.assessed.add(abn)
+        if level == "absent":
+            continue
+        got.found.add(abn)
+        loc = _get(item, "location")
+        prev_score, locs = got.best.get((abn, level), (None, []))
+        if isinstance(loc, str) and loc:
+            name = (
+                vocabulary.locations[loc].name
+                if loc in vocabulary.locations
+                else loc.replace("_", " ")
+            )
+            if name not in locs:
+                locs.append(name)
+        top = score if prev_score is None else max(prev_score, score or prev_score)
+        got.best[(abn, level)] = (top, locs)
+    return got
+
+
+def _negatives(
+    got: _Collected, vocabulary: Vocabulary, negate: Sequence[str], always_negate: Sequence[str]
+) -> list[DraftSentence]:
+    """ "No X." for the abnormalities not found that were assessed at a negated urgency, or are
+    always negated."""
+    names = sorted(
+        a
+        for a, e in vocabulary.abnormalities.items()
+        if a not in got.found
+        and ((a in got.assessed and e.urgency in negate) or a in always_negate)
+    )
+    out = []
+    for abn in names:
+        entry = vocabulary.abnormalities[abn]
+        out.append(
+            DraftSentence(entry.system, abn, "absent", (), None, entry.urgency, f"No {entry.name}.")
+        )
+    return out
+
+
+def _render(title: str, sentences: Sequence[DraftSentence], positives: Sequence[DraftSentence]):
+    """The text: one line per organ system, then the numbered IMPRESSION."""
+    lines = [f"{title}:"]
+    for system in dict.fromkeys(s.system for s in sentences):
+        heading = SYSTEM_HEADINGS.get(system, system.replace("_", " ").capitalize())
+        body = " ".join(s.text for s in sentences if s.system == system)
+        lines.append(f"{heading}: {body}")
+    if len(lines) == 1:
+        lines.append("No findings assessed.")
+    lines += ["", "IMPRESSION:"]
+    if positives:
+        for i, s in enumerate(positives, 1):
+            flag = " [critical]" if s.urgency == "critical" else ""
+            lines.append(f"{i}. {s.text}{flag}")
+    else:
+        lines.append("1. No acute abnormality identified by the model.")
+    return "\n".join(lines) + "\n"
+
+
 def write_draft(
     findings: Iterable[object],
     *,
@@ -143,39 +226,9 @@ def write_draft(
         always_negate: abnormality ids stated as absent whenever not found, even if not assessed.
     """
     vocabulary = load_vocabulary(vocab) if isinstance(vocab, str) else vocab
-    best: dict[tuple[str, str], tuple[float | None, list[str]]] = {}
-    assessed: set[str] = set()
-    found: set[str] = set()
-    for item in findings:
-        abn = _get(item, "abnormality")
-        if not isinstance(abn, str) or abn not in vocabulary.abnormalities:
-            raise ReportError(
-                f"finding abnormality {abn!r} is not in vocabulary {vocabulary.name!r}"
-            )
-        raw_score, status = _get(item, "score"), _get(item, "status")
-        score = None if raw_score is None else float(raw_score)
-        level = certainty_of(
-            score, status if isinstance(status, str) or status is None else str(status), bands
-        )
-        assessed.add(abn)
-        if level == "absent":
-            continue
-        found.add(abn)
-        loc = _get(item, "location")
-        key = (abn, level)
-        prev_score, locs = best.get(key, (None, []))
-        if isinstance(loc, str) and loc:
-            name = (
-                vocabulary.locations[loc].name
-                if loc in vocabulary.locations
-                else loc.replace("_", " ")
-            )
-            if name not in locs:
-                locs.append(name)
-        top = score if prev_score is None else max(prev_score, score or prev_score)
-        best[key] = (top, locs)
+    got = _collect(findings, vocabulary, bands)
     sentences: list[DraftSentence] = []
-    for (abn, level), (score, locs) in best.items():
+    for (abn, level), (score, locs) in got.best.items():
         entry = vocabulary.abnormalities[abn]
         text = _sentence(_PREFIX[level], entry.name, locs)
         sentences.append(
@@ -184,22 +237,13 @@ def write_draft(
     positives = sorted(
         sentences,
         key=lambda s: (
-            _URGENCY_RANK.get(s.urgency, 3),
+            URGENCY_RANK.get(s.urgency, len(URGENCY_RANK)),
             CERTAINTIES.index(s.certainty),
             -(s.score or 0.0),
             s.abnormality,
         ),
     )
-    negatives = sorted(
-        a
-        for a, e in vocabulary.abnormalities.items()
-        if a not in found and ((a in assessed and e.urgency in negate) or a in always_negate)
-    )
-    for abn in negatives:
-        entry = vocabulary.abnormalities[abn]
-        sentences.append(
-            DraftSentence(entry.system, abn, "absent", (), None, entry.urgency, f"No {entry.name}.")
-        )
+    sentences += _negatives(got, vocabulary, negate, always_negate)
     order = {s: i for i, s in enumerate(SYSTEM_ORDER)}
     sentences.sort(
         key=lambda s: (
@@ -209,21 +253,8 @@ def write_draft(
             s.abnormality,
         )
     )
-    lines = [f"{title}:"]
-    for system in dict.fromkeys(s.system for s in sentences):
-        heading = SYSTEM_HEADINGS.get(system, system.replace("_", " ").capitalize())
-        body = " ".join(s.text for s in sentences if s.system == system)
-        lines.append(f"{heading}: {body}")
-    if len(lines) == 1:
-        lines.append("No findings assessed.")
-    lines += ["", "IMPRESSION:"]
-    if positives:
-        for i, s in enumerate(positives, 1):
-            flag = " [critical]" if s.urgency == "critical" else ""
-            lines.append(f"{i}. {s.text}{flag}")
-    else:
-        lines.append("1. No acute abnormality identified by the model.")
-    return DraftReport(tuple(sentences), "\n".join(lines) + "\n", tuple(positives))
+    text = _render(title, sentences, positives)
+    return DraftReport(tuple(sentences), text, tuple(positives))
 
 
 def draft_report_text(findings: Iterable[object], **options: object) -> str:

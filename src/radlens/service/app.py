@@ -1,7 +1,10 @@
-"""FastAPI application factory: JSON API (OpenAPI at /docs), auth, and background services.
+"""FastAPI application factory: the routers (OpenAPI at /docs), error handling, and background
+services (DICOM node, scoring worker).
 
-Handlers only parse the request and call typed functions in the service modules. Every route
-requires a bearer token except `/health`.
+`create_app` only wires: the routes are `radlens.service.routes` (JSON API) and
+`radlens.service.pages` (HTML); what a caller may do is `radlens.service.access`. What the
+service seeds into an empty store, or which run it falls back to, is passed in by the caller
+(`radlens serve --demo` passes the demo's), never imported from above.
 """
 
 from __future__ import annotations
@@ -10,40 +13,33 @@ import logging
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
-from starlette.datastructures import UploadFile
+from fastapi.responses import JSONResponse, Response
 
 from radlens import __version__
 from radlens.errors import DataError, RadlensError
 from radlens.service import worklist as wl
-from radlens.service.auth import AuthError, Principal, authenticate
+from radlens.service.access import make_access
+from radlens.service.auth import AuthError
 from radlens.service.dicom_node import DicomNode
 from radlens.service.files import FileStore
 from radlens.service.imaging import ImageService
-from radlens.service.ingest import ingest_upload
-from radlens.service.pages import cookie_principal, register_pages
+from radlens.service.pages import auth_error_response, pages_router, static_files
+from radlens.service.routes import api_routers
+from radlens.service.scoring import Scorer, load_scorer
 from radlens.service.settings import Settings
-from radlens.service.store import Database, Role
-from radlens.service.uploads import UploadError, UploadLimits
+from radlens.service.store import Database
+from radlens.service.uploads import UploadLimits
 from radlens.service.worker import Worker
 
 log = logging.getLogger(__name__)
-NIFTI_FORM_FIELDS = (
-    "patient_id",
-    "patient_name",
-    "study_uid",
-    "study_date",
-    "study_description",
-    "accession",
-    "modality",
-)
+#: Fills a fresh store at start-up (e.g. the demo's synthetic patients); called with the
+#: service's database and file store before the DICOM node and the worker start.
+Seeder = Callable[[Database, FileStore], object]
 
 
 @dataclass
@@ -71,15 +67,38 @@ class Services:
             s.max_upload_bytes, s.max_zip_uncompressed_bytes, s.max_zip_ratio, s.max_zip_entries
         )
 
-    def start_background(self, scorer=None) -> None:
-        """Start the DICOM node and the scoring worker as the settings ask."""
-        from radlens.service.scoring import load_scorer
+    def status(self) -> dict[str, Any]:
+        """Studies per status and which background services run (`GET /status`)."""
+        return {
+            "studies": wl.counts(self.db),
+            "worker": self.worker is not None,
+            "dicom_port": self.node.port if self.node else None,
+        }
 
+    def configured_scorer(self, fallback_run: Path | None = None) -> Scorer | None:
+        """The scorer the settings name (`load_scorer`); when they name none, a ModelScorer of
+        `fallback_run` if it loads (a stale fallback run leaves the service unscored)."""
         s = self.settings
-        if s.demo_patients:
-            from radlens.demos.service_seed import seed_demo
+        if s.scorer or s.model_run is not None or fallback_run is None:
+            return load_scorer(s.scorer, s.model_run)
+        try:
+            return load_scorer("", fallback_run)
+        except RadlensError as exc:
+            log.warning("run %s unusable (%s); serving unscored", fallback_run, exc)
+            return None
 
-            seed_demo(self.db, self.files, s.service_dir, n_patients=s.demo_patients)
+    def start_background(
+        self,
+        scorer: Scorer | None = None,
+        *,
+        seed: Seeder | None = None,
+        fallback_run: Path | None = None,
+    ) -> None:
+        """Seed an empty store (`seed`), then start the DICOM node and the scoring worker as the
+        settings ask; `scorer` defaults to `configured_scorer(fallback_run)`."""
+        s = self.settings
+        if seed is not None:
+            seed(self.db, self.files)
         if s.enable_dicom and self.node is None:
             self.node = DicomNode(
                 self.db,
@@ -91,17 +110,7 @@ class Services:
             )
             self.node.start()
         if scorer is None:
-            model_run = s.model_run
-            if model_run is None and not s.scorer and s.demo_patients:
-                from radlens.demos.service_seed import find_demo_run
-
-                model_run = find_demo_run()
-                try:  # a stale demo run must not keep the demo from being served
-                    scorer = load_scorer(s.scorer, model_run)
-                except RadlensError as exc:
-                    log.warning("demo run %s unusable (%s); serving unscored", model_run, exc)
-            else:
-                scorer = load_scorer(s.scorer, model_run)
+            scorer = self.configured_scorer(fallback_run)
         if s.enable_worker and scorer is not None and self.worker is None:
             self.worker = Worker(
                 self.db,
@@ -124,18 +133,42 @@ class Services:
             self.worker = None
 
 
-class ReportText(BaseModel):
-    text: str
-
-
-_bearer = HTTPBearer(auto_error=False, description="radlens token from `radlens user add`")
-
-
-def _status_of(exc: RadlensError) -> int:
+def status_of(exc: RadlensError) -> int:
+    """The HTTP status of a radlens error: its `status_code`, else 422 for bad data, else 400."""
     code = getattr(exc, "status_code", None)
     if isinstance(code, int):
         return code
     return 422 if isinstance(exc, DataError) else 400
+
+
+async def radlens_error(_request: Request, exc: RadlensError) -> Response:
+    """A radlens error as `{"detail": message}` with its HTTP status."""
+    return JSONResponse({"detail": str(exc)}, status_code=status_of(exc))
+
+
+async def auth_error(request: Request, exc: AuthError) -> Response:
+    """401/403 with `WWW-Authenticate: Bearer`; a page request goes to /login instead."""
+    return auth_error_response(request, exc)
+
+
+def lifespan_of(
+    services: Services, start: bool, seed: Seeder | None, fallback_run: Path | None
+) -> Callable:
+    """The app's lifespan: start the background services (if `start`), stop them at exit."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        if start:
+            await run_in_threadpool(
+                lambda: services.start_background(seed=seed, fallback_run=fallback_run)
+            )
+        try:
+            yield
+        finally:
+            if start:
+                await run_in_threadpool(services.stop_background)
+
+    return lifespan
 
 
 def create_app(
@@ -143,198 +176,37 @@ def create_app(
     *,
     services: Services | None = None,
     start_background: bool = False,
+    seed: Seeder | None = None,
+    fallback_run: Path | None = None,
 ) -> FastAPI:
-    """The radlens web app; `start_background` also runs the DICOM node and worker."""
+    """The radlens web app; `start_background` also seeds the store with `seed` and runs the
+    DICOM node and the worker (scoring with `fallback_run` when the settings name no model)."""
     services = services or Services.build(settings or Settings.from_env())
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI):
-        if start_background:
-            await run_in_threadpool(services.start_background)
-        try:
-            yield
-        finally:
-            if start_background:
-                await run_in_threadpool(services.stop_background)
-
     app = FastAPI(
         title="radlens triage service",
         version=__version__,
-        lifespan=lifespan,
-        docs_url=None,  # served below behind auth: every route but /health needs a token
+        lifespan=lifespan_of(services, start_background, seed, fallback_run),
+        docs_url=None,  # served by routes.docs_router behind auth: all but /health need a token
         redoc_url=None,
         openapi_url=None,
     )
     app.state.services = services
-
-    @app.exception_handler(RadlensError)
-    async def _radlens_error(_request: Request, exc: RadlensError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthError) else None
-        return JSONResponse({"detail": str(exc)}, status_code=_status_of(exc), headers=headers)
-
-    def principal(
-        request: Request,
-        credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
-    ) -> Principal:
-        if credentials is not None:
-            return authenticate(services.db, f"{credentials.scheme} {credentials.credentials}")
-        return cookie_principal(services.db, request)
-
-    def require(role: Role) -> Callable[..., Principal]:
-        def dependency(user: Principal = Depends(principal)) -> Principal:
-            if not user.allows(role):
-                raise AuthError(
-                    f"role {user.role.value!r} may not do this; needs {role.value!r}", 403
-                )
-            return user
-
-        return dependency
-
-    viewer, radiologist, admin = (require(r) for r in (Role.VIEWER, Role.RADIOLOGIST, Role.ADMIN))
-
-    @app.get("/openapi.json", include_in_schema=False)
-    def openapi_schema(_: Principal = Depends(viewer)) -> JSONResponse:
-        return JSONResponse(app.openapi())
-
-    @app.get("/docs", include_in_schema=False)
-    def swagger_docs(_: Principal = Depends(viewer)) -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="radlens API")
-
-    @app.get("/health", tags=["service"])
-    def health() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__}
-
-    @app.get("/status", tags=["service"])
-    def status(_: Principal = Depends(admin)) -> dict[str, Any]:
-        return {
-            "studies": wl.counts(services.db),
-            "worker": services.worker is not None,
-            "dicom_port": services.node.port if services.node else None,
-        }
-
-    @app.post(
-        "/studies",
-        status_code=201,
-        tags=["studies"],
-        openapi_extra={
-            "requestBody": {
-                "content": {
-                    "multipart/form-data": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["files"],
-                            "properties": {
-                                "files": {
-                                    "type": "array",
-                                    "items": {"type": "string", "format": "binary"},
-                                }
-                            }
-                            | {k: {"type": "string"} for k in NIFTI_FORM_FIELDS},
-                        }
-                    }
-                }
-            }
-        },
-    )
-    async def upload_study(request: Request, user: Principal = Depends(radiologist)) -> dict:
-        """DICOM files (any number), one zip of them, or one NIfTI plus metadata fields."""
-        limit = services.settings.max_upload_bytes
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > limit + 1_000_000:
-            raise UploadError(
-                f"upload of {length} bytes exceeds the limit of {limit} bytes "
-                "(RADLENS_MAX_UPLOAD_BYTES)",
-                413,
-            )
-        form = await request.form(max_files=100_000, max_fields=50)
-        uploads: list[tuple[str, bytes]] = []
-        fields: dict[str, str] = {}
-        total = 0
-        for key, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                data = await value.read()
-                total += len(data)
-                if total > limit:
-                    raise UploadError(
-                        f"upload exceeds the limit of {limit} bytes (RADLENS_MAX_UPLOAD_BYTES)", 413
-                    )
-                uploads.append((value.filename or key, data))
-            elif key in NIFTI_FORM_FIELDS:
-                fields[key] = str(value)
-        await form.close()
-        if not uploads:
-            raise UploadError("no files in the upload; send multipart field 'files'", 400)
-        result = await run_in_threadpool(
-            ingest_upload, services.db, services.files, uploads, services.limits, fields
-        )
-        for study_id in result.study_ids:
-            services.images.forget(study_id)
-        return result.as_dict()
-
-    @app.get("/studies", tags=["studies"])
-    def list_studies(
-        limit: int = 200, status: str | None = None, _: Principal = Depends(viewer)
-    ) -> list[dict]:
-        """The worklist: critical findings first, then top model score, then arrival."""
-        return wl.worklist(services.db, limit=limit, status=status)
-
-    @app.get("/studies/{study_id}", tags=["studies"])
-    def get_study(study_id: int, user: Principal = Depends(viewer)) -> dict:
-        return wl.study_detail(services.db, study_id, user)
-
-    @app.get("/studies/{study_id}/geometry", tags=["images"])
-    def geometry(study_id: int, _: Principal = Depends(viewer)) -> dict:
-        return services.images.geometry(study_id)
-
-    @app.get(
-        "/studies/{study_id}/slices/{z}.png",
-        tags=["images"],
-        response_class=Response,
-        responses={200: {"content": {"image/png": {}}}},
-    )
-    def slice_png(
-        study_id: int, z: int, window: str = "lung", _: Principal = Depends(viewer)
-    ) -> Response:
-        return Response(services.images.slice_png(study_id, z, window), media_type="image/png")
-
-    @app.get(
-        "/studies/{study_id}/heatmaps/{abnormality}/{z}.png",
-        tags=["images"],
-        response_class=Response,
-        responses={200: {"content": {"image/png": {}}}},
-    )
-    def overlay_png(
-        study_id: int, abnormality: str, z: int, _: Principal = Depends(viewer)
-    ) -> Response:
-        png = services.images.overlay_png(study_id, abnormality, z)
-        return Response(png, media_type="image/png")
-
-    @app.get("/studies/{study_id}/report", tags=["reports"])
-    def get_report(study_id: int, _: Principal = Depends(viewer)) -> dict:
-        return wl.get_report(services.db, study_id)
-
-    @app.put("/studies/{study_id}/report", tags=["reports"])
-    def put_report(study_id: int, body: ReportText, user: Principal = Depends(radiologist)) -> dict:
-        return wl.edit_report(services.db, study_id, body.text, user)
-
-    @app.post("/studies/{study_id}/report/sign", tags=["reports"])
-    def sign_report(study_id: int, user: Principal = Depends(radiologist)) -> dict:
-        return wl.sign_report(services.db, study_id, user)
-
-    @app.get("/audit", tags=["service"])
-    def audit(
-        study_id: int | None = None, limit: int = 500, _: Principal = Depends(admin)
-    ) -> list[dict]:
-        return wl.audit_trail(services.db, study_id=study_id, limit=limit)
-
-    register_pages(app, services.db, require(Role.VIEWER))
+    app.add_exception_handler(RadlensError, radlens_error)
+    app.add_exception_handler(AuthError, auth_error)
+    access = make_access(services.db)
+    for router in api_routers(services, access):
+        app.include_router(router)
+    app.mount("/static", static_files(), name="static")
+    app.include_router(pages_router(services.db, access.viewer))
     return app
 
 
-def serve(settings: Settings) -> None:
+def serve(
+    settings: Settings, *, seed: Seeder | None = None, fallback_run: Path | None = None
+) -> None:
     """`radlens serve`: API + DICOM node + worker in one process, until interrupted."""
     import uvicorn
 
     log.info("radlens service starting: %s", settings.safe_summary())
-    app = create_app(settings, start_background=True)
+    app = create_app(settings, start_background=True, seed=seed, fallback_run=fallback_run)
     uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="info")

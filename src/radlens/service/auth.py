@@ -6,10 +6,10 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from difflib import get_close_matches
 
 from sqlalchemy import select
 
+from radlens.core.options import suggest
 from radlens.errors import ServiceError
 from radlens.service.store import AuditEvent, Database, Role, Token, User, utcnow
 
@@ -44,8 +44,7 @@ def parse_role(value: str) -> Role:
         return Role(value.strip().lower())
     except ValueError:
         names = [r.value for r in Role]
-        close = get_close_matches(value.lower(), names, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = suggest(value, names)
         raise ServiceError(f"unknown role {value!r}, expected one of {names}{hint}") from None
 
 

@@ -23,7 +23,8 @@ from pynetdicom.sop_class import (
 
 from radlens.errors import RadlensError, ServiceError
 from radlens.service.files import FileStore
-from radlens.service.ingest import StoredInstance, commit_instances, meta_from_dataset
+from radlens.service.ingest import StoredInstance, commit_instances
+from radlens.service.instances import meta_from_dataset
 from radlens.service.store import Database
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,6 @@ import io
 import tempfile
 import threading
 from collections import OrderedDict
-from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,9 @@ import numpy as np
 from PIL import Image
 from sqlalchemy import select
 
+from radlens.core.options import look_up_option
 from radlens.errors import ServiceError
+from radlens.explain.overlays import heat_rgba
 from radlens.service.files import FileStore
 from radlens.service.store import Database, Heatmap
 from radlens.service.worker import default_loader, materialise_series
@@ -28,11 +29,8 @@ WINDOWS: dict[str, tuple[float, float]] = {  # name: (centre, width) in HU
 
 
 def window_name(name: str) -> tuple[float, float]:
-    if name not in WINDOWS:
-        close = get_close_matches(name, list(WINDOWS), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ServiceError(f"unknown window {name!r}; expected one of {list(WINDOWS)}{hint}")
-    return WINDOWS[name]
+    """(centre, width) HU of a viewer window preset; ServiceError with a did-you-mean."""
+    return WINDOWS[look_up_option(name, WINDOWS, what="window", error=ServiceError)]
 
 
 def png_bytes(array: np.ndarray) -> bytes:
@@ -51,8 +49,6 @@ def overlay_rgba(plane: np.ndarray, low: float = 0.3, high: float = 0.7) -> np.n
     """uint8 RGBA of a [0, 1] heatmap plane: inferno colours (`radlens.explain.overlays`),
     transparent below `low`, opaque from `high` (the page's opacity slider scales it), so only
     the hot region covers the anatomy."""
-    from radlens.explain.overlays import heat_rgba
-
     heat = np.clip(np.nan_to_num(plane.astype(np.float32)), 0.0, 1.0)
     rgba = heat_rgba(heat, alpha=1.0, min_value=0.0)
     rgba[..., 3] = np.clip((heat - low) / (high - low), 0.0, 1.0)

@@ -7,8 +7,19 @@ import gzip
 import nibabel as nib
 from pydicom.uid import generate_uid
 
-from radlens.service.ingest import InstanceMeta
+from radlens.service.instances import InstanceMeta
 from radlens.service.uploads import UploadError
+
+#: The form fields a NIfTI upload may carry (the keyword arguments of `nifti_meta`).
+NIFTI_FORM_FIELDS = (
+    "patient_id",
+    "patient_name",
+    "study_uid",
+    "study_date",
+    "study_description",
+    "accession",
+    "modality",
+)
 
 
 def nifti_meta(

@@ -1,102 +1,89 @@
 """Web pages: login, worklist and study viewer (Jinja2 templates + vanilla JS, no build step).
 
-Browsers cannot send a bearer header on navigation or `<img>` loads, so pages use a cookie that
-holds the same token (HttpOnly, SameSite=Strict). `/login` is the one page open without a token.
-State-changing requests authenticated by cookie must carry `X-Requested-With: radlens` (the page
-JS sends it; a cross-site form cannot), a second guard against CSRF beside SameSite.
+Pages authenticate with the session cookie (`radlens.service.access`); `/login` is the one page
+open without a token, and an unauthenticated page request is redirected to it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-from fastapi import Depends, FastAPI, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from radlens import __version__
+from radlens.service.access import COOKIE, Dependency
 from radlens.service.auth import AuthError, Principal, authenticate
 from radlens.service.store import Database
+from radlens.service.worklist import study_detail
 
-COOKIE = "radlens_token"
 WEB_DIR = Path(__file__).with_name("web")
-SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
 
 
-def cookie_principal(db: Database, request: Request) -> Principal:
-    """The principal from the session cookie (pages, images, the page's own API calls)."""
-    token = request.cookies.get(COOKIE)
-    if not token:
-        raise AuthError("missing Authorization header; send 'Authorization: Bearer <token>'")
-    if request.method not in SAFE_METHODS and request.headers.get("x-requested-with") != "radlens":
-        raise AuthError(
-            "cookie-authenticated changes need the header X-Requested-With: radlens", 403
-        )
-    return authenticate(db, f"Bearer {token}")
+def static_files() -> StaticFiles:
+    """The pages' scripts and styles, mounted at /static."""
+    return StaticFiles(directory=str(WEB_DIR / "static"))
 
 
-def register_pages(app: FastAPI, db: Database, viewer: Callable[..., Principal]) -> None:
-    """Add the static files and the HTML routes to `app`."""
-    app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
+def auth_error_response(request: Request, exc: AuthError) -> Response:
+    """A page request without a valid login goes to /login; anything else gets JSON."""
+    wants_html = "text/html" in request.headers.get("accept", "")
+    if wants_html and exc.status_code == 401 and request.method == "GET":
+        return RedirectResponse("/login", status_code=303)
+    return JSONResponse(
+        {"detail": str(exc)}, status_code=exc.status_code, headers={"WWW-Authenticate": "Bearer"}
+    )
 
-    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+
+def login(db: Database, token: str) -> Response:
+    """Set the session cookie for a valid token; back to the login page otherwise."""
+    try:
+        authenticate(db, f"Bearer {token.strip()}")
+    except AuthError:
+        return RedirectResponse("/login?error=unknown+or+revoked+token", status_code=303)
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", max_age=12 * 3600)
+    return response
+
+
+def logout() -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE)
+    return response
+
+
+def study_page(db: Database, request: Request, study_id: int, user: Principal) -> Response:
+    study = study_detail(db, study_id, user)
+    can_edit = user.role.value in ("radiologist", "admin")
+    context = {"user": user, "study": study, "version": __version__, "can_edit": can_edit}
+    return templates.TemplateResponse(request, "study.html", context)
+
+
+def pages_router(db: Database, viewer: Dependency) -> APIRouter:
+    """The HTML routes: /login, /logout, / (worklist) and /view/{study_id}."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/login", response_class=HTMLResponse)
     def login_page(request: Request, error: str = "") -> Response:
-        return templates.TemplateResponse(
-            request, "login.html", {"error": error[:200], "version": __version__}
-        )
+        context = {"error": error[:200], "version": __version__}
+        return templates.TemplateResponse(request, "login.html", context)
 
-    @app.post("/login", include_in_schema=False)
-    def login(token: str = Form(...)) -> Response:
-        try:
-            authenticate(db, f"Bearer {token.strip()}")
-        except AuthError:
-            return RedirectResponse("/login?error=unknown+or+revoked+token", status_code=303)
-        response = RedirectResponse("/", status_code=303)
-        response.set_cookie(
-            COOKIE, token.strip(), httponly=True, samesite="strict", max_age=12 * 3600
-        )
-        return response
+    @router.post("/login")
+    def login_form(token: str = Form(...)) -> Response:
+        return login(db, token)
 
-    @app.post("/logout", include_in_schema=False)
-    def logout() -> Response:
-        response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(COOKIE)
-        return response
+    router.add_api_route("/logout", logout, methods=["POST"])
 
-    @app.exception_handler(AuthError)
-    async def _auth_error(request: Request, exc: AuthError) -> Response:
-        wants_html = "text/html" in request.headers.get("accept", "")
-        if wants_html and exc.status_code == 401 and request.method == "GET":
-            return RedirectResponse("/login", status_code=303)
-        from fastapi.responses import JSONResponse
-
-        return JSONResponse(
-            {"detail": str(exc)},
-            status_code=exc.status_code,
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    @router.get("/", response_class=HTMLResponse)
     def worklist_page(request: Request, user: Principal = Depends(viewer)) -> Response:
-        return templates.TemplateResponse(
-            request, "worklist.html", {"user": user, "version": __version__}
-        )
+        context = {"user": user, "version": __version__}
+        return templates.TemplateResponse(request, "worklist.html", context)
 
-    @app.get("/view/{study_id}", response_class=HTMLResponse, include_in_schema=False)
-    def study_page(request: Request, study_id: int, user: Principal = Depends(viewer)) -> Response:
-        from radlens.service.worklist import study_detail
+    @router.get("/view/{study_id}", response_class=HTMLResponse)
+    def view(request: Request, study_id: int, user: Principal = Depends(viewer)) -> Response:
+        return study_page(db, request, study_id, user)
 
-        study = study_detail(db, study_id, user)
-        return templates.TemplateResponse(
-            request,
-            "study.html",
-            {
-                "user": user,
-                "study": study,
-                "version": __version__,
-                "can_edit": user.role.value in ("radiologist", "admin"),
-            },
-        )
+    return router

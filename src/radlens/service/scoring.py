@@ -4,24 +4,34 @@ A scorer turns a `Volume` into named predictions (abnormality x location, probab
 also give heatmaps (abnormality -> (Z, Y, X) float array in [0, 1]). `load_scorer(settings)` picks
 the configured one: `RADLENS_SCORER=package.module:factory` (a plug-in), else
 `ModelScorer(RADLENS_MODEL_RUN)`, else none (studies are stored and shown unscored).
+`ModelScorer` prepares volumes only as the run's plan (`RUN/plan.json`) says.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
-import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
+from radlens.core.plan import RunPlan, read_plan
+from radlens.core.rundir import CHECKPOINT, PLAN
+from radlens.data.volumes.preprocess import ORIENTATION, prepare_ct_volume
+from radlens.data.volumes.volume import Volume
 from radlens.errors import ConfigError, ModelError
+from radlens.explain.cam import compute_cam
+from radlens.training.device import images_to_tensor, normalise, predict_scores
+from radlens.training.run import load_run
 
 log = logging.getLogger(__name__)
 LABEL_SEPARATORS = ("@", "/", "|", ":")
-CT_WINDOW = (-1000.0, 400.0)
 
 
 @dataclass(frozen=True)
@@ -52,125 +62,65 @@ def split_label(label: str) -> tuple[str, str | None]:
     return label.strip(), None
 
 
-PREPROCESSING_FILE = "preprocessing.json"
-CHEST_CT_DATASET = "chest_ct_cohort"
+def prepare_volume(volume: Volume, plan: RunPlan) -> np.ndarray:
+    """A CT volume as the run's training volumes were stored, (C, D, H, W) uint8: the plan's
+    shape, spacing (None: the whole volume fitted to the shape) and HU windows through
+    `radlens.data.volumes.preprocess.prepare_ct_volume`, the function training used."""
+    return prepare_ct_volume(volume, plan.shape, plan.spacing_mm, plan.windows_hu or ())
 
 
-@dataclass(frozen=True)
-class RunPreprocessing:
-    """How a run's training volumes were made, so the service feeds the model the same thing.
-
-    shape (D, H, W) voxels; windows: one (lo, hi) HU window per input channel; spacing (z, y, x)
-    mm or None (the whole volume fitted to `shape`); source: where these values came from.
-    """
-
-    shape: tuple[int, int, int]
-    windows: tuple[tuple[float, float], ...]
-    spacing: tuple[float, float, float] | None
-    source: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "shape": list(self.shape),
-            "windows": [list(w) for w in self.windows],
-            "spacing": None if self.spacing is None else list(self.spacing),
-            "source": self.source,
-        }
-
-
-def run_preprocessing(run_dir: Path, checkpoint: dict[str, Any], dataset: str) -> RunPreprocessing:
-    """The preprocessing a run was trained with, from what the run directory records.
-
-    In order: `RUN/preprocessing.json` or `checkpoint["preprocessing"]` ({"shape", "windows",
-    "spacing"}); else, for the synthetic chest-CT cohort (`radlens.data.ct_cohort`, dataset
-    "chest_ct_cohort"), that loader's rules: shape from the checkpoint geometry (or the demo's
-    `demo.json`), one -1000..400 HU window, spacing = phantom field of view / shape; else the
-    whole volume fitted to the checkpoint's input shape with one -1000..400 HU window.
-    """
-    geometry = dict(checkpoint.get("geometry", {}))
-    side = int(geometry.get("min_side", 64))
-    shape = (int(geometry.get("depth", side)), side, side)
-    recorded: dict[str, Any] | None = checkpoint.get("preprocessing")
-    source = "checkpoint.pt"
-    path = run_dir / PREPROCESSING_FILE
-    if path.is_file():
-        try:
-            recorded, source = json.loads(path.read_text()), str(path)
-        except json.JSONDecodeError as exc:
-            raise ModelError(f"{path} is not valid JSON ({exc}); expected shape/windows") from exc
-    if recorded:
-        try:
-            spacing = recorded.get("spacing")
-            return RunPreprocessing(
-                tuple(int(v) for v in recorded.get("shape", shape)),  # type: ignore[arg-type]
-                tuple((float(lo), float(hi)) for lo, hi in recorded.get("windows", [CT_WINDOW])),
-                None if spacing is None else tuple(float(v) for v in spacing),  # type: ignore[arg-type]
-                source,
-            )
-        except (TypeError, ValueError) as exc:
-            raise ModelError(
-                f"{source}: preprocessing {recorded!r} is malformed ({exc}); expected "
-                '{"shape": [D, H, W], "windows": [[lo, hi], ...], "spacing": [z, y, x] | null}'
-            ) from exc
-    if dataset == CHEST_CT_DATASET:
-        return _ct_cohort_defaults(run_dir, shape)
-    return RunPreprocessing(shape, (CT_WINDOW,), None, "fit volume to input shape")
-
-
-def _ct_cohort_defaults(run_dir: Path, shape: tuple[int, int, int]) -> RunPreprocessing:
-    """What `load_ct_cohort` does when called with its defaults (as `radlens demo` does):
-    its default HU windows, spacing = phantom field of view / shape."""
-    import inspect
-
-    from radlens.data.ct_cohort import load_ct_cohort
-    from radlens.data.volumes.preprocess import resolve_window
-    from radlens.phantom.geometry import FOV_MM
-
-    demo = run_dir.parent / "demo.json"
-    if demo.is_file():
-        demo_shape = json.loads(demo.read_text()).get("shape")
-        if demo_shape and len(demo_shape) == 3 and demo_shape[0] == shape[0]:
-            shape = tuple(int(v) for v in demo_shape)  # type: ignore[assignment]
-    default = inspect.signature(load_ct_cohort).parameters["windows"].default
-    single = isinstance(default, str) or (len(default) == 2 and not isinstance(default[0], tuple))
-    windows = tuple(
-        tuple(float(v) for v in resolve_window(w))  # type: ignore[union-attr]
-        for w in ([default] if single else default)
-    )
-    spacing = tuple(FOV_MM[i] / shape[i] for i in range(3))
-    return RunPreprocessing(shape, windows, spacing, "ct_cohort defaults")  # type: ignore[arg-type]
+def check_plan(plan: RunPlan, run_dir: Path, in_channels: int, labels: Sequence[str]) -> None:
+    """ModelError unless the plan describes CT volumes the service can prepare for this model."""
+    where = run_dir / PLAN
+    if plan.spatial_dims != 3 or len(plan.shape) != 3:
+        raise ModelError(
+            f"{where}: a {plan.spatial_dims}D run (shape {list(plan.shape)}); the service scores "
+            "3D CT volumes and needs a 3D run"
+        )
+    if not plan.windows_hu:
+        raise ModelError(
+            f"{where}: no windows_hu (data source {plan.data_source!r}); the service scores CT "
+            "volumes in HU and needs a run trained on CT volumes with one HU window per channel"
+        )
+    if in_channels != len(plan.windows_hu) or plan.channels != in_channels:
+        raise ModelError(
+            f"run {run_dir} takes {in_channels} channel(s) but {where} gives "
+            f"{len(plan.windows_hu)} HU window(s) for {plan.channels} channel(s); expected one "
+            "window per channel"
+        )
+    if plan.orientation not in (None, ORIENTATION):
+        raise ModelError(
+            f"{where}: orientation {plan.orientation!r}; the service prepares volumes in "
+            f"{ORIENTATION!r} (radlens.data.volumes.preprocess)"
+        )
+    if tuple(plan.labels) != tuple(labels):
+        raise ModelError(
+            f"{where}: labels {list(plan.labels)[:6]}... differ from the checkpoint's "
+            f"{list(labels)[:6]}...; the plan and the checkpoint belong to different runs"
+        )
 
 
 class ModelScorer:
     """Scores a CT volume with a trained run directory (`radlens.training.run.load_run`).
 
-    Preprocessing is the run's own (`run_preprocessing`), through the same function training
-    used (`radlens.data.volumes.preprocess.preprocess_volume`): reorient, resample to the recorded
-    spacing, crop/pad to the input shape, one channel per HU window scaled to [0, 1]; then the
-    run's prediction path (`radlens.training.device.predict_scores`: normalisation + activation)
-    gives probabilities named by the run's label names ('abnormality' or
-    'abnormality@location'). Heatmaps are Grad-CAM maps (`radlens.explain`) per output label
-    that reaches `heatmap_threshold` (and always the top one; at most `max_heatmaps`), resized
-    to the volume's shape.
+    The volume is prepared as the run's plan says (`RUN/plan.json`, `prepare_volume`); the run's
+    prediction path (`radlens.training.device.predict_scores`: normalisation + activation)
+    gives probabilities named by the run's labels ('abnormality' or 'abnormality@location').
+    Heatmaps are Grad-CAM maps (`radlens.explain`) per output label that reaches
+    `heatmap_threshold` (and always the top one; at most `max_heatmaps`), resized to the
+    volume's shape.
     """
 
     def __init__(
-        self,
-        run_dir: Path | str,
-        *,
-        heatmap_threshold: float = 0.5,
-        max_heatmaps: int = 8,
-        preprocessing: RunPreprocessing | None = None,
+        self, run_dir: Path | str, *, heatmap_threshold: float = 0.5, max_heatmaps: int = 8
     ) -> None:
-        import hashlib
-
-        from radlens.training.run import load_run
-
         self.run_dir = Path(run_dir)
-        if not (self.run_dir / "checkpoint.pt").is_file():
+        checkpoint = self.run_dir / CHECKPOINT
+        if not checkpoint.is_file():
             raise ModelError(
-                f"model run directory {self.run_dir} does not exist or has no checkpoint.pt"
+                f"model run directory {self.run_dir} does not exist or has no {CHECKPOINT}"
             )
+        self.plan = read_plan(self.run_dir)
         run = load_run(self.run_dir)
         geometry = dict(run.checkpoint.get("geometry", {}))
         if geometry.get("spatial_dims") != 3:
@@ -178,44 +128,22 @@ class ModelScorer:
                 f"run {self.run_dir} is a {geometry.get('spatial_dims')}D model; the service "
                 "scores 3D CT volumes and needs a 3D run"
             )
-        self.model, self.task = run.model.eval(), run.task
         self.label_names = [str(n) for n in run.label_names]
-        dataset = str(getattr(run.config, "dataset", ""))
-        self.preprocessing = preprocessing or run_preprocessing(
-            self.run_dir, run.checkpoint, dataset
-        )
-        n_in = int(geometry.get("in_channels", 1))
-        if n_in != len(self.preprocessing.windows):
-            raise ModelError(
-                f"run {self.run_dir} takes {n_in} channel(s) but its preprocessing "
-                f"({self.preprocessing.source}) gives {len(self.preprocessing.windows)} HU "
-                "window(s); expected one window per channel"
-            )
+        check_plan(self.plan, self.run_dir, int(geometry.get("in_channels", 1)), self.label_names)
+        self.model, self.task = run.model.eval(), run.task
         self.heatmap_threshold = heatmap_threshold
         self.max_heatmaps = max_heatmaps
-        digest = hashlib.sha256((self.run_dir / "checkpoint.pt").read_bytes()).hexdigest()
+        digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
         self.model_version = f"{self.run_dir.name}@{digest[:12]}"
-        log.info("model scorer %s, preprocessing %s", self.model_version, self.preprocessing)
+        log.info("model scorer %s, plan %s", self.model_version, self.plan)
 
-    def _tensor(self, volume: Any):
-        import torch
-
-        from radlens.data.volumes.preprocess import preprocess_volume
-
-        pre = self.preprocessing
-        spacing = pre.spacing or tuple(
-            sp * n / s
-            for sp, n, s in zip(volume.spacing, volume.array.shape, pre.shape, strict=True)
+    def _tensor(self, volume: Volume) -> torch.Tensor:
+        """(1, C, D, H, W) uint8, as training feeds its stored volumes to the model."""
+        return images_to_tensor(
+            prepare_volume(volume, self.plan)[None], n_channels=self.plan.channels, spatial_dims=3
         )
-        hu = preprocess_volume(volume, target_spacing=spacing, shape=pre.shape)[0]
-        channels = [np.clip((hu - lo) / (hi - lo), 0.0, 1.0) for lo, hi in pre.windows]
-        # training stores uint8 (round(x * 255)); quantise the same way
-        stacked = np.round(np.stack(channels) * 255.0).astype(np.uint8)
-        return torch.from_numpy(stacked)[None]
 
-    def score(self, volume: Any) -> list[Prediction]:
-        from radlens.training.device import predict_scores
-
+    def score(self, volume: Volume) -> list[Prediction]:
         probs = predict_scores(self.model, self._tensor(volume), self.task, batch_size=1)[0]
         if len(probs) != len(self.label_names):
             raise ModelError(
@@ -227,15 +155,9 @@ class ModelScorer:
             for name, p in zip(self.label_names, probs, strict=True)
         ]
 
-    def heatmaps(self, volume: Any) -> dict[str, np.ndarray]:
+    def heatmaps(self, volume: Volume) -> dict[str, np.ndarray]:
         """Grad-CAM per output label ('abnormality' or 'abnormality@location') whose probability
         reaches the threshold, plus the most probable one; keys are the label names."""
-        import torch
-        import torch.nn.functional as F
-
-        from radlens.explain.cam import compute_cam
-        from radlens.training.device import normalise
-
         scored = sorted(((p.score, i) for i, p in enumerate(self.score(volume))), reverse=True)
         # the top output always gets one: the worklist's top finding can always be shown
         chosen = [i for k, (s, i) in enumerate(scored) if k == 0 or s >= self.heatmap_threshold]

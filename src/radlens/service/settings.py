@@ -48,7 +48,8 @@ class Settings(BaseModel):
     model_run: Path | None = None  # run directory for ModelScorer
     scorer: str = ""  # "package.module:factory" building a Scorer; overrides model_run
     finding_threshold: float = Field(0.5, gt=0.0, lt=1.0)
-    demo_patients: int = Field(0, ge=0, le=200)  # >0: seed a synthetic cohort into an empty store
+    # >0: `radlens serve` seeds this many synthetic patients into an empty store (the demo)
+    demo_patients: int = Field(0, ge=0, le=200)
     enable_worker: bool = True
     enable_dicom: bool = True
 

@@ -42,6 +42,8 @@ from sqlalchemy.orm import (
 from radlens.errors import ServiceError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+#: A study's urgency_rank until it is scored (after every rank of `radlens.reports.triage`).
+UNSCORED_RANK = 9
 
 
 def utcnow() -> datetime:
@@ -115,9 +117,8 @@ class Study(Base):
     scored_at: Mapped[datetime | None] = mapped_column(nullable=True)
     n_scorings: Mapped[int] = mapped_column(Integer, default=0)
     model_version: Mapped[str] = mapped_column(String(128), default="")
-    urgency_rank: Mapped[int] = mapped_column(
-        Integer, default=9
-    )  # 0 critical .. 3 none, 9 unscored
+    # radlens.reports.triage ranks 0 critical .. 3 no finding; UNSCORED_RANK until scored
+    urgency_rank: Mapped[int] = mapped_column(Integer, default=UNSCORED_RANK)
     top_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     top_abnormality: Mapped[str] = mapped_column(String(64), default="")
     error: Mapped[str] = mapped_column(Text, default="")

@@ -2,6 +2,7 @@
 
 Everything here runs before any byte is stored, so a rejected upload leaves nothing behind.
 Entry sizes are enforced on the bytes actually inflated, not on the sizes the zip header claims.
+`read_upload_form` reads a multipart `POST /studies` body within the upload size limit.
 """
 
 from __future__ import annotations
@@ -9,7 +10,11 @@ from __future__ import annotations
 import io
 import posixpath
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
 
 from radlens.errors import DataError
 
@@ -119,4 +124,42 @@ def expand_uploads(
             out.append((name, data))
     if not out:
         raise UploadError("no files in the upload; send DICOM files, one zip, or one NIfTI")
+    return out
+
+
+@dataclass
+class UploadForm:
+    """The files (name, bytes) and the known text fields of a multipart upload."""
+
+    files: list[tuple[str, bytes]] = field(default_factory=list)
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+def _too_big(limit: int, size: str = "") -> UploadError:
+    what = f"upload of {size} bytes exceeds" if size else "upload exceeds"
+    return UploadError(f"{what} the limit of {limit} bytes (RADLENS_MAX_UPLOAD_BYTES)", 413)
+
+
+async def read_upload_form(
+    request: Request, max_upload_bytes: int, known_fields: Collection[str]
+) -> UploadForm:
+    """The multipart body's files (any field name) and its `known_fields` text fields; 413 as soon
+    as the declared length or the files read so far pass `max_upload_bytes`, 400 without files."""
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > max_upload_bytes + 1_000_000:
+        raise _too_big(max_upload_bytes, length)
+    form = await request.form(max_files=100_000, max_fields=50)
+    out, total = UploadForm(), 0
+    for key, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            data = await value.read()
+            total += len(data)
+            if total > max_upload_bytes:
+                raise _too_big(max_upload_bytes)
+            out.files.append((value.filename or key, data))
+        elif key in known_fields:
+            out.fields[key] = str(value)
+    await form.close()
+    if not out.files:
+        raise UploadError("no files in the upload; send multipart field 'files'", 400)
     return out

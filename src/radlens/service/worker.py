@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import and_, delete, or_, select, update
 
+from radlens.data.volumes.io import load_volume
 from radlens.errors import RadlensError
 from radlens.service.files import FileStore
 from radlens.service.scoring import Scorer
@@ -37,14 +38,13 @@ from radlens.service.store import (
     StudyStatus,
     utcnow,
 )
-from radlens.service.triage import draft_report, triage
+from radlens.service.triage import draft_report, triage_predictions
 
 log = logging.getLogger(__name__)
 
 
 def default_loader(path: Path) -> Any:
-    from radlens.data.volumes.io import load_volume
-
+    """The study's volume from what `materialise_series` linked (`radlens.data.volumes.io`)."""
     return load_volume(path)
 
 
@@ -165,7 +165,7 @@ class Worker:
         """Score one claimed study and commit; False when the claim was lost meanwhile."""
         try:
             predictions, heatmaps = self._score(study_id)
-            result = triage(predictions, self.threshold)
+            result = triage_predictions(predictions, self.threshold)
             blobs = self._store_heatmaps(heatmaps)
         except Exception as exc:  # a bad volume or a broken model fails this study only
             log.warning("scoring study id %d failed: %s", study_id, exc, exc_info=True)

@@ -9,9 +9,12 @@ from typing import Any
 
 from sqlalchemy import func, nulls_last, select
 
+from radlens.core.options import look_up_option
 from radlens.errors import ServiceError
+from radlens.reports.triage import NO_FINDING, NO_FINDING_RANK, URGENCY_LEVELS, URGENCY_RANK
 from radlens.service.auth import Principal
 from radlens.service.store import (
+    UNSCORED_RANK,
     AuditEvent,
     Database,
     Finding,
@@ -26,9 +29,11 @@ from radlens.service.store import (
     User,
     utcnow,
 )
-from radlens.service.triage import URGENCY_RANK
 
-RANK_NAME = {v: k for k, v in URGENCY_RANK.items()} | {3: "none", 9: "unscored"}
+RANK_NAME = dict(enumerate(URGENCY_LEVELS)) | {
+    NO_FINDING_RANK: NO_FINDING,
+    UNSCORED_RANK: "unscored",
+}
 MAX_REPORT_CHARS = 50_000
 
 
@@ -38,6 +43,11 @@ class NotFoundError(ServiceError):
 
 class ConflictError(ServiceError):
     status_code = 409
+
+
+def _finding_order(f: Finding) -> tuple[int, float]:
+    """Most urgent first, then the highest score."""
+    return URGENCY_RANK.get(f.urgency, NO_FINDING_RANK), -(f.score or 0)
 
 
 def _iso(value) -> str | None:
@@ -55,7 +65,7 @@ def _study_summary(study: Study, patient: Patient, n_instances: int) -> dict[str
         "accession": study.accession,
         "source": study.source,
         "status": study.status.value,
-        "urgency": RANK_NAME.get(study.urgency_rank, "none"),
+        "urgency": RANK_NAME.get(study.urgency_rank, NO_FINDING),
         "urgency_rank": study.urgency_rank,
         "top_abnormality": study.top_abnormality,
         "top_score": study.top_score,
@@ -81,11 +91,9 @@ def worklist(db: Database, *, limit: int = 200, status: str | None = None) -> li
         .where(Study.visible.is_(True))
     )
     if status is not None:
-        try:
-            query = query.where(Study.status == StudyStatus(status))
-        except ValueError:
-            names = [s.value for s in StudyStatus]
-            raise ServiceError(f"unknown status {status!r}; expected one of {names}") from None
+        names = [s.value for s in StudyStatus]
+        chosen = look_up_option(status, names, what="status", error=ServiceError)
+        query = query.where(Study.status == StudyStatus(chosen))
     query = query.order_by(
         Study.urgency_rank, nulls_last(Study.top_score.desc()), Study.received_at, Study.id
     ).limit(max(1, min(limit, 1000)))
@@ -159,9 +167,7 @@ def study_detail(db: Database, study_id: int, principal: Principal) -> dict[str,
                     "urgency": f.urgency,
                     "heatmap": heatmap_key(f.abnormality, f.location, heatmaps),
                 }
-                for f in sorted(
-                    findings, key=lambda f: (URGENCY_RANK.get(f.urgency, 3), -(f.score or 0))
-                )
+                for f in sorted(findings, key=_finding_order)
             ],
             "heatmaps": sorted(heatmaps),
         }

@@ -3,8 +3,8 @@
 ``last.pt`` holds everything a resumed run needs to continue bit for bit: model, optimiser and
 scheduler states, the epoch reached, the best-so-far bookkeeping, the history and every random
 state (torch, CUDA, NumPy, Python, and the batch-permutation and augmentation generators).
-Both files also carry what `radlens.training.run.load_run` needs to rebuild the model (task, label names,
-geometry, config).
+Both files also carry what `radlens.training.run.load_run` needs to rebuild the model (task, label
+names, geometry, config) and the run's plan.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from radlens.core.plan import RunPlan
+from radlens.core.rundir import CHECKPOINT, LAST, atomic_save
 from radlens.models.tasks import Task
 from radlens.training.config import TrainConfig
 
@@ -93,20 +95,26 @@ def restore_training_state(
     )
 
 
-def checkpoint_meta(task: Task, config: TrainConfig, geometry: dict[str, Any]) -> dict[str, Any]:
-    """What both checkpoint files carry besides weights: enough to rebuild the model."""
-    return {
+def checkpoint_meta(
+    task: Task, config: TrainConfig, geometry: dict[str, Any], plan: RunPlan | None = None
+) -> dict[str, Any]:
+    """What both checkpoint files carry besides weights: enough to rebuild the model, and the
+    run's plan (how its inputs were prepared) when given."""
+    meta = {
         "task": task.kind,
         "label_names": list(task.label_names),
         "ordinal_loss": task.ordinal_loss,
         "geometry": geometry,
         "config": config.model_dump(mode="json"),
     }
+    if plan is not None:
+        meta["plan"] = plan.model_dump(mode="json")
+    return meta
 
 
 def load_best_weights(run_dir: Path, model: nn.Module) -> None:
     """Put the best weights of the run (``checkpoint.pt``) into `model`."""
-    best = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
+    best = torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=True)
     model.load_state_dict(best["model"])
 
 
@@ -124,11 +132,9 @@ def save_checkpoints(
 ) -> None:
     """checkpoint.pt (best so far, when it changed since the last save), then last.pt (full
     state): an interruption between the two only makes a resume redo a few epochs."""
-    from radlens.training.run import atomic_save
-
     if best_weights is not None:
         atomic_save(
-            run_dir / "checkpoint.pt",
+            run_dir / CHECKPOINT,
             {
                 **meta,
                 "model": best_weights,
@@ -139,7 +145,7 @@ def save_checkpoints(
     weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     opt = optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer  # Fabric wrapper
     atomic_save(
-        run_dir / "last.pt",
+        run_dir / LAST,
         {
             **meta,
             "model": weights,

@@ -6,17 +6,34 @@ the model. Unknown keys in a YAML file are errors naming the key (with a did-you
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from radlens.errors import ConfigError
-from radlens.models.factory import available_models
+from radlens.core.options import suggest
+from radlens.core.rundir import atomic_write_text
+from radlens.errors import ConfigError, ModelError
+from radlens.models.factory import resolve_model_name
 
 AUGMENTS: tuple[str, ...] = ("none", "flip", "shift", "flip+shift")
+
+
+def check_model_name(value: str) -> str:
+    """The canonical name of a known model (for a pydantic validator: ValueError otherwise, with
+    the closest name and the valid ones)."""
+    try:
+        return resolve_model_name(value)
+    except ModelError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def check_augment(value: str) -> str:
+    """`value` when it is one of `AUGMENTS` (for a pydantic validator: ValueError otherwise)."""
+    if value not in AUGMENTS:
+        raise ValueError(f"unknown augmentation {value!r}; expected one of {AUGMENTS}")
+    return value
 
 
 class TrainConfig(BaseModel):
@@ -115,20 +132,12 @@ class TrainConfig(BaseModel):
     @field_validator("model")
     @classmethod
     def _known_model(cls, value: str) -> str:
-        key = value.lower().replace("-", "")
-        names = available_models()
-        if key not in names:
-            close = difflib.get_close_matches(key, names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"unknown model {value!r}{hint} (available: {', '.join(names)})")
-        return key
+        return check_model_name(value)
 
     @field_validator("augment")
     @classmethod
     def _known_augment(cls, value: str) -> str:
-        if value not in AUGMENTS:
-            raise ValueError(f"unknown augmentation {value!r}; expected one of {AUGMENTS}")
-        return value
+        return check_augment(value)
 
     @field_validator("milestones")
     @classmethod
@@ -159,7 +168,7 @@ class TrainConfig(BaseModel):
             raise ConfigError("--images needs --labels CSV and --patient-column COLUMN")
 
     def to_yaml(self, path: Path) -> None:
-        path.write_text(yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False))
+        atomic_write_text(path, yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False))
 
 
 def _explain(exc: ValidationError, source: str) -> ConfigError:
@@ -169,9 +178,7 @@ def _explain(exc: ValidationError, source: str) -> ConfigError:
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "(root)"
         if err["type"] == "extra_forbidden":
-            close = difflib.get_close_matches(loc, fields, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            parts.append(f"unknown key {loc!r}{hint}")
+            parts.append(f"unknown key {loc!r}{suggest(loc, fields)}")
         else:
             msg = err["msg"].removeprefix("Value error, ")
             parts.append(f"{loc}: {msg} (got {err.get('input')!r})")

@@ -17,6 +17,7 @@ from radlens.models.tasks import Task
 __all__ = [
     "augment_batch",
     "images_to_tensor",
+    "intensity_mapping",
     "memory_format",
     "normalise",
     "predict_scores",
@@ -56,6 +57,15 @@ def normalise(batch: torch.Tensor) -> torch.Tensor:
     if batch.dtype == torch.uint8:
         return batch.float().mul_(2.0 / 255.0).sub_(1.0)
     return batch.float().mul(2.0).sub_(1.0)
+
+
+def intensity_mapping(dtype: np.dtype | type) -> str:
+    """How stored pixels of `dtype` reach the model (`images_to_tensor`, then `normalise`), e.g.
+    "uint8 [0, 255] -> [-1, 1]" or "float [0, 1] -> [-1, 1]" (the run plan's ``intensity``)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "ui":
+        return f"{dtype.name} [0, {np.iinfo(dtype).max}] -> [-1, 1]"
+    return "float [0, 1] -> [-1, 1]"
 
 
 def augment_batch(

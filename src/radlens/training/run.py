@@ -1,31 +1,51 @@
 """Run directories: config.yaml, checkpoint.pt / last.pt, metrics.json, predictions.parquet.
 
-`load_run` rebuilds the trained model from a run directory; `evaluate_run` re-predicts one split
-from ``checkpoint.pt`` and updates metrics.json and predictions.parquet.
+`prepare_run_dir` starts or resumes one, `write_outputs` writes its predictions and metrics,
+`load_run` rebuilds the trained model from it and `repredict_split` re-predicts one split from
+``checkpoint.pt`` and updates metrics.json and predictions.parquet.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 import yaml
-from rich.table import Table
 from torch import nn
 
+from radlens.core.rundir import (
+    CHECKPOINT,
+    CONFIG,
+    LAST,
+    METRICS,
+    PREDICTIONS,
+    atomic_write_text,
+    read_predictions,
+    write_predictions,
+)
 from radlens.data.arrays import ArrayDataset
 from radlens.errors import ConfigError, EvaluationError, ModelError
 from radlens.models.tasks import Task, predictions_to_frame, prevalence
 from radlens.training.config import TrainConfig, make_config
+from radlens.training.device import images_to_tensor, predict_scores, subset_indices
+from radlens.training.model_setup import make_model
+from radlens.training.sources import load_dataset
+
+__all__ = [
+    "HARDWARE_FIELDS",
+    "LoadedRun",
+    "load_run",
+    "prepare_run_dir",
+    "repredict_split",
+    "split_report",
+    "write_outputs",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -43,15 +63,8 @@ HARDWARE_FIELDS = {
 }
 
 
-def atomic_save(path: Path, obj: Any) -> None:
-    """torch.save to a temporary file, then rename: never a half-written checkpoint."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def _read_config(run_dir: Path) -> TrainConfig:
-    path = run_dir / "config.yaml"
+    path = run_dir / CONFIG
     if not path.is_file():
         raise ModelError(
             f"{run_dir} is not a run directory: no config.yaml (train one with"
@@ -75,17 +88,17 @@ def prepare_run_dir(
     """Create ``out`` (fresh run) or reload config and ``last.pt`` (resume)."""
     run_dir = Path(config.out)
     if not resume:
-        if (run_dir / "last.pt").exists() or (run_dir / "checkpoint.pt").exists():
+        if (run_dir / LAST).exists() or (run_dir / CHECKPOINT).exists():
             raise ConfigError(
                 f"--out {run_dir} already holds a run; add --resume to continue it or choose"
                 " another --out"
             )
         config.check_source()
         run_dir.mkdir(parents=True, exist_ok=True)
-        config.to_yaml(run_dir / "config.yaml")
+        config.to_yaml(run_dir / CONFIG)
         return config, None
     saved = _read_config(run_dir)
-    state = _torch_load(run_dir / "last.pt")
+    state = _torch_load(run_dir / LAST)
     for name in config.model_fields_set - HARDWARE_FIELDS:
         if getattr(config, name) != getattr(saved, name):
             raise ConfigError(
@@ -93,78 +106,11 @@ def prepare_run_dir(
                 f" cannot continue it with {name}={getattr(config, name)!r}"
             )
     hardware = {k: getattr(config, k) for k in config.model_fields_set & HARDWARE_FIELDS}
-    resolved = make_config({**saved.model_dump(), **hardware}, source=str(run_dir / "config.yaml"))
+    resolved = make_config({**saved.model_dump(), **hardware}, source=str(run_dir / CONFIG))
     return resolved, state
 
 
-def load_dataset(config: TrainConfig) -> ArrayDataset:
-    """The dataset the config names: a MedMNIST dataset, a folder of radiographs or a chest-CT
-    cohort (its reports labelled by the labeler, split by patient exactly as in training)."""
-    config.check_source()
-    if config.cohort:
-        from radlens.data.ct_cohort import load_ct_cohort
-
-        options: dict[str, Any] = {
-            "seed": config.seed,
-            "shape": config.cohort_shape,
-            "min_location_positives": config.cohort_min_location_positives,
-            "cache_dir": config.cohort_cache,
-            "progress": False,
-        }
-        if config.cohort_windows is not None:
-            options["windows"] = [tuple(w) for w in config.cohort_windows]
-        if config.cohort_spacing is not None:
-            options["target_spacing"] = config.cohort_spacing
-        return load_ct_cohort(config.cohort, **options).dataset
-    if config.dataset:
-        from radlens.data.medmnist.load import load_medmnist
-
-        return load_medmnist(
-            config.dataset,
-            config.size,
-            data_dir=config.data_dir,
-            data_file=config.data_file,
-            verify=config.verify,
-        )
-    try:
-        from radlens.data.radiographs.decode import load_image_folder
-    except ImportError:  # the loader lives beside the radiograph decoder
-        from radlens.data.radiographs.folder import load_image_folder
-
-    return load_image_folder(
-        config.images,
-        config.labels,
-        image_column=config.image_column,
-        patient_column=config.patient_column,
-        label_columns=config.label_columns,
-        size=config.image_size,
-        seed=config.seed,
-        site_column=config.site_column,
-    )
-
-
 # ---- predictions and metrics ---------------------------------------------------------------
-def write_predictions(df: pd.DataFrame, path: Path) -> None:
-    """Parquet with the frame's attrs["radlens"] as schema metadata key b"radlens"."""
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    meta = dict(table.schema.metadata or {})
-    meta[b"radlens"] = json.dumps(df.attrs.get("radlens", {})).encode()
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table.replace_schema_metadata(meta), tmp)
-    os.replace(tmp, path)
-
-
-def read_predictions(path: Path) -> pd.DataFrame:
-    """Read a predictions table; its metadata lands in ``df.attrs["radlens"]``."""
-    if not Path(path).is_file():
-        raise EvaluationError(f"predictions table {path} not found")
-    table = pq.read_table(path)
-    df = table.to_pandas()
-    raw = (table.schema.metadata or {}).get(b"radlens")
-    df.attrs["radlens"] = json.loads(raw) if raw else {}
-    return df
-
-
 def split_report(
     ds: ArrayDataset,
     split: str,
@@ -198,8 +144,6 @@ def _predict_split(
     device: torch.device,
     channels_last: bool,
 ):
-    from radlens.training.device import images_to_tensor, predict_scores, subset_indices
-
     idx = subset_indices(ds.size(split), config.max_eval_images, config.seed)
     x = images_to_tensor(
         ds.images[split][idx], n_channels=ds.n_channels, spatial_dims=ds.spatial_dims
@@ -253,19 +197,30 @@ def write_outputs(
         frames.append(_frame(ds, split, task, idx, y, scores))
     df = pd.concat(frames, ignore_index=True)
     df.attrs = frames[0].attrs
-    write_predictions(df, run_dir / "predictions.parquet")
+    write_predictions(df, run_dir / PREDICTIONS)
     metrics = {
+        **_metrics_head(ds, task, config),
+        **(extra or {}),
+        "splits": splits,
+    }
+    _write_metrics(run_dir, metrics)
+    return metrics
+
+
+def _metrics_head(ds: ArrayDataset, task: Task, config: TrainConfig) -> dict[str, Any]:
+    """What metrics.json says before the per-split figures: the data, the task, the model."""
+    return {
         "dataset": ds.name,
         "task": task.kind,
         "official_data": bool(ds.official),
         "data_note": "official data" if ds.official else "unofficial data",
         "label_names": list(task.label_names),
         "model": config.model,
-        **(extra or {}),
-        "splits": splits,
     }
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
-    return metrics
+
+
+def _write_metrics(run_dir: Path, metrics: dict[str, Any]) -> None:
+    atomic_write_text(run_dir / METRICS, json.dumps(metrics, indent=2, default=float))
 
 
 # ---- reading runs back -------------------------------------------------------------------------
@@ -283,26 +238,22 @@ class LoadedRun:
 
 def load_run(run_dir: str | Path) -> LoadedRun:
     """Rebuild the best model of a run from ``config.yaml`` and ``checkpoint.pt``."""
-    from radlens.training.loop import make_model
-
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ModelError(f"run directory {run_dir} does not exist")
     config = _read_config(run_dir)
-    ckpt = _torch_load(run_dir / "checkpoint.pt")
+    ckpt = _torch_load(run_dir / CHECKPOINT)
     try:
         task = Task(ckpt["task"], tuple(ckpt["label_names"]), ordinal_loss=ckpt["ordinal_loss"])
         model = make_model(config, task, ckpt["geometry"])
         model.load_state_dict(ckpt["model"])
     except (KeyError, RuntimeError) as exc:
-        raise ModelError(
-            f"{run_dir / 'checkpoint.pt'}: does not match config.yaml ({exc})"
-        ) from None
+        raise ModelError(f"{run_dir / CHECKPOINT}: does not match {CONFIG} ({exc})") from None
     model.eval()
     return LoadedRun(model, config, task, task.label_names, run_dir, ckpt)
 
 
-def evaluate_run(
+def repredict_split(
     run_dir: str | Path,
     split: str = "test",
     *,
@@ -321,24 +272,16 @@ def evaluate_run(
     run.model.to(dev)
     idx, y, scores = _predict_split(run.model, ds, split, run.task, run.config, dev, False)
     report = split_report(ds, split, run.task, run.config, idx, y, scores)
-    metrics_path = run.run_dir / "metrics.json"
+    metrics_path = run.run_dir / METRICS
     metrics = (
         json.loads(metrics_path.read_text())
         if metrics_path.is_file()
-        else {
-            "dataset": ds.name,
-            "task": run.task.kind,
-            "official_data": bool(ds.official),
-            "data_note": "official data" if ds.official else "unofficial data",
-            "label_names": list(run.label_names),
-            "model": run.config.model,
-            "splits": {},
-        }
+        else {**_metrics_head(ds, run.task, run.config), "splits": {}}
     )
     metrics["splits"][split] = report
-    metrics_path.write_text(json.dumps(metrics, indent=2, default=float))
+    _write_metrics(run.run_dir, metrics)
     frame = _frame(ds, split, run.task, idx, y, scores)
-    pred_path = run.run_dir / "predictions.parquet"
+    pred_path = run.run_dir / PREDICTIONS
     if pred_path.is_file():
         old = read_predictions(pred_path)
         frame_attrs = frame.attrs
@@ -352,31 +295,3 @@ def evaluate_run(
         "label_names": list(run.label_names),
         **report,
     }
-
-
-def metrics_table(metrics: dict[str, Any], splits: tuple[str, ...] = ("val", "test")) -> Table:
-    """A rich table of headline metrics per split, titled with what they were measured on."""
-    note = "" if metrics.get("official_data", True) else " [bold yellow](unofficial data)[/]"
-    table = Table(
-        title=f"{metrics.get('dataset', '')} · {metrics.get('task', '')}"
-        f" · {metrics.get('model', '')}{note}"
-    )
-    for column in ("split", "AUC", "ACC", "extras", "images", "patients", "measured on"):
-        table.add_column(
-            column, justify="right" if column in ("AUC", "ACC", "images", "patients") else "left"
-        )
-    for split in splits:
-        m = metrics.get("splits", {}).get(split)
-        if not m:
-            continue
-        extras = ", ".join(f"{k} {m[k]:.3f}" for k in ("mae", "qwk") if k in m)
-        table.add_row(
-            split,
-            f"{m['auc']:.4f}",
-            f"{m['acc']:.4f}",
-            extras,
-            str(m["n_images"]),
-            str(m["n_patients"]),
-            m.get("measured_on", ""),
-        )
-    return table

@@ -12,7 +12,7 @@ from PIL import Image
 from pydicom.data import get_testdata_file
 
 from radlens.data.radiographs import decode as radiographs
-from radlens.data.radiographs.decode import load_image_folder
+from radlens.data.radiographs.folder import load_image_folder
 from radlens.data.splits import assign_splits
 from radlens.errors import ConfigError, DataError
 

@@ -18,10 +18,19 @@ from radlens.data.volumes.io import (
     load_nifti,
     load_volume,
     reorient_standard,
+    series_geometry,
+    volume_extent,
     write_dicom_series,
     write_nifti,
 )
-from radlens.data.volumes.preprocess import WINDOWS, VolumeCache, preprocess_volume
+from radlens.data.volumes.preprocess import (
+    WINDOWS,
+    VolumeCache,
+    fitted_spacing,
+    prepare_ct_volume,
+    preprocess_volume,
+    window_channels,
+)
 from radlens.errors import ConfigError, DataError
 
 
@@ -204,3 +213,43 @@ def test_nifti_round_trip_any_right_handed_orientation(seed: int) -> None:
     expected = reorient_standard(volume)
     np.testing.assert_array_equal(standard.array, expected.array)
     np.testing.assert_allclose(standard.origin, expected.origin, atol=1e-4)
+
+
+def test_volume_extent_from_headers_matches_the_loaded_volume(tmp_path: Path) -> None:
+    """Header-only extents (S, P, L) equal shape x spacing of the reoriented volume, also for a
+    series stored with permuted, flipped axes."""
+    direction = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])  # right-handed
+    volume = Volume(make_volume((5, 7, 9)).array, (2.5, 1.5, 0.75), (3.0, -2.0, 1.0), direction)
+    write_dicom_series(volume, tmp_path / "dcm", patient_id="P1")
+    write_nifti(volume, tmp_path / "v.nii.gz")
+    for source in (tmp_path / "dcm", tmp_path / "v.nii.gz"):
+        loaded = load_volume(source)
+        expected = np.array(loaded.shape) * np.array(loaded.spacing)
+        np.testing.assert_allclose(volume_extent(source), expected, rtol=1e-6)
+    shape_xyz, affine = series_geometry(tmp_path / "dcm")
+    assert shape_xyz == (9, 7, 5)
+    np.testing.assert_allclose(affine[:3, 3], volume.origin, atol=1e-4)
+    with pytest.raises(DataError, match="no such file"):
+        volume_extent(tmp_path / "missing.nii.gz")
+    cache = VolumeCache(tmp_path / "cache")
+    first = cache.extent(tmp_path / "v.nii.gz")
+    assert len(list((tmp_path / "cache").glob("*.extent.json"))) == 1
+    assert cache.extent(tmp_path / "v.nii.gz") == first
+
+
+def test_prepare_ct_volume_is_preprocess_then_window_channels() -> None:
+    volume = make_volume((6, 14, 12))
+    hu = np.array([[[-1000.0, -600.0, -200.0, 400.0]]], dtype=np.float32)
+    channels = window_channels(hu, [(-1000.0, -200.0), (-160.0, 240.0)])
+    assert channels.dtype == np.uint8 and channels.shape == (2, 1, 1, 4)
+    assert channels[0, 0, 0].tolist() == [0, 128, 255, 255]
+    assert channels[1, 0, 0].tolist() == [0, 0, 0, 255]
+    windows = [(-1000.0, 400.0)]
+    out = prepare_ct_volume(volume, (8, 8, 8), (2.0, 1.0, 1.0), windows)
+    hu = preprocess_volume(volume, target_spacing=(2.0, 1.0, 1.0), shape=(8, 8, 8))[0]
+    np.testing.assert_array_equal(out, window_channels(hu, windows))
+    # no spacing: the whole volume fitted into the shape
+    assert fitted_spacing(volume, (6, 7, 6)) == pytest.approx((3.0, 1.8, 1.6))
+    fitted = prepare_ct_volume(volume, (6, 7, 6), None, windows)
+    hu = preprocess_volume(volume, target_spacing=(3.0, 1.8, 1.6), shape=(6, 7, 6))[0]
+    np.testing.assert_array_equal(fitted, window_channels(hu, windows))

@@ -11,12 +11,12 @@ CC BY-NC 4.0, the other 17 datasets CC BY 4.0.
 from __future__ import annotations
 
 import csv
-import difflib
 import functools
 import io
 from dataclasses import dataclass
 from importlib import resources
 
+from radlens.core.options import suggest
 from radlens.errors import DataError
 
 #: MedMNIST's own task strings -> radlens task names (see radlens.data.arrays.TASK_TYPES).
@@ -155,8 +155,7 @@ def get_info(name: str) -> DatasetInfo:
     key = str(name).strip().lower()
     if key in catalogue:
         return catalogue[key]
-    close = difflib.get_close_matches(key, list(catalogue), n=3, cutoff=0.6)
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    hint = suggest(key, catalogue, n=3)
     raise DataError(
         f"unknown MedMNIST dataset {name!r}{hint} (known: {', '.join(catalogue)}; "
         "see `radlens data list`)"
@@ -186,8 +185,7 @@ def paper_result(name: str, method: str) -> PaperResult:
         if row.method.lower() == method.strip().lower():
             return row
     methods = [r.method for r in rows]
-    close = difflib.get_close_matches(method, methods, n=1, cutoff=0.5)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    hint = suggest(method, methods, cutoff=0.5)
     raise DataError(
         f"no MedMNIST v2 paper result for {name!r} with method {method!r}{hint} "
         f"(available: {', '.join(methods)})"

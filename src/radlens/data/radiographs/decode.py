@@ -279,12 +279,3 @@ def _write_cache(target: Path, arr: np.ndarray) -> None:
         os.replace(tmp, target)
     except OSError as exc:  # read-only cache: still works, just decodes again next time
         log.debug("cannot write radiograph cache %s: %s", target, exc)
-
-
-def __getattr__(name: str) -> object:
-    """`load_image_folder` lives in radlens.data.radiographs.folder; re-exported here lazily."""
-    if name == "load_image_folder":
-        from radlens.data.radiographs.folder import load_image_folder
-
-        return load_image_folder
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,14 +1,13 @@
 """A folder of images + a CSV of per-image labels -> an `ArrayDataset` split by patient.
 
 Used by `radlens train --images DIR --labels labels.csv --patient-column PID`. Decoding, display
-normalisation, resizing and caching are `radlens.data.radiographs.decode.load_radiograph`; label parsing
-and task inference are `radlens.data.radiographs.labels.parse_labels`; splitting and the leakage check
-are `radlens.data.splits`.
+normalisation, resizing and caching are `radlens.data.radiographs.decode.load_radiograph`; label
+parsing and task inference are `radlens.data.radiographs.labels.parse_labels`; splitting and the
+leakage check are `radlens.data.splits`.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from radlens.core.options import suggest
 from radlens.data.arrays import SPLITS, ArrayDataset
 from radlens.data.radiographs.decode import Fit, load_radiograph
 from radlens.data.radiographs.labels import parse_labels
@@ -39,9 +39,7 @@ def _read_table(labels_csv: Path) -> pd.DataFrame:
 def _need_column(frame: pd.DataFrame, column: str, option: str, where: Path) -> None:
     if column in frame.columns:
         return
-    by_lower = {c.lower(): c for c in frame.columns}
-    close = difflib.get_close_matches(column.lower(), list(by_lower), n=1, cutoff=0.5)
-    hint = f"; did you mean {by_lower[close[0]]!r}?" if close else ""
+    hint = suggest(column, frame.columns, cutoff=0.5)
     raise DataError(
         f"labels file {where}: no column {column!r} ({option}){hint} "
         f"(columns: {', '.join(frame.columns)})"
@@ -68,6 +66,66 @@ def _row_splits(
     return splits
 
 
+def _image_names(frame: pd.DataFrame, image_column: str, where: Path) -> list[str]:
+    """The image of every row: none empty, none listed twice."""
+    names = [v.strip() for v in frame[image_column].astype(str)]
+    blank_images = [i for i, v in enumerate(names) if not v]
+    if blank_images:
+        raise DataError(f"labels file {where}: empty {image_column!r} on line(s) "
+                        f"{', '.join(str(i + 2) for i in blank_images[:10])}")  # fmt: skip
+    dup = sorted({v for v in names if names.count(v) > 1}) if len(set(names)) < len(names) else []
+    if dup:
+        raise DataError(
+            f"labels file {where}: {len(dup)} image(s) listed more than once, e.g. "
+            f"{', '.join(dup[:5])}; give each image one row (multi-label: several columns)"
+        )
+    return names
+
+
+def _patient_ids(frame: pd.DataFrame, patient_column: str, where: Path) -> list[str]:
+    """The patient of every row: none empty."""
+    patients = [p.strip() for p in frame[patient_column].astype(str)]
+    blank = [i + 2 for i, p in enumerate(patients) if not p]
+    if blank:
+        raise DataError(f"labels file {where}: empty patient id ({patient_column!r}) on "
+                        f"line(s) {', '.join(map(str, blank[:10]))}")  # fmt: skip
+    return patients
+
+
+def _check_filled(
+    splits: list[str], patients: list[str], fractions: Sequence[float], seed: int, where: Path
+) -> None:
+    """DataError when a split with a positive fraction got no patient."""
+    for split, fraction in zip(SPLITS, fractions, strict=True):
+        if fraction > 0 and split not in splits:
+            raise DataError(
+                f"{where}: split {split!r} got no patients ({len(set(patients))} patients, "
+                f"fractions {tuple(fractions)}, seed {seed}); add patients or change the seed"
+            )
+
+
+def _split_arrays(
+    rows: dict[str, list],
+    labels: np.ndarray,
+    arrays: list[np.ndarray],
+    sites: np.ndarray | None,
+    image_shape: tuple[int, ...],
+) -> dict[str, dict[str, np.ndarray]]:
+    """Per split: "images", "labels", "ids", "pids" (and "site" when `sites` is given)."""
+    split_arr = np.array(rows["splits"])
+    out: dict[str, dict[str, np.ndarray]] = {k: {} for k in ("images", "labels", "ids", "pids")}
+    for split in SPLITS:
+        idx = np.flatnonzero(split_arr == split)
+        empty = np.zeros((0, *image_shape), np.uint8)
+        out["images"][split] = np.stack([arrays[i] for i in idx]) if len(idx) else empty
+        out["labels"][split] = labels[idx]
+        out["ids"][split] = np.array([rows["names"][i] for i in idx], dtype=str)
+        out["pids"][split] = np.array([rows["patients"][i] for i in idx], dtype=str)
+        if sites is not None:
+            out.setdefault("site", {})[split] = sites[idx].astype(str)
+    return out
+
+
 def load_image_folder(
     images_dir: str | Path,
     labels_csv: str | Path,
@@ -90,7 +148,7 @@ def load_image_folder(
 
     The CSV names each image (path relative to `images_dir`, or absolute) in `image_column` and
     its patient in `patient_column`. Label columns default to every other column (minus the
-    site / split columns); the task is inferred unless given (see `radlens.data.radiographs.labels`).
+    site / split columns); the task is inferred unless given (`radlens.data.radiographs.labels`).
     Patients are split by `assign_splits(seed, fractions)` (or taken from `split_column`) and
     leakage is checked. Images are decoded, normalised and resized (`load_radiograph`), cached.
     Every missing or unreadable image is reported together in one DataError.
@@ -108,48 +166,23 @@ def load_image_folder(
             meta.append(column)
     if label_columns is None:
         label_columns = [c for c in frame.columns if c not in meta]
-    names = [v.strip() for v in frame[image_column].astype(str)]
-    blank_images = [i for i, v in enumerate(names) if not v]
-    if blank_images:
-        raise DataError(f"labels file {labels_csv}: empty {image_column!r} on line(s) "
-                        f"{', '.join(str(i + 2) for i in blank_images[:10])}")  # fmt: skip
-    dup = sorted({v for v in names if names.count(v) > 1}) if len(set(names)) < len(names) else []
-    if dup:
-        raise DataError(
-            f"labels file {labels_csv}: {len(dup)} image(s) listed more than once, e.g. "
-            f"{', '.join(dup[:5])}; give each image one row (multi-label: several columns)"
-        )
-    patients = [p.strip() for p in frame[patient_column].astype(str)]
-    blank = [i + 2 for i, p in enumerate(patients) if not p]
-    if blank:
-        raise DataError(f"labels file {labels_csv}: empty patient id ({patient_column!r}) on "
-                        f"line(s) {', '.join(map(str, blank[:10]))}")  # fmt: skip
+    names = _image_names(frame, image_column, labels_csv)
+    patients = _patient_ids(frame, patient_column, labels_csv)
     task_name, label_names, labels = parse_labels(
         frame, list(label_columns), task=task, where=f"labels file {labels_csv}"
     )
     splits = _row_splits(frame, patients, split_column, seed, fractions, labels_csv)
     check_no_patient_leakage(splits, patients)
     arrays = _load_all(images_dir, names, size, fit, channels, cache_dir, labels_csv)
-    wanted_fraction = dict(zip(SPLITS, fractions, strict=True)) if split_column is None else {}
-    split_arr = np.array(splits)
-    out: dict[str, dict[str, np.ndarray]] = {k: {} for k in ("images", "labels", "ids", "pids")}
-    sites: dict[str, np.ndarray] = {}
-    for split in SPLITS:
-        idx = np.flatnonzero(split_arr == split)
-        if len(idx) == 0 and wanted_fraction.get(split, 0) > 0:
-            raise DataError(
-                f"{labels_csv}: split {split!r} got no patients ({len(set(patients))} patients, "
-                f"fractions {tuple(fractions)}, seed {seed}); add patients or change the seed"
-            )
-        shape = (size, size) if channels == 1 else (size, size, 3)
-        out["images"][split] = (
-            np.stack([arrays[i] for i in idx]) if len(idx) else np.zeros((0, *shape), np.uint8)
-        )
-        out["labels"][split] = labels[idx]
-        out["ids"][split] = np.array([names[i] for i in idx], dtype=str)
-        out["pids"][split] = np.array([patients[i] for i in idx], dtype=str)
-        if site_column is not None:
-            sites[split] = frame[site_column].astype(str).to_numpy()[idx].astype(str)
+    if split_column is None:
+        _check_filled(splits, patients, fractions, seed, labels_csv)
+    out = _split_arrays(
+        {"names": names, "patients": patients, "splits": splits},
+        labels,
+        arrays,
+        frame[site_column].astype(str).to_numpy() if site_column is not None else None,
+        (size, size) if channels == 1 else (size, size, 3),
+    )
     return ArrayDataset(
         name=name or images_dir.name,
         task=task_name,  # type: ignore[arg-type]
@@ -163,7 +196,7 @@ def load_image_folder(
         official=True,
         source=str(images_dir),
         extra={"size": size, "fit": fit, "labels_csv": str(labels_csv), "seed": seed,
-               "fractions": tuple(fractions), **({"site": sites} if sites else {})},
+               "fractions": tuple(fractions), **({"site": out["site"]} if "site" in out else {})},
     )  # fmt: skip
 
 

@@ -320,6 +320,35 @@ def volume_from_datasets(
     return reorient_standard(volume) if canonical else volume
 
 
+def series_items(
+    path: Path, series_uid: str | None, *, pixels: bool, workers: int = 1
+) -> list[tuple[Path, Dataset]]:
+    """The (file, data set) pairs of the chosen series of a folder (or of one file)."""
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = dicom_files(path)
+    else:
+        raise DataError(f"{path}: no such file or folder")
+    items = _read_all(files, pixels=pixels, workers=workers)
+    if not items:
+        raise DataError(f"{path}: no DICOM files found (skipped names: DICOMDIR, hidden, .txt...)")
+    groups = _group(items)
+    if series_uid is None:
+        if len(groups) > 1:
+            raise DataError(
+                f"{path} holds {len(groups)} series; pass series_uid= one of: "
+                f"{_describe(_summaries(groups))}"
+            )
+        return next(iter(groups.values()))
+    if series_uid in groups:
+        return groups[series_uid]
+    raise DataError(
+        f"{path}: no series with SeriesInstanceUID {series_uid!r}; found: "
+        f"{_describe(_summaries(groups))}"
+    )
+
+
 def load_dicom_series(
     folder: str | Path,
     series_uid: str | None = None,
@@ -339,30 +368,7 @@ def load_dicom_series(
     on a busy 2-core one (measured), hence the default of 1.
     """
     path = Path(folder)
-    if path.is_file():
-        files = [path]
-    elif path.is_dir():
-        files = dicom_files(path)
-    else:
-        raise DataError(f"{path}: no such file or folder")
-    items = _read_all(files, pixels=True, workers=workers)
-    if not items:
-        raise DataError(f"{path}: no DICOM files found (skipped names: DICOMDIR, hidden, .txt...)")
-    groups = _group(items)
-    if series_uid is None:
-        if len(groups) > 1:
-            raise DataError(
-                f"{path} holds {len(groups)} series; pass series_uid= one of: "
-                f"{_describe(_summaries(groups))}"
-            )
-        chosen = next(iter(groups.values()))
-    elif series_uid in groups:
-        chosen = groups[series_uid]
-    else:
-        raise DataError(
-            f"{path}: no series with SeriesInstanceUID {series_uid!r}; found: "
-            f"{_describe(_summaries(groups))}"
-        )
+    chosen = series_items(path, series_uid, pixels=True, workers=workers)
     kinds = Counter(_n_frames(ds) > 1 for _, ds in chosen)
     logger.debug("reading %d files (%s multi-frame)", len(chosen), kinds[True])
     return volume_from_datasets(

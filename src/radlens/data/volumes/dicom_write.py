@@ -8,14 +8,13 @@ SpacingBetweenSlices) so that `load_dicom_series` gives back the same HU, spacin
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydicom.datadict import tag_for_keyword
+from pydicom.datadict import keyword_dict, tag_for_keyword
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
     PYDICOM_IMPLEMENTATION_UID,
@@ -25,6 +24,7 @@ from pydicom.uid import (
 )
 from pydicom.valuerep import DSfloat
 
+from radlens.core.options import suggest
 from radlens.data.volumes.volume import Volume
 from radlens.errors import DataError
 
@@ -38,12 +38,9 @@ def _ds(value: float) -> DSfloat:
 
 
 def _check_extra(extra: Mapping[str, Any]) -> None:
-    from pydicom.datadict import keyword_dict
-
     for key in extra:
         if tag_for_keyword(key) is None:
-            close = difflib.get_close_matches(key, list(keyword_dict), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = suggest(key, keyword_dict)
             raise DataError(f"write_dicom_series extra: {key!r} is not a DICOM keyword{hint}")
 
 
@@ -57,6 +54,111 @@ def _stored_values(volume: Volume, slope: float, intercept: float) -> np.ndarray
             "pass a larger rescale_slope"
         )
     return stored.astype(np.int16)
+
+
+def _check_arguments(volume: Volume, rescale_slope: float, study_date: str) -> None:
+    if rescale_slope <= 0:
+        raise DataError(f"write_dicom_series: rescale_slope must be > 0; got {rescale_slope}")
+    direction = volume.direction
+    if np.dot(np.cross(direction[:, 0], direction[:, 1]), direction[:, 2]) < 0:
+        raise DataError(
+            "write_dicom_series: the volume's z axis points against the slice normal "
+            "(left-handed direction); reorient it first (radlens.data.volumes.io.reorient_standard)"
+        )
+    try:
+        dt.datetime.strptime(study_date, "%Y%m%d")
+    except ValueError:
+        raise DataError(
+            f"write_dicom_series: study_date {study_date!r} is not a YYYYMMDD date"
+        ) from None
+
+
+def _patient_study_tags(base: Dataset, meta: Mapping[str, Any], ids: Mapping[str, str]) -> None:
+    """Patient, study, series and equipment tags shared by every slice."""
+    base.SpecificCharacterSet = "ISO_IR 100"
+    base.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    base.SOPClassUID = CTImageStorage
+    date = ids["study_date"]
+    base.StudyDate = base.SeriesDate = base.ContentDate = base.AcquisitionDate = date
+    base.StudyTime = base.SeriesTime = base.ContentTime = base.AcquisitionTime = "120000"
+    base.AccessionNumber = ids["accession"]
+    base.Modality = "CT"
+    base.Manufacturer = str(meta.get("manufacturer") or "radlens")
+    if meta.get("model"):
+        base.ManufacturerModelName = str(meta["model"])
+    base.InstitutionName = ids["institution"] or str(meta.get("institution") or "")
+    base.ReferringPhysicianName = ""
+    base.StudyDescription = ids["study_description"]
+    base.SeriesDescription = ids["series_description"]
+    base.PatientName = ids["patient_name"]
+    base.PatientID = ids["patient_id"]
+    base.PatientBirthDate = ""
+    base.PatientSex = str(meta.get("patient_sex") or "")
+    age = meta.get("patient_age")
+    if isinstance(age, int | float) and 0 <= age < 1000:
+        base.PatientAge = f"{int(age):03d}Y"
+    elif isinstance(age, str) and age:
+        base.PatientAge = age
+    base.BodyPartExamined = str(meta.get("body_part") or "CHEST")
+    base.KVP = _ds(float(meta.get("kvp") or 120.0))
+    if meta.get("kernel"):
+        base.ConvolutionKernel = str(meta["kernel"])
+    base.PatientPosition = "HFS"
+    base.StudyInstanceUID = ids["study_uid"]
+    base.SeriesInstanceUID = ids["series_uid"]
+    base.StudyID = "1"
+    base.AcquisitionNumber = 1
+
+
+def _image_tags(base: Dataset, volume: Volume, slope: float, intercept: float) -> None:
+    """Geometry, pixel format, display window and rescale tags shared by every slice."""
+    meta = volume.metadata
+    _, ny, nx = volume.shape
+    sz, sy, sx = volume.spacing
+    base.SliceThickness = _ds(float(meta.get("slice_thickness") or sz))
+    base.SpacingBetweenSlices = _ds(sz)
+    base.ImageOrientationPatient = [
+        _ds(v) for v in (*volume.direction[:, 0], *volume.direction[:, 1])
+    ]
+    base.FrameOfReferenceUID = generate_uid()
+    base.PositionReferenceIndicator = ""
+    base.SamplesPerPixel = 1
+    base.PhotometricInterpretation = "MONOCHROME2"
+    base.Rows = ny
+    base.Columns = nx
+    base.PixelSpacing = [_ds(sy), _ds(sx)]
+    base.BitsAllocated = 16
+    base.BitsStored = 16
+    base.HighBit = 15
+    base.PixelRepresentation = 1
+    base.WindowCenter = _ds(float(meta.get("window_center", 40.0)))
+    base.WindowWidth = _ds(float(meta.get("window_width", 400.0)))
+    base.RescaleIntercept = _ds(intercept)
+    base.RescaleSlope = _ds(slope)
+    base.RescaleType = "HU"
+
+
+def _slice(base: Dataset, k: int, position: np.ndarray, normal: np.ndarray, pixels: np.ndarray):
+    """Slice `k` (0-based) at LPS `position`: the shared tags plus its own."""
+    ds = Dataset()
+    ds.update(base)
+    sop_uid = generate_uid()
+    ds.SOPInstanceUID = sop_uid
+    ds.InstanceNumber = k + 1
+    ds.ImagePositionPatient = [_ds(v) for v in position]
+    ds.SliceLocation = _ds(float(np.dot(position, normal)))
+    ds.SmallestImagePixelValue = int(pixels.min())
+    ds.LargestImagePixelValue = int(pixels.max())
+    ds["SmallestImagePixelValue"].VR = ds["LargestImagePixelValue"].VR = "SS"
+    ds.PixelData = pixels.tobytes()
+    ds["PixelData"].VR = "OW"
+    file_meta = FileMetaDataset()
+    file_meta.MediaStorageSOPClassUID = CTImageStorage
+    file_meta.MediaStorageSOPInstanceUID = sop_uid
+    file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    file_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    ds.file_meta = file_meta
+    return ds
 
 
 def write_dicom_series(
@@ -88,113 +190,27 @@ def write_dicom_series(
     """
     extra = dict(extra or {})
     _check_extra(extra)
-    if rescale_slope <= 0:
-        raise DataError(f"write_dicom_series: rescale_slope must be > 0; got {rescale_slope}")
-    direction = volume.direction
-    if np.dot(np.cross(direction[:, 0], direction[:, 1]), direction[:, 2]) < 0:
-        raise DataError(
-            "write_dicom_series: the volume's z axis points against the slice normal "
-            "(left-handed direction); reorient it first (radlens.data.volumes.io.reorient_standard)"
-        )
-    try:
-        dt.datetime.strptime(study_date, "%Y%m%d")
-    except ValueError:
-        raise DataError(
-            f"write_dicom_series: study_date {study_date!r} is not a YYYYMMDD date"
-        ) from None
+    _check_arguments(volume, rescale_slope, study_date)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stored = _stored_values(volume, rescale_slope, rescale_intercept)
-    study_uid = study_uid or generate_uid()
-    series_uid = series_uid or generate_uid()
-    frame_uid = generate_uid()
-    meta = volume.metadata
-    nz, ny, nx = volume.shape
-    sz, sy, sx = volume.spacing
-    orientation = [_ds(v) for v in (*direction[:, 0], *direction[:, 1])]
-    positions = volume.slice_positions()
-    thickness = float(meta.get("slice_thickness") or sz)
-    center = float(meta.get("window_center", 40.0))
-    width = float(meta.get("window_width", 400.0))
-
+    ids = {
+        "patient_id": patient_id, "patient_name": patient_name, "study_date": study_date,
+        "study_uid": study_uid or generate_uid(), "series_uid": series_uid or generate_uid(),
+        "study_description": study_description, "series_description": series_description,
+        "accession": accession, "institution": institution,
+    }  # fmt: skip
     base = Dataset()
-    base.SpecificCharacterSet = "ISO_IR 100"
-    base.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-    base.SOPClassUID = CTImageStorage
-    base.StudyDate = base.SeriesDate = base.ContentDate = base.AcquisitionDate = study_date
-    base.StudyTime = base.SeriesTime = base.ContentTime = base.AcquisitionTime = "120000"
-    base.AccessionNumber = accession
-    base.Modality = "CT"
-    base.Manufacturer = str(meta.get("manufacturer") or "radlens")
-    if meta.get("model"):
-        base.ManufacturerModelName = str(meta["model"])
-    base.InstitutionName = institution or str(meta.get("institution") or "")
-    base.ReferringPhysicianName = ""
-    base.StudyDescription = study_description
-    base.SeriesDescription = series_description
-    base.PatientName = patient_name
-    base.PatientID = patient_id
-    base.PatientBirthDate = ""
-    base.PatientSex = str(meta.get("patient_sex") or "")
-    age = meta.get("patient_age")
-    if isinstance(age, int | float) and 0 <= age < 1000:
-        base.PatientAge = f"{int(age):03d}Y"
-    elif isinstance(age, str) and age:
-        base.PatientAge = age
-    base.BodyPartExamined = str(meta.get("body_part") or "CHEST")
-    base.SliceThickness = _ds(thickness)
-    base.SpacingBetweenSlices = _ds(sz)
-    base.KVP = _ds(float(meta.get("kvp") or 120.0))
-    if meta.get("kernel"):
-        base.ConvolutionKernel = str(meta["kernel"])
-    base.PatientPosition = "HFS"
-    base.StudyInstanceUID = study_uid
-    base.SeriesInstanceUID = series_uid
-    base.StudyID = "1"
+    _patient_study_tags(base, volume.metadata, ids)
     base.SeriesNumber = int(series_number)
-    base.AcquisitionNumber = 1
-    base.ImageOrientationPatient = orientation
-    base.FrameOfReferenceUID = frame_uid
-    base.PositionReferenceIndicator = ""
-    base.SamplesPerPixel = 1
-    base.PhotometricInterpretation = "MONOCHROME2"
-    base.Rows = ny
-    base.Columns = nx
-    base.PixelSpacing = [_ds(sy), _ds(sx)]
-    base.BitsAllocated = 16
-    base.BitsStored = 16
-    base.HighBit = 15
-    base.PixelRepresentation = 1
-    base.WindowCenter = _ds(center)
-    base.WindowWidth = _ds(width)
-    base.RescaleIntercept = _ds(rescale_intercept)
-    base.RescaleSlope = _ds(rescale_slope)
-    base.RescaleType = "HU"
+    _image_tags(base, volume, rescale_slope, rescale_intercept)
     for key, value in extra.items():
         setattr(base, key, value)
-
     paths: list[Path] = []
-    for k in range(nz):
-        ds = Dataset()
-        ds.update(base)
-        sop_uid = generate_uid()
-        ds.SOPInstanceUID = sop_uid
-        ds.InstanceNumber = k + 1
-        ds.ImagePositionPatient = [_ds(v) for v in positions[k]]
-        ds.SliceLocation = _ds(float(np.dot(positions[k], direction[:, 2])))
-        ds.SmallestImagePixelValue = int(stored[k].min())
-        ds.LargestImagePixelValue = int(stored[k].max())
-        ds["SmallestImagePixelValue"].VR = ds["LargestImagePixelValue"].VR = "SS"
-        ds.PixelData = stored[k].tobytes()
-        ds["PixelData"].VR = "OW"
-        file_meta = FileMetaDataset()
-        file_meta.MediaStorageSOPClassUID = CTImageStorage
-        file_meta.MediaStorageSOPInstanceUID = sop_uid
-        file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        file_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-        ds.file_meta = file_meta
+    positions, normal = volume.slice_positions(), volume.direction[:, 2]
+    for k in range(volume.shape[0]):
         path = out / f"{k + 1:04d}.dcm"
-        ds.save_as(path, enforce_file_format=True)
+        _slice(base, k, positions[k], normal, stored[k]).save_as(path, enforce_file_format=True)
         paths.append(path)
-    logger.info("wrote %d CT slices (%dx%d) to %s", nz, ny, nx, out)
+    logger.info("wrote %d CT slices (%dx%d) to %s", volume.shape[0], *volume.shape[1:], out)
     return paths

@@ -1,12 +1,13 @@
 """CT volumes: DICOM series / enhanced multi-frame DICOM / NIfTI -> `Volume` in HU, and back.
 
-Public API (CONTRACTS.md "Volumes"):
+Public API:
 - `Volume` (array float32 (Z, Y, X) HU, spacing (z, y, x) mm, origin (x, y, z) LPS mm, direction
   3x3 with LPS columns for the x, y, z axes, metadata dict)
 - `load_volume(path)`: a DICOM series folder, one DICOM file (incl. enhanced multi-frame) or
   .nii / .nii.gz; `load_dicom_series(folder, series_uid=None)`; `list_series(folder)`
 - `write_dicom_series(volume, out_dir, *, patient_id, ...)`; `write_nifti(volume, path)`
 - `reorient_standard(volume)`: flips/permutations to standard axial (z -> S, y -> P, x -> L)
+- `volume_extent(path)`: the (S, P, L) mm a file or series covers, from its headers only
 
 NIfTI stores RAS+ world coordinates; DICOM and `Volume` use LPS+. Readers convert
 (x, y negated), transpose nibabel's (i, j, k) arrays to (Z, Y, X) and, by default, reorient to
@@ -23,9 +24,15 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-from radlens.data.volumes.dicom_read import SeriesInfo, list_series, load_dicom_series
+from radlens.data.volumes.dicom_geometry import check_and_order, slices_from_dataset
+from radlens.data.volumes.dicom_read import SeriesInfo, list_series, load_dicom_series, series_items
 from radlens.data.volumes.dicom_write import write_dicom_series
-from radlens.data.volumes.volume import Volume, reorient_standard, volume_from_affine
+from radlens.data.volumes.volume import (
+    Volume,
+    reorient_standard,
+    standard_extent,
+    volume_from_affine,
+)
 from radlens.errors import DataError
 
 __all__ = [
@@ -38,6 +45,8 @@ __all__ = [
     "load_nifti",
     "load_volume",
     "reorient_standard",
+    "series_geometry",
+    "volume_extent",
     "write_dicom_series",
     "write_nifti",
 ]
@@ -151,3 +160,40 @@ def describe_volume(volume: Volume) -> dict[str, Any]:
 def convert_to_nifti(source: str | Path, out: str | Path, **kwargs: Any) -> Path:
     """Load a DICOM series/file (or NIfTI) with `load_volume(**kwargs)` and write it as NIfTI."""
     return write_nifti(load_volume(source, **kwargs), out)
+
+
+def series_geometry(
+    folder: str | Path, series_uid: str | None = None, *, spacing_tolerance: float = 0.01
+) -> tuple[tuple[int, int, int], np.ndarray]:
+    """(X, Y, Z) voxel counts and the 4x4 index -> LPS affine of one DICOM series, from its
+    headers only (no pixel data); the same slice checks as `load_dicom_series`."""
+    path = Path(folder)
+    items = series_items(path, series_uid, pixels=False)
+    slices = [sl for file, ds in items for sl in slices_from_dataset(file, ds)]
+    ordered, gap = check_and_order(slices, tolerance=spacing_tolerance)
+    first = ordered[0]
+    normal = np.cross(first.row_dir, first.col_dir)
+    affine = np.eye(4)
+    affine[:3, 0] = first.row_dir * first.pixel_spacing[1]
+    affine[:3, 1] = first.col_dir * first.pixel_spacing[0]
+    affine[:3, 2] = normal / np.linalg.norm(normal) * gap
+    affine[:3, 3] = first.position
+    return (first.cols, first.rows, len(ordered)), affine
+
+
+def volume_extent(path: str | Path, *, series_uid: str | None = None) -> tuple[float, float, float]:
+    """The (S, P, L) mm that `load_volume(path)` covers (voxel count x spacing per axis after
+    reorientation), read from the NIfTI header or the DICOM headers without decoding pixels."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder (expected a DICOM folder/file or NIfTI)")
+    if path.is_file() and _is_nifti(path):
+        try:
+            img = nib.load(path)
+            shape, affine = img.shape[:3], _RAS_LPS @ img.affine
+        except Exception as exc:
+            raise DataError(f"{path}: unreadable NIfTI file ({type(exc).__name__}: {exc})") from exc
+        if len(img.shape) not in (3, 4) or (len(img.shape) == 4 and img.shape[3] != 1):
+            raise DataError(f"{path}: expected a 3-D image, got shape {img.shape}")
+        return standard_extent(shape, affine)
+    return standard_extent(*series_geometry(path, series_uid))

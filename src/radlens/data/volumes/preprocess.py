@@ -6,13 +6,16 @@ y -> P, x -> L), `Spacing` to a target spacing (bilinear, edge values beyond the
 (centred; padding is 0, the bottom of the window). The result is float32 (1, D, H, W), a pure
 function of the volume and the parameters.
 
+`prepare_ct_volume` is the model input of one CT volume as radlens stores training volumes: HU
+resampled and crop/padded by `preprocess_volume`, then one uint8 channel per HU window
+(`window_channels`); the chest-CT cohort loader and the triage service both use it.
+
 `VolumeCache` keys results by the source files (relative paths, sizes, modification times, or
 content hashes) plus the parameters, so a second epoch reads a .npy instead of decoding DICOM.
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import logging
@@ -27,9 +30,11 @@ import torch
 from monai.data import MetaTensor
 from monai.transforms import Orientation, ResizeWithPadOrCrop, ScaleIntensityRange, Spacing
 
+from radlens.core.options import suggest
+from radlens.core.rundir import atomic_write_json
 from radlens.data.volumes.dicom_read import dicom_files
-from radlens.data.volumes.io import load_volume
-from radlens.data.volumes.volume import Volume
+from radlens.data.volumes.io import load_volume, volume_extent
+from radlens.data.volumes.volume import Volume, standard_extent
 from radlens.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -40,6 +45,10 @@ WINDOWS: dict[str, tuple[float, float]] = {
     "mediastinum": (-160.0, 240.0),
     "bone": (-500.0, 1300.0),
 }
+#: Array axes after `preprocess_volume`: (z, y, x) point to superior, posterior, left.
+ORIENTATION = "SPL"
+#: `preprocess_volume` crops / pads centred.
+CROP = "center"
 _RAS_LABELS = (("L", "R"), ("P", "A"), ("I", "S"))
 _CACHE_VERSION = 1
 
@@ -52,8 +61,7 @@ def resolve_window(window: Window) -> tuple[float, float] | None:
         return None
     if isinstance(window, str):
         if window not in WINDOWS:
-            close = difflib.get_close_matches(window, list(WINDOWS), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = suggest(window, WINDOWS)
             raise ConfigError(
                 f"unknown HU window {window!r}: use one of {sorted(WINDOWS)} or (lo, hi){hint}"
             )
@@ -95,7 +103,7 @@ def preprocess_volume(
     size = _triple(shape, "shape", int)
     bounds = resolve_window(window)
     image = MetaTensor(torch.from_numpy(volume.array[None].copy()), affine=_ras_affine_zyx(volume))
-    image = Orientation(axcodes="SPL", labels=_RAS_LABELS)(image)
+    image = Orientation(axcodes=ORIENTATION, labels=_RAS_LABELS)(image)
     if spacing is not None:
         image = Spacing(pixdim=spacing, mode="bilinear", padding_mode="border")(image)
     if bounds is not None:
@@ -104,6 +112,39 @@ def preprocess_volume(
         image = ResizeWithPadOrCrop(spatial_size=size, mode="constant")(image)
     tensor = image.as_tensor() if isinstance(image, MetaTensor) else torch.as_tensor(image)
     return np.ascontiguousarray(tensor.numpy(), dtype=np.float32)
+
+
+def window_channels(hu: np.ndarray, windows: Sequence[tuple[float, float]]) -> np.ndarray:
+    """(C, D, H, W) uint8 from a (D, H, W) HU array: one channel per (lo, hi) HU window, the
+    window mapped to 0..255 (clipped, rounded)."""
+    out = np.zeros((len(windows), *hu.shape), dtype=np.uint8)
+    for c, (lo, hi) in enumerate(windows):
+        scaled = np.clip((hu - lo) / (hi - lo), 0.0, 1.0)
+        out[c] = np.round(scaled * 255.0).astype(np.uint8)
+    return out
+
+
+def fitted_spacing(volume: Volume, shape: Sequence[int]) -> tuple[float, float, float]:
+    """The (z, y, x) spacing that fits the whole of `volume` into `shape` (extent / size)."""
+    extent = standard_extent(volume.shape[::-1], volume.affine)
+    return tuple(e / int(n) for e, n in zip(extent, shape, strict=True))  # type: ignore[return-value]
+
+
+def prepare_ct_volume(
+    volume: Volume,
+    shape: Sequence[int],
+    spacing: Sequence[float] | None,
+    windows: Sequence[tuple[float, float]],
+) -> np.ndarray:
+    """A CT volume as a model input, exactly as training volumes are stored: (C, D, H, W) uint8.
+
+    `preprocess_volume` in HU (reorient to SPL, resample to `spacing` (z, y, x) mm, centre
+    crop/pad to `shape`; `spacing` None fits this whole volume into `shape`), then one channel
+    per (lo, hi) HU window (`window_channels`).
+    """
+    target = fitted_spacing(volume, shape) if spacing is None else spacing
+    hu = preprocess_volume(volume, target_spacing=target, shape=shape)[0]
+    return window_channels(hu, windows)
 
 
 def source_fingerprint(source: str | Path, *, hash_contents: bool = False) -> list[list]:
@@ -163,6 +204,18 @@ class VolumeCache:
         }
         blob = json.dumps(params, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:32]
+
+    def extent(self, source: str | Path, *, series_uid: str | None = None) -> tuple[float, ...]:
+        """`volume_extent(source)` ((S, P, L) mm from the headers), kept beside the arrays."""
+        path = self.cache_dir / f"{self.key(source, series_uid=series_uid)}.extent.json"
+        if path.is_file():
+            try:
+                return tuple(float(v) for v in json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError, TypeError) as exc:
+                logger.warning("ignoring unreadable cache entry %s (%s)", path.name, exc)
+        extent = volume_extent(source, series_uid=series_uid)
+        atomic_write_json(path, list(extent))
+        return extent
 
     def get(
         self,

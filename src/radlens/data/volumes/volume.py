@@ -1,6 +1,6 @@
 """The `Volume` every CT reader returns, and its geometry (LPS affine, reorientation).
 
-Conventions (see CONTRACTS.md): `array` is float32 (Z, Y, X) in HU; `spacing` is (z, y, x) mm;
+Conventions: `array` is float32 (Z, Y, X) in HU; `spacing` is (z, y, x) mm;
 `origin` is the LPS position (x, y, z) mm of voxel [0, 0, 0]; `direction` is 3x3 whose columns are
 the LPS unit vectors of the array's x (column), y (row) and z (slice) axes. Slices ascend along the
 slice normal (the z column equals cross(x column, y column)), so `direction` is right-handed.
@@ -8,6 +8,7 @@ slice normal (the z column equals cross(x column, y column)), so `direction` is 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -129,3 +130,15 @@ def reorient_standard(volume: Volume) -> Volume:
         origin=tuple(new_affine[:3, 3]),
         direction=linear / spacing_xyz[None, :],
     )
+
+
+def standard_extent(shape_xyz: Sequence[int], affine_lps: np.ndarray) -> tuple[float, float, float]:
+    """(S, P, L) mm covered by a grid of `shape_xyz` voxels with index -> LPS `affine_lps`: voxel
+    count x spacing of each axis once `reorient_standard` has made it (z, y, x)."""
+    linear = np.asarray(affine_lps, dtype=np.float64)[:3, :3]
+    spacing_xyz = np.linalg.norm(linear, axis=0)
+    world = orientations.io_orientation(np.asarray(affine_lps, dtype=np.float64))[:, 0]
+    extent = [0.0, 0.0, 0.0]  # L, P, S
+    for axis in range(3):
+        extent[int(world[axis])] = float(shape_xyz[axis] * spacing_xyz[axis])
+    return extent[2], extent[1], extent[0]

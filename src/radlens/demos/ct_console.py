@@ -1,0 +1,63 @@
+"""What `radlens demo` prints: the labeler's agreement with the truth, the splits, test AUROCs."""
+
+from __future__ import annotations
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from radlens.data.ct_cohort import CtCohort
+
+__all__ = ["auroc_table", "noise_table", "print_cohort"]
+
+
+def noise_table(cohort: CtCohort) -> Table:
+    """Precision / recall / F1 of the report labels against the true findings."""
+    table = Table(title="report labeler vs true findings (label noise)")
+    for col in ("abnormality", "precision", "recall", "F1", "uncertain"):
+        table.add_column(col, justify="left" if col == "abnormality" else "right")
+    for r in cohort.noise.table.itertuples() if cohort.noise else []:
+        table.add_row(
+            r.abnormality,
+            f"{r.precision:.3f}",
+            f"{r.recall:.3f}",
+            f"{r.f1:.3f}",
+            str(r.n_uncertain),
+        )
+    return table
+
+
+def auroc_table(rows: pd.DataFrame, truth_auc: dict[str, float]) -> Table:
+    """Test AUROC per abnormality with its DeLong CI, and against the true findings."""
+    table = Table(title="test AUROC per abnormality (95% DeLong CI; labels from reports)")
+    for col in ("abnormality", "AUROC", "95% CI", "vs truth", "pos", "neg"):
+        table.add_column(col, justify="left" if col == "abnormality" else "right")
+    for r in rows.itertuples():
+        table.add_row(
+            r.label,
+            f"{r.auroc:.3f}",
+            f"{r.auroc_low:.3f}-{r.auroc_high:.3f}",
+            f"{truth_auc.get(r.label, float('nan')):.3f}",
+            str(int(r.n_positive)),
+            str(int(r.n_negative)),
+        )
+    return table
+
+
+def print_cohort(console: Console, cohort: CtCohort) -> None:
+    """The labeler's agreement with the true findings and the patient-level splits."""
+    ds = cohort.dataset
+    console.print(noise_table(cohort))
+    if cohort.noise:
+        console.print(
+            f"labeler micro F1 {cohort.noise.micro_f1:.3f}, macro F1 "
+            f"{cohort.noise.macro_f1:.3f} (abnormality@location micro F1 "
+            f"{cohort.noise.location_micro_f1:.3f})"
+        )
+    console.print(
+        "splits by patient: "
+        + ", ".join(
+            f"{s} {ds.size(s)} studies / {len(set(ds.patient_ids[s]))} patients" for s in ds.splits
+        )
+        + f"; {len(ds.label_names)} outputs (12 abnormalities + located ones)"
+    )

@@ -1,0 +1,48 @@
+"""The model of a run: what it needs from the data (geometry) and how the config builds it.
+
+Training and `radlens.training.run.load_run` both build the model here, so a checkpoint always
+loads into the network it was trained as.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from radlens.data.arrays import ArrayDataset
+from radlens.models.factory import build_model
+from radlens.models.tasks import Task
+from radlens.training.config import TrainConfig
+from radlens.training.device import images_to_tensor
+
+__all__ = ["dataset_geometry", "make_model"]
+
+
+def dataset_geometry(ds: ArrayDataset) -> dict[str, Any]:
+    """What build_model needs from the data: channels, dims, depth, small-input stem."""
+    shape = images_to_tensor(
+        ds.images["train"][:1], n_channels=ds.n_channels, spatial_dims=ds.spatial_dims
+    ).shape
+    return {
+        "in_channels": ds.n_channels,
+        "spatial_dims": ds.spatial_dims,
+        "depth": int(shape[2]) if ds.spatial_dims == 3 else 1,
+        "min_side": int(min(shape[-2:])),
+    }
+
+
+def make_model(config: TrainConfig, task: Task, geometry: dict[str, Any]) -> nn.Module:
+    """The network `config.model` for `task` on data of `geometry` (see `dataset_geometry`);
+    the MedMNIST 28 px stem when `config.small_input` says so, or by default for images <= 64 px."""
+    small = config.small_input
+    if small is None:
+        small = geometry["min_side"] <= 64
+    return build_model(
+        config.model,
+        spatial_dims=geometry["spatial_dims"],
+        in_channels=geometry["in_channels"],
+        num_outputs=task.num_outputs,
+        small_input=small,
+        depth=max(1, geometry["depth"]),
+    )
