@@ -1,6 +1,6 @@
 """`python -m radlens ...` (also `torchrun -m radlens train ...`): the radlens CLI."""
 
-from radlens.cli.main import entry
+from radlens.cli import entry
 
 if __name__ == "__main__":
     entry()

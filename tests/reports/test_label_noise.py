@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from radlens.errors import DataError
-from radlens.reports.label_noise import label_noise
+from radlens.reports.label_noise import measure_label_noise
 from radlens.reports.labeler import Finding
 
 ABNS = ("nodule", "pneumothorax", "mass")
@@ -34,7 +34,7 @@ def test_label_noise_against_true_findings() -> None:
         [_f("pneumothorax", "left_pleura", "uncertain")],  # uncertain: counted as missed
         [_f("mass", None, "present")],  # false positive
     ]
-    noise = label_noise(table, findings, abnormalities=ABNS)
+    noise = measure_label_noise(table, findings, abnormalities=ABNS)
     rows = noise.table.set_index("abnormality")
     assert rows.loc["nodule", "f1"] == 1.0
     assert rows.loc["pneumothorax", "fn"] == 1 and rows.loc["pneumothorax", "n_uncertain"] == 1
@@ -43,4 +43,4 @@ def test_label_noise_against_true_findings() -> None:
     assert noise.location_micro_f1 == pytest.approx(0.6667)  # RUL nodule found, pleura missed
     assert set(noise.to_dict()["per_abnormality"]) == set(ABNS)
     with pytest.raises(DataError, match="true_findings"):
-        label_noise(table.drop(columns="true_findings"), findings, abnormalities=ABNS)
+        measure_label_noise(table.drop(columns="true_findings"), findings, abnormalities=ABNS)

@@ -8,7 +8,7 @@ from typing import Any
 
 from radlens.bench.medmnist_bench import BenchResult, run_bench
 from radlens.bench.spec import make_spec
-from radlens.data.medmnist.load import get_info
+from radlens.data.medmnist import get_info
 from radlens.errors import ConfigError
 
 

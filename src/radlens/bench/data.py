@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 from radlens.bench.spec import MODELS_3D_ONLY
-from radlens.data.arrays import ArrayDataset
-from radlens.data.medmnist.load import get_info, load_medmnist, resolve_data_dir
+from radlens.data import ArrayDataset
+from radlens.data.medmnist import get_info, load_medmnist, resolve_data_dir
 from radlens.errors import DataError
 
 logger = logging.getLogger(__name__)

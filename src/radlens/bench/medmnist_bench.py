@@ -26,13 +26,10 @@ from radlens.bench.paper import comparable_method
 from radlens.bench.scoring import ensemble_scores, predict_images, row_metrics
 from radlens.bench.spec import BenchSpec, protocol_label
 from radlens.bench.tables import write_tables
-from radlens.core.rundir import CHECKPOINT, LAST, METRICS
-from radlens.data.arrays import ArrayDataset
-from radlens.models.tasks import Task
-from radlens.training.config import make_config
-from radlens.training.device import subset_indices
-from radlens.training.loop import train
-from radlens.training.run import load_run
+from radlens.core import CHECKPOINT, LAST, METRICS
+from radlens.data import ArrayDataset
+from radlens.models import Task
+from radlens.training import load_run, make_config, subset_indices, train
 
 logger = logging.getLogger(__name__)
 

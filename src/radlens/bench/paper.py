@@ -7,7 +7,7 @@ classification", Scientific Data 10:41, 2023, Tables 3 and 4).
 
 from __future__ import annotations
 
-from radlens.data.medmnist.load import get_info, paper_results
+from radlens.data.medmnist import get_info, paper_results
 
 CITATION = (
     'Yang J, Shi R, Wei D, et al. "MedMNIST v2 - A large-scale lightweight benchmark for 2D and 3D'

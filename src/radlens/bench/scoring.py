@@ -15,9 +15,9 @@ import torch
 from sklearn.metrics import f1_score, recall_score
 from torch import nn
 
-from radlens.evaluation.calibration import expected_calibration_error
-from radlens.models.tasks import Task
-from radlens.training.device import images_to_tensor, predict_scores
+from radlens.evaluation import expected_calibration_error
+from radlens.models import Task
+from radlens.training import images_to_tensor, predict_scores
 
 __all__ = ["detail_metrics", "ensemble_scores", "predict_images", "row_metrics"]
 

@@ -17,9 +17,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from radlens.data.medmnist.load import dataset_names, get_info
+from radlens.data.medmnist import dataset_names, get_info
 from radlens.errors import ConfigError
-from radlens.training.config import check_augment, check_model_name
+from radlens.training import check_augment, check_model_name
 
 RECIPES: tuple[str, ...] = ("paper", "radlens")
 #: Models that only make sense on volumes (the 2D names build 3D networks on 3D data as well).

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from radlens.bench.paper import CITATION, METHODS_2D, METHODS_3D, paper_values
-from radlens.data.medmnist.load import get_info
+from radlens.data.medmnist import get_info
 
 __all__ = ["summarize", "write_tables"]
 

@@ -61,7 +61,7 @@ def data_list(
     ),
 ) -> None:
     """List the 18 MedMNIST v2 datasets (task, labels, channels, split sizes, sizes)."""
-    from radlens.data.medmnist.load import catalogue_table
+    from radlens.data.medmnist import catalogue_table
 
     _table_console().print(catalogue_table(data_dir))
 
@@ -72,7 +72,7 @@ def data_info(
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Data folder."),
 ) -> None:
     """Show one dataset's label names and its files (URL, MD5, present locally)."""
-    from radlens.data.medmnist.load import info_table
+    from radlens.data.medmnist import info_table
 
     _table_console().print(info_table(name, data_dir))
 
@@ -89,7 +89,7 @@ def data_fetch(
     ),
 ) -> None:
     """Download one official MedMNIST file (progress bar, MD5 verified, atomic write)."""
-    from radlens.data.medmnist.load import fetch_medmnist
+    from radlens.data.medmnist import fetch_medmnist
 
     path = fetch_medmnist(name, size, dest, url=url)
     typer.echo(f"{path} (MD5 verified)")
@@ -111,9 +111,8 @@ def serve_cmd(
     demo: int | None = typer.Option(None, help="Seed N synthetic patients into an empty store."),
 ) -> None:
     """Start the web API, the DICOM node and the scoring worker (settings from RADLENS_* env)."""
-    from radlens.demos.service_seed import demo_seeder, find_demo_run
-    from radlens.service.app import serve
-    from radlens.service.settings import Settings
+    from radlens.demos import demo_seeder, find_demo_run
+    from radlens.service import Settings, serve
 
     settings = Settings.from_env(
         http_host=host,
@@ -139,9 +138,7 @@ def user_add_cmd(
     role: str = typer.Option("viewer", "--role", help="viewer, radiologist or admin."),
 ) -> None:
     """Create a user (or another token for one) and print the new token once."""
-    from radlens.service.auth import add_user
-    from radlens.service.settings import Settings
-    from radlens.service.store import Database
+    from radlens.service import Database, Settings, add_user
 
     token = add_user(Database(Settings.from_env().resolved_database_url), name, role)
     typer.echo(token)
@@ -150,9 +147,7 @@ def user_add_cmd(
 @user_app.command("list")
 def user_list_cmd() -> None:
     """List users, roles and how many active tokens each has."""
-    from radlens.service.auth import list_users
-    from radlens.service.settings import Settings
-    from radlens.service.store import Database
+    from radlens.service import Database, Settings, list_users
 
     for row in list_users(Database(Settings.from_env().resolved_database_url)):
         typer.echo(f"{row['id']}\t{row['name']}\t{row['role']}\ttokens={row['tokens']}")
@@ -222,9 +217,7 @@ def train_cmd(
 ) -> None:
     """Train a model (MedMNIST v2 recipe by default) and write a run directory."""
     options = {k: v for k, v in locals().items() if k not in ("config", "resume")}
-    from radlens.training.config import resolve_config
-    from radlens.training.loop import train
-    from radlens.training.summary import metrics_table
+    from radlens.training import metrics_table, resolve_config, train
 
     result = train(resolve_config(options, config), resume=resume)
     if result.metrics:
@@ -248,9 +241,8 @@ def evaluate_cmd(
 ) -> None:
     """Leakage audit, per-label AUROC with DeLong 95% CIs, AUPRC, operating points, calibration;
     writes metrics.json, evaluation.json and a self-contained report.html."""
-    from radlens.evaluation import evaluate_run_dir
-    from radlens.evaluation.console import result_table
-    from radlens.training.summary import metrics_table
+    from radlens.evaluation import evaluate_run_dir, result_table
+    from radlens.training import metrics_table
 
     result = evaluate_run_dir(
         run_dir, split=split, by=by, operating_point=operating_point, n_bootstrap=bootstrap,
@@ -288,7 +280,7 @@ def demo_cmd(
     """Chest CT end to end on a synthetic cohort: reports -> labels -> CT-Net -> AUROC with CIs,
     heatmaps, triage list, report.html (--medmnist: ResNet-18 on PneumoniaMNIST)."""
     if medmnist:
-        from radlens.demos.medmnist import run_demo
+        from radlens.demos import run_demo
 
         run_demo(
             data_dir=data_dir,
@@ -300,8 +292,8 @@ def demo_cmd(
             console=_table_console(),
         )
         return
-    from radlens.core.options import parse_shape
-    from radlens.demos.ct import CtDemoOptions, run_ct_demo
+    from radlens.core import parse_shape
+    from radlens.demos import CtDemoOptions, run_ct_demo
     from radlens.phantom import DEFAULT_SHAPE
 
     options = CtDemoOptions(
@@ -326,7 +318,7 @@ def volume_series_cmd(
     folder: Path = typer.Argument(..., help="Folder of DICOM files (searched recursively)."),
 ) -> None:
     """List the series in a folder: UID, modality, description, files, slices."""
-    from radlens.data.volumes.io import list_series
+    from radlens.data.volumes import list_series
 
     for s in list_series(folder):
         typer.echo(
@@ -344,7 +336,7 @@ def volume_info_cmd(
     """Load a volume and print its geometry and HU range as JSON (no patient identifiers)."""
     import json
 
-    from radlens.data.volumes.io import describe_volume, load_volume
+    from radlens.data.volumes import describe_volume, load_volume
 
     volume = load_volume(path, series_uid=series_uid, allow_non_ct=allow_non_ct)
     typer.echo(json.dumps(describe_volume(volume), indent=2))
@@ -358,7 +350,7 @@ def volume_convert_cmd(
     allow_non_ct: bool = typer.Option(False, "--allow-non-ct", help="Accept MR, PT, ..."),
 ) -> None:
     """Convert a DICOM series to NIfTI (HU, RAS+ affine)."""
-    from radlens.data.volumes.io import convert_to_nifti
+    from radlens.data.volumes import convert_to_nifti
 
     typer.echo(str(convert_to_nifti(path, out, series_uid=series_uid, allow_non_ct=allow_non_ct)))
 
@@ -381,7 +373,7 @@ def cohort_synth_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Synthesize chest CTs with abnormalities, ground-truth masks and free-text reports."""
-    from radlens.core.options import parse_shape
+    from radlens.core import parse_shape
     from radlens.phantom import DEFAULT_SHAPE, parse_formats, synthesize_cohort
 
     table = synthesize_cohort(
@@ -415,8 +407,8 @@ def explain_cmd(
     shape: str | None = typer.Option(None, "--shape", help="Cohort volume D,H,W (default: auto)."),
 ) -> None:
     """Write Grad-CAM overlays (2D) or axial/coronal/sagittal montages (3D) plus index.csv."""
-    from radlens.core.options import parse_shape
-    from radlens.explain.run import explain_run
+    from radlens.core import parse_shape
+    from radlens.explain import explain_run
     from radlens.phantom import DEFAULT_SHAPE
 
     paths = explain_run(run_dir, cases=cases, out_dir=out, method=method,  # type: ignore[arg-type]
@@ -448,14 +440,14 @@ def label_cmd(
     from radlens.errors import ConfigError
 
     if explain_text is not None:
-        from radlens.reports.labeler import explain
+        from radlens.reports import explain
 
         lines = explain(explain_text, vocab=vocab)
         typer.echo("\n".join(lines) if lines else "no findings")
         return
     if reports is None:
         raise ConfigError("radlens label: give a reports CSV or --explain TEXT")
-    from radlens.reports.tables import label_table
+    from radlens.reports import label_table
 
     summary = label_table(
         reports, id_column=id_column, text_column=text_column, vocab=vocab, out=out,
@@ -480,7 +472,7 @@ def label_eval_cmd(
     show: int = typer.Option(20, "--show", help="Disagreements to list."),
 ) -> None:
     """Per-label precision / recall / F1, micro / macro F1 and the disagreements."""
-    from radlens.reports.label_eval import evaluate_paths
+    from radlens.reports import evaluate_paths
 
     results = evaluate_paths(
         pred, gold, id_column=id_column, gold_id_column=gold_id_column, mapping=mapping,
@@ -538,7 +530,7 @@ def bench_medmnist_cmd(
     """Train and test datasets x sizes x models x seeds; write bench.csv/.md/.html beside the
     MedMNIST v2 paper's values. Calling it again resumes."""
     options = {k: v for k, v in locals().items() if k != "quiet"}
-    from radlens.bench.cli_support import bench_medmnist
+    from radlens.bench import bench_medmnist
 
     result = bench_medmnist(options, quiet=quiet)
     typer.echo(

@@ -1,7 +1,7 @@
 """The ground floor: option look-up, shape parsing, run-directory files and the run plan."""
 
 from radlens.core.options import look_up_option, parse_shape, suggest
-from radlens.core.plan import PLAN_VERSION, RunPlan, read_plan, write_plan
+from radlens.core.plan import PLAN_VERSION, DataSource, RunPlan, read_plan, write_plan
 from radlens.core.rundir import (
     CHECKPOINT,
     CONFIG,
@@ -28,6 +28,7 @@ __all__ = [
     "PLAN_VERSION",
     "PREDICTIONS",
     "REPORT",
+    "DataSource",
     "RunPlan",
     "atomic_save",
     "atomic_write_json",

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from radlens.errors import DataError
-from radlens.reports.vocabulary import LOCATION_SEP
+from radlens.reports import LOCATION_SEP
 
 __all__ = [
     "IMAGE_COLUMNS",

@@ -25,17 +25,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from radlens.core.options import look_up_option, suggest
+from radlens.core import look_up_option, suggest
 from radlens.data.arrays import SPLITS, ArrayDataset
 from radlens.data.cohort_table import TRUTH_PREFIX, read_cohort, truth_names
 from radlens.data.ct_volumes import SOURCES, cohort_spacing, load_volumes, source_paths
 from radlens.data.splits import assign_splits, check_dataset_leakage
-from radlens.data.volumes.preprocess import CROP, ORIENTATION, Window, resolve_window
+from radlens.data.volumes import CROP, ORIENTATION, Window, resolve_window
 from radlens.errors import ConfigError, DataError
-from radlens.reports.label_noise import LabelNoise, label_noise
-from radlens.reports.labeler import Finding, label_many
-from radlens.reports.tables import cohort_labels, reporting
-from radlens.reports.vocabulary import load_vocabulary
+from radlens.reports import (
+    Finding,
+    LabelNoise,
+    cohort_labels,
+    label_many,
+    load_vocabulary,
+    measure_label_noise,
+    reporting,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -223,7 +228,7 @@ def load_ct_cohort(
         findings, abnormalities=abns, train_rows=train_rows,
         min_location_positives=min_location_positives,
     )  # fmt: skip
-    noise = label_noise(table, findings, abns) if "true_findings" in table else None
+    noise = measure_label_noise(table, findings, abns) if "true_findings" in table else None
 
     paths = source_paths(table, source)
     cache = Path(cache_dir) if cache_dir is not None else Path(tempfile.mkdtemp(prefix="radlens-"))

@@ -26,9 +26,14 @@ import pandas as pd
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from radlens.data.cohort_table import IMAGE_COLUMNS
-from radlens.data.volumes.io import volume_extent
-from radlens.data.volumes.preprocess import VolumeCache, prepare_ct_volume, window_channels
-from radlens.data.volumes.volume import Volume, standard_extent
+from radlens.data.volumes import (
+    Volume,
+    VolumeCache,
+    prepare_ct_volume,
+    standard_extent,
+    volume_extent,
+    window_channels,
+)
 from radlens.errors import DataError
 
 logger = logging.getLogger(__name__)

@@ -1,1 +1,14 @@
-"""radlens.demos."""
+"""`radlens demo`: the chest-CT pipeline end to end, the MedMNIST demo, the demo's triage
+report, and the synthetic studies the service shows in demo mode."""
+
+from radlens.demos.ct import CtDemoOptions, run_ct_demo
+from radlens.demos.medmnist import run_demo
+from radlens.demos.service_seed import demo_seeder, find_demo_run
+
+__all__ = [
+    "CtDemoOptions",
+    "demo_seeder",
+    "find_demo_run",
+    "run_ct_demo",
+    "run_demo",
+]

@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 from rich.console import Console
 
-from radlens.data.ct_cohort import DEMO_WINDOWS, CtCohort, load_ct_cohort
+from radlens.data import DEMO_WINDOWS, CtCohort, load_ct_cohort
 from radlens.demos.ct_console import auroc_table, print_cohort
 from radlens.demos.ct_report import (
     append_triage_section,
@@ -37,8 +37,7 @@ from radlens.demos.ct_report import (
 from radlens.errors import ConfigError
 from radlens.evaluation import EvaluationResult, evaluate_run_dir
 from radlens.phantom import FOV_MM, synthesize_cohort
-from radlens.training.config import make_config
-from radlens.training.loop import TrainResult, bf16_native, train
+from radlens.training import TrainResult, bf16_native, make_config, train
 
 logger = logging.getLogger(__name__)
 

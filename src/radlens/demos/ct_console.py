@@ -6,7 +6,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from radlens.data.ct_cohort import CtCohort
+from radlens.data import CtCohort
 
 __all__ = ["auroc_table", "noise_table", "print_cohort"]
 

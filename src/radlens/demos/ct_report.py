@@ -15,17 +15,19 @@ import numpy as np
 import pandas as pd
 
 from radlens.core import PREDICTIONS, atomic_write_text, read_plan, read_predictions
-from radlens.data.cohort_table import LOCATION_SEP
-from radlens.data.ct_cohort import CtCohort
+from radlens.data import LOCATION_SEP, CtCohort
 from radlens.errors import EvaluationError
 from radlens.evaluation import delong
-from radlens.explain.masks import resized_mask
-from radlens.explain.run import ExplainCase, pick_cases, render_cases
-from radlens.reports.triage import ScoredFinding, Triage, sort_key, triage
-from radlens.reports.vocabulary import load_vocabulary
-from radlens.reports.writer import write_draft
-from radlens.training.device import images_to_tensor, normalise
-from radlens.training.run import load_run
+from radlens.explain import ExplainCase, pick_cases, render_cases, resized_mask
+from radlens.reports import (
+    ScoredFinding,
+    Triage,
+    load_vocabulary,
+    sort_key,
+    triage_findings,
+    write_draft,
+)
+from radlens.training import images_to_tensor, load_run, normalise
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +193,7 @@ def triage_list(
     ranked = []
     for _, r in rows.iterrows():
         findings, drafts = _study_findings(r, abnormalities, table, located)
-        result = triage(findings)
+        result = triage_findings(findings)
         sid = str(r["id"])
         true = truth.get(sid)
         entry = {

@@ -17,11 +17,9 @@ from typing import Any
 from rich.console import Console
 from rich.panel import Panel
 
-from radlens.data.medmnist.load import resolve_data_dir
+from radlens.data.medmnist import resolve_data_dir
 from radlens.errors import ConfigError, DataError
-from radlens.training.config import make_config
-from radlens.training.loop import train
-from radlens.training.summary import metrics_table
+from radlens.training import make_config, metrics_table, train
 
 logger = logging.getLogger(__name__)
 

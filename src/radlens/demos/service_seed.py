@@ -9,10 +9,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from radlens.phantom import synthesize_cohort
-from radlens.service.app import Seeder
-from radlens.service.files import FileStore
-from radlens.service.ingest import IngestResult, ingest_dicom_files
-from radlens.service.store import Database, Study
+from radlens.service import Database, FileStore, IngestResult, Seeder, Study, ingest_dicom_files
 
 log = logging.getLogger(__name__)
 #: `radlens demo` trains on seed 0; the served demo patients come from another seed, so the

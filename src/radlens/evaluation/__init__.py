@@ -12,6 +12,7 @@ from radlens.evaluation.calibration import (
     reliability_curve,
 )
 from radlens.evaluation.compare import compare_predictions, compare_runs
+from radlens.evaluation.console import result_table
 from radlens.evaluation.delong_auc import (
     DeLongResult,
     PairedTestResult,
@@ -65,5 +66,6 @@ __all__ = [
     "prediction_set",
     "read_predictions",
     "reliability_curve",
+    "result_table",
     "write_report",
 ]

@@ -15,12 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from radlens.data.splits import (
-    check_no_patient_leakage,
-    find_near_duplicates,
-    image_hash,
-    image_hashes,
-)
+from radlens.data import check_no_patient_leakage, find_near_duplicates, image_hash, image_hashes
 from radlens.errors import DataError, EvaluationError
 
 log = logging.getLogger(__name__)

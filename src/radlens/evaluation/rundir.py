@@ -26,9 +26,7 @@ from radlens.core import (
 from radlens.errors import EvaluationError, RadlensError
 from radlens.evaluation.evaluate import EvaluationResult, evaluate_predictions
 from radlens.evaluation.report import write_report
-from radlens.training.config import make_config
-from radlens.training.run import repredict_split
-from radlens.training.sources import load_dataset
+from radlens.training import load_dataset, make_config, repredict_split
 
 log = logging.getLogger(__name__)
 

@@ -14,13 +14,22 @@ from radlens.explain.cam import (
     probe_layers,
     select_layer,
 )
+from radlens.explain.masks import resized_mask
+from radlens.explain.overlays import heat_rgba
+from radlens.explain.run import ExplainCase, explain_run, pick_cases, render_cases
 
 __all__ = [
     "CAM_METHODS",
     "CamExplainer",
     "CamResult",
+    "ExplainCase",
     "compute_cam",
+    "explain_run",
     "find_target_layer",
+    "heat_rgba",
+    "pick_cases",
     "probe_layers",
+    "render_cases",
+    "resized_mask",
     "select_layer",
 ]

@@ -22,7 +22,7 @@ import pandas as pd
 from rich.progress import Progress
 
 from radlens.core import RunPlan, read_plan
-from radlens.data.arrays import ArrayDataset
+from radlens.data import ArrayDataset
 from radlens.errors import DataError, EvaluationError
 from radlens.explain.cam import CamExplainer, CamMethod
 from radlens.explain.localization import (
@@ -32,9 +32,7 @@ from radlens.explain.localization import (
     summarise_localization,
 )
 from radlens.explain.masks import resized_mask
-from radlens.training.device import images_to_tensor, normalise
-from radlens.training.run import LoadedRun, load_run
-from radlens.training.sources import load_dataset
+from radlens.training import LoadedRun, images_to_tensor, load_dataset, load_run, normalise
 
 log = logging.getLogger(__name__)
 

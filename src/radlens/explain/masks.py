@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from monai.transforms import ResizeWithPadOrCrop
 
-from radlens.data.cohort_table import LOCATION_SEP, load_masks
+from radlens.data import LOCATION_SEP, load_masks
 from radlens.errors import ConfigError
 
 __all__ = ["resized_mask"]

@@ -19,15 +19,13 @@ from rich.progress import Progress
 from torch import nn
 
 from radlens.core import PREDICTIONS, RunPlan, read_plan, read_predictions
-from radlens.data.arrays import ArrayDataset
+from radlens.data import ArrayDataset
 from radlens.errors import ConfigError, DataError, EvaluationError
 from radlens.explain.cam import CamExplainer, CamMethod
 from radlens.explain.localization import score_heatmap
 from radlens.explain.masks import resized_mask
 from radlens.explain.overlays import montage_3d, overlay_2d
-from radlens.training.device import images_to_tensor, normalise
-from radlens.training.run import LoadedRun, load_run
-from radlens.training.sources import load_dataset
+from radlens.training import LoadedRun, images_to_tensor, load_dataset, load_run, normalise
 
 log = logging.getLogger(__name__)
 

@@ -1,1 +1,14 @@
-"""radlens.models.factory."""
+"""Networks and tasks: the model factory (one parameter table for 2D/3D ResNet, DenseNet,
+2.5D, ACS and CT-Net), and each task's loss, activation and metrics."""
+
+from radlens.models.factory import build_model, resolve_model_name, supports_channels_last
+from radlens.models.tasks import Task, predictions_to_frame, prevalence
+
+__all__ = [
+    "Task",
+    "build_model",
+    "predictions_to_frame",
+    "prevalence",
+    "resolve_model_name",
+    "supports_channels_last",
+]

@@ -16,7 +16,7 @@ from typing import Literal
 
 from torch import nn
 
-from radlens.core.options import look_up_option
+from radlens.core import look_up_option
 from radlens.errors import ModelError
 from radlens.models.acs import acs_resnet
 from radlens.models.backbones import SlicesAsChannels, densenet121, resnet

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, cohen_kappa_score, roc_auc_score
 
-from radlens.data.arrays import TASK_TYPES
+from radlens.data import TASK_TYPES
 from radlens.errors import ConfigError, EvaluationError
 
 logger = logging.getLogger(__name__)

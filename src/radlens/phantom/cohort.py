@@ -34,9 +34,9 @@ import pandas as pd
 from pydicom.uid import generate_uid
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from radlens.core.options import parse_shape
-from radlens.data.cohort_table import IMAGE_COLUMNS, TRUTH_PREFIX
-from radlens.data.volumes.io import write_dicom_series, write_nifti
+from radlens.core import parse_shape
+from radlens.data import IMAGE_COLUMNS, TRUTH_PREFIX
+from radlens.data.volumes import write_dicom_series, write_nifti
 from radlens.errors import ConfigError, DataError
 from radlens.phantom.geometry import Grid
 from radlens.phantom.habitus import LOBE_CODES, Habitus

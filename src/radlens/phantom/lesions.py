@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from radlens.core.options import look_up_option
+from radlens.core import look_up_option
 from radlens.errors import ConfigError
 from radlens.phantom.habitus import LOBES, Modifiers
 

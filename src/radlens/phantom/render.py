@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from radlens.core.options import look_up_option
-from radlens.data.volumes.volume import Volume
+from radlens.core import look_up_option
+from radlens.data.volumes import Volume
 from radlens.phantom.anatomy import render_anatomy
 from radlens.phantom.geometry import Grid
 from radlens.phantom.habitus import Habitus

@@ -20,7 +20,7 @@ from radlens.reports.labeler import Finding
 from radlens.reports.tables import reporting
 from radlens.reports.vocabulary import LOCATION_SEP
 
-__all__ = ["LabelNoise", "label_noise"]
+__all__ = ["LabelNoise", "measure_label_noise"]
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def _n_uncertain(findings: Sequence[Sequence[Finding]], abnormality: str) -> int
     return n
 
 
-def label_noise(
+def measure_label_noise(
     table: pd.DataFrame, findings: Sequence[Sequence[Finding]], abnormalities: Sequence[str]
 ) -> LabelNoise:
     """Labeler precision / recall / F1 against the cohort's true findings, per abnormality.

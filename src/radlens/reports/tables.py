@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from radlens.core.options import suggest
+from radlens.core import suggest
 from radlens.errors import ReportError
 from radlens.reports.labeler import Finding, label_many
 from radlens.reports.sections import NON_REPORTING

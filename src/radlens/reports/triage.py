@@ -4,7 +4,7 @@ Urgency per abnormality is data: the chest-CT vocabulary's ``urgency`` (critical
 routine). A finding is *present* at a score >= its threshold, *uncertain* at >= half of it, else
 *absent*. A study ranks by its most urgent present finding (critical 0, urgent 1, routine 2, no
 finding 3); within a level by the score of the finding that set the level. The demo's triage list
-and the service's worklist both use `triage` and `sort_key`.
+and the service's worklist both use `triage_findings` `triage_findings` and `sort_key`.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class Triage:
         return [f for f in self.findings if f.status == "present"]
 
 
-def triage(findings: Iterable[ScoredFinding], vocab: str = "chest_ct") -> Triage:
+def triage_findings(findings: Iterable[ScoredFinding], vocab: str = "chest_ct") -> Triage:
     """One finding per abnormality (its best-scoring output; its threshold decides the status).
     The study's rank is its most urgent present finding; its top finding and score are that
     level's most probable present finding, else the most probable output."""

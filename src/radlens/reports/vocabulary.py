@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from radlens.core.options import suggest
+from radlens.core import suggest
 from radlens.errors import ReportError
 
 VOCAB_DIR = Path(__file__).resolve().parent / "vocab"

@@ -10,3 +10,23 @@ background scoring), `worklist` (typed functions behind the API), `imaging` (sli
 PNGs), `auth` (tokens, roles), `access` (who is calling, role dependencies), `routes` (the JSON
 API's routers), `pages` (login, worklist and viewer pages), `app` (FastAPI factory, `serve`).
 """
+
+from radlens.service.app import Seeder, serve
+from radlens.service.auth import add_user, list_users
+from radlens.service.files import FileStore
+from radlens.service.ingest import IngestResult, ingest_dicom_files
+from radlens.service.settings import Settings
+from radlens.service.store import Database, Study
+
+__all__ = [
+    "Database",
+    "FileStore",
+    "IngestResult",
+    "Seeder",
+    "Settings",
+    "Study",
+    "add_user",
+    "ingest_dicom_files",
+    "list_users",
+    "serve",
+]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from radlens.core.options import suggest
+from radlens.core import suggest
 from radlens.errors import ServiceError
 from radlens.service.store import AuditEvent, Database, Role, Token, User, utcnow
 

@@ -13,9 +13,9 @@ import numpy as np
 from PIL import Image
 from sqlalchemy import select
 
-from radlens.core.options import look_up_option
+from radlens.core import look_up_option
 from radlens.errors import ServiceError
-from radlens.explain.overlays import heat_rgba
+from radlens.explain import heat_rgba
 from radlens.service.files import FileStore
 from radlens.service.store import Database, Heatmap
 from radlens.service.worker import default_loader, materialise_series

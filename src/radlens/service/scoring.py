@@ -21,14 +21,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from radlens.core.plan import RunPlan, read_plan
-from radlens.core.rundir import CHECKPOINT, PLAN
-from radlens.data.volumes.preprocess import ORIENTATION, prepare_ct_volume
-from radlens.data.volumes.volume import Volume
+from radlens.core import CHECKPOINT, PLAN, RunPlan, read_plan
+from radlens.data.volumes import ORIENTATION, Volume, prepare_ct_volume
 from radlens.errors import ConfigError, ModelError
-from radlens.explain.cam import compute_cam
-from radlens.training.device import images_to_tensor, normalise, predict_scores
-from radlens.training.run import load_run
+from radlens.explain import compute_cam
+from radlens.training import images_to_tensor, load_run, normalise, predict_scores
 
 log = logging.getLogger(__name__)
 LABEL_SEPARATORS = ("@", "/", "|", ":")

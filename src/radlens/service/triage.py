@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from radlens.reports.triage import ScoredFinding, Triage, triage
-from radlens.reports.writer import write_draft
+from radlens.reports import ScoredFinding, Triage, triage_findings, write_draft
 from radlens.service.scoring import Prediction
 
 
@@ -22,7 +21,7 @@ def scored_findings(predictions: Iterable[Prediction], threshold: float) -> list
 def triage_predictions(predictions: Iterable[Prediction], threshold: float) -> Triage:
     """The study's triage (`radlens.reports.triage.triage`): one finding per abnormality, present
     at >= threshold, uncertain at >= threshold / 2; ranked by its most urgent present finding."""
-    return triage(scored_findings(predictions, threshold))
+    return triage_findings(scored_findings(predictions, threshold))
 
 
 def draft_report(predictions: Iterable[Prediction]) -> str:

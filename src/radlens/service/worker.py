@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import and_, delete, or_, select, update
 
-from radlens.data.volumes.io import load_volume
+from radlens.data.volumes import load_volume
 from radlens.errors import RadlensError
 from radlens.service.files import FileStore
 from radlens.service.scoring import Scorer

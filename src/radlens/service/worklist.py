@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import func, nulls_last, select
 
-from radlens.core.options import look_up_option
+from radlens.core import look_up_option
 from radlens.errors import ServiceError
-from radlens.reports.triage import NO_FINDING, NO_FINDING_RANK, URGENCY_LEVELS, URGENCY_RANK
+from radlens.reports import NO_FINDING, NO_FINDING_RANK, URGENCY_LEVELS, URGENCY_RANK
 from radlens.service.auth import Principal
 from radlens.service.store import (
     UNSCORED_RANK,

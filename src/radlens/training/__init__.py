@@ -1,1 +1,28 @@
-"""radlens.training.loop."""
+"""Training: typed config, the Fabric loop, data sources, run directories (with plan.json),
+checkpoints, devices and data-parallel helpers."""
+
+from radlens.training.config import check_augment, check_model_name, make_config, resolve_config
+from radlens.training.device import images_to_tensor, normalise, predict_scores, subset_indices
+from radlens.training.loop import TrainResult, bf16_native, train
+from radlens.training.run import LoadedRun, load_run, repredict_split
+from radlens.training.sources import load_dataset
+from radlens.training.summary import metrics_table
+
+__all__ = [
+    "LoadedRun",
+    "TrainResult",
+    "bf16_native",
+    "check_augment",
+    "check_model_name",
+    "images_to_tensor",
+    "load_dataset",
+    "load_run",
+    "make_config",
+    "metrics_table",
+    "normalise",
+    "predict_scores",
+    "repredict_split",
+    "resolve_config",
+    "subset_indices",
+    "train",
+]

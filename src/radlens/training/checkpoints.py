@@ -18,9 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from radlens.core.plan import RunPlan
-from radlens.core.rundir import CHECKPOINT, LAST, atomic_save
-from radlens.models.tasks import Task
+from radlens.core import CHECKPOINT, LAST, RunPlan, atomic_save
+from radlens.models import Task
 from radlens.training.config import TrainConfig
 
 __all__ = [

@@ -12,10 +12,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from radlens.core.options import suggest
-from radlens.core.rundir import atomic_write_text
+from radlens.core import atomic_write_text, suggest
 from radlens.errors import ConfigError, ModelError
-from radlens.models.factory import resolve_model_name
+from radlens.models import resolve_model_name
 
 AUGMENTS: tuple[str, ...] = ("none", "flip", "shift", "flip+shift")
 

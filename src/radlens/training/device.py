@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from radlens.errors import ConfigError
-from radlens.models.tasks import Task
+from radlens.models import Task
 
 __all__ = [
     "augment_batch",

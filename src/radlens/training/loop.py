@@ -31,12 +31,10 @@ from lightning_fabric import Fabric
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import nn
 
-from radlens.core.plan import write_plan
-from radlens.core.rundir import PLAN
-from radlens.data.arrays import ArrayDataset
+from radlens.core import PLAN, write_plan
+from radlens.data import ArrayDataset
 from radlens.errors import ConfigError
-from radlens.models.factory import supports_channels_last
-from radlens.models.tasks import Task
+from radlens.models import Task, supports_channels_last
 from radlens.training.checkpoints import (
     RunProgress,
     checkpoint_meta,

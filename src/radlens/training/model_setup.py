@@ -10,9 +10,8 @@ from typing import Any
 
 from torch import nn
 
-from radlens.data.arrays import ArrayDataset
-from radlens.models.factory import build_model
-from radlens.models.tasks import Task
+from radlens.data import ArrayDataset
+from radlens.models import Task, build_model
 from radlens.training.config import TrainConfig
 from radlens.training.device import images_to_tensor
 

@@ -19,7 +19,7 @@ import torch
 import yaml
 from torch import nn
 
-from radlens.core.rundir import (
+from radlens.core import (
     CHECKPOINT,
     CONFIG,
     LAST,
@@ -29,9 +29,9 @@ from radlens.core.rundir import (
     read_predictions,
     write_predictions,
 )
-from radlens.data.arrays import ArrayDataset
+from radlens.data import ArrayDataset
 from radlens.errors import ConfigError, EvaluationError, ModelError
-from radlens.models.tasks import Task, predictions_to_frame, prevalence
+from radlens.models import Task, predictions_to_frame, prevalence
 from radlens.training.config import TrainConfig, make_config
 from radlens.training.device import images_to_tensor, predict_scores, subset_indices
 from radlens.training.model_setup import make_model

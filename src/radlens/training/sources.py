@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from radlens.core.plan import DataSource, RunPlan
-from radlens.data.arrays import ArrayDataset
-from radlens.data.ct_cohort import load_ct_cohort
-from radlens.data.medmnist.catalogue import dataset_names
-from radlens.data.medmnist.load import load_medmnist
-from radlens.data.radiographs.folder import load_image_folder
+from radlens.core import DataSource, RunPlan
+from radlens.data import ArrayDataset, load_ct_cohort
+from radlens.data.medmnist import dataset_names, load_medmnist
+from radlens.data.radiographs import load_image_folder
 from radlens.training.config import TrainConfig
 from radlens.training.device import images_to_tensor, intensity_mapping
 

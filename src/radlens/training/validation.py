@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from radlens.models.tasks import Task
+from radlens.models import Task
 from radlens.training.device import predict_scores
 from radlens.training.distributed import eval_shard, gather_rows
 

@@ -16,7 +16,7 @@ import io
 from dataclasses import dataclass
 from importlib import resources
 
-from radlens.core.options import suggest
+from radlens.core import suggest
 from radlens.errors import DataError
 
 #: MedMNIST's own task strings -> radlens task names (see radlens.data.arrays.TASK_TYPES).

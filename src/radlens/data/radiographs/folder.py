@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from radlens.core.options import suggest
+from radlens.core import suggest
 from radlens.data.arrays import SPLITS, ArrayDataset
 from radlens.data.radiographs.decode import Fit, load_radiograph
 from radlens.data.radiographs.labels import parse_labels

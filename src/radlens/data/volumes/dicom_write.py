@@ -24,7 +24,7 @@ from pydicom.uid import (
 )
 from pydicom.valuerep import DSfloat
 
-from radlens.core.options import suggest
+from radlens.core import suggest
 from radlens.data.volumes.volume import Volume
 from radlens.errors import DataError
 

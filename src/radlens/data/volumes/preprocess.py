@@ -30,8 +30,7 @@ import torch
 from monai.data import MetaTensor
 from monai.transforms import Orientation, ResizeWithPadOrCrop, ScaleIntensityRange, Spacing
 
-from radlens.core.options import suggest
-from radlens.core.rundir import atomic_write_json
+from radlens.core import atomic_write_json, suggest
 from radlens.data.volumes.dicom_read import dicom_files
 from radlens.data.volumes.io import load_volume, volume_extent
 from radlens.data.volumes.volume import Volume, standard_extent
