@@ -23,8 +23,13 @@ from monai.visualize import GradCAM
 
 from radlens.data.arrays import ArrayDataset
 from radlens.data.ct_cohort import CT_WINDOWS
-from radlens.explain import compute_cam, find_target_layer, probe_layers
-from radlens.explain.cam import MAX_STRIDE_3D, select_layer
+from radlens.explain import (
+    MAX_STRIDE_3D,
+    compute_cam,
+    find_target_layer,
+    probe_layers,
+    select_layer,
+)
 from radlens.explain.cohort import localize_run
 from radlens.explain.localization import (
     body_region,

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from radlens.errors import ConfigError, ModelError
-from radlens.explain.cam import compute_cam, find_target_layer
+from radlens.explain import compute_cam, find_target_layer
 from radlens.models.ctnet import CTNet, SmallCNN3D, resnet18_2d, transfer_2d_to_3d
 from radlens.models.factory import build_model
 from radlens.training.config import make_config

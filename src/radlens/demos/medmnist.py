@@ -1,4 +1,4 @@
-"""`radlens demo` (interim): a small ResNet-18 on PneumoniaMNIST from the data folder, for a few
+"""`radlens demo --medmnist`: a small ResNet-18 on PneumoniaMNIST from the data folder, for a few
 epochs, then the test table and where the outputs are.
 
 The official ``pneumoniamnist.npz`` is used when present (MD5 verified). Otherwise any

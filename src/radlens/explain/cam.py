@@ -33,16 +33,7 @@ from torch import nn
 
 from radlens.core import suggest
 from radlens.errors import ConfigError, ModelError
-from radlens.explain.layers import (  # noqa: F401  (re-exported: public layer API)
-    MAX_STRIDE_3D,
-    LayerInfo,
-    Recorder,
-    as_batch,
-    check_layer,
-    find_target_layer,
-    probe_layers,
-    select_layer,
-)
+from radlens.explain.layers import Recorder, as_batch, check_layer, select_layer
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 
 from radlens.reports.label_eval import evaluate_paths
 from radlens.reports.label_noise import LabelNoise, measure_label_noise
-from radlens.reports.labeler import Finding, explain, label_many
+from radlens.reports.labeler import Finding, explain, label, label_many
 from radlens.reports.tables import cohort_labels, label_table, reporting
 from radlens.reports.triage import (
     NO_FINDING,
@@ -31,6 +31,7 @@ __all__ = [
     "cohort_labels",
     "evaluate_paths",
     "explain",
+    "label",
     "label_many",
     "label_table",
     "load_vocabulary",
