@@ -138,6 +138,16 @@ def test_user_vocabulary_loads(tmp_path: Path) -> None:
         ),
         ("  cardiomegaly:", "  Cardio-megaly:", r"snake_case"),
         ("name: mine", "nam: mine", r"unknown field 'nam'"),
+        (
+            "    locations: [heart]",
+            "    locations: [heart]\n    exclusive: {except: [cardiomegali]}",
+            r"'cardiomegaly'.*field 'exclusive' names unknown abnormality 'cardiomegali'.*did you",
+        ),
+        (
+            "    locations: [heart]",
+            "    locations: [heart]\n    exclusive: {but: [cardiomegaly]}",
+            r"'cardiomegaly.exclusive'.*unknown field 'but'",
+        ),
     ],
 )
 def test_malformed_vocabulary_names_file_entry_field(

@@ -5,8 +5,9 @@ Two gold formats:
 * **wide**: an id column plus one column per label with 1 (present), 0 (absent / not mentioned),
   -1 (uncertain) or empty (gold: not mentioned; the prediction table of ``radlens label`` writes
   uncertain as NaN / empty). Gold columns map to vocabulary ids through a mapping YAML
-  (``vocab/mappings/<name>.yaml``: ``labels: {gold column: [abnormality ids]}``; a column is
-  predicted positive when any listed id is present) or, without a mapping, by equal name.
+  (``vocab/mappings/<name>.yaml``: ``vocabulary: <name>`` and ``labels: {gold column: [abnormality
+  ids]}``; a column is predicted positive when any listed id is present) or, without a mapping, by
+  equal name. Labels made with another vocabulary than the mapping's are refused by name.
 * **findings** (radlens' own hand-labelled sets): columns ``id, text, findings`` where findings is
   ``abnormality[@location]=status`` items separated by ``;`` (status present / absent / uncertain;
   ``=present`` may be left out). Scored per (report, abnormality, status) over all three statuses,
@@ -26,7 +27,8 @@ import yaml
 from radlens.errors import EvaluationError
 from radlens.reports.labeler import STATUSES, Finding
 from radlens.reports.sections import NON_REPORTING
-from radlens.reports.vocabulary import VOCAB_DIR
+from radlens.reports.tables import wide_columns
+from radlens.reports.vocabulary import VOCAB_DIR, available_vocabularies, load_vocabulary
 
 MAPPING_DIR = VOCAB_DIR / "mappings"
 
@@ -99,8 +101,7 @@ def score_sets(
     return EvalResult(scores, mf, macro, mp, mr, dis)
 
 
-def load_mapping(name_or_path: str | Path) -> dict[str, tuple[str, ...]]:
-    """A gold-column -> vocabulary-ids mapping by name (``ct_rate``) or path."""
+def _read_mapping(name_or_path: str | Path) -> tuple[Path, dict]:
     path = Path(name_or_path)
     if not path.suffix:
         path = MAPPING_DIR / f"{name_or_path}.yaml"
@@ -110,7 +111,33 @@ def load_mapping(name_or_path: str | Path) -> dict[str, tuple[str, ...]]:
             f"label mapping {name_or_path!r} not found [expected a path or {names}]"
         )
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    labels = data.get("labels") if isinstance(data, dict) else None
+    return path, data if isinstance(data, dict) else {}
+
+
+def mapping_vocabulary(name_or_path: str | Path) -> str | None:
+    """The vocabulary whose ids a mapping lists (its ``vocabulary:`` key); None when unstated."""
+    path, data = _read_mapping(name_or_path)
+    need = data.get("vocabulary")
+    if need is not None and not isinstance(need, str):
+        raise EvaluationError(f"label mapping {path}: field 'vocabulary' must be a name")
+    return need
+
+
+def labels_vocabulary(columns) -> str | None:
+    """The packaged vocabulary whose wide columns (`radlens label`) all appear in `columns`."""
+    have = set(map(str, columns))
+    fits = [(len(c), n) for n in available_vocabularies() if (c := set(_wide(n))) <= have]
+    return max(fits)[1] if fits else None
+
+
+def _wide(name: str) -> list[str]:
+    return wide_columns(load_vocabulary(name))
+
+
+def load_mapping(name_or_path: str | Path) -> dict[str, tuple[str, ...]]:
+    """A gold-column -> vocabulary-ids mapping by name (``ct_rate``) or path."""
+    path, data = _read_mapping(name_or_path)
+    labels = data.get("labels")
     if not isinstance(labels, dict):
         raise EvaluationError(f"label mapping {path}: field 'labels' must be a mapping")
     out = {}
@@ -243,8 +270,18 @@ def evaluate_files(
     g = read_wide(gold, gold_id_column or id_column)
     common = p.index.intersection(g.index)
     if len(common) == 0:
-        raise EvaluationError(f"no report id in common between {pred} and {gold}")
+        raise EvaluationError(
+            f"no report id in common between {pred} (ids e.g. {list(p.index[:3])}) and {gold} "
+            f"(ids e.g. {list(g.index[:3])}) [expected the same report ids; check the id columns]"
+        )
     maps = load_mapping(mapping) if mapping else {c: (c,) for c in g.columns if c in p.columns}
+    need = mapping_vocabulary(mapping) if mapping else None
+    have = labels_vocabulary(p.columns) if need else None
+    if need and have and need != have:
+        raise EvaluationError(
+            f"label mapping {str(mapping)!r} needs labels of vocabulary {need!r}, but {pred} has "
+            f"the labels of vocabulary {have!r} [relabel with `radlens label --vocab {need}`]"
+        )
     if not maps:
         raise EvaluationError(
             f"no label column of {gold} is in {pred}; pass --mapping (e.g. ct_rate, openi_negbio)"
@@ -257,7 +294,10 @@ def evaluate_files(
             raise EvaluationError(f"gold table {gold}: no column {lab!r} named by the mapping")
         missing = [a for a in abns if a not in p.columns]
         if missing:
-            raise EvaluationError(f"prediction table {pred}: no column {missing[0]!r}")
+            raise EvaluationError(
+                f"prediction table {pred}: no column {missing[0]!r} named by label mapping "
+                f"{str(mapping)!r}" + (f" (vocabulary {need!r})" if need else "")
+            )
         gv = pd.to_numeric(g.loc[common, lab], errors="coerce").fillna(0).to_numpy()
         pv = p.loc[common, list(abns)].apply(pd.to_numeric, errors="coerce").to_numpy(float)
         gold_sets[lab] = set(common[np.isin(gv, list(pos_value))])

@@ -19,7 +19,11 @@ all runs in `radlens.reports.kernel`, compiled with Cython when the build allows
   to the terms listed with it ("consolidation and atelectasis in the left lower lobe"); side words
   resolve sided phrases ("lower lobes", "bilateral") and bare sides ("right pleural effusion").
 * sections: terms in indication / history / technique / comparison never become ``present``
-  (present there reads as ``uncertain``).
+  (present there reads as ``uncertain``) and never set a label (`radlens.reports.tables`).
+* exclusive abnormalities (``exclusive:`` in the vocabulary, e.g. chest_xr ``no_finding``, as in
+  CheXpert): once a report's findings are final, such a finding becomes ``absent`` when another
+  abnormality outside its ``except`` list (support devices) is present or uncertain in a
+  reporting section; its cues then end with "overruled by <that abnormality>".
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from pathlib import Path
 from radlens.errors import ReportError
 from radlens.reports.accel import COMPILED, KERNEL, kernel
 from radlens.reports.matcher import Compiled, compiled_for
-from radlens.reports.sections import find_sections
+from radlens.reports.sections import NON_REPORTING, find_sections
 
 __all__ = [
     "CACHE_SIZE",
@@ -125,6 +129,8 @@ class LabelerCache:
 
     tables: object
     sentences: dict[str, list[tuple]] = field(default_factory=dict)
+    #: exclusive abnormality id -> the ids that may co-occur with it (itself included)
+    exclusive: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 #: one cache per compiled vocabulary, dropped with it (a fresh `Compiled` starts empty)
@@ -135,7 +141,13 @@ def cache_for(compiled: Compiled) -> LabelerCache:
     """The labeler's cache of `compiled` (made on first use)."""
     cache = _CACHES.get(compiled)
     if cache is None:
-        cache = _CACHES[compiled] = LabelerCache(kernel.Tables(compiled))
+        exclusive = {
+            a.id: frozenset((a.id, *a.exclusive))
+            for a in compiled.vocab.abnormalities.values()
+            if a.exclusive is not None
+        }
+        cache = LabelerCache(kernel.Tables(compiled), exclusive=exclusive)
+        _CACHES[compiled] = cache
     return cache
 
 
@@ -158,7 +170,7 @@ def label_rows(text: str, compiled: Compiled, *, cache: bool = True) -> list[tup
     state = cache_for(compiled)
     t = state.tables
     if not cache:
-        return kernel.report_rows(text, t)
+        return _overrule(kernel.report_rows(text, t), state.exclusive)
     sentences = kernel.split_sentences(text)
     memo = state.sentences
     memo_get = memo.get
@@ -173,4 +185,21 @@ def label_rows(text: str, compiled: Compiled, *, cache: bool = True) -> list[tup
             memo[sent] = rows
         per_sentence.append(rows)
     sections = find_sections(text) if ":" in text else None
-    return kernel.merge(sentences, per_sentence, sections)
+    return _overrule(kernel.merge(sentences, per_sentence, sections), state.exclusive)
+
+
+def _overrule(rows: list[tuple], exclusive: dict[str, frozenset[str]]) -> list[tuple]:
+    """A report's final rows with each exclusive finding made absent when another abnormality
+    (not in its except list) is present or uncertain in a reporting section."""
+    if not exclusive or not any(r[0] in exclusive and r[2] != "absent" for r in rows):
+        return rows
+    reported = [r[0] for r in rows if r[2] != "absent" and r[3] not in NON_REPORTING]
+    out = []
+    for row in rows:
+        allowed = exclusive.get(row[0])
+        if allowed is not None and row[2] != "absent":
+            other = next((a for a in reported if a not in allowed), None)
+            if other is not None:
+                row = (*row[:2], "absent", *row[3:8], (*row[8], f"overruled by {other}"))
+        out.append(row)
+    return out

@@ -1,10 +1,8 @@
 """Finding vocabularies (abnormalities, locations, cue rules): YAML -> frozen dataclasses.
 
-A vocabulary is data, not code: `src/radlens/reports/vocab/<name>.yaml` holds the abnormalities and
-locations, `vocab/context.yaml` the negation / uncertainty cue rules shared by every vocabulary (a
-vocabulary file may carry its own `context:` block instead). The loader rejects unknown keys and
-names the file, the entry and the field of every problem.
-"""
+A vocabulary is data: `vocab/<name>.yaml` holds abnormalities and locations, `vocab/context.yaml`
+the cue rules shared by every vocabulary (or the file's own `context:` block). The loader rejects
+unknown keys and names the file, the entry and the field of every problem."""
 
 from __future__ import annotations
 
@@ -33,6 +31,7 @@ DIRECTIONS = ("forward", "backward", "bidirectional", "none")
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 #: Label names: an abnormality id, or "abnormality@location" for a finding at a location.
 LOCATION_SEP = "@"
+_FLAGS = ("strict_location", "requires_location")  # true / false fields of an abnormality
 
 
 @dataclass(frozen=True)
@@ -74,6 +73,7 @@ class Abnormality:
     strict_location: bool = False
     requires_location: bool = False
     default_location: str | None = None
+    exclusive: tuple[str, ...] | None = None  # None or ids that may co-occur (labeler docstring)
 
 
 @dataclass(frozen=True)
@@ -273,7 +273,7 @@ def _parse_abnormalities(
             required={"system", "urgency", "synonyms"},
             optional={
                 "name", "abbreviations", "locations", "sides", "anchors", "description", "refine",
-                "strict_location", "requires_location", "default_location",
+                "strict_location", "requires_location", "default_location", "exclusive",
             },
         )  # fmt: skip
         locs = tuple(
@@ -300,29 +300,34 @@ def _parse_abnormalities(
             sides=MappingProxyType(sides),
             anchors=_phrases(entry.get("anchors"), where, aid, "anchors"),
             refine=MappingProxyType(_refine(entry.get("refine"), where, aid, locs)),
-            strict_location=_bool(
-                entry.get("strict_location", False), where, aid, "strict_location"
-            ),
-            default_location=(
-                _known_location(
-                    entry["default_location"], locations, where, aid, "default_location"
-                )
-                if entry.get("default_location") is not None
-                else None
-            ),
-            requires_location=_bool(
-                entry.get("requires_location", False), where, aid, "requires_location"
-            ),
+            default_location=_known_location(
+                entry["default_location"], locations, where, aid, "default_location"
+            )
+            if entry.get("default_location") is not None
+            else None,
+            **{f: _bool(entry.get(f, False), where, aid, f) for f in _FLAGS},
+            exclusive=_exclusive(entry.get("exclusive"), where, aid),
         )
     for aid, abn in out.items():
-        for target in abn.refine.values():
+        named = [("refine", t) for t in abn.refine.values()]
+        for fname, target in named + [("exclusive", t) for t in abn.exclusive or ()]:
             if target not in out:
                 hint = suggest(target, out)
                 raise ReportError(
-                    f"{where}: entry {aid!r}: field 'refine' names unknown abnormality "
+                    f"{where}: entry {aid!r}: field {fname!r} names unknown abnormality "
                     f"{target!r}{hint}"
                 )
     return out
+
+
+def _exclusive(raw: Any, where: str, aid: str) -> tuple[str, ...] | None:
+    """exclusive: true | {except: [ids]} -- kept only when no other abnormality is reported."""
+    if raw is None or raw is False:
+        return None
+    if raw is True:
+        return ()
+    _check_keys(raw, where, f"{aid}.exclusive", required={"except"}, optional=set())
+    return _phrases(raw["except"], where, aid, "exclusive.except")
 
 
 def _refine(raw: Any, where: str, aid: str, locs: tuple[str, ...]) -> dict[str, str]:
