@@ -58,17 +58,19 @@ def _aucs(y: np.ndarray, s: np.ndarray, names) -> dict[str, float]:
 
 
 def _slices(ds, abn) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every 2nd axial slice of the training volumes, labelled by the masks it crosses."""
-    from radlens.explain.masks import resized_mask
+    """Every 2nd axial slice of the training volumes, labelled by the masks it crosses (each
+    resampled over its study's field of view as the volumes were)."""
+    from radlens.explain import resized_mask
 
     xs, ys = [], []
     vols = ds.images["train"]
+    spacing, fovs = ds.extra["spacing"], ds.extra["fov_mm"]["train"]
     for i in range(len(vols)):
         shape = vols.shape[2:]
         lab = np.zeros((shape[0], len(abn)), np.float32)
         for j, a in enumerate(abn):
             if ds.extra["true_labels"]["train"][i, j] == 1:
-                m = resized_mask(ds.extra["mask_path"]["train"][i], a, shape)
+                m = resized_mask(ds.extra["mask_path"]["train"][i], a, shape, spacing, fovs[i])
                 if m is not None:
                     lab[:, j] = m.any(axis=(1, 2))
         for z in range(0, shape[0], 2):

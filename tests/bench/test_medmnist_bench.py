@@ -17,7 +17,7 @@ from radlens.bench.paper import CITATION, comparable_method, paper_values
 from radlens.bench.scoring import detail_metrics
 from radlens.bench.spec import make_spec, protocol_label
 from radlens.bench.tables import summarize, to_markdown
-from radlens.cli.main import main
+from radlens.cli import main
 from radlens.errors import ConfigError, DataError
 from radlens.models.tasks import Task
 

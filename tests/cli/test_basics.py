@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from radlens.cli.main import app, main
+from radlens.cli import app, main
 from radlens.errors import DataError
 
 
@@ -26,3 +26,10 @@ def test_user_error_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_unknown_command_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["no-such-command"]) == 2
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    import radlens
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"radlens {radlens.__version__}"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from radlens.cli.main import main
+from radlens.cli import main
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from radlens.cli.main import main
+from radlens.cli import main
 from radlens.errors import ReportError
 from radlens.reports.label_eval import score_sets
 from radlens.reports.tables import read_reports

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from radlens.cli.main import main
+from radlens.cli import main
 from radlens.data.volumes.io import Volume, load_volume, write_dicom_series
 
 

@@ -61,6 +61,12 @@ def test_load_tiny_cohort_splits_by_patient_and_caches(tiny_cohort: Path, tmp_pa
     split = ds.splits[0]
     diff = np.abs(npz.dataset.images[split].astype(int) - ds.images[split].astype(int))
     assert diff.mean() < 2.0  # NIfTI and NPZ copies of the same volumes
+    # each study's own extent (what its masks span), read from the NIfTI / NPZ headers
+    for split in ds.splits:
+        rows = ct.table.iloc[ds.extra["row_index"][split]]
+        expected = [volume_extent(p) for p in rows["nifti_path"]]
+        np.testing.assert_allclose(ds.extra["fov_mm"][split], expected, rtol=1e-6)
+        np.testing.assert_allclose(npz.dataset.extra["fov_mm"][split], expected, rtol=1e-6)
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from radlens.cli.main import main
+from radlens.cli import main
 from radlens.core import read_plan
 from radlens.data.ct_cohort import DEMO_WINDOWS
 

@@ -91,3 +91,44 @@ def test_repredict_runs_first_and_keeps_its_figures(
     assert calls == [(run, "test", "cpu")]
     assert result.figures == {"split": "test", "auc": 0.5, "official_data": False}
     assert "figures" not in json.loads((run / "evaluation.json").read_text())
+
+
+def test_split_and_by_are_checked_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """split is val or test, by a grouping column of the table: both before re-predicting."""
+    run = write_run_dir(tmp_path / "run", multilabel_frame(n_per_split=(60, 80), seed=2))
+
+    def fake(*_args: object, **_kw: object) -> dict:
+        raise AssertionError("re-predicted before the flags were checked")
+
+    monkeypatch.setattr(rundir, "repredict_split", fake)
+    with pytest.raises(EvaluationError, match=r"--split 'train'.*\[expected one of: val, test\]"):
+        evaluate_run_dir(run, split="train", repredict=True)
+    with pytest.raises(EvaluationError, match=r"--split 'tset' is not known; did you mean 'test'"):
+        evaluate_run_dir(run, split="tset", repredict=True)
+    with pytest.raises(
+        EvaluationError,
+        match=r"--by 'scanner': predictions.parquet has no such grouping column; available "
+        r"grouping columns: site",
+    ):
+        evaluate_run_dir(run, by="scanner", repredict=True)
+    assert not (run / "evaluation.json").exists()
+    assert evaluate_run_dir(run, split="val", by="site", n_bootstrap=0, audit_data=False).split == (
+        "val"
+    )
+
+
+def test_model_card_names_user_data_by_its_note(tmp_path: Path) -> None:
+    run = write_run_dir(tmp_path / "run", multilabel_frame(n_per_split=(60, 80), seed=2))
+    note = "user data: /data/pngs (40 files, fingerprint sha256:0123456789abcdef)"
+    metrics = {"dataset": "pngs", "official_data": False, "data_note": note,
+               "data_fingerprint": "0123456789abcdef" * 4}  # fmt: skip
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    result = evaluate_run_dir(run, n_bootstrap=0, audit_data=False)
+    card = rundir.build_model_card(run, result)
+    assert card["data"]["dataset"] == note and card["data"]["official_data"] is None
+    assert card["data"]["fingerprint"] == "0123456789abcdef" * 4
+    assert any(note in limit for limit in card["limits"])
+    html = (run / "report.html").read_text()
+    assert note in html and "UNOFFICIAL DATA" not in html and "checksums verified" not in html

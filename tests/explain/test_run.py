@@ -11,7 +11,7 @@ import torch
 from _support.explain import blob_images, tiny_cnn
 from PIL import Image
 
-from radlens.cli.main import main
+from radlens.cli import main
 from radlens.errors import ConfigError, DataError, EvaluationError, ModelError
 from radlens.explain.run import ExplainCase, explain_run, pick_cases, render_cases
 

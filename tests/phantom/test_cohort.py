@@ -10,7 +10,7 @@ import pandas as pd
 import pydicom
 import pytest
 
-from radlens.cli.main import main
+from radlens.cli import main
 from radlens.data.cohort_table import TRUTH_PREFIX, load_masks, read_cohort
 from radlens.data.volumes.io import load_volume
 from radlens.errors import ConfigError

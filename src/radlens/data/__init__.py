@@ -2,8 +2,15 @@
 format and the chest-CT cohort loader. Sub-packages: `medmnist`, `radiographs`, `volumes`."""
 
 from radlens.data.arrays import TASK_TYPES, ArrayDataset
-from radlens.data.cohort_table import IMAGE_COLUMNS, LOCATION_SEP, TRUTH_PREFIX, load_masks
+from radlens.data.cohort_table import (
+    IMAGE_COLUMNS,
+    LOCATION_SEP,
+    TRUTH_PREFIX,
+    load_masks,
+    read_cohort,
+)
 from radlens.data.ct_cohort import DEMO_WINDOWS, CtCohort, load_ct_cohort
+from radlens.data.ct_volumes import cohort_extents, study_extents
 from radlens.data.splits import (
     check_no_patient_leakage,
     find_near_duplicates,
@@ -20,9 +27,12 @@ __all__ = [
     "ArrayDataset",
     "CtCohort",
     "check_no_patient_leakage",
+    "cohort_extents",
     "find_near_duplicates",
     "image_hash",
     "image_hashes",
     "load_ct_cohort",
     "load_masks",
+    "read_cohort",
+    "study_extents",
 ]

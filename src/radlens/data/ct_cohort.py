@@ -28,7 +28,13 @@ import pandas as pd
 from radlens.core import look_up_option, suggest
 from radlens.data.arrays import SPLITS, ArrayDataset
 from radlens.data.cohort_table import TRUTH_PREFIX, read_cohort, truth_names
-from radlens.data.ct_volumes import SOURCES, cohort_spacing, load_volumes, source_paths
+from radlens.data.ct_volumes import (
+    SOURCES,
+    cohort_spacing,
+    load_volumes,
+    source_paths,
+    study_extents,
+)
 from radlens.data.splits import assign_splits, check_dataset_leakage
 from radlens.data.volumes import CROP, ORIENTATION, Window, resolve_window
 from radlens.errors import ConfigError, DataError
@@ -152,6 +158,7 @@ def _dataset(
     labels: tuple[tuple[str, ...], np.ndarray],
     images: np.ndarray,
     extra: dict,
+    extents: np.ndarray,
 ) -> ArrayDataset:
     """The multi-label `ArrayDataset` of the cohort, its arrays split by the "split" column."""
     splits = [s for s in SPLITS if (table["split"] == s).any()]
@@ -169,6 +176,7 @@ def _dataset(
         "mask_path": col("mask_path"),
         "true_labels": truth,
         "row_index": np.arange(len(table)),
+        "fov_mm": extents,
     }
     return ArrayDataset(
         name=name,
@@ -211,8 +219,9 @@ def load_ct_cohort(
     "dicom" or "npz" volumes. cache_dir: disk cache of preprocessed volumes (default: a temporary
     folder). abnormalities: the label space (default: `cohort_abnormalities`).
     ``extra`` holds how the arrays were made ("spacing", "shape", "windows", "orientation",
-    "crop"), "truth_names" and per split "site", "mask_path", "row_index" and "true_labels"
-    (the ``true:<id>`` columns: for label-noise and localization studies only).
+    "crop"), "truth_names" and per split "site", "mask_path", "row_index", "true_labels" (the
+    ``true:<id>`` columns: for label-noise and localization studies only) and "fov_mm" (N, 3):
+    each study's own (z, y, x) mm extent, read from the headers, which its masks span.
     """
     if source not in SOURCES:
         hint = suggest(source, SOURCES)
@@ -232,10 +241,11 @@ def load_ct_cohort(
 
     paths = source_paths(table, source)
     cache = Path(cache_dir) if cache_dir is not None else Path(tempfile.mkdtemp(prefix="radlens-"))
+    extents = study_extents(paths, source, cache)
     spacing = (
         tuple(float(v) for v in target_spacing)
         if target_spacing is not None
-        else cohort_spacing(paths, source, shape3, cache)
+        else cohort_spacing(extents, shape3)
     )
     images = load_volumes(
         paths, shape=shape3, windows=wins, spacing=spacing, cache_dir=cache, source=source,
@@ -249,7 +259,7 @@ def load_ct_cohort(
         "orientation": ORIENTATION,
         "crop": CROP,
     }
-    ds = _dataset(name, table, labels, images, extra)
+    ds = _dataset(name, table, labels, images, extra, extents)
     check_dataset_leakage(ds)
     logger.info("cohort: %d studies, %d labels, splits %s", len(table), len(labels[0]),
                 {s: ds.size(s) for s in ds.splits})  # fmt: skip

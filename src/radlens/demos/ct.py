@@ -248,9 +248,7 @@ def _train(demo: _Demo, cohort: CtCohort, spacing: tuple[float, ...]) -> TrainRe
 def _explain(demo: _Demo, cohort: CtCohort) -> pd.DataFrame | None:
     """Step 4: Grad-CAM montages of the most confident positives, localization vs the masks."""
     with demo.step("explain", "4/6 Grad-CAM heatmaps of the most confident positives"):
-        loc = explain_top_positives(
-            demo.run_dir, cohort, cases=demo.opts.heatmap_cases, fov_mm=FOV_MM
-        )
+        loc = explain_top_positives(demo.run_dir, cohort, cases=demo.opts.heatmap_cases)
         if loc is not None and len(loc):
             demo.console.print(loc.round(3).to_string(index=False))
     return loc

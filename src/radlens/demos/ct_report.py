@@ -18,7 +18,7 @@ from radlens.core import PREDICTIONS, atomic_write_text, read_plan, read_predict
 from radlens.data import LOCATION_SEP, CtCohort
 from radlens.errors import EvaluationError
 from radlens.evaluation import delong
-from radlens.explain import ExplainCase, pick_cases, render_cases, resized_mask
+from radlens.explain import ExplainCase, pick_cases, render_cases, resized_mask, study_fovs
 from radlens.reports import (
     ScoredFinding,
     Triage,
@@ -48,13 +48,12 @@ def explain_top_positives(
     *,
     cases: int = 2,
     method: str = "gradcam",
-    fov_mm: Sequence[float] | None = None,
 ) -> pd.DataFrame | None:
     """Grad-CAM montages (RUN/heatmaps/) of the `cases` highest-scoring test studies per
     abnormality; returns localization per abnormality (pointing game, IoU, Dice, chance) over
     the cases whose study truly has the finding, or None when there is none. The masks go onto
-    the run's input grid (RUN/plan.json) over the field of view `fov_mm` they span (default:
-    the dataset's extra["fov_mm"]; neither: the whole mask resized to the input)."""
+    the run's input grid (RUN/plan.json) over the field of view of their own study
+    (`radlens.explain.study_fovs`: the dataset's extra["fov_mm"])."""
     run = load_run(run_dir)
     plan = read_plan(run_dir)
     ds = cohort.dataset
@@ -68,8 +67,7 @@ def explain_top_positives(
     display = [img[0] for img in raw]
     truth = ds.extra["true_labels"]["test"]
     names = list(ds.extra["truth_names"])
-    fov = fov_mm if fov_mm is not None else ds.extra.get("fov_mm")
-    spacing = plan.spacing_mm if fov is not None else None
+    fovs = study_fovs(ds, "test", run.config.cohort) if plan.spacing_mm is not None else None
     todo, masks, chance = [], [], []
     for cid, out_idx, label, score, target in picks:
         row = position[cid]
@@ -77,7 +75,8 @@ def explain_top_positives(
         mask = None
         if truth[row, names.index(label)] == 1:
             path = ds.extra["mask_path"]["test"][row]
-            mask = resized_mask(path, label, plan.shape, spacing, fov)
+            grid = (plan.spacing_mm, fovs[row]) if fovs is not None else (None, None)
+            mask = resized_mask(path, label, plan.shape, *grid)
         masks.append(mask)
         chance.append(float(mask.mean()) if mask is not None else np.nan)
     _, index = render_cases(

@@ -21,6 +21,7 @@ from radlens.core import (
     METRICS,
     PREDICTIONS,
     atomic_write_text,
+    look_up_option,
     read_predictions,
 )
 from radlens.errors import EvaluationError, RadlensError
@@ -35,6 +36,37 @@ INTENDED_USE = (
     " handling under honest evaluation. Not a medical device; not for diagnosis, triage or any"
     " clinical decision."
 )
+
+
+#: the splits `evaluate_run_dir` reports on (train is what the model was fitted on)
+EVAL_SPLITS: tuple[str, ...] = ("val", "test")
+#: predictions-table columns `evaluate_run_dir(by=...)` groups by, where the table has them
+GROUP_COLUMNS: tuple[str, ...] = ("site",)
+
+
+def check_split(split: str) -> str:
+    """`split` when it is val or test; EvaluationError naming --split and the valid values."""
+    if split == "train":
+        raise EvaluationError(
+            "--split 'train': evaluate reports on val or test only [expected one of: "
+            f"{', '.join(EVAL_SPLITS)}]; the model was fitted on train, so its figures would be "
+            "optimistic and the leakage audit would match every image with itself"
+        )
+    return look_up_option(split, EVAL_SPLITS, what="--split", error=EvaluationError)
+
+
+def check_by(by: str | None, predictions: Path) -> None:
+    """Before any work: `by` must be a grouping column of the predictions table (or, while the
+    table is not written yet, one `evaluate` groups by); EvaluationError listing them."""
+    if by is None:
+        return
+    columns = read_predictions(predictions).columns if predictions.is_file() else GROUP_COLUMNS
+    available = [c for c in GROUP_COLUMNS if c in columns]
+    if by not in available:
+        raise EvaluationError(
+            f"--by {by!r}: {predictions.name} has no such grouping column; available grouping "
+            f"columns: {', '.join(available) or 'none'}"
+        )
 
 
 def _read_json(path: Path) -> dict:
@@ -70,7 +102,9 @@ def limits_of(result: EvaluationResult, metrics: dict) -> list[str]:
         out.append(f"fewer than 30 positives for {len(small)} label(s): wide intervals")
     if "optimistic" in result.threshold_from:
         out.append("thresholds were chosen on the evaluated split (no validation predictions)")
-    if metrics.get("official_data") is False:
+    if _is_user_data(metrics):
+        out.append(f"trained/evaluated on {metrics['data_note']}: no official release to check")
+    elif metrics.get("official_data") is False:
         out.append("trained/evaluated on data that is not the official release (see data)")
     sites = sorted({s or "unknown" for s in result.data.sites}) if result.data else []
     if len(sites) <= 1:
@@ -79,19 +113,34 @@ def limits_of(result: EvaluationResult, metrics: dict) -> list[str]:
     return out
 
 
+def _is_user_data(metrics: dict) -> bool:
+    """The run trained on a user's folder (metrics.json's data_note "user data: ...")."""
+    return str(metrics.get("data_note", "")).startswith("user data")
+
+
 def build_model_card(run_dir: str | Path, result: EvaluationResult) -> dict:
-    """Data, splits, training configuration, intended use and limits of one run."""
+    """Data, splits, training configuration, intended use and limits of one run. A user's
+    folder is named by its data note ("user data: <folder> (N files, fingerprint ...)") with
+    official_data None: there is no official release it could match."""
     run_dir = Path(run_dir)
     metrics = _read_json(run_dir / METRICS)
     config = _read_yaml(run_dir / CONFIG)
     splits = metrics.get("splits", {})
+    user = _is_user_data(metrics)
     return {
         "name": run_dir.name,
         "data": {
-            "dataset": metrics.get("dataset", config.get("dataset")),
+            "dataset": metrics["data_note"]
+            if user
+            else metrics.get("dataset", config.get("dataset")),
             "task": metrics.get("task", result.task),
-            "official_data": metrics.get("official_data"),
+            "official_data": None if user else metrics.get("official_data"),
             "note": metrics.get("data_note", ""),
+            **(
+                {"fingerprint": metrics["data_fingerprint"]}
+                if "data_fingerprint" in metrics
+                else {}
+            ),
             "labels": list(result.label_names),
         },
         "splits": {
@@ -150,16 +199,20 @@ def evaluate_run_dir(
 ) -> EvaluationResult:
     """Evaluate RUN/predictions.parquet; write RUN/evaluation.json and RUN/report.html.
 
-    With `repredict`, `split` is first predicted again from checkpoint.pt on `device` (updating
-    metrics.json and predictions.parquet); its MedMNIST-evaluator figures land on
-    `result.figures`. With `audit_data`, the run's training data (from config.yaml) joins the
-    leakage audit: patient ids always, 2D images by difference hash.
+    `split` is val or test and `by` a grouping column of the predictions table (else an
+    EvaluationError before any work). With `repredict`, `split` is first predicted again from
+    checkpoint.pt on `device` (updating metrics.json and predictions.parquet); its
+    MedMNIST-evaluator figures land on `result.figures`. With `audit_data`, the run's training
+    data (from config.yaml) joins the leakage audit: patient ids always, 2D images by difference
+    hash.
     """
+    split = check_split(split)
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise EvaluationError(
             f"run directory {run_dir} does not exist (train one with `radlens train`)"
         )
+    check_by(by, run_dir / PREDICTIONS)
     figures = repredict_split(run_dir, split, device=device) if repredict else None
     frame = read_predictions(run_dir / PREDICTIONS)
     train = training_data(run_dir, split) if audit_data else {"unavailable": "not requested"}

@@ -7,7 +7,7 @@ run directory (`radlens explain`), `cohort` scores a chest-CT run's maps against
 
 from radlens.explain.cam import CAM_METHODS, CamExplainer, CamResult, compute_cam
 from radlens.explain.layers import MAX_STRIDE_3D, find_target_layer, probe_layers, select_layer
-from radlens.explain.masks import resized_mask
+from radlens.explain.masks import resized_mask, study_fovs
 from radlens.explain.overlays import heat_rgba
 from radlens.explain.run import ExplainCase, explain_run, pick_cases, render_cases
 
@@ -26,4 +26,5 @@ __all__ = [
     "render_cases",
     "resized_mask",
     "select_layer",
+    "study_fovs",
 ]

@@ -31,7 +31,7 @@ from radlens.explain.localization import (
     score_heatmap,
     summarise_localization,
 )
-from radlens.explain.masks import resized_mask
+from radlens.explain.masks import resized_mask, study_fovs
 from radlens.training import LoadedRun, images_to_tensor, load_dataset, load_run, normalise
 
 log = logging.getLogger(__name__)
@@ -113,14 +113,15 @@ def _cases(
 
 @dataclass
 class _Scorer:
-    """Scores one case's heatmap against its mask on the run's input grid (plan shape; the
-    masks resampled to the plan's spacing when the dataset records the field of view)."""
+    """Scores one case's heatmap against its mask on the run's input grid (plan shape; each
+    mask resampled to the plan's spacing over its study's field of view `fovs`, when known)."""
 
     ds: ArrayDataset
     split: str
     plan: RunPlan
     tolerance: int
     threshold: float
+    fovs: np.ndarray | None = None  # (N, 3) z, y, x mm per study of the split (`study_fovs`)
     bodies: dict[int, np.ndarray | None] = field(default_factory=dict)
 
     def body(self, row: int) -> np.ndarray | None:
@@ -133,10 +134,11 @@ class _Scorer:
     def __call__(
         self, label: str, row: int, heat: np.ndarray, score: float
     ) -> dict[str, object] | None:
-        fov = self.ds.extra.get("fov_mm")
-        spacing = self.plan.spacing_mm if fov is not None else None
+        spacing = self.plan.spacing_mm
+        fov = None if self.fovs is None else self.fovs[row]
+        grid = (spacing, fov) if spacing is not None and fov is not None else (None, None)
         path = str(self.ds.extra["mask_path"][self.split][row])  # type: ignore[index]
-        mask = resized_mask(path, label, self.plan.shape, spacing, fov)  # type: ignore[arg-type]
+        mask = resized_mask(path, label, self.plan.shape, *grid)
         if mask is None:
             log.warning("study %d: no %s mask; skipped", row, label)
             return None
@@ -191,12 +193,15 @@ def localize_run(
         threshold: IoU / Dice of the map thresholded at this fraction of its maximum.
         max_cases: at most this many studies per abnormality (the first in split order).
         dataset: the loaded cohort dataset instead of re-loading the one config.yaml names.
+            Each study's field of view comes from its extra["fov_mm"], else from the image
+            headers of the cohort config.yaml names (`study_fovs`).
     """
     run, ds = _load(run_dir, dataset)
     plan = read_plan(run.run_dir)
     todo = _cases(run, ds, split, max_cases)
     _check_shape(ds, split, plan)
-    score = _Scorer(ds, split, plan, tolerance, threshold)
+    fovs = study_fovs(ds, split, run.config.cohort)
+    score = _Scorer(ds, split, plan, tolerance, threshold, fovs)
     images = ds.images[split]
     records: list[dict[str, object]] = []
     with (

@@ -23,7 +23,7 @@ from radlens.data import ArrayDataset
 from radlens.errors import ConfigError, DataError, EvaluationError
 from radlens.explain.cam import CamExplainer, CamMethod
 from radlens.explain.localization import score_heatmap
-from radlens.explain.masks import resized_mask
+from radlens.explain.masks import resized_mask, study_fovs
 from radlens.explain.overlays import montage_3d, overlay_2d
 from radlens.training import LoadedRun, images_to_tensor, load_dataset, load_run, normalise
 
@@ -170,25 +170,26 @@ def _truth_masks(
     position: dict[str, int],
     shape: tuple,
     spacing: Sequence[float] | None = None,
+    cohort: str | Path | None = None,
 ) -> list[np.ndarray | None] | None:
-    """Ground-truth lesion masks (on the model input: resampled to `spacing` over the field of
-    view the dataset records as extra["fov_mm"], then cropped to `shape`) for the picked cases
-    whose study truly has the finding, when the dataset carries them (synthetic chest-CT)."""
+    """Ground-truth lesion masks (on the model input: resampled to `spacing` over their study's
+    field of view, `study_fovs` of the dataset or the `cohort` table, then cropped to `shape`)
+    for the picked cases whose study truly has the finding, when the dataset carries them
+    (synthetic chest-CT)."""
     extra = ds.extra
     if not all(k in extra for k in ("mask_path", "true_labels", "truth_names")):
         return None
     names = list(extra["truth_names"])  # type: ignore[arg-type]
     truth = extra["true_labels"][split]  # type: ignore[index]
     paths = extra["mask_path"][split]  # type: ignore[index]
-    fov = extra.get("fov_mm")
-    spacing = spacing if fov is not None else None
+    fovs = study_fovs(ds, split, cohort) if spacing is not None else None
     masks: list[np.ndarray | None] = []
     for cid, _, label, _, _ in picks:
         abnormality = str(label).split("@", 1)[0]
         row = position[cid]
         present = abnormality in names and truth[row, names.index(abnormality)] == 1
-        mask = resized_mask(paths[row], abnormality, shape, spacing, fov) if present else None
-        masks.append(mask)
+        grid = (spacing, fovs[row]) if fovs is not None else (None, None)
+        masks.append(resized_mask(paths[row], abnormality, shape, *grid) if present else None)
     return masks
 
 
@@ -262,7 +263,8 @@ def explain_run(
         for cid, out_idx, label, score, target in picks
     ]
     shape = tuple(inputs.shape[2:])
-    masks = _truth_masks(ds, split, picks, position, shape, plan.spacing_mm)
+    source = cohort if cohort is not None else run.config.cohort
+    masks = _truth_masks(ds, split, picks, position, shape, plan.spacing_mm, source)
     out = Path(out_dir) if out_dir is not None else run.run_dir / "heatmaps"
     paths, index = render_cases(
         run.model,

@@ -1,15 +1,22 @@
 """Training: typed config, the Fabric loop, data sources, run directories (with plan.json),
 checkpoints, devices and data-parallel helpers."""
 
-from radlens.training.config import check_augment, check_model_name, make_config, resolve_config
+from radlens.training.config import (
+    TrainConfig,
+    check_augment,
+    check_model_name,
+    make_config,
+    resolve_config,
+)
 from radlens.training.device import images_to_tensor, normalise, predict_scores, subset_indices
 from radlens.training.loop import TrainResult, bf16_native, train
 from radlens.training.run import LoadedRun, load_run, repredict_split
-from radlens.training.sources import load_dataset
+from radlens.training.sources import load_dataset, run_plan
 from radlens.training.summary import metrics_table
 
 __all__ = [
     "LoadedRun",
+    "TrainConfig",
     "TrainResult",
     "bf16_native",
     "check_augment",
@@ -23,6 +30,7 @@ __all__ = [
     "predict_scores",
     "repredict_split",
     "resolve_config",
+    "run_plan",
     "subset_indices",
     "train",
 ]

@@ -37,62 +37,91 @@ def check_augment(value: str) -> str:
 
 class TrainConfig(BaseModel):
     """How to train one model. Defaults are the MedMNIST v2 recipe (Adam 1e-3, batch 128,
-    100 epochs, lr x0.1 at 50% and 75% of the epochs, model selected on validation AUC)."""
+    100 epochs, lr x0.1 at 50% and 75% of the epochs, model selected on validation AUC).
+    Each field is a `radlens train` flag; its description is the flag's help."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     # data: a MedMNIST dataset ...
-    dataset: str | None = None
-    size: int = 28
-    data_dir: str | None = None
-    data_file: str | None = None
-    verify: bool = True
+    dataset: str | None = Field(None, description="MedMNIST dataset, e.g. pneumoniamnist.")
+    size: int = Field(28, description="MedMNIST image size (28, 64, 128, 224).")
+    data_dir: str | None = Field(None, description="Data folder [$RADLENS_DATA_DIR].")
+    data_file: str | None = Field(None, description="Load this npz instead of the official.")
+    verify: bool = Field(True, description="Check the official MD5 (off: unofficial data).")
     # ... or a folder of radiographs with a label CSV
-    images: str | None = None
-    labels: str | None = None
-    patient_column: str | None = None
-    label_columns: list[str] | None = None
-    image_column: str = "image"
-    site_column: str | None = None
-    image_size: int = 224
+    images: str | None = Field(None, description="Folder of radiographs (PNG/JPEG/DICOM).")
+    labels: str | None = Field(None, description="CSV of per-image labels for --images.")
+    patient_column: str | None = Field(None, description="Patient-id column of --labels.")
+    label_columns: list[str] | None = Field(None, description="Label columns, comma-separated.")
+    label_values: list[str] | None = Field(
+        None, description="Classes of the label column, e.g. 0,1 or 0,1,2,3 (others: error)."
+    )
+    image_column: str = Field("image", description="Image-path column of --labels.")
+    site_column: str | None = Field(None, description="Site column of --labels.")
+    image_size: int = Field(224, description="Resize radiographs to this size.")
     # ... or a chest-CT cohort (`radlens cohort synth` layout): reports labelled by the labeler
-    cohort: str | None = None
-    cohort_shape: tuple[int, int, int] = (32, 64, 64)
-    # (z, y, x) mm the volumes are resampled to before the centred crop/pad to cohort_shape;
+    cohort: str | None = Field(None, description="Chest-CT cohort folder (radlens cohort synth).")
+    cohort_shape: tuple[int, int, int] = Field(
+        (32, 64, 64), description="Chest CT: volume shape D,H,W."
+    )
     # None: the phantom field of view divided by cohort_shape (the whole chest, no crop)
-    cohort_spacing: tuple[float, float, float] | None = None
-    cohort_windows: list[tuple[float, float]] | None = None  # None: the loader's HU windows
-    cohort_min_location_positives: int = Field(default=5, ge=1)
-    cohort_cache: str | None = None
+    cohort_spacing: tuple[float, float, float] | None = Field(
+        None, description="Chest CT: resample to Z,Y,X mm, then centre-crop to --cohort-shape."
+    )
+    cohort_windows: list[tuple[float, float]] | None = Field(  # None: the loader's HU windows
+        None, description="Chest CT: HU windows, one channel each, e.g. -1000:-200,-160:240."
+    )
+    cohort_min_location_positives: int = Field(
+        5,
+        ge=1,
+        description="Chest CT: keep abnormality@location outputs with this many train positives.",
+    )
+    cohort_cache: str | None = Field(None, description="Chest CT: preprocessed-volume cache.")
     # subsets for quick runs (first N images of a split, in stored order)
-    max_train_images: int | None = Field(default=None, ge=1)
-    max_eval_images: int | None = Field(default=None, ge=1)
+    max_train_images: int | None = Field(
+        None, ge=1, description="Seeded subset of training images."
+    )
+    max_eval_images: int | None = Field(None, ge=1, description="Seeded subset of val/test images.")
     # model and task
-    model: str = "resnet18"
-    small_input: bool | None = None  # None: MedMNIST 28 px stem when the images are <= 64 px
-    ordinal_loss: Literal["ce", "coral"] = "ce"
-    class_weights: Literal["none", "balanced"] = "none"
+    model: str = Field(
+        "resnet18",
+        description="resnet18, resnet50, densenet121, resnet18_25d, resnet18_3d, resnet50_3d, "
+        "acs_resnet18, acs_resnet50, ctnet, ctnet_lite.",
+    )
+    small_input: bool | None = Field(  # None: MedMNIST 28 px stem when the images are <= 64 px
+        None, description="3x3 stride-1 stem (default: <= 64 px)."
+    )
+    ordinal_loss: Literal["ce", "coral"] = Field("ce", description="Ordinal tasks: ce or coral.")
+    class_weights: Literal["none", "balanced"] = Field(
+        "none", description="none or balanced (inverse freq)."
+    )
     # optimisation
-    epochs: int = Field(default=100, ge=1)
-    batch_size: int = Field(default=128, ge=1)
-    eval_batch_size: int = Field(default=512, ge=1)
-    lr: float = Field(default=1e-3, gt=0)
-    weight_decay: float = Field(default=0.0, ge=0)
-    milestones: tuple[float, ...] = (0.5, 0.75)
-    gamma: float = Field(default=0.1, gt=0)
-    augment: str = "none"
-    shift_pixels: int = Field(default=2, ge=0)
-    seed: int = 0
+    epochs: int = Field(100, ge=1, description="Epochs.")
+    batch_size: int = Field(128, ge=1, description="Batch size.")
+    eval_batch_size: int = Field(512, ge=1, description="Evaluation batch size.")
+    lr: float = Field(1e-3, gt=0, description="Adam learning rate.")
+    weight_decay: float = Field(0.0, ge=0, description="Adam weight decay.")
+    milestones: tuple[float, ...] = Field(
+        (0.5, 0.75), description="LR drops at these epoch fractions."
+    )
+    gamma: float = Field(0.1, gt=0, description="LR factor at each milestone.")
+    augment: str = Field("none", description="none, flip, shift or flip+shift.")
+    shift_pixels: int = Field(2, ge=0, description="Largest shift in pixels.")
+    seed: int = Field(0, description="Random seed.")
     # hardware
-    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed"] = "auto"
-    channels_last: bool | None = None  # None: on for CUDA
-    compile: bool = False
-    devices: int = Field(default=1, ge=1)
-    threads: int | None = Field(default=None, ge=1)
+    device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps.")
+    precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed"] = Field(
+        "auto", description="auto, 32-true, bf16-mixed, 16-mixed."
+    )
+    channels_last: bool | None = Field(
+        None, description="Channels-last memory format (default: on for CUDA)."
+    )
+    compile: bool = Field(False, description="torch.compile.")
+    devices: int = Field(1, ge=1, description="Number of devices (DDP through Fabric).")
+    threads: int | None = Field(None, ge=1, description="CPU threads for torch.")
     # output
-    out: str = "runs/run"
-    checkpoint_every: int = Field(default=1, ge=1)  # write last.pt/checkpoint.pt every N epochs
+    out: str = Field("runs/run", description="Run directory to write.")
+    checkpoint_every: int = Field(1, ge=1, description="Write checkpoints every N epochs.")
 
     @field_validator("cohort_shape", mode="before")
     @classmethod
@@ -120,7 +149,7 @@ class TrainConfig(BaseModel):
             return [tuple(float(x) for x in w.split(":")) for w in value.split(",") if w.strip()]
         return value
 
-    @field_validator("milestones", "label_columns", mode="before")
+    @field_validator("milestones", "label_columns", "label_values", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         """Accept "0.5,0.75" / "a,b" from the command line."""

@@ -40,6 +40,7 @@ from radlens.training.sources import load_dataset
 __all__ = [
     "HARDWARE_FIELDS",
     "LoadedRun",
+    "data_note",
     "load_run",
     "prepare_run_dir",
     "repredict_split",
@@ -111,6 +112,16 @@ def prepare_run_dir(
 
 
 # ---- predictions and metrics ---------------------------------------------------------------
+def data_note(ds: ArrayDataset) -> str:
+    """What metrics.json says the data was: "official data" only where an official checksum
+    matched (MedMNIST, MD5 verified); "user data: <folder> (N files, fingerprint ...)" for a
+    user's folder; else "unofficial data"."""
+    note = ds.extra.get("data_note")
+    if isinstance(note, str) and note:
+        return note
+    return "official data" if ds.official else "unofficial data"
+
+
 def split_report(
     ds: ArrayDataset,
     split: str,
@@ -127,9 +138,12 @@ def split_report(
     out["n_patients"] = len(set(ds.patient_ids[split][idx]))
     out["prevalence"] = prevalence(task, y_true)
     out["official_data"] = bool(ds.official)
+    out["data_note"] = data_note(ds)
     where = f"{ds.name}" + (f" {config.size}px" if config.dataset else "")
     text = f"{where}, {split} split, {n} of {ds.size(split)} images"
-    if not ds.official:
+    if "data_note" in ds.extra:
+        text += f", {ds.extra['data_note']}"
+    elif not ds.official:
         text += f", unofficial data ({ds.source or 'file not verified against official MD5'})"
     out["measured_on"] = text
     return out
@@ -213,7 +227,12 @@ def _metrics_head(ds: ArrayDataset, task: Task, config: TrainConfig) -> dict[str
         "dataset": ds.name,
         "task": task.kind,
         "official_data": bool(ds.official),
-        "data_note": "official data" if ds.official else "unofficial data",
+        "data_note": data_note(ds),
+        **(
+            {"data_fingerprint": ds.extra["data_fingerprint"]}
+            if "data_fingerprint" in ds.extra
+            else {}
+        ),
         "label_names": list(task.label_names),
         "model": config.model,
     }

@@ -55,6 +55,7 @@ def load_dataset(config: TrainConfig) -> ArrayDataset:
         image_column=config.image_column,
         patient_column=config.patient_column,
         label_columns=config.label_columns,
+        label_values=config.label_values,
         size=config.image_size,
         seed=config.seed,
         site_column=config.site_column,

@@ -11,7 +11,14 @@ __all__ = ["metrics_table"]
 
 def metrics_table(metrics: dict[str, Any], splits: tuple[str, ...] = ("val", "test")) -> Table:
     """A rich table of headline metrics per split, titled with what they were measured on."""
-    note = "" if metrics.get("official_data", True) else " [bold yellow](unofficial data)[/]"
+    user = str(metrics.get("data_note", "")).startswith("user data")
+    note = (
+        ""
+        if metrics.get("official_data", True)
+        else " [bold yellow](user data)[/]"
+        if user
+        else " [bold yellow](unofficial data)[/]"
+    )
     table = Table(
         title=f"{metrics.get('dataset', '')} · {metrics.get('task', '')}"
         f" · {metrics.get('model', '')}{note}"

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from radlens.cli.main import main
+from radlens.cli import main
 from radlens.data.medmnist.load import get_info, list_datasets, paper_result, paper_results
 from radlens.errors import DataError
 

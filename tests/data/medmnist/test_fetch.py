@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from _support.medmnist import make_arrays, official_md5
 
-from radlens.cli.main import main
+from radlens.cli import main
 from radlens.data.download import download_file
 from radlens.data.medmnist.load import fetch_medmnist, get_info, load_medmnist
 from radlens.errors import DataError

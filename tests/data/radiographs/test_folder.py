@@ -163,3 +163,54 @@ def test_second_load_uses_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     second = load_image_folder(images, csv, **kw)
     for split in first.splits:
         np.testing.assert_array_equal(first.images[split], second.images[split])
+
+
+def test_a_word_in_a_number_column_is_an_error_not_a_class(tmp_path: Path) -> None:
+    images, rows = _folder(tmp_path, n_patients=50, per_patient=1)
+    kw = {"image_column": "file", "patient_column": "PID", "size": 16,
+          "cache_dir": tmp_path / "c", "label_columns": ["pneumonia"]}  # fmt: skip
+    for i, r in enumerate(rows):
+        r["pneumonia"] = str(i % 2)
+    rows[6]["pneumonia"] = "yes"  # the typo: line 8 of the CSV
+    csv = _csv(tmp_path, rows)
+    with pytest.raises(
+        DataError,
+        match=r"label column 'pneumonia' has 1 value\(s\) outside the inferred values 0, 1: "
+        r"line 8: 'yes'; .*--label-values",
+    ):
+        load_image_folder(images, csv, **kw)
+    # declared classes: the same typo, now named against the declared set
+    with pytest.raises(
+        DataError, match=r"'pneumonia' has 1 value\(s\) outside the declared values 0, 1: line 8"
+    ):
+        load_image_folder(images, csv, label_values=["0", "1"], **kw)
+    rows[6]["pneumonia"] = "2"  # numbers only: caught when the classes are declared
+    csv = _csv(tmp_path, rows)
+    assert load_image_folder(images, csv, **kw).task == "multi-class"
+    with pytest.raises(DataError, match=r"outside the declared values 0, 1: line 8: '2'"):
+        load_image_folder(images, csv, label_values=["0", "1"], **kw)
+    # declared ordinal grades keep their order, even a grade no row has
+    ds = load_image_folder(images, csv, label_values=["0", "1", "2", "3"], **kw)
+    assert ds.task == "multi-class"
+    assert ds.label_names == ("pneumonia=0", "pneumonia=1", "pneumonia=2", "pneumonia=3")
+    with pytest.raises(DataError, match=r"--label-values 0,0 for column 'pneumonia'"):
+        load_image_folder(images, csv, label_values=["0", "0"], **kw)
+
+
+def test_a_user_folder_is_user_data_with_a_fingerprint(tmp_path: Path) -> None:
+    images, rows = _folder(tmp_path, n_patients=50, per_patient=1)
+    kw = {"image_column": "file", "patient_column": "PID", "size": 16,
+          "label_columns": ["finding"]}  # fmt: skip
+    ds = load_image_folder(images, _csv(tmp_path, rows), **kw)
+    assert ds.official is False
+    fingerprint = ds.extra["data_fingerprint"]
+    assert len(fingerprint) == 64
+    assert ds.extra["data_note"] == (
+        f"user data: {images} (50 files, fingerprint sha256:{fingerprint[:16]})"
+    )
+    assert load_image_folder(images, _csv(tmp_path, rows), **kw).extra["data_fingerprint"] == (
+        fingerprint
+    )
+    Image.fromarray(np.zeros((50, 30), np.uint8)).save(images / rows[0]["file"])  # one file edited
+    changed = load_image_folder(images, _csv(tmp_path, rows), **kw).extra["data_fingerprint"]
+    assert changed != fingerprint

@@ -8,6 +8,7 @@ leakage check are `radlens.data.splits`.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -143,12 +144,14 @@ def load_image_folder(
     site_column: str | None = None,
     split_column: str | None = None,
     name: str | None = None,
+    label_values: Sequence[str] | None = None,
 ) -> ArrayDataset:
     """Images under `images_dir` + a CSV of per-image labels -> an `ArrayDataset`.
 
     The CSV names each image (path relative to `images_dir`, or absolute) in `image_column` and
     its patient in `patient_column`. Label columns default to every other column (minus the
-    site / split columns); the task is inferred unless given (`radlens.data.radiographs.labels`).
+    site / split columns); the task is inferred unless given (`radlens.data.radiographs.labels`)
+    and `label_values` declares a single label column's classes (others are an error).
     Patients are split by `assign_splits(seed, fractions)` (or taken from `split_column`) and
     leakage is checked. Images are decoded, normalised and resized (`load_radiograph`), cached.
     Every missing or unreadable image is reported together in one DataError.
@@ -169,8 +172,9 @@ def load_image_folder(
     names = _image_names(frame, image_column, labels_csv)
     patients = _patient_ids(frame, patient_column, labels_csv)
     task_name, label_names, labels = parse_labels(
-        frame, list(label_columns), task=task, where=f"labels file {labels_csv}"
-    )
+        frame, list(label_columns), task=task, where=f"labels file {labels_csv}",
+        label_values=label_values,
+    )  # fmt: skip
     splits = _row_splits(frame, patients, split_column, seed, fractions, labels_csv)
     check_no_patient_leakage(splits, patients)
     arrays = _load_all(images_dir, names, size, fit, channels, cache_dir, labels_csv)
@@ -193,11 +197,27 @@ def load_image_folder(
         patient_ids=out["pids"],
         n_channels=channels,
         spatial_dims=2,
-        official=True,
+        official=False,  # user data: no official release to check it against
         source=str(images_dir),
         extra={"size": size, "fit": fit, "labels_csv": str(labels_csv), "seed": seed,
-               "fractions": tuple(fractions), **({"site": out["site"]} if "site" in out else {})},
+               "fractions": tuple(fractions), **user_data_note(images_dir, names, labels_csv),
+               **({"site": out["site"]} if "site" in out else {})},
     )  # fmt: skip
+
+
+def user_data_note(images_dir: Path, names: Sequence[str], labels_csv: Path) -> dict[str, str]:
+    """What a run on a user's folder says about its data: {"data_note": "user data: <folder>
+    (N files, fingerprint sha256:<16 hex>)", "data_fingerprint": <64 hex>}. The fingerprint is a
+    sha256 over the sorted image paths (as the CSV names them) with their sizes in bytes, and the
+    labels file's name and bytes: the same files give the same fingerprint on any machine."""
+    digest = hashlib.sha256()
+    for rel in sorted(names):
+        path = Path(rel) if Path(rel).is_absolute() else images_dir / rel
+        digest.update(f"{rel}\t{path.stat().st_size}\n".encode())
+    digest.update(f"{labels_csv.name}\n".encode() + labels_csv.read_bytes())
+    fingerprint = digest.hexdigest()
+    note = f"user data: {images_dir} ({len(names)} files, fingerprint sha256:{fingerprint[:16]})"
+    return {"data_note": note, "data_fingerprint": fingerprint}
 
 
 def _load_all(

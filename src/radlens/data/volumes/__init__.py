@@ -16,6 +16,7 @@ from radlens.data.volumes.preprocess import (
     VolumeCache,
     Window,
     prepare_ct_volume,
+    preprocess_volume,
     resolve_window,
     window_channels,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "list_series",
     "load_volume",
     "prepare_ct_volume",
+    "preprocess_volume",
     "resolve_window",
     "standard_extent",
     "volume_extent",

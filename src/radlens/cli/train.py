@@ -1,0 +1,105 @@
+"""`radlens train`, `evaluate`, `explain` and `plan`: runs and what is read back from them
+(radlens.training, radlens.evaluation, radlens.explain)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from radlens.cli.console import table_console
+from radlens.cli.train_options import given_options
+
+__all__ = ["evaluate_cmd", "explain_cmd", "plan_cmd", "train_cmd"]
+
+
+def train_cmd(
+    ctx: typer.Context,
+    config: Path | None = typer.Option(None, help="YAML config; flags override its keys."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
+) -> None:
+    """Train a model (MedMNIST v2 recipe by default) and write a run directory."""
+    from radlens.training import metrics_table, resolve_config, train
+
+    result = train(resolve_config(given_options(ctx), config), resume=resume)
+    if result.metrics:
+        table_console().print(metrics_table(result.metrics))
+    typer.echo(f"run directory: {result.run_dir} (best epoch {result.best_epoch})")
+
+
+def evaluate_cmd(
+    run_dir: Path = typer.Argument(..., help="Run directory written by `radlens train`."),
+    split: str = typer.Option("test", help="Split to evaluate: val or test."),
+    device: str | None = typer.Option(None, help="cpu or cuda (default: cuda if present)."),
+    by: str | None = typer.Option(None, help="Also give per-group tables, e.g. --by site."),
+    operating_point: str = typer.Option(
+        "youden", help="youden, fixed:0.5 or sensitivity:0.95 (chosen on val when present)."
+    ),
+    bootstrap: int = typer.Option(1000, help="Patient-level bootstrap replicates (0: off)."),
+    repredict: bool = typer.Option(
+        True, help="Re-predict the split from checkpoint.pt first (off: use predictions.parquet)."
+    ),
+) -> None:
+    """Leakage audit, per-label AUROC with DeLong 95% CIs, AUPRC, operating points, calibration;
+    writes metrics.json, evaluation.json and a self-contained report.html."""
+    from radlens.core import EVALUATION, REPORT
+    from radlens.evaluation import evaluate_run_dir, result_table
+    from radlens.training import metrics_table
+
+    result = evaluate_run_dir(
+        run_dir, split=split, by=by, operating_point=operating_point, n_bootstrap=bootstrap,
+        repredict=repredict, device=device,
+    )  # fmt: skip
+    if result.figures is not None:  # MedMNIST-evaluator figures (AUC, ACC), where measured
+        report = result.figures
+        view = {**report, "splits": {split: report}, "official_data": report["official_data"]}
+        table_console().print(metrics_table(view, splits=(split,)))
+    table_console().print(result_table(result))
+    typer.echo(f"report: {run_dir / REPORT}  (figures: {run_dir / EVALUATION})")
+
+
+def explain_cmd(
+    run_dir: Path = typer.Argument(..., help="Run directory written by `radlens train`."),
+    cases: int = typer.Option(8, "--cases", help="Most confident positive cases per label."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder (default: RUN/heatmaps)."),
+    method: str = typer.Option("gradcam", "--method", help="gradcam or gradcampp."),
+    layer: str | None = typer.Option(None, "--layer", help="Target layer (default: auto)."),
+    split: str = typer.Option("test", "--split", help="Split of predictions.parquet to explain."),
+    cohort: Path | None = typer.Option(None, "--cohort", help="Chest-CT cohort the run used."),
+    shape: str | None = typer.Option(None, "--shape", help="Cohort volume D,H,W (default: auto)."),
+) -> None:
+    """Write Grad-CAM overlays (2D) or axial/coronal/sagittal montages (3D) plus index.csv."""
+    from radlens.core import parse_shape
+    from radlens.explain import explain_run
+    from radlens.phantom import DEFAULT_SHAPE
+
+    cohort_shape = parse_shape(shape, default=DEFAULT_SHAPE, what="--shape") if shape else None
+    paths = explain_run(
+        run_dir, cases=cases, out_dir=out, method=method,  # type: ignore[arg-type]
+        layer=layer, split=split, cohort=cohort, cohort_shape=cohort_shape,
+    )  # fmt: skip
+    folder = paths[0].parent if paths else (out or run_dir / "heatmaps")
+    typer.echo(f"wrote {len(paths)} heatmaps and index.csv to {folder}")
+
+
+def plan_cmd(
+    run_dir: Path = typer.Argument(..., help="Run directory written by `radlens train`."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing plan.json."),
+) -> None:
+    """Write RUN/plan.json for a run made before plans existed, from its config.yaml and data."""
+    from radlens.core import CONFIG, PLAN, write_plan
+    from radlens.errors import ConfigError
+    from radlens.training import load_dataset, resolve_config, run_plan
+
+    if not (run_dir / CONFIG).is_file():
+        raise ConfigError(f"{run_dir} is not a run directory: no {CONFIG}")
+    if (run_dir / PLAN).exists() and not force:
+        raise ConfigError(f"{run_dir / PLAN} exists; give --force to replace it")
+    config = resolve_config({}, run_dir / CONFIG)
+    path = write_plan(run_dir, run_plan(config, load_dataset(config), given=False))
+    typer.echo(path.read_text(encoding="utf-8").rstrip())
+    typer.echo(f"wrote {path}")
+    typer.echo(
+        f"derived from {run_dir / CONFIG} and its data with the current defaults "
+        f"for anything {CONFIG} does not set"
+    )

@@ -1,0 +1,53 @@
+"""`radlens volume`: DICOM series and NIfTI volumes (radlens.data.volumes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+__all__ = ["volume_app"]
+
+volume_app = typer.Typer(help="CT volumes: list DICOM series, summarise, convert to NIfTI.")
+
+
+@volume_app.command("series")
+def volume_series_cmd(
+    folder: Path = typer.Argument(..., help="Folder of DICOM files (searched recursively)."),
+) -> None:
+    """List the series in a folder: UID, modality, description, files, slices."""
+    from radlens.data.volumes import list_series
+
+    for s in list_series(folder):
+        typer.echo(
+            f"{s.series_uid}\t{s.modality}\t{s.description or '-'}\t"
+            f"files={s.n_files}\tslices={s.n_slices}"
+        )
+
+
+@volume_app.command("info")
+def volume_info_cmd(
+    path: Path = typer.Argument(..., help="DICOM series folder, DICOM file or .nii/.nii.gz."),
+    series_uid: str | None = typer.Option(None, help="Series to load when several exist."),
+    allow_non_ct: bool = typer.Option(False, "--allow-non-ct", help="Accept MR, PT, ..."),
+) -> None:
+    """Load a volume and print its geometry and HU range as JSON (no patient identifiers)."""
+    import json
+
+    from radlens.data.volumes import describe_volume, load_volume
+
+    volume = load_volume(path, series_uid=series_uid, allow_non_ct=allow_non_ct)
+    typer.echo(json.dumps(describe_volume(volume), indent=2))
+
+
+@volume_app.command("convert")
+def volume_convert_cmd(
+    path: Path = typer.Argument(..., help="DICOM series folder or DICOM file."),
+    out: Path = typer.Argument(..., help="Output .nii or .nii.gz."),
+    series_uid: str | None = typer.Option(None, help="Series to load when several exist."),
+    allow_non_ct: bool = typer.Option(False, "--allow-non-ct", help="Accept MR, PT, ..."),
+) -> None:
+    """Convert a DICOM series to NIfTI (HU, RAS+ affine)."""
+    from radlens.data.volumes import convert_to_nifti
+
+    typer.echo(str(convert_to_nifti(path, out, series_uid=series_uid, allow_non_ct=allow_non_ct)))
