@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from radlens.cli.main import main
+from radlens.cli import main
 from radlens.errors import ConfigError
 from radlens.service.auth import authenticate
 from radlens.service.settings import Settings
@@ -118,3 +118,71 @@ def test_serve_demo_scores_the_demo_cohort_with_the_trained_demo_run(tmp_path: P
         proc.terminate()
         proc.wait(30)
         log.close()
+
+
+def test_user_revoke_disable_and_enable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from radlens.service.auth import AuthError
+
+    monkeypatch.setenv("RADLENS_SERVICE_DIR", str(tmp_path))
+    main(["user", "add", "alice"])
+    main(["user", "add", "alice"])
+    first, second = capsys.readouterr().out.split()
+    db = Database(Settings.from_env().resolved_database_url)
+    assert main(["user", "disable", "alice"]) == 0
+    assert capsys.readouterr().out.strip() == "disabled 'alice'"
+    with pytest.raises(AuthError, match="user 'alice' is disabled"):
+        authenticate(db, f"Bearer {first}")
+    main(["user", "list"])
+    assert capsys.readouterr().out.rstrip().endswith("tokens=2\tdisabled")
+    assert main(["user", "enable", "alice"]) == 0
+    assert authenticate(db, f"Bearer {second}").name == "alice"
+    capsys.readouterr()
+    assert main(["user", "revoke", "alice"]) == 0
+    assert capsys.readouterr().out.strip() == "revoked 2 token(s) of 'alice'"
+    for token in (first, second):
+        with pytest.raises(AuthError, match="token revoked"):
+            authenticate(db, f"Bearer {token}")
+    assert main(["user", "disable", "alcie"]) == 2
+    assert "no user named 'alcie'; did you mean 'alice'?" in capsys.readouterr().err
+
+
+def test_serve_dicom_host_flag_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import radlens.service
+
+    seen: list[Settings] = []
+    monkeypatch.setattr(radlens.service, "serve", lambda settings, **_: seen.append(settings))
+    monkeypatch.setenv("RADLENS_SERVICE_DIR", str(tmp_path))
+    monkeypatch.delenv("RADLENS_DICOM_HOST", raising=False)
+    assert main(["serve"]) == 0
+    monkeypatch.setenv("RADLENS_DICOM_HOST", "10.0.0.5")
+    assert main(["serve"]) == 0
+    assert main(["serve", "--dicom-host", "0.0.0.0"]) == 0
+    assert [s.dicom_host for s in seen] == ["127.0.0.1", "10.0.0.5", "0.0.0.0"]
+    assert all(s.http_host == "127.0.0.1" for s in seen)
+
+
+def test_session_settings_from_env_mask_the_secret() -> None:
+    settings = Settings.from_env(
+        {"RADLENS_SESSION_MAX_AGE_S": "600", "RADLENS_SESSION_SECRET": "k3y-material"}
+    )
+    assert settings.session_max_age_s == 600 and Settings().session_max_age_s == 8 * 3600
+    assert "k3y-material" not in str(settings.safe_summary())
+    with pytest.raises(ConfigError, match="RADLENS_SESSION_MAX_AGE_S"):
+        Settings.from_env({"RADLENS_SESSION_MAX_AGE_S": "0"})
+
+
+def test_user_add_prints_only_the_token_on_a_fresh_store(tmp_path: Path) -> None:
+    """Issue 18: opening (migrating) a fresh store printed ~10 lines of Alembic log."""
+    import os
+    import subprocess
+    import sys
+
+    env = os.environ | {"RADLENS_SERVICE_DIR": str(tmp_path / "svc")}
+    done = subprocess.run(
+        [sys.executable, "-m", "radlens", "user", "add", "alice"],
+        env=env, capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    assert done.stderr == "" and len(done.stdout.splitlines()) == 1
+    assert done.stdout.startswith("rl_")

@@ -273,3 +273,21 @@ def test_start_background_seeds_through_the_callers_seeder(tmp_path: Path, caplo
     assert "unusable" in caplog.text and "serving unscored" in caplog.text
     services.stop_background()
     services.db.dispose()
+
+
+def test_every_study_route_answers_404_for_an_id_beyond_the_database_range(client, svc) -> None:
+    """Issue 18: ids past the back end's INTEGER overflowed the driver (HTTP 500)."""
+    huge = "99999999999999999999999"
+    headers = _auth(svc, "admin")
+    calls = [("GET", f"/studies/{huge}"), ("GET", f"/studies/{huge}/report"),
+             ("GET", f"/view/{huge}"), ("GET", f"/studies/{huge}/slices/1.png"),
+             ("GET", f"/studies/{huge}/geometry"), ("GET", f"/studies/{huge}/heatmaps/mass/1.png"),
+             ("PUT", f"/studies/{huge}/report"), ("POST", f"/studies/{huge}/report/sign"),
+             ("GET", f"/studies/{2**31}"), ("GET", "/studies/0")]  # fmt: skip
+    for method, path in calls:
+        body = {"text": "x"} if method == "PUT" else None
+        response = client.request(method, path, headers=headers, json=body)
+        assert response.status_code == 404, (path, response.text)
+        assert "study ids run from 1 to 2147483647" in response.json()["detail"], path
+    audit = client.get(f"/audit?study_id={huge}", headers=headers)
+    assert audit.status_code == 200 and audit.json() == []

@@ -182,3 +182,19 @@ def test_orthanc_pushes_a_study_by_c_store(node, tmp_path) -> None:
         proc.terminate()
         proc.wait(timeout=20)
         log.close()
+
+
+def test_dicom_port_binds_loopback_unless_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 18: the DICOM port listened on 0.0.0.0 while the web server bound 127.0.0.1."""
+    monkeypatch.delenv("RADLENS_DICOM_HOST", raising=False)
+    settings = Settings.from_env(service_dir=tmp_path / "svc", dicom_port=free_port())
+    assert settings.dicom_host == "127.0.0.1"
+    services = Services.build(settings.model_copy(update={"enable_worker": False}))
+    services.start_background(scorer=TinyNetScorer())
+    try:
+        assert services.node is not None and services.node.address[0] == "127.0.0.1"
+    finally:
+        services.stop_background()
+        services.db.dispose()

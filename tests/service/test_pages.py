@@ -98,3 +98,76 @@ def test_overlay_is_transparent_where_heat_is_low() -> None:
     assert rgba.dtype == np.uint8 and rgba.shape == (10, 10, 4)
     assert rgba[0, 0, 3] == 0 and rgba[-1, -1, 3] == 255
     assert np.all(np.diff(rgba[..., 3].ravel().astype(int)) >= 0)  # alpha grows with heat
+
+
+def test_session_cookie_is_signed_expires_and_ends_on_revoke_or_disable(svc) -> None:
+    from radlens.service.auth import revoke_tokens, set_user_active
+
+    app = create_app(services=svc)
+    client = TestClient(app)
+    token = add_user(svc.db, "rad", "radiologist")
+    login = client.post("/login", data={"token": token}, follow_redirects=False)
+    cookie = login.headers["set-cookie"]
+    assert token not in cookie and "Max-Age=28800" in cookie  # 8 h by default
+    assert client.get("/studies").status_code == 200
+    key_file = svc.settings.service_dir / "session.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    restarted = TestClient(create_app(services=svc), cookies=dict(client.cookies))
+    assert restarted.get("/studies").status_code == 200  # same key: sessions survive restarts
+    now = app.state.sessions.clock()
+    app.state.sessions.clock = lambda: now + 8 * 3600 + 1
+    expired = client.get("/studies")
+    assert expired.status_code == 401
+    assert expired.json()["detail"] == "session expired; log in again"
+    app.state.sessions.clock = lambda: now
+    value = client.cookies.get("radlens_session")
+    client.cookies.set("radlens_session", value[:-1] + ("0" if value[-1] != "0" else "1"))
+    assert client.get("/studies").json()["detail"] == "invalid session cookie; log in again"
+    client.cookies.set("radlens_session", value)
+    set_user_active(svc.db, "rad", False)
+    assert client.get("/studies").json()["detail"] == "user 'rad' is disabled"
+    set_user_active(svc.db, "rad", True)
+    assert client.get("/studies").status_code == 200
+    revoke_tokens(svc.db, "rad")
+    assert client.get("/studies").json()["detail"] == "token revoked"
+
+
+class FixedScorer:
+    """Scores every volume the same: one present, one uncertain and one absent finding."""
+
+    model_version = "fixed-0"
+
+    def score(self, volume) -> list:
+        from radlens.service.scoring import Prediction
+
+        return [
+            Prediction("pneumothorax", "left_pleura", 0.9),
+            Prediction("mass", "right_upper_lobe", 0.3),
+            Prediction("pleural_effusion", None, 0.01),
+        ]
+
+
+def test_viewer_shows_urgency_badges_only_on_present_or_uncertain_findings(svc, tmp_path) -> None:
+    """Issue 18: absent findings carried an urgency badge ("critical" on a ruled-out finding)."""
+    import re
+
+    client = TestClient(create_app(services=svc))
+    token = add_user(svc.db, "rad", "radiologist")
+    _, paths = write_series(tmp_path / "a")
+    files = [("files", (p.name, p.read_bytes(), "application/dicom")) for p in paths]
+    headers = {"Authorization": f"Bearer {token}"}
+    study_id = client.post("/studies", files=files, headers=headers).json()["study_ids"][0]
+    Worker(svc.db, svc.files, FixedScorer(), completion_timeout_s=0).run_once()
+    status = {f["abnormality"]: f["status"] for f in client.get(
+        f"/studies/{study_id}", headers=headers).json()["findings"]}  # fmt: skip
+    assert status == {"pneumothorax": "present", "mass": "uncertain", "pleural_effusion": "absent"}
+    client.post("/login", data={"token": token})
+    page = client.get(f"/view/{study_id}").text
+    table = page.split('id="findings"')[1].split("</table>")[0]
+    rows = {
+        re.search(r"<td>([a-z ]+)</td><td>", row).group(1): row
+        for row in re.findall(r"<tr class.*?</tr>", table, re.S)
+    }
+    assert '<span class="badge critical">critical</span>' in rows["pneumothorax"]
+    assert '<span class="badge urgent">urgent</span>' in rows["mass"]
+    assert "badge" not in rows["pleural effusion"] and "urgency-" not in rows["pleural effusion"]

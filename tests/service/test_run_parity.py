@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from radlens.cli.main import main
+from radlens.cli import main
 from radlens.core.plan import read_plan
 from radlens.core.rundir import read_predictions
 from radlens.phantom import synthesize_cohort

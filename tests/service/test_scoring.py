@@ -149,12 +149,32 @@ def test_split_label_and_triage_rules() -> None:
     assert result.top_score == 0.55
     status = {f.abnormality: (f.status, f.location) for f in result.findings}
     assert status["mass"] == ("uncertain", "right_upper_lobe")
-    text = draft_report([Prediction("pneumothorax", "left_pleura", 0.9)])
+    text = draft_report([Prediction("pneumothorax", "left_pleura", 0.9)], threshold=0.5)
     assert "neumothorax in the left pleura" in text and "[critical]" in text
     quiet = [Prediction("pneumothorax", "left_pleura", 0.01)]
     assert triage_predictions(quiet, threshold=0.5).urgency_rank == 3
     assert triage_predictions(quiet, threshold=0.5).top_abnormality == "pneumothorax"
-    assert "No pneumothorax." in draft_report(quiet)
+    assert "No pneumothorax." in draft_report(quiet, threshold=0.5)
+
+
+def test_draft_states_each_abnormality_once_in_its_located_form() -> None:
+    """Issue 18: a study-level and a located output of one abnormality gave two sentences
+    ("Likely pericardial effusion. Possible pericardial effusion in the pericardium.")."""
+    text = draft_report(
+        [
+            Prediction("pericardial_effusion", None, 0.7),
+            Prediction("pericardial_effusion", "pericardium", 0.4),
+            Prediction("pleural_effusion", None, 0.9),
+            Prediction("pleural_effusion", "left_pleura", 0.88),
+            Prediction("pleural_effusion", "right_pleura", 0.05),
+        ],
+        threshold=0.5,
+    )
+    findings = text.split("IMPRESSION:")[0]
+    assert "Heart and pericardium: Likely pericardial effusion in the pericardium.\n" in findings
+    assert "Pleura: Pleural effusion in the left pleura.\n" in findings
+    assert findings.count("pericardial effusion") == 1 and "right pleura" not in text
+    assert text.split("IMPRESSION:")[1].count("\n") == 3  # two numbered impressions
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ API's routers), `pages` (login, worklist and viewer pages), `app` (FastAPI facto
 """
 
 from radlens.service.app import Seeder, serve
-from radlens.service.auth import add_user, list_users
+from radlens.service.auth import add_user, list_users, revoke_tokens, set_user_active
 from radlens.service.files import FileStore
 from radlens.service.ingest import IngestResult, ingest_dicom_files
 from radlens.service.settings import Settings
@@ -28,5 +28,7 @@ __all__ = [
     "add_user",
     "ingest_dicom_files",
     "list_users",
+    "revoke_tokens",
     "serve",
+    "set_user_active",
 ]

@@ -1,7 +1,8 @@
 """Who is calling: the bearer header or the page cookie, and the role each route needs.
 
-Browsers cannot send a bearer header on navigation or `<img>` loads, so pages use a cookie that
-holds the same token (HttpOnly, SameSite=Strict). State-changing requests authenticated by cookie
+Browsers cannot send a bearer header on navigation or `<img>` loads, so pages use a session cookie
+(`radlens.service.sessions`: signed, expiring, naming the login's token; HttpOnly,
+SameSite=Strict). State-changing requests authenticated by cookie
 must carry `X-Requested-With: radlens` (the page JS sends it; a cross-site form cannot), a second
 guard against CSRF beside SameSite.
 """
@@ -14,26 +15,27 @@ from dataclasses import dataclass
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from radlens.service.auth import AuthError, Principal, authenticate
+from radlens.service.auth import AuthError, Principal, authenticate, authenticate_token_id
+from radlens.service.sessions import SessionCookies
 from radlens.service.store import Database, Role
 
-COOKIE = "radlens_token"
+COOKIE = "radlens_session"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 BEARER = HTTPBearer(auto_error=False, description="radlens token from `radlens user add`")
 
 Dependency = Callable[..., Principal]
 
 
-def cookie_principal(db: Database, request: Request) -> Principal:
+def cookie_principal(db: Database, sessions: SessionCookies, request: Request) -> Principal:
     """The principal from the session cookie (pages, images, the page's own API calls)."""
-    token = request.cookies.get(COOKIE)
-    if not token:
+    cookie = request.cookies.get(COOKIE)
+    if not cookie:
         raise AuthError("missing Authorization header; send 'Authorization: Bearer <token>'")
     if request.method not in SAFE_METHODS and request.headers.get("x-requested-with") != "radlens":
         raise AuthError(
             "cookie-authenticated changes need the header X-Requested-With: radlens", 403
         )
-    return authenticate(db, f"Bearer {token}")
+    return authenticate_token_id(db, sessions.token_id(cookie))
 
 
 def check_role(user: Principal, role: Role) -> Principal:
@@ -53,8 +55,8 @@ class Access:
     admin: Dependency
 
 
-def make_access(db: Database) -> Access:
-    """The role dependencies of an app whose users live in `db`."""
+def make_access(db: Database, sessions: SessionCookies) -> Access:
+    """The role dependencies of an app whose users live in `db` (pages: `sessions` cookies)."""
 
     def principal(
         request: Request,
@@ -62,7 +64,7 @@ def make_access(db: Database) -> Access:
     ) -> Principal:
         if credentials is not None:
             return authenticate(db, f"{credentials.scheme} {credentials.credentials}")
-        return cookie_principal(db, request)
+        return cookie_principal(db, sessions, request)
 
     def require(role: Role) -> Dependency:
         def dependency(user: Principal = Depends(principal)) -> Principal:

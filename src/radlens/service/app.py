@@ -31,6 +31,7 @@ from radlens.service.imaging import ImageService
 from radlens.service.pages import auth_error_response, pages_router, static_files
 from radlens.service.routes import api_routers
 from radlens.service.scoring import Scorer, load_scorer
+from radlens.service.sessions import SessionCookies, session_key
 from radlens.service.settings import Settings
 from radlens.service.store import Database
 from radlens.service.uploads import UploadLimits
@@ -193,11 +194,13 @@ def create_app(
     app.state.services = services
     app.add_exception_handler(RadlensError, radlens_error)
     app.add_exception_handler(AuthError, auth_error)
-    access = make_access(services.db)
+    sessions = SessionCookies(session_key(services.settings), services.settings.session_max_age_s)
+    app.state.sessions = sessions
+    access = make_access(services.db, sessions)
     for router in api_routers(services, access):
         app.include_router(router)
     app.mount("/static", static_files(), name="static")
-    app.include_router(pages_router(services.db, access.viewer))
+    app.include_router(pages_router(services.db, sessions, access.viewer))
     return app
 
 

@@ -33,6 +33,7 @@ class Principal:
     user_id: int
     name: str
     role: Role
+    token_id: int | None = None
 
     def allows(self, needed: Role) -> bool:
         return ROLE_ORDER[self.role] >= ROLE_ORDER[needed]
@@ -101,28 +102,60 @@ def list_users(db: Database) -> list[dict[str, object]]:
         return rows
 
 
+def user_named(session, name: str) -> User:
+    """The user called `name`; ServiceError with a did-you-mean otherwise."""
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None:
+        hint = suggest(name, list(session.scalars(select(User.name))))
+        raise ServiceError(f"no user named {name!r}{hint}")
+    return user
+
+
 def revoke_tokens(db: Database, name: str) -> int:
-    """Revoke every active token of a user; return how many."""
+    """Revoke every active token of a user (and so their page sessions); return how many."""
     with db.session() as session:
-        user = session.scalar(select(User).where(User.name == name))
-        if user is None:
-            raise ServiceError(f"no user named {name!r}")
+        user = user_named(session, name)
         tokens = session.scalars(
             select(Token).where(Token.user_id == user.id, Token.revoked_at.is_(None))
         ).all()
         for token in tokens:
             token.revoked_at = utcnow()
+        detail = {"user": user.id, "tokens": len(tokens)}
+        session.add(AuditEvent(user_id=None, action="tokens_revoked", detail=detail))
         return len(tokens)
 
 
-def authenticate(db: Database, authorization: str | None) -> Principal:
-    """The principal for an `Authorization: Bearer <token>` header value."""
+def set_user_active(db: Database, name: str, active: bool) -> None:
+    """Enable or disable a user; a disabled user's tokens and sessions stop authenticating."""
+    with db.session() as session:
+        user = user_named(session, name)
+        user.active = active
+        action = "user_enabled" if active else "user_disabled"
+        session.add(AuditEvent(user_id=None, action=action, detail={"user": user.id}))
+
+
+def principal_of(user: User, token: Token) -> Principal:
+    """The caller behind `token`; AuthError when it is revoked or its user disabled."""
+    if token.revoked_at is not None:
+        raise AuthError("token revoked")
+    if not user.active:
+        raise AuthError(f"user {user.name!r} is disabled")
+    return Principal(user_id=user.id, name=user.name, role=user.role, token_id=token.id)
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an `Authorization: Bearer <token>` header value."""
     if not authorization:
         raise AuthError("missing Authorization header; send 'Authorization: Bearer <token>'")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthError("Authorization header must be 'Bearer <token>'")
-    digest = hash_token(token.strip())
+    return token.strip()
+
+
+def authenticate(db: Database, authorization: str | None) -> Principal:
+    """The principal for an `Authorization: Bearer <token>` header value."""
+    digest = hash_token(bearer_token(authorization))
     with db.session() as session:
         row = session.execute(
             select(User, Token)
@@ -131,7 +164,15 @@ def authenticate(db: Database, authorization: str | None) -> Principal:
         ).first()
         if row is None:
             raise AuthError("unknown token")
-        user, tok = row
-        if tok.revoked_at is not None or not user.active:
-            raise AuthError("token revoked or user disabled")
-        return Principal(user_id=user.id, name=user.name, role=user.role)
+        return principal_of(*row)
+
+
+def authenticate_token_id(db: Database, token_id: int) -> Principal:
+    """The principal of a page session naming token `token_id` (`radlens.service.sessions`)."""
+    with db.session() as session:
+        row = session.execute(
+            select(User, Token).join(Token, Token.user_id == User.id).where(Token.id == token_id)
+        ).first()
+        if row is None:
+            raise AuthError("unknown session token; log in again")
+        return principal_of(*row)

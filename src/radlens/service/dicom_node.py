@@ -57,7 +57,7 @@ class DicomNode:
         files: FileStore,
         *,
         ae_title: str = "RADLENS",
-        host: str = "0.0.0.0",
+        host: str = "127.0.0.1",
         port: int = 11112,
         allowed_calling_aes: tuple[str, ...] = (),
     ) -> None:
@@ -142,6 +142,11 @@ class DicomNode:
             ) from exc
         self.port = self._server.server_address[1]
         log.info("DICOM node %s listening on %s:%d", self.ae.ae_title, self.host, self.port)
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """The (host, port) the node listens on; None until started."""
+        return None if self._server is None else tuple(self._server.server_address[:2])
 
     def stop(self) -> None:
         if self._server is not None:

@@ -16,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 from radlens import __version__
 from radlens.service.access import COOKIE, Dependency
 from radlens.service.auth import AuthError, Principal, authenticate
+from radlens.service.sessions import SessionCookies
 from radlens.service.store import Database
 from radlens.service.worklist import study_detail
 
@@ -38,14 +39,16 @@ def auth_error_response(request: Request, exc: AuthError) -> Response:
     )
 
 
-def login(db: Database, token: str) -> Response:
-    """Set the session cookie for a valid token; back to the login page otherwise."""
+def login(db: Database, sessions: SessionCookies, token: str) -> Response:
+    """Set a session cookie (signed, expiring, naming the token) for a valid token; back to the
+    login page otherwise."""
     try:
-        authenticate(db, f"Bearer {token.strip()}")
+        user = authenticate(db, f"Bearer {token.strip()}")
     except AuthError:
         return RedirectResponse("/login?error=unknown+or+revoked+token", status_code=303)
     response = RedirectResponse("/", status_code=303)
-    response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", max_age=12 * 3600)
+    value = sessions.issue(user.token_id or 0)
+    response.set_cookie(COOKIE, value, httponly=True, samesite="strict", max_age=sessions.max_age_s)
     return response
 
 
@@ -62,7 +65,7 @@ def study_page(db: Database, request: Request, study_id: int, user: Principal) -
     return templates.TemplateResponse(request, "study.html", context)
 
 
-def pages_router(db: Database, viewer: Dependency) -> APIRouter:
+def pages_router(db: Database, sessions: SessionCookies, viewer: Dependency) -> APIRouter:
     """The HTML routes: /login, /logout, / (worklist) and /view/{study_id}."""
     router = APIRouter(include_in_schema=False)
 
@@ -73,7 +76,7 @@ def pages_router(db: Database, viewer: Dependency) -> APIRouter:
 
     @router.post("/login")
     def login_form(token: str = Form(...)) -> Response:
-        return login(db, token)
+        return login(db, sessions, token)
 
     router.add_api_route("/logout", logout, methods=["POST"])
 

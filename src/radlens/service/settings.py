@@ -1,8 +1,8 @@
 """Service settings: typed fields read from `RADLENS_*` environment variables.
 
 Every field maps to one variable (`RADLENS_` + upper-case field name, e.g. `RADLENS_DICOM_PORT`).
-Secrets (a PostgreSQL password inside `RADLENS_DATABASE_URL`) come only from the environment and are
-never logged: `Settings.safe_summary()` masks them.
+Secrets (a PostgreSQL password inside `RADLENS_DATABASE_URL`, `RADLENS_SESSION_SECRET`) come only
+from the environment and are never logged: `Settings.safe_summary()` masks them.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class Settings(BaseModel):
     storage_dir: Path | None = None  # empty: service_dir / "files"
     http_host: str = "127.0.0.1"
     http_port: int = Field(8000, ge=0, le=65535)
-    dicom_host: str = "0.0.0.0"
+    dicom_host: str = "127.0.0.1"  # "0.0.0.0" opens the DICOM port to the network
     dicom_port: int = Field(11112, ge=0, le=65535)
     ae_title: str = "RADLENS"
     allowed_calling_aes: tuple[str, ...] = ()  # empty: any calling AE title is accepted
@@ -50,6 +50,9 @@ class Settings(BaseModel):
     finding_threshold: float = Field(0.5, gt=0.0, lt=1.0)
     # >0: `radlens serve` seeds this many synthetic patients into an empty store (the demo)
     demo_patients: int = Field(0, ge=0, le=200)
+    # page logins: signed session cookie lifetime; signing key (empty: <service_dir>/session.key)
+    session_max_age_s: int = Field(8 * 3600, gt=0)
+    session_secret: str = ""
     enable_worker: bool = True
     enable_dicom: bool = True
 
@@ -80,6 +83,8 @@ class Settings(BaseModel):
         shown = url.render_as_string(hide_password=True)
         data = self.model_dump(mode="json")
         data["database_url"] = shown
+        if self.session_secret:
+            data["session_secret"] = "***"
         return data
 
     @classmethod

@@ -8,6 +8,7 @@ the same migrations. Patient names and ids live only in `patients`; logs use int
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -44,6 +45,13 @@ from radlens.errors import ServiceError
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 #: A study's urgency_rank until it is scored (after every rank of `radlens.reports.triage`).
 UNSCORED_RANK = 9
+#: The largest row id every back end stores (PostgreSQL INTEGER); an id above it names no row.
+MAX_ROW_ID = 2**31 - 1
+
+
+def valid_row_id(value: int) -> bool:
+    """Whether `value` can be a row id (1..MAX_ROW_ID); larger ones overflow the driver."""
+    return 1 <= value <= MAX_ROW_ID
 
 
 def utcnow() -> datetime:
@@ -253,19 +261,30 @@ def make_engine(url: str) -> Engine:
         ) from exc
 
 
+@contextmanager
+def quiet_alembic() -> Iterator[None]:
+    """Alembic's INFO log (plugin set-up, "Running upgrade ...") silenced while it runs: the
+    migrations are an implementation detail of opening the store, not something to print."""
+    logger = logging.getLogger("alembic")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def migrate(engine: Engine) -> None:
-    """Upgrade the schema to the newest Alembic revision (idempotent)."""
-    import logging
+    """Upgrade the schema to the newest Alembic revision (idempotent, quiet)."""
+    with quiet_alembic():
+        from alembic import command
+        from alembic.config import Config
 
-    from alembic import command
-    from alembic.config import Config
-
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
 
 
 class Database:

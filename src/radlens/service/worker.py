@@ -223,7 +223,7 @@ class Worker:
                 Heatmap(study_id=study_id, abnormality=a, sha256=s) for a, s in blobs.items()
             )
             report = session.scalar(select(Report).where(Report.study_id == study_id))
-            text = draft_report(predictions)
+            text = draft_report(predictions, self.threshold)
             if report is None:
                 session.add(Report(study_id=study_id, draft_text=text))
             elif report.signed_at is None:

@@ -14,6 +14,7 @@ from radlens.errors import ServiceError
 from radlens.reports import NO_FINDING, NO_FINDING_RANK, URGENCY_LEVELS, URGENCY_RANK
 from radlens.service.auth import Principal
 from radlens.service.store import (
+    MAX_ROW_ID,
     UNSCORED_RANK,
     AuditEvent,
     Database,
@@ -28,6 +29,7 @@ from radlens.service.store import (
     StudyStatus,
     User,
     utcnow,
+    valid_row_id,
 )
 
 RANK_NAME = dict(enumerate(URGENCY_LEVELS)) | {
@@ -102,6 +104,10 @@ def worklist(db: Database, *, limit: int = 200, status: str | None = None) -> li
 
 
 def get_visible_study(session, study_id: int) -> Study:
+    """The visible study `study_id`; NotFoundError (404) for an unknown, hidden or out-of-range
+    id (every route taking a study id comes here before any other query uses it)."""
+    if not valid_row_id(study_id):
+        raise NotFoundError(f"no study with id {study_id}: study ids run from 1 to {MAX_ROW_ID}")
     study = session.get(Study, study_id)
     if study is None or not study.visible:
         raise NotFoundError(f"no study with id {study_id}")
@@ -269,6 +275,8 @@ def sign_report(db: Database, study_id: int, principal: Principal) -> dict[str, 
 def audit_trail(db: Database, *, study_id: int | None = None, limit: int = 500) -> list[dict]:
     query = select(AuditEvent, User.name).outerjoin(User, User.id == AuditEvent.user_id)
     if study_id is not None:
+        if not valid_row_id(study_id):
+            return []  # no event names a study id the database cannot hold
         query = query.where(AuditEvent.study_id == study_id)
     query = query.order_by(AuditEvent.id.desc()).limit(max(1, min(limit, 5000)))
     with db.session() as session:

@@ -1,0 +1,95 @@
+"""`radlens serve` and `radlens user add/list/revoke/disable/enable` (radlens.service)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+__all__ = ["serve_cmd", "user_app"]
+
+user_app = typer.Typer(help="Manage service users and their bearer tokens.", no_args_is_help=True)
+
+
+def serve_cmd(
+    host: str | None = typer.Option(None, help="HTTP host [RADLENS_HTTP_HOST, 127.0.0.1]."),
+    port: int | None = typer.Option(None, help="HTTP port [RADLENS_HTTP_PORT, 8000]."),
+    dicom_host: str | None = typer.Option(
+        None, help="DICOM host [RADLENS_DICOM_HOST, 127.0.0.1]; 0.0.0.0 opens it to the network."
+    ),
+    dicom_port: int | None = typer.Option(None, help="DICOM port [RADLENS_DICOM_PORT, 11112]."),
+    ae_title: str | None = typer.Option(None, help="DICOM AE title [RADLENS_AE_TITLE]."),
+    model_run: Path | None = typer.Option(None, help="Run directory to score with."),
+    service_dir: Path | None = typer.Option(None, help="Data dir [RADLENS_SERVICE_DIR]."),
+    demo: int | None = typer.Option(None, help="Seed N synthetic patients into an empty store."),
+) -> None:
+    """Start the web API, the DICOM node and the scoring worker (settings from RADLENS_* env)."""
+    from radlens.demos import demo_seeder, find_demo_run
+    from radlens.service import Settings, serve
+
+    settings = Settings.from_env(
+        http_host=host,
+        http_port=port,
+        dicom_host=dicom_host,
+        dicom_port=dicom_port,
+        ae_title=ae_title,
+        model_run=model_run,
+        service_dir=service_dir,
+        demo_patients=demo,
+    )
+    if not settings.demo_patients:
+        serve(settings)
+        return
+    # the demo: synthetic patients in an empty store, scored by `radlens demo`'s run if present
+    seed = demo_seeder(settings.service_dir, settings.demo_patients)
+    configured = settings.scorer or settings.model_run is not None
+    serve(settings, seed=seed, fallback_run=None if configured else find_demo_run())
+
+
+@user_app.command("add")
+def user_add_cmd(
+    name: str = typer.Argument(..., help="User name."),
+    role: str = typer.Option("viewer", "--role", help="viewer, radiologist or admin."),
+) -> None:
+    """Create a user (or another token for one) and print the new token once."""
+    from radlens.service import Database, Settings, add_user
+
+    token = add_user(Database(Settings.from_env().resolved_database_url), name, role)
+    typer.echo(token)
+
+
+@user_app.command("list")
+def user_list_cmd() -> None:
+    """List users, roles and how many active tokens each has."""
+    from radlens.service import Database, Settings, list_users
+
+    for row in list_users(Database(Settings.from_env().resolved_database_url)):
+        state = "" if row["active"] else "\tdisabled"
+        typer.echo(f"{row['id']}\t{row['name']}\t{row['role']}\ttokens={row['tokens']}{state}")
+
+
+@user_app.command("revoke")
+def user_revoke_cmd(name: str = typer.Argument(..., help="User name.")) -> None:
+    """Revoke every token of a user; their open page sessions end too."""
+    from radlens.service import Database, Settings, revoke_tokens
+
+    n = revoke_tokens(Database(Settings.from_env().resolved_database_url), name)
+    typer.echo(f"revoked {n} token(s) of {name!r}")
+
+
+@user_app.command("disable")
+def user_disable_cmd(name: str = typer.Argument(..., help="User name.")) -> None:
+    """Disable a user: none of their tokens or sessions authenticates until `enable`."""
+    from radlens.service import Database, Settings, set_user_active
+
+    set_user_active(Database(Settings.from_env().resolved_database_url), name, False)
+    typer.echo(f"disabled {name!r}")
+
+
+@user_app.command("enable")
+def user_enable_cmd(name: str = typer.Argument(..., help="User name.")) -> None:
+    """Enable a disabled user again (their unrevoked tokens work again)."""
+    from radlens.service import Database, Settings, set_user_active
+
+    set_user_active(Database(Settings.from_env().resolved_database_url), name, True)
+    typer.echo(f"enabled {name!r}")
