@@ -245,7 +245,9 @@ def test_train_help_shows_each_models_default(
     monkeypatch.setenv("COLUMNS", "400")
     assert main(["train", "--help"]) == 0
     out = flat(capsys.readouterr().out)
-    assert "Epochs. [default: 100]" in out and "Batch size. [default: 128]" in out
+    assert "milestones are recomputed for N. [default: 100]" in out
+    assert "Batch size. [default: 128]" in out
+    assert "--init" in out and "label rows re-mapped by name" in out
     for name, field in TrainConfig.model_fields.items():
         if field.default is None:
             continue

@@ -16,7 +16,11 @@ __all__ = ["evaluate_cmd", "explain_cmd", "plan_cmd", "train_cmd"]
 def train_cmd(
     ctx: typer.Context,
     config: Path | None = typer.Option(None, help="YAML config; flags override its keys."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Continue the run in --out (with a larger --epochs: extend a finished run).",
+    ),
 ) -> None:
     """Train a model (MedMNIST v2 recipe by default) and write a run directory."""
     from radlens.training import metrics_table, resolve_config, train

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
+from starlette.types import Message, Receive
 
 from radlens.errors import DataError
 
@@ -140,15 +141,38 @@ def _too_big(limit: int, size: str = "") -> UploadError:
     return UploadError(f"{what} the limit of {limit} bytes (RADLENS_MAX_UPLOAD_BYTES)", 413)
 
 
+# Room for multipart boundaries, part headers and text fields on top of the file bytes.
+_FORM_OVERHEAD = 1_000_000
+
+
+def counting_receive(receive: Receive, max_upload_bytes: int) -> Receive:
+    """`receive` that raises 413 as soon as the body bytes received pass the limit (plus the
+    multipart overhead), whatever Content-Length or Transfer-Encoding says; nothing more is read."""
+    received = 0
+
+    async def counted() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > max_upload_bytes + _FORM_OVERHEAD:
+                raise _too_big(max_upload_bytes)
+        return message
+
+    return counted
+
+
 async def read_upload_form(
     request: Request, max_upload_bytes: int, known_fields: Collection[str]
 ) -> UploadForm:
     """The multipart body's files (any field name) and its `known_fields` text fields; 413 as soon
-    as the declared length or the files read so far pass `max_upload_bytes`, 400 without files."""
+    as the declared length, the body bytes received (chunked or not) or the files read so far pass
+    `max_upload_bytes`, 400 without files."""
     length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > max_upload_bytes + 1_000_000:
+    if length and length.isdigit() and int(length) > max_upload_bytes + _FORM_OVERHEAD:
         raise _too_big(max_upload_bytes, length)
-    form = await request.form(max_files=100_000, max_fields=50)
+    counted = Request(request.scope, counting_receive(request.receive, max_upload_bytes))
+    form = await counted.form(max_files=100_000, max_fields=50)
     out, total = UploadForm(), 0
     for key, value in form.multi_items():
         if isinstance(value, UploadFile):

@@ -23,9 +23,11 @@ from sqlalchemy import and_, delete, or_, select, update
 
 from radlens.data.volumes import load_volume
 from radlens.errors import RadlensError
+from radlens.service.failures import failure_reason
 from radlens.service.files import FileStore
 from radlens.service.scoring import Scorer
 from radlens.service.store import (
+    UNSCORED_RANK,
     AuditEvent,
     Database,
     Finding,
@@ -239,13 +241,26 @@ class Worker:
         return True
 
     def _finish_failed(self, study_id: int, token: str, message: str) -> bool:
+        """Mark the study failed and back to the unscored state (rank, top score and the
+        predictions, findings and heatmaps of an earlier scoring cleared), so the worklist puts
+        it after the scored studies; the stored error is a short reason without file paths."""
         with self.db.session() as session:
             result = session.execute(
                 update(Study)
                 .where(Study.id == study_id, Study.claim_token == token)
-                .values(status=StudyStatus.FAILED, claim_token=None, error=message[:2000])
+                .values(
+                    status=StudyStatus.FAILED,
+                    claim_token=None,
+                    error=failure_reason(message),
+                    urgency_rank=UNSCORED_RANK,
+                    top_score=None,
+                    top_abnormality="",
+                )
                 .execution_options(synchronize_session=False)
             )
+            if result.rowcount == 1:
+                for table in (Prediction, Finding, Heatmap):
+                    session.execute(delete(table).where(table.study_id == study_id))
             session.add(AuditEvent(action="scoring_failed", study_id=study_id, detail={}))
             return result.rowcount == 1
 

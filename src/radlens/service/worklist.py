@@ -13,6 +13,7 @@ from radlens.core import look_up_option
 from radlens.errors import ServiceError
 from radlens.reports import NO_FINDING, NO_FINDING_RANK, URGENCY_LEVELS, URGENCY_RANK
 from radlens.service.auth import Principal
+from radlens.service.failures import failure_reason
 from radlens.service.store import (
     MAX_ROW_ID,
     UNSCORED_RANK,
@@ -152,8 +153,11 @@ def study_detail(db: Database, study_id: int, principal: Principal) -> dict[str,
             select(Heatmap.abnormality).where(Heatmap.study_id == study_id)
         ).all()
         out = _study_summary(study, study.patient, n_total)
+        failed = study.status == StudyStatus.FAILED
         out |= {
-            "error": study.error,
+            "error": failure_reason(study.error) if study.error else "",
+            # the viewer shows this instead of the images when scoring failed
+            "scoring_failed": failed,
             "series": series,
             "predictions": [
                 {

@@ -84,10 +84,15 @@ def restore_training_state(
     perm_gen: torch.Generator,
     aug_gen: torch.Generator,
 ) -> RunProgress:
-    """Load a ``last.pt`` state into the model, optimiser, scheduler and generators."""
+    """Load a ``last.pt`` state into the model, optimiser, scheduler and generators. The
+    scheduler keeps the milestones it was built with (a run extended with a larger --epochs gets
+    those of the new total; milestones already passed do not apply again)."""
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
+    milestones = getattr(scheduler, "milestones", None)
     scheduler.load_state_dict(state["scheduler"])
+    if milestones is not None:
+        scheduler.milestones = milestones
     _set_rng_state(state["rng"], perm_gen, aug_gen)
     return RunProgress(
         state["epoch"], state["best_val_auc"], state["best_epoch"], list(state["history"])

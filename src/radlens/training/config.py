@@ -95,8 +95,18 @@ class TrainConfig(BaseModel):
     class_weights: Literal["none", "balanced"] = Field(
         "none", description="none or balanced (inverse freq)."
     )
+    init: str | None = Field(
+        None,
+        description="Start from a run's best weights (RUN dir or .pt; same model; weights only):"
+        " label rows re-mapped by name, new labels fresh.",
+    )
     # optimisation
-    epochs: int = Field(100, ge=1, description="Epochs.")
+    epochs: int = Field(
+        100,
+        ge=1,
+        description="Epochs. With --resume, a larger N extends a run: it continues from its last"
+        " state (the LR is not raised) and LR milestones are recomputed for N.",
+    )
     batch_size: int = Field(128, ge=1, description="Batch size.")
     eval_batch_size: int = Field(512, ge=1, description="Evaluation batch size.")
     lr: float = Field(1e-3, gt=0, description="Adam learning rate.")

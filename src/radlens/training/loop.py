@@ -51,6 +51,7 @@ from radlens.training.device import (
     subset_indices,
 )
 from radlens.training.distributed import cluster_geometry, global_batches, loss_scale, rank_share
+from radlens.training.init import init_weights
 from radlens.training.model_setup import dataset_geometry, make_model
 from radlens.training.run import prepare_run_dir, write_outputs
 from radlens.training.sources import load_dataset, run_plan
@@ -227,7 +228,11 @@ def setup_training(
 
     perm_gen = torch.Generator().manual_seed(config.seed)
     aug_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
-    progress = RunProgress()
+    progress, meta = RunProgress(), checkpoint_meta(task, config, geometry, plan)
+    if config.init and state is None:  # on resume the saved state replaces these weights
+        meta["init"] = init_weights(config.init, raw_model, task, config.model)
+    elif state is not None and "init" in state:
+        meta["init"] = state["init"]
     if state is not None:
         progress = restore_training_state(state, raw_model, optimizer, scheduler, perm_gen, aug_gen)
         logger.info("resuming %s at epoch %d of %d", run_dir, progress.epoch + 1, config.epochs)
@@ -238,7 +243,7 @@ def setup_training(
     return Training(
         config, run_dir, ds, task, fabric, raw_model, model, optimizer, scheduler, weight,
         x_train, y_train, x_val, y_val.cpu().numpy(), channels_last, perm_gen, aug_gen,
-        progress, checkpoint_meta(task, config, geometry, plan), start, end,
+        progress, meta, start, end,
     )  # fmt: skip
 
 
@@ -338,6 +343,7 @@ def finish_training(t: Training, wall: float) -> TrainResult:
                 "train_images_per_s": round(ips, 1),
                 "device": str(t.fabric.device),
                 "history": t.progress.history,
+                **({"init": t.meta["init"]} if "init" in t.meta else {}),
             },
         )
     return TrainResult(
@@ -366,7 +372,8 @@ def train(
 
     Args:
         dataset: use this dataset instead of loading the one the config names.
-        resume: continue from ``out/last.pt`` (same config; ends as an uninterrupted run would).
+        resume: continue from ``out/last.pt`` (same config; ends as an uninterrupted run would;
+            a larger ``config.epochs`` extends the run, see `prepare_run_dir`).
         stop_after: stop after this many epochs in this call (time-sliced jobs); resume later.
         progress: show a rich progress bar.
     """

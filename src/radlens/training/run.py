@@ -86,7 +86,10 @@ def _torch_load(path: Path) -> dict[str, Any]:
 def prepare_run_dir(
     config: TrainConfig, *, resume: bool
 ) -> tuple[TrainConfig, dict[str, Any] | None]:
-    """Create ``out`` (fresh run) or reload config and ``last.pt`` (resume)."""
+    """Create ``out`` (fresh run) or reload config and ``last.pt`` (resume). A resume may give a
+    new total of epochs no smaller than those done: the run continues from its last state (the LR
+    is not raised), the schedule's milestones are recomputed for the new total (those already
+    passed do not apply again) and config.yaml is updated."""
     run_dir = Path(config.out)
     if not resume:
         if (run_dir / LAST).exists() or (run_dir / CHECKPOINT).exists():
@@ -100,15 +103,36 @@ def prepare_run_dir(
         return config, None
     saved = _read_config(run_dir)
     state = _torch_load(run_dir / LAST)
-    for name in config.model_fields_set - HARDWARE_FIELDS:
+    extend = _extended_epochs(config, saved, state, run_dir)
+    for name in config.model_fields_set - HARDWARE_FIELDS - extend.keys():
         if getattr(config, name) != getattr(saved, name):
             raise ConfigError(
                 f"--resume: run {run_dir} was trained with {name}={getattr(saved, name)!r};"
                 f" cannot continue it with {name}={getattr(config, name)!r}"
             )
     hardware = {k: getattr(config, k) for k in config.model_fields_set & HARDWARE_FIELDS}
-    resolved = make_config({**saved.model_dump(), **hardware}, source=str(run_dir / CONFIG))
+    values = {**saved.model_dump(), **hardware, **extend}
+    resolved = make_config(values, source=str(run_dir / CONFIG))
+    if extend:
+        resolved.to_yaml(run_dir / CONFIG)
+        logger.info("--resume: run %s now trains for %d epochs", run_dir, resolved.epochs)
     return resolved, state
+
+
+def _extended_epochs(
+    config: TrainConfig, saved: TrainConfig, state: dict[str, Any], run_dir: Path
+) -> dict[str, int]:
+    """``{"epochs": N}`` when a resume asks for another total N of epochs (none: {}). N may be
+    larger than the run's (extend it) but not smaller than the epochs already done."""
+    if "epochs" not in config.model_fields_set or config.epochs == saved.epochs:
+        return {}
+    done = int(state.get("epoch", 0))
+    if config.epochs < done:
+        raise ConfigError(
+            f"--resume: run {run_dir} has already trained {done} epochs;"
+            f" --epochs {config.epochs} is fewer (give --epochs {done} or more)"
+        )
+    return {"epochs": config.epochs}
 
 
 # ---- predictions and metrics ---------------------------------------------------------------

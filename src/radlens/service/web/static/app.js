@@ -79,6 +79,8 @@ const radlens = (() => {
 
   async function viewer(root) {
     const id = encodeURIComponent(root.dataset.study);
+    // a study whose scoring failed has no canvas: the page states why; only the report remains
+    if (root.dataset.state === "failed") { await reportEditor(id); return; }
     const canvas = document.getElementById("canvas");
     const ctx = canvas.getContext("2d");
     const slider = document.getElementById("slice");
@@ -129,7 +131,9 @@ const radlens = (() => {
       if (key && jump && state.peaks[key] != null) go(state.peaks[key]); else draw();
     };
 
-    const geo = await api(`/studies/${id}/geometry`);
+    let geo;
+    try { geo = await api(`/studies/${id}/geometry`); }
+    catch (e) { sliceLabel.textContent = `images unavailable: ${e.message}`; await reportEditor(id); return; }
     state.n = geo.shape[0];
     state.peaks = geo.heatmap_peaks || {};
     slider.max = state.n - 1;
