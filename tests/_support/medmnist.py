@@ -48,5 +48,3 @@ def official_md5(monkeypatch: pytest.MonkeyPatch, name: str, size: int, md5: str
     files[size] = (files[size][0], md5)
     catalogue[name] = dataclasses.replace(info, files=files)
     monkeypatch.setattr(medmnist_catalogue, "_catalogue", lambda: catalogue)
-
-

@@ -17,6 +17,8 @@ from radlens.data.splits import (
     hash_distance,
     image_hash,
     image_hashes,
+    normalise_patient_id,
+    normalise_patient_ids,
     short_hash,
 )
 from radlens.errors import ConfigError, DataError
@@ -152,3 +154,16 @@ def test_hash_any_dims_and_batch_equivalence() -> None:
         hash_distance("ab", "abcd")
     with pytest.raises(DataError, match=r"hashes of 256 and 512 bits"):
         find_near_duplicates([image_hash(stack[0])], [h3])
+
+
+def test_normalise_patient_id_case_whitespace_and_leading_zeros() -> None:
+    assert normalise_patient_id(" P0001 ") == normalise_patient_id("p1") == "p1"
+    assert normalise_patient_id("P0001", zeros=False) == "p0001"
+    assert normalise_patient_id("P0001", case=False) == "P1"
+    assert normalise_patient_id("CT-007-02") == "ct-7-2"
+    assert normalise_patient_id("000") == "0" and normalise_patient_id(42) == "42"
+    assert normalise_patient_ids(["P001", " p1", "x"]).tolist() == ["p1", "p1", "x"]
+    with pytest.raises(DataError, match="a patient id is empty"):
+        normalise_patient_id("  ")
+    with pytest.raises(DataError, match="a patient id is missing"):
+        normalise_patient_ids(["P1", None])

@@ -16,6 +16,9 @@ from radlens.data.splits import (
     find_near_duplicates,
     image_hash,
     image_hashes,
+    normalise_patient_id,
+    normalise_patient_ids,
+    short_hash,
 )
 
 __all__ = [
@@ -33,6 +36,9 @@ __all__ = [
     "image_hashes",
     "load_ct_cohort",
     "load_masks",
+    "normalise_patient_id",
+    "normalise_patient_ids",
     "read_cohort",
+    "short_hash",
     "study_extents",
 ]

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from radlens.errors import ConfigError, DataError
 
@@ -69,6 +71,36 @@ def _patient_str(raw: object) -> str:
     if not text:
         raise DataError("a patient id is empty; every row needs a patient id")
     return text
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def normalise_patient_id(raw: object, *, case: bool = True, zeros: bool = True) -> str:
+    """The form under which two patient ids are the same patient.
+
+    Surrounding whitespace is always stripped; `case` folds case ("p0001" == "P0001") and `zeros`
+    drops leading zeros of every run of digits ("P1" == "P0001", "007" == "7"). Missing or empty
+    ids raise DataError.
+    """
+    text = _patient_str(raw)
+    if case:
+        text = text.casefold()
+    if zeros:
+        text = _DIGITS.sub(lambda m: m.group().lstrip("0") or "0", text)
+    return text
+
+
+def normalise_patient_ids(
+    values: Iterable[object], *, case: bool = True, zeros: bool = True
+) -> np.ndarray:
+    """`normalise_patient_id` of each value (each distinct value normalised once)."""
+    raw = list(values)
+    if not raw:
+        return np.array([], dtype=object)
+    codes, uniques = pd.factorize(pd.Series(raw, dtype=object), use_na_sentinel=False)
+    done = np.array([normalise_patient_id(u, case=case, zeros=zeros) for u in uniques], object)
+    return done[codes]
 
 
 def short_hash(value: str) -> str:

@@ -273,7 +273,12 @@ def _evaluate(demo: _Demo, cohort: CtCohort) -> _Scores:
     title = "5/6 evaluate per abnormality (DeLong 95% CI) and write report.html"
     with demo.step("evaluate", title):
         evaluation = evaluate_run_dir(
-            demo.run_dir, split="test", by="site", n_bootstrap=0, audit_data=False
+            demo.run_dir,
+            split="test",
+            by="site",
+            n_bootstrap=0,
+            # the cohort is in memory: its training patient ids (no 3D image hashing)
+            train_patient_ids=cohort.dataset.patient_ids["train"],
         )
         names = cohort.dataset.label_names
         table = evaluation.table.set_index("label")

@@ -15,7 +15,11 @@ import numpy as np
 import pandas as pd
 from rich.progress import Progress
 
+from radlens.data import normalise_patient_id
 from radlens.errors import EvaluationError
+from radlens.evaluation.frames import patient_keys
+
+IdNormaliser = Callable[[object], str]
 
 
 @dataclass(frozen=True)
@@ -31,10 +35,18 @@ class BootstrapResult:
 
 
 class PatientResampler:
-    """Draws image index arrays of patient-level bootstrap replicates."""
+    """Draws image index arrays of patient-level bootstrap replicates; patients are the
+    `normalise`d ids (default `normalise_patient_id`; None: ids as given, as str)."""
 
-    def __init__(self, patient_ids: np.ndarray, seed: int = 0) -> None:
-        codes, uniques = pd.factorize(pd.Series(np.asarray(patient_ids).astype(str)))
+    def __init__(
+        self,
+        patient_ids: np.ndarray,
+        seed: int = 0,
+        *,
+        normalise: IdNormaliser | None = normalise_patient_id,
+    ) -> None:
+        keys = patient_keys(patient_ids, normalise)
+        codes, uniques = pd.factorize(pd.Series(keys, dtype=object))
         if len(uniques) == 0:
             raise EvaluationError("bootstrap needs at least one patient; got no rows")
         self.n_patients = len(uniques)
@@ -59,11 +71,13 @@ def patient_bootstrap(
     n_bootstrap: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    normalise: IdNormaliser | None = normalise_patient_id,
 ) -> BootstrapResult:
     """Percentile CI of `metric(*arrays)` (scalar or array valued) by resampling patients.
 
     Every array is indexed along its first axis by the images of the drawn patients. Replicates
-    where the metric is NaN (e.g. no positive drawn) are left out per output element.
+    where the metric is NaN (e.g. no positive drawn) are left out per output element. Patients
+    are the `normalise`d ids (None: as given).
     """
     if n_bootstrap < 1:
         raise EvaluationError(f"n_bootstrap must be >= 1, got {n_bootstrap}")
@@ -76,7 +90,7 @@ def patient_bootstrap(
                 f"bootstrap array {i} has {len(a)} rows but there are {n} patient ids"
             )
     estimate = np.asarray(metric(*arrays), dtype=np.float64)
-    resampler = PatientResampler(patient_ids, seed)
+    resampler = PatientResampler(patient_ids, seed, normalise=normalise)
     samples = np.empty((n_bootstrap, *estimate.shape))
     for b in range(n_bootstrap):
         idx = resampler.draw()
@@ -139,13 +153,14 @@ def bootstrap_auc_ap(
     n_bootstrap: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    normalise: IdNormaliser | None = normalise_patient_id,
 ) -> BootstrapResult:
     """Patient bootstrap of [AUPRC per label, AUROC per label, macro AUROC, macro AUPRC].
 
     Same replicates as `patient_bootstrap` with the same seed, computed by `RankedLabels`.
     """
     ranked = RankedLabels(y, scores)
-    resampler = PatientResampler(patient_ids, seed)
+    resampler = PatientResampler(patient_ids, seed, normalise=normalise)
     n = len(patient_ids)
 
     def pack(auc: np.ndarray, ap: np.ndarray) -> np.ndarray:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from radlens.data import normalise_patient_id
 from radlens.errors import EvaluationError
 from radlens.evaluation import calibration, metrics, tables
 from radlens.evaluation.audit import audit_leakage
@@ -139,18 +141,18 @@ def _validation_set(
     split: str,
     val_frame: pd.DataFrame | None,
     val_split: str,
-    train_patient_ids,
-) -> tuple[PredictionSet | None, object]:
+    normalise: Callable[[object], str],
+) -> tuple[PredictionSet | None, list | None]:
     """The split that tunes thresholds and temperature (`val_frame`, else the frame's own
-    `val_split` rows, else None) and the patients the audit must not find in `split`."""
+    `val_split` rows, else None) and the raw patient ids of a separate `val_frame`, which the
+    audit must not find in `split` either (the frame's own val rows it reads itself)."""
     if val_frame is not None:
-        val = prediction_set(val_frame, val_split)
-        # patients used to tune thresholds / temperature must not be evaluated either
-        known = [] if train_patient_ids is None else list(train_patient_ids)
-        return val, [*known, *val.patient_ids.tolist()]
+        val = prediction_set(val_frame, val_split, normalise=normalise)
+        rows = val_frame["split"].astype(str) == val_split
+        return val, val_frame.loc[rows, "patient_id"].tolist()
     if split != val_split and (frame["split"].astype(str) == val_split).any():
-        return prediction_set(frame, val_split), train_patient_ids
-    return None, train_patient_ids
+        return prediction_set(frame, val_split, normalise=normalise), None
+    return None, None
 
 
 def _thresholds(
@@ -185,6 +187,7 @@ def evaluate_predictions(
     train_images=None,
     eval_images=None,
     audit: bool = True,
+    normalise_ids: Callable[[object], str] = normalise_patient_id,
 ) -> EvaluationResult:
     """Evaluate one split of a predictions table (see module doc for the order of work).
 
@@ -193,22 +196,26 @@ def evaluate_predictions(
     bootstrap CIs (AUPRC, macro AUROC/AUPRC). The leakage audit compares the split's patients with
     the table's train/val rows and `train_patient_ids`, and hashes `train_images` against
     `eval_images` when both are given. `labels` (an `id` + target table) replaces the table's
-    own targets; its ids must match the predictions exactly.
+    own targets; its ids must match the predictions exactly. Patient ids are compared, counted
+    and bootstrapped after `normalise_ids` (e.g. `functools.partial(normalise_patient_id,
+    zeros=False)` keeps leading zeros significant).
     """
     if by not in (None, "site"):
         raise EvaluationError(f"by={by!r} is not supported; expected None or 'site'")
     op = metrics.parse_operating_point(operating_point)
     if labels is not None:
         frame = join_labels(frame, labels)
-    ps = prediction_set(frame, split)
-    val, train_patient_ids = _validation_set(frame, split, val_frame, val_split, train_patient_ids)
+    ps = prediction_set(frame, split, normalise=normalise_ids)
+    val, val_patient_ids = _validation_set(frame, split, val_frame, val_split, normalise_ids)
     leakage = (
         audit_leakage(
             frame,
             split=split,
             train_patient_ids=train_patient_ids,
+            val_patient_ids=val_patient_ids,
             train_images=train_images,
             eval_images=eval_images,
+            normalise=normalise_ids,
         ).to_dict()
         if audit
         else {"skipped": True}

@@ -7,13 +7,15 @@ One row per image per split: `id`, `patient_id`, `split`, `site`; single-label t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from radlens.core import suggest
-from radlens.errors import EvaluationError
+from radlens.data import normalise_patient_id
+from radlens.errors import DataError, EvaluationError
 
 REQUIRED_COLUMNS = ("id", "patient_id", "split")
 SINGLE_LABEL_TASKS = ("binary", "multi-class", "ordinal-regression")
@@ -131,24 +133,58 @@ def join_labels(predictions: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame
     return merged
 
 
-def prediction_set(frame: pd.DataFrame, split: str = "test") -> PredictionSet:
-    """Check one split of a predictions table and turn it into arrays.
+def patient_keys(
+    values: pd.Series | np.ndarray | list,
+    normalise: Callable[[object], str] | None = normalise_patient_id,
+    *,
+    what: str = "patient_id",
+) -> np.ndarray:
+    """Patient ids as compared and counted: `normalise` of each (each distinct value once; None
+    keeps str(id)); a missing or empty id is an EvaluationError naming `what`."""
+    series = pd.Series(values, dtype=object)
+    if normalise is None:
+        return series.astype(str).to_numpy()
+    codes, uniques = pd.factorize(series, use_na_sentinel=False)
+    try:
+        done = np.array([normalise(u) for u in uniques], dtype=object)
+    except DataError as exc:
+        raise EvaluationError(f"{what}: {exc}") from exc
+    return done[codes] if len(codes) else done
 
-    Raises EvaluationError for missing columns, an empty split (naming the splits present),
-    duplicate ids, NaN scores (naming the label and count) and targets out of range.
-    """
+
+def _split_rows(frame: pd.DataFrame, split: str) -> pd.DataFrame:
+    """The rows of `split`; EvaluationError for missing columns or an empty split."""
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise EvaluationError(
             f"predictions table lacks columns {missing}; expected {list(REQUIRED_COLUMNS)}"
         )
-    task, names = infer_task(frame)
     rows = frame[frame["split"].astype(str) == split]
     if rows.empty:
         present = sorted(frame["split"].astype(str).unique().tolist())
         raise EvaluationError(
             f"split {split!r} has no rows in the predictions table (splits present: {present})"
         )
+    return rows
+
+
+def prediction_set(
+    frame: pd.DataFrame,
+    split: str = "test",
+    *,
+    normalise: Callable[[object], str] | None = normalise_patient_id,
+) -> PredictionSet:
+    """Check one split of a predictions table and turn it into arrays.
+
+    Patient ids are normalised by `normalise` (default `radlens.data.normalise_patient_id`:
+    whitespace, case, leading zeros), so counts and the patient bootstrap see one patient per
+    normalised id.
+
+    Raises EvaluationError for missing columns, an empty split (naming the splits present),
+    duplicate ids, NaN scores (naming the label and count) and targets out of range.
+    """
+    rows = _split_rows(frame, split)
+    task, names = infer_task(frame)
     dup = rows["id"].astype(str).duplicated()
     if dup.any():
         raise EvaluationError(f"split {split!r} repeats {int(dup.sum())} image ids")
@@ -167,7 +203,7 @@ def prediction_set(frame: pd.DataFrame, split: str = "test") -> PredictionSet:
         task=task,
         class_names=names,
         ids=rows["id"].astype(str).to_numpy(),
-        patient_ids=rows["patient_id"].astype(str).to_numpy(),
+        patient_ids=patient_keys(rows["patient_id"], normalise, what=f"patient_id of {split}"),
         sites=sites if sites is not None else np.full(len(rows), "", dtype=object),
     )
     if task == "multi-label":

@@ -196,6 +196,7 @@ def evaluate_run_dir(
     write: bool = True,
     repredict: bool = False,
     device: str | None = None,
+    train_patient_ids=None,
 ) -> EvaluationResult:
     """Evaluate RUN/predictions.parquet; write RUN/evaluation.json and RUN/report.html.
 
@@ -204,7 +205,8 @@ def evaluate_run_dir(
     checkpoint.pt on `device` (updating metrics.json and predictions.parquet); its
     MedMNIST-evaluator figures land on `result.figures`. With `audit_data`, the run's training
     data (from config.yaml) joins the leakage audit: patient ids always, 2D images by difference
-    hash.
+    hash. `train_patient_ids`, when given, are the training patients and nothing is loaded
+    (ids only: what a caller that holds the dataset, e.g. the CT demo, passes).
     """
     split = check_split(split)
     run_dir = Path(run_dir)
@@ -215,7 +217,12 @@ def evaluate_run_dir(
     check_by(by, run_dir / PREDICTIONS)
     figures = repredict_split(run_dir, split, device=device) if repredict else None
     frame = read_predictions(run_dir / PREDICTIONS)
-    train = training_data(run_dir, split) if audit_data else {"unavailable": "not requested"}
+    if train_patient_ids is not None:
+        train = {"train_patient_ids": list(train_patient_ids)}
+    elif audit_data:
+        train = training_data(run_dir, split)
+    else:
+        train = {"unavailable": "not requested"}
     unavailable = train.pop("unavailable", None)
     result = evaluate_predictions(
         frame,

@@ -70,6 +70,7 @@ def label_table(
             y,
             s,
             patient_ids=ps.patient_ids,
+            normalise=None,  # already normalised by prediction_set
             n_bootstrap=n_bootstrap,
             confidence=confidence,
             seed=seed,

@@ -26,7 +26,7 @@ from radlens.service import worklist as wl
 from radlens.service.access import make_access
 from radlens.service.auth import AuthError
 from radlens.service.dicom_node import DicomNode
-from radlens.service.files import FileStore
+from radlens.service.files import FileStore, sweep_leftovers
 from radlens.service.imaging import ImageService
 from radlens.service.pages import auth_error_response, pages_router, static_files
 from radlens.service.routes import api_routers
@@ -95,9 +95,11 @@ class Services:
         seed: Seeder | None = None,
         fallback_run: Path | None = None,
     ) -> None:
-        """Seed an empty store (`seed`), then start the DICOM node and the scoring worker as the
-        settings ask; `scorer` defaults to `configured_scorer(fallback_run)`."""
+        """Sweep what killed processes left (`sweep_leftovers`), seed an empty store (`seed`),
+        then start the DICOM node and the scoring worker as the settings ask; `scorer` defaults
+        to `configured_scorer(fallback_run)`."""
         s = self.settings
+        sweep_leftovers(self.files)
         if seed is not None:
             seed(self.db, self.files)
         if s.enable_dicom and self.node is None:

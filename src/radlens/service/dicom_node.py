@@ -3,7 +3,9 @@
 Each received instance is validated and written to the content-addressed store at once; its rows
 are committed for the whole association in one transaction when the peer asks to release (before
 the release is answered), so a sender that sees a clean release knows its study is stored. An
-instance that fails validation is answered with a failure status and never stored. An aborted
+instance that fails validation is answered with a failure status whose Error Comment (0000,0902)
+names the reason (0xA900 for a non-CT image, 0xC000 for an unreadable or invalid one, 0xA700 when
+it cannot be stored), and is never stored. An aborted
 association commits what was acknowledged so far (those instances were accepted).
 """
 
@@ -13,6 +15,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
+from pydicom import Dataset
 from pynetdicom import AE, evt
 from pynetdicom.pdu_primitives import A_RELEASE
 from pynetdicom.sop_class import (
@@ -24,13 +27,15 @@ from pynetdicom.sop_class import (
 from radlens.errors import RadlensError, ServiceError
 from radlens.service.files import FileStore
 from radlens.service.ingest import StoredInstance, commit_instances
-from radlens.service.instances import meta_from_dataset
+from radlens.service.instances import meta_from_dataset, not_ct_reason
 from radlens.service.store import Database
 
 log = logging.getLogger(__name__)
 STATUS_SUCCESS = 0x0000
 STATUS_CANNOT_UNDERSTAND = 0xC000
 STATUS_OUT_OF_RESOURCES = 0xA700
+STATUS_NOT_SOP_CLASS = 0xA900  # Error: Data Set does not match SOP Class
+ERROR_COMMENT_MAX = 64  # (0000,0902) Error Comment is an LO: at most 64 characters
 TRANSFER_SYNTAXES = [
     "1.2.840.10008.1.2.1",  # Explicit VR Little Endian
     "1.2.840.10008.1.2",  # Implicit VR Little Endian
@@ -40,6 +45,14 @@ TRANSFER_SYNTAXES = [
     "1.2.840.10008.1.2.4.80",  # JPEG-LS lossless
     "1.2.840.10008.1.2.5",  # RLE lossless
 ]
+
+
+def refusal(status: int, comment: str) -> Dataset:
+    """A C-STORE failure status with an Error Comment (0000,0902) naming the reason."""
+    answer = Dataset()
+    answer.Status = status
+    answer.ErrorComment = " ".join(comment.replace("\\", "/").split())[:ERROR_COMMENT_MAX]
+    return answer
 
 
 @dataclass
@@ -83,23 +96,31 @@ class DicomNode:
     def _on_echo(self, event) -> int:
         return STATUS_SUCCESS
 
-    def _on_store(self, event) -> int:
+    def _on_store(self, event) -> int | Dataset:
+        name = f"C-STORE from {event.assoc.requestor.ae_title}"
         try:
             ds = event.dataset
             ds.file_meta = event.file_meta
-            meta = meta_from_dataset(ds, f"C-STORE from {event.assoc.requestor.ae_title}")
+            reason = not_ct_reason(ds)
+            if reason:
+                log.warning("refused an instance: not a CT image: %s", reason)
+                return refusal(STATUS_NOT_SOP_CLASS, f"not a CT image: {reason}")
+            meta = meta_from_dataset(ds, name)
         except RadlensError as exc:
             log.warning("refused an instance: %s", exc)
-            return STATUS_CANNOT_UNDERSTAND
+            return refusal(STATUS_CANNOT_UNDERSTAND, str(exc).removeprefix(f"{name}: "))
         except Exception as exc:  # undecodable dataset
             log.warning("refused an undecodable instance: %s", type(exc).__name__)
-            return STATUS_CANNOT_UNDERSTAND
+            return refusal(
+                STATUS_CANNOT_UNDERSTAND, f"unreadable dataset: {type(exc).__name__}: {exc}"
+            )
         try:
             data = bytes(event.encoded_dataset(include_meta=True))
             sha = self.files.put_bytes(data)
         except OSError as exc:
             log.error("cannot write a received instance: %s", exc)
-            return STATUS_OUT_OF_RESOURCES
+            reason = exc.strerror or type(exc).__name__
+            return refusal(STATUS_OUT_OF_RESOURCES, f"cannot store the instance: {reason}")
         self._batch(event.assoc).items.append(StoredInstance(sha, len(data), meta))
         return STATUS_SUCCESS
 

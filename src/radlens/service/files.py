@@ -3,18 +3,29 @@
 Writes go to a temporary file in the same directory, are fsynced and renamed into place, so a blob
 path either holds the complete content or does not exist. Writing the same content twice is a no-op.
 Orphan blobs (written before a failed database transaction) are harmless and can be swept later.
+A writer killed mid-write (`kill -9`) leaves its `.tmp-*` file behind, and a killed scoring its
+`radlens-score-*` folder in the temp dir: `sweep_leftovers` (run at service start-up) removes
+those that are old enough that no live writer can still own them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from radlens.errors import ServiceError
 
+log = logging.getLogger(__name__)
 _HEX = frozenset("0123456789abcdef")
+TEMP_PREFIX = ".tmp-"  # FileStore.put_bytes' temporary files
+SCORE_TMP_PREFIX = "radlens-score-"  # the worker's per-scoring temporary folders
+TEMP_FILE_MIN_AGE_S = 60.0  # a blob write takes well under this
+SCORE_DIR_MIN_AGE_S = 3600.0  # a scoring takes well under this
 
 
 class FileStore:
@@ -37,7 +48,7 @@ class FileStore:
         if target.exists() and target.stat().st_size == len(data):
             return digest
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=TEMP_PREFIX)
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
@@ -57,3 +68,62 @@ class FileStore:
         if not path.is_file():
             raise ServiceError(f"stored file {sha256} is missing from {self.root}")
         return path.read_bytes()
+
+    def sweep_temp_files(self, min_age_s: float = TEMP_FILE_MIN_AGE_S) -> int:
+        """Remove `.tmp-*` files under `root/ab/cd/` untouched for `min_age_s`; return how many."""
+        cutoff = time.time() - min_age_s
+        removed = 0
+        for path in self.root.glob(f"??/??/{TEMP_PREFIX}*"):
+            try:
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except OSError as exc:  # another process swept it first, or no permission
+                log.warning("cannot remove store leftover %s: %s", path, exc)
+        return removed
+
+
+def _owned(path: Path) -> bool:
+    """Whether this user owns `path` (always true where there are no POSIX uids)."""
+    getuid = getattr(os, "getuid", None)
+    return getuid is None or path.stat().st_uid == getuid()
+
+
+def _newest_mtime(folder: Path) -> float:
+    newest = folder.stat().st_mtime
+    for child in folder.rglob("*"):
+        newest = max(newest, child.lstat().st_mtime)
+    return newest
+
+
+def sweep_score_dirs(tmp_dir: Path | None = None, min_age_s: float = SCORE_DIR_MIN_AGE_S) -> int:
+    """Remove this user's `radlens-score-*` folders in the temp dir in which nothing changed for
+    `min_age_s` (a live scoring writes into its folder within seconds); return how many."""
+    base = Path(tmp_dir or tempfile.gettempdir())
+    cutoff = time.time() - min_age_s
+    removed = 0
+    for folder in base.glob(f"{SCORE_TMP_PREFIX}*"):
+        try:
+            if folder.is_symlink() or not folder.is_dir():
+                continue
+            if not _owned(folder) or _newest_mtime(folder) >= cutoff:
+                continue
+            shutil.rmtree(folder)
+            removed += 1
+        except OSError as exc:
+            log.warning("cannot remove scoring leftover %s: %s", folder, exc)
+    return removed
+
+
+def sweep_leftovers(files: FileStore, tmp_dir: Path | None = None) -> dict[str, int]:
+    """Start-up sweep of what killed processes left: store temp files and scoring folders."""
+    swept = {"temp_files": files.sweep_temp_files(), "score_dirs": sweep_score_dirs(tmp_dir)}
+    if any(swept.values()):
+        log.info(
+            "removed %d stale temp file(s) from %s and %d stale %s* folder(s)",
+            swept["temp_files"],
+            files.root,
+            swept["score_dirs"],
+            SCORE_TMP_PREFIX,
+        )
+    return swept

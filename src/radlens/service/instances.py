@@ -45,6 +45,17 @@ def _text(ds: pydicom.Dataset, keyword: str, limit: int) -> str:
     return str(value if value is not None else "").strip()[:limit]
 
 
+def not_ct_reason(ds: pydicom.Dataset) -> str:
+    """Why a dataset is not a CT image ("Modality MR", "SOP Class UID ..."); "" when it may be."""
+    modality = _text(ds, "Modality", 16).upper()
+    if modality and modality != "CT":
+        return f"Modality {modality}"
+    sop_class = _text(ds, "SOPClassUID", 64)
+    if sop_class and sop_class not in CT_SOP_CLASSES:
+        return f"SOP Class UID {sop_class}"
+    return ""
+
+
 def meta_from_dataset(ds: pydicom.Dataset, name: str) -> InstanceMeta:
     """Validate a dataset as a CT image instance and extract what the store keeps."""
     missing = [
