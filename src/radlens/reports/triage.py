@@ -19,7 +19,6 @@ URGENCY_LEVELS = ("critical", "urgent", "routine")
 URGENCY_RANK = {level: rank for rank, level in enumerate(URGENCY_LEVELS)}
 NO_FINDING = "none"
 NO_FINDING_RANK = len(URGENCY_LEVELS)
-STATUSES = ("present", "uncertain", "absent")
 
 
 @functools.cache
@@ -34,11 +33,6 @@ def _urgencies(vocab: str) -> dict[str, str]:
 def urgency_of(abnormality: str, vocab: str = "chest_ct") -> str:
     """'critical' | 'urgent' | 'routine' for an abnormality id ('routine' if not in the vocab)."""
     return _urgencies(vocab).get(abnormality, "routine")
-
-
-def critical_abnormalities(vocab: str = "chest_ct") -> list[str]:
-    """The vocabulary's critical abnormalities, sorted."""
-    return sorted(a for a, u in _urgencies(vocab).items() if u == "critical")
 
 
 def status_of(score: float, threshold: float) -> str:

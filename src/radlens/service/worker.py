@@ -24,7 +24,7 @@ from sqlalchemy import and_, delete, or_, select, update
 from radlens.data.volumes import load_volume
 from radlens.errors import RadlensError
 from radlens.service.failures import failure_reason
-from radlens.service.files import FileStore
+from radlens.service.files import SCORE_TMP_PREFIX, FileStore
 from radlens.service.scoring import Scorer
 from radlens.service.store import (
     UNSCORED_RANK,
@@ -147,7 +147,7 @@ class Worker:
         return None
 
     def _score(self, study_id: int) -> tuple[list, dict[str, np.ndarray]]:
-        with tempfile.TemporaryDirectory(prefix="radlens-score-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=SCORE_TMP_PREFIX) as tmp:
             volume = self.loader(materialise_series(self.db, self.files, study_id, Path(tmp)))
             predictions = list(self.scorer.score(volume))
             heatmaps = (
