@@ -2,11 +2,12 @@
 # Install the Debian packages that the real integration tests use, when we can (root + apt-get).
 # Never fails the build: a test whose tool is still missing skips with a loud reason.
 set -u
-want=(chromium dcmtk orthanc postgresql)
+want=(chromium dcmtk orthanc orthanc-dicomweb postgresql)
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v storescu >/dev/null 2>&1 || missing+=(dcmtk)
 command -v Orthanc >/dev/null 2>&1 || missing+=(orthanc)
+ls /usr/share/orthanc/plugins/libOrthancDicomWeb.so >/dev/null 2>&1 || missing+=(orthanc-dicomweb)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
