@@ -47,17 +47,65 @@ def openi_text(row) -> str:
     return "\n".join(parts)
 
 
-def openi(data: Path, uncertain: str = "negative"):
+#: Open-I vocabularies and their gold mappings (independent keyword mappings of the NegBio columns)
+OPENI_MAPPINGS = {"chest_ct": "openi_negbio", "chest_xr": "openi_negbio_xr"}
+
+
+def openi(
+    data: Path,
+    uncertain: str = "negative",
+    vocab: str = "chest_ct",
+    labels: list[str] | None = None,
+    half: str | None = None,
+):
+    """Open-I NegBio gold vs `vocab` (mapping OPENI_MAPPINGS[vocab], restricted to `labels`);
+    `half`: "dev" (even uid, the half looked at while editing vocabularies), "held_out" (odd)."""
     rep = pd.read_csv(data / "iu_xray_openi" / "indiana_reports.csv")
     gold = pd.read_csv(data / "iu_xray_openi" / "openi_gld_std14.csv")
     gold["uid"] = gold["filename"].str.replace("CXR", "", regex=False).astype(int)
     df = gold.merge(rep, on="uid", how="inner")
+    if half is not None:
+        df = df[(df["uid"] % 2 == 0) == (half == "dev")].reset_index(drop=True)
     ids = df["uid"].astype(str).tolist()
-    findings = label_many([openi_text(r) for _, r in df.iterrows()], vocab="chest_ct")
-    mapping = load_mapping("openi_negbio")
+    findings = label_many([openi_text(r) for _, r in df.iterrows()], vocab=vocab)
+    mapping = load_mapping(OPENI_MAPPINGS[vocab])
+    if labels is not None:
+        mapping = {k: v for k, v in mapping.items() if k in labels}
     pred = report_positive_sets(ids, findings, mapping, uncertain)
     gsets = {lab: set(df.loc[df[lab] == 1, "uid"].astype(str)) for lab in mapping}
     return score_sets(gsets, pred), df, findings
+
+
+def openi_vocabularies(data: Path) -> dict:
+    """chest_ct and chest_xr on the Open-I labels both express, per half and on all reports."""
+    common = sorted(load_mapping(OPENI_MAPPINGS["chest_xr"]))
+    out: dict = {"labels": common}
+    for half in ("dev", "held_out", None):
+        out[half or "all"] = {
+            v: openi(data, vocab=v, labels=common, half=half)[0].to_dict() for v in OPENI_MAPPINGS
+        }
+    return out
+
+
+def compare_md(now: dict, before: dict | None, title: str) -> str:
+    """Per-label F1 of both vocabularies (and before -> after when a baseline JSON is given)."""
+    lines = [f"### {title}", "", "| label | " + " | ".join(
+        f"{v} F1" + (" before → after" if before else "") for v in OPENI_MAPPINGS
+    ) + " |", "| --- |" + " ---: |" * len(OPENI_MAPPINGS)]  # fmt: skip
+
+    def cell(v: str, label: str | None) -> str:
+        def f1(res: dict) -> float:
+            if label is None:
+                return res[v]["micro_f1"]
+            return next(s["f1"] for s in res[v]["labels"] if s["label"] == label)
+
+        after = f"{f1(now):.3f}"
+        return f"{f1(before):.3f} → {after}" if before and v in before else after
+
+    for label in [*(s["label"] for s in now["chest_xr"]["labels"]), None]:
+        name = label or "**micro-F1**"
+        lines.append(f"| {name} | " + " | ".join(cell(v, label) for v in OPENI_MAPPINGS) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def sarle(data: Path):
@@ -110,7 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "reports")
     ap.add_argument("--md", type=Path, default=None, help="also write the per-label tables here")
     ap.add_argument("--json", type=Path, default=None, help="also write the JSON here")
+    ap.add_argument(
+        "--baseline", type=Path, default=None, help="an earlier --json: before/after per label"
+    )
     args = ap.parse_args(argv)
+    base = json.loads(args.baseline.read_text(encoding="utf-8")) if args.baseline else {}
     out, md = (
         {},
         [
@@ -118,7 +170,9 @@ def main(argv: list[str] | None = None) -> int:
             "",
             "Reproduce: `.venv/bin/python benchmarks/labeler_accuracy.py "
             "--md benchmarks/results/labeler_accuracy.md "
-            "--json benchmarks/results/labeler_accuracy.json`",
+            "--json benchmarks/results/labeler_accuracy.json "
+            "--baseline benchmarks/results/labeler_accuracy_before_issue19.json` (the baseline: "
+            "this script run on the code of commit 963a8ce, before the issue-19 labeler changes)",
             "",
         ],
     )
@@ -135,6 +189,19 @@ def main(argv: list[str] | None = None) -> int:
         res, _, _ = openi(args.data)
         out["openi_negbio"] = res.to_dict()
         md.append(md_table(res, "Open-I NegBio gold (labels chest_ct expresses)"))
+        res, _, _ = openi(args.data, vocab="chest_xr")
+        out["openi_negbio_chest_xr"] = res.to_dict()
+        md.append(md_table(res, "Open-I NegBio gold, chest_xr vocabulary (labels it expresses)"))
+        cmp = out["openi_vocabularies"] = openi_vocabularies(args.data)
+        old = base.get("openi_vocabularies", {})
+        md.append(
+            "Both vocabularies on the Open-I labels both express "
+            f"({', '.join(cmp['labels'])}); uncertain counted negative. The dev half (even uid) "
+            "was looked at while editing the vocabularies, the held-out half (odd uid) was not.\n"
+        )
+        for half, title in (("held_out", "held-out half"), ("dev", "dev half"), ("all", "all")):
+            title = f"Open-I, chest_ct vs chest_xr: {title}"
+            md.append(compare_md(cmp[half], old.get(half), title))
         res, ok, tot = sarle(args.data)
         out["sarle_sentences"] = {
             **res.to_dict(),
@@ -149,12 +216,21 @@ def main(argv: list[str] | None = None) -> int:
     summary = {
         k: (v["micro_f1"] if "micro_f1" in v else v["report_status"]["micro_f1"])
         for k, v in out.items()
+        if k != "openi_vocabularies"
     }
+    if "openi_vocabularies" in out:
+        for half in ("held_out", "dev"):
+            for v in OPENI_MAPPINGS:
+                summary[f"openi_common_{half}_{v}"] = out["openi_vocabularies"][half][v]["micro_f1"]
     print(
         json.dumps(
             {
                 "micro_f1": summary,
-                **{k: {kk: vv for kk, vv in v.items() if kk != "labels"} for k, v in out.items()},
+                **{
+                    k: {kk: vv for kk, vv in v.items() if kk != "labels"}
+                    for k, v in out.items()
+                    if k != "openi_vocabularies"
+                },
             },
             indent=1,
             default=str,

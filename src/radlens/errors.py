@@ -27,3 +27,13 @@ class EvaluationError(RadlensError):
 
 class ServiceError(RadlensError):
     """The web service, its store or the DICOM node cannot do what was asked."""
+
+
+class NotScorableError(DataError):
+    """An image is readable but not what a model may score (e.g. not a chest CT): `.reasons`
+    lists every failed check with its measured value and limit."""
+
+    def __init__(self, message: str, reasons: list[str] | None = None) -> None:
+        self.reasons: list[str] = list(reasons or [])
+        text = message if not self.reasons else f"{message}: " + "; ".join(self.reasons)
+        super().__init__(text)

@@ -168,3 +168,29 @@ def test_scores_are_bounded_and_perfect_when_equal(gold: dict, pred: dict) -> No
         assert s.tp + s.fn == s.support
     if any(gold.values()):
         assert score_sets(gold, gold).micro_f1 == 1.0
+
+
+def test_label_workers_gives_the_one_process_tables(tmp_path: Path) -> None:
+    src = _csv(tmp_path, REPORTS * 1 + [(f"x{i}", f"Atelectasis, less likely pneumonia {i}.")
+                                        for i in range(9)])  # fmt: skip
+    base = ["label", str(src), "--id-column", "ID", "--text-column", "TEXT", "--out"]
+    assert main([*base, str(tmp_path / "one.parquet")]) == 0
+    assert main([*base, str(tmp_path / "two.parquet"), "--workers", "2"]) == 0
+    for name in ("{}.parquet", "{}.wide.parquet"):
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(tmp_path / name.format("one")),
+            pd.read_parquet(tmp_path / name.format("two")),
+        )
+    assert main([*base, str(tmp_path / "z.parquet"), "--workers", "0"]) == 2
+
+
+def test_label_dask_without_dask_is_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "dask", None)
+    src = _csv(tmp_path, REPORTS)
+    args = ["label", str(src), "--id-column", "ID", "--text-column", "TEXT", "--dask"]
+    assert main([*args, "--out", str(tmp_path / "o.parquet")]) == 2
+    assert "radlens[scale]" in " ".join(capsys.readouterr().err.split())

@@ -138,3 +138,21 @@ def test_label_space_without_truth_columns(tiny_cohort: Path) -> None:
         cohort_abnormalities(real, findings, rows, given=["nodul"])
     with pytest.raises(DataError, match="calls an abnormality"):
         cohort_abnormalities(real, [[] for _ in rows], rows)
+
+
+@pytest.mark.slow
+def test_a_split_column_in_the_table_is_kept(tiny_cohort: Path, tmp_path: Path) -> None:
+    """An imported cohort's fixed split (every value train/val/test) is the split training uses."""
+    table = read_cohort(tiny_cohort)
+    patients = sorted(table["patient_id"].astype(str).unique())
+    chosen = {
+        p: ("test" if i < 2 else "val" if i == 2 else "train") for i, p in enumerate(patients)
+    }
+    table["split"] = [chosen[str(p)] for p in table["patient_id"]]
+    ct = load_ct_cohort(
+        table, shape=(16, 32, 32), cache_dir=tmp_path, min_location_positives=1, progress=False
+    )
+    for split in ("train", "val", "test"):
+        expected = {p for p, s in chosen.items() if s == split}
+        assert set(map(str, ct.dataset.patient_ids[split])) == expected
+    assert ct.dataset.source.startswith("synthetic chest-CT cohort")

@@ -168,8 +168,12 @@ def test_compare_runs_is_paired_by_id(tmp_path) -> None:
     y = a[[f"target:{n}" for n in ("nodule", "mass", "pleural_effusion")]].to_numpy()
     sa = a[[f"score:{n}" for n in ("nodule", "mass", "pleural_effusion")]].to_numpy()
     sb = b[[f"score:{n}" for n in ("nodule", "mass", "pleural_effusion")]].to_numpy()
-    ref = delong_paired_test(y, sa, sb)
+    # two images per patient: the paired test is the clustered one (patients as clusters)
+    from radlens.evaluation import clustered_delong_paired_test
+
+    ref = clustered_delong_paired_test(y, sa, sb, a["patient_id"].to_numpy())
     np.testing.assert_allclose(table["p_value"], ref.p_value)
+    assert not np.allclose(ref.p_value, delong_paired_test(y, sa, sb).p_value, atol=0)
     assert (table["auroc_base"] > table["auroc_noisy"]).all() and (table["p_value"] < 0.01).all()
     assert (table["difference_low"] > 0).all()
     write_run_dir(tmp_path / "base", a)

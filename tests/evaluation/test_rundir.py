@@ -62,6 +62,13 @@ def test_run_dir_audit_uses_the_training_data(tmp_path: Path, medmnist_dir: Path
     assert doc["labels"][0]["label"] == "pneumonia" and doc["labels"][0]["n_images"] == 624
     html = (run / "report.html").read_text()
     assert "images hashed" in html and "Confusion matrix" in html
+    # the cohort's train row comes from the run's training data: counts and prevalence
+    train = result.cohort["splits"][0]
+    assert (train["split"], train["n_images"]) == ("train", 3882)
+    with np.load(medmnist_dir / DATA_FILE) as npz:
+        expected = float(np.mean(npz["train_labels"][:3882, 0] == 1))
+    assert train["labels"]["pneumonia"]["prevalence"] == pytest.approx(expected)
+    assert ">train</th>" in html
 
 
 @pytest.mark.slow

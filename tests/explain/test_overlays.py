@@ -85,8 +85,25 @@ def test_display_scaling_and_colour_checks() -> None:
     assert shown.min() == 0.0 and shown.max() == 1.0 and shown[1, 0] == pytest.approx(0.5)
     assert to_display(np.zeros((1, 5, 5), np.uint8)).shape == (5, 5)
     rgba = heat_rgba(np.array([0.1, 0.5, 1.0]), min_value=0.2, alpha=0.5)
-    assert list(rgba[:, 3]) == [0.0, 0.5, 0.5]
+    # transparent below min_value, then a linear ramp to alpha at the peak
+    np.testing.assert_allclose(rgba[:, 3], [0.0, 0.5 * 0.3 / 0.8, 0.5])
     with pytest.raises(ConfigError, match="unknown colour map"):
         heat_rgba(np.zeros(2), cmap="nope")
     with pytest.raises(ConfigError, match="window"):
         to_display(hu, window=(1, 0))
+
+
+def test_low_evidence_regions_keep_the_grey_value(tmp_path: Path) -> None:
+    """A broad map (0.35 of the peak over the left half, a hot spot on the right) must not veil
+    the anatomy: the rendered pixel in the low-evidence half stays within 8 grey levels of the
+    image, while the hot spot is clearly coloured."""
+    image = np.full((64, 64), 128, np.uint8)
+    heat = np.full((64, 64), 0.35, np.float32)
+    heat[24:40, 44:60] = 1.0
+    path = overlay_2d(image, heat, tmp_path / "o.png", colorbar=False, size_inches=2.0)
+    png = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    h, w, _ = png.shape
+    low = png[int(h * 0.5), int(w * 0.2)]  # the left half: heat 0.35
+    assert np.abs(low - 128).max() <= 8, low
+    hot = png[int(h * 0.42), int(w * 0.8)]  # the hot spot, above the peak marker
+    assert np.abs(hot - 128).max() >= 40, hot

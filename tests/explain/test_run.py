@@ -170,3 +170,26 @@ def test_truth_masks_from_cohort_extra(tmp_path: Path) -> None:
     assert 4 <= z <= 6 and 2 <= y <= 6 and 10 <= x <= 14  # same place, half the size
     plain = ArrayDataset(**{**ds.__dict__, "extra": {}})
     assert _truth_masks(plain, "test", picks, {"s0": 0, "s1": 1}, (8, 16, 16)) is None
+
+
+@pytest.mark.slow
+def test_cli_explain_updates_the_evaluated_report(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    evaluate = ["evaluate", str(run_dir), "--split", "test", "--bootstrap", "0"]
+    assert main([*evaluate, "--operating-point", "sensitivity:0.9"]) == 0
+    report = run_dir / "report.html"
+    before = report.read_text(encoding="utf-8")
+    assert "No heatmaps found" in before
+    capsys.readouterr()
+    assert main(["explain", str(run_dir), "--cases", "2"]) == 0
+    assert f"updated {report}" in capsys.readouterr().out
+    html = report.read_text(encoding="utf-8")
+    assert "No heatmaps found" not in html
+    index = pd.read_csv(run_dir / "heatmaps" / "index.csv")
+    images = "data:image/png;base64"
+    assert html.count(images) >= before.count(images) + len(index) > before.count(images)
+    saved = json.loads((run_dir / "evaluation.json").read_text(encoding="utf-8"))
+    assert saved["split"] == "test" and saved["operating_point"] == "target sensitivity 0.9"

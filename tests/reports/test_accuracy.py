@@ -56,3 +56,12 @@ def test_sarle_sentences_negation_check(reports_dir: Path) -> None:
     res, ok, total = acc.sarle(reports_dir)
     assert total > 100 and ok / total >= 0.85
     assert res.micro_f1 >= 0.80
+
+
+@pytest.mark.slow
+def test_chest_xr_is_at_least_as_good_as_chest_ct_on_held_out_openi(reports_dir: Path) -> None:
+    common = sorted(acc.load_mapping("openi_negbio_xr"))
+    xr, _, _ = acc.openi(reports_dir, vocab="chest_xr", labels=common, half="held_out")
+    ct, _, _ = acc.openi(reports_dir, vocab="chest_ct", labels=common, half="held_out")
+    assert xr.micro_f1 >= ct.micro_f1, (xr.table(), ct.table())
+    assert xr.micro_f1 >= 0.91

@@ -77,6 +77,22 @@ def test_compiled_and_pure_kernels_agree_on_real_reports(reports_dir: Path) -> N
         _agree(fast, text, "chest_xr")
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Atelectasis, less likely pneumonia.",
+        "Likely atelectasis, less likely pneumonia at the left base.",
+        "Atelectasis versus pneumonia at the left base.",
+        "Atelectasis vs. pneumonia in the left lower lobe; no effusion, likely small pneumothorax.",
+        "Pneumonia is less likely. Effusion, more likely atelectasis, at the right base.",
+    ],
+)
+def test_compiled_and_pure_kernels_agree_on_differentials(text: str) -> None:
+    fast = _compiled_module()
+    _agree(fast, text)
+    _agree(fast, text, "chest_xr")
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(texts)
 def test_compiled_and_pure_kernels_agree_on_any_text(text: str) -> None:

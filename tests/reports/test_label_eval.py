@@ -37,6 +37,19 @@ def _chest_xr_labels(tmp_path: Path) -> Path:
 def test_packaged_mappings_declare_their_vocabulary() -> None:
     assert mapping_vocabulary("openi_negbio") == "chest_ct"
     assert mapping_vocabulary("ct_rate") == "chest_ct"
+    assert mapping_vocabulary("openi_negbio_xr") == "chest_xr"
+
+
+def test_chest_xr_labels_are_scored_with_the_openi_xr_mapping(tmp_path: Path) -> None:
+    wide = _chest_xr_labels(tmp_path)  # r1: "Mild cardiomegaly."
+    gold = tmp_path / "gold.csv"
+    cols = ["Atelectasis", "Cardiomegaly", "Effusion", "Pneumonia", "Pneumothorax"]
+    cols += ["Consolidation", "Edema", "Pleural_Thickening"]
+    row = {c: [int(c == "Cardiomegaly")] for c in cols}
+    pd.DataFrame({"report_id": ["r1"], **row}).to_csv(gold, index=False)
+    res = next(iter(evaluate_paths(wide, gold, mapping="openi_negbio_xr").values()))
+    by = {s.label: s for s in res.labels}
+    assert (by["Cardiomegaly"].tp, by["Edema"].fp) == (1, 0)
 
 
 def test_mapping_of_another_vocabulary_is_refused_by_name(tmp_path: Path) -> None:

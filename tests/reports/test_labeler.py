@@ -207,3 +207,81 @@ def test_spans_point_at_the_cited_text(parts: list[str]) -> None:
         key = " " + " ".join(normalize(cited).split()) + " "  # keys are " phrase "
         assert automaton.exists(key), (cited, f)
         assert cited in f.sentence
+
+
+# ---- differentials: "versus" / "vs" / "or" lists and "likely" / "less likely" cues (issue 19) ----
+def rows(text: str, vocab: str = "chest_xr") -> set[tuple[str, str | None, str]]:
+    return {(f.abnormality, f.location, f.status) for f in label(text, vocab)}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the issue's cases: the cue is pneumonia's own, atelectasis stays as stated
+        (
+            "Atelectasis, less likely pneumonia.",
+            {"atelectasis": "present", "pneumonia": "uncertain"},
+        ),
+        (
+            "Likely atelectasis, less likely pneumonia.",
+            {"atelectasis": "uncertain", "pneumonia": "uncertain"},
+        ),
+        ("Pneumonia, likely atelectasis.", {"pneumonia": "present", "atelectasis": "uncertain"}),
+        (
+            "Atelectasis, more likely pneumonia.",
+            {"atelectasis": "present", "pneumonia": "uncertain"},
+        ),
+        ("Less likely pneumonia.", {"pneumonia": "uncertain"}),
+        ("Pneumonia is less likely.", {"pneumonia": "uncertain"}),
+        # a negation of an earlier list item does not reach a term with its own cue
+        (
+            "No pneumothorax, likely small effusion.",
+            {"pneumothorax": "absent", "pleural_effusion": "uncertain"},
+        ),
+        # differential joiners act on both terms
+        ("Atelectasis versus pneumonia.", {"atelectasis": "uncertain", "pneumonia": "uncertain"}),
+        ("Atelectasis vs pneumonia.", {"atelectasis": "uncertain", "pneumonia": "uncertain"}),
+        (
+            "Possible atelectasis versus pneumonia.",
+            {"atelectasis": "uncertain", "pneumonia": "uncertain"},
+        ),
+        # plain lists keep their shared cue
+        ("No effusion or pneumothorax.", {"pleural_effusion": "absent", "pneumothorax": "absent"}),
+        (
+            "Possible effusion or pneumothorax.",
+            {"pleural_effusion": "uncertain", "pneumothorax": "uncertain"},
+        ),
+    ],
+)
+def test_a_cue_in_a_differential_list_attaches_to_its_own_term(text: str, expected: dict) -> None:
+    assert status(text, "chest_xr") == expected
+    assert status(text, "chest_ct") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "zone", "lobe"),
+    [
+        ("Atelectasis versus pneumonia at the left base.", "left_lower_zone", "left_lower_lobe"),
+        ("Atelectasis vs. pneumonia in the left lower lobe.", "left_lower_zone", "left_lower_lobe"),
+        (
+            "Atelectasis or pneumonia in the right lower lobe.",
+            "right_lower_zone",
+            "right_lower_lobe",
+        ),
+        (
+            "Atelectasis, less likely pneumonia, at the right base.",
+            "right_lower_zone",
+            "right_lower_lobe",
+        ),
+    ],
+)
+def test_terms_of_a_differential_share_its_location(text: str, zone: str, lobe: str) -> None:
+    for vocab, loc in (("chest_xr", zone), ("chest_ct", lobe)):
+        got = {(a, where) for a, where, _ in rows(text, vocab)}
+        assert got == {("atelectasis", loc), ("pneumonia", loc)}, (vocab, got)
+    assert ("atelectasis", "left_lower_zone", "uncertain") in rows(
+        "Atelectasis versus pneumonia at the left base."
+    )
+    assert ("pneumonia", "left_lower_zone", "uncertain") in rows(
+        "Atelectasis versus pneumonia at the left base."
+    )

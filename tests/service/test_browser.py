@@ -120,6 +120,7 @@ def test_dicom_study_reaches_worklist_and_viewer_in_chromium(tmp_path: Path) -> 
         completion_timeout_s=1.0,
         worker_poll_s=0.2,
         model_run=run_dir,
+        check_fitness=False,  # a small synthetic series: this tests the pages, not fitness
     )
     server = Server(settings)
     try:

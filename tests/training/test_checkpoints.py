@@ -15,15 +15,20 @@ import torch
 from lightning_fabric import Fabric
 from torch import nn
 
+from radlens.data.arrays import ArrayDataset
+from radlens.errors import ConfigError
 from radlens.models.tasks import Task
 from radlens.training.checkpoints import (
     RunProgress,
     checkpoint_meta,
+    lighten_last,
     restore_training_state,
     save_checkpoints,
 )
 from radlens.training.config import make_config
 from radlens.training.device import predict_scores
+from radlens.training.loop import train
+from radlens.training.run import load_run
 from radlens.training.validation import validation_auc
 
 TASK = Task("binary", ("normal", "abnormal"))
@@ -152,3 +157,68 @@ def test_validation_auc_equals_scoring_directly(precision: str) -> None:
     scores = predict_scores(model, images, TASK, batch_size=16)
     assert auc == pytest.approx(TASK.auc(y, scores), abs=1e-12)
     assert 0.0 <= auc <= 1.0
+
+
+def toy_dataset(n: int = 16) -> ArrayDataset:
+    rng = np.random.default_rng(0)
+    images = {
+        s: rng.integers(0, 255, size=(n, 8, 8)).astype(np.uint8) for s in ("train", "val", "test")
+    }
+    labels = {s: (np.arange(n) % 2).astype(np.float32)[:, None] for s in images}
+    ids = {s: np.array([f"{s}-{i}" for i in range(n)]) for s in images}
+    return ArrayDataset(
+        "toy", "binary", ("normal", "abnormal"), images, labels, ids,
+        {s: v.copy() for s, v in ids.items()}, spatial_dims=2, official=False,
+    )  # fmt: skip
+
+
+def toy_config(out: Path, **over: object):
+    values = {"dataset": "toy", "out": str(out), "epochs": 1, "batch_size": 8, "device": "cpu",
+              "precision": "32-true", "seed": 0, **over}  # fmt: skip
+    return make_config(values)
+
+
+def _sizes(run_dir: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_size for p in run_dir.iterdir() if p.suffix == ".pt"}
+
+
+def test_a_finished_run_keeps_its_weights_once(tmp_path: Path) -> None:
+    """Without --keep-optimizer last.pt loses the optimiser state (and its weights when the last
+    epoch was the best); the run still loads, and a resume says what to do instead."""
+    ds = toy_dataset()
+    runs = {}
+    for keep in (False, True):
+        out = tmp_path / f"keep{keep}"
+        train(toy_config(out, keep_optimizer=keep), dataset=ds, progress=False)
+        runs[keep] = out
+    light = torch.load(runs[False] / "last.pt", weights_only=True)
+    full = torch.load(runs[True] / "last.pt", weights_only=True)
+    assert light["light"] is True and "optimizer" not in light and "rng" not in light
+    assert light["model_file"] == "checkpoint.pt" and "model" not in light  # 1 epoch: best = last
+    assert {"optimizer", "scheduler", "rng", "model"} <= set(full) and "light" not in full
+    assert light["history"] == full["history"] and light["epoch"] == full["epoch"] == 1
+    small, big = _sizes(runs[False]), _sizes(runs[True])
+    assert small["checkpoint.pt"] == big["checkpoint.pt"]
+    assert small["last.pt"] < big["last.pt"] / 50  # weights + 2x Adam moments -> metadata only
+    assert load_run(runs[False]).label_names == ("normal", "abnormal")
+    with pytest.raises(ConfigError, match=r"no optimiser state.*--init .*--keep-optimizer"):
+        train(make_config({"out": str(runs[False]), "epochs": 2}), dataset=ds, resume=True)
+
+
+def test_light_last_keeps_last_weights_that_differ_from_the_best(tmp_path: Path) -> None:
+    net = small_net(0)
+    opt, sched = optimiser_and_schedule(net)
+    run = RunProgress()
+    run.record(entry(1, 0.9))
+    run.record(entry(2, 0.5))  # epoch 2 is not the best: last.pt's weights are other weights
+    kwargs = {"meta": {}, "model": net, "optimizer": opt, "scheduler": sched, "progress": run}
+    gens = {"perm_gen": torch.Generator(), "aug_gen": torch.Generator()}
+    save_checkpoints(tmp_path, **kwargs, **gens, best_weights=small_net(1).state_dict())
+    assert lighten_last(tmp_path, keep_optimizer=True) is None  # --keep-optimizer: unchanged
+    assert "optimizer" in torch.load(tmp_path / "last.pt", weights_only=True)
+    light = lighten_last(tmp_path)
+    saved = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert light is not None and saved.keys() == light.keys()
+    assert "optimizer" not in saved and "model_file" not in saved
+    for k, v in net.state_dict().items():
+        assert torch.equal(saved["model"][k], v)

@@ -108,7 +108,8 @@ def test_head_layer_is_the_last_linear_with_the_outputs() -> None:
 
 def test_resume_with_more_epochs_extends_a_finished_run(tmp_path: Path) -> None:
     ds, out = toy(("l0", "l1")), tmp_path / "run"
-    first = train(config(out, epochs=2), dataset=ds, progress=False)
+    # --keep-optimizer: a finished run's last.pt keeps what extending it needs
+    first = train(config(out, epochs=2, keep_optimizer=True), dataset=ds, progress=False)
     assert len(first.metrics["history"]) == 2
     with pytest.raises(
         ConfigError, match=r"already trained 2 epochs; --epochs 1 is fewer \(give --epochs 2"

@@ -54,6 +54,8 @@ def summarize(rows: list[dict[str, Any]]) -> pd.DataFrame:
             "augment": first.get("augment"),
             "tta": first.get("tta"),
             "epochs": first.get("epochs"),
+            "max_train_images": first.get("max_train_images"),
+            "max_eval_images": first.get("max_eval_images"),
             "setting_id": setting_id,
             "data": "official" if all(r["official_data"] for r in members) else "UNOFFICIAL",
             "data_file": first.get("data_file"),
@@ -154,9 +156,26 @@ def _row_head(rec: pd.Series) -> list[str]:
     return [rec["dataset"], rec["protocol"], data, rec["model"], str(rec["seeds"])]
 
 
+def run_note(rec: pd.Series | dict[str, Any]) -> str:
+    """Epochs and subsets of a row, printed beside its Δ vs paper: a short run on a subset is not
+    the paper's protocol ("1 ep, train ≤ 200, eval ≤ 100"; "full" = the whole split)."""
+
+    def given(key: str) -> Any:
+        value = rec.get(key)
+        return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+    epochs, train, test = given("epochs"), given("max_train_images"), given("max_eval_images")
+    return ", ".join([
+        f"{int(epochs)} ep" if epochs is not None else "epochs ?",
+        f"train ≤ {int(train)}" if train is not None else "full train",
+        f"eval ≤ {int(test)}" if test is not None else "full test",
+    ])  # fmt: skip
+
+
 def _row_tail(rec: pd.Series) -> list[str]:
     return [
-        f"{_f(rec['delta_auc_vs_paper'], 3)} / {_f(rec['delta_acc_vs_paper'], 3)}",
+        f"{_f(rec['delta_auc_vs_paper'], 3)} / {_f(rec['delta_acc_vs_paper'], 3)}"
+        f" ({run_note(rec)})",
         _f(rec["macro_recall"]),
         _f(rec["macro_f1"]),
         _f(rec["ece"]),
@@ -167,7 +186,14 @@ def _row_tail(rec: pd.Series) -> list[str]:
 
 HEAD = ["dataset", "protocol", "data", "model", "seeds", "radlens AUC / ACC (mean ± sd)",
         "radlens ensemble"]  # fmt: skip
-TAIL = ["Δ vs paper (same model)", "macro recall", "macro F1", "ECE", "wall s / run", "train img/s"]
+TAIL = [
+    "Δ vs paper (same model; epochs, subsets)",
+    "macro recall",
+    "macro F1",
+    "ECE",
+    "wall s / run",
+    "train img/s",
+]
 
 
 def _sections(df: pd.DataFrame):

@@ -23,6 +23,21 @@ def label_cmd(
     explain_text: str | None = typer.Option(
         None, "--explain", help="Label this text and print each decision with its cue."
     ),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="Processes (the same output as 1; with --dask: local workers)."
+    ),
+    dask: bool = typer.Option(
+        False,
+        "--dask",
+        help="Label Dask partitions (extra 'scale') on a local cluster of --workers processes; "
+        "--out becomes a folder of Parquet parts (one per CSV file / Parquet partition).",
+    ),
+    scheduler: str | None = typer.Option(
+        None,
+        "--dask-scheduler",
+        metavar="ADDRESS",
+        help="With --dask (implied): a dask.distributed scheduler, e.g. tcp://host:8786.",
+    ),
 ) -> None:
     """Label free-text reports: findings (abnormality x location x status) with evidence."""
     from radlens.errors import ConfigError
@@ -35,11 +50,24 @@ def label_cmd(
         return
     if reports is None:
         raise ConfigError("radlens label: give a reports CSV or --explain TEXT")
+    if dask or scheduler is not None:
+        from radlens.reports import label_dask
+
+        done = label_dask(
+            reports, id_column=id_column, text_column=text_column, vocab=vocab, out=out,
+            uncertain=uncertain, scheduler=scheduler, workers=workers,
+        )  # fmt: skip
+        typer.echo(
+            f"{done.n_reports} reports, {done.n_findings} findings ({done.n_present} present) in "
+            f"{done.n_partitions} partitions on {done.scheduler} -> {done.long_path}/ + "
+            f"{done.wide_path}/ (partitioned Parquet)"
+        )
+        return
     from radlens.reports import label_table
 
     summary = label_table(
         reports, id_column=id_column, text_column=text_column, vocab=vocab, out=out,
-        uncertain=uncertain,
+        uncertain=uncertain, workers=workers,
     )  # fmt: skip
     typer.echo(
         f"{summary.n_reports} reports, {summary.n_findings} findings "
@@ -53,7 +81,10 @@ def label_eval_cmd(
     id_column: str = typer.Option("report_id", "--id-column", help="Id column of PRED."),
     gold_id_column: str | None = typer.Option(None, "--gold-id-column", help="Id of GOLD."),
     mapping: str | None = typer.Option(
-        None, "--mapping", help="Gold column -> vocabulary ids: ct_rate, openi_negbio or a YAML."
+        None,
+        "--mapping",
+        help="Gold column -> vocabulary ids: ct_rate, openi_negbio (chest_ct), openi_negbio_xr "
+        "(chest_xr) or a YAML.",
     ),
     uncertain: str = typer.Option("positive", "--uncertain", help="positive or negative."),
     show: int = typer.Option(20, "--show", help="Disagreements to list."),

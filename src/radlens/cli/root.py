@@ -15,8 +15,20 @@ import typer
 from rich.markup import escape
 
 from radlens import __version__
-from radlens.cli import bench, cohort, data, demo, reports, service, train, volume
+from radlens.cli import (
+    bench,
+    cohort,
+    data,
+    demo,
+    deploy,
+    pretrain,
+    reports,
+    service,
+    train,
+    volume,
+)
 from radlens.cli.console import err_console
+from radlens.cli.examples import apply_examples
 from radlens.cli.train_options import TrainCommand
 from radlens.errors import RadlensError
 
@@ -27,7 +39,7 @@ app = typer.Typer(
     help="Radiology reports and images to explained, honestly evaluated predictions.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # radlens --install-completion / --show-completion
 )
 
 
@@ -50,12 +62,15 @@ def _root(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # pandas imports numexpr (when installed), which logs its thread count at INFO
+    logging.getLogger("numexpr").setLevel(logging.WARNING)
 
 
 # the commands, in the order of `radlens --help`
 app.add_typer(data.data_app, name="data")
 app.add_typer(service.user_app, name="user")
 app.command("serve")(service.serve_cmd)
+app.command("fetch")(service.fetch_cmd)
 app.command("train", cls=TrainCommand)(train.train_cmd)
 app.command("evaluate")(train.evaluate_cmd)
 app.command("demo")(demo.demo_cmd)
@@ -63,9 +78,14 @@ app.add_typer(volume.volume_app, name="volume")
 app.add_typer(cohort.cohort_app, name="cohort")
 app.command("explain")(train.explain_cmd)
 app.command("plan")(train.plan_cmd)
+app.command("predict")(deploy.predict_cmd)
+app.command("export")(deploy.export_cmd)
 app.command("label")(reports.label_cmd)
 app.command("label-eval")(reports.label_eval_cmd)
 app.add_typer(bench.bench_app, name="bench")
+app.add_typer(pretrain.pretrain_app, name="pretrain")
+app.command("zeroshot", epilog=pretrain.ZEROSHOT_EPILOG)(pretrain.zeroshot_cmd)
+apply_examples(app)  # an example block in every command's --help (cli/examples.py)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,5 @@
-"""`radlens serve` and `radlens user add/list/revoke/disable/enable` (radlens.service)."""
+"""`radlens serve`, `radlens fetch` and `radlens user add/list/revoke/disable/enable`
+(radlens.service)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-__all__ = ["serve_cmd", "user_app"]
+__all__ = ["fetch_cmd", "serve_cmd", "user_app"]
 
 user_app = typer.Typer(help="Manage service users and their bearer tokens.", no_args_is_help=True)
 
@@ -22,6 +23,11 @@ def serve_cmd(
     model_run: Path | None = typer.Option(None, help="Run directory to score with."),
     service_dir: Path | None = typer.Option(None, help="Data dir [RADLENS_SERVICE_DIR]."),
     demo: int | None = typer.Option(None, help="Seed N synthetic patients into an empty store."),
+    send_results: str | None = typer.Option(
+        None,
+        help="AE@HOST:PORT: after scoring, C-STORE the DICOM SR + heatmap maps there "
+        "[RADLENS_SEND_RESULTS].",
+    ),
 ) -> None:
     """Start the web API, the DICOM node and the scoring worker (settings from RADLENS_* env)."""
     from radlens.demos import demo_seeder, find_demo_run
@@ -36,6 +42,7 @@ def serve_cmd(
         model_run=model_run,
         service_dir=service_dir,
         demo_patients=demo,
+        send_results=send_results,
     )
     if not settings.demo_patients:
         serve(settings)
@@ -44,6 +51,60 @@ def serve_cmd(
     seed = demo_seeder(settings.service_dir, settings.demo_patients)
     configured = settings.scorer or settings.model_run is not None
     serve(settings, seed=seed, fallback_run=None if configured else find_demo_run())
+
+
+def fetch_cmd(
+    study: str = typer.Option(..., "--study", help="StudyInstanceUID to pull."),
+    out: Path = typer.Option(..., "--out", help="Folder for the fetched .dcm files."),
+    source: str | None = typer.Option(
+        None, "--from", help="The PACS as AE@HOST:PORT (C-FIND, then C-GET or C-MOVE)."
+    ),
+    dicomweb: str | None = typer.Option(
+        None, "--dicomweb", help="DICOMweb root URL instead (QIDO-RS search + WADO-RS)."
+    ),
+    method: str = typer.Option("get", help="get (C-GET, no inbound port) or move (C-MOVE)."),
+    move_port: int = typer.Option(11113, help="Our Storage SCP port for C-MOVE."),
+    ae_title: str | None = typer.Option(None, help="Our AE title [RADLENS_AE_TITLE]."),
+    ingest: bool = typer.Option(False, help="Also ingest the files into the radlens store."),
+) -> None:
+    """Pull one study from a PACS by DIMSE (--from) or DICOMweb (--dicomweb) into --out."""
+    from radlens.core import look_up_option
+    from radlens.errors import ConfigError
+    from radlens.service import (
+        Database,
+        FileStore,
+        Settings,
+        fetch_dicomweb,
+        fetch_dimse,
+        ingest_fetched,
+        parse_dicom_address,
+    )
+
+    if (source is None) == (dicomweb is None):
+        raise ConfigError(
+            "radlens fetch: give exactly one of --from AE@HOST:PORT or --dicomweb URL"
+        )
+    settings = Settings.from_env(ae_title=ae_title)
+    if dicomweb is not None:
+        result = fetch_dicomweb(dicomweb, study, out)
+    else:
+        result = fetch_dimse(
+            parse_dicom_address(source, option="--from"),
+            study,
+            out,
+            method=look_up_option(method, ("get", "move"), what="--method", error=ConfigError),
+            calling_ae=settings.ae_title,
+            move_port=move_port,
+        )
+    typer.echo(f"fetched {len(result.files)} instance(s) of {study} by {result.method} to {out}")
+    if ingest:
+        db = Database(settings.resolved_database_url)
+        ingested, skipped = ingest_fetched(
+            db, FileStore(settings.resolved_storage_dir), result.files
+        )
+        typer.echo(f"ingested: study id(s) {ingested.study_ids}, {ingested.new_instances} new")
+        for line in skipped:
+            typer.echo(f"skipped (not a CT image) {line}")
 
 
 @user_app.command("add")

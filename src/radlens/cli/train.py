@@ -37,11 +37,19 @@ def evaluate_cmd(
     device: str | None = typer.Option(None, help="cpu or cuda (default: cuda if present)."),
     by: str | None = typer.Option(None, help="Also give per-group tables, e.g. --by site."),
     operating_point: str = typer.Option(
-        "youden", help="youden, fixed:0.5 or sensitivity:0.95 (chosen on val when present)."
+        "youden",
+        help="youden, fixed:0.5, sensitivity:0.95, ppv:0.5 or budget:0.1 (at most 10% of cases "
+        "flagged); chosen on val when present.",
     ),
     bootstrap: int = typer.Option(1000, help="Patient-level bootstrap replicates (0: off)."),
     repredict: bool = typer.Option(
         True, help="Re-predict the split from checkpoint.pt first (off: use predictions.parquet)."
+    ),
+    min_val_positives: int = typer.Option(
+        10, help="Thresholds chosen on fewer validation positives are flagged (or refused)."
+    ),
+    small_val: str = typer.Option(
+        "flag", help="What to do with such thresholds: flag (caveat) or refuse (fall back)."
     ),
 ) -> None:
     """Leakage audit, per-label AUROC with DeLong 95% CIs, AUPRC, operating points, calibration;
@@ -52,7 +60,8 @@ def evaluate_cmd(
 
     result = evaluate_run_dir(
         run_dir, split=split, by=by, operating_point=operating_point, n_bootstrap=bootstrap,
-        repredict=repredict, device=device,
+        repredict=repredict, device=device, min_val_positives=min_val_positives,
+        small_val_policy=small_val,
     )  # fmt: skip
     if result.figures is not None:  # MedMNIST-evaluator figures (AUC, ACC), where measured
         report = result.figures
@@ -84,6 +93,13 @@ def explain_cmd(
     )  # fmt: skip
     folder = paths[0].parent if paths else (out or run_dir / "heatmaps")
     typer.echo(f"wrote {len(paths)} heatmaps and index.csv to {folder}")
+    from radlens.cli.explain_report import refresh_report
+
+    report = refresh_report(run_dir, folder)  # the report's gallery shows them now
+    if report is not None:
+        typer.echo(f"updated {report} with these heatmaps")
+    else:
+        typer.echo("no evaluation yet: `radlens evaluate RUN` writes report.html with them")
 
 
 def plan_cmd(

@@ -15,14 +15,28 @@ volume_app = typer.Typer(help="CT volumes: list DICOM series, summarise, convert
 def volume_series_cmd(
     folder: Path = typer.Argument(..., help="Folder of DICOM files (searched recursively)."),
 ) -> None:
-    """List the series in a folder: UID, modality, description, files, slices."""
+    """List the series in a folder: UID, modality, description, files, slices. Files that are
+    not DICOM (a README, notes) are skipped and counted."""
+    from radlens.cli.console import err_console
     from radlens.data.volumes import list_series
 
-    for s in list_series(folder):
+    skipped: list[Path] = []
+    series = list_series(folder, skipped=skipped)
+    for s in series:
         typer.echo(
             f"{s.series_uid}\t{s.modality}\t{s.description or '-'}\t"
             f"files={s.n_files}\tslices={s.n_slices}"
         )
+    if skipped:
+        names = ", ".join(str(p.relative_to(folder)) for p in skipped[:3])
+        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        err_console.print(
+            f"skipped {len(skipped)} non-DICOM file(s): {names}{more}",
+            highlight=False,
+            markup=False,
+        )
+    if not series:
+        err_console.print(f"no DICOM series in {folder}", highlight=False, markup=False)
 
 
 @volume_app.command("info")

@@ -1,7 +1,17 @@
 """Images to tensors: patient-level splits and leakage checks, downloads, the cohort-table
-format and the chest-CT cohort loader. Sub-packages: `medmnist`, `radiographs`, `volumes`."""
+format, its versioned schema, the cohort importer (series choice, fitness checks) and the
+chest-CT cohort loader. Sub-packages: `medmnist`, `radiographs`, `volumes`."""
 
 from radlens.data.arrays import TASK_TYPES, ArrayDataset
+from radlens.data.cohort_import import ImportColumns, ImportResult, RowProblem, import_cohort
+from radlens.data.cohort_schema import (
+    COHORT_SCHEMA_VERSION,
+    CohortManifest,
+    CohortRow,
+    cohort_json_schema,
+    read_cohort_manifest,
+    validate_cohort_rows,
+)
 from radlens.data.cohort_table import (
     IMAGE_COLUMNS,
     LOCATION_SEP,
@@ -11,7 +21,9 @@ from radlens.data.cohort_table import (
 )
 from radlens.data.ct_cohort import DEMO_WINDOWS, CtCohort, load_ct_cohort
 from radlens.data.ct_volumes import cohort_extents, study_extents
+from radlens.data.series_choice import SeriesCandidate, SeriesChoice, choose_series
 from radlens.data.splits import (
+    assign_splits,
     check_no_patient_leakage,
     find_near_duplicates,
     image_hash,
@@ -20,25 +32,51 @@ from radlens.data.splits import (
     normalise_patient_ids,
     short_hash,
 )
+from radlens.data.volumes import (
+    DEFAULT_FITNESS,
+    FitnessRules,
+    check_fitness,
+    fitness_problems,
+    load_fitness_rules,
+)
 
 __all__ = [
+    "COHORT_SCHEMA_VERSION",
+    "DEFAULT_FITNESS",
     "DEMO_WINDOWS",
     "IMAGE_COLUMNS",
     "LOCATION_SEP",
     "TASK_TYPES",
     "TRUTH_PREFIX",
     "ArrayDataset",
+    "CohortManifest",
+    "CohortRow",
     "CtCohort",
+    "FitnessRules",
+    "ImportColumns",
+    "ImportResult",
+    "RowProblem",
+    "SeriesCandidate",
+    "SeriesChoice",
+    "assign_splits",
+    "check_fitness",
     "check_no_patient_leakage",
+    "choose_series",
     "cohort_extents",
+    "cohort_json_schema",
     "find_near_duplicates",
+    "fitness_problems",
     "image_hash",
     "image_hashes",
+    "import_cohort",
     "load_ct_cohort",
+    "load_fitness_rules",
     "load_masks",
     "normalise_patient_id",
     "normalise_patient_ids",
     "read_cohort",
+    "read_cohort_manifest",
     "short_hash",
     "study_extents",
+    "validate_cohort_rows",
 ]

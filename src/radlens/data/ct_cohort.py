@@ -189,7 +189,8 @@ def _dataset(
         n_channels=images.shape[1],
         spatial_dims=3,
         official=False,
-        source="synthetic chest-CT cohort; labels from the report labeler",
+        source=("synthetic" if "true_findings" in table else "imported")
+        + " chest-CT cohort; labels from the report labeler",
         extra={**extra, **{k: {s: v[i] for s, i in sel.items()} for k, v in per_split.items()}},
     )
 
@@ -229,8 +230,11 @@ def load_ct_cohort(
     table, shape3, wins = _read_table(cohort), _shape(shape), _windows(windows)
 
     findings = label_many([str(t) for t in table["report_text"]], vocab=vocab)
-    split_of = assign_splits(table["patient_id"], seed=seed, fractions=fractions)
-    table["split"] = [split_of[str(p).strip()] for p in table["patient_id"]]
+    if "split" in table and table["split"].astype(str).isin(SPLITS).all():
+        table["split"] = table["split"].astype(str)  # fixed by the cohort (`cohort import`)
+    else:
+        split_of = assign_splits(table["patient_id"], seed=seed, fractions=fractions)
+        table["split"] = [split_of[str(p).strip()] for p in table["patient_id"]]
     train_rows = np.flatnonzero(table["split"].to_numpy() == "train")
     abns = cohort_abnormalities(table, findings, train_rows, vocab, abnormalities)
     labels = cohort_labels(

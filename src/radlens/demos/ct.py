@@ -35,7 +35,12 @@ from radlens.demos.ct_report import (
     truth_aurocs,
 )
 from radlens.errors import ConfigError
-from radlens.evaluation import EvaluationResult, evaluate_run_dir
+from radlens.evaluation import (
+    EvaluationResult,
+    evaluate_run_dir,
+    urgency_rates,
+    urgency_rates_text,
+)
 from radlens.phantom import FOV_MM, synthesize_cohort
 from radlens.training import TrainResult, bf16_native, make_config, train
 
@@ -279,6 +284,7 @@ def _evaluate(demo: _Demo, cohort: CtCohort) -> _Scores:
             n_bootstrap=0,
             # the cohort is in memory: its training patient ids (no 3D image hashing)
             train_patient_ids=cohort.dataset.patient_ids["train"],
+            train_labels=cohort.dataset.labels["train"],
         )
         names = cohort.dataset.label_names
         table = evaluation.table.set_index("label")
@@ -305,6 +311,9 @@ def _triage(demo: _Demo, scores: _Scores, cohort: CtCohort) -> Path:
         report = append_triage_section(demo.run_dir / "report.html", triage)
         top = triage.head(8)[["rank", "urgency", "findings", "top_score"]]
         demo.console.print(top.to_string(index=False))
+        if (triage["true_urgency"] != "").all():  # flagged per level beside the truth
+            rates = urgency_rates(triage["urgency"], triage["true_urgency"])
+            demo.console.print(urgency_rates_text(rates))
     return report
 
 

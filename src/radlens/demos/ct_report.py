@@ -20,11 +20,14 @@ from radlens.errors import EvaluationError
 from radlens.evaluation import delong
 from radlens.explain import ExplainCase, pick_cases, render_cases, resized_mask, study_fovs
 from radlens.reports import (
+    NO_FINDING,
+    URGENCY_RANK,
     ScoredFinding,
     Triage,
     load_vocabulary,
     sort_key,
     triage_findings,
+    urgency_of,
     write_draft,
 )
 from radlens.training import images_to_tensor, load_run, normalise
@@ -161,6 +164,12 @@ def _study_findings(
     return findings, drafts
 
 
+def true_urgency(true_findings: Sequence[str]) -> str:
+    """The most urgent level among a study's true findings ("none" without findings)."""
+    levels = [urgency_of(a) for a in true_findings]
+    return min(levels, key=URGENCY_RANK.__getitem__) if levels else NO_FINDING
+
+
 def _findings_text(result: Triage) -> str:
     return "; ".join(
         f"{f.abnormality}{f' ({f.location.replace(chr(95), chr(32))})' if f.location else ''}"
@@ -195,6 +204,7 @@ def triage_list(
         result = triage_findings(findings)
         sid = str(r["id"])
         true = truth.get(sid)
+        true_ids = list(dict.fromkeys(f["abnormality"] for f in json.loads(true))) if true else []
         entry = {
             "study_id": sid,
             "site": str(r.get("site", "")),
@@ -202,9 +212,8 @@ def triage_list(
             "findings": _findings_text(result) or "no finding above threshold",
             "top_score": round(result.top_score or 0.0, 4),
             "draft_report": write_draft(drafts, vocab=vocab).text,
-            "true_findings": ", ".join(dict.fromkeys(f["abnormality"] for f in json.loads(true)))
-            if true is not None
-            else "",
+            "true_findings": ", ".join(true_ids),
+            "true_urgency": true_urgency(true_ids) if true is not None else "",
         }
         ranked.append((sort_key(result, sid), entry))
     frame = pd.DataFrame([entry for _, entry in sorted(ranked, key=lambda item: item[0])])

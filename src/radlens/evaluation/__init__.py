@@ -11,6 +11,11 @@ from radlens.evaluation.calibration import (
     fit_temperature,
     reliability_curve,
 )
+from radlens.evaluation.clustered_auc import (
+    clustered_delong,
+    clustered_delong_paired_test,
+    headline_delong,
+)
 from radlens.evaluation.compare import compare_predictions, compare_runs
 from radlens.evaluation.console import result_table
 from radlens.evaluation.delong_auc import (
@@ -22,6 +27,17 @@ from radlens.evaluation.delong_auc import (
 )
 from radlens.evaluation.evaluate import EvaluationResult, evaluate_predictions
 from radlens.evaluation.frames import PredictionSet, join_labels, prediction_set
+from radlens.evaluation.froc import (
+    FROC_FP_RATES,
+    FrocResult,
+    FrocScan,
+    froc,
+    froc_figure,
+    froc_scan,
+    interpolate_sensitivity,
+    match_candidates,
+)
+from radlens.evaluation.lesions import LesionCandidate, lesion_candidates, longest_axial_diameter
 from radlens.evaluation.metrics import (
     OperatingPoint,
     average_precision,
@@ -29,28 +45,67 @@ from radlens.evaluation.metrics import (
     operating_metrics,
     parse_operating_point,
 )
+from radlens.evaluation.proportions import rate_intervals, wilson
 from radlens.evaluation.report import write_report
 from radlens.evaluation.rundir import build_model_card, evaluate_run_dir
+from radlens.evaluation.segmentation_metrics import (
+    LesionCounts,
+    SegmentationScores,
+    check_alignment,
+    label_components,
+    lesion_counts,
+    score_cases,
+    segmentation_scores,
+    summarise_segmentation,
+)
+from radlens.evaluation.survival import (
+    concordance_index,
+    cumulative_dynamic_auc,
+    kaplan_meier,
+    survival_bootstrap,
+)
 from radlens.evaluation.tables import external_validation_summary
+from radlens.evaluation.thresholds import (
+    MIN_VAL_POSITIVES,
+    ThresholdChoice,
+    select_thresholds,
+    urgency_rates,
+    urgency_rates_text,
+)
+from radlens.evaluation.tripod import cohort_summary
 
 __all__ = [
+    "FROC_FP_RATES",
+    "MIN_VAL_POSITIVES",
     "BootstrapResult",
     "DeLongResult",
     "EvaluationResult",
+    "FrocResult",
+    "FrocScan",
     "LeakageReport",
+    "LesionCandidate",
+    "LesionCounts",
     "OperatingPoint",
     "PairedTestResult",
     "PredictionSet",
+    "SegmentationScores",
     "TemperatureScaling",
+    "ThresholdChoice",
     "audit_leakage",
     "average_precision",
     "bootstrap_auc_ap",
     "brier_score",
     "build_model_card",
+    "check_alignment",
     "check_patient_overlap",
     "choose_thresholds",
+    "clustered_delong",
+    "clustered_delong_paired_test",
+    "cohort_summary",
     "compare_predictions",
     "compare_runs",
+    "concordance_index",
+    "cumulative_dynamic_auc",
     "delong",
     "delong_covariance",
     "delong_paired_test",
@@ -59,13 +114,33 @@ __all__ = [
     "expected_calibration_error",
     "external_validation_summary",
     "fit_temperature",
+    "froc",
+    "froc_figure",
+    "froc_scan",
+    "headline_delong",
+    "interpolate_sensitivity",
     "join_labels",
+    "kaplan_meier",
+    "label_components",
+    "lesion_candidates",
+    "lesion_counts",
+    "longest_axial_diameter",
+    "match_candidates",
     "operating_metrics",
     "parse_operating_point",
     "patient_bootstrap",
     "prediction_set",
+    "rate_intervals",
     "read_predictions",
     "reliability_curve",
     "result_table",
+    "score_cases",
+    "segmentation_scores",
+    "select_thresholds",
+    "summarise_segmentation",
+    "survival_bootstrap",
+    "urgency_rates",
+    "urgency_rates_text",
+    "wilson",
     "write_report",
 ]

@@ -154,28 +154,41 @@ def bootstrap_auc_ap(
     confidence: float = 0.95,
     seed: int = 0,
     normalise: IdNormaliser | None = normalise_patient_id,
+    micro: bool = False,
 ) -> BootstrapResult:
-    """Patient bootstrap of [AUPRC per label, AUROC per label, macro AUROC, macro AUPRC].
+    """Patient bootstrap of [AUPRC per label, AUROC per label, macro AUROC, macro AUPRC] and,
+    with `micro`, [micro AUROC, micro AUPRC] after them (all known case x label pairs pooled,
+    each case weighted by its patient's draws, so a patient's labels move together).
 
     Same replicates as `patient_bootstrap` with the same seed, computed by `RankedLabels`.
     """
+    y = np.asarray(y, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
     ranked = RankedLabels(y, scores)
+    known = ~np.isnan(y)
+    pair_case = np.nonzero(known)[0]  # case of each pooled (case, label) pair
+    pooled = RankedLabels(y[known][:, None], scores[known][:, None]) if micro else None
     resampler = PatientResampler(patient_ids, seed, normalise=normalise)
     n = len(patient_ids)
 
-    def pack(auc: np.ndarray, ap: np.ndarray) -> np.ndarray:
+    def pack(weights: np.ndarray | None) -> np.ndarray:
+        auc, ap = ranked(weights)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             macro = [np.nanmean(auc), np.nanmean(ap)]
-        return np.concatenate([ap, auc, macro])
+        parts = [ap, auc, macro]
+        if pooled is not None:
+            m_auc, m_ap = pooled(None if weights is None else weights[pair_case])
+            parts.append([m_auc[0], m_ap[0]])
+        return np.concatenate(parts)
 
-    estimate = pack(*ranked())
+    estimate = pack(None)
     samples = np.empty((n_bootstrap, len(estimate)))
     with Progress(transient=True, disable=n_bootstrap < 200) as progress:
         task = progress.add_task("patient bootstrap", total=n_bootstrap)
         for b in range(n_bootstrap):
             weights = np.bincount(resampler.draw(), minlength=n)
-            samples[b] = pack(*ranked(weights))
+            samples[b] = pack(weights)
             progress.advance(task)
     return _percentiles(estimate, samples, confidence)
 

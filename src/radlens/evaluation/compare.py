@@ -1,4 +1,5 @@
-"""Two models (or runs) on the same cases: per-label paired DeLong test.
+"""Two models (or runs) on the same cases: per-label paired DeLong test, clustered (Obuchowski
+1997, patients as clusters) when a patient has several images, image-level otherwise.
 
 The two predictions tables are aligned by image id; their ids, targets and label names must
 agree exactly (EvaluationError with counts and examples otherwise), so the test is paired.
@@ -15,6 +16,12 @@ from scipy.special import ndtri
 from radlens.core import PREDICTIONS, read_predictions
 from radlens.errors import EvaluationError
 from radlens.evaluation import metrics
+from radlens.evaluation.clustered_auc import (
+    CI_CLUSTERED,
+    CI_IMAGE,
+    clustered_delong_paired_test,
+    repeats_per_label,
+)
 from radlens.evaluation.delong_auc import delong_paired_test
 from radlens.evaluation.frames import prediction_set
 
@@ -51,7 +58,16 @@ def compare_predictions(
             f"targets differ between {names[0]} and {names[1]} for"
             f" {int((~same).any(axis=1).sum())} {split} images; a paired test needs one truth"
         )
+    repeat = repeats_per_label(a.y, a.patient_ids)
     res = delong_paired_test(a.y, a.scores, b.scores)
+    if repeat.any():
+        clustered = clustered_delong_paired_test(a.y, a.scores, b.scores, a.patient_ids)
+        res = type(res)(
+            **{
+                k: np.where(repeat, getattr(clustered, k), getattr(res, k))
+                for k in res.__dataclass_fields__
+            }
+        )
     z = ndtri(0.5 + confidence / 2.0)
     return pd.DataFrame(
         {
@@ -67,6 +83,7 @@ def compare_predictions(
             "correlation": res.correlation,
             "z": res.z,
             "p_value": res.p_value,
+            "test_method": np.where(repeat, CI_CLUSTERED, CI_IMAGE),
             "macro_difference": metrics.macro(res.difference),
         }
     )

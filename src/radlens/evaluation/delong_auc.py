@@ -86,6 +86,11 @@ def _as_2d(y_true: np.ndarray, y_score: np.ndarray) -> tuple[np.ndarray, np.ndar
     return y, s, single
 
 
+def as_label_arrays(y_true: np.ndarray, y_score: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Checked (N, L) float truth and scores, and whether the input was one label (N,)."""
+    return _as_2d(y_true, y_score)
+
+
 def _components_chunk(s: np.ndarray, code: np.ndarray) -> np.ndarray:
     """Structural components for a (C, N) chunk (code 1 positive, 2 negative, 0 unknown)."""
     c, n = s.shape

@@ -21,6 +21,8 @@ from radlens.errors import EvaluationError
 from radlens.evaluation import calibration, metrics, tables
 from radlens.evaluation.audit import audit_leakage
 from radlens.evaluation.frames import PredictionSet, join_labels, prediction_set
+from radlens.evaluation.thresholds import MIN_VAL_POSITIVES, select_thresholds
+from radlens.evaluation.tripod import cohort_summary
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,8 @@ class EvaluationResult:
     data: PredictionSet | None = field(default=None, repr=False)
     calibrated_scores: np.ndarray | None = field(default=None, repr=False)
     figures: dict | None = field(default=None, repr=False)
+    threshold_provenance: dict = field(default_factory=dict)
+    cohort: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return json_ready(
@@ -66,6 +70,8 @@ class EvaluationResult:
                 "calibration": self.calibration,
                 "temperature": self.temperature,
                 "leakage_audit": self.leakage,
+                "threshold_provenance": self.threshold_provenance,
+                "cohort": self.cohort,
             }
         )
 
@@ -155,19 +161,12 @@ def _validation_set(
     return None, None
 
 
-def _thresholds(
-    ps: PredictionSet, val: PredictionSet | None, op: metrics.OperatingPoint
-) -> tuple[np.ndarray, str]:
-    """Per-label thresholds and where they were chosen (fixed, validation, or the split itself)."""
-    if op.method == "fixed":
-        return metrics.choose_thresholds(ps.y, ps.scores, op), "fixed"
-    if val is not None:
-        return metrics.choose_thresholds(val.y, val.scores, op), val.split
-    log.warning("no validation predictions: thresholds are chosen on %s itself", ps.split)
-    return (
-        metrics.choose_thresholds(ps.y, ps.scores, op),
-        f"{ps.split} (no validation split: optimistic)",
-    )
+def _check_same_labels(ps: PredictionSet, val: PredictionSet | None) -> None:
+    if val is not None and val.label_names != ps.label_names:
+        raise EvaluationError(
+            f"validation labels {list(val.label_names)[:5]} differ from {ps.split} labels"
+            f" {list(ps.label_names)[:5]}"
+        )
 
 
 def evaluate_predictions(
@@ -188,6 +187,8 @@ def evaluate_predictions(
     eval_images=None,
     audit: bool = True,
     normalise_ids: Callable[[object], str] = normalise_patient_id,
+    min_val_positives: int = MIN_VAL_POSITIVES,
+    small_val_policy: str = "flag",
 ) -> EvaluationResult:
     """Evaluate one split of a predictions table (see module doc for the order of work).
 
@@ -198,7 +199,8 @@ def evaluate_predictions(
     `eval_images` when both are given. `labels` (an `id` + target table) replaces the table's
     own targets; its ids must match the predictions exactly. Patient ids are compared, counted
     and bootstrapped after `normalise_ids` (e.g. `functools.partial(normalise_patient_id,
-    zeros=False)` keeps leading zeros significant).
+    zeros=False)` keeps leading zeros significant). Thresholds chosen on fewer than
+    `min_val_positives` positives are flagged (`small_val_policy` "flag") or refused ("refuse").
     """
     if by not in (None, "site"):
         raise EvaluationError(f"by={by!r} is not supported; expected None or 'site'")
@@ -207,8 +209,9 @@ def evaluate_predictions(
         frame = join_labels(frame, labels)
     ps = prediction_set(frame, split, normalise=normalise_ids)
     val, val_patient_ids = _validation_set(frame, split, val_frame, val_split, normalise_ids)
-    leakage = (
-        audit_leakage(
+    leakage = {"skipped": True}
+    if audit:
+        leakage = audit_leakage(
             frame,
             split=split,
             train_patient_ids=train_patient_ids,
@@ -217,20 +220,14 @@ def evaluate_predictions(
             eval_images=eval_images,
             normalise=normalise_ids,
         ).to_dict()
-        if audit
-        else {"skipped": True}
+    _check_same_labels(ps, val)
+    choice = select_thresholds(
+        ps, val, op, min_positives=min_val_positives, policy=small_val_policy
     )
-    if val is not None and val.label_names != ps.label_names:
-        raise EvaluationError(
-            f"validation labels {list(val.label_names)[:5]} differ from {split} labels"
-            f" {list(ps.label_names)[:5]}"
-        )
-    thresholds, threshold_from = _thresholds(ps, val, op)
-    temperature, calibrated = (None, None)
-    if val is not None:
-        temperature, calibrated = _temperature(ps, val)
+    temperature, calibrated = _temperature(ps, val) if val is not None else (None, None)
     common = dict(n_bootstrap=n_bootstrap, confidence=confidence, seed=seed)
-    common |= dict(thresholds=thresholds, threshold_from=threshold_from)
+    common |= dict(thresholds=choice.thresholds, threshold_from=choice.chosen_on)
+    common |= dict(threshold_positives=choice.n_positive, threshold_caveat=choice.caveat)
     table, summary = tables.label_table(ps, calibrated_scores=calibrated, **common)
     summary["operating_point"] = op.describe()
     site_table, site_summaries = tables.by_site(ps, **common) if by == "site" else (None, [])
@@ -241,7 +238,7 @@ def evaluate_predictions(
         table=table,
         summary=summary,
         operating_point=op.describe(),
-        threshold_from=threshold_from,
+        threshold_from=choice.chosen_on,
         calibration=_calibration_block(ps, n_bins),
         temperature=temperature,
         leakage=leakage,
@@ -249,4 +246,6 @@ def evaluate_predictions(
         site_summaries=site_summaries,
         data=ps,
         calibrated_scores=calibrated,
+        threshold_provenance=choice.provenance(),
+        cohort=cohort_summary(frame, normalise_ids),
     )

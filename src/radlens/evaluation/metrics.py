@@ -16,12 +16,15 @@ import numpy as np
 from radlens.core import suggest
 from radlens.errors import ConfigError
 
-OPERATING_POINTS = ("fixed", "youden", "sensitivity")
+OPERATING_POINTS = ("fixed", "youden", "sensitivity", "ppv", "budget")
+ALIASES = {"sens": "sensitivity", "threshold": "fixed", "alerts": "budget", "precision": "ppv"}
 
 
 @dataclass(frozen=True)
 class OperatingPoint:
-    """How thresholds are chosen: "fixed" (at `value`), "youden" or "sensitivity" (>= value)."""
+    """How thresholds are chosen: "fixed" (at `value`), "youden", "sensitivity" (>= value),
+    "ppv" (lowest threshold with PPV >= value) or "budget" (at most a `value` fraction of cases
+    flagged: a fixed alerts budget)."""
 
     method: str = "youden"
     value: float = 0.5
@@ -31,11 +34,16 @@ class OperatingPoint:
             return f"fixed threshold {self.value:g}"
         if self.method == "sensitivity":
             return f"target sensitivity {self.value:g}"
+        if self.method == "ppv":
+            return f"target PPV {self.value:g} (lowest threshold reaching it)"
+        if self.method == "budget":
+            return f"alerts budget: at most {self.value:.1%} of cases flagged per label"
         return "Youden's J (max sensitivity + specificity - 1)"
 
 
 def parse_operating_point(spec: str | float | OperatingPoint) -> OperatingPoint:
-    """Accept 0.5, "fixed:0.5", "youden", "sensitivity:0.95" (or "sens@0.95")."""
+    """Accept 0.5, "fixed:0.5", "youden", "sensitivity:0.95" (or "sens@0.95"), "ppv:0.5",
+    "budget:0.1" (or "alerts:0.1": flag at most 10% of cases)."""
     if isinstance(spec, OperatingPoint):
         op = spec
     elif isinstance(spec, int | float):
@@ -46,19 +54,23 @@ def parse_operating_point(spec: str | float | OperatingPoint) -> OperatingPoint:
         if not match:
             raise ConfigError(
                 f"operating point {spec!r} is not understood; expected e.g. 'youden',"
-                " 'fixed:0.5', 'sensitivity:0.95'"
+                " 'fixed:0.5', 'sensitivity:0.95', 'ppv:0.5', 'budget:0.1'"
             )
         name, value = match.group(1), match.group(2)
-        name = {"sens": "sensitivity", "threshold": "fixed"}.get(name, name)
+        name = ALIASES.get(name, name)
         if name not in OPERATING_POINTS:
             raise ConfigError(
                 f"operating point {spec!r}: unknown method {name!r},"
                 f" expected one of {OPERATING_POINTS}{suggest(name, OPERATING_POINTS)}"
             )
-        default = {"fixed": 0.5, "sensitivity": 0.95, "youden": 0.0}[name]
+        default = {"fixed": 0.5, "sensitivity": 0.95, "youden": 0.0, "ppv": 0.5, "budget": 0.1}
+        default = default[name]
         op = OperatingPoint(name, float(value) if value is not None else default)
-    if op.method == "sensitivity" and not 0.0 < op.value <= 1.0:
-        raise ConfigError(f"target sensitivity {op.value} must lie in (0, 1]")
+    if op.method in ("sensitivity", "ppv", "budget") and not 0.0 < op.value <= 1.0:
+        raise ConfigError(
+            f"operating point {op.method}: value {op.value} must lie in (0, 1]"
+            f" (a {'fraction of cases' if op.method == 'budget' else 'target rate'})"
+        )
     return op
 
 
@@ -104,9 +116,22 @@ def choose_thresholds(y: np.ndarray, scores: np.ndarray, op: OperatingPoint) -> 
     if op.method == "youden":
         j = np.where(valid, sens + spec - 1.0, -np.inf)
         best = np.argmax(j, axis=1)
-    else:  # highest threshold that reaches the target sensitivity
+    elif op.method == "sensitivity":  # highest threshold that reaches the target sensitivity
         reach = valid & (sens >= op.value - 1e-12)
         best = np.where(reach.any(axis=1), np.argmax(reach, axis=1), ss.shape[1] - 1)
+    else:  # lowest threshold still meeting the PPV target / the alerts budget
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if op.method == "ppv":
+                meets = valid & (tp / np.maximum(tp + fp, 1) >= op.value - 1e-12)
+            else:
+                meets = valid & ((tp + fp) / (n_pos + n_neg)[:, None] <= op.value + 1e-12)
+        last_meeting = ss.shape[1] - 1 - np.argmax(meets[:, ::-1], axis=1)
+        best = np.where(meets.any(axis=1), last_meeting, 0)
+        # none meets it: no threshold (ppv) or above every score (budget: nothing flagged)
+        unmet = ~meets.any(axis=1)
+        thr = ss[np.arange(n_labels), best]
+        thr = np.where(unmet, np.nan if op.method == "ppv" else np.inf, thr)
+        return np.where((n_pos == 0) | (n_neg == 0), np.nan, thr)
     thr = ss[np.arange(n_labels), best]
     undefined = (n_pos == 0) | (n_neg == 0 if op.method == "youden" else False)
     return np.where(undefined, np.nan, thr)

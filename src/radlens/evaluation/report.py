@@ -1,14 +1,16 @@
 """RUN/report.html: one self-contained page (figures inlined as base64 PNG, no network, no JS).
 
-Sections: where measured, metric table with CIs, summary, ROC / PR curves, calibration, confusion
-matrix (single-label tasks), per-site table, heatmap gallery (true and false positives from
-RUN/heatmaps/), leakage audit and the model card.
+Sections (TRIPOD-AI / CLAIM oriented): where measured, participant flow, cohort (per split, train
+included when known, and per site: counts and prevalence per label), per-label metrics with
+cluster-aware AUROC CIs and Wilson CIs of the rates, thresholds with their provenance, summary,
+ROC / PR curves, calibration, confusion matrix (single-label tasks), per-site table, heatmap
+gallery (true and false positives from RUN/heatmaps/), leakage audit, a readable model card
+(configuration collapsed) and the reporting checklist. Tables wrap to 1400 px and print in full.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import math
 from dataclasses import dataclass
@@ -21,7 +23,10 @@ import pandas as pd
 from radlens.core import REPORT, atomic_write_text
 from radlens.errors import EvaluationError
 from radlens.evaluation import plots
-from radlens.evaluation.evaluate import EvaluationResult, json_ready
+from radlens.evaluation.evaluate import EvaluationResult
+from radlens.evaluation.model_card import card_view
+from radlens.evaluation.report_rows import cohort_table, fmt, label_rows, threshold_rows
+from radlens.evaluation.tripod import checklist, participant_flow
 
 log = logging.getLogger(__name__)
 
@@ -144,56 +149,19 @@ def heatmap_gallery(heatmaps_dir: Path | None, result: EvaluationResult) -> dict
     }
 
 
-def _fmt(value, digits: int = 3) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float | np.floating):
-        return "–" if not math.isfinite(value) else f"{value:.{digits}f}"
-    return str(value)
-
-
-def _ci(est, low, high) -> str:
-    if est is None or not np.isfinite(est):
-        return "undefined"
-    if low is None or not (np.isfinite(low) and np.isfinite(high)):
-        return f"{est:.3f}"
-    return f"{est:.3f} ({low:.3f}–{high:.3f})"
-
-
-def _label_rows(table: pd.DataFrame) -> list[dict]:
-    rows = []
-    for r in table.to_dict(orient="records"):
-        rows.append(
-            {
-                "label": r["label"],
-                "site": r["site"],
-                "n": f"{int(r['n_positive'])}/{int(r['n_labelled'])}",
-                "prevalence": _fmt(r["prevalence"]),
-                "auroc": _ci(r["auroc"], r["auroc_low"], r["auroc_high"]),
-                "auprc": _ci(r["auprc"], r["auprc_low"], r["auprc_high"]),
-                "threshold": _fmt(r["threshold"]),
-                "sens": _fmt(r["sensitivity"]),
-                "spec": _fmt(r["specificity"]),
-                "ppv": _fmt(r["ppv"]),
-                "npv": _fmt(r["npv"]),
-                "f1": _fmt(r["f1"]),
-                "ece": _fmt(r["ece"]),
-                "brier": _fmt(r["brier"]),
-                "note": r["note"],
-            }
-        )
-    return rows
-
-
-def _card_sections(model_card: dict) -> list[tuple[str, object]]:
-    """(title, value) pairs; nested values are shown as indented JSON."""
-    out = []
-    for key, value in model_card.items():
-        title = str(key).replace("_", " ").capitalize()
-        if isinstance(value, dict | list):
-            value = json.dumps(json_ready(value), indent=2, default=str)
-        out.append((title, value))
-    return out
+def _present_sections(result: EvaluationResult, gallery: dict, figures: dict) -> set[str]:
+    """Ids of the report's sections that carry content, for the TRIPOD-AI / CLAIM checklist."""
+    present = {"where", "flow", "cohort", "metrics", "thresholds", "summary", "calibration"}
+    present |= {"model-card"}
+    if result.site_table is not None or len(result.cohort.get("sites", [])) > 1:
+        present.add("sites")
+    if gallery["n_files"]:
+        present.add("heatmaps")
+    if not result.leakage.get("skipped"):
+        present.add("leakage")
+    if "confusion" in figures:
+        present.add("confusion")
+    return present
 
 
 def render_report(
@@ -216,7 +184,7 @@ def render_report(
     if cm is not None:
         figures["confusion"] = _data_uri(cm)
     summary_rows = [
-        (k, _fmt(v) if not isinstance(v, list) else " – ".join(_fmt(x) for x in v))
+        (k, fmt(v) if not isinstance(v, list) else " – ".join(fmt(x) for x in v))
         for k, v in result.summary.items()
     ]
     env = jinja2.Environment(
@@ -225,7 +193,8 @@ def render_report(
         undefined=jinja2.StrictUndefined,
     )
     template = env.get_template("report.html.j2")
-    site_rows = _label_rows(result.site_table) if result.site_table is not None else []
+    site_rows = label_rows(result.site_table) if result.site_table is not None else []
+    gallery = heatmap_gallery(Path(heatmaps_dir) if heatmaps_dir else None, result)
     return template.render(
         title=title or f"radlens evaluation – {model_card.get('name', 'run')}",
         result=result,
@@ -238,16 +207,22 @@ def render_report(
             "threshold_from": result.threshold_from,
             "data": _data_line(model_card.get("data", {})),
         },
-        label_rows=_label_rows(table),
+        label_rows=label_rows(table),
+        bootstrap_ran=bool(result.summary.get("n_bootstrap")),
+        threshold_rows=threshold_rows(table),
+        threshold_provenance=result.threshold_provenance,
+        cohort=cohort_table(result.cohort),
+        flow=participant_flow(result.cohort, result.split, result.cohort.get("dataset_sizes")),
+        checklist=checklist(_present_sections(result, gallery, figures)),
         summary_rows=summary_rows,
         site_rows=site_rows,
         site_summaries=result.site_summaries,
         figures=figures,
         temperature=result.temperature,
         leakage=result.leakage,
-        gallery=heatmap_gallery(Path(heatmaps_dir) if heatmaps_dir else None, result),
-        card=_card_sections(model_card),
-        fmt=_fmt,
+        gallery=gallery,
+        card=card_view(model_card, result),
+        fmt=fmt,
     )
 
 

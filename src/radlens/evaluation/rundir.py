@@ -27,6 +27,8 @@ from radlens.core import (
 from radlens.errors import EvaluationError, RadlensError
 from radlens.evaluation.evaluate import EvaluationResult, evaluate_predictions
 from radlens.evaluation.report import write_report
+from radlens.evaluation.thresholds import MIN_VAL_POSITIVES
+from radlens.evaluation.tripod import one_vs_rest, train_row
 from radlens.training import load_dataset, make_config, repredict_split
 
 log = logging.getLogger(__name__)
@@ -177,10 +179,31 @@ def training_data(run_dir: Path, split: str, *, hash_images: bool = True) -> dic
     if "train" not in dataset.patient_ids:
         return {"unavailable": "the run's dataset has no train split"}
     out: dict = {"train_patient_ids": dataset.patient_ids["train"]}
+    out["train_cohort"] = {
+        "labels": dataset.labels["train"],
+        "task": dataset.task,
+        "class_names": dataset.label_names,
+        "sizes": {k: len(v) for k, v in dataset.images.items()},
+    }
     if hash_images and dataset.spatial_dims == 2 and split in dataset.images:
         out["train_images"] = dataset.images["train"]
         out["eval_images"] = dataset.images[split]
     return out
+
+
+def _add_train_row(result: EvaluationResult, cohort: dict | None, patient_ids) -> None:
+    """Put the train split first in the result's cohort table (ids only when that is all)."""
+    if patient_ids is None:
+        return
+    y = None
+    if cohort is not None:
+        task = cohort.get("task", result.task)
+        classes = cohort.get("class_names") or (result.data.class_names if result.data else ())
+        y = one_vs_rest(cohort["labels"], task, classes, result.label_names)
+        if "sizes" in cohort:
+            result.cohort["dataset_sizes"] = cohort["sizes"]
+    row = train_row(result.label_names, y=y, patient_ids=np.asarray(patient_ids, dtype=object))
+    result.cohort.setdefault("splits", []).insert(0, row)
 
 
 def evaluate_run_dir(
@@ -197,6 +220,9 @@ def evaluate_run_dir(
     repredict: bool = False,
     device: str | None = None,
     train_patient_ids=None,
+    train_labels=None,
+    min_val_positives: int = MIN_VAL_POSITIVES,
+    small_val_policy: str = "flag",
 ) -> EvaluationResult:
     """Evaluate RUN/predictions.parquet; write RUN/evaluation.json and RUN/report.html.
 
@@ -206,7 +232,10 @@ def evaluate_run_dir(
     MedMNIST-evaluator figures land on `result.figures`. With `audit_data`, the run's training
     data (from config.yaml) joins the leakage audit: patient ids always, 2D images by difference
     hash. `train_patient_ids`, when given, are the training patients and nothing is loaded
-    (ids only: what a caller that holds the dataset, e.g. the CT demo, passes).
+    (ids only: what a caller that holds the dataset, e.g. the CT demo, passes; with
+    `train_labels`, in the dataset's label layout, the report gives train prevalence too).
+    Thresholds on fewer than `min_val_positives` val positives are flagged or refused
+    (`small_val_policy`, see `evaluate_predictions`).
     """
     split = check_split(split)
     run_dir = Path(run_dir)
@@ -219,11 +248,14 @@ def evaluate_run_dir(
     frame = read_predictions(run_dir / PREDICTIONS)
     if train_patient_ids is not None:
         train = {"train_patient_ids": list(train_patient_ids)}
+        if train_labels is not None:
+            train["train_cohort"] = {"labels": np.asarray(train_labels, dtype=np.float64)}
     elif audit_data:
         train = training_data(run_dir, split)
     else:
         train = {"unavailable": "not requested"}
     unavailable = train.pop("unavailable", None)
+    train_cohort = train.pop("train_cohort", None)
     result = evaluate_predictions(
         frame,
         split=split,
@@ -231,9 +263,12 @@ def evaluate_run_dir(
         operating_point=operating_point,
         n_bootstrap=n_bootstrap,
         seed=seed,
+        min_val_positives=min_val_positives,
+        small_val_policy=small_val_policy,
         **train,
     )
     result.figures = figures
+    _add_train_row(result, train_cohort, train.get("train_patient_ids"))
     if unavailable:
         result.leakage["training_data"] = unavailable
     if write:

@@ -13,8 +13,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from radlens.evaluation import calibration, metrics
+from radlens.evaluation import calibration, metrics, proportions
 from radlens.evaluation.bootstrap import bootstrap_auc_ap
+from radlens.evaluation.clustered_auc import CI_CLUSTERED, clustered_delong, headline_delong
 from radlens.evaluation.delong_auc import delong
 from radlens.evaluation.frames import PredictionSet, prediction_set
 
@@ -41,6 +42,67 @@ def _note(n_pos: int, n_neg: int, split: str) -> str:
     return ""
 
 
+def _row_note(n_pos: int, n_neg: int, thr: float, caveat: str, split: str, chosen_on: str) -> str:
+    """The table's note: undefined AUROC / CI, missing threshold, threshold caveat."""
+    parts = [_note(n_pos, n_neg, split), caveat]
+    if np.isnan(thr) and not caveat:
+        parts.append(f"no threshold: one class only in {chosen_on}")
+    return "; ".join(p for p in parts if p)
+
+
+def _bootstrap(ps: PredictionSet, n_bootstrap: int, confidence: float, seed: int):
+    if n_bootstrap <= 0:
+        return None
+    return bootstrap_auc_ap(
+        ps.y,
+        ps.scores,
+        patient_ids=ps.patient_ids,
+        normalise=None,  # already normalised by prediction_set
+        n_bootstrap=n_bootstrap,
+        confidence=confidence,
+        seed=seed,
+        micro=True,
+    )
+
+
+def _auroc_columns(ps: PredictionSet, confidence: float, boot) -> dict:
+    """Headline AUROC CI (clustered DeLong where a patient has several images of the label,
+    image-level DeLong where each has one), the image-level CI beside it, the bootstrap CI."""
+    n_labels = len(ps.label_names)
+    head, method = headline_delong(ps.y, ps.scores, ps.patient_ids)
+    image = delong(ps.y, ps.scores)
+    low, high = head.ci(confidence)
+    ilow, ihigh = image.ci(confidence)
+    nan = np.full(n_labels, np.nan)
+    return {
+        "auroc": head.auc,
+        "auroc_se": head.se,
+        "auroc_low": low,
+        "auroc_high": high,
+        "auroc_ci_method": method,
+        "auroc_image_low": ilow,
+        "auroc_image_high": ihigh,
+        "auroc_boot_low": boot.low[n_labels : 2 * n_labels] if boot else nan,
+        "auroc_boot_high": boot.high[n_labels : 2 * n_labels] if boot else nan,
+    }
+
+
+def _rate_columns(ps: PredictionSet, thresholds: np.ndarray, confidence: float) -> dict:
+    op = metrics.operating_metrics(ps.y, ps.scores, thresholds)
+    intervals, method = proportions.rate_intervals(
+        ps.y, ps.scores, thresholds, ps.patient_ids, confidence
+    )
+    out: dict = {"flagged": proportions.flagged_fraction(ps.y, ps.scores, thresholds)}
+    for key in ("sensitivity", "specificity", "ppv", "npv"):
+        out[key] = op[key]
+        out[f"{key}_low"], out[f"{key}_high"] = intervals[key]
+    out["rate_ci_method"] = method
+    out["f1"] = op["f1"]
+    out["balanced_accuracy"] = proportions.balanced_accuracy(op)
+    out |= {k: op[k] for k in ("tp", "fp", "tn", "fn")}
+    return out
+
+
 def label_table(
     ps: PredictionSet,
     *,
@@ -50,32 +112,26 @@ def label_table(
     confidence: float = 0.95,
     seed: int = 0,
     calibrated_scores: np.ndarray | None = None,
+    threshold_positives: np.ndarray | None = None,
+    threshold_caveat: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, dict]:
-    """The per-label table and the macro/micro summary of one split (or one site of it)."""
+    """The per-label table and the macro/micro summary of one split (or one site of it).
+
+    `threshold_positives` / `threshold_caveat` (L,) are the provenance of the thresholds (the
+    positives of the split that chose them; "" or a caveat when they were few).
+    """
     y, s = ps.y, ps.scores
-    dl = delong(y, s)
-    low, high = dl.ci(confidence)
+    n_labels = len(ps.label_names)
+    boot = _bootstrap(ps, n_bootstrap, confidence, seed)
+    auroc = _auroc_columns(ps, confidence, boot)
     ap = metrics.average_precision(y, s)
-    op = metrics.operating_metrics(y, s, thresholds)
     known = (~np.isnan(y)).sum(axis=0)
-    n_pos, n_neg = dl.n_positive, dl.n_negative
+    n_pos, n_neg = (y == 1.0).sum(axis=0), (y == 0.0).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         prevalence = n_pos / known
-    brier = calibration.brier_score(y, s)
-    ece = calibration.expected_calibration_error(y, s)
-    n_labels = len(ps.label_names)
-    boot = None
-    if n_bootstrap > 0:
-        boot = bootstrap_auc_ap(
-            y,
-            s,
-            patient_ids=ps.patient_ids,
-            normalise=None,  # already normalised by prediction_set
-            n_bootstrap=n_bootstrap,
-            confidence=confidence,
-            seed=seed,
-        )
+    rates = _rate_columns(ps, thresholds, confidence)
     nan = np.full(n_labels, np.nan)
+    caveat = threshold_caveat if threshold_caveat is not None else [""] * n_labels
     table = pd.DataFrame(
         {
             "label": list(ps.label_names),
@@ -87,49 +143,64 @@ def label_table(
             "n_positive": n_pos,
             "n_negative": n_neg,
             "prevalence": prevalence,
-            "auroc": dl.auc,
-            "auroc_se": dl.se,
-            "auroc_low": low,
-            "auroc_high": high,
-            "auroc_boot_low": boot.low[n_labels : 2 * n_labels] if boot else nan,
-            "auroc_boot_high": boot.high[n_labels : 2 * n_labels] if boot else nan,
+            **auroc,
             "auprc": ap,
             "auprc_low": boot.low[:n_labels] if boot else nan,
             "auprc_high": boot.high[:n_labels] if boot else nan,
             "threshold": thresholds,
             "threshold_from": threshold_from,
-            **{k: op[k] for k in ("sensitivity", "specificity", "ppv", "npv", "f1")},
-            **{k: op[k] for k in ("tp", "fp", "tn", "fn")},
-            "brier": brier,
-            "ece": ece,
+            "threshold_n_positive": nan if threshold_positives is None else threshold_positives,
+            "threshold_caveat": list(caveat),
+            **rates,
+            "brier": calibration.brier_score(y, s),
+            "ece": calibration.expected_calibration_error(y, s),
             "note": [
-                _note(int(a), int(b), ps.split)
-                or (f"no threshold: one class only in {threshold_from}" if np.isnan(t) else "")
-                for a, b, t in zip(n_pos, n_neg, thresholds, strict=True)
+                _row_note(int(a), int(b), t, c, ps.split, threshold_from)
+                for a, b, t, c in zip(n_pos, n_neg, thresholds, caveat, strict=True)
             ],
         }
     )
     if calibrated_scores is not None:
         table["brier_calibrated"] = calibration.brier_score(y, calibrated_scores)
         table["ece_calibrated"] = calibration.expected_calibration_error(y, calibrated_scores)
-    summary = summarize(ps, dl.auc, ap, op, confidence=confidence)
+    summary = summarize(ps, table, confidence=confidence, boot=boot)
     if boot is not None:
-        summary["macro_auroc_ci"] = [float(boot.low[-2]), float(boot.high[-2])]
-        summary["macro_auprc_ci"] = [float(boot.low[-1]), float(boot.high[-1])]
+        summary["macro_auroc_ci"] = [float(boot.low[-4]), float(boot.high[-4])]
+        summary["macro_auprc_ci"] = [float(boot.low[-3]), float(boot.high[-3])]
         summary["n_bootstrap"] = n_bootstrap
         summary["ci_method_bootstrap"] = "patient-level percentile bootstrap"
     return table, summary
 
 
-def summarize(
-    ps: PredictionSet, auc: np.ndarray, ap: np.ndarray, op: dict, *, confidence: float
-) -> dict:
+def _micro_auroc(ps: PredictionSet, confidence: float, boot) -> dict:
+    """Micro AUROC (all known case x label pairs pooled) with a patient-aware CI: the patient
+    bootstrap when it ran, else clustered DeLong with patients as clusters (a patient's labels
+    and images are one cluster); never the pooled DeLong, which treats pairs as independent."""
+    known = ~np.isnan(ps.y)
+    y_m, s_m = ps.y[known], ps.scores[known]
+    pair_patient = np.broadcast_to(ps.patient_ids[:, None], ps.y.shape)[known]
+    clustered = clustered_delong(y_m, s_m, pair_patient)
+    if boot is not None:
+        ci = [float(boot.low[-2]), float(boot.high[-2])]
+        method = "patient-level percentile bootstrap (pairs of a patient resampled together)"
+    else:
+        low, high = clustered.ci(confidence)
+        ci = [float(low[0]), float(high[0])]
+        method = CI_CLUSTERED + " over case x label pairs"
+    return {
+        "micro_auroc": float(clustered.auc[0]),
+        "micro_auroc_ci": ci,
+        "micro_auroc_ci_method": method,
+        "micro_auprc": float(metrics.average_precision(y_m[:, None], s_m[:, None])[0]),
+    }
+
+
+def summarize(ps: PredictionSet, table: pd.DataFrame, *, confidence: float, boot=None) -> dict:
     """Macro (mean of defined labels) and micro (pooled cases x labels) figures."""
-    y_micro, s_micro = metrics.micro_pool(ps.y, ps.scores)
-    micro = delong(y_micro, s_micro)
-    mlow, mhigh = micro.ci(confidence)
-    pooled = {k: int(np.sum(op[k])) for k in ("tp", "fp", "tn", "fn")}
+    auc = table["auroc"].to_numpy(dtype=np.float64)
+    pooled = {k: int(table[k].sum()) for k in ("tp", "fp", "tn", "fn")}
     micro_rates = metrics.rates(pooled)
+    methods = sorted(set(table["auroc_ci_method"]))
     out = {
         "split": ps.split,
         "site": site_name(ps),
@@ -138,21 +209,23 @@ def summarize(
         "n_labels": len(ps.label_names),
         "n_labels_defined": int(np.isfinite(auc).sum()),
         "macro_auroc": metrics.macro(auc),
-        "micro_auroc": float(micro.auc[0]),
-        "micro_auroc_ci": [float(mlow[0]), float(mhigh[0])],
-        "macro_auprc": metrics.macro(ap),
-        "micro_auprc": float(metrics.average_precision(y_micro, s_micro)[0]),
+        "macro_auprc": metrics.macro(table["auprc"].to_numpy(dtype=np.float64)),
+        **_micro_auroc(ps, confidence, boot),
         "confidence": confidence,
-        "ci_method_label": "DeLong (Sun & Xu fast algorithm), normal approximation",
+        "ci_method_label": "; ".join(methods) + " (Sun & Xu fast algorithm), normal approximation",
+        "ci_method_rates": "; ".join(sorted(set(table["rate_ci_method"]))),
     }
+    for key in ("sensitivity", "specificity", "ppv", "npv", "f1", "balanced_accuracy"):
+        out[f"macro_{key}"] = metrics.macro(table[key].to_numpy(dtype=np.float64))
     for key in ("sensitivity", "specificity", "ppv", "npv", "f1"):
-        out[f"macro_{key}"] = metrics.macro(op[key])
         out[f"micro_{key}"] = float(micro_rates[key])
     if ps.target is not None and ps.probs is not None:
         out["accuracy"] = float(np.mean(np.argmax(ps.probs, axis=1) == ps.target))
     else:
-        known = ~np.isnan(ps.y)
-        out["accuracy"] = float(np.mean((ps.scores[known] >= 0.5) == (ps.y[known] == 1.0)))
+        out["accuracy_note"] = (
+            "no pooled accuracy for multi-label tasks (pooled over label pairs it is driven by"
+            " negatives); macro_balanced_accuracy = mean over labels of (sens + spec) / 2"
+        )
     return out
 
 
@@ -180,7 +253,7 @@ def external_validation_summary(
 
     Each frame holds one model's predictions on `split` cases from one or more sites (column
     `site`); one row per (training site, test site) with macro AUROC and the micro AUROC with
-    its DeLong CI, flagged in-domain when the two sites agree.
+    its clustered DeLong CI (patients as clusters), flagged in-domain when the two sites agree.
     """
     rows = []
     for train_site, frame in runs.items():
@@ -188,9 +261,8 @@ def external_validation_summary(
         for test_site in sorted(np.unique(ps.sites)):
             sub = ps.subset(ps.sites == test_site)
             dl = delong(sub.y, sub.scores)
-            y_m, s_m = metrics.micro_pool(sub.y, sub.scores)
-            micro = delong(y_m, s_m)
-            low, high = micro.ci(confidence)
+            micro = _micro_auroc(sub, confidence, None)
+            low, high = micro["micro_auroc_ci"]
             rows.append(
                 {
                     "train_site": train_site,
@@ -200,9 +272,9 @@ def external_validation_summary(
                     "n_patients": sub.n_patients,
                     "n_images": sub.n_images,
                     "macro_auroc": metrics.macro(dl.auc),
-                    "micro_auroc": float(micro.auc[0]),
-                    "micro_auroc_low": float(low[0]),
-                    "micro_auroc_high": float(high[0]),
+                    "micro_auroc": micro["micro_auroc"],
+                    "micro_auroc_low": low,
+                    "micro_auroc_high": high,
                     "n_labels_defined": int(np.isfinite(dl.auc).sum()),
                 }
             )

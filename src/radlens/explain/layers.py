@@ -151,7 +151,7 @@ def select_layer(
     layout = "(N, C, D, H, W)" if ndim == 5 else "(N, C, H, W)"
     raise ModelError(
         f"no module of the model returns a {layout} feature map for this input;"
-        " pass layer=NAME (see model.named_modules())"
+        " choose one with --layer NAME (layer= in Python; see model.named_modules())"
     )
 
 

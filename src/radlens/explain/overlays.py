@@ -1,8 +1,11 @@
 """Heatmap overlays as PNG: one 2D image, or an axial / coronal / sagittal montage of a 3D volume.
 
 The heatmap (values in [0, 1], 1 = hottest) is drawn with a perceptual colour map ("inferno" by
-default) over the greyscale image, fully transparent below `min_value` so low attention does not
-tint the anatomy. Matplotlib's object API (`Figure`, Agg canvas) is used, never pyplot's state.
+default) over the greyscale image with an opacity that grows with the heat: fully transparent
+below `min_value`, then rising linearly to `alpha` (0.6) at the peak. Grad-CAM maps are broad, so
+a constant opacity would veil most of the image; with the ramp, low-evidence regions keep their
+grey values (within a few levels) and the anatomy stays readable under the hot spot.
+Matplotlib's object API (`Figure`, Agg canvas) is used, never pyplot's state.
 
 3D arrays follow the `Volume` convention (Z, Y, X): rows run anterior -> posterior and columns
 patient right -> left (right on the viewer's left, as radiologists read), slices ascend
@@ -49,17 +52,27 @@ def to_display(image: np.ndarray, window: tuple[float, float] | None = None) -> 
     return np.clip((img.astype(np.float32) - lo) / (hi - lo), 0.0, 1.0)
 
 
+#: opacity of the hottest point, and the heat below which the overlay is fully transparent
+ALPHA = 0.6
+MIN_VALUE = 0.3
+
+
 def heat_rgba(
-    heatmap: np.ndarray, *, cmap: str = "inferno", alpha: float = 0.55, min_value: float = 0.2
+    heatmap: np.ndarray,
+    *,
+    cmap: str = "inferno",
+    alpha: float = ALPHA,
+    min_value: float = MIN_VALUE,
 ) -> np.ndarray:
-    """(..., 4) RGBA of a [0, 1] heatmap; transparent where heat < `min_value`."""
+    """(..., 4) RGBA of a [0, 1] heatmap: transparent where heat <= `min_value`, the opacity
+    rising linearly from there to `alpha` at heat 1 (low evidence leaves the image visible)."""
     if cmap not in colormaps:
         raise ConfigError(f"unknown colour map {cmap!r}; e.g. 'inferno', 'magma', 'jet'")
     if not 0 <= alpha <= 1 or not 0 <= min_value < 1:
         raise ConfigError(f"alpha {alpha} must be in [0, 1] and min_value {min_value} in [0, 1)")
     heat = np.clip(np.nan_to_num(np.asarray(heatmap, dtype=np.float32)), 0.0, 1.0)
     rgba = colormaps[cmap](heat)
-    rgba[..., 3] = np.where(heat >= min_value, alpha, 0.0)
+    rgba[..., 3] = alpha * np.clip((heat - min_value) / (1.0 - min_value), 0.0, 1.0)
     return rgba
 
 
@@ -86,8 +99,8 @@ def overlay_2d(
     title: str | None = None,
     mask: np.ndarray | None = None,
     cmap: str = "inferno",
-    alpha: float = 0.55,
-    min_value: float = 0.2,
+    alpha: float = ALPHA,
+    min_value: float = MIN_VALUE,
     colorbar: bool = True,
     window: tuple[float, float] | None = None,
     size_inches: float = 4.0,
@@ -154,8 +167,8 @@ def montage_3d(
     spacing: Sequence[float] = (1.0, 1.0, 1.0),
     title: str | None = None,
     cmap: str = "inferno",
-    alpha: float = 0.55,
-    min_value: float = 0.2,
+    alpha: float = ALPHA,
+    min_value: float = MIN_VALUE,
     colorbar: bool = True,
     window: tuple[float, float] | None = None,
     panel_inches: float = 3.2,
@@ -171,7 +184,8 @@ def montage_3d(
     if mask is not None and np.asarray(mask).shape != vol.shape:
         raise DataError(f"mask shape {np.asarray(mask).shape} differs from volume {vol.shape}")
     if len(spacing) != 3 or min(spacing) <= 0:
-        raise ConfigError(f"spacing {tuple(spacing)} must be three positive (z, y, x) values in mm")
+        shown = np.asarray(spacing).tolist()  # plain numbers, not np.float64(...)
+        raise ConfigError(f"spacing {shown} must be three positive (z, y, x) values in mm")
     dz, dy, dx = map(float, spacing)
     z, y, x = montage_centre(heat, centre, mask)
     grey = to_display(vol, window)

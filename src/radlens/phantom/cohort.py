@@ -11,6 +11,7 @@ resolves them):
     P0001/S1/masks.npz           bool mask per "abnormality@location" + "lobes" label map
     P0001/S1/masks.nii.gz        label volume, values in findings.csv (format "nifti")
     P0001/S1/report.txt          the free-text report
+    outcomes.csv, README.md      SYNTHETIC follow-up; files and columns (radiographs: cxr_cohort)
 
 Every patient is drawn from its own seed (seed, patient index), so patient k is identical whatever
 the cohort size, and the same seed gives identical arrays and tables.
@@ -38,6 +39,13 @@ from radlens.core import parse_shape
 from radlens.data import IMAGE_COLUMNS, TRUTH_PREFIX
 from radlens.data.volumes import write_dicom_series, write_nifti
 from radlens.errors import ConfigError, DataError
+from radlens.phantom.cxr_cohort import (
+    check_radiograph_size,
+    radiograph_table_columns,
+    write_extras,
+    write_radiograph,
+)
+from radlens.phantom.cxr_reports import cxr_labels, write_cxr_report
 from radlens.phantom.geometry import Grid
 from radlens.phantom.habitus import LOBE_CODES, Habitus
 from radlens.phantom.lesions import (
@@ -110,6 +118,7 @@ def simulate_patient(
             date = date + dt.timedelta(days=int(rng.integers(60, 400)))
         noise_seed = int(rng.integers(2**31))
         report_seed = int(rng.integers(2**31))
+        cxr_rng = np.random.default_rng([report_seed, 2])  # the patient stream is left untouched
         study = None
         if render:
             study = render_study(habitus, specs, site, shape=shape, noise_seed=noise_seed)
@@ -126,6 +135,9 @@ def simulate_patient(
             "date": date,
             "report": write_report(ctx, np.random.default_rng(report_seed)),
             "true_findings": unique_findings(specs),
+            "cxr_report": write_cxr_report(specs, cxr_rng, comparison=prior_date),
+            "cxr_seed": int(cxr_rng.integers(2**31)),
+            "cxr_truth": cxr_labels(specs),
             "age": age,
             "study_uid": _uid(seed, index, j, "study"),
             "series_uid": _uid(seed, index, j, "series"),
@@ -240,7 +252,11 @@ def _study_row(study: PhantomStudy, info: dict, rel: Path) -> dict:
 
 
 def _write_study(
-    study: PhantomStudy, info: dict, out_dir: Path, formats: Sequence[str]
+    study: PhantomStudy,
+    info: dict,
+    out_dir: Path,
+    formats: Sequence[str],
+    radiograph_size: int | None = None,
 ) -> tuple[dict, list[dict]]:
     """Write a study's images, masks and report under `out_dir`: (table row, finding rows)."""
     rel = Path(info["patient_id"]) / f"S{info['study_index']}"
@@ -262,6 +278,8 @@ def _write_study(
     (folder / "report.txt").write_text(info["report"], encoding="utf-8")
     findings = _finding_rows(study, info["study_id"], keys, (rel / "masks.npz").as_posix())
     row.update(_study_row(study, info, rel))
+    if radiograph_size:
+        row.update(write_radiograph(study, info, folder, rel, radiograph_size))
     return row, findings
 
 
@@ -310,11 +328,14 @@ def synthesize_cohort(
     formats: Sequence[str] = ("dicom", "nifti"),
     progress: bool = True,
     workers: int = 1,
+    radiographs: bool = False,
+    radiograph_size: int = 256,
 ) -> pd.DataFrame:
     """Write a synthetic chest-CT cohort to `out_dir`; return the study table (cohort.parquet).
 
     `workers` > 1 renders patients in that many processes; every patient has its own seed, so
-    the files and the table are identical to a one-process run.
+    the files and the table are identical to a one-process run. `radiographs` adds a frontal
+    radiograph (`radiograph_size` pixels square), its masks and a CXR report per study.
     """
     if int(n_patients) < 1:
         raise ConfigError(f"n_patients must be >= 1; got {n_patients}")
@@ -322,17 +343,20 @@ def synthesize_cohort(
         raise ConfigError(f"sites must be in 1..{len(SITES)}; got {sites}")
     shape = parse_shape(shape, default=DEFAULT_SHAPE, what="shape")
     formats = parse_formats(formats)
+    size = check_radiograph_size(radiograph_size) if radiographs else None
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise DataError(f"{out}: exists and is not a folder; expected an output folder")
     out.mkdir(parents=True, exist_ok=True)
     job = partial(
-        _write_patient, seed=seed, shape=shape, sites=int(sites), out=out, formats=formats
-    )
+        _write_patient, seed=seed, shape=shape, sites=int(sites), out=out, formats=formats,
+        radiograph_size=size,
+    )  # fmt: skip
     rows, finding_rows = _render_patients(
         job, int(n_patients), workers=int(workers), progress=progress
     )
     cols = list(COLUMNS) + [TRUTH_PREFIX + a for a in ABNORMALITIES]
+    cols += radiograph_table_columns() if size else []
     table = pd.DataFrame(rows)[cols]
     table.to_csv(out / "cohort.csv", index=False)
     table.to_parquet(out / "cohort.parquet", index=False)
@@ -348,6 +372,7 @@ def synthesize_cohort(
         "abnormalities": list(ABNORMALITIES),
         "lobe_codes": LOBE_CODES,
     }
+    manifest.update(write_extras(table, findings, out, seed=int(seed), radiograph_size=size))
     (out / "cohort.json").write_text(json.dumps(manifest, indent=2))
     logger.info("wrote %d studies of %d patients to %s", len(table), n_patients, out)
     return table
@@ -361,11 +386,12 @@ def _write_patient(
     sites: int,
     out: Path,
     formats: Sequence[str],
+    radiograph_size: int | None = None,
 ) -> tuple[list[dict], list[dict]]:
     """Render and write every study of patient `k`: (table rows, finding rows)."""
     rows, found = [], []
     for study, info in simulate_patient(seed, k, shape=shape, sites=sites):
-        row, f = _write_study(study, info, out, formats)
+        row, f = _write_study(study, info, out, formats, radiograph_size)
         rows.append(row)
         found.extend(f)
     return rows, found

@@ -57,6 +57,13 @@ SIDE_WORDS = 7
 _ANCHOR_W = cython.declare(cython.Py_ssize_t, ANCHOR_WORDS)
 _SIDE_W = cython.declare(cython.Py_ssize_t, SIDE_WORDS)
 _JOINERS = frozenset({"", ",", "and", ", and", "or", ", or", "/", "-", "and/or", "+", "&"})
+# a differential ("A versus B", "A, less likely B"): the terms are listed together (they share a
+# location) and a cue before one of them is that term's own ("less likely" is not A's)
+_DIFF_JOINERS = frozenset({"versus", "vs", "vs.", "or less likely", "less likely", "more likely"})
+_LIST_JOINERS = _JOINERS | _DIFF_JOINERS | frozenset({"or likely", "likely"})
+#: cues that join two terms of a differential: they act on both sides, never on one term only
+_DIFF_CUES = frozenset({"versus", "vs", "vs."})
+_PREMOD_WORDS = cython.declare(cython.Py_ssize_t, 5)
 _MAX_ABBREV = cython.declare(cython.Py_ssize_t, max(len(a) for a in ABBREV_SET))
 
 
@@ -1112,12 +1119,15 @@ def _status(
     c_start: cython.Py_ssize_t
     c_end: cython.Py_ssize_t
     clause: cython.int = H.cf[k]
+    own: cython.bint = False  # the term has a cue of its own in a list ("A, likely B")
     j = k - 1
     while j >= lo:  # cues before the term act forward
         if H.cf[j] != clause:
             break
         c_start, c_end = H.hs[j], H.he[j]
         key = H.hk[j]
+        if own and T.kmask[key] & _TERM:
+            break  # the cues of an earlier list item are not this term's
         if cython.compiled or T.kmask[key] & _CUE_F:  # O(1) compiled: every hit is checked
             gap = _spaces(H, c_end, t_start)
             if gap > scope:
@@ -1134,6 +1144,8 @@ def _status(
                 cats |= T.kcue_f[key]
                 W.cues[2 * c], W.cues[2 * c + 1] = c_start + off, c_end + off
                 c += 1
+                if not own and _own_term(H, T, j, lo, hi) == k:
+                    own = True
         j -= 1
     clause = H.cb[k]
     j = k + 1
@@ -1155,7 +1167,7 @@ def _status(
                     c_end,
                 )
                 anchor_j = j
-            if T.kcue_b[key]:
+            if T.kcue_b[key] and _own_term(H, T, j, lo, hi) < 0:  # not a later term's own cue
                 cats |= T.kcue_b[key]
                 W.cues[2 * c], W.cues[2 * c + 1] = c_start + off, c_end + off
                 c += 1
@@ -1180,6 +1192,38 @@ def _status(
     W.c_first = first
     W.n_cues = c
     return rank
+
+
+@cython.cfunc
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def _own_term(
+    H: Hits, T: Tables, j: cython.Py_ssize_t, lo: cython.Py_ssize_t, hi: cython.Py_ssize_t
+) -> cython.Py_ssize_t:
+    """The hit of the term that cue j modifies as its own in a list, or -1: in "A, less likely
+    B" / "likely A, possible B" the cue follows a list joiner after an earlier hit and comes
+    within _PREMOD_WORDS words before the term, with only location hits between. A differential
+    cue ("A versus B") belongs to both terms: -1."""
+    if j <= lo or j + 1 >= hi:
+        return -1
+    text: str = H.text
+    before: str = text[H.he[j - 1] : H.hs[j]].strip().lower()
+    if not before or (before not in _JOINERS and before != ";"):
+        return -1
+    if text[H.hs[j] : H.he[j]].lower() in _DIFF_CUES:
+        return -1
+    m: cython.Py_ssize_t = j + 1
+    mask: cython.int
+    while m < hi:
+        mask = T.kmask[H.hk[m]]
+        if mask & _TERM:
+            break
+        if mask & (_CUE_F | _CUE_B | _STOP):
+            return -1
+        m += 1
+    if m >= hi or _spaces(H, H.he[j], H.hs[m]) > _PREMOD_WORDS:
+        return -1
+    return m
 
 
 @cython.cfunc
@@ -1466,7 +1510,10 @@ def _joined(H: Hits, ka: cython.Py_ssize_t, kb: cython.Py_ssize_t) -> cython.bin
     as "," / "and" / "or" between them)."""
     if ka == kb:
         return True
-    return H.text[H.he[ka] : H.hs[kb]].strip().lower() in _JOINERS
+    between: str = H.text[H.he[ka] : H.hs[kb]].strip().lower()
+    if between[:1] == ",":  # "A, versus B", "A, less likely B"
+        between = between[1:].strip()
+    return between in _LIST_JOINERS
 
 
 # --- rows ---------------------------------------------------------------------------------------

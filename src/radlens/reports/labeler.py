@@ -12,11 +12,14 @@ all runs in `radlens.reports.kernel`, compiled with Cython when the build allows
   terminator ("but", "however", "which", "there is" ...) and within ``max_scope_words`` words.
   Negation (or "resolved") -> ``absent``; otherwise uncertainty -> ``uncertain``; else ``present``.
   Pseudo-cues ("no change") are matched too, so the shorter cue inside them never fires. A "?"
-  after a term makes it uncertain.
+  after a term makes it uncertain. In a list, a cue right after a joiner and before a term is that
+  term's own ("atelectasis, less likely pneumonia": only pneumonia is uncertain; an earlier item's
+  cue does not reach it); "versus" / "vs" act on both terms of a differential.
 * anchors ("heart size", "aortic diameter") give a finding only with a "normal" cue (absent) or an
   "abnormal" cue (present) nearby: "heart size is normal" -> cardiomegaly absent.
 * locations: each location phrase attaches to the nearest term of its sentence that allows it and
-  to the terms listed with it ("consolidation and atelectasis in the left lower lobe"); side words
+  to the terms listed with it ("consolidation and atelectasis in the left lower lobe", "atelectasis
+  versus pneumonia at the left base", "A, less likely B, at the right base"); side words
   resolve sided phrases ("lower lobes", "bilateral") and bare sides ("right pleural effusion").
 * sections: terms in indication / history / technique / comparison never become ``present``
   (present there reads as ``uncertain``) and never set a label (`radlens.reports.tables`).
@@ -28,18 +31,21 @@ all runs in `radlens.reports.kernel`, compiled with Cython when the build allows
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from radlens.errors import ReportError
+from radlens.errors import ConfigError, ReportError
 from radlens.reports.accel import COMPILED, KERNEL, kernel
 from radlens.reports.matcher import Compiled, compiled_for
 from radlens.reports.sections import NON_REPORTING, find_sections
 
 __all__ = [
     "CACHE_SIZE",
+    "CHUNKS_PER_WORKER",
     "COMPILED",
     "KERNEL",
     "MAX_CHARS",
@@ -47,10 +53,12 @@ __all__ = [
     "Finding",
     "LabelerCache",
     "cache_for",
+    "check_workers",
     "explain",
     "kernel",
     "label",
     "label_many",
+    "label_parallel",
     "label_rows",
     "tables",
 ]
@@ -88,6 +96,43 @@ def label_many(texts: Iterable[str], vocab: str | Path = "chest_ct") -> list[lis
     for t in texts:
         t = _check_text(t)
         out.append(_to_findings(t, label_rows(t, compiled)))
+    return out
+
+
+#: pieces per worker process: small enough to balance long and short reports, large enough that
+#: pickling findings back costs little
+CHUNKS_PER_WORKER = 4
+
+
+def check_workers(workers: int, what: str = "--workers") -> int:
+    """`workers` when it is a whole number >= 1, else ConfigError naming `what`."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"{what} {workers!r}: expected a whole number of processes >= 1")
+    return workers
+
+
+def _label_chunk(args: tuple[list[str], str]) -> list[list[Finding]]:
+    texts, vocab = args
+    return label_many(texts, vocab=vocab)
+
+
+def label_parallel(
+    texts: list[str], vocab: str | Path = "chest_ct", workers: int = 1
+) -> list[list[Finding]]:
+    """`label_many` over `workers` processes; the same findings, in the order of `texts`.
+    Sending Finding objects back costs about as much as labelling them: for tables use
+    `radlens.reports.tables.label_frames` (what `radlens label --workers` runs)."""
+    check_workers(workers)
+    source = str(vocab)
+    if workers == 1 or len(texts) < 2:
+        return label_many(texts, vocab=source)
+    n = min(len(texts), workers * CHUNKS_PER_WORKER)
+    bounds = [len(texts) * i // n for i in range(n + 1)]
+    chunks = [(texts[a:b], source) for a, b in itertools.pairwise(bounds)]
+    out: list[list[Finding]] = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for part in pool.map(_label_chunk, chunks):
+            out.extend(part)
     return out
 
 

@@ -25,12 +25,15 @@ from radlens.errors import DataError, RadlensError
 from radlens.service import worklist as wl
 from radlens.service.access import make_access
 from radlens.service.auth import AuthError
+from radlens.service.dicom_address import parse_dicom_address
 from radlens.service.dicom_node import DicomNode
+from radlens.service.fhir import fhir_router
 from radlens.service.files import FileStore, sweep_leftovers
 from radlens.service.imaging import ImageService
 from radlens.service.pages import auth_error_response, pages_router, static_files
 from radlens.service.routes import api_routers
 from radlens.service.scoring import Scorer, load_scorer
+from radlens.service.send_results import ResultSender
 from radlens.service.sessions import SessionCookies, session_key
 from radlens.service.settings import Settings
 from radlens.service.store import Database
@@ -124,8 +127,17 @@ class Services:
                 poll_s=s.worker_poll_s,
                 threshold=s.finding_threshold,
                 loader=self.images.loader,
+                on_scored=self.result_sender(),
             )
             self.worker.start()
+
+    def result_sender(self) -> ResultSender | None:
+        """The after-scoring C-STORE of the DICOM results (`settings.send_results`), or None."""
+        s = self.settings
+        if not s.send_results:
+            return None
+        address = parse_dicom_address(s.send_results, option="send_results")
+        return ResultSender(self.db, self.files, address, calling_ae=s.ae_title)
 
     def stop_background(self) -> None:
         if self.node is not None:
@@ -201,6 +213,7 @@ def create_app(
     access = make_access(services.db, sessions)
     for router in api_routers(services, access):
         app.include_router(router)
+    app.include_router(fhir_router(services.db, access))
     app.mount("/static", static_files(), name="static")
     app.include_router(pages_router(services.db, sessions, access.viewer))
     return app

@@ -1,12 +1,17 @@
 """DICOM C-STORE / C-ECHO node (pynetdicom) feeding the same ingest path as uploads.
 
-Each received instance is validated and written to the content-addressed store at once; its rows
-are committed for the whole association in one transaction when the peer asks to release (before
-the release is answered), so a sender that sees a clean release knows its study is stored. An
-instance that fails validation is answered with a failure status whose Error Comment (0000,0902)
-names the reason (0xA900 for a non-CT image, 0xC000 for an unreadable or invalid one, 0xA700 when
-it cannot be stored), and is never stored. An aborted
-association commits what was acknowledged so far (those instances were accepted).
+Durability: each received instance is validated, its file written (temp file, fsync, rename,
+folder fsync) and its row committed in its own short transaction (SQLite with
+`synchronous=FULL`) before the C-STORE Success is answered; Success therefore means the instance
+survives a crash or a stop at any later moment. A file whose row was never committed was never
+acknowledged; the start-up sweep (`reconcile_store`, run before the port opens) removes it.
+
+An instance that fails validation is answered with a failure status whose Error Comment
+(0000,0902) names the reason (0xA900 for a non-CT image, 0xC000 for an unreadable or invalid one,
+0xC409 for a patient identity conflict with its study, 0xA700 when it cannot be stored), and is
+never stored. An association that ends without a release (an A-ABORT from the sender, a dropped
+connection) marks the studies it added instances to `incomplete`: they are listed but not scored
+until a later association that is released normally adds to them, or someone asks a rescore.
 """
 
 from __future__ import annotations
@@ -26,7 +31,13 @@ from pynetdicom.sop_class import (
 
 from radlens.errors import RadlensError, ServiceError
 from radlens.service.files import FileStore
-from radlens.service.ingest import StoredInstance, commit_instances
+from radlens.service.identity import IdentityConflict
+from radlens.service.ingest import (
+    StoredInstance,
+    commit_instances,
+    finish_association,
+    reconcile_store,
+)
 from radlens.service.instances import meta_from_dataset, not_ct_reason
 from radlens.service.store import Database
 
@@ -35,6 +46,9 @@ STATUS_SUCCESS = 0x0000
 STATUS_CANNOT_UNDERSTAND = 0xC000
 STATUS_OUT_OF_RESOURCES = 0xA700
 STATUS_NOT_SOP_CLASS = 0xA900  # Error: Data Set does not match SOP Class
+#: Error (Cannot understand, 0xCxxx processing failure): the instance's patient identity
+#: conflicts with its study's; the Error Comment names both identities
+STATUS_IDENTITY_CONFLICT = 0xC409
 ERROR_COMMENT_MAX = 64  # (0000,0902) Error Comment is an LO: at most 64 characters
 TRANSFER_SYNTAXES = [
     "1.2.840.10008.1.2.1",  # Explicit VR Little Endian
@@ -56,9 +70,12 @@ def refusal(status: int, comment: str) -> Dataset:
 
 
 @dataclass
-class _Batch:
-    items: list[StoredInstance] = field(default_factory=list)
-    committed: bool = False
+class _Association:
+    """What one association stored: study ids and how many new instances; released or not."""
+
+    studies: set[int] = field(default_factory=set)
+    new_instances: int = 0
+    released: bool = False
 
 
 class DicomNode:
@@ -86,12 +103,12 @@ class DicomNode:
         for sop in (CTImageStorage, EnhancedCTImageStorage):
             self.ae.add_supported_context(sop, TRANSFER_SYNTAXES)
         self._server = None
-        self._batches: dict[int, _Batch] = {}
+        self._assocs: dict[int, _Association] = {}
         self._lock = threading.Lock()
 
-    def _batch(self, assoc) -> _Batch:
+    def _state(self, assoc) -> _Association:
         with self._lock:
-            return self._batches.setdefault(id(assoc), _Batch())
+            return self._assocs.setdefault(id(assoc), _Association())
 
     def _on_echo(self, event) -> int:
         return STATUS_SUCCESS
@@ -114,6 +131,10 @@ class DicomNode:
             return refusal(
                 STATUS_CANNOT_UNDERSTAND, f"unreadable dataset: {type(exc).__name__}: {exc}"
             )
+        return self._store(event, meta)
+
+    def _store(self, event, meta) -> int | Dataset:
+        """Write the file, commit its row, and only then answer Success (see the docstring)."""
         try:
             data = bytes(event.encoded_dataset(include_meta=True))
             sha = self.files.put_bytes(data)
@@ -121,30 +142,49 @@ class DicomNode:
             log.error("cannot write a received instance: %s", exc)
             reason = exc.strerror or type(exc).__name__
             return refusal(STATUS_OUT_OF_RESOURCES, f"cannot store the instance: {reason}")
-        self._batch(event.assoc).items.append(StoredInstance(sha, len(data), meta))
-        return STATUS_SUCCESS
-
-    def _commit(self, assoc, reason: str) -> None:
-        with self._lock:
-            batch = self._batches.pop(id(assoc), None)
-        if batch is None or not batch.items or batch.committed:
-            return
-        batch.committed = True
         try:
-            commit_instances(self.db, batch.items, "dicom")
-        except Exception:
-            log.exception("committing %d instance(s) on %s failed", len(batch.items), reason)
+            result = commit_instances(
+                self.db, [StoredInstance(sha, len(data), meta)], "dicom", audit=False
+            )
+        except IdentityConflict as exc:
+            detail = exc.detail
+            return refusal(
+                STATUS_IDENTITY_CONFLICT,
+                f"PatientID {detail['instance_key']} conflicts with study's {detail['study_key']}",
+            )
+        except RadlensError as exc:  # e.g. its series belongs to another study
+            log.warning("refused an instance: %s", exc)
+            return refusal(STATUS_CANNOT_UNDERSTAND, str(exc))
+        except Exception as exc:  # database down or full: not stored, so not acknowledged
+            log.error("cannot index a received instance: %s", type(exc).__name__, exc_info=True)
+            kind = type(exc).__name__  # not str(exc): SQL parameters may hold patient data
+            return refusal(STATUS_OUT_OF_RESOURCES, f"cannot index the instance: {kind}")
+        state = self._state(event.assoc)
+        state.studies.update(result.study_ids)
+        state.new_instances += result.new_instances
+        return STATUS_SUCCESS
 
     def _on_acse_recv(self, event) -> None:
         primitive = event.primitive
         if isinstance(primitive, A_RELEASE) and primitive.result is None:
-            self._commit(event.assoc, "release")  # before the A-RELEASE-RP goes out
+            self._state(event.assoc).released = True
 
     def _on_end(self, event) -> None:
-        self._commit(event.assoc, "abort/close")
+        with self._lock:
+            state = self._assocs.pop(id(event.assoc), None)
+        if state is None or not state.studies:
+            return
+        try:
+            finish_association(
+                self.db, sorted(state.studies), state.new_instances, complete=state.released
+            )
+        except Exception:
+            log.exception("cannot record the end of an association")
 
     def start(self) -> None:
-        """Start listening in background threads."""
+        """Reconcile the store with the index (`reconcile_store`), then listen in background
+        threads."""
+        reconcile_store(self.db, self.files)
         handlers = [
             (evt.EVT_C_ECHO, self._on_echo),
             (evt.EVT_C_STORE, self._on_store),

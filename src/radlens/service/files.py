@@ -2,7 +2,9 @@
 
 Writes go to a temporary file in the same directory, are fsynced and renamed into place, so a blob
 path either holds the complete content or does not exist. Writing the same content twice is a no-op.
-Orphan blobs (written before a failed database transaction) are harmless and can be swept later.
+The folder is fsynced after the rename, so a blob that `put_bytes` returned survives a crash.
+Orphan blobs (written before a failed or interrupted database transaction) are removed by
+`radlens.service.ingest.reconcile_store` at start-up.
 A writer killed mid-write (`kill -9`) leaves its `.tmp-*` file behind, and a killed scoring its
 `radlens-score-*` folder in the temp dir: `sweep_leftovers` (run at service start-up) removes
 those that are old enough that no live writer can still own them.
@@ -16,6 +18,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from radlens.errors import ServiceError
@@ -47,7 +50,10 @@ class FileStore:
         target = self.path_of(digest)
         if target.exists() and target.stat().st_size == len(data):
             return digest
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.parent.is_dir():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _fsync_dir(target.parent.parent)  # new ab/cd folders: their names on disk too
+            _fsync_dir(self.root)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=TEMP_PREFIX)
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -58,7 +64,15 @@ class FileStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        _fsync_dir(target.parent)  # the rename (the blob's name) is on disk too
         return digest
+
+    def blobs(self) -> Iterator[Path]:
+        """Every stored blob (`ROOT/ab/cd/<sha256>`), temporary files excluded."""
+        for path in self.root.glob("??/??/*"):
+            name = path.name
+            if len(name) == 64 and set(name) <= _HEX and path.is_file():
+                yield path
 
     def exists(self, sha256: str) -> bool:
         return self.path_of(sha256).is_file()
@@ -81,6 +95,17 @@ class FileStore:
             except OSError as exc:  # another process swept it first, or no permission
                 log.warning("cannot remove store leftover %s: %s", path, exc)
         return removed
+
+
+def _fsync_dir(folder: Path) -> None:
+    """fsync a directory so renames and new entries in it survive a crash (POSIX only)."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _owned(path: Path) -> bool:

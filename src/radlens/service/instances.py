@@ -24,7 +24,7 @@ CT_SOP_CLASSES = {
 class InstanceMeta:
     """What the store keeps of one image instance (identifiers and descriptive text)."""
 
-    patient_key: str
+    patient_key: str  # DICOM PatientID; "" when the instance has none
     patient_name: str
     birth_date: str
     sex: str
@@ -38,6 +38,7 @@ class InstanceMeta:
     sop_uid: str
     instance_number: int | None
     kind: str = "dicom"
+    issuer: str = ""  # DICOM IssuerOfPatientID
 
 
 def _text(ds: pydicom.Dataset, keyword: str, limit: int) -> str:
@@ -97,7 +98,8 @@ def meta_from_dataset(ds: pydicom.Dataset, name: str) -> InstanceMeta:
     except (TypeError, ValueError):
         instance_number = None
     return InstanceMeta(
-        patient_key=_text(ds, "PatientID", 128) or "UNKNOWN",
+        patient_key=_text(ds, "PatientID", 128),
+        issuer=_text(ds, "IssuerOfPatientID", 64),
         patient_name=_text(ds, "PatientName", 256),
         birth_date=_text(ds, "PatientBirthDate", 16),
         sex=_text(ds, "PatientSex", 16),

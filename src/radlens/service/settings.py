@@ -13,7 +13,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from radlens.data import DEFAULT_FITNESS, FitnessRules, load_fitness_rules
 from radlens.errors import ConfigError
+from radlens.service.dicom_address import parse_dicom_address
 
 ENV_PREFIX = "RADLENS_"
 
@@ -55,6 +57,22 @@ class Settings(BaseModel):
     session_secret: str = ""
     enable_worker: bool = True
     enable_dicom: bool = True
+    # the chest-CT fitness check before scoring (`radlens.data.FitnessRules`): thresholds from
+    # this YAML/JSON file, else the defaults; `check_fitness=false` scores everything
+    check_fitness: bool = True
+    fitness_rules: Path | None = None
+    # "AE@HOST:PORT": after scoring, C-STORE the DICOM SR + heatmap maps there (empty: off)
+    send_results: str = ""
+
+    @field_validator("send_results")
+    @classmethod
+    def _check_send_results(cls, value: str) -> str:
+        if value.strip():
+            try:
+                parse_dicom_address(value, option="send_results")
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return value.strip()
 
     @field_validator("ae_title")
     @classmethod
@@ -70,6 +88,14 @@ class Settings(BaseModel):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.service_dir / 'radlens.sqlite3').as_posix()}"
+
+    def fitness_in_force(self) -> FitnessRules | None:
+        """The worker's fitness rules: `fitness_rules` loaded, the defaults, or None (off)."""
+        if not self.check_fitness:
+            return None
+        if self.fitness_rules is None:
+            return DEFAULT_FITNESS
+        return load_fitness_rules(self.fitness_rules)
 
     @property
     def resolved_storage_dir(self) -> Path:

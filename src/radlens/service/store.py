@@ -59,12 +59,14 @@ def utcnow() -> datetime:
 
 
 class StudyStatus(enum.StrEnum):
-    """Scoring life cycle: pending -> scoring (claimed) -> scored | failed."""
+    """Scoring life cycle: pending -> scoring (claimed) -> scored | failed | not_scorable (the
+    study failed the fitness check before scoring; `Study.error` says why)."""
 
     PENDING = "pending"
     SCORING = "scoring"
     SCORED = "scored"
     FAILED = "failed"
+    NOT_SCORABLE = "not_scorable"
 
 
 class Role(enum.StrEnum):
@@ -95,9 +97,15 @@ class Base(DeclarativeBase):
 
 
 class Patient(Base):
+    """One patient, keyed by (IssuerOfPatientID, PatientID); a study without a PatientID gets a
+    placeholder patient of its own (`placeholder=True`, key `NOID-<StudyInstanceUID>`)."""
+
     __tablename__ = "patients"
+    __table_args__ = (UniqueConstraint("issuer", "patient_key", name="uq_patients_issuer_key"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    patient_key: Mapped[str] = mapped_column(String(128), unique=True)  # DICOM PatientID
+    patient_key: Mapped[str] = mapped_column(String(128))  # DICOM PatientID
+    issuer: Mapped[str] = mapped_column(String(64), default="")  # DICOM IssuerOfPatientID
+    placeholder: Mapped[bool] = mapped_column(Boolean, default=False)
     name: Mapped[str] = mapped_column(String(256), default="")
     birth_date: Mapped[str] = mapped_column(String(16), default="")
     sex: Mapped[str] = mapped_column(String(16), default="")
@@ -130,6 +138,9 @@ class Study(Base):
     top_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     top_abnormality: Mapped[str] = mapped_column(String(64), default="")
     error: Mapped[str] = mapped_column(Text, default="")
+    # the last association that added instances was aborted by its sender: not scored until a
+    # later association completes it or someone asks for a rescore
+    incomplete: Mapped[bool] = mapped_column(Boolean, default=False)
     patient: Mapped[Patient] = relationship(back_populates="studies")
     series: Mapped[list[Series]] = relationship(back_populates="study", order_by="Series.id")
     predictions: Mapped[list[Prediction]] = relationship(back_populates="study")
@@ -157,6 +168,8 @@ class Instance(Base):
     size: Mapped[int] = mapped_column(Integer)
     instance_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the start-up sweep found no file for this row (`radlens.service.ingest.reconcile_store`)
+    file_missing: Mapped[bool] = mapped_column(Boolean, default=False)
     series: Mapped[Series] = relationship(back_populates="instances")
 
 
@@ -235,6 +248,21 @@ class AuditEvent(Base):
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
+class IdentityEvent(Base):
+    """Patient identity audit: refused conflicts (an instance whose patient is not its study's),
+    placeholder patients and name changes; never merged, never overwritten silently."""
+
+    __tablename__ = "identity_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # conflict | name_change | placeholder
+    source: Mapped[str] = mapped_column(String(16), default="")
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), nullable=True)
+    study_uid: Mapped[str] = mapped_column(String(64), default="")
+    sop_uid: Mapped[str] = mapped_column(String(64), default="")
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL, a busy time-out and its parent folder created."""
     parsed = make_url(url)
@@ -247,7 +275,9 @@ def make_engine(url: str) -> Engine:
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
+            # FULL: a commit is on disk (WAL fsynced) when it returns; a C-STORE Success is only
+            # sent after its row is committed, so this is what makes Success durable
+            cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=60000")
             cur.close()

@@ -5,6 +5,11 @@ rule). The worker claims it with a conditional UPDATE (pending -> scoring, with 
 token); the results are committed together with scoring -> scored in one transaction that only
 succeeds while the claim token is still ours. A claim left by a crash is taken back at start-up
 (`recover`) or after `claim_lease_s`, so every study is scored and none twice.
+
+With `fitness` rules (`radlens.data.FitnessRules`), the loaded volume is checked before scoring:
+a study that is not a plausible chest CT (modality, body part, slices, coverage, spacing,
+orientation, HU range) is marked `not_scorable` with the reasons and is never ranked by a score.
+A study marked `incomplete` (its sender aborted the association) is not claimed.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy import and_, delete, or_, select, update
 
+from radlens.data import FitnessRules, fitness_problems
 from radlens.data.volumes import load_volume
-from radlens.errors import RadlensError
+from radlens.errors import NotScorableError, RadlensError
 from radlens.service.failures import failure_reason
 from radlens.service.files import SCORE_TMP_PREFIX, FileStore
 from radlens.service.scoring import Scorer
@@ -81,6 +87,7 @@ def _eligible(now, timeout_s: float, lease_s: float):
     lease_before = now - timedelta(seconds=lease_s)
     return and_(
         Study.visible.is_(True),
+        Study.incomplete.is_(False),  # an aborted association's study waits to be completed
         or_(
             and_(Study.status == StudyStatus.PENDING, Study.last_instance_at <= complete_before),
             and_(Study.status == StudyStatus.SCORING, Study.claimed_at <= lease_before),
@@ -102,6 +109,8 @@ class Worker:
         poll_s: float = 1.0,
         threshold: float = 0.5,
         loader=default_loader,
+        on_scored=None,
+        fitness: FitnessRules | None = None,
     ) -> None:
         self.db, self.files, self.scorer = db, files, scorer
         self.completion_timeout_s = completion_timeout_s
@@ -109,6 +118,9 @@ class Worker:
         self.poll_s = poll_s
         self.threshold = threshold
         self.loader = loader
+        self.fitness = fitness  # None: no fitness check before scoring
+        # called with the study id after its scores are committed (e.g. `ResultSender`)
+        self.on_scored = on_scored
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -149,6 +161,9 @@ class Worker:
     def _score(self, study_id: int) -> tuple[list, dict[str, np.ndarray]]:
         with tempfile.TemporaryDirectory(prefix=SCORE_TMP_PREFIX) as tmp:
             volume = self.loader(materialise_series(self.db, self.files, study_id, Path(tmp)))
+            problems = [] if self.fitness is None else fitness_problems(volume, self.fitness)
+            if problems:
+                raise NotScorableError("not scorable", problems)
             predictions = list(self.scorer.score(volume))
             heatmaps = (
                 dict(self.scorer.heatmaps(volume)) if hasattr(self.scorer, "heatmaps") else {}
@@ -169,6 +184,10 @@ class Worker:
             predictions, heatmaps = self._score(study_id)
             result = triage_predictions(predictions, self.threshold)
             blobs = self._store_heatmaps(heatmaps)
+        except NotScorableError as exc:  # not a chest CT: never ranked by a score
+            log.info("study id %d is not scorable: %s", study_id, "; ".join(exc.reasons))
+            reason = "not scorable: " + "; ".join(exc.reasons)
+            return self._finish_failed(study_id, token, reason, StudyStatus.NOT_SCORABLE)
         except Exception as exc:  # a bad volume or a broken model fails this study only
             log.warning("scoring study id %d failed: %s", study_id, exc, exc_info=True)
             return self._finish_failed(study_id, token, f"{type(exc).__name__}: {exc}")
@@ -237,19 +256,33 @@ class Worker:
                     detail={"model_version": version, "n_predictions": len(predictions)},
                 )
             )
-        log.info("scored study id %d (urgency rank %d)", study_id, result.urgency_rank)
+        self._after_scored(study_id, result.urgency_rank)
         return True
 
-    def _finish_failed(self, study_id: int, token: str, message: str) -> bool:
-        """Mark the study failed and back to the unscored state (rank, top score and the
-        predictions, findings and heatmaps of an earlier scoring cleared), so the worklist puts
-        it after the scored studies; the stored error is a short reason without file paths."""
+    def _after_scored(self, study_id: int, urgency_rank: int) -> None:
+        """Log the committed scoring, then run `on_scored`: a failing hook logs, never undoes
+        the scores."""
+        log.info("scored study id %d (urgency rank %d)", study_id, urgency_rank)
+        if self.on_scored is not None:
+            try:
+                self.on_scored(study_id)
+            except Exception:
+                log.exception("after-scoring hook failed for study id %d", study_id)
+
+    def _finish_failed(
+        self, study_id: int, token: str, message: str, status=StudyStatus.FAILED
+    ) -> bool:
+        """Mark the study failed (or `not_scorable`) and back to the unscored state (rank, top
+        score and the predictions, findings and heatmaps of an earlier scoring cleared), so the
+        worklist puts it after the scored studies; the stored error is a short reason without
+        file paths."""
+        failed = status == StudyStatus.FAILED
         with self.db.session() as session:
             result = session.execute(
                 update(Study)
                 .where(Study.id == study_id, Study.claim_token == token)
                 .values(
-                    status=StudyStatus.FAILED,
+                    status=status,
                     claim_token=None,
                     error=failure_reason(message),
                     urgency_rank=UNSCORED_RANK,
@@ -261,7 +294,8 @@ class Worker:
             if result.rowcount == 1:
                 for table in (Prediction, Finding, Heatmap):
                     session.execute(delete(table).where(table.study_id == study_id))
-            session.add(AuditEvent(action="scoring_failed", study_id=study_id, detail={}))
+            action = "scoring_failed" if failed else "not_scorable"
+            session.add(AuditEvent(action=action, study_id=study_id, detail={}))
             return result.rowcount == 1
 
     def run_once(self) -> int:

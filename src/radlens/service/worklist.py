@@ -76,6 +76,10 @@ def _study_summary(study: Study, patient: Patient, n_instances: int) -> dict[str
         "received_at": _iso(study.received_at),
         "scored_at": _iso(study.scored_at),
         "n_instances": n_instances,
+        "incomplete": study.incomplete,
+        "patient_placeholder": patient.placeholder,
+        "issuer": patient.issuer,
+        "error": study.error if study.status == StudyStatus.NOT_SCORABLE else "",
     }
 
 
@@ -274,6 +278,20 @@ def sign_report(db: Database, study_id: int, principal: Principal) -> dict[str, 
         )
         session.flush()
         return _report_dict(report, study_id, session)
+
+
+def rescore(db: Database, study_id: int, principal: Principal) -> dict[str, Any]:
+    """Queue a study for scoring again (also an `incomplete` or `not_scorable` one): back to
+    pending with its incomplete mark cleared; audited. A study being scored is left alone."""
+    with db.session() as session:
+        study = get_visible_study(session, study_id)
+        if study.status == StudyStatus.SCORING:
+            raise ConflictError(f"study {study_id} is being scored now; try again later")
+        study.status, study.incomplete, study.claim_token = StudyStatus.PENDING, False, None
+        session.add(
+            AuditEvent(action="rescore", study_id=study_id, user_id=principal.user_id, detail={})
+        )
+        return {"id": study_id, "status": StudyStatus.PENDING.value}
 
 
 def audit_trail(db: Database, *, study_id: int | None = None, limit: int = 500) -> list[dict]:

@@ -1,6 +1,7 @@
 """Training: typed config, the Fabric loop, data sources, run directories (with plan.json),
 checkpoints, devices and data-parallel helpers."""
 
+from radlens.training.checkpoints import RunProgress, restore_training_state, save_checkpoints
 from radlens.training.config import (
     TrainConfig,
     check_augment,
@@ -16,6 +17,7 @@ from radlens.training.summary import metrics_table
 
 __all__ = [
     "LoadedRun",
+    "RunProgress",
     "TrainConfig",
     "TrainResult",
     "bf16_native",
@@ -30,7 +32,9 @@ __all__ = [
     "predict_scores",
     "repredict_split",
     "resolve_config",
+    "restore_training_state",
     "run_plan",
+    "save_checkpoints",
     "subset_indices",
     "train",
 ]

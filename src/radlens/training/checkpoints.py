@@ -5,6 +5,13 @@ scheduler states, the epoch reached, the best-so-far bookkeeping, the history an
 state (torch, CUDA, NumPy, Python, and the batch-permutation and augmentation generators).
 Both files also carry what `radlens.training.run.load_run` needs to rebuild the model (task, label
 names, geometry, config) and the run's plan.
+
+While a run trains, ``last.pt`` is complete, so an interrupted run resumes. When it ends,
+`lighten_last` makes the run directory keep its weights once: ``last.pt`` loses the optimiser,
+scheduler and random states (Adam's moments are twice the weights) and, when the last epoch was
+the best, its weights too (``checkpoint.pt`` holds them: ``"model_file"`` says so). Such a
+"light" run cannot be extended with ``--resume --epochs N`` (`check_resumable` says so and how
+to go on: ``--init``); train with ``--keep-optimizer`` to keep ``last.pt`` complete.
 """
 
 from __future__ import annotations
@@ -19,12 +26,15 @@ import torch
 from torch import nn
 
 from radlens.core import CHECKPOINT, LAST, RunPlan, atomic_save
+from radlens.errors import ConfigError
 from radlens.models import Task
 from radlens.training.config import TrainConfig
 
 __all__ = [
     "RunProgress",
+    "check_resumable",
     "checkpoint_meta",
+    "lighten_last",
     "load_best_weights",
     "restore_training_state",
     "rng_state",
@@ -161,4 +171,40 @@ def save_checkpoints(
             "history": progress.history,
             "rng": rng_state(perm_gen, aug_gen),
         },
+    )
+
+
+#: what a light ``last.pt`` drops: the state that only continuing the optimisation needs
+RESUME_ONLY = ("optimizer", "scheduler", "rng")
+
+
+def lighten_last(run_dir: Path, *, keep_optimizer: bool = False) -> dict[str, Any] | None:
+    """Rewrite a finished run's ``last.pt`` without `RESUME_ONLY` state, and without weights when
+    the last epoch was the best (``checkpoint.pt`` holds them; ``"model_file"`` names it).
+    Returns the state written (a light one is left as it is); `keep_optimizer`: do nothing."""
+    if keep_optimizer:
+        return None
+    path = run_dir / LAST
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("light"):
+        return state
+    light = {k: v for k, v in state.items() if k not in RESUME_ONLY}
+    light["light"] = True
+    if state["best_epoch"] == state["epoch"] and (run_dir / CHECKPOINT).is_file():
+        del light["model"]
+        light["model_file"] = CHECKPOINT
+    atomic_save(path, light)
+    return light
+
+
+def check_resumable(state: dict[str, Any], run_dir: Path) -> None:
+    """ConfigError when ``last.pt`` is light (`lighten_last`): the optimiser state a resume
+    continues from is gone."""
+    if not state.get("light"):
+        return
+    raise ConfigError(
+        f"--resume: {run_dir / LAST} holds no optimiser state: run {run_dir} finished without "
+        "--keep-optimizer, so it kept its weights only. Fine-tune from its weights with "
+        f"--init {run_dir} --out NEW_RUN, or train with --keep-optimizer to keep a run "
+        "extendable with --resume --epochs N"
     )

@@ -132,6 +132,11 @@ class TrainConfig(BaseModel):
     # output
     out: str = Field("runs/run", description="Run directory to write.")
     checkpoint_every: int = Field(1, ge=1, description="Write checkpoints every N epochs.")
+    keep_optimizer: bool = Field(
+        False,
+        description="Keep the optimiser state in last.pt when the run ends (needed to extend a"
+        " finished run with --resume --epochs N; else last.pt keeps weights only, once).",
+    )
 
     @field_validator("cohort_shape", mode="before")
     @classmethod

@@ -1,7 +1,9 @@
 """``--init``: start a run from another run's best weights (weights only, no optimiser state).
 
 The source is a run directory (its ``checkpoint.pt``) or a radlens ``.pt`` file. Backbone tensors
-load where name and shape match; the rows of the final layer are re-mapped by label name (a label
+load where name and shape match (a `radlens pretrain` checkpoint names the prefix of its image
+backbone's tensors, ``encoder_prefix``: only those load, the prefix stripped, and its head has no
+labels to re-map); the rows of the final layer are re-mapped by label name (a label
 the source knew gets its row, a new label keeps its fresh initialisation, a dropped label is
 ignored). `init_weights` returns what it did, for the log and for metrics.json.
 """
@@ -76,10 +78,13 @@ def init_weights(source: str, model: nn.Module, task: Task, model_name: str) -> 
             f" {model_name!r} (weights load only into the same model)"
         )
     weights: dict[str, torch.Tensor] = ckpt["model"]
+    prefix = ckpt.get("encoder_prefix")  # a pretraining run: only its image backbone loads
+    if prefix:
+        weights = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
     target = model.state_dict()
     head = head_layer(model, task.num_outputs)
     head_keys = {f"{head}.weight", f"{head}.bias"} if head else set()
-    src_rows = {name: i for i, name in enumerate(_source_rows(ckpt))}
+    src_rows = {} if prefix else {name: i for i, name in enumerate(_source_rows(ckpt))}
     new_rows = output_names(task)
     remapped = [n for n in new_rows if n in src_rows]
     loaded, fresh, skipped, update = [], [], [], {}

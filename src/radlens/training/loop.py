@@ -38,6 +38,7 @@ from radlens.models import Task, supports_channels_last
 from radlens.training.checkpoints import (
     RunProgress,
     checkpoint_meta,
+    lighten_last,
     load_best_weights,
     restore_training_state,
     save_checkpoints,
@@ -346,6 +347,7 @@ def finish_training(t: Training, wall: float) -> TrainResult:
                 **({"init": t.meta["init"]} if "init" in t.meta else {}),
             },
         )
+        lighten_last(t.run_dir, keep_optimizer=t.config.keep_optimizer)
     return TrainResult(
         t.run_dir, t.end_epoch, t.progress.best_epoch, t.progress.best_val_auc, metrics, wall, ips
     )

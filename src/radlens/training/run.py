@@ -32,6 +32,7 @@ from radlens.core import (
 from radlens.data import ArrayDataset
 from radlens.errors import ConfigError, EvaluationError, ModelError
 from radlens.models import Task, predictions_to_frame, prevalence
+from radlens.training.checkpoints import check_resumable
 from radlens.training.config import TrainConfig, make_config
 from radlens.training.device import images_to_tensor, predict_scores, subset_indices
 from radlens.training.model_setup import make_model
@@ -61,6 +62,7 @@ HARDWARE_FIELDS = {
     "out",
     "eval_batch_size",
     "checkpoint_every",
+    "keep_optimizer",
 }
 
 
@@ -103,6 +105,7 @@ def prepare_run_dir(
         return config, None
     saved = _read_config(run_dir)
     state = _torch_load(run_dir / LAST)
+    check_resumable(state, run_dir)
     extend = _extended_epochs(config, saved, state, run_dir)
     for name in config.model_fields_set - HARDWARE_FIELDS - extend.keys():
         if getattr(config, name) != getattr(saved, name):

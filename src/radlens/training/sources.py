@@ -9,10 +9,11 @@ is that data, else as "arrays". `run_plan` describes it as a `radlens.core.plan.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from radlens.core import DataSource, RunPlan
-from radlens.data import ArrayDataset, load_ct_cohort
+from radlens.data import ArrayDataset, load_ct_cohort, read_cohort_manifest
 from radlens.data.medmnist import dataset_names, load_medmnist
 from radlens.data.radiographs import load_image_folder
 from radlens.training.config import TrainConfig
@@ -40,6 +41,7 @@ def load_dataset(config: TrainConfig) -> ArrayDataset:
             options["windows"] = [tuple(w) for w in config.cohort_windows]
         if config.cohort_spacing is not None:
             options["target_spacing"] = config.cohort_spacing
+        options.update(_imported_cohort_options(config))
         return load_ct_cohort(config.cohort, **options).dataset
     if config.dataset:
         return load_medmnist(
@@ -60,6 +62,21 @@ def load_dataset(config: TrainConfig) -> ArrayDataset:
         seed=config.seed,
         site_column=config.site_column,
     )
+
+
+def _imported_cohort_options(config: TrainConfig) -> dict[str, Any]:
+    """An imported cohort (`radlens cohort import`, its cohort.json has a schema_version): its
+    reports are labelled with the vocabulary it was imported with, and its volume cache is used
+    unless --cohort-cache names another."""
+    manifest = read_cohort_manifest(config.cohort)  # type: ignore[arg-type]
+    if manifest is None:
+        return {}
+    options: dict[str, Any] = {"vocab": manifest.vocab}
+    if config.cohort_cache is None and manifest.volume_cache:
+        folder = Path(config.cohort)  # type: ignore[arg-type]
+        folder = folder if folder.is_dir() else folder.parent
+        options["cache_dir"] = str(folder / manifest.volume_cache)
+    return options
 
 
 def _is_ct_cohort(ds: ArrayDataset) -> bool:

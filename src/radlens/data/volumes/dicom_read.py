@@ -184,9 +184,22 @@ def _group(items: list[tuple[Path, Dataset]]) -> dict[str, list[tuple[Path, Data
     return groups
 
 
-def list_series(folder: str | Path) -> list[SeriesInfo]:
-    """The series in a folder (headers only), ordered by SeriesNumber."""
-    return _summaries(_group(_read_all(dicom_files(folder), pixels=False)))
+def list_series(folder: str | Path, *, skipped: list[Path] | None = None) -> list[SeriesInfo]:
+    """The series in a folder (headers only), ordered by SeriesNumber. Given a `skipped` list,
+    files that are not readable DICOM are appended to it instead of raising DataError."""
+    files = dicom_files(folder)
+    if skipped is None:
+        return _summaries(_group(_read_all(files, pixels=False)))
+    items = []
+    for path in files:
+        try:
+            item = _read_checked(path, False)
+        except DataError:
+            skipped.append(path)
+            continue
+        if item is not None:
+            items.append(item)
+    return _summaries(_group(items))
 
 
 def _describe(infos: list[SeriesInfo]) -> str:
@@ -282,6 +295,8 @@ def _metadata(ds: Dataset, ordered: list[Slice], source: Path) -> dict[str, obje
     meta["source"] = str(source)
     meta["files"] = sorted({str(s.path) for s in ordered})
     meta["n_slices"] = len(ordered)
+    normal = np.cross(ordered[0].row_dir, ordered[0].col_dir)
+    meta["slice_normal"] = [round(float(v), 6) for v in normal / np.linalg.norm(normal)]
     return meta
 
 
@@ -301,7 +316,7 @@ def volume_from_datasets(
         if modality != "CT" and not allow_non_ct:
             raise DataError(
                 f"{path}: modality {modality or 'missing'!r}, expected 'CT' "
-                "(pass allow_non_ct=True to load other modalities)"
+                "(--allow-non-ct, or allow_non_ct=True in Python, loads other modalities)"
             )
         slices.extend(slices_from_dataset(path, ds))
     ordered, spacing_z = check_and_order(slices, tolerance=spacing_tolerance)
@@ -337,7 +352,8 @@ def series_items(
     if series_uid is None:
         if len(groups) > 1:
             raise DataError(
-                f"{path} holds {len(groups)} series; pass series_uid= one of: "
+                f"{path} holds {len(groups)} series; choose one with --series-uid UID "
+                "(series_uid= in Python): "
                 f"{_describe(_summaries(groups))}"
             )
         return next(iter(groups.values()))

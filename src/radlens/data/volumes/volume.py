@@ -75,7 +75,8 @@ class Volume:
 def _triple(values: Any, name: str) -> tuple[float, float, float]:
     out = tuple(float(v) for v in np.asarray(values, dtype=np.float64).ravel())
     if len(out) != 3 or not all(np.isfinite(out)):
-        raise DataError(f"Volume {name} must be three finite numbers; got {values!r}")
+        shown = np.asarray(values).tolist()  # plain numbers, not np.float64(...)
+        raise DataError(f"Volume {name} must be three finite numbers; got {shown}")
     return out  # type: ignore[return-value]
 
 

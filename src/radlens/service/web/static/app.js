@@ -28,6 +28,8 @@ const radlens = (() => {
     tr.dataset.id = s.id;
     const badge = el("td");
     badge.appendChild(el("span", s.status === "scored" ? s.urgency : s.status, `badge ${s.urgency}`));
+    // the sender aborted its association: not scored until the study is sent again
+    if (s.incomplete) badge.appendChild(el("span", "incomplete", "badge incomplete"));
     tr.appendChild(badge);
     // the top output is shown even below the finding threshold (then greyed: "no finding")
     const quiet = s.urgency === "none";
@@ -45,9 +47,31 @@ const radlens = (() => {
     return tr;
   }
 
+  // a study that failed the chest-CT fitness check: its reason instead of a rank
+  function unfitRow(s) {
+    const tr = el("tr", null, "clickable not-scorable");
+    const link = el("a", s.patient_name || "(no name)");
+    link.href = `/view/${encodeURIComponent(s.id)}`;
+    const patient = el("td");
+    patient.appendChild(link);
+    tr.appendChild(el("td", (s.error || "").replace(/^not scorable: /, ""), "reason"));
+    tr.appendChild(patient);
+    for (const v of [s.patient_id, s.study_date, s.description, s.n_instances,
+      s.received_at ? new Date(s.received_at).toLocaleString() : ""]) tr.appendChild(el("td", v));
+    tr.addEventListener("click", () => { window.location = link.href; });
+    return tr;
+  }
+
   async function refreshWorklist(tbody) {
-    const studies = await api("/studies");
+    const all = await api("/studies");
+    const studies = all.filter((s) => s.status !== "not_scorable");
+    const unfit = all.filter((s) => s.status === "not_scorable");
     tbody.replaceChildren(...studies.map(worklistRow));
+    const unfitBody = document.querySelector("#not-scorable tbody");
+    if (unfitBody) {
+      unfitBody.replaceChildren(...unfit.map(unfitRow));
+      document.getElementById("not-scorable-section").hidden = unfit.length === 0;
+    }
     if (!studies.length) {
       const tr = el("tr");
       const td = el("td", "No studies yet: send one by DICOM C-STORE or POST /studies.", "hint");
@@ -56,7 +80,7 @@ const radlens = (() => {
       tbody.appendChild(tr);
     }
     document.getElementById("updated").textContent =
-      `${studies.length} studies · updated ${new Date().toLocaleTimeString()}`;
+      `${all.length} studies · updated ${new Date().toLocaleTimeString()}`;
   }
 
   function worklist(tbody, everyMs = 3000) {

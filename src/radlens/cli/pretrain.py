@@ -1,0 +1,192 @@
+"""`radlens pretrain image-text|ssl` and `radlens zeroshot` (radlens.pretrain)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+__all__ = ["EXAMPLES", "ZEROSHOT_EPILOG", "pretrain_app", "zeroshot_cmd"]
+
+#: example lines of each command's --help (the format of `radlens.cli.examples`)
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "pretrain image-text": (
+        "radlens pretrain image-text --cohort pairs.csv --image-column image --report-column "
+        "report --out runs/clip",
+        "radlens pretrain image-text --cohort cxr_cohort --image-column png_path --no-local "
+        "--out runs/clip_global",
+    ),
+    "pretrain ssl": (
+        "radlens pretrain ssl --cohort cxr_cohort --image-column png_path --out runs/simclr",
+        "radlens train --images DIR --labels labels.csv --init runs/simclr --out runs/ft",
+    ),
+    "zeroshot": (
+        "radlens zeroshot runs/clip --cohort cxr_cohort --split test --out runs/clip_zs",
+        "radlens evaluate runs/clip_zs --split test --no-repredict",
+    ),
+}
+
+
+def _epilog(path: str) -> str:
+    return "\n\n".join(["Examples:", *(f"  $ {line}" for line in EXAMPLES[path])])
+
+
+ZEROSHOT_EPILOG = _epilog("zeroshot")
+
+pretrain_app = typer.Typer(
+    help="Pretrain image encoders from image-report pairs (image-text) or images alone (ssl).",
+    no_args_is_help=True,
+)
+
+_COHORT = typer.Option(..., "--cohort", help="Cohort folder (cohort.parquet/.csv) or table file.")
+_IMAGE = typer.Option(..., "--image-column", help="Column of image paths (PNG/JPEG/DICOM/NIfTI).")
+_OUT = typer.Option(..., "--out", help="Run folder to write.")
+_MODEL = typer.Option("resnet18", "--model", help="Backbone: resnet18, resnet50, densenet121, …")
+_SIZE = typer.Option(224, "--size", help="2D images: resized (padded) to size x size.")
+_SHAPE = typer.Option("64,128,128", "--shape", help="3D volumes: cropped/padded to Z,Y,X.")
+_WINDOW = typer.Option("lung", "--window", help="3D volumes: HU window (lung, mediastinum, …).")
+_EPOCHS = typer.Option(20, "--epochs", help="Epochs (with --resume: the new total).")
+_BATCH = typer.Option(32, "--batch-size", help="Pairs (images) per contrastive batch.")
+_LR = typer.Option(1e-3, "--lr", help="AdamW learning rate (cosine schedule).")
+_SEED = typer.Option(0, "--seed", help="Seed (initialisation, batches, splits).")
+_DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
+_PRECISION = typer.Option("auto", "--precision", help="auto, 32-true or bf16-mixed.")
+_THREADS = typer.Option(None, "--threads", help="CPU threads (1 is fastest on a busy CPU).")
+_RESUME = typer.Option(False, "--resume", help="Continue the run in --out from last.pt.")
+_STEM = typer.Option(
+    False, "--imagenet-stem", help="7x7/2 stem + max-pool (large images) instead of 3x3/1."
+)
+
+
+def _options(epochs, batch_size, lr, seed, device, precision, threads, resume):
+    from radlens.pretrain import PretrainOptions
+
+    return PretrainOptions(
+        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
+        precision=precision, resume=resume, threads=threads,
+    )  # fmt: skip
+
+
+def _data(image_column, report_column, size, shape, window, seed):
+    from radlens.core import parse_shape
+    from radlens.pretrain import PairData
+
+    return PairData(
+        image_column=image_column, report_column=report_column, size=size,
+        shape=parse_shape(shape, default=(64, 128, 128), what="--shape"),
+        window=None if window == "none" else window, seed=seed,
+    )  # fmt: skip
+
+
+def _done(result) -> None:
+    last = result.history[-1] if result.history else {}
+    losses = {k: round(v, 4) for k, v in last.items() if k.endswith("loss") and v is not None}
+    typer.echo(
+        f"{result.run_dir}: {result.epochs_done} epochs, {losses}, {result.pairs_per_s:.1f} per s"
+    )
+
+
+@pretrain_app.command("image-text", epilog=_epilog("pretrain image-text"))
+def image_text_cmd(
+    cohort: Path = _COHORT,
+    image_column: str = _IMAGE,
+    report_column: str = typer.Option("report_text", "--report-column", help="Report text."),
+    out: Path = _OUT,
+    model: str = _MODEL,
+    local: bool = typer.Option(True, "--local/--no-local", help="Local sentence-region loss."),
+    top_k: int = typer.Option(8, "--top-k", help="Salient regions kept per image (local)."),
+    local_weight: float = typer.Option(1.0, "--local-weight", help="Weight of the local loss."),
+    embed_dim: int = typer.Option(128, "--embed-dim", help="Joint embedding width."),
+    text_width: int = typer.Option(128, "--text-width", help="Text transformer width."),
+    text_layers: int = typer.Option(2, "--text-layers", help="Text transformer layers."),
+    max_len: int = typer.Option(128, "--max-len", help="Tokens per report (longer: cut)."),
+    vocab_size: int = typer.Option(2000, "--vocab-size", help="Tokenizer vocabulary size."),
+    corpus: Path | None = typer.Option(None, "--corpus", help="Extra .txt reports (tokenizer)."),
+    size: int = _SIZE,
+    shape: str = _SHAPE,
+    window: str = _WINDOW,
+    imagenet_stem: bool = _STEM,
+    epochs: int = _EPOCHS,
+    batch_size: int = _BATCH,
+    lr: float = _LR,
+    seed: int = _SEED,
+    device: str = _DEVICE,
+    precision: str = _PRECISION,
+    threads: int | None = _THREADS,
+    resume: bool = _RESUME,
+) -> None:
+    """Image–text contrastive pretraining: global InfoNCE (+ local sentence–region loss)."""
+    from radlens.pretrain import ImageTextConfig, pretrain_image_text
+
+    config = ImageTextConfig(
+        model=model, small_input=not imagenet_stem, text_width=text_width,
+        text_layers=text_layers, max_len=max_len, embed_dim=embed_dim, local=local,
+        local_weight=local_weight, top_k=top_k,
+    )  # fmt: skip
+    result = pretrain_image_text(
+        cohort, out, data=_data(image_column, report_column, size, shape, window, seed),
+        model=config, corpus=corpus, vocab_size=vocab_size,
+        options=_options(epochs, batch_size, lr, seed, device, precision, threads, resume),
+    )  # fmt: skip
+    _done(result)
+
+
+@pretrain_app.command("ssl", epilog=_epilog("pretrain ssl"))
+def ssl_cmd(
+    cohort: Path = _COHORT,
+    image_column: str = _IMAGE,
+    out: Path = _OUT,
+    model: str = _MODEL,
+    temperature: float = typer.Option(0.1, "--temperature", help="NT-Xent temperature."),
+    momentum: float = typer.Option(0.0, "--momentum", help="0: SimCLR; e.g. 0.99: EMA + queue."),
+    queue_size: int = typer.Option(256, "--queue-size", help="Queued negatives (momentum)."),
+    embed_dim: int = typer.Option(128, "--embed-dim", help="Projection width."),
+    size: int = _SIZE,
+    shape: str = _SHAPE,
+    window: str = _WINDOW,
+    imagenet_stem: bool = _STEM,
+    epochs: int = _EPOCHS,
+    batch_size: int = _BATCH,
+    lr: float = _LR,
+    seed: int = _SEED,
+    device: str = _DEVICE,
+    precision: str = _PRECISION,
+    threads: int | None = _THREADS,
+    resume: bool = _RESUME,
+) -> None:
+    """Self-supervised (SimCLR) pretraining; `radlens train --init OUT` starts from it."""
+    from radlens.pretrain import SSLConfig, pretrain_ssl
+
+    config = SSLConfig(
+        model=model, small_input=not imagenet_stem, embed_dim=embed_dim,
+        temperature=temperature, momentum=momentum, queue_size=queue_size,
+    )  # fmt: skip
+    result = pretrain_ssl(
+        cohort, out, data=_data(image_column, None, size, shape, window, seed), model=config,
+        options=_options(epochs, batch_size, lr, seed, device, precision, threads, resume),
+    )  # fmt: skip
+    _done(result)
+
+
+def zeroshot_cmd(
+    run_dir: Path = typer.Argument(..., help="Run folder of `radlens pretrain image-text`."),
+    cohort: Path = _COHORT,
+    split: str = typer.Option("test", "--split", help="Split to score (the cohort's split)."),
+    out: Path = _OUT,
+    findings: str | None = typer.Option(
+        None, "--findings", help="Comma list (finding or finding@location); default: truth."
+    ),
+    prompts: Path | None = typer.Option(None, "--prompts", help="Prompt templates YAML."),
+    vocab: str = typer.Option("chest_xr", "--vocab", help="Vocabulary naming the findings."),
+) -> None:
+    """Zero-shot finding scores (prompt ensembles); `radlens evaluate OUT --no-repredict`."""
+    from radlens.pretrain import zero_shot
+
+    names = [f.strip() for f in findings.split(",") if f.strip()] if findings else None
+    result = zero_shot(
+        run_dir, cohort, out, split=split, findings=names, prompts=prompts, vocab=vocab
+    )
+    typer.echo(
+        f"{result.out}/predictions.parquet: {result.n_images} images x {len(result.labels)}"
+        f" findings ({', '.join(result.labels)})"
+    )

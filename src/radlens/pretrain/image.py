@@ -1,0 +1,95 @@
+"""The image side: a radlens backbone (MONAI ResNet / DenseNet, 2D or 3D, from
+`radlens.models.build_model`) cut before its pooling, so it keeps the spatial feature map, plus the
+projection heads of image–text and self-supervised pretraining.
+
+The backbone is held as `ImageEncoder.net`, the very module `build_model` returns, so its weights
+carry the tensor names of a `radlens train` model of the same name: `radlens train --init` loads
+them (the classification layer, unused here, stays freshly initialised there).
+"""
+
+from __future__ import annotations
+
+import torch
+from monai.networks.nets import DenseNet, ResNet
+from torch import nn
+
+from radlens.errors import ModelError
+from radlens.models import build_model, resolve_model_name
+
+__all__ = ["ENCODERS", "ENCODER_PREFIX", "ImageEncoder", "ProjectionHead"]
+
+#: models whose feature map the encoder can take (MONAI ResNet / DenseNet families); "resnet_mini"
+#: (MONAI ResNet, one basic block per stage, 16-32-64-128 channels) is a CPU smoke-test backbone
+#: that no `radlens train` model matches
+ENCODERS = ("resnet18", "resnet50", "densenet121", "resnet18_3d", "resnet50_3d", "resnet_mini")
+MINI = "resnet_mini"
+#: prefix of the backbone's tensors in a pretraining model's state dict (`--init` strips it)
+ENCODER_PREFIX = "image.net."
+
+
+class ImageEncoder(nn.Module):
+    """Backbone up to its last convolutional stage: (B, C, *spatial) -> feature map
+    (B, F, *spatial') and its global average (B, F)."""
+
+    def __init__(
+        self, model: str, *, spatial_dims: int, in_channels: int = 1, small_input: bool = True
+    ) -> None:
+        super().__init__()
+        name = MINI if model == MINI else resolve_model_name(model)
+        if name not in ENCODERS:
+            raise ModelError(
+                f"--model {model}: pretraining needs a feature-map backbone; expected one of"
+                f" {list(ENCODERS)}"
+            )
+        self.model_name = name
+        self.spatial_dims = spatial_dims
+        self.net = (
+            _mini(spatial_dims, in_channels, small_input)
+            if name == MINI
+            else build_model(
+                name, spatial_dims=spatial_dims, in_channels=in_channels,
+                num_outputs=1, small_input=small_input,
+            )
+        )  # fmt: skip
+        if isinstance(self.net, ResNet):
+            self.features = self.net.fc.in_features
+        elif isinstance(self.net, DenseNet):
+            self.features = self.net.class_layers.out.in_features
+        else:  # pragma: no cover - ENCODERS lists ResNet / DenseNet only
+            raise ModelError(f"--model {model}: not a ResNet or DenseNet")
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        net = self.net
+        if isinstance(net, DenseNet):
+            return torch.relu(net.features(x))
+        x = net.act(net.bn1(net.conv1(x)))
+        if not net.no_max_pool:
+            x = net.maxpool(x)
+        return net.layer4(net.layer3(net.layer2(net.layer1(x))))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        fmap = self.feature_map(x)
+        return fmap, fmap.flatten(2).mean(-1)
+
+
+def _mini(spatial_dims: int, in_channels: int, small_input: bool) -> ResNet:
+    return ResNet(
+        block="basic", layers=[1, 1, 1, 1], block_inplanes=[16, 32, 64, 128],
+        spatial_dims=spatial_dims, n_input_channels=in_channels,
+        conv1_t_size=3 if small_input else 7, conv1_t_stride=1 if small_input else 2,
+        no_max_pool=small_input, num_classes=1,
+    )  # fmt: skip
+
+
+class ProjectionHead(nn.Module):
+    """Linear -> GELU -> Linear (the SimCLR / ConVIRT projection), then L2-normalised."""
+
+    def __init__(self, in_features: int, out_features: int, hidden: int | None = None) -> None:
+        super().__init__()
+        hidden = hidden or in_features
+        self.mlp = nn.Sequential(
+            nn.Linear(in_features, hidden), nn.GELU(), nn.Linear(hidden, out_features)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(self.mlp(x), dim=-1)

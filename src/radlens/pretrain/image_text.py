@@ -1,0 +1,174 @@
+"""`radlens pretrain image-text`: a cohort's image–report pairs -> a pretrained `ImageTextModel`.
+
+RUN/ holds tokenizer.json (trained here on the training split's reports, plus an optional corpus
+folder), checkpoint.pt (best weights; its backbone tensors are what `radlens train --init RUN`
+loads), last.pt (full state for --resume) and pretrain.json (history, pairs/s). The checkpoint's
+``config`` rebuilds the model and says how images were loaded, so zero-shot scoring prepares
+new images the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from radlens.core import CHECKPOINT, LAST
+from radlens.errors import ConfigError, ModelError
+from radlens.pretrain.image import ENCODER_PREFIX
+from radlens.pretrain.loop import PretrainOptions, PretrainResult, fit
+from radlens.pretrain.model import ImageTextConfig, ImageTextModel
+from radlens.pretrain.pairs import Pairs, load_pairs
+from radlens.pretrain.text import (
+    TOKENIZER_FILE,
+    TextBatch,
+    corpus_texts,
+    encode_reports,
+    load_tokenizer,
+    train_tokenizer,
+)
+from radlens.training import normalise
+
+__all__ = [
+    "ImageTextRun",
+    "PairData",
+    "PairObjective",
+    "load_image_text",
+    "prepare_out",
+    "pretrain_image_text",
+    "pretrain_meta",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PairData:
+    """Which columns hold the pairs and how images are loaded (stored in the checkpoint)."""
+
+    image_column: str
+    report_column: str = "report_text"
+    size: int = 224
+    shape: tuple[int, int, int] = (64, 128, 128)
+    window: str | None = "lung"
+    seed: int = 0
+
+    def load(self, cohort: str | Path) -> Pairs:
+        return load_pairs(cohort, **{f.name: getattr(self, f.name) for f in fields(self)})
+
+
+class PairObjective:
+    """Image–text losses over device-resident images and pre-tokenised reports."""
+
+    def __init__(self, parts: dict[str, tuple[torch.Tensor, TextBatch]]) -> None:
+        self.parts = parts
+
+    def to(self, device: torch.device) -> None:
+        self.parts = {k: (x.to(device), t.to(device)) for k, (x, t) in self.parts.items()}
+
+    def n_rows(self, part: str) -> int:
+        return len(self.parts[part][0]) if part in self.parts else 0
+
+    def losses(self, model, idx, gen, part: str = "train") -> dict[str, torch.Tensor]:
+        images, text = self.parts[part]
+        batch = text.take(idx)
+        width = int(batch.mask.sum(1).max())  # drop columns that are padding in every row
+        batch = TextBatch(batch.ids[:, :width], batch.mask[:, :width],
+                          batch.sentence[:, :width], batch.n_sentences)  # fmt: skip
+        return model(normalise(images[idx]), batch)
+
+
+def pretrain_meta(kind: str, model_config: dict[str, Any], extra: dict[str, Any]) -> dict:
+    """Checkpoint keys beside the weights: what `radlens train --init` needs (task, label names,
+    config["model"], the backbone's tensor prefix) and what rebuilds the pretraining model."""
+    return {
+        "task": "multi-label",
+        "label_names": ["pretrained"],
+        "ordinal_loss": "ce",
+        "encoder_prefix": ENCODER_PREFIX,
+        "pretrain": kind,
+        "config": {**model_config, **extra},
+    }
+
+
+def prepare_out(out: Path, resume: bool) -> None:
+    """A new run folder (refused when it holds a run), or the existing one on resume."""
+    if resume:
+        return
+    if (out / LAST).exists() or (out / CHECKPOINT).exists():
+        raise ConfigError(f"--out {out}: already holds a run; use --resume or another folder")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def pretrain_image_text(
+    cohort: str | Path,
+    out: str | Path,
+    *,
+    data: PairData,
+    model: ImageTextConfig = ImageTextConfig(),
+    options: PretrainOptions = PretrainOptions(),
+    corpus: str | Path | None = None,
+    vocab_size: int = 2000,
+) -> PretrainResult:
+    """Pretrain image–text on the cohort's train split (validation loss on its val split)."""
+    out = Path(out)
+    prepare_out(out, options.resume)
+    pairs = data.load(cohort)
+    train, val = pairs.rows("train"), pairs.rows("val")
+    if len(train) < 2:
+        raise ConfigError(f"{cohort}: {len(train)} training pairs; contrastive learning needs 2+")
+    if options.resume:
+        tokenizer = load_tokenizer(out / TOKENIZER_FILE)
+    else:
+        texts = [pairs.texts[i] for i in train]
+        extra = corpus_texts(corpus) if corpus else []
+        tokenizer = train_tokenizer(texts + extra, vocab_size=vocab_size)
+        tokenizer.save(str(out / TOKENIZER_FILE))
+    config = ImageTextConfig(**{
+        **asdict(model), "vocab_size": tokenizer.get_vocab_size(),
+        "spatial_dims": pairs.spatial_dims, "in_channels": int(pairs.images.shape[1]),
+    })  # fmt: skip
+    text = encode_reports(tokenizer, pairs.texts, max_len=config.max_len,
+                          max_sentences=config.max_sentences)  # fmt: skip
+    parts = {"train": (pairs.images[train], text.take(torch.from_numpy(train)))}
+    if len(val) >= 2:
+        parts["val"] = (pairs.images[val], text.take(torch.from_numpy(val)))
+    torch.manual_seed(options.seed)
+    net = ImageTextModel(config)
+    data_dict = {**asdict(data), "shape": list(data.shape), "cohort": str(cohort)}
+    meta = pretrain_meta("image-text", config.to_dict(), {"data": data_dict})
+    logger.info("image-text pretraining: %d train / %d val pairs, %s, local=%s",
+                len(train), len(val), config.model, config.local)  # fmt: skip
+    return fit(out, net, PairObjective(parts), meta, options)
+
+
+@dataclass
+class ImageTextRun:
+    """A pretrained image–text run, ready to embed images and texts."""
+
+    run_dir: Path
+    model: ImageTextModel
+    tokenizer: Any
+    data: PairData
+
+
+def load_image_text(run_dir: str | Path) -> ImageTextRun:
+    """The best weights of an image-text run (checkpoint.pt), its tokenizer and data settings."""
+    run_dir = Path(run_dir)
+    file = run_dir / CHECKPOINT
+    if not file.is_file():
+        raise ModelError(f"{run_dir}: no {CHECKPOINT} (made by radlens pretrain image-text)")
+    ckpt = torch.load(file, map_location="cpu", weights_only=True)
+    if not isinstance(ckpt, dict) or ckpt.get("pretrain") != "image-text":
+        raise ModelError(f"{file}: not an image-text pretraining checkpoint")
+    cfg = dict(ckpt["config"])
+    data = cfg.pop("data")
+    data.pop("cohort", None)
+    data["shape"] = tuple(data["shape"])
+    model = ImageTextModel(ImageTextConfig(**cfg))
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    return ImageTextRun(run_dir, model, load_tokenizer(run_dir / TOKENIZER_FILE), PairData(**data))

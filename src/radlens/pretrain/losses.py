@@ -1,0 +1,121 @@
+"""Contrastive losses of radlens pretraining.
+
+- `info_nce`: symmetric InfoNCE (CLIP / ConVIRT): cross-entropy of each row of a similarity
+  matrix towards its diagonal, averaged with the same over the columns.
+- `nt_xent`: SimCLR's normalised-temperature cross-entropy over 2N views (each view's positive is
+  its partner; the other 2N-2 views, plus an optional queue of past keys, are negatives).
+- `LocalAlignment`: the local loss in the LRCLR / GLoRIA spirit. Image regions (the cells of the
+  encoder's feature map) are scored by a learned region-selection layer and the top-k salient ones
+  are kept (weighted by their sigmoid score, so the selection learns); each report sentence then
+  attends over the kept regions of every image in the batch (the cross-modal interaction layer:
+  single-head cross-attention with learned query/key/value maps); the cosine between a sentence and
+  its attended region context, averaged over the report's real sentences, is the report–image
+  local similarity, and `info_nce` over that matrix is the sentence–region contrastive loss.
+  Padded sentences (mask False) take no part.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from radlens.errors import ConfigError
+
+__all__ = ["LocalAlignment", "LogitScale", "info_nce", "nt_xent"]
+
+
+def info_nce(logits: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE of an (N, N) logit matrix whose diagonal holds the positive pairs:
+    (CE(rows -> diagonal) + CE(columns -> diagonal)) / 2."""
+    if logits.ndim != 2 or logits.shape[0] != logits.shape[1]:
+        raise ConfigError(f"info_nce: expected a square matrix, got {tuple(logits.shape)}")
+    target = torch.arange(logits.shape[0], device=logits.device)
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
+
+
+def nt_xent(
+    z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1, queue: torch.Tensor | None = None
+) -> torch.Tensor:
+    """SimCLR NT-Xent over two views (N, D) each (cosine similarity / temperature); `queue`
+    (Q, D): extra negatives (a momentum encoder's past keys)."""
+    z = F.normalize(torch.cat([z1, z2]), dim=-1)
+    n = z1.shape[0]
+    sim = z @ z.t() / temperature
+    sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
+    if queue is not None and len(queue):
+        sim = torch.cat([sim, z @ F.normalize(queue, dim=-1).t() / temperature], dim=1)
+    target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    return F.cross_entropy(sim, target)
+
+
+class LogitScale(nn.Module):
+    """CLIP's learnable inverse temperature, stored as a log and clamped at `max_scale`."""
+
+    def __init__(self, temperature: float = 0.07, max_scale: float = 100.0) -> None:
+        super().__init__()
+        self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
+        self.max_log = math.log(max_scale)
+
+    def forward(self) -> torch.Tensor:
+        return self.log_scale.clamp(max=self.max_log).exp()
+
+
+class LocalAlignment(nn.Module):
+    """Region selection (top-k of a learned saliency score), sentence→region cross-attention and
+    the sentence–region contrastive loss (see the module docstring). Widths: `dim` for both
+    sentence and region embeddings (already projected)."""
+
+    def __init__(self, dim: int, *, top_k: int = 8, temperature: float = 0.1) -> None:
+        super().__init__()
+        if top_k < 1:
+            raise ConfigError(f"--top-k {top_k}: expected at least 1 region")
+        self.top_k = top_k
+        self.select = nn.Linear(dim, 1)
+        self.query = nn.Linear(dim, dim)
+        self.key = nn.Linear(dim, dim)
+        self.value = nn.Linear(dim, dim)
+        self.out = nn.Linear(dim, dim)
+        self.scale = LogitScale(temperature)
+
+    def select_regions(self, regions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, R, D) regions -> the top-k (B, k, D), weighted by their sigmoid saliency, and the
+        indices kept (B, k)."""
+        score = self.select(regions).squeeze(-1)  # (B, R)
+        k = min(self.top_k, regions.shape[1])
+        top, idx = score.topk(k, dim=1)
+        kept = regions.gather(1, idx.unsqueeze(-1).expand(-1, -1, regions.shape[-1]))
+        return kept * torch.sigmoid(top).unsqueeze(-1), idx
+
+    def attend(self, sentences: torch.Tensor, regions: torch.Tensor):
+        """Every report's sentences (B, S, D) over every image's kept regions (B', k, D): the
+        attended contexts (B, B', S, D) and the attention weights (B, B', S, k)."""
+        q = self.query(sentences)
+        k = self.key(regions)
+        v = self.value(regions)
+        att = torch.einsum("isd,jkd->ijsk", q, k) / math.sqrt(q.shape[-1])
+        att = att.softmax(-1)
+        ctx = self.out(torch.einsum("ijsk,jkd->ijsd", att, v))
+        return ctx, att
+
+    def similarity(
+        self, sentences: torch.Tensor, sent_mask: torch.Tensor, regions: torch.Tensor
+    ) -> torch.Tensor:
+        """Report i – image j local similarity (B, B'): mean over report i's real sentences of
+        cos(sentence, its context in image j)."""
+        kept, _ = self.select_regions(regions)
+        ctx, _ = self.attend(sentences, kept)
+        cos = F.cosine_similarity(sentences.unsqueeze(1), ctx, dim=-1)  # (B, B', S)
+        w = sent_mask.to(cos.dtype).unsqueeze(1)
+        return (cos * w).sum(-1) / w.sum(-1).clamp_min(1.0)
+
+    def forward(
+        self, sentences: torch.Tensor, sent_mask: torch.Tensor, regions: torch.Tensor
+    ) -> torch.Tensor:
+        """The sentence–region contrastive loss of a batch of pairs (report i with image i).
+        Padded sentences are replaced by zeros first, so nothing of theirs flows anywhere."""
+        sentences = sentences * sent_mask.unsqueeze(-1).to(sentences.dtype)
+        sim = self.similarity(sentences, sent_mask, regions)
+        return info_nce(sim.t() * self.scale())  # rows: images, columns: reports

@@ -1,0 +1,89 @@
+"""The image–text model: `ImageEncoder` + `TextEncoder`, global projection heads with a learnable
+temperature (symmetric InfoNCE), and optionally the local branch (region and sentence projections
+into one space + `LocalAlignment`). ``local=False`` builds no local layers at all (the ablation)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from radlens.pretrain.image import ImageEncoder, ProjectionHead
+from radlens.pretrain.losses import LocalAlignment, LogitScale, info_nce
+from radlens.pretrain.text import TextBatch, TextEncoder
+
+__all__ = ["ImageTextConfig", "ImageTextModel"]
+
+
+@dataclass(frozen=True)
+class ImageTextConfig:
+    """What rebuilds an `ImageTextModel` (stored in its checkpoints)."""
+
+    model: str = "resnet18"
+    spatial_dims: int = 2
+    in_channels: int = 1
+    small_input: bool = True
+    vocab_size: int = 2000
+    text_width: int = 128
+    text_layers: int = 2
+    text_heads: int = 4
+    max_len: int = 128
+    max_sentences: int = 16
+    embed_dim: int = 128
+    local: bool = True
+    local_weight: float = 1.0
+    top_k: int = 8
+    temperature: float = 0.07
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class ImageTextModel(nn.Module):
+    def __init__(self, config: ImageTextConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.image = ImageEncoder(
+            config.model, spatial_dims=config.spatial_dims, in_channels=config.in_channels,
+            small_input=config.small_input,
+        )  # fmt: skip
+        self.text = TextEncoder(
+            config.vocab_size, width=config.text_width, layers=config.text_layers,
+            heads=config.text_heads, max_len=config.max_len,
+        )  # fmt: skip
+        self.image_proj = ProjectionHead(self.image.features, config.embed_dim)
+        self.text_proj = ProjectionHead(config.text_width, config.embed_dim)
+        self.scale = LogitScale(config.temperature)
+        if config.local:
+            self.region_proj = nn.Linear(self.image.features, config.embed_dim)
+            self.sentence_proj = nn.Linear(config.text_width, config.embed_dim)
+            self.local = LocalAlignment(config.embed_dim, top_k=config.top_k)
+
+    def regions(self, fmap: torch.Tensor) -> torch.Tensor:
+        """Feature map (B, F, *spatial) -> projected regions (B, R, D), R = prod(spatial)."""
+        return self.region_proj(fmap.flatten(2).transpose(1, 2))
+
+    def embed_images(self, images: torch.Tensor) -> torch.Tensor:
+        """L2-normalised global image embeddings (B, D)."""
+        return self.image_proj(self.image(images)[1])
+
+    def embed_texts(self, text: TextBatch) -> torch.Tensor:
+        """L2-normalised global text embeddings (B, D)."""
+        return self.text_proj(self.text(text)[1])
+
+    def forward(self, images: torch.Tensor, text: TextBatch) -> dict[str, torch.Tensor]:
+        """Losses of a batch of pairs: "global", "local" (when built) and their sum "loss"."""
+        fmap, pooled = self.image(images)
+        _, report, sentences, sent_mask = self.text(text, self.config.max_sentences)
+        img = self.image_proj(pooled)
+        txt = self.text_proj(report)
+        out = {"global": info_nce(img @ txt.t() * self.scale())}
+        loss = out["global"]
+        if self.config.local:
+            sent = F.normalize(self.sentence_proj(sentences), dim=-1)
+            out["local"] = self.local(sent, sent_mask, self.regions(fmap))
+            loss = loss + self.config.local_weight * out["local"]
+        out["loss"] = loss
+        return out

@@ -1,0 +1,206 @@
+"""The text side of image–text pretraining: a WordPiece tokenizer trained here on the cohort's
+reports (optionally plus a corpus folder of ``.txt`` files), and a small transformer encoder that
+gives token, sentence and report embeddings.
+
+Sentences come from the labeler's rules (`radlens.reports`: section headers and
+sentence boundaries) through `report_sentences`; sections such as *indication* or *history*
+are dropped). A report is
+tokenised once; each token is assigned to the sentence its characters fall in, and a sentence's
+embedding is the mean of its tokens. Padding is masked everywhere: the transformer's
+``src_key_padding_mask``, the report mean and the sentence means.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from torch import nn
+
+from radlens.errors import ConfigError, DataError
+from radlens.reports import NON_REPORTING, find_sections, split_sentences
+
+__all__ = [
+    "SPECIAL_TOKENS",
+    "TOKENIZER_FILE",
+    "TextBatch",
+    "TextEncoder",
+    "corpus_texts",
+    "encode_reports",
+    "load_tokenizer",
+    "report_sentences",
+    "sentence_means",
+    "train_tokenizer",
+]
+
+TOKENIZER_FILE = "tokenizer.json"
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def corpus_texts(folder: str | Path) -> list[str]:
+    """Every ``.txt`` file under `folder` (recursively), as one text each."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataError(f"--corpus {root}: no such folder (expected a folder of .txt reports)")
+    texts = [p.read_text(errors="replace") for p in sorted(root.rglob("*.txt"))]
+    if not texts:
+        raise DataError(f"--corpus {root}: no .txt files in it")
+    return texts
+
+
+def report_sentences(text: str) -> list[tuple[int, int]]:
+    """(start, end) character spans of the report's sentences outside the non-reporting sections
+    (indication, history, technique, comparison), a section header cut off its sentence."""
+    starts, names = find_sections(text) if ":" in text else ([0], ["findings"])
+    out = []
+    for start, end in split_sentences(text):
+        k = max(i for i, s in enumerate(starts) if s <= max(start, end - 1))
+        if names[k] in NON_REPORTING:
+            continue
+        start = max(start, starts[k])
+        while start < end and text[start].isspace():
+            start += 1
+        if start < end:
+            out.append((start, end))
+    return out
+
+
+def train_tokenizer(texts: Iterable[str], *, vocab_size: int = 2000, min_frequency: int = 1):
+    """A lower-casing WordPiece tokenizer (BERT-style pre-tokenisation) trained on `texts`."""
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=list(SPECIAL_TOKENS)
+    )
+    tok.train_from_iterator(list(texts), trainer=trainer)
+    return tok
+
+
+def load_tokenizer(path: str | Path) -> Tokenizer:
+    """The tokenizer a run saved (``RUN/tokenizer.json``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no tokenizer (written by radlens pretrain image-text)")
+    return Tokenizer.from_file(str(path))
+
+
+@dataclass
+class TextBatch:
+    """Token ids (B, L), their padding mask (True = real token) and each token's sentence index
+    (-1: special token, padding or a token outside any kept sentence); `n_sentences` (B,)."""
+
+    ids: torch.Tensor
+    mask: torch.Tensor
+    sentence: torch.Tensor
+    n_sentences: torch.Tensor
+
+    def to(self, device: torch.device | str) -> TextBatch:
+        return TextBatch(*(t.to(device) for t in (self.ids, self.mask, self.sentence,
+                                                   self.n_sentences)))  # fmt: skip
+
+    def take(self, index: torch.Tensor) -> TextBatch:
+        return TextBatch(self.ids[index], self.mask[index], self.sentence[index],
+                         self.n_sentences[index])  # fmt: skip
+
+
+def _sentence_of(offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]]) -> list[int]:
+    out = []
+    for start, end in offsets:
+        idx = -1
+        if end > start:
+            for s, (a, b) in enumerate(spans):
+                if a <= start < b:
+                    idx = s
+                    break
+        out.append(idx)
+    return out
+
+
+def encode_reports(
+    tokenizer: Tokenizer, texts: Sequence[str], *, max_len: int = 128, max_sentences: int = 16
+) -> TextBatch:
+    """Tokenise reports ([CLS] text [SEP], truncated to `max_len`, padded to the longest) and
+    mark each token's sentence (at most `max_sentences` sentences per report)."""
+    if max_len < 4:
+        raise ConfigError(f"max_len: {max_len}; expected at least 4 tokens")
+    cls_id, sep_id, pad_id = (tokenizer.token_to_id(t) for t in ("[CLS]", "[SEP]", "[PAD]"))
+    rows, sents, counts = [], [], []
+    for text in texts:
+        spans = report_sentences(text)[:max_sentences]
+        enc = tokenizer.encode(text, add_special_tokens=False)
+        ids = enc.ids[: max_len - 2]
+        owner = _sentence_of(enc.offsets[: len(ids)], spans)
+        rows.append([cls_id, *ids, sep_id])
+        sents.append([-1, *owner, -1])
+        counts.append(max(owner, default=-1) + 1)
+    width = max(len(r) for r in rows)
+    ids_t = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    sent_t = torch.full((len(rows), width), -1, dtype=torch.long)
+    mask_t = torch.zeros((len(rows), width), dtype=torch.bool)
+    for i, (r, s) in enumerate(zip(rows, sents, strict=True)):
+        ids_t[i, : len(r)] = torch.tensor(r)
+        sent_t[i, : len(s)] = torch.tensor(s)
+        mask_t[i, : len(r)] = True
+    return TextBatch(ids_t, mask_t, sent_t, torch.tensor(counts, dtype=torch.long))
+
+
+class TextEncoder(nn.Module):
+    """Token embedding + learned positions + `nn.TransformerEncoder` (pre-norm, GELU).
+
+    `forward` returns token embeddings (B, L, D), the report embedding (B, D: the mean of the real
+    tokens) and sentence embeddings (B, S, D) with their mask (B, S): padding never contributes.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        *,
+        width: int = 128,
+        layers: int = 2,
+        heads: int = 4,
+        max_len: int = 128,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.width = width
+        self.max_len = max_len
+        self.token = nn.Embedding(vocab_size, width)
+        self.position = nn.Parameter(torch.randn(max_len, width) / math.sqrt(width))
+        layer = nn.TransformerEncoderLayer(
+            width, heads, 4 * width, dropout, activation="gelu", batch_first=True, norm_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(width)
+
+    def tokens(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if ids.shape[1] > self.max_len:
+            raise ConfigError(f"text of {ids.shape[1]} tokens; the encoder takes {self.max_len}")
+        x = self.token(ids) + self.position[: ids.shape[1]]
+        x = self.encoder(x, src_key_padding_mask=~mask)
+        return self.norm(x)
+
+    def forward(self, batch: TextBatch, max_sentences: int | None = None):
+        tokens = self.tokens(batch.ids, batch.mask)
+        weights = batch.mask.to(tokens.dtype).unsqueeze(-1)
+        report = (tokens * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+        sentences, sent_mask = sentence_means(tokens, batch.sentence, max_sentences)
+        return tokens, report, sentences, sent_mask
+
+
+def sentence_means(
+    tokens: torch.Tensor, sentence: torch.Tensor, max_sentences: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean token embedding per sentence index (B, S, D) and which sentences exist (B, S);
+    tokens with index -1 (special, padding) are left out."""
+    n = int(sentence.max().item()) + 1 if max_sentences is None else max_sentences
+    n = max(n, 1)
+    onehot = (sentence.unsqueeze(-1) == torch.arange(n, device=sentence.device)).to(tokens.dtype)
+    counts = onehot.sum(1)  # (B, S)
+    sums = torch.einsum("bls,bld->bsd", onehot, tokens)
+    return sums / counts.clamp_min(1.0).unsqueeze(-1), counts > 0

@@ -1,0 +1,179 @@
+"""`radlens zeroshot`: score findings without labels, from an image–text run.
+
+Prompts per label come from the vocabulary (the finding's name and first synonym; a location's
+name for "finding@location" labels) put into the templates of a YAML file (`prompts.yaml` in this
+package by default; keys ``positive``, ``negative`` and optionally ``located``). Each side's prompt
+embeddings are averaged (CLIP's prompt ensembling) and the score is the softmax of the image's
+similarity to the positive side against the negative side. Targets are the cohort's ``true:<id>``
+columns where it has them, else the labeler's labels of its reports (uncertain = unknown). The
+predictions table has the format of a training run's, so `radlens evaluate OUT` reports AUROC
+with DeLong CIs on it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from radlens.core import PREDICTIONS, atomic_write_json, look_up_option, write_predictions
+from radlens.data import LOCATION_SEP, TRUTH_PREFIX
+from radlens.errors import ConfigError
+from radlens.models import Task, predictions_to_frame
+from radlens.pretrain.image_text import ImageTextRun, load_image_text
+from radlens.pretrain.text import encode_reports
+from radlens.reports import cohort_labels, label_many, load_vocabulary
+from radlens.training import normalise
+
+__all__ = ["DEFAULT_PROMPTS", "Prompts", "ZeroShotResult", "label_prompts", "load_prompts",
+           "zero_shot"]  # fmt: skip
+
+logger = logging.getLogger(__name__)
+DEFAULT_PROMPTS = Path(__file__).with_name("prompts.yaml")
+SUMMARY = "zeroshot.json"
+
+
+@dataclass(frozen=True)
+class Prompts:
+    positive: tuple[str, ...]
+    negative: tuple[str, ...]
+    located: tuple[str, ...]
+
+
+def _templates(raw: dict, key: str, path: Path, needs: Sequence[str], required: bool):
+    value = raw.get(key)
+    if value is None and not required:
+        return ()
+    expected = f"a list of strings, each containing {' and '.join('{' + n + '}' for n in needs)}"
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{path}: key {key!r}: expected {expected}, got {value!r}")
+    for item in value:
+        if not isinstance(item, str) or any("{" + n + "}" not in item for n in needs):
+            raise ConfigError(f"{path}: key {key!r}: item {item!r}: expected {expected}")
+        try:
+            item.format(finding="x", location="y")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(
+                f"{path}: key {key!r}: item {item!r}: bad placeholder ({exc}); expected {expected}"
+            ) from None
+    return tuple(value)
+
+
+def load_prompts(path: str | Path | None = None) -> Prompts:
+    """The prompt templates of a YAML file (default: the package's prompts.yaml), checked."""
+    path = Path(path) if path is not None else DEFAULT_PROMPTS
+    if not path.is_file():
+        raise ConfigError(f"--prompts {path}: no such file (expected a YAML file of templates)")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping with keys positive, negative, located")
+    unknown = set(raw) - {"positive", "negative", "located"}
+    if unknown:
+        key = sorted(unknown)[0]
+        look_up_option(key, ("positive", "negative", "located"), what=f"{path}: key")
+    return Prompts(
+        positive=_templates(raw, "positive", path, ("finding",), True),
+        negative=_templates(raw, "negative", path, ("finding",), True),
+        located=_templates(raw, "located", path, ("finding", "location"), False),
+    )
+
+
+def label_prompts(label: str, vocab, prompts: Prompts) -> tuple[list[str], list[str]]:
+    """Positive and negative prompts of one label ("finding" or "finding@location")."""
+    finding, _, location = label.partition(LOCATION_SEP)
+    abn = vocab.abnormalities.get(finding)
+    if abn is None:
+        look_up_option(finding, vocab.abnormalities, what=f"finding of label {label!r}")
+    phrases = list(dict.fromkeys([abn.name.lower(), *abn.synonyms[:1]]))
+    negative = [t.format(finding=p) for t in prompts.negative for p in phrases]
+    if location:
+        loc = vocab.locations.get(location)
+        if loc is None:
+            look_up_option(location, vocab.locations, what=f"location of label {label!r}")
+        located = prompts.located or tuple(f"{{location}} {t}" for t in prompts.positive)
+        positive = [t.format(finding=p, location=loc.name) for t in located for p in phrases]
+    else:
+        positive = [t.format(finding=p) for t in prompts.positive for p in phrases]
+    return positive, negative
+
+
+@torch.no_grad()
+def _side(run: ImageTextRun, texts: list[str]) -> torch.Tensor:
+    batch = encode_reports(run.tokenizer, texts, max_len=run.model.config.max_len)
+    emb = run.model.embed_texts(batch).mean(0)
+    return emb / emb.norm().clamp_min(1e-8)
+
+
+@torch.no_grad()
+def _image_embeddings(run: ImageTextRun, images: torch.Tensor, batch_size: int = 64):
+    out = [run.model.embed_images(normalise(images[i : i + batch_size]))
+           for i in range(0, len(images), batch_size)]  # fmt: skip
+    return torch.cat(out)
+
+
+def _targets(pairs, rows: np.ndarray, labels: Sequence[str], vocab_source: str) -> np.ndarray:
+    table = pairs.table
+    if all(f"{TRUTH_PREFIX}{n}" in table for n in labels):
+        return table.loc[rows, [f"{TRUTH_PREFIX}{n}" for n in labels]].to_numpy(np.float64)
+    findings = label_many([pairs.texts[i] for i in rows], vocab=vocab_source)
+    wanted = list(dict.fromkeys(n.split(LOCATION_SEP)[0] for n in labels))
+    names, matrix = cohort_labels(findings, abnormalities=wanted, min_location_positives=1)
+    col = {n: i for i, n in enumerate(names)}
+    return np.stack([matrix[:, col[n]] if n in col else np.full(len(rows), np.nan)
+                     for n in labels], axis=1).astype(np.float64)  # fmt: skip
+
+
+@dataclass
+class ZeroShotResult:
+    out: Path
+    labels: tuple[str, ...]
+    n_images: int
+
+
+def zero_shot(
+    run_dir: str | Path, cohort: str | Path, out: str | Path, *, split: str = "test",
+    findings: Sequence[str] | None = None, prompts: str | Path | None = None,
+    vocab: str = "chest_xr",
+) -> ZeroShotResult:  # fmt: skip
+    """Score `split` of `cohort` with the run's prompts; write OUT/predictions.parquet."""
+    run = load_image_text(run_dir)
+    templates = load_prompts(prompts)
+    vocabulary = load_vocabulary(vocab)
+    pairs = run.data.load(cohort)
+    rows = pairs.rows(split)
+    if not len(rows):
+        raise ConfigError(
+            f"{cohort}: no rows in split {split!r} (splits: {sorted(set(pairs.splits))})"
+        )
+    if not findings:
+        findings = [c[len(TRUTH_PREFIX):] for c in pairs.table.columns
+                    if c.startswith(TRUTH_PREFIX)] or [a for a in vocabulary.abnormalities
+                                                        if a != "no_finding"]  # fmt: skip
+    labels = tuple(findings)
+    pos_neg = [label_prompts(n, vocabulary, templates) for n in labels]
+    sides = torch.stack([torch.stack([_side(run, p), _side(run, q)]) for p, q in pos_neg])
+    img = _image_embeddings(run, pairs.images[rows])
+    with torch.no_grad():
+        logits = torch.einsum("nd,lsd->nls", img, sides) * run.model.scale()
+    scores = logits.softmax(-1)[..., 0].numpy().astype(np.float64)
+    task = Task("multi-label", labels)
+    frame = predictions_to_frame(
+        task=task, split=split, ids=pairs.ids[rows], patient_ids=pairs.patient_ids[rows],
+        y_true=_targets(pairs, rows, labels, vocabulary.source), y_score=scores,
+        sites=pairs.sites[rows], dataset=str(cohort), official=False,
+    )  # fmt: skip
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_predictions(frame, out / PREDICTIONS)
+    used = {n: {"positive": p, "negative": q} for n, (p, q) in zip(labels, pos_neg, strict=True)}
+    summary = {"run": str(run_dir), "cohort": str(cohort), "split": split, "labels": list(labels)}
+    atomic_write_json(out / SUMMARY, {**summary, "prompts": used})
+    return ZeroShotResult(out, labels, len(rows))

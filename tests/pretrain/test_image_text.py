@@ -1,0 +1,131 @@
+"""Image–text pretraining on a tiny synthetic cohort: the loss falls, resume continues, bad rows
+are listed in one error, the checkpoint rebuilds the model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from _support.pretrain_cohort import make_pair_cohort
+
+from radlens.core import CHECKPOINT, LAST
+from radlens.errors import ConfigError, DataError
+from radlens.models import Task, build_model
+from radlens.pretrain import (
+    ImageTextConfig,
+    ImageTextModel,
+    PairData,
+    PretrainOptions,
+    load_image_text,
+    load_pairs,
+    load_tokenizer,
+    pretrain_image_text,
+)
+from radlens.pretrain.image_text import pretrain_meta
+from radlens.training.init import init_weights
+
+TINY = ImageTextConfig(model="resnet_mini", text_width=32, text_layers=1, embed_dim=32, max_len=48,
+                       top_k=4)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    return make_pair_cohort(tmp_path_factory.mktemp("pairs") / "cohort", n=32, size=32)
+
+
+def test_tiny_pretrain_lowers_the_loss_and_resumes(cohort, tmp_path) -> None:
+    opts = PretrainOptions(
+        epochs=3, batch_size=12, lr=3e-3, device="cpu", precision="bf16-mixed", threads=1
+    )
+    run = tmp_path / "run"
+    first = pretrain_image_text(cohort, run, data=PairData("image", size=32), model=TINY,
+                                options=opts, vocab_size=150)  # fmt: skip
+    losses = [h["train_loss"] for h in first.history]
+    assert losses[-1] < losses[0]
+    assert {"train_global", "train_local"} <= first.history[0].keys()
+    assert (run / CHECKPOINT).is_file() and (run / LAST).is_file()
+    assert json.loads((run / "pretrain.json").read_text())["pairs_per_s"] > 0
+    with pytest.raises(ConfigError, match="already holds a run"):
+        pretrain_image_text(cohort, run, data=PairData("image", size=32), model=TINY, options=opts)
+    more = PretrainOptions(**{**opts.__dict__, "epochs": 4, "resume": True})
+    again = pretrain_image_text(cohort, run, data=PairData("image", size=32), model=TINY,
+                                options=more)  # fmt: skip
+    assert [h["epoch"] for h in again.history] == [1, 2, 3, 4]
+    assert again.history[:3] == first.history
+    loaded = load_image_text(run)
+    assert loaded.data.size == 32 and loaded.model.config.local
+    emb = loaded.model.embed_images(torch.zeros(2, 1, 32, 32))
+    assert emb.shape == (2, 32) and torch.allclose(emb.norm(dim=-1), torch.ones(2), atol=1e-4)
+
+
+def test_global_only_builds_no_local_layers(cohort, tmp_path) -> None:
+    cfg = ImageTextConfig(**{**TINY.to_dict(), "local": False})
+    opts = PretrainOptions(epochs=1, batch_size=12, device="cpu", precision="32-true", threads=1)
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "r.txt").write_text("Pneumomediastinum pneumomediastinum.")
+    res = pretrain_image_text(cohort, tmp_path / "g", data=PairData("image", size=32), model=cfg,
+                              options=opts, vocab_size=150, corpus=tmp_path / "corpus")  # fmt: skip
+    assert "train_local" not in res.history[0]
+    # the corpus joined the tokenizer's training text
+    assert "pneumomediastinum" in load_tokenizer(tmp_path / "g" / "tokenizer.json").get_vocab()
+    state = torch.load(tmp_path / "g" / CHECKPOINT, weights_only=True)["model"]
+    assert not any(k.startswith(("local.", "region_proj", "sentence_proj")) for k in state)
+
+
+def test_every_bad_row_is_listed_in_one_error(cohort, tmp_path) -> None:
+    table = pd.read_csv(cohort / "cohort.csv")
+    table.loc[2, "image"] = "missing.png"
+    table.loc[5, "report_text"] = "   "
+    table.loc[7, "image"] = ""
+    table.to_csv(cohort / "bad.csv", index=False)
+    with pytest.raises(DataError) as err:
+        load_pairs(cohort / "bad.csv", image_column="image", size=32)
+    text = str(err.value)
+    assert "3 of 32 rows" in text
+    assert "row 2: image" in text and "missing.png not found" in text
+    assert "row 5: empty report" in text and "row 7: no image path" in text
+    with pytest.raises(DataError, match="did you mean 'image'"):
+        load_pairs(cohort / "bad.csv", image_column="imag", size=32)
+
+
+def test_init_loads_the_image_backbone_of_an_image_text_checkpoint(tmp_path) -> None:
+    cfg = ImageTextConfig(model="resnet18", text_width=32, text_layers=1, embed_dim=32)
+    model = ImageTextModel(cfg)
+    meta = pretrain_meta("image-text", cfg.to_dict(), {})
+    torch.save({**meta, "model": model.state_dict()}, tmp_path / CHECKPOINT)
+    net = build_model("resnet18", spatial_dims=2, in_channels=1, num_outputs=3)
+    report = init_weights(str(tmp_path), net, Task("multi-label", ("a", "b", "c")), "resnet18")
+    assert report["loaded_tensors"] == len(net.state_dict()) - 2
+    assert report["new_labels"] == ["a", "b", "c"] and report["dropped_labels"] == []
+    for key, value in net.state_dict().items():
+        if not key.startswith("fc."):
+            assert torch.equal(value, model.state_dict()[f"image.net.{key}"]), key
+    with pytest.raises(ConfigError, match="source model is 'resnet18'"):
+        init_weights(str(tmp_path), net, Task("multi-label", ("a",)), "densenet121")
+
+
+def test_3d_nifti_pairs_pretrain(tmp_path) -> None:
+    nib = pytest.importorskip("nibabel")
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(6):
+        vol = rng.normal(-800, 50, (16, 16, 16)).astype(np.float32)
+        if i % 2:
+            vol[4:10, 4:10, 4:10] = 40.0  # a soft-tissue mass
+        nib.Nifti1Image(vol, np.diag([2.0, 2.0, 2.0, 1.0])).to_filename(tmp_path / f"v{i}.nii.gz")
+        text = "FINDINGS: Right upper lobe mass." if i % 2 else "FINDINGS: Lungs are clear."
+        rows.append({"patient_id": f"p{i}", "study_id": f"s{i}", "nifti_path": f"v{i}.nii.gz",
+                     "report_text": text, "split": "train"})  # fmt: skip
+    pd.DataFrame(rows).to_csv(tmp_path / "cohort.csv", index=False)
+    data = PairData("nifti_path", shape=(16, 16, 16), window="lung")
+    pairs = data.load(tmp_path)
+    assert pairs.spatial_dims == 3 and tuple(pairs.images.shape) == (6, 1, 16, 16, 16)
+    assert float(pairs.images.min()) >= 0.0 and float(pairs.images.max()) <= 1.0
+    opts = PretrainOptions(epochs=1, batch_size=6, device="cpu", precision="32-true", threads=1)
+    res = pretrain_image_text(tmp_path, tmp_path / "run", data=data, model=TINY, options=opts,
+                              vocab_size=100)  # fmt: skip
+    assert np.isfinite(res.history[0]["train_local"])
+    assert load_image_text(tmp_path / "run").model.config.spatial_dims == 3

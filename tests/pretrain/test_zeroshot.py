@@ -1,0 +1,85 @@
+"""Zero-shot scoring: prompts from the vocabulary and YAML templates (clear errors), and a tiny
+image–text run that beats chance on its test split."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _support.pretrain_cohort import make_pair_cohort
+from sklearn.metrics import roc_auc_score
+
+from radlens.core import PREDICTIONS, read_predictions
+from radlens.errors import ConfigError
+from radlens.pretrain import (
+    DEFAULT_PROMPTS,
+    ImageTextConfig,
+    PairData,
+    PretrainOptions,
+    label_prompts,
+    load_prompts,
+    pretrain_image_text,
+    zero_shot,
+)
+from radlens.reports import load_vocabulary
+
+TINY = ImageTextConfig(
+    model="resnet_mini", text_width=32, text_layers=1, embed_dim=32, max_len=48, top_k=4
+)
+
+
+def test_default_prompts_and_label_prompts() -> None:
+    prompts = load_prompts()
+    assert load_prompts(DEFAULT_PROMPTS) == prompts
+    vocab = load_vocabulary("chest_xr")
+    pos, neg = label_prompts("pleural_effusion", vocab, prompts)
+    assert "pleural effusion" in pos and "no pleural effusion" in neg
+    pos, neg = label_prompts("pleural_effusion@left_pleura", vocab, prompts)
+    assert "left pleura pleural effusion" in pos and "no pleural effusion" in neg
+    with pytest.raises(ConfigError, match="did you mean 'pneumothorax'"):
+        label_prompts("pneumothorx", vocab, prompts)
+    with pytest.raises(ConfigError, match="location of label"):
+        label_prompts("pneumothorax@nowhere", vocab, prompts)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("positive: ['{finding}']\n", r"key 'negative': expected a list of strings"),
+        ("positive: '{finding}'\nnegative: ['no {finding}']\n", r"key 'positive': expected"),
+        ("positive: ['a finding']\nnegative: ['no {finding}']\n", r"item 'a finding'"),
+        (
+            "positive: ['{finding}']\nnegative: ['no {finding}']\nlocated: ['{finding}']\n",
+            r"key 'located'.*\{finding\} and \{location\}",
+        ),
+        ("positive: ['{finding}']\nnegative: ['no {finding}']\nnegatve: []\n", "did you mean"),
+        ("positive: ['{finding} {0}']\nnegative: ['no {finding}']\n", "bad placeholder"),
+        ("- just a list\n", "expected a mapping"),
+        ("positive: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_prompt_yaml_errors_name_file_key_and_expectation(tmp_path, text, message) -> None:
+    path = tmp_path / "prompts.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as err:
+        load_prompts(path)
+    assert str(path) in str(err.value)
+    with pytest.raises(ConfigError, match="no such file"):
+        load_prompts(tmp_path / "none.yaml")
+
+
+def test_zero_shot_beats_chance_on_a_tiny_cohort(tmp_path) -> None:
+    cohort = make_pair_cohort(tmp_path / "cohort", n=64, size=32, seed=1)
+    options = PretrainOptions(epochs=8, batch_size=16, lr=3e-3, device="cpu",
+                              precision="32-true", threads=1)  # fmt: skip
+    pretrain_image_text(cohort, tmp_path / "run", data=PairData("image", size=32), model=TINY,
+                        options=options, vocab_size=150)  # fmt: skip
+    res = zero_shot(tmp_path / "run", cohort, tmp_path / "zs", split="test")
+    assert res.labels == ("consolidation", "cardiomegaly") and res.n_images == 16
+    frame = read_predictions(tmp_path / "zs" / PREDICTIONS)
+    assert frame.attrs["radlens"]["label_names"] == ["consolidation", "cardiomegaly"]
+    aucs = [roc_auc_score(frame[f"target:{n}"], frame[f"score:{n}"]) for n in res.labels]
+    assert np.mean(aucs) > 0.65, aucs
+    # targets from the labeler when the cohort has no truth column for the finding
+    res = zero_shot(tmp_path / "run", cohort, tmp_path / "zs2", findings=["pneumothorax"])
+    labels = read_predictions(tmp_path / "zs2" / PREDICTIONS)["target:pneumothorax"]
+    assert set(labels.dropna()) <= {0.0, 1.0}
