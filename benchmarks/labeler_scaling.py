@@ -7,8 +7,9 @@
 Corpus: `--reports` chest CT reports recombined from the sentences of the real CT-RATE reports
 in ../shared/data/reports (`labeler_speed.recombine`: template sentences recur as in an archive),
 written once as a CSV (processes) and as 8 CSV parts (Dask partitions). Each figure is end to end
-from CSV to Parquet tables (read, label, write long + wide), the median of `--repeats` runs, each
-run in a fresh Python process (empty sentence caches; for processes the pool start is included,
+from CSV to Parquet tables (read, label, write long + wide), the median of `--repeats` runs
+(the four set-ups interleaved, so a change of load hits them alike), each run in a fresh Python
+process (empty sentence caches; for processes the pool start is included,
 for Dask the cluster is started and its workers have imported radlens before the clock; that
 start time is given apart). reports/s
 = reports / wall seconds; the machine's load average is printed beside (a shared machine).
@@ -72,12 +73,13 @@ def write_corpus(folder: Path, n: int, data: Path) -> None:
         )
 
 
-def measure(method: str, workers: int, folder: Path, repeats: int) -> dict:
-    runs = []
-    for _ in range(repeats):
-        cmd = [sys.executable, __file__, "--one", method, str(workers), str(folder)]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+def run_once(method: str, workers: int, folder: Path) -> dict:
+    cmd = [sys.executable, __file__, "--one", method, str(workers), str(folder)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def summary(method: str, workers: int, runs: list[dict]) -> dict:
     secs = sorted(r["seconds"] for r in runs)
     med = secs[len(secs) // 2]
     out = {"workers": workers, "reports_per_s": round(runs[0]["reports"] / med),
@@ -106,8 +108,13 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(tmp)
         write_corpus(folder, args.reports, args.data)
         res: dict = {"reports": args.reports, "repeats": args.repeats, "cpus": os.cpu_count()}
+        configs = [(m, w) for m in ("processes", "dask") for w in (1, 2)]
+        runs: dict = {c: [] for c in configs}
+        for _ in range(args.repeats):  # interleaved: a change of the machine's load hits all
+            for method, workers in configs:
+                runs[method, workers].append(run_once(method, workers, folder))
         for method in ("processes", "dask"):
-            res[method] = [measure(method, w, folder, args.repeats) for w in (1, 2)]
+            res[method] = [summary(method, w, runs[method, w]) for w in (1, 2)]
             one, two = res[method]
             res[method + "_speedup_2_vs_1"] = round(two["reports_per_s"] / one["reports_per_s"], 2)
     load.append(os.getloadavg()[0])

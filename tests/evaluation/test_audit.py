@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _support.evaluation_synth import single_label_frame, write_run_dir
+from scipy import ndimage
 
 from radlens.data import normalise_patient_id
 from radlens.errors import EvaluationError
@@ -108,3 +109,22 @@ def test_report_shows_counts_and_near_matches(tmp_path: Path) -> None:
     assert "<td>train</td><td>2</td>" in html
     assert "not checked" not in html and "training_data" not in doc
     assert doc["n_train_patients"] == 2 and doc["n_val_patients"] == 40
+
+
+def test_audit_lists_near_duplicate_images_of_every_split_pair() -> None:
+    """Val/test duplicates are compared too and named by their own splits (issue 17 item 3)."""
+    rng = np.random.default_rng(0)
+    imgs = ndimage.gaussian_filter(rng.normal(size=(12, 32, 32)), (0, 2.5, 2.5)) * 100 + 128
+    train, val = imgs[:6], imgs[6:9]
+    test = [ndimage.shift(val[1], (0, 1), mode="nearest")[:, ::-1], imgs[9], train[4] + 3]
+    frame = _frame(splits=("train", "val", "test"), n=(6, 3, 3))
+    report = audit_leakage(frame, train_images=train, val_images=val, eval_images=test)
+    got = [(p.split_a, p.index_a, p.split_b, p.index_b) for p in report.near_duplicates]
+    assert got == [("train", 4, "test", 2), ("val", 1, "test", 0)]
+    doc = report.to_dict()
+    assert doc["n_duplicate_pairs"] == 2 and doc["duplicate_pairs"][1]["split_a"] == "val"
+    # the report template's train/evaluated keys hold only the train/test pair
+    assert doc["n_near_duplicates"] == 1 and doc["near_duplicate_pairs"][0]["train_index"] == 4
+    assert any("train/val, train/test, val/test" in c for c in report.checked)
+    with pytest.raises(EvaluationError, match="val #1 / test #0"):
+        audit_leakage(frame, val_images=val, eval_images=test, refuse_duplicates=True)

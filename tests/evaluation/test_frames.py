@@ -128,9 +128,9 @@ def test_leakage_audit_reports_near_duplicate_images() -> None:
     test = [noisy_copy.astype(np.uint8), rng.integers(0, 255, (64, 64), dtype=np.uint8)]
     frame = multilabel_frame(splits=("train", "test"), n_per_split=(6, 2), images_per_patient=1)
     report = audit_leakage(frame, train_images=train, eval_images=test)
-    assert [(a, b) for a, b, _ in report.near_duplicates] == [(2, 0)]
+    assert [(p.index_a, p.index_b) for p in report.near_duplicates] == [(2, 0)]
     stacked = audit_leakage(frame, train_images=np.stack(train), eval_images=np.stack(test))
     assert stacked.near_duplicates == report.near_duplicates
     assert report.to_dict()["near_duplicate_pairs"][0]["train_index"] == 2
-    with pytest.raises(EvaluationError, match="near-duplicates of training images"):
+    with pytest.raises(EvaluationError, match="near-duplicate image pairs between splits"):
         audit_leakage(frame, train_images=train, eval_images=test, refuse_duplicates=True)

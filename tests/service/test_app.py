@@ -291,3 +291,18 @@ def test_every_study_route_answers_404_for_an_id_beyond_the_database_range(clien
         assert "study ids run from 1 to 2147483647" in response.json()["detail"], path
     audit = client.get(f"/audit?study_id={huge}", headers=headers)
     assert audit.status_code == 200 and audit.json() == []
+
+
+def test_rescore_route_queues_a_study_again_for_radiologists_only(client, svc, tmp_path) -> None:
+    rad = _auth(svc)
+    study_id = _ingest(client, rad, tmp_path, 1)
+    with svc.db.session() as session:
+        session.get(Study, study_id).incomplete = True
+    assert (
+        client.post(f"/studies/{study_id}/rescore", headers=_auth(svc, "viewer")).status_code == 403
+    )
+    done = client.post(f"/studies/{study_id}/rescore", headers=rad)
+    assert done.status_code == 200 and done.json() == {"id": study_id, "status": "pending"}
+    with svc.db.session() as session:
+        assert session.get(Study, study_id).incomplete is False
+    assert client.post("/studies/99999/rescore", headers=rad).status_code == 404

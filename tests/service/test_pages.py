@@ -121,9 +121,10 @@ def test_session_cookie_is_signed_expires_and_ends_on_revoke_or_disable(svc) -> 
     assert expired.json()["detail"] == "session expired; log in again"
     app.state.sessions.clock = lambda: now
     value = client.cookies.get("radlens_session")
-    client.cookies.set("radlens_session", value[:-1] + ("0" if value[-1] != "0" else "1"))
+    tampered = value[:-1] + ("0" if value[-1] != "0" else "1")
+    client.cookies.set("radlens_session", tampered, domain="testserver.local")  # replace, not add
     assert client.get("/studies").json()["detail"] == "invalid session cookie; log in again"
-    client.cookies.set("radlens_session", value)
+    client.cookies.set("radlens_session", value, domain="testserver.local")
     set_user_active(svc.db, "rad", False)
     assert client.get("/studies").json()["detail"] == "user 'rad' is disabled"
     set_user_active(svc.db, "rad", True)

@@ -23,9 +23,16 @@ def train_cmd(
     ),
 ) -> None:
     """Train a model (MedMNIST v2 recipe by default) and write a run directory."""
-    from radlens.training import metrics_table, resolve_config, train
+    from radlens.training import metrics_table, resolve_config, train, train_segmentation
 
-    result = train(resolve_config(given_options(ctx), config), resume=resume)
+    resolved = resolve_config(given_options(ctx), config)
+    if resolved.task == "segmentation":  # per-finding masks: radlens.training.segmentation
+        seg = train_segmentation(resolved, resume=resume)
+        last = seg.metrics["history"][-1]["val_dice"]
+        typer.echo("val Dice (last epoch): " + ", ".join(f"{k} {v:.3f}" for k, v in last.items()))
+        typer.echo(f"run directory: {seg.run_dir} (best epoch {seg.best_epoch})")
+        return
+    result = train(resolved, resume=resume)
     if result.metrics:
         table_console().print(metrics_table(result.metrics))
     typer.echo(f"run directory: {result.run_dir} (best epoch {result.best_epoch})")
@@ -55,9 +62,12 @@ def evaluate_cmd(
     """Leakage audit, per-label AUROC with DeLong 95% CIs, AUPRC, operating points, calibration;
     writes metrics.json, evaluation.json and a self-contained report.html."""
     from radlens.core import EVALUATION, REPORT
-    from radlens.evaluation import evaluate_run_dir, result_table
+    from radlens.evaluation import evaluate_run_dir, is_segmentation_run, result_table
     from radlens.training import metrics_table
 
+    if is_segmentation_run(run_dir):  # Dice/HD95/surface Dice, lesions, FROC, overlays
+        _evaluate_segmentation(run_dir, split, bootstrap, device)
+        return
     result = evaluate_run_dir(
         run_dir, split=split, by=by, operating_point=operating_point, n_bootstrap=bootstrap,
         repredict=repredict, device=device, min_val_positives=min_val_positives,
@@ -71,17 +81,48 @@ def evaluate_cmd(
     typer.echo(f"report: {run_dir / REPORT}  (figures: {run_dir / EVALUATION})")
 
 
+def _evaluate_segmentation(run_dir: Path, split: str, bootstrap: int, device: str | None) -> None:
+    from radlens.core import EVALUATION, REPORT
+    from radlens.evaluation import evaluate_segmentation_run
+
+    result = evaluate_segmentation_run(run_dir, split=split, n_bootstrap=bootstrap, device=device)
+    for row in result["summary"]:
+        if row["metric"] in ("dice", "lesion_sensitivity", "false_positives_per_scan"):
+            est, lo, hi = (f"{v:.3f}" if v is not None else "-" for v in
+                           (row["estimate"], row["low"], row["high"]))  # fmt: skip
+            typer.echo(f"{row['finding']:<28} {row['metric']:<26} {est} ({lo} - {hi})")
+    for finding, entry in result["froc"].items():
+        typer.echo(f"FROC {finding}: " + (entry.get("note") or f"score {entry['score']:.3f}"))
+    typer.echo(f"report: {run_dir / REPORT}  (figures: {run_dir / EVALUATION})")
+
+
 def explain_cmd(
     run_dir: Path = typer.Argument(..., help="Run directory written by `radlens train`."),
     cases: int = typer.Option(8, "--cases", help="Most confident positive cases per label."),
     out: Path | None = typer.Option(None, "--out", help="Output folder (default: RUN/heatmaps)."),
-    method: str = typer.Option("gradcam", "--method", help="gradcam or gradcampp."),
+    method: str = typer.Option("gradcam", "--method", help="gradcam, gradcampp or hirescam."),
     layer: str | None = typer.Option(None, "--layer", help="Target layer (default: auto)."),
     split: str = typer.Option("test", "--split", help="Split of predictions.parquet to explain."),
     cohort: Path | None = typer.Option(None, "--cohort", help="Chest-CT cohort the run used."),
     shape: str | None = typer.Option(None, "--shape", help="Cohort volume D,H,W (default: auto)."),
+    tolerance: str | None = typer.Option(
+        None,
+        "--tolerance",
+        help="Tolerant pointing game: peak within this distance of the mask, '10mm' or '1vox' "
+        "(default: 10mm with a voxel spacing, else 1vox).",
+    ),
+    sanity: bool = typer.Option(
+        False,
+        "--sanity",
+        help="Also explain with re-initialised weights and print trained vs random localization.",
+    ),
+    sanity_mode: str = typer.Option(
+        "full", "--sanity-mode", help="full (all layers at once) or cascading (output to input)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the re-initialised weights."),
 ) -> None:
-    """Write Grad-CAM overlays (2D) or axial/coronal/sagittal montages (3D) plus index.csv."""
+    """Write Grad-CAM overlays (2D) or axial/coronal/sagittal montages (3D) plus index.csv, on
+    one evidence scale, titled with the checkpoint's own scores."""
     from radlens.core import parse_shape
     from radlens.explain import explain_run
     from radlens.phantom import DEFAULT_SHAPE
@@ -89,10 +130,13 @@ def explain_cmd(
     cohort_shape = parse_shape(shape, default=DEFAULT_SHAPE, what="--shape") if shape else None
     paths = explain_run(
         run_dir, cases=cases, out_dir=out, method=method,  # type: ignore[arg-type]
-        layer=layer, split=split, cohort=cohort, cohort_shape=cohort_shape,
+        layer=layer, split=split, cohort=cohort, cohort_shape=cohort_shape, tolerance=tolerance,
+        sanity=sanity_mode if sanity else None, seed=seed,
     )  # fmt: skip
     folder = paths[0].parent if paths else (out or run_dir / "heatmaps")
     typer.echo(f"wrote {len(paths)} heatmaps and index.csv to {folder}")
+    if sanity:
+        _print_sanity(folder)
     from radlens.cli.explain_report import refresh_report
 
     report = refresh_report(run_dir, folder)  # the report's gallery shows them now
@@ -100,6 +144,32 @@ def explain_cmd(
         typer.echo(f"updated {report} with these heatmaps")
     else:
         typer.echo("no evaluation yet: `radlens evaluate RUN` writes report.html with them")
+
+
+def _print_sanity(folder: Path) -> None:
+    """The trained vs re-initialised localization table `explain_run` wrote (sanity.csv)."""
+    import pandas as pd
+    from rich.table import Table
+
+    from radlens.explain import SANITY_CSV
+
+    frame = pd.read_csv(folder / SANITY_CSV)
+    if frame["n"].isna().all():
+        typer.echo("sanity check: no explained case has a ground-truth mask; evidence only")
+    tolerance = frame["tolerance"].dropna().iloc[0] if "tolerance" in frame else ""
+    table = Table(title=f"Sanity check: trained vs re-initialised weights (tolerance {tolerance})")
+    columns = ["model", "n", "pointing_game", "pointing_game_strict", "chance", "chance_strict"]
+    columns += ["iou", "p_value", "perm_p_value", "evidence_median"]
+    for column in columns:
+        table.add_column(column.replace("_", " "), justify="left" if column == "model" else "right")
+    for _, row in frame.iterrows():
+        cells = [str(row["model"])]
+        for column in columns[1:]:
+            value = row[column]
+            cells.append("-" if pd.isna(value) else f"{value:.3g}")
+        table.add_row(*cells)
+    table_console().print(table)
+    typer.echo(f"sanity table: {folder / SANITY_CSV}; random-weight maps: {folder / 'sanity'}")
 
 
 def plan_cmd(

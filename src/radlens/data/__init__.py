@@ -21,6 +21,12 @@ from radlens.data.cohort_table import (
 )
 from radlens.data.ct_cohort import DEMO_WINDOWS, CtCohort, load_ct_cohort
 from radlens.data.ct_volumes import cohort_extents, study_extents
+from radlens.data.duplicates import (
+    DuplicatePair,
+    describe_images,
+    find_split_duplicates,
+    match_descriptors,
+)
 from radlens.data.series_choice import SeriesCandidate, SeriesChoice, choose_series
 from radlens.data.splits import (
     assign_splits,
@@ -52,6 +58,7 @@ __all__ = [
     "CohortManifest",
     "CohortRow",
     "CtCohort",
+    "DuplicatePair",
     "FitnessRules",
     "ImportColumns",
     "ImportResult",
@@ -64,7 +71,9 @@ __all__ = [
     "choose_series",
     "cohort_extents",
     "cohort_json_schema",
+    "describe_images",
     "find_near_duplicates",
+    "find_split_duplicates",
     "fitness_problems",
     "image_hash",
     "image_hashes",
@@ -72,6 +81,7 @@ __all__ = [
     "load_ct_cohort",
     "load_fitness_rules",
     "load_masks",
+    "match_descriptors",
     "normalise_patient_id",
     "normalise_patient_ids",
     "read_cohort",

@@ -58,6 +58,10 @@ from radlens.evaluation.segmentation_metrics import (
     segmentation_scores,
     summarise_segmentation,
 )
+from radlens.evaluation.segmentation_run import (
+    evaluate_segmentation_run,
+    is_segmentation_run,
+)
 from radlens.evaluation.survival import (
     concordance_index,
     cumulative_dynamic_auc,
@@ -111,6 +115,7 @@ __all__ = [
     "delong_paired_test",
     "evaluate_predictions",
     "evaluate_run_dir",
+    "evaluate_segmentation_run",
     "expected_calibration_error",
     "external_validation_summary",
     "fit_temperature",
@@ -119,6 +124,7 @@ __all__ = [
     "froc_scan",
     "headline_delong",
     "interpolate_sensitivity",
+    "is_segmentation_run",
     "join_labels",
     "kaplan_meier",
     "label_components",

@@ -6,9 +6,10 @@ validation split; each clash is named by its pair (test/train, test/val). Patien
 after `radlens.data.normalise_patient_id` (whitespace, case, leading zeros; configurable), and ids
 that differ only by that normalisation are listed as near-matches. The report states how many
 patients of each split were compared, or that training ids were not available. Near-duplicate
-images between training and evaluated images (perceptual hashes from
-`radlens.data.splits.image_hash`, compared with `find_near_duplicates`) are reported, and refused
-too when `refuse_duplicates` is set. Error messages give counts, never patient ids.
+images or volumes between every pair of the given image sets (train/val, train/test, val/test;
+`radlens.data.find_split_duplicates`: rank-normalised grids matched over shifts and the
+left-right flip) are listed with both split names, and refused too when `refuse_duplicates` is
+set. Error messages give counts, never patient ids.
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ import numpy as np
 import pandas as pd
 
 from radlens.data import (
-    find_near_duplicates,
-    image_hash,
-    image_hashes,
+    DuplicatePair,
+    find_split_duplicates,
     normalise_patient_id,
     short_hash,
 )
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 TRAIN_NOT_CHECKED = "training ids not available: not checked"
 #: at most this many near-match groups are kept in the audit
 MAX_NEAR_MATCHES = 20
+#: at most this many near-duplicate image pairs are listed in the audit's dict
+MAX_DUPLICATE_PAIRS = 50
 
 
 @dataclass(frozen=True)
@@ -49,13 +51,16 @@ class LeakageReport:
     patient_overlap: int
     n_val_patients: int | None = None
     n_images_hashed: int = 0
-    near_duplicates: list[tuple[int, int, int]] = field(default_factory=list)
-    max_distance: int | None = None
+    near_duplicates: list[DuplicatePair] = field(default_factory=list)
+    duplicate_threshold: float | None = None
     checked: tuple[str, ...] = ()
     near_matches: list[dict] = field(default_factory=list)
     n_near_matches: int = 0
 
     def to_dict(self) -> dict:
+        train_eval = [
+            p for p in self.near_duplicates if (p.split_a, p.split_b) == ("train", self.split)
+        ]
         return {
             "split": self.split,
             "n_eval_patients": self.n_eval_patients,
@@ -66,12 +71,15 @@ class LeakageReport:
             "n_near_matches": self.n_near_matches,
             "near_matches": self.near_matches,
             "n_images_hashed": self.n_images_hashed,
-            "n_near_duplicates": len(self.near_duplicates),
+            # train/evaluated pairs in the keys report.html.j2 reads; every pair below
+            "n_near_duplicates": len(train_eval),
             "near_duplicate_pairs": [
-                {"train_index": a, "eval_index": b, "distance": d}
-                for a, b, d in self.near_duplicates[:20]
+                {"train_index": p.index_a, "eval_index": p.index_b, "distance": p.similarity}
+                for p in train_eval[:20]
             ],
-            "max_distance": self.max_distance,
+            "n_duplicate_pairs": len(self.near_duplicates),
+            "duplicate_pairs": [p.to_dict() for p in self.near_duplicates[:MAX_DUPLICATE_PAIRS]],
+            "duplicate_threshold": self.duplicate_threshold,
             "checked": list(self.checked),
         }
 
@@ -168,26 +176,16 @@ def near_matches(
 
 
 def find_image_duplicates(
-    train_images: Sequence[np.ndarray] | np.ndarray,
-    eval_images: Sequence[np.ndarray] | np.ndarray,
+    images_by_split: dict[str, Sequence[np.ndarray] | np.ndarray],
     *,
-    max_distance: int | None = None,
-) -> list[tuple[int, int, int]]:
-    """(train index, eval index, Hamming distance) of near-duplicate images by difference hash.
-
-    `max_distance` None uses the cohort module's default (10% of the hash bits).
-    """
-
-    def hashes(images) -> list[str]:
-        if isinstance(images, np.ndarray):
-            return image_hashes(images)
-        return [image_hash(np.asarray(img)) for img in images]
-
+    threshold: float | None = None,
+) -> list[DuplicatePair]:
+    """Near-duplicate images (2D) or volumes (3D) between every pair of the given splits, in
+    the order given (train/val, train/test, val/test), each named by both splits."""
     try:
-        pairs = find_near_duplicates(hashes(train_images), hashes(eval_images), max_distance)
+        return find_split_duplicates(images_by_split, threshold=threshold)
     except DataError as exc:
         raise EvaluationError(f"near-duplicate audit failed: {exc}") from exc
-    return [(int(p[0]), int(p[1]), int(p[2])) for p in pairs]
 
 
 def _compared_ids(
@@ -216,23 +214,30 @@ def _compared_ids(
 
 
 def _image_audit(
-    split: str, train_images, eval_images, max_distance: int | None, refuse: bool
-) -> tuple[list[tuple[int, int, int]], int, str | None]:
-    """(near-duplicate pairs, images hashed, what was checked) when both image sets are given."""
-    if train_images is None or eval_images is None:
+    split: str, images: dict[str, object], threshold: float | None, refuse: bool
+) -> tuple[list[DuplicatePair], int, str | None]:
+    """(near-duplicate pairs, images compared, what was checked) when two image sets are given."""
+    given = {name: imgs for name, imgs in images.items() if imgs is not None}
+    if len(given) < 2:
         return [], 0, None
-    pairs = find_image_duplicates(train_images, eval_images, max_distance=max_distance)
-    limit = "10% of bits" if max_distance is None else max_distance
+    pairs = find_image_duplicates(given, threshold=threshold)
     if pairs:
-        log.warning("leakage audit: %d near-duplicate train/%s image pairs", len(pairs), split)
+        log.warning("leakage audit: %d near-duplicate image pairs", len(pairs))
         if refuse:
+            first = pairs[0]
             raise EvaluationError(
-                f"leakage: {len(pairs)} {split} images are near-duplicates of training images"
-                f" (first pair train #{pairs[0][0]} /"
-                f" {split} #{pairs[0][1]}); refusing to evaluate"
+                f"leakage: {len(pairs)} near-duplicate image pairs between splits (first:"
+                f" {first.split_a} #{first.index_a} / {first.split_b} #{first.index_b},"
+                f" similarity {first.similarity:.3f}); refusing to evaluate {split}"
             )
-    checked = f"image difference hashes (max Hamming distance {limit})"
-    return pairs, len(train_images) + len(eval_images), checked
+    limit = "default" if threshold is None else threshold
+    names = list(given)
+    compared = ", ".join(f"{a}/{b}" for k, a in enumerate(names) for b in names[k + 1 :])
+    checked = (
+        f"near-duplicate images ({compared}; shift/flip/intensity-robust correlation,"
+        f" threshold {limit})"
+    )
+    return pairs, sum(len(v) for v in given.values()), checked
 
 
 def audit_leakage(
@@ -243,7 +248,8 @@ def audit_leakage(
     val_patient_ids: Iterable[object] | None = None,
     train_images: Sequence[np.ndarray] | np.ndarray | None = None,
     eval_images: Sequence[np.ndarray] | np.ndarray | None = None,
-    max_distance: int | None = None,
+    val_images: Sequence[np.ndarray] | np.ndarray | None = None,
+    duplicate_threshold: float | None = None,
     refuse_duplicates: bool = False,
     normalise: IdNormaliser = normalise_patient_id,
 ) -> LeakageReport:
@@ -252,7 +258,10 @@ def audit_leakage(
     The split's patients are compared with the train rows of the table plus
     `train_patient_ids`, and, when the split is 'test', with the val rows plus
     `val_patient_ids`; ids are compared after `normalise`. With neither train rows nor training
-    ids, training is reported as not checked. Images, when both are given, are hashed.
+    ids, training is reported as not checked. Images (2D) or volumes (3D), when at least two of
+    `train_images`, `val_images` (not used when `split` is 'val') and `eval_images` are given,
+    are compared pairwise for near-duplicates (`duplicate_threshold` None: the documented
+    default of `radlens.data.duplicates`).
     """
     splits = frame["split"].astype(str)
     ev_raw = frame.loc[splits == split, "patient_id"].tolist()
@@ -266,8 +275,10 @@ def audit_leakage(
     if "train" not in others:
         checked.append(TRAIN_NOT_CHECKED)
     matches = near_matches({split: ev_raw, **others}, normalise)
+    image_sets = {"train": train_images, "val": val_images if split != "val" else None}
+    image_sets[split] = eval_images
     pairs, n_hashed, images = _image_audit(
-        split, train_images, eval_images, max_distance, refuse_duplicates
+        split, image_sets, duplicate_threshold, refuse_duplicates
     )
     if images:
         checked.append(images)
@@ -279,7 +290,7 @@ def audit_leakage(
         patient_overlap=0,
         n_images_hashed=n_hashed,
         near_duplicates=pairs,
-        max_distance=max_distance,
+        duplicate_threshold=duplicate_threshold,
         checked=tuple(checked),
         near_matches=matches[:MAX_NEAR_MATCHES],
         n_near_matches=len(matches),

@@ -1,7 +1,10 @@
-"""Grad-CAM and Grad-CAM++ for 2D and 3D classifiers, through `monai.visualize`.
+"""Grad-CAM, Grad-CAM++ and HiResCAM for 2D and 3D classifiers, through `monai.visualize`.
 
-MONAI computes the maps (`GradCAM.compute_map`, `GradCAMpp.compute_map`); this module wraps it to
-avoid three pitfalls users hit:
+MONAI computes the maps (`GradCAM.compute_map`, `GradCAMpp.compute_map`); HiResCAM (Draelos &
+Carin 2020: the gradient multiplied element-wise with the activation, then summed over channels,
+instead of Grad-CAM's spatially averaged gradient; for a model ending in global pooling + a linear
+layer it shows exactly which positions raised the score) is the same `GradCAM` with that one line
+changed. This module wraps them to avoid three pitfalls users hit:
 
 * MONAI's default post-processing (`default_normalizer`) maps (min, max) to (1, 0), so high
   attention is drawn as *low*. We post-process with the identity and scale each map by its own
@@ -37,8 +40,8 @@ from radlens.explain.layers import Recorder, as_batch, check_layer, select_layer
 
 log = logging.getLogger(__name__)
 
-CamMethod = Literal["gradcam", "gradcampp"]
-CAM_METHODS: tuple[str, ...] = ("gradcam", "gradcampp")
+CamMethod = Literal["gradcam", "gradcampp", "hirescam"]
+CAM_METHODS: tuple[str, ...] = ("gradcam", "gradcampp", "hirescam")
 
 
 @dataclass
@@ -60,7 +63,7 @@ def _identity(x: torch.Tensor) -> torch.Tensor:
 
 
 def normalise_method(method: str) -> CamMethod:
-    """'gradcam' or 'gradcampp'; accepts spellings such as 'Grad-CAM++' or 'gradcam_pp'."""
+    """'gradcam', 'gradcampp' or 'hirescam'; accepts spellings such as 'Grad-CAM++', 'HiResCAM'."""
     key = str(method).lower().replace("-", "").replace("_", "").replace("++", "pp")
     if key not in CAM_METHODS:
         raise ConfigError(
@@ -82,6 +85,14 @@ def upsample_map(raw: torch.Tensor, spatial: tuple[int, ...]) -> torch.Tensor:
     raise ModelError(
         f"feature map of shape {tuple(raw.shape)} cannot be upsampled to input shape {spatial}"
     )
+
+
+class HiResCAM(GradCAM):
+    """HiResCAM: ReLU(sum over channels of gradient x activation), position by position."""
+
+    def compute_map(self, x, class_idx=None, retain_graph=False, layer_idx=-1, **kwargs):  # type: ignore[override]
+        _, acti, grad = self.nn_module(x, class_idx=class_idx, retain_graph=retain_graph, **kwargs)
+        return torch.relu((grad[layer_idx] * acti[layer_idx]).sum(1, keepdim=True))
 
 
 class _CamHooks(ModelWithHooks):
@@ -192,7 +203,7 @@ class CamExplainer:
     def _ensure(self) -> GradCAM:
         if self._cam is None:
             self._hooks = _CamHooks(self.model, self.layer)
-            cls = GradCAMpp if self.method == "gradcampp" else GradCAM
+            cls = {"gradcampp": GradCAMpp, "hirescam": HiResCAM}.get(self.method, GradCAM)
             self._cam = cls(
                 nn_module=self._hooks,
                 target_layers=self.layer or "",  # unused: the hooks object is given

@@ -1,40 +1,50 @@
 """Localization scores of heatmaps against ground-truth masks (the synthetic cohort has them).
 
 * pointing game (Zhang et al., ECCV 2016): a hit when the heatmap's maximum lies inside the mask
-  (optionally within `tolerance` voxels of it);
+  (strict), or within `tolerance` of it (tolerant): voxels (Chebyshev) without a `spacing`,
+  millimetres (Euclidean, `ndimage.distance_transform_edt` with the voxel spacing) with one;
 * IoU / Dice of the heatmap thresholded either at a fraction of its maximum (default 0.5) or to its
   top `top_fraction` of voxels;
 * `chance`: the hit rate of a pointer placed uniformly at random in `region` (default the whole
   image; `body_region` gives the patient's body of a CT), i.e. the share of the region that the
   mask, dilated by the same `tolerance`, covers.
 
-`localization_table` aggregates per abnormality (or any grouping label) with the mean of each
-score and a one-sided binomial test of the hits against the mean chance, so a heatmap that is
-inverted or on the wrong axes falls to chance and is seen to.
+`localization_table` aggregates per group (abnormality) with the mean of each score and two
+p-values, so an inverted or mis-oriented map falls to chance and is seen to: `p_value`, the exact
+one-sided Poisson-binomial test of the hits against each case's own chance, and `perm_p_value`,
+peaks permuted across the group's cases (does the map point at *this* case's lesion?).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import permutations
 
 import numpy as np
 import pandas as pd
 from scipy import ndimage
-from scipy.stats import binomtest
+from scipy.stats import poisson_binom
 
 from radlens.errors import ConfigError, DataError
+
+#: permutations drawn by `permutation_p_value` (exact enumeration up to `EXACT_PERMUTATIONS` cases)
+N_PERMUTATIONS = 2000
+EXACT_PERMUTATIONS = 7
 
 
 @dataclass(frozen=True)
 class LocalizationScore:
-    """Scores of one heatmap against one mask."""
+    """Scores of one heatmap against one mask: `hit` / `chance` at the tolerance, `strict_hit` /
+    `strict_chance` without it (peak inside the mask itself)."""
 
     hit: bool
     iou: float
     dice: float
     chance: float
     peak: tuple[int, ...]
+    strict_hit: bool = False
+    strict_chance: float = float("nan")
 
 
 def masks_by_abnormality(masks: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -71,8 +81,7 @@ def peak_index(heatmap: np.ndarray) -> tuple[int, ...]:
 
 
 def _dilate(mask: np.ndarray, tolerance: int) -> np.ndarray:
-    """`mask` grown by `tolerance` voxels in a full (square / cube) neighbourhood: tolerance is a
-    Chebyshev distance in voxels."""
+    """`mask` grown by `tolerance` voxels of Chebyshev distance (square / cube neighbourhood)."""
     if tolerance < 0:
         raise ConfigError(f"tolerance {tolerance} must be >= 0 voxels")
     if not tolerance:
@@ -81,18 +90,51 @@ def _dilate(mask: np.ndarray, tolerance: int) -> np.ndarray:
     return ndimage.binary_dilation(mask, structure=cube, iterations=tolerance)
 
 
-def pointing_game(heatmap: np.ndarray, mask: np.ndarray, *, tolerance: int = 0) -> bool:
-    """True when the heatmap's maximum lies inside `mask` dilated by `tolerance` voxels."""
+def near_mask(
+    mask: np.ndarray, tolerance: float = 0, *, spacing: Sequence[float] | None = None
+) -> np.ndarray:
+    """Voxels within `tolerance` of `mask`: without `spacing`, `tolerance` is whole voxels of
+    Chebyshev distance (a square / cube neighbourhood); with `spacing` (mm per axis, in the
+    array's axis order) it is millimetres of Euclidean distance between voxel centres."""
+    m = np.asarray(mask).astype(bool)
+    if spacing is None:
+        if float(tolerance) != int(tolerance):
+            raise ConfigError(
+                f"tolerance {tolerance} must be a whole number of voxels without a spacing"
+            )
+        return _dilate(m, int(tolerance))
+    sp = tuple(float(v) for v in spacing)
+    if len(sp) != m.ndim or min(sp) <= 0:
+        raise ConfigError(f"spacing {sp} must be {m.ndim} positive values (mm per axis)")
+    if tolerance < 0:
+        raise ConfigError(f"tolerance {tolerance} must be >= 0 mm")
+    if not tolerance or not m.any():
+        return m
+    return ndimage.distance_transform_edt(~m, sampling=sp) <= float(tolerance) + 1e-9
+
+
+def pointing_game(
+    heatmap: np.ndarray,
+    mask: np.ndarray,
+    *,
+    tolerance: float = 0,
+    spacing: Sequence[float] | None = None,
+) -> bool:
+    """True when the heatmap's maximum lies within `tolerance` of `mask` (`near_mask`)."""
     heat, m = _check_pair(heatmap, mask)
-    return bool(_dilate(m, tolerance)[peak_index(heat)])
+    return bool(near_mask(m, tolerance, spacing=spacing)[peak_index(heat)])
 
 
 def chance_hit_rate(
-    mask: np.ndarray, *, region: np.ndarray | None = None, tolerance: int = 0
+    mask: np.ndarray,
+    *,
+    region: np.ndarray | None = None,
+    tolerance: float = 0,
+    spacing: Sequence[float] | None = None,
 ) -> float:
-    """Pointing-game hit rate of a point drawn uniformly from `region` (default: every voxel):
-    the share of the region inside `mask` dilated by `tolerance` voxels."""
-    m = _dilate(np.asarray(mask).astype(bool), tolerance)
+    """Hit rate of a point drawn uniformly from `region` (default: every voxel): the share of
+    the region within `tolerance` of `mask` (`near_mask`)."""
+    m = near_mask(mask, tolerance, spacing=spacing)
     if region is None:
         return float(m.mean())
     r = np.asarray(region).astype(bool)
@@ -157,32 +199,72 @@ def score_heatmap(
     *,
     threshold: float = 0.5,
     top_fraction: float | None = None,
-    tolerance: int = 0,
+    tolerance: float = 0,
     region: np.ndarray | None = None,
+    spacing: Sequence[float] | None = None,
 ) -> LocalizationScore:
-    """Pointing game, IoU and Dice of one heatmap against one ground-truth mask, and the chance
-    hit rate of a random pointer in `region` (default the whole image) at the same tolerance."""
+    """Pointing game (strict; within `tolerance`, `near_mask`), IoU and Dice of a heatmap against
+    a mask, and the chance hit rates of a random pointer in `region` (default: everywhere)."""
     heat, m = _check_pair(heatmap, mask)
     if not m.any():
         raise DataError("ground-truth mask is empty; localization needs at least one voxel")
     iou, dice = overlap(threshold_heatmap(heat, threshold=threshold, top_fraction=top_fraction), m)
+    peak = peak_index(heat)
+    near = near_mask(m, tolerance, spacing=spacing)
     return LocalizationScore(
-        hit=pointing_game(heat, m, tolerance=tolerance),
+        hit=bool(near[peak]),
         iou=iou,
         dice=dice,
-        chance=chance_hit_rate(m, region=region, tolerance=tolerance),
-        peak=peak_index(heat),
+        chance=chance_hit_rate(near, region=region),
+        peak=peak,
+        strict_hit=bool(m[peak]),
+        strict_chance=chance_hit_rate(m, region=region),
     )
 
 
-def hit_rate_p_value(hits: int, n: int, chance: float) -> float:
-    """One-sided exact binomial test: P(at least `hits` of `n` random pointers hit) when each hits
-    with probability `chance` (the mean chance of the cases; with unequal per-case chances the
-    number of hits is Poisson-binomial, whose spread is at most the binomial's)."""
-    if n < 1:
+def chance_p_value(hits: int, chances: Sequence[float] | np.ndarray) -> float:
+    """One-sided exact test: P(at least `hits` hits) when case i is hit with probability
+    `chances[i]` independently (Poisson-binomial, `scipy.stats.poisson_binom`)."""
+    p = np.clip(np.asarray(chances, dtype=np.float64).ravel(), 0.0, 1.0)
+    if p.size < 1:
         return float("nan")
-    p = min(max(float(chance), 0.0), 1.0)
-    return float(binomtest(int(hits), int(n), p, alternative="greater").pvalue)
+    if int(hits) <= 0:
+        return 1.0
+    return float(poisson_binom(p).sf(int(hits) - 1))
+
+
+def permutation_p_value(
+    near_masks: Sequence[np.ndarray],
+    peaks: Sequence[tuple[int, ...]],
+    *,
+    n_permutations: int = N_PERMUTATIONS,
+    seed: int = 0,
+) -> float:
+    """Permutation test of case-specific pointing: the hits when each case's peak is scored
+    against its own mask (`near_masks[i]`, already grown by the tolerance) versus when the peaks
+    are shuffled across the cases (all on one grid). p = (1 + #{permuted hits >= observed}) /
+    (1 + #permutations); every permutation is enumerated for up to `EXACT_PERMUTATIONS` cases
+    (then p counts the identity once). One case: 1.0."""
+    n = len(near_masks)
+    if n != len(peaks):
+        raise DataError(f"{n} masks for {len(peaks)} peaks; expected one peak per mask")
+    if n < 2:
+        return 1.0 if n else float("nan")
+    shape = np.asarray(near_masks[0]).shape
+    if any(np.asarray(m).shape != shape for m in near_masks):
+        raise DataError("permutation test: masks differ in shape; expected one common grid")
+    flat = np.stack([np.asarray(m, bool).ravel() for m in near_masks])  # (n, voxels)
+    where = np.ravel_multi_index(tuple(np.asarray(peaks).T), shape)
+    hits = flat[:, where]  # hits[i, j]: peak of case j inside mask i
+    observed = int(np.trace(hits))
+    rows = np.arange(n)
+    if n <= EXACT_PERMUTATIONS:
+        counts = [int(hits[rows, list(perm)].sum()) for perm in permutations(range(n))]
+        return float(np.mean(np.asarray(counts) >= observed))
+    rng = np.random.default_rng(seed)
+    perms = np.argsort(rng.random((int(n_permutations), n)), axis=1)
+    counts = hits[rows[None, :], perms].sum(axis=1)
+    return float((1 + int((counts >= observed).sum())) / (1 + int(n_permutations)))
 
 
 def localization_table(
@@ -192,13 +274,12 @@ def localization_table(
     *,
     threshold: float = 0.5,
     top_fraction: float | None = None,
-    tolerance: int = 0,
+    tolerance: float = 0,
     regions: Sequence[np.ndarray | None] | None = None,
+    spacing: Sequence[float] | None = None,
 ) -> pd.DataFrame:
-    """Per-group (e.g. per abnormality) localization: n, hits, pointing-game hit rate, mean IoU,
-    mean Dice, mean chance hit rate (random pointer in each case's `regions` entry, default the
-    whole image) and the one-sided binomial p-value of the hits against that chance, plus an
-    "all" row over every case."""
+    """Per-group localization (`summarise_localization`) of heatmaps against their masks, chance
+    in each case's `regions` entry (default: everywhere); permutation test on a common grid."""
     if not (len(heatmaps) == len(masks) == len(groups)):
         raise DataError(
             f"{len(heatmaps)} heatmaps, {len(masks)} masks and {len(groups)} group labels;"
@@ -208,7 +289,7 @@ def localization_table(
         raise DataError(f"{len(regions)} regions for {len(masks)} masks; expected one per case")
     if len(heatmaps) == 0:
         raise DataError("no heatmaps to score; expected at least one case with a mask")
-    rows = []
+    rows, near, strict = [], [], []
     for n, (heat, mask, group) in enumerate(zip(heatmaps, masks, groups, strict=True)):
         score = score_heatmap(
             heat,
@@ -217,45 +298,103 @@ def localization_table(
             top_fraction=top_fraction,
             tolerance=tolerance,
             region=None if regions is None else regions[n],
+            spacing=spacing,
         )
-        rows.append(
-            {
-                "group": str(group),
-                "hit": score.hit,
-                "iou": score.iou,
-                "dice": score.dice,
-                "chance": score.chance,
-            }
-        )
-    return summarise_localization(pd.DataFrame(rows))
+        rows.append(case_record(score, str(group)))
+        strict.append(np.asarray(mask, bool))
+        near.append(near_mask(strict[-1], tolerance, spacing=spacing))
+    one_grid = len({m.shape for m in strict}) == 1
+    return summarise_localization(
+        pd.DataFrame(rows),
+        near_masks=near if one_grid else None,
+        strict_masks=strict if one_grid else None,
+    )
 
 
-def summarise_localization(cases: pd.DataFrame) -> pd.DataFrame:
-    """Per-group table from per-case scores (columns group, hit, iou, dice, chance): n, hits,
-    pointing_game (hit rate), iou, dice, chance (means) and the one-sided binomial p-value of the
-    hits against the mean chance; the last row, "all", pools every case."""
+def case_record(score: LocalizationScore, group: str) -> dict[str, object]:
+    """One row of per-case scores, as `summarise_localization` reads them."""
+    return {
+        "group": group,
+        "hit": score.hit,
+        "strict_hit": score.strict_hit,
+        "iou": score.iou,
+        "dice": score.dice,
+        "chance": score.chance,
+        "strict_chance": score.strict_chance,
+        "peak": score.peak,
+    }
+
+
+def _perm_column(
+    cases: pd.DataFrame, masks: Sequence[np.ndarray], groups: list[str], seed: int
+) -> list[float]:
+    peaks = list(cases["peak"])
+    out = []
+    for group in groups:
+        rows = np.arange(len(cases)) if group == "all" else np.flatnonzero(cases["group"] == group)
+        chosen = [masks[i] for i in rows]
+        out.append(permutation_p_value(chosen, [peaks[i] for i in rows], seed=seed))
+    return out
+
+
+def summarise_localization(
+    cases: pd.DataFrame,
+    *,
+    near_masks: Sequence[np.ndarray] | None = None,
+    strict_masks: Sequence[np.ndarray] | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Per-group table from per-case scores (columns group, hit, iou, dice, chance; optionally
+    strict_hit, strict_chance): n, hits, pointing_game (hit rate), iou, dice, chance (means) and
+    p_value, the exact Poisson-binomial test of the hits against each case's chance
+    (`chance_p_value`); with strict columns the same for the strict pointing game
+    (pointing_game_strict, chance_strict, p_value_strict); with the cases' masks (`near_masks`
+    grown by the tolerance, `strict_masks` not, row-aligned with `cases`, which then needs a
+    `peak` column) the permutation p-values perm_p_value / perm_p_value_strict. The last row,
+    "all", pools every case."""
     need = {"group", "hit", "iou", "dice", "chance"}
     if missing := sorted(need - set(cases.columns)):
         raise DataError(f"per-case localization scores lack columns {missing}")
     if cases.empty:
         raise DataError("no heatmaps to score; expected at least one case with a mask")
-    cases = cases.astype({"hit": bool})
+    cases = cases.reset_index(drop=True).astype({"hit": bool})
+    strict = {"strict_hit", "strict_chance"} <= set(cases.columns)
     agg = {"n": ("hit", "size"), "hits": ("hit", "sum"), "pointing_game": ("hit", "mean")}
     agg |= {"iou": ("iou", "mean"), "dice": ("dice", "mean"), "chance": ("chance", "mean")}
+    if strict:
+        cases = cases.astype({"strict_hit": bool})
+        agg |= {
+            "strict_hits": ("strict_hit", "sum"),
+            "pointing_game_strict": ("strict_hit", "mean"),
+        }
+        agg |= {"chance_strict": ("strict_chance", "mean")}
     table = cases.groupby("group", sort=True).agg(**agg).reset_index()
-    total = {
-        "group": "all",
-        "n": len(cases),
-        "hits": int(cases["hit"].sum()),
-        "pointing_game": float(cases["hit"].mean()),
-        "iou": float(cases["iou"].mean()),
-        "dice": float(cases["dice"].mean()),
-        "chance": float(cases["chance"].mean()),
-    }
+    total: dict[str, object] = {"group": "all", "n": len(cases)}
+    for name, (column, how) in agg.items():
+        if name != "n":
+            total[name] = float(getattr(cases[column], how)())
     table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+    groups = list(table["group"])
+
+    def members(group: str) -> pd.DataFrame:
+        return cases if group == "all" else cases[cases["group"] == group]
+
     table["hits"] = table["hits"].astype(int)
     table["p_value"] = [
-        hit_rate_p_value(h, n, c)
-        for h, n, c in zip(table["hits"], table["n"], table["chance"], strict=True)
+        chance_p_value(h, members(g)["chance"]) for g, h in zip(groups, table["hits"], strict=True)
     ]
+    if strict:
+        table["strict_hits"] = table["strict_hits"].astype(int)
+        table["p_value_strict"] = [
+            chance_p_value(h, members(g)["strict_chance"])
+            for g, h in zip(groups, table["strict_hits"], strict=True)
+        ]
+    for column, masks in (("perm_p_value", near_masks), ("perm_p_value_strict", strict_masks)):
+        if masks is not None:
+            if len(masks) != len(cases) or "peak" not in cases:
+                raise DataError(
+                    f"{len(masks)} masks for {len(cases)} cases (with a 'peak' column);"
+                    " expected one mask per case"
+                )
+            table[column] = _perm_column(cases, masks, groups, seed)
     return table

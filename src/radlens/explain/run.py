@@ -1,7 +1,9 @@
 """Heatmaps of a trained run: pick the most confident positive predictions per label from
 ``RUN/predictions.parquet``, re-load their images from the run's dataset, and write one overlay
 PNG per case (2D) or one axial/coronal/sagittal montage (3D) plus ``index.csv`` naming each file's
-case, label, score and outcome (TP / FP), for the report's heatmap gallery.
+case, label, the checkpoint's own score and outcome (TP / FP / FN / TN), the raw evidence and the
+shared scale it is drawn on, for the report's heatmap gallery; ``localization.csv`` where the
+dataset has lesion masks, and ``sanity.csv`` (trained vs re-initialised weights) on request.
 """
 
 from __future__ import annotations
@@ -15,19 +17,31 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from rich.progress import Progress
 from torch import nn
 
 from radlens.core import PREDICTIONS, RunPlan, read_plan, read_predictions
 from radlens.data import ArrayDataset
 from radlens.errors import ConfigError, DataError, EvaluationError
-from radlens.explain.cam import CamExplainer, CamMethod
-from radlens.explain.localization import score_heatmap
+from radlens.explain.cam import CamMethod
+from radlens.explain.evidence import (
+    Tolerance,
+    case_maps,
+    checkpoint_outcome,
+    evidence_scale,
+    localize_cases,
+    on_scale,
+    parse_tolerance,
+)
+from radlens.explain.localization import peak_index
 from radlens.explain.masks import resized_mask, study_fovs
 from radlens.explain.overlays import montage_3d, overlay_2d
+from radlens.explain.sanity import SANITY_CSV, randomised_models, sanity_table
+from radlens.models import Task
 from radlens.training import LoadedRun, images_to_tensor, load_dataset, load_run, normalise
 
 log = logging.getLogger(__name__)
+
+LOCALIZATION = "localization.csv"
 
 
 @dataclass(frozen=True)
@@ -65,53 +79,83 @@ def render_cases(
     masks: Sequence[np.ndarray | None] | None = None,
     spacing: Sequence[float] = (1.0, 1.0, 1.0),
     window: tuple[float, float] | None = None,
+    task: Task | None = None,
+    scale: float | None = None,
+    tolerance: Tolerance | None = None,
 ) -> tuple[list[Path], pd.DataFrame]:
     """Compute a heatmap per case and write its PNG into `out_dir`.
 
     inputs: what the model eats, channel-first (N, C, H, W) or (N, C, D, H, W), already normalised.
     display: what to draw under the heatmap, per row: (H, W) / (H, W, 3) or a (D, H, W) volume.
-    masks: optional ground-truth mask per case (same spatial shape); adds pointing game / IoU /
-        Dice columns to the returned index and a cyan outline to the picture.
-    Returns the PNG paths and an index frame (one row per case), also written as index.csv.
+    masks: optional ground-truth mask per case (same spatial shape); adds localization columns
+        (strict and tolerant pointing game, chance, IoU / Dice) to the index, the per-label table
+        (with p-values) as localization.csv, and a cyan outline to the picture.
+    task: the run's task: each case's score and outcome (TP / FP / FN / TN) are recomputed from
+        `model`'s logits; without it the `ExplainCase` score and target-based outcome are shown.
+    scale: the raw evidence drawn as full heat (default `evidence_scale` of these maps), so maps
+        of several models can be drawn on one scale. Returns the PNG paths and an index frame
+        (one row per case, with raw_max and evidence_scale), also written as index.csv.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     x = torch.as_tensor(np.asarray(inputs)) if not isinstance(inputs, torch.Tensor) else inputs
     if masks is not None and len(masks) != len(cases):
         raise DataError(f"{len(masks)} masks for {len(cases)} cases; expected one per case")
+    where = ([c.index for c in cases], [c.output_idx for c in cases])
+    maps = case_maps(model, x, *where, method=method, layer=layer)
+    shared = float(scale) if scale is not None else evidence_scale(maps.raw_max)
+    tol = tolerance or Tolerance(1, "voxel")
+    given = masks if masks is not None else [None] * len(cases)
+    loc_rows, table = localize_cases(maps, given, [c.label for c in cases], tol)
     paths: list[Path] = []
     rows: list[dict[str, object]] = []
     counts: dict[str, int] = {}
-    with CamExplainer(model, method=method, layer=layer) as cam, Progress(transient=True) as bar:
-        task = bar.add_task("heatmaps", total=len(cases))
-        for n, case in enumerate(cases):
-            if not 0 <= case.index < len(x):
-                raise DataError(f"case index {case.index} outside the {len(x)} images given")
-            result = cam(x[case.index : case.index + 1].float(), class_idx=case.output_idx)
-            heat = result.maps[0]
-            counts[case.label] = counts.get(case.label, 0) + 1
-            name = f"{_slug(case.label)}_{counts[case.label]:02d}_{case.outcome}.png"
-            mask = None if masks is None else masks[n]
-            image = np.asarray(display[case.index])
-            title = f"{case.label}  score {case.score:.2f}  ({case.outcome})"
-            row: dict[str, object] = {"file": name, **asdict(case), "outcome": case.outcome}
-            row |= {"method": method, "layer": result.layer, "raw_max": float(result.raw_max[0])}
-            if heat.ndim == 3:
-                path = montage_3d(
-                    image, heat, out / name, mask=mask, spacing=spacing, title=title, window=window
-                )
-            else:
-                path = overlay_2d(image, heat, out / name, mask=mask, title=title, window=window)
-            if mask is not None and np.asarray(mask).any():
-                loc = score_heatmap(heat, np.asarray(mask))
-                row |= {"pointing_game": loc.hit, "iou": loc.iou, "dice": loc.dice}
-            row["peak"] = str(tuple(int(v) for v in np.unravel_index(heat.argmax(), heat.shape)))
-            paths.append(path)
-            rows.append(row)
-            bar.advance(task)
+    for n, case in enumerate(cases):
+        score, outcome = case.score, case.outcome
+        if task is not None:
+            score, outcome = checkpoint_outcome(task, maps.logits[n], case.label, case.target)
+        counts[case.label] = counts.get(case.label, 0) + 1
+        name = f"{_slug(case.label)}_{counts[case.label]:02d}_{outcome}.png"
+        raw_max = float(maps.raw_max[n])
+        title = (
+            f"{case.label}  score {score:.2f} ({outcome})\n"
+            f"evidence max {raw_max:.3g} = {raw_max / shared:.2f} x scale {shared:.3g}"
+        )
+        heat, mask = on_scale(maps, n, shared), given[n]
+        image = np.asarray(display[case.index])
+        if heat.ndim == 3:
+            path = montage_3d(
+                image, heat, out / name, centre=peak_index(maps.shape[n]), mask=mask,
+                spacing=spacing, title=title, window=window,
+            )  # fmt: skip
+        else:
+            path = overlay_2d(image, heat, out / name, mask=mask, title=title, window=window)
+        row: dict[str, object] = {"file": name, **asdict(case), "score": score}
+        row |= {"recorded_score": case.score, "outcome": outcome, "method": method}
+        row |= {"layer": maps.layer, "raw_max": raw_max, "evidence_scale": shared}
+        row |= loc_rows[n]
+        row["peak"] = str(peak_index(maps.shape[n]))
+        paths.append(path)
+        rows.append(row)
+    return paths, _write_index(rows, table, out)
+
+
+def _write_index(
+    rows: list[dict[str, object]], table: pd.DataFrame | None, out: Path
+) -> pd.DataFrame:
+    """index.csv (per case, plus each label's p-values as label_<p>) and localization.csv (per
+    label); the returned index carries the localization table in attrs["localization"]."""
     index = pd.DataFrame(rows)
+    if table is not None:
+        table.to_csv(out / LOCALIZATION, index=False)
+        keep = ["label", "p_value", "p_value_strict", "perm_p_value", "perm_p_value_strict"]
+        per_label = table[[c for c in keep if c in table]].rename(
+            columns=lambda c: c if c == "label" else f"label_{c}"
+        )
+        index = index.merge(per_label, on="label", how="left")
     index.to_csv(out / "index.csv", index=False)
-    return paths, index
+    index.attrs["localization"] = table
+    return index
 
 
 def pick_cases(
@@ -244,14 +288,23 @@ def explain_run(
     dataset: ArrayDataset | None = None,
     cohort: str | Path | None = None,
     cohort_shape: Sequence[int] | None = None,
+    tolerance: str | float | None = None,
+    sanity: str | None = None,
+    seed: int = 0,
 ) -> list[Path]:
     """Heatmaps of the `cases` most confident positive predictions per label of a run's `split`,
     written to `out_dir` (default RUN/heatmaps) with an index.csv; returns the PNG paths.
 
     The images are re-loaded from the dataset the run's config.yaml names, from the chest-CT
     `cohort` folder the run was trained on (prepared as RUN/plan.json says; `cohort_shape`
-    changes the crop), or taken from `dataset`. Where the dataset has ground-truth masks,
-    index.csv gets pointing game / IoU / Dice per case and localization.csv the means per label."""
+    changes the crop), or taken from `dataset`. Scores and outcomes are the checkpoint's own (a
+    warning names any drift from predictions.parquet, which only picks the cases); the maps are
+    drawn on one evidence scale (`radlens.explain.evidence`). Where the dataset has ground-truth
+    masks, index.csv gets strict / tolerant pointing game, chance, IoU / Dice per case and
+    localization.csv the per-label table with p-values; `tolerance` is '10mm' or '1vox' (default
+    10 mm with a voxel spacing, else 1 voxel). `sanity` ("full" or "cascading") re-initialises
+    the weights (seed `seed`) and writes the randomised maps to OUT/sanity/ on the trained scale
+    and sanity.csv, trained vs randomised localization (`radlens.explain.sanity`)."""
     run = load_run(run_dir)
     plan = read_plan(run.run_dir)
     rows = _predicted_rows(run, split)
@@ -266,21 +319,46 @@ def explain_run(
     source = cohort if cohort is not None else run.config.cohort
     masks = _truth_masks(ds, split, picks, position, shape, plan.spacing_mm, source)
     out = Path(out_dir) if out_dir is not None else run.run_dir / "heatmaps"
-    paths, index = render_cases(
-        run.model,
-        inputs,
-        display,
-        todo,
-        out,
-        method=method,
-        layer=layer,
-        spacing=plan.spacing_mm or (1.0, 1.0, 1.0),  # mm, else voxel units
-        masks=masks,
-    )
-    if "pointing_game" in index and index["pointing_game"].notna().any():
-        scored = index.dropna(subset=["pointing_game"]).astype({"pointing_game": float})
-        means = scored.groupby("label")[["pointing_game", "iou", "dice"]].mean()
-        means.insert(0, "n", scored.groupby("label").size())
-        means.reset_index().to_csv(out / "localization.csv", index=False)
+    spacing = plan.spacing_mm if len(shape) == 3 else None
+    tol = parse_tolerance(tolerance, spacing)
+    options = {"method": method, "layer": layer, "masks": masks, "task": run.task}
+    options |= {"spacing": plan.spacing_mm or (1.0, 1.0, 1.0), "tolerance": tol}  # mm / voxels
+    paths, index = render_cases(run.model, inputs, display, todo, out, **options)
+    drift = (index["score"] - index["recorded_score"]).abs().max()
+    if drift > 1e-3:
+        log.warning(
+            "scores recomputed from %s differ from %s by up to %.3g: the predictions were made"
+            " by another checkpoint or other data; the heatmaps show the checkpoint's scores",
+            run.run_dir / "checkpoint.pt",
+            PREDICTIONS,
+            drift,
+        )
+    if sanity is not None:
+        options |= {"layer": str(index["layer"].iloc[0]), "method": method}
+        _sanity(run.model, (inputs, display, todo), out, index, sanity, seed, options)
     log.info("wrote %d heatmaps to %s", len(paths), out)
     return paths
+
+
+def _sanity(
+    model: nn.Module,
+    batch: tuple[torch.Tensor, Sequence[np.ndarray], Sequence[ExplainCase]],
+    out: Path,
+    index: pd.DataFrame,
+    mode: str,
+    seed: int,
+    options: dict[str, Any],
+) -> pd.DataFrame:
+    """Explain the same cases with `randomised_models` of `model` (same layer, drawn on the
+    trained maps' scale, in OUT/sanity/<model>/) and write OUT/sanity.csv: trained vs random."""
+    scale = float(index["evidence_scale"].iloc[0])
+    tables = {"trained": index.attrs.get("localization")}
+    evidence = {"trained": index["raw_max"].to_numpy()}
+    for name, twin in randomised_models(model, mode, seed=seed):
+        folder = out / "sanity" / _slug(name)
+        _, twin_index = render_cases(twin, *batch, folder, scale=scale, **options)
+        tables[name] = twin_index.attrs.get("localization")
+        evidence[name] = twin_index["raw_max"].to_numpy()
+    table = sanity_table(tables, evidence)
+    table.to_csv(out / SANITY_CSV, index=False)
+    return table

@@ -1,16 +1,24 @@
 """Networks and tasks: the model factory (one parameter table for 2D/3D ResNet, DenseNet,
 2.5D, ACS and CT-Net), and each task's loss, activation and metrics."""
 
-from radlens.models.factory import build_model, resolve_model_name, supports_channels_last
+from radlens.models.factory import (
+    build_model,
+    is_segmentation_model,
+    resolve_model_name,
+    supports_channels_last,
+)
+from radlens.models.segmentation import SliceWise
 from radlens.models.survival import cox_ph_loss, discrete_time_loss, discretise_times
 from radlens.models.tasks import Task, predictions_to_frame, prevalence
 
 __all__ = [
+    "SliceWise",
     "Task",
     "build_model",
     "cox_ph_loss",
     "discrete_time_loss",
     "discretise_times",
+    "is_segmentation_model",
     "predictions_to_frame",
     "prevalence",
     "resolve_model_name",

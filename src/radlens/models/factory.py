@@ -1,4 +1,5 @@
-"""Model factory: name + spatial dims + channels + outputs -> nn.Module, from one parameter table.
+"""Model factory: name + spatial dims + channels + outputs -> nn.Module, from one parameter table
+(classifiers, and the UNet / SegResNet segmentation networks of `radlens.models.segmentation`).
 
 `MODELS` lists every built-in name and how it is built: MONAI ResNet-18/50 and DenseNet-121 in 2D
 or 3D (`spatial_dims`), "resnet18_25d" (the slices of a volume as channels of a 2D ResNet-18),
@@ -21,6 +22,7 @@ from radlens.errors import ModelError
 from radlens.models.acs import acs_resnet
 from radlens.models.backbones import SlicesAsChannels, densenet121, resnet
 from radlens.models.ctnet import CTNet, SmallCNN3D
+from radlens.models.segmentation import SEGMENTATION_FAMILIES, segmentation_network
 
 __all__ = [
     "MODELS",
@@ -29,13 +31,16 @@ __all__ = [
     "available_models",
     "build_model",
     "count_parameters",
+    "is_segmentation_model",
     "model_key",
     "register_model",
     "resolve_model_name",
     "supports_channels_last",
 ]
 
-Family = Literal["resnet", "densenet", "resnet_25d", "acs_resnet", "ctnet", "small_cnn3d"]
+Family = Literal[
+    "resnet", "densenet", "resnet_25d", "acs_resnet", "ctnet", "small_cnn3d", "unet", "segresnet"
+]
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,8 @@ class ModelSpec:
     family: the builder (MONAI ResNet / DenseNet, 2.5D ResNet, ACS ResNet, CT-Net, small 3D CNN).
     depth: the ResNet depth (18 or 50) of the resnet, resnet_25d and acs_resnet families.
     volumes_only: the model takes 3D volumes only (spatial_dims=3).
-    widen_factor: the CT-Net ResNet-18 width (1.0: 64-128-256-512 channels).
+    widen_factor: the CT-Net ResNet-18 width (1.0: 64-128-256-512 channels); for UNet and
+    SegResNet the first-level width 16 x widen_factor.
     """
 
     family: Family
@@ -67,6 +73,11 @@ MODELS: dict[str, ModelSpec] = {
     "resnet50_3d": ModelSpec("resnet", depth=50, volumes_only=True),
     "acs_resnet18": ModelSpec("acs_resnet", depth=18, volumes_only=True),
     "acs_resnet50": ModelSpec("acs_resnet", depth=50, volumes_only=True),
+    # segmentation (radlens.models.segmentation): first-level width 16 x widen_factor
+    "unet": ModelSpec("unet"),
+    "unet_lite": ModelSpec("unet", widen_factor=0.5),
+    "segresnet": ModelSpec("segresnet"),
+    "segresnet_lite": ModelSpec("segresnet", widen_factor=0.5),
 }
 
 ModelFactory = Callable[..., nn.Module]
@@ -119,6 +130,10 @@ def _build(
         return CTNet(in_channels, num_outputs, max_pool=True, widen_factor=spec.widen_factor)
     if spec.family == "small_cnn3d":
         return SmallCNN3D(in_channels, num_outputs)
+    if spec.family in SEGMENTATION_FAMILIES:
+        width = round(16 * spec.widen_factor)
+        return segmentation_network(spec.family, spatial_dims=spatial_dims, width=width,
+                                    in_channels=in_channels, out_channels=num_outputs)  # fmt: skip
     # resnet_25d
     if depth < 1:
         raise ModelError(f"model {name!r}: depth must be >= 1, got {depth}")
@@ -162,6 +177,12 @@ def build_model(
     if spec.volumes_only and spatial_dims != 3:
         raise ModelError(f"model {key!r} is for 3D volumes (spatial_dims=3), got {spatial_dims}")
     return _build(key, spec, **options)
+
+
+def is_segmentation_model(name: str) -> bool:
+    """Whether a built-in model name is a segmentation network (per-voxel logits)."""
+    spec = MODELS.get(resolve_model_name(name))
+    return spec is not None and spec.family in SEGMENTATION_FAMILIES
 
 
 def supports_channels_last(model: nn.Module) -> bool:

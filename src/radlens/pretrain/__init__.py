@@ -12,6 +12,12 @@ from radlens.pretrain.loop import PretrainOptions, PretrainResult, make_fabric
 from radlens.pretrain.losses import LocalAlignment, LogitScale, info_nce, nt_xent
 from radlens.pretrain.model import ImageTextConfig, ImageTextModel
 from radlens.pretrain.pairs import Pairs, load_pairs
+from radlens.pretrain.region_maps import (
+    MAP_METHODS,
+    sentence_embeddings,
+    sentence_region_map,
+    sentence_region_maps,
+)
 from radlens.pretrain.ssl import SSLConfig, SSLModel, pretrain_ssl
 from radlens.pretrain.text import (
     TextBatch,
@@ -34,6 +40,7 @@ __all__ = [
     "DEFAULT_PROMPTS",
     "ENCODERS",
     "ENCODER_PREFIX",
+    "MAP_METHODS",
     "ImageEncoder",
     "ImageTextConfig",
     "ImageTextModel",
@@ -63,6 +70,9 @@ __all__ = [
     "pretrain_image_text",
     "pretrain_ssl",
     "report_sentences",
+    "sentence_embeddings",
+    "sentence_region_map",
+    "sentence_region_maps",
     "train_tokenizer",
     "zero_shot",
 ]

@@ -127,6 +127,7 @@ class Services:
                 poll_s=s.worker_poll_s,
                 threshold=s.finding_threshold,
                 loader=self.images.loader,
+                fitness=s.fitness_in_force(),
                 on_scored=self.result_sender(),
             )
             self.worker.start()

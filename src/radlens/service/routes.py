@@ -187,6 +187,11 @@ def reports_router(db: Database, access: Access) -> APIRouter:
     def sign_report(study_id: int, user: Principal = Depends(access.radiologist)) -> dict:
         return wl.sign_report(db, study_id, user)
 
+    @router.post("/studies/{study_id}/rescore")
+    def rescore(study_id: int, user: Principal = Depends(access.radiologist)) -> dict:
+        """Queue a study for scoring again (clears "incomplete"); audited."""
+        return wl.rescore(db, study_id, user)
+
     return router
 
 

@@ -12,12 +12,24 @@ from radlens.training.config import (
 from radlens.training.device import images_to_tensor, normalise, predict_scores, subset_indices
 from radlens.training.loop import TrainResult, bf16_native, train
 from radlens.training.run import LoadedRun, load_run, repredict_split
+from radlens.training.seg_data import SegCase, SegTable, load_seg_cases, read_seg_table
+from radlens.training.segmentation import (
+    SegRun,
+    SegTrainResult,
+    load_segmentation_run,
+    predict_volume,
+    train_segmentation,
+)
 from radlens.training.sources import load_dataset, run_plan
 from radlens.training.summary import metrics_table
 
 __all__ = [
     "LoadedRun",
     "RunProgress",
+    "SegCase",
+    "SegRun",
+    "SegTable",
+    "SegTrainResult",
     "TrainConfig",
     "TrainResult",
     "bf16_native",
@@ -26,10 +38,14 @@ __all__ = [
     "images_to_tensor",
     "load_dataset",
     "load_run",
+    "load_seg_cases",
+    "load_segmentation_run",
     "make_config",
     "metrics_table",
     "normalise",
     "predict_scores",
+    "predict_volume",
+    "read_seg_table",
     "repredict_split",
     "resolve_config",
     "restore_training_state",
@@ -37,4 +53,5 @@ __all__ = [
     "save_checkpoints",
     "subset_indices",
     "train",
+    "train_segmentation",
 ]

@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from radlens.core import atomic_write_text, suggest
 from radlens.errors import ConfigError, ModelError
@@ -100,6 +107,23 @@ class TrainConfig(BaseModel):
         description="Start from a run's best weights (RUN dir or .pt; same model; weights only):"
         " label rows re-mapped by name, new labels fresh.",
     )
+    # segmentation (--task segmentation: a cohort with per-finding masks, radlens.training.seg_data)
+    task: Literal["classification", "segmentation"] = Field(
+        "classification",
+        description="classification (study labels) or segmentation (per-finding masks; --cohort;"
+        " model unet, unet_lite, segresnet or segresnet_lite, default unet).",
+    )
+    findings: list[str] | None = Field(
+        None, description="Segmentation: findings to segment, comma-separated (default: all)."
+    )
+    spacing: tuple[float, float, float] = Field(
+        (5.0, 3.5, 3.5),
+        description="Segmentation: resample to Z,Y,X mm (finer than the classifier's grid).",
+    )
+    patch: tuple[int, int, int] = Field(
+        (32, 64, 64),
+        description="Segmentation: patch and sliding window D,H,W (1,H,W: a 2D network on slices).",
+    )
     # optimisation
     epochs: int = Field(
         100,
@@ -138,7 +162,7 @@ class TrainConfig(BaseModel):
         " finished run with --resume --epochs N; else last.pt keeps weights only, once).",
     )
 
-    @field_validator("cohort_shape", mode="before")
+    @field_validator("cohort_shape", "patch", mode="before")
     @classmethod
     def _shape(cls, value: Any) -> Any:
         """Accept "32,64,64" from the command line."""
@@ -146,14 +170,14 @@ class TrainConfig(BaseModel):
             return [int(v) for v in value.split(",") if v.strip()]
         return value
 
-    @field_validator("cohort_spacing", mode="before")
+    @field_validator("cohort_spacing", "spacing", mode="before")
     @classmethod
-    def _spacing(cls, value: Any) -> Any:
+    def _spacing(cls, value: Any, info: ValidationInfo) -> Any:
         """Accept "10,5.25,5.25" (z, y, x mm) from the command line."""
         if isinstance(value, str):
             value = [float(v) for v in value.split(",") if v.strip()]
         if value is not None and any(float(v) <= 0 for v in value):
-            raise ValueError(f"cohort_spacing must be three positive mm values; got {value!r}")
+            raise ValueError(f"{info.field_name} must be three positive mm values; got {value!r}")
         return value
 
     @field_validator("cohort_windows", mode="before")
@@ -164,7 +188,7 @@ class TrainConfig(BaseModel):
             return [tuple(float(x) for x in w.split(":")) for w in value.split(",") if w.strip()]
         return value
 
-    @field_validator("milestones", "label_columns", "label_values", mode="before")
+    @field_validator("milestones", "label_columns", "label_values", "findings", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         """Accept "0.5,0.75" / "a,b" from the command line."""
@@ -209,6 +233,11 @@ class TrainConfig(BaseModel):
             )
         if self.images and (not self.labels or not self.patient_column):
             raise ConfigError("--images needs --labels CSV and --patient-column COLUMN")
+        if self.task == "segmentation" and not self.cohort:
+            raise ConfigError(
+                "--task segmentation needs --cohort DIR (a cohort table with masks: mask_path,"
+                " or image_path and mask_path:<finding> columns)"
+            )
 
     def to_yaml(self, path: Path) -> None:
         atomic_write_text(path, yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False))

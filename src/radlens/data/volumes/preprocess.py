@@ -104,7 +104,9 @@ def preprocess_volume(
     image = MetaTensor(torch.from_numpy(volume.array[None].copy()), affine=_ras_affine_zyx(volume))
     image = Orientation(axcodes=ORIENTATION, labels=_RAS_LABELS)(image)
     if spacing is not None:
-        image = Spacing(pixdim=spacing, mode="bilinear", padding_mode="border")(image)
+        image = Spacing(
+            pixdim=spacing, mode="bilinear", padding_mode="border", dtype=torch.float32
+        )(image)
     if bounds is not None:
         image = ScaleIntensityRange(bounds[0], bounds[1], 0.0, 1.0, clip=True)(image)
     if size is not None:

@@ -1,0 +1,261 @@
+"""`radlens train --task segmentation`: a MONAI UNet / SegResNet on per-finding masks.
+
+Recipe: lesion-weighted patches (`radlens.training.seg_data.patch_loader`), Dice + cross-entropy
+(MONAI `DiceCELoss`, sigmoid: one independent channel per finding, findings may overlap), Adam
+with the run's `lr`, model selected on the validation mean Dice (per finding over its studies,
+then over findings; the last epoch when there is no validation split). Inference
+(`predict_volume`) is MONAI `sliding_window_inference` with the training patch as window,
+`OVERLAP` and constant blending, on volumes at the run's `spacing`.
+
+Run directory: config.yaml, plan.json (task "segmentation", spacing, windows, patch),
+checkpoint.pt (best weights, findings, channels), metrics.json (loss and val Dice per epoch).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from monai.inferers import sliding_window_inference
+from monai.losses import DiceCELoss
+from monai.metrics import DiceMetric
+from torch import nn
+
+from radlens.core import (
+    CHECKPOINT,
+    CONFIG,
+    METRICS,
+    RunPlan,
+    atomic_save,
+    atomic_write_text,
+    write_plan,
+)
+from radlens.data import DEMO_WINDOWS
+from radlens.errors import ConfigError, ModelError
+from radlens.models import SliceWise, build_model, is_segmentation_model
+from radlens.training.config import TrainConfig, make_config
+from radlens.training.seg_data import SegCase, load_seg_cases, patch_loader, read_seg_table
+
+__all__ = [
+    "OVERLAP",
+    "SegRun",
+    "SegTrainResult",
+    "load_segmentation_run",
+    "predict_volume",
+    "segmentation_model",
+    "train_segmentation",
+]
+
+logger = logging.getLogger(__name__)
+OVERLAP = 0.25
+SEG_TASK = "segmentation"
+DEFAULT_MODEL = "unet"
+
+
+@dataclass
+class SegTrainResult:
+    """What `train_segmentation` returns (metrics.json's content and the best epoch)."""
+
+    run_dir: Path
+    best_epoch: int
+    metrics: dict[str, Any]
+
+
+@dataclass
+class SegRun:
+    """A trained segmentation model rebuilt from its run directory (eval mode, CPU)."""
+
+    model: nn.Module
+    config: TrainConfig
+    findings: tuple[str, ...]
+    windows: tuple[tuple[float, float], ...]
+    run_dir: Path
+
+
+def _spatial_dims(patch: Sequence[int]) -> int:
+    return 2 if int(patch[0]) == 1 else 3
+
+
+def _check_patch(patch: Sequence[int]) -> None:
+    dims = list(patch[1:]) if _spatial_dims(patch) == 2 else list(patch)
+    if any(int(p) < 8 or int(p) % 8 for p in dims):
+        raise ConfigError(
+            f"--patch {','.join(map(str, patch))}: each size must be a multiple of 8 (three "
+            "2x down-samplings), e.g. 32,64,64; a depth of 1 trains a 2D network on slices"
+        )
+
+
+def segmentation_model(config: TrainConfig, in_channels: int, n_findings: int) -> nn.Module:
+    """The run's network: 2D (wrapped slice-wise) when the patch is one slice deep, else 3D."""
+    return build_model(
+        config.model, spatial_dims=_spatial_dims(config.patch), in_channels=in_channels,
+        num_outputs=n_findings,
+    )  # fmt: skip
+
+
+def resolve_segmentation_config(config: TrainConfig) -> TrainConfig:
+    """The model defaults to unet; a classifier name is refused; the patch is checked."""
+    if config.task != SEG_TASK:
+        raise ConfigError(f"task {config.task!r} is not {SEG_TASK!r}")
+    config.check_source()
+    if not is_segmentation_model(config.model):
+        if "model" in config.model_fields_set:
+            raise ConfigError(
+                f"--model {config.model} is a classifier; --task segmentation takes unet, "
+                "unet_lite, segresnet or segresnet_lite"
+            )
+        config = make_config({**config.model_dump(), "model": DEFAULT_MODEL})
+    _check_patch(config.patch)
+    return config
+
+
+def predict_volume(
+    model: nn.Module,
+    image: np.ndarray,
+    patch: Sequence[int],
+    *,
+    overlap: float = OVERLAP,
+    device: torch.device | str = "cpu",
+    sw_batch_size: int = 4,
+) -> np.ndarray:
+    """(F, D, H, W) float32 probabilities of a (C, D, H, W) image: sliding windows of `patch`
+    (constant blending, windows past the border zero-padded), sigmoid per finding. A 2D model
+    (`SliceWise`) sees slices independently, so its windows span the whole depth at once."""
+    roi = tuple(int(p) for p in patch)
+    if isinstance(model, SliceWise):
+        roi = (int(image.shape[1]), *roi[1:])
+    x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None].to(device)
+    model.eval()
+    with torch.no_grad():
+        logits = sliding_window_inference(
+            x, roi_size=roi, sw_batch_size=sw_batch_size,
+            predictor=model, overlap=overlap, mode="constant", padding_mode="constant",
+        )  # fmt: skip
+    return torch.sigmoid(torch.as_tensor(logits))[0].float().cpu().numpy()
+
+
+def _val_dice(model: nn.Module, cases: Sequence[SegCase], patch, device) -> list[float]:
+    """Per-finding mean Dice of `cases` at threshold 0.5 (studies with both masks empty and the
+    findings never present are left out: NaN)."""
+    metric = DiceMetric(include_background=True, reduction="none", ignore_empty=True)
+    for c in cases:
+        prob = predict_volume(model, c.image, patch, device=device)
+        metric(torch.from_numpy(prob >= 0.5)[None], torch.from_numpy(c.label > 0)[None])
+    values = metric.aggregate().numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a finding absent from every study: NaN
+        return [float(v) for v in np.nanmean(values, axis=0)]
+
+
+def _device(config: TrainConfig) -> torch.device:
+    if config.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(config.device)
+
+
+def _plan(config: TrainConfig, findings, windows) -> RunPlan:
+    return RunPlan(
+        data_source="ct_cohort", dataset=str(config.cohort), task=SEG_TASK,
+        labels=tuple(findings), spatial_dims=_spatial_dims(config.patch),
+        channels=len(windows), shape=tuple(config.patch), spacing_mm=tuple(config.spacing),
+        windows_hu=tuple(tuple(w) for w in windows), orientation="SPL", crop="none",
+        intensity="HU window (lo, hi) -> [0, 1] float, clipped; one channel per window",
+    )  # fmt: skip
+
+
+def _epoch(model, loader, loss_fn, optimiser, device) -> float:
+    model.train()
+    total, n = 0.0, 0
+    for batch in loader:
+        x = batch["image"].as_tensor().float().to(device)
+        y = batch["label"].as_tensor().float().to(device)
+        optimiser.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        optimiser.step()
+        total, n = total + float(loss.detach()) * len(x), n + len(x)
+    return total / max(n, 1)
+
+
+def _split_counts(cases: Sequence[SegCase]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for split in sorted({c.split for c in cases}):
+        sel = [c for c in cases if c.split == split]
+        out[split] = {"n_studies": len(sel), "n_patients": len({c.patient_id for c in sel})}
+    return out
+
+
+def train_segmentation(config: TrainConfig, *, resume: bool = False) -> SegTrainResult:
+    """Train a segmentation run (module's recipe) into `config.out`; see the module's files."""
+    if resume:
+        raise ConfigError("--resume is not supported for --task segmentation; train a new --out")
+    config = resolve_segmentation_config(config)
+    run_dir = Path(config.out)
+    if (run_dir / CHECKPOINT).exists():
+        raise ConfigError(f"--out {run_dir} already holds a run; choose another --out")
+    torch.manual_seed(config.seed)
+    windows = [tuple(map(float, w)) for w in (config.cohort_windows or DEMO_WINDOWS)]
+    seg = read_seg_table(config.cohort, config.findings, seed=config.seed)  # type: ignore[arg-type]
+    cases = load_seg_cases(seg, config.spacing, windows)
+    train_cases = [c for c in cases if c.split == "train"]
+    val_cases = [c for c in cases if c.split == "val"]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config.to_yaml(run_dir / CONFIG)
+    write_plan(run_dir, _plan(config, seg.findings, windows))
+    device = _device(config)
+    model = segmentation_model(config, len(windows), len(seg.findings)).to(device)
+    loader = patch_loader(train_cases, config.patch, batch_size=config.batch_size, seed=config.seed)
+    loss_fn = DiceCELoss(sigmoid=True)
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    history, best, best_epoch, start = [], -np.inf, 0, time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        loss = _epoch(model, loader, loss_fn, optimiser, device)
+        dice = _val_dice(model, val_cases, config.patch, device) if val_cases else []
+        score = float(np.nanmean(dice)) if dice and not np.isnan(dice).all() else -np.inf
+        per_finding = dict(zip(seg.findings, dice, strict=True)) if dice else {}
+        history.append({"epoch": epoch, "loss": loss, "val_dice": per_finding})
+        logger.info("epoch %d: loss %.4f, val mean Dice %.4f", epoch, loss, score)
+        if score >= best:  # ties (no val lesions yet: -inf): the later epoch
+            best, best_epoch = score, epoch
+            state = {"model": model.state_dict(), "task": SEG_TASK, "epoch": epoch,
+                     "findings": list(seg.findings), "in_channels": len(windows)}  # fmt: skip
+            atomic_save(run_dir / CHECKPOINT, state)
+    metrics = {
+        "task": SEG_TASK, "dataset": str(config.cohort), "model": config.model,
+        "findings": list(seg.findings), "spacing_mm": list(config.spacing),
+        "patch": list(config.patch), "windows_hu": [list(w) for w in windows],
+        "best_epoch": best_epoch,
+        "selection": "val mean Dice (ties: later epoch)" if val_cases else "last epoch (no val)",
+        "seconds": round(time.perf_counter() - start, 2), "device": str(device),
+        "splits": _split_counts(cases), "history": history,
+    }  # fmt: skip
+    atomic_write_text(run_dir / METRICS, json.dumps(metrics, indent=2, default=float))
+    return SegTrainResult(run_dir, best_epoch, metrics)
+
+
+def load_segmentation_run(run_dir: str | Path) -> SegRun:
+    """Rebuild a segmentation run's best model from config.yaml and checkpoint.pt."""
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG).is_file():
+        raise ModelError(f"{run_dir} is not a run directory: no {CONFIG}")
+    config = make_config(yaml.safe_load((run_dir / CONFIG).read_text()) or {}, str(run_dir))
+    if config.task != SEG_TASK:
+        raise ModelError(f"{run_dir} is a {config.task} run, not a segmentation run")
+    path = run_dir / CHECKPOINT
+    if not path.is_file():
+        raise ModelError(f"run directory {run_dir}: {CHECKPOINT} not found")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    model = segmentation_model(config, int(ckpt["in_channels"]), len(ckpt["findings"]))
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    windows = tuple(tuple(map(float, w)) for w in (config.cohort_windows or DEMO_WINDOWS))
+    return SegRun(model, config, tuple(ckpt["findings"]), windows, run_dir)  # type: ignore[arg-type]

@@ -1,0 +1,128 @@
+"""Sentence -> region maps: a planted feature map whose one region matches the sentence must give
+a map peaking there (local attention, local cosine, global-only cosine); shapes follow the input
+(2D and 3D); bad requests get clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from radlens.errors import ConfigError
+from radlens.pretrain import (
+    ImageTextConfig,
+    ImageTextModel,
+    sentence_region_map,
+    sentence_region_maps,
+    train_tokenizer,
+)
+
+TEXTS = ["right upper zone consolidation", "left pleural effusion", "no pneumothorax"]
+TINY = dict(model="resnet_mini", text_width=16, text_layers=1, embed_dim=128, max_len=32, top_k=4)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_tokenizer(TEXTS * 3, vocab_size=80)
+
+
+class Fixed(nn.Module):
+    """Ignores its input's content: returns `vector` for every leading index."""
+
+    def __init__(self, vector: torch.Tensor, normalise: bool = False) -> None:
+        super().__init__()
+        self.vector = vector
+        self.normalise = normalise
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.vector.expand(*x.shape[:-1], -1)
+        return nn.functional.normalize(out, dim=-1) if self.normalise else out
+
+
+class Unit(nn.Module):
+    """Identity then L2 normalisation (a projection head that keeps the features)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(x, dim=-1)
+
+
+def _identity(dim: int) -> nn.Linear:
+    lin = nn.Linear(dim, dim)
+    with torch.no_grad():
+        lin.weight.copy_(torch.eye(dim))
+        lin.bias.zero_()
+    return lin
+
+
+def _planted(local: bool, hot: tuple[int, int], grid: int = 4) -> tuple[ImageTextModel, int]:
+    """A model whose feature map (grid x grid cells, 128 features) is zero-mean noise except the
+    `hot` cell, which holds the sentence's direction; every learned layer between is the
+    identity (or a constant sentence vector)."""
+    torch.manual_seed(0)
+    model = ImageTextModel(ImageTextConfig(**TINY, local=local)).eval()
+    dim = model.image.features
+    u = nn.functional.normalize(torch.randn(dim), dim=0)
+    fmap = torch.randn(1, dim, grid, grid) * 0.05
+    fmap -= torch.einsum("bfyx,f->byx", fmap, u)[:, None] * u.view(1, dim, 1, 1)  # noise _|_ u
+    fmap[0, :, hot[0], hot[1]] += 3 * u
+    model.image.feature_map = lambda x: fmap  # type: ignore[method-assign]
+    if local:
+        model.region_proj = _identity(dim)
+        model.sentence_proj = Fixed(u)
+        for name in ("query", "key", "value", "out"):
+            setattr(model.local, name, _identity(dim))
+        with torch.no_grad():
+            model.local.select.weight.zero_()
+            model.local.select.bias.fill_(10.0)  # every region kept with weight ~1
+    else:
+        model.image_proj = Unit()
+        model.text_proj = Fixed(u, normalise=True)
+    return model, dim
+
+
+@pytest.mark.parametrize(("local", "method"), [(True, "attention"), (True, "cosine"),
+                                               (False, "cosine")])  # fmt: skip
+@pytest.mark.parametrize("hot", [(1, 2), (3, 0)])
+def test_planted_region_gets_the_peak(tokenizer, local, method, hot) -> None:
+    model, _ = _planted(local, hot)
+    image = np.zeros((1, 32, 32), np.uint8)
+    heat = sentence_region_map(model, image, TEXTS[0], tokenizer=tokenizer, method=method)
+    assert heat.shape == (32, 32) and heat.dtype == np.float32
+    assert heat.min() == pytest.approx(0.0) and heat.max() == pytest.approx(1.0)
+    y, x = np.unravel_index(np.argmax(heat), heat.shape)
+    cell = 32 // 4  # each feature cell covers 8 x 8 input pixels
+    assert (y // cell, x // cell) == hot
+    # bilinear upsampling: the hot cell's centre is hot, the far corner cold
+    assert heat[hot[0] * cell + 4, hot[1] * cell + 4] > 0.9
+    far = (0 if hot[0] > 1 else 31, 0 if hot[1] > 1 else 31)
+    assert heat[far] < 0.3
+
+
+def test_maps_follow_input_resolution_2d_and_3d(tokenizer) -> None:
+    model = ImageTextModel(ImageTextConfig(**TINY)).eval()
+    maps = sentence_region_maps(model, np.zeros((40, 40), np.uint8), TEXTS, tokenizer=tokenizer)
+    assert maps.shape == (3, 40, 40)
+    assert np.all((maps >= 0) & (maps <= 1))
+    raw = sentence_region_map(model, torch.zeros(1, 40, 40), TEXTS[1], tokenizer=tokenizer,
+                              scale=False)  # fmt: skip
+    assert raw.shape == (40, 40) and not np.allclose(raw, maps[1])
+    vol_model = ImageTextModel(ImageTextConfig(**{**TINY, "spatial_dims": 3})).eval()
+    vol = torch.rand(1, 12, 16, 16)
+    heat = sentence_region_map(vol_model, vol, TEXTS[1], tokenizer=tokenizer, method="cosine")
+    assert heat.shape == (12, 16, 16)
+
+
+def test_clear_errors(tokenizer) -> None:
+    glob = ImageTextModel(ImageTextConfig(**TINY, local=False)).eval()
+    img = np.zeros((1, 16, 16), np.uint8)
+    with pytest.raises(ConfigError, match="--no-local"):
+        sentence_region_map(glob, img, TEXTS[0], tokenizer=tokenizer, method="attention")
+    with pytest.raises(ConfigError, match="expected one of"):
+        sentence_region_map(glob, img, TEXTS[0], tokenizer=tokenizer, method="gradcam")
+    with pytest.raises(ConfigError, match="empty sentence"):
+        sentence_region_map(glob, img, "  ", tokenizer=tokenizer)
+    with pytest.raises(ConfigError, match="spatial dimensions"):
+        sentence_region_map(glob, np.zeros((1, 1, 4, 16, 16)), TEXTS[0], tokenizer=tokenizer)
+    with pytest.raises(ConfigError, match="tokenizer"):
+        sentence_region_map(glob, img, TEXTS[0])
