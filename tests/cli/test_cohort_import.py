@@ -1,5 +1,5 @@
 """`radlens cohort import` end to end: a cohort written as real DICOM by the phantom plus
-pydicom's CT_small as a bad study -> import -> train --cohort -> evaluate."""
+pydicom's CT_small as a bad study -> import -> train --cohort -> evaluate -> predict -> export."""
 
 from __future__ import annotations
 
@@ -77,3 +77,20 @@ def test_import_train_evaluate_an_own_dicom_cohort(
     assert main(["evaluate", str(run), "--bootstrap", "0", "--device", "cpu"]) == 0
     evaluation = json.loads((run / "evaluation.json").read_text())
     assert {row["label"] for row in evaluation["labels"]} == set(plan["labels"])
+
+    # the run scores new studies (DICOM folders) and exports; CT_small is refused, not scored
+    inputs = [str(tmp_path / "pacs" / d) for d in phantom["dicom_dir"][:2]] + [
+        str(tmp_path / "small")
+    ]
+    scores = tmp_path / "scores.csv"
+    predict = ["predict", str(run), *inputs, "--out", str(scores)]
+    assert main([*predict, "--fitness-rules", str(tmp_path / "rules.yaml")]) == 0
+    scored = pd.read_csv(scores)
+    assert scored["status"].tolist() == ["scored", "scored", "not_scorable"]
+    assert "1 slice" in scored["reason"].iloc[2]
+    assert scored.loc[:1, list(plan["labels"])].notna().all().all()
+    for fmt, suffix in (("torchscript", ".pt"), ("onnx", ".onnx")):
+        exported = tmp_path / f"model{suffix}"
+        assert main(["export", str(run), "--format", fmt, "--out", str(exported)]) == 0
+        sidecar = json.loads(exported.with_name(exported.name + ".json").read_text())
+        assert sidecar["labels"] == plan["labels"] and sidecar["verification"]["passed"]
