@@ -211,7 +211,10 @@ def _inspect_2d(res: dict, threshold: float) -> dict:
         all_queries.add(int(j))
         if raw >= 0.98:
             genuine_queries.add(int(j))
-        rows.append({"train": int(i), "query": int(j), "similarity": round(float(s), 4),
+        what = f"{res['distinct_split']} #{j - n_copies}"
+        if j < n_copies:
+            what = f"copy of train #{res['sources'][j]}"
+        rows.append({"train": int(i), "query": what, "similarity": round(float(s), 4),
                      "raw_pixel_corr": round(raw, 4), "same_radiograph": raw >= 0.98})  # fmt: skip
     n = res["n_distinct_queries"]
     return {

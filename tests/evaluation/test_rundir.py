@@ -55,13 +55,15 @@ def test_run_dir_audit_uses_the_training_data(tmp_path: Path, medmnist_dir: Path
     result = evaluate_run_dir(run, n_bootstrap=0)
     audit = result.leakage
     assert audit["n_train_patients"] >= 3882
-    assert audit["n_images_hashed"] == 3882 + 624
-    assert any("image difference hashes" in c for c in audit["checked"])
+    assert audit["n_images_hashed"] == 3882 + 524 + 624  # train, val and test compared
+    assert any(
+        "near-duplicate images (train/val, train/test, val/test" in c for c in audit["checked"]
+    )
     doc = json.loads((run / "evaluation.json").read_text())
-    assert doc["leakage_audit"]["n_images_hashed"] == 3882 + 624
+    assert doc["leakage_audit"]["n_images_hashed"] == 3882 + 524 + 624
     assert doc["labels"][0]["label"] == "pneumonia" and doc["labels"][0]["n_images"] == 624
     html = (run / "report.html").read_text()
-    assert "images hashed" in html and "Confusion matrix" in html
+    assert "images compared" in html and "Confusion matrix" in html
     # the cohort's train row comes from the run's training data: counts and prevalence
     train = result.cohort["splits"][0]
     assert (train["split"], train["n_images"]) == ("train", 3882)

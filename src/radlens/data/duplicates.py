@@ -44,8 +44,6 @@ THRESHOLD_2D = 0.97
 THRESHOLD_3D = 0.97
 #: Gaussian smoothing before ranking, against noise: sigma in grid cells (at least 1 pixel)
 SMOOTH = 0.5
-#: 3D: ranks below this are one background level (CT air and lung tied by a re-windowing)
-RANK_FLOOR_3D = 0.3
 #: shortlisted candidates per image (by coarse similarity)
 NEIGHBOURS = 16
 #: the crowd: the contrast of a pair compares it with the image's REFERENCE_RANK-th best match
@@ -108,8 +106,6 @@ def _grid(img: np.ndarray, grid: tuple[int, ...]) -> np.ndarray:
     img = ndimage.gaussian_filter(img, sigma)
     ranks = stats.rankdata(img, method="average").reshape(img.shape)
     ranks = (ranks - 1) / max(img.size - 1, 1)
-    if img.ndim == 3:  # the darkest voxels (air, whatever a window clipped) are background
-        ranks = np.maximum(ranks, RANK_FLOOR_3D)
     out = ndimage.zoom(ranks, [g / s for g, s in zip(grid, img.shape, strict=True)], order=1)
     if out.shape != grid:  # zoom rounds the output shape; pad/crop the last cell
         out = np.pad(

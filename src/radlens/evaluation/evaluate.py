@@ -185,6 +185,7 @@ def evaluate_predictions(
     train_patient_ids=None,
     train_images=None,
     eval_images=None,
+    val_images=None,
     audit: bool = True,
     normalise_ids: Callable[[object], str] = normalise_patient_id,
     min_val_positives: int = MIN_VAL_POSITIVES,
@@ -218,6 +219,7 @@ def evaluate_predictions(
             val_patient_ids=val_patient_ids,
             train_images=train_images,
             eval_images=eval_images,
+            val_images=val_images,
             normalise=normalise_ids,
         ).to_dict()
     _check_same_labels(ps, val)

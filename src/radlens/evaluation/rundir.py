@@ -188,6 +188,8 @@ def training_data(run_dir: Path, split: str, *, hash_images: bool = True) -> dic
     if hash_images and dataset.spatial_dims == 2 and split in dataset.images:
         out["train_images"] = dataset.images["train"]
         out["eval_images"] = dataset.images[split]
+        if split == "test" and "val" in dataset.images:
+            out["val_images"] = dataset.images["val"]
     return out
 
 

@@ -22,18 +22,29 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from radlens.errors import ConfigError
+from radlens.data.radiographs import read_radiograph, resize_image
+from radlens.data.volumes import load_volume, preprocess_volume
+from radlens.errors import ConfigError, DataError
 from radlens.pretrain.image_text import ImageTextRun
 from radlens.pretrain.model import ImageTextModel
+from radlens.pretrain.pairs import RADIOGRAPH_SUFFIXES
 from radlens.pretrain.text import encode_reports
 from radlens.training import normalise
 
-__all__ = ["MAP_METHODS", "sentence_embeddings", "sentence_region_map", "sentence_region_maps"]
+__all__ = [
+    "MAP_METHODS",
+    "input_to_image",
+    "load_run_image",
+    "sentence_embeddings",
+    "sentence_region_map",
+    "sentence_region_maps",
+]
 
 MAP_METHODS = ("attention", "cosine")
 
@@ -157,3 +168,33 @@ def sentence_region_map(
         model, image, [sentence], tokenizer=tokenizer, method=method, scale=scale
     )
     return maps[0]
+
+
+def load_run_image(run: ImageTextRun, path: str | Path) -> tuple[np.ndarray, tuple[int, ...]]:
+    """One image prepared as the run's pairs were (`PairData`): a 2D radiograph padded to
+    size x size (uint8, (1, H, W)) or a volume windowed and cropped/padded to the run's shape
+    ((1, D, H, W) float); and the image's own shape before that (2D: rows, columns)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"--image {path}: no such file or folder")
+    dims = run.model.config.spatial_dims
+    is_2d = path.is_file() and path.suffix.lower() in RADIOGRAPH_SUFFIXES
+    if is_2d != (dims == 2):
+        kind = "2D radiographs (PNG/JPEG/DICOM)" if dims == 2 else "3D volumes (NIfTI, DICOM)"
+        raise DataError(f"--image {path}: the run {run.run_dir} was pretrained on {kind}")
+    if dims == 2:
+        raw = read_radiograph(path)
+        return resize_image(raw, run.data.size)[None], tuple(raw.shape[:2])
+    vol = load_volume(path)
+    arr = preprocess_volume(vol, window=run.data.window, shape=tuple(run.data.shape))
+    return arr.astype(np.float32), tuple(np.asarray(vol.array).shape)
+
+
+def input_to_image(peak: Sequence[int], shape: Sequence[int], size: int) -> tuple[float, float]:
+    """A (row, column) on the size x size model input of a 2D image padded to fit (the pairs'
+    ``fit="pad"``) -> (row, column) on the original image of `shape` (rows, columns)."""
+    h, w = int(shape[0]), int(shape[1])
+    scale = size / max(h, w)
+    top = (size - max(1, round(h * scale))) // 2
+    left = (size - max(1, round(w * scale))) // 2
+    return ((peak[0] + 0.5 - top) / scale - 0.5, (peak[1] + 0.5 - left) / scale - 0.5)

@@ -1,0 +1,268 @@
+"""Zero-shot findings from image–text pretraining vs a supervised model, and local alignment's
+pointing game, on a fresh phantom radiograph cohort (issue 16, "Done when").
+
+Usage:
+  .venv/bin/python benchmarks/zeroshot.py --seed S --out DIR --json FILE
+      [--studies 600 --size 128 --epochs 30 --sup-epochs 30 --ablation --threads 2]
+
+Steps (wall time of each in the JSON):
+1. synthesize `radlens.phantom` with seed S and radiographs (256 px DRRs, projected masks, CXR
+   reports); the first `--studies` studies make DIR/cohort/pairs.csv: image, report, patient,
+   a patient-level split (`radlens.data.assign_splits`, seed S, 70/10/20) and one
+   ``true:<observation>`` column per CXR observation with >= `--min-positives` positives in both
+   train and test (what the radiograph shows, `cxr_true:<observation>`);
+2. pretrain image-text (global InfoNCE + local sentence-region loss) on the train split;
+3. zero-shot (`radlens.pretrain.zero_shot`, the package's prompt templates) on the test split;
+4. supervised baseline: `radlens.training.train` on the same radiographs (image-folder source)
+   with the labeler's labels of the CXR reports (uncertain = unknown), same split (checked);
+5. AUROC of both against the radiograph truth on the same test images (DeLong 95% CI);
+6. pointing game of `sentence_region_map` on every test image's CXR masks
+   (``observation@zone``): the sentence is the located prompt ("right lower zone atelectasis"),
+   a hit when the map's peak lies inside the mask (strict, `radlens.explain` scoring), chance =
+   the mask's share of the image, IoU of the map thresholded at 0.5 of its maximum;
+7. with --ablation: the same pretraining with --no-local (global only), zero-shot and pointing
+   game (cosine of dense global features).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from radlens.core import PREDICTIONS, read_predictions
+from radlens.data import assign_splits
+from radlens.evaluation import delong
+from radlens.explain.localization import score_heatmap
+from radlens.phantom import CXR_OBSERVATIONS, CXR_TRUTH_PREFIX, synthesize_cohort
+from radlens.pretrain import (
+    ImageTextConfig,
+    PairData,
+    PretrainOptions,
+    label_prompts,
+    load_image_text,
+    load_prompts,
+    pretrain_image_text,
+    sentence_region_maps,
+    zero_shot,
+)
+from radlens.reports import label_many, load_vocabulary
+from radlens.reports.tables import label_matrix
+from radlens.training import make_config, train
+
+IOU_THRESHOLD = 0.5  # fraction of the map's maximum
+STUDIES_PER_PATIENT = 1.6  # the phantom's mean (1-3 studies per patient)
+
+
+def build_pairs(root: Path, seed: int, studies: int, min_pos: int, workers: int) -> tuple:
+    cohort = root / "cohort"
+    n_pat = math.ceil(studies / STUDIES_PER_PATIENT) + 2
+    table = synthesize_cohort(cohort, n_patients=n_pat, seed=seed, formats=("npz",),
+                              progress=False, radiographs=True, workers=workers)  # fmt: skip
+    table = table.iloc[:studies].reset_index(drop=True)
+    split_of = assign_splits(table["patient_id"].astype(str), seed=seed)
+    pairs = pd.DataFrame({
+        "patient_id": table["patient_id"].astype(str), "study_id": table["study_id"].astype(str),
+        "site": table["site"], "image": table["radiograph_path"],
+        "report": table["cxr_report_text"], "masks": table["radiograph_masks_path"],
+        "split": [split_of[str(p)] for p in table["patient_id"]],
+    })  # fmt: skip
+    findings = []
+    for obs in CXR_OBSERVATIONS:
+        truth = table[CXR_TRUTH_PREFIX + obs].to_numpy()
+        n_train = int(truth[pairs["split"] == "train"].sum())
+        n_test = int(truth[pairs["split"] == "test"].sum())
+        if obs != "no_finding" and min(n_train, n_test) >= min_pos:
+            findings.append(obs)
+            pairs[f"true:{obs}"] = truth.astype(float)
+    pairs.to_csv(cohort / "pairs.csv", index=False)
+    return cohort / "pairs.csv", pairs, findings
+
+
+def pretrain(pairs_csv: Path, out: Path, args, local: bool):
+    config = ImageTextConfig(
+        model="resnet_mini", small_input=True, text_width=128, text_layers=2, embed_dim=128,
+        top_k=args.top_k, local=local,
+    )  # fmt: skip
+    opts = PretrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                           seed=args.seed, device=args.device, threads=args.threads)  # fmt: skip
+    data = PairData(image_column="image", report_column="report", size=args.size, seed=args.seed)
+    result = pretrain_image_text(pairs_csv, out, data=data, model=config, options=opts,
+                                 vocab_size=1000)  # fmt: skip
+    return {"pairs_per_s": round(result.pairs_per_s, 2),
+            "final": {k: round(v, 4) for k, v in result.history[-1].items()
+                      if isinstance(v, float)}}  # fmt: skip
+
+
+def aurocs(frame: pd.DataFrame, pairs: pd.DataFrame, findings: list[str], key: str) -> dict:
+    """AUROC (DeLong 95% CI) of `frame`'s scores against the pairs' radiograph truth."""
+    test = pairs[pairs["split"] == "test"].set_index(key)
+    frame = frame[frame["split"] == "test"].set_index("id").loc[test.index.astype(str)]
+    y = test[[f"true:{f}" for f in findings]].to_numpy(float)
+    s = frame[[f"score:{f}" for f in findings]].to_numpy(float)
+    res = delong(y, s)
+    per = {}
+    for j, f in enumerate(findings):
+        auc, se = float(res.auc[j]), float(res.se[j])
+        per[f] = {
+            "auroc": round(auc, 4), "ci95": [round(auc - 1.96 * se, 4), round(auc + 1.96 * se, 4)],
+            "positives": int(res.n_positive[j]), "negatives": int(res.n_negative[j]),
+        }  # fmt: skip
+    return {"mean_auroc": round(float(np.nanmean(res.auc)), 4), "per_finding": per}
+
+
+def supervised(root: Path, pairs: pd.DataFrame, findings: list[str], args) -> dict:
+    labels = label_matrix(label_many(list(pairs["report"]), "chest_xr"), findings, "keep")
+    table = pd.DataFrame(labels, columns=findings)
+    table.insert(0, "image", pairs["image"])
+    table.insert(1, "patient_id", pairs["patient_id"])
+    csv = root / "labels.csv"
+    table.to_csv(csv, index=False)
+    config = make_config({
+        "images": str(root / "cohort"), "labels": str(csv), "patient_column": "patient_id",
+        "label_columns": findings, "image_size": args.size, "model": "resnet18",
+        "epochs": args.sup_epochs, "batch_size": args.batch_size, "lr": args.lr,
+        "seed": args.seed, "device": args.device, "threads": args.threads,
+        "augment": "shift", "out": str(root / "supervised"),
+    })  # fmt: skip
+    result = train(config)
+    frame = read_predictions(result.run_dir / PREDICTIONS)
+    test_ids = set(frame.loc[frame["split"] == "test", "id"].astype(str))
+    expected = set(pairs.loc[pairs["split"] == "test", "image"].astype(str))
+    if test_ids != expected:
+        raise SystemExit("supervised baseline's test split differs from the pairs' test split")
+    out = aurocs(frame, pairs, findings, "image")
+    out["train_images_per_s"] = round(result.train_images_per_s, 2)
+    out["best_epoch"] = result.best_epoch
+    return out
+
+
+def _mask(path: Path, key: str, size: int) -> np.ndarray:
+    m = torch.from_numpy(np.load(path)[key].astype(np.float32))[None, None]
+    return (F.interpolate(m, size=(size, size), mode="area")[0, 0] >= 0.25).numpy()
+
+
+def pointing(run_dir: Path, pairs_csv: Path, pairs: pd.DataFrame, method: str | None) -> dict:
+    """Pointing game / chance / IoU of the run's sentence maps on every test CXR mask."""
+    run = load_image_text(run_dir)
+    vocab, prompts = load_vocabulary("chest_xr"), load_prompts()
+    loaded = run.data.load(pairs_csv)
+    cases = []
+    for i in loaded.rows("test"):
+        npz = pairs_csv.parent / pairs.loc[i, "masks"]
+        keys = [k for k in np.load(npz).files
+                if k.split("@")[0] in CXR_OBSERVATIONS and "@" in k
+                and k.split("@")[1] in vocab.locations]  # fmt: skip
+        masks = {k: _mask(npz, k, run.data.size) for k in keys}
+        masks = {k: m for k, m in masks.items() if m.any()}
+        if not masks:
+            continue
+        sentences = [label_prompts(k, vocab, prompts)[0][0] for k in masks]
+        maps = sentence_region_maps(run, loaded.images[i], sentences, method=method)
+        for (key, mask), heat in zip(masks.items(), maps, strict=True):
+            s = score_heatmap(heat, mask, threshold=IOU_THRESHOLD)
+            cases.append({"key": key, "hit": s.strict_hit, "chance": s.strict_chance,
+                          "iou": s.iou})  # fmt: skip
+    if not cases:
+        return {"cases": 0}
+    df = pd.DataFrame(cases)
+    df["observation"] = df["key"].str.split("@").str[0]
+    per = {o: {"cases": len(g), "pointing_game": round(g["hit"].mean(), 4),
+               "chance": round(g["chance"].mean(), 4), "iou": round(g["iou"].mean(), 4)}
+           for o, g in df.groupby("observation")}  # fmt: skip
+    return {"cases": len(df), "pointing_game": round(float(df["hit"].mean()), 4),
+            "chance": round(float(df["chance"].mean()), 4),
+            "iou": round(float(df["iou"].mean()), 4), "per_observation": per}  # fmt: skip
+
+
+def image_text_arm(root: Path, name: str, pairs_csv: Path, pairs, findings, args, local: bool):
+    t0 = time.perf_counter()
+    info = pretrain(pairs_csv, root / name, args, local)
+    t1 = time.perf_counter()
+    zero_shot(root / name, pairs_csv, root / f"{name}_zeroshot", split="test", findings=findings)
+    frame = read_predictions(root / f"{name}_zeroshot" / PREDICTIONS)
+    zs = aurocs(frame, pairs, findings, "study_id")
+    t2 = time.perf_counter()
+    point = pointing(root / name, pairs_csv, pairs, None)  # the run's default method
+    if local:  # the other map of the local branch, for comparison
+        point["cosine_map"] = pointing(root / name, pairs_csv, pairs, "cosine")
+    t3 = time.perf_counter()
+    walls = {"pretrain_s": round(t1 - t0, 1), "zeroshot_s": round(t2 - t1, 1),
+             "pointing_s": round(t3 - t2, 1)}  # fmt: skip
+    return {"pretrain": info, "zero_shot": zs, "pointing": point, "wall": walls}
+
+
+def parse() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seed", type=int, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--json", type=Path, required=True)
+    ap.add_argument("--studies", type=int, default=600)
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--sup-epochs", type=int, default=None, help="default: --epochs")
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--top-k", type=int, default=16)
+    ap.add_argument("--min-positives", type=int, default=5)
+    ap.add_argument("--ablation", action="store_true", help="also the global-only arm")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2, help="phantom rendering processes")
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+    args.sup_epochs = args.sup_epochs or args.epochs
+    return args
+
+
+def main() -> None:
+    args = parse()
+    torch.set_num_threads(args.threads)
+    root = args.out
+    root.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    pairs_csv, pairs, findings = build_pairs(root, args.seed, args.studies, args.min_positives,
+                                             args.workers)  # fmt: skip
+    wall = {"synthesize_s": round(time.perf_counter() - t0, 1)}
+    local = image_text_arm(root, "image_text", pairs_csv, pairs, findings, args, local=True)
+    t1 = time.perf_counter()
+    sup = supervised(root, pairs, findings, args)
+    wall["supervised_s"] = round(time.perf_counter() - t1, 1)
+    ablation = None
+    if args.ablation:
+        ablation = image_text_arm(root, "global_only", pairs_csv, pairs, findings, args, False)
+    wall["total_s"] = round(time.perf_counter() - t0, 1)
+    zs, sp = local["zero_shot"]["mean_auroc"], sup["mean_auroc"]
+    result = {
+        "benchmark": "zeroshot", "seed": args.seed,
+        "command": "python benchmarks/zeroshot.py " + " ".join(
+            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
+            if k not in ("out", "json", "ablation")) + (" --ablation" if args.ablation else ""),
+        "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores (shared with other jobs)",
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        "sizes": {"studies": len(pairs), "patients": int(pairs["patient_id"].nunique()),
+                  "split": pairs["split"].value_counts().to_dict(), "image_size": args.size,
+                  "epochs": args.epochs, "supervised_epochs": args.sup_epochs},
+        "findings": findings,
+        "zero_shot_mean_auroc": zs, "supervised_mean_auroc": sp,
+        "zero_shot_over_supervised": round(zs / sp, 4) if sp else None,
+        "pointing_game": local["pointing"].get("pointing_game"),
+        "pointing_chance": local["pointing"].get("chance"),
+        "pointing_iou": local["pointing"].get("iou"), "iou_threshold": IOU_THRESHOLD,
+        "image_text": local, "supervised": sup, "global_only": ablation, "wall": wall,
+    }  # fmt: skip
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""Segmentation training: sliding-window inference, the config checks, a short run's files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from monai.networks.nets import UNet
+from torch import nn
+
+from radlens.core import read_plan
+from radlens.errors import ConfigError
+from radlens.training import (
+    load_segmentation_run,
+    make_config,
+    predict_volume,
+    train_segmentation,
+)
+from tests._support.seg_cohort import write_sphere_cohort
+
+
+def _unet() -> nn.Module:
+    torch.manual_seed(0)
+    net = UNet(3, 1, 2, channels=(4, 8, 16, 32), strides=(2, 2, 2), num_res_units=1)
+    return net.eval()
+
+
+def test_sliding_window_with_a_window_covering_the_volume_equals_the_full_forward():
+    net, image = _unet(), np.random.default_rng(0).random((1, 16, 32, 32), dtype=np.float32)
+    full = torch.sigmoid(net(torch.from_numpy(image)[None]))[0].detach().numpy()
+    np.testing.assert_allclose(predict_volume(net, image, (16, 32, 32)), full, atol=1e-6)
+    # a window larger than the volume: padded, then cropped back; a UNet is not exactly
+    # translation-equivariant at its borders, so only a window that sees the whole volume agrees
+    padded = predict_volume(net, image, (16, 32, 32), overlap=0.5)
+    np.testing.assert_allclose(padded, full, atol=1e-6)
+
+
+def test_sliding_window_with_overlapping_windows_equals_the_full_forward_of_a_local_network():
+    # a network without spatial context (1x1x1 convolutions): every window computes the same
+    # voxels as the whole volume, so overlapping windows with constant blending must agree
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv3d(2, 4, 1), nn.ReLU(), nn.Conv3d(4, 3, 1)).eval()
+    image = np.random.default_rng(1).random((2, 13, 37, 29), dtype=np.float32)
+    full = torch.sigmoid(net(torch.from_numpy(image)[None]))[0].detach().numpy()
+    windows = predict_volume(net, image, (8, 16, 16), overlap=0.25)
+    assert windows.shape == (3, 13, 37, 29)
+    np.testing.assert_allclose(windows, full, atol=1e-6)
+
+
+def test_segmentation_needs_a_cohort_and_a_segmentation_model(tmp_path: Path):
+    with pytest.raises(ConfigError, match="--task segmentation needs --cohort"):
+        train_segmentation(make_config({"task": "segmentation", "dataset": "pneumoniamnist"}))
+    config = make_config({"task": "segmentation", "cohort": str(tmp_path), "model": "resnet18"})
+    with pytest.raises(ConfigError, match="resnet18 is a classifier"):
+        train_segmentation(config)
+    config = make_config({"task": "segmentation", "cohort": str(tmp_path), "patch": "12,32,32"})
+    with pytest.raises(ConfigError, match="multiple of 8"):
+        train_segmentation(config)
+    with pytest.raises(ConfigError, match="--resume is not supported"):
+        train_segmentation(config, resume=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("patch", ["8,16,16", "1,16,16"], ids=["3d", "2d"])
+def test_a_short_run_writes_its_plan_checkpoint_and_metrics(tmp_path: Path, patch: str):
+    write_sphere_cohort(tmp_path / "cohort", n_studies=5)
+    out = tmp_path / "run"
+    config = make_config(
+        {
+            "task": "segmentation",
+            "cohort": str(tmp_path / "cohort"),
+            "model": "unet_lite",
+            "spacing": "4,2,2",
+            "patch": patch,
+            "epochs": 2,
+            "batch_size": 8,
+            "lr": 0.01,
+            "out": str(out),
+            "cohort_windows": "-1000:400",
+        }
+    )
+    result = train_segmentation(config)
+    plan = read_plan(out)
+    assert plan.task == "segmentation" and plan.labels == ("nodule", "mass")
+    assert plan.spacing_mm == (4.0, 2.0, 2.0) and plan.spatial_dims == (2 if patch[0] == "1" else 3)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["history"]) == 2 and set(metrics["history"][0]["val_dice"]) == {
+        "nodule",
+        "mass",
+    }
+    assert metrics["splits"]["train"]["n_studies"] == 2 and result.best_epoch in (1, 2)
+    run = load_segmentation_run(out)
+    assert run.findings == ("nodule", "mass") and run.windows == ((-1000.0, 400.0),)
