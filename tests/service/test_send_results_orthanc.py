@@ -130,3 +130,24 @@ def test_serve_send_results_flag_reaches_the_settings(
     assert seen[0].send_results == "PACS@10.0.0.7:104"
     assert main(["serve", "--send-results", "PACS:104"]) == 2
     assert "expected AE@HOST:PORT" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_results_left_unsent_by_a_stopped_process_are_sent_at_start(services, tmp_path) -> None:
+    """Scored without a sender (as if the process died before sending): listed as unsent, sent
+    by `resend_unsent`, then no longer listed; a study scored after the cut-off is left to the
+    worker."""
+    study_id, uid, _ = _ingest(services, tmp_path)
+    assert Worker(services.db, services.files, TinyNetScorer(), completion_timeout_s=0).run_once()
+    with orthanc_server(tmp_path) as orthanc:
+        sender = ResultSender(
+            services.db, services.files, DicomAddress("ORTHANC", "127.0.0.1", orthanc.dicom_port)
+        )
+        assert sender.unsent() == [study_id]
+        with services.db.session() as session:
+            scored_at = session.get(Study, study_id).scored_at
+        assert sender.unsent(scored_before=scored_at) == []  # scored at/after the cut-off
+        assert sender.resend_unsent() == 1
+        assert sender.unsent() == []
+        assert len(orthanc.get("/instances")) == 2  # the SR and the Parametric Map, once
+    assert [e.action for e in _events(services, study_id)].count(SENT) == 1

@@ -10,6 +10,7 @@ service seeds into an empty store, or which run it falls back to, is passed in b
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from radlens.service.scoring import Scorer, load_scorer
 from radlens.service.send_results import ResultSender
 from radlens.service.sessions import SessionCookies, session_key
 from radlens.service.settings import Settings
-from radlens.service.store import Database
+from radlens.service.store import Database, utcnow
 from radlens.service.uploads import UploadLimits
 from radlens.service.worker import Worker
 
@@ -131,6 +132,17 @@ class Services:
                 on_scored=self.result_sender(),
             )
             self.worker.start()
+            self._resend_unsent()
+
+    def _resend_unsent(self) -> None:
+        """In the background: send the results a stopped process left unsent (studies scored
+        before now; the worker sends what it scores from now on)."""
+        sender = self.result_sender()
+        if sender is not None:
+            started = utcnow()
+            threading.Thread(
+                target=sender.resend_unsent, args=(started,), name="radlens-resend", daemon=True
+            ).start()
 
     def result_sender(self) -> ResultSender | None:
         """The after-scoring C-STORE of the DICOM results (`settings.send_results`), or None."""

@@ -8,6 +8,9 @@ Success, else ServiceError naming the instance and the status (with the peer's E
 `attempts` times with a growing pause, and records the outcome as an audit event
 (`results_sent` with the SOP Instance UIDs, or `results_send_failed` with the reason). It never
 raises: the scores are already committed and stay whatever happens to the sending.
+`ResultSender.resend_unsent` (run once at start-up, `radlens serve --send-results`) sends what a
+stopped process or an unreachable PACS left unsent: every scored study with no `results_sent`
+event since it was scored.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from datetime import datetime
 
 from pydicom import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
@@ -24,12 +28,13 @@ from pynetdicom.sop_class import (
     ParametricMapStorage,
     SecondaryCaptureImageStorage,
 )
+from sqlalchemy import and_, exists, select
 
 from radlens.errors import ServiceError
 from radlens.service.dicom_address import DicomAddress
 from radlens.service.files import FileStore
 from radlens.service.results_dicom import study_results_datasets
-from radlens.service.store import AuditEvent, Database
+from radlens.service.store import AuditEvent, Database, Study, StudyStatus
 
 log = logging.getLogger(__name__)
 RESULT_SOP_CLASSES = (Comprehensive3DSRStorage, ParametricMapStorage, SecondaryCaptureImageStorage)
@@ -117,6 +122,33 @@ class ResultSender:
         detail = {"destination": str(self.destination), "reason": reason[:500]}
         self._record(study_id, SEND_FAILED, detail | {"attempts": self.attempts})
         return False
+
+    def unsent(self, scored_before: datetime | None = None) -> list[int]:
+        """Ids of scored studies with no `results_sent` event since they were (last) scored;
+        only those scored before `scored_before` when given (so a study the running worker
+        has just scored and is sending now is not sent twice)."""
+        sent = exists().where(
+            and_(
+                AuditEvent.study_id == Study.id,
+                AuditEvent.action == SENT,
+                AuditEvent.at >= Study.scored_at,
+            )
+        )
+        query = select(Study.id).where(
+            Study.status == StudyStatus.SCORED, Study.scored_at.is_not(None), ~sent
+        )
+        if scored_before is not None:
+            query = query.where(Study.scored_at < scored_before)
+        with self.db.session() as session:
+            return list(session.scalars(query.order_by(Study.id)))
+
+    def resend_unsent(self, scored_before: datetime | None = None) -> int:
+        """Send every `unsent` study (with retries, recorded as usual); how many reached the
+        PACS."""
+        pending = self.unsent(scored_before)
+        if pending:
+            log.info("sending the results of %d study(ies) not yet sent", len(pending))
+        return sum(1 for study_id in pending if self(study_id))
 
     def _record(self, study_id: int, action: str, detail: dict) -> None:
         try:
