@@ -27,7 +27,7 @@ import torch
 from rich.console import Console
 
 from radlens.data import DEMO_WINDOWS, CtCohort, load_ct_cohort
-from radlens.demos.ct_console import auroc_table, print_cohort
+from radlens.demos.ct_console import auroc_table, lesion_sizes, print_cohort, print_lesion_sizes
 from radlens.demos.ct_report import (
     append_triage_section,
     explain_top_positives,
@@ -210,6 +210,7 @@ def _label_and_load(demo: _Demo, spacing: tuple[float, ...]) -> CtCohort:
                 "got no patient; use more --patients (the default is 450)"
             )
         print_cohort(demo.console, cohort)
+        print_lesion_sizes(demo.console, lesion_sizes(demo.out / "cohort"))
     return cohort
 
 
@@ -339,6 +340,7 @@ def _summary(
         "windows": [list(w) for w in ds.extra["windows"]],
         "threads": torch.get_num_threads(),
         "labeler": cohort.noise.to_dict() if cohort.noise else None,
+        "lesion_sizes": lesion_sizes(demo.out / "cohort"),
         "splits": {
             s: {"studies": ds.size(s), "patients": len(set(ds.patient_ids[s]))} for s in ds.splits
         },

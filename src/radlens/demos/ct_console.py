@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
 from radlens.data import CtCohort
+from radlens.phantom import size_summary_lines
 
 __all__ = ["auroc_table", "noise_table", "print_cohort"]
 
@@ -61,3 +65,15 @@ def print_cohort(console: Console, cohort: CtCohort) -> None:
         )
         + f"; {len(ds.label_names)} outputs (12 abnormalities + located ones)"
     )
+
+
+def lesion_sizes(cohort_dir: Path) -> dict:
+    """The cohort's focal-lesion size distribution (cohort.json "lesion_sizes"; {} if none)."""
+    manifest = json.loads((Path(cohort_dir) / "cohort.json").read_text(encoding="utf-8"))
+    return manifest.get("lesion_sizes") or {}
+
+
+def print_lesion_sizes(console: Console, sizes: dict) -> None:
+    """One line per focal finding: diameter percentiles and counts per size band (mm)."""
+    for line in size_summary_lines(sizes):
+        console.print(f"lesion sizes (measured on the masks), {line}", highlight=False)

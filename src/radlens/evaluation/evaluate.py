@@ -196,12 +196,13 @@ def evaluate_predictions(
     `val_frame` (default: the same frame's `val_split` rows when present) chooses thresholds and
     fits the temperature; `by="site"` adds per-site tables; `n_bootstrap` > 0 adds patient-level
     bootstrap CIs (AUPRC, macro AUROC/AUPRC). The leakage audit compares the split's patients with
-    the table's train/val rows and `train_patient_ids`, and hashes `train_images` against
-    `eval_images` when both are given. `labels` (an `id` + target table) replaces the table's
-    own targets; its ids must match the predictions exactly. Patient ids are compared, counted
-    and bootstrapped after `normalise_ids` (e.g. `functools.partial(normalise_patient_id,
-    zeros=False)` keeps leading zeros significant). Thresholds chosen on fewer than
-    `min_val_positives` positives are flagged (`small_val_policy` "flag") or refused ("refuse").
+    the table's train/val rows and `train_patient_ids`, and compares `train_images`,
+    `val_images` and `eval_images` for near-duplicates when given. `labels` (an `id` + target
+    table) replaces the table's own targets; its ids must match the predictions exactly.
+    Patient ids are compared, counted and bootstrapped after `normalise_ids` (e.g.
+    `functools.partial(normalise_patient_id, zeros=False)` keeps leading zeros significant).
+    Thresholds chosen on fewer than `min_val_positives` positives are flagged
+    (`small_val_policy` "flag") or refused ("refuse").
     """
     if by not in (None, "site"):
         raise EvaluationError(f"by={by!r} is not supported; expected None or 'site'")
@@ -212,16 +213,11 @@ def evaluate_predictions(
     val, val_patient_ids = _validation_set(frame, split, val_frame, val_split, normalise_ids)
     leakage = {"skipped": True}
     if audit:
+        images = dict(train_images=train_images, eval_images=eval_images, val_images=val_images)
         leakage = audit_leakage(
-            frame,
-            split=split,
-            train_patient_ids=train_patient_ids,
-            val_patient_ids=val_patient_ids,
-            train_images=train_images,
-            eval_images=eval_images,
-            val_images=val_images,
-            normalise=normalise_ids,
-        ).to_dict()
+            frame, split=split, train_patient_ids=train_patient_ids,
+            val_patient_ids=val_patient_ids, normalise=normalise_ids, **images,
+        ).to_dict()  # fmt: skip
     _check_same_labels(ps, val)
     choice = select_thresholds(
         ps, val, op, min_positives=min_val_positives, policy=small_val_policy

@@ -58,6 +58,7 @@ from radlens.phantom.render import (
     render_study,
 )
 from radlens.phantom.reports import ReportContext, write_report
+from radlens.phantom.sizes import lesion_size_summary, size_summary_lines
 
 __all__ = [
     "ABNORMALITIES",
@@ -90,6 +91,7 @@ __all__ = [
     "cxr_findings",
     "cxr_labels",
     "get_site",
+    "lesion_size_summary",
     "log_hazard",
     "make_phantom",
     "outcome_covariates",
@@ -99,6 +101,7 @@ __all__ = [
     "sample_exposure",
     "sample_findings",
     "simulate_patient",
+    "size_summary_lines",
     "synthesize_cohort",
     "synthesize_outcomes",
     "write_cxr_report",

@@ -56,6 +56,7 @@ from radlens.phantom.lesions import (
 )
 from radlens.phantom.render import DEFAULT_SHAPE, SITES, PhantomStudy, render_study
 from radlens.phantom.reports import HISTORY, ReportContext, write_report
+from radlens.phantom.sizes import lesion_size_summary
 
 logger = logging.getLogger(__name__)
 
@@ -372,6 +373,7 @@ def synthesize_cohort(
         "abnormalities": list(ABNORMALITIES),
         "lobe_codes": LOBE_CODES,
     }
+    manifest["lesion_sizes"] = lesion_size_summary(findings)  # measured on the masks
     manifest.update(write_extras(table, findings, out, seed=int(seed), radiograph_size=size))
     (out / "cohort.json").write_text(json.dumps(manifest, indent=2))
     logger.info("wrote %d studies of %d patients to %s", len(table), n_patients, out)
