@@ -57,6 +57,7 @@ class Server:
             RADLENS_SCORER="_support.service:tiny_scorer",
             RADLENS_COMPLETION_TIMEOUT_S="1",
             RADLENS_WORKER_POLL_S="0.2",
+            RADLENS_CHECK_FITNESS="false",  # its small synthetic series are no chest CT
             PYTHONPATH=os.pathsep.join([str(REPO / "tests"), env.get("PYTHONPATH", "")]),
             OMP_NUM_THREADS="1",
         )

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from radlens.data import check_alignment
 from radlens.data.volumes import Volume
 from radlens.errors import DataError, EvaluationError
 from radlens.evaluation import (
-    check_alignment,
     lesion_counts,
     score_cases,
     segmentation_scores,

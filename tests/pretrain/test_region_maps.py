@@ -7,12 +7,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
-from radlens.errors import ConfigError
+from radlens.errors import ConfigError, DataError
 from radlens.pretrain import (
     ImageTextConfig,
     ImageTextModel,
+    ImageTextRun,
+    PairData,
+    input_to_image,
+    load_run_image,
     sentence_region_map,
     sentence_region_maps,
     train_tokenizer,
@@ -126,3 +131,25 @@ def test_clear_errors(tokenizer) -> None:
         sentence_region_map(glob, np.zeros((1, 1, 4, 16, 16)), TEXTS[0], tokenizer=tokenizer)
     with pytest.raises(ConfigError, match="tokenizer"):
         sentence_region_map(glob, img, TEXTS[0])
+
+
+def test_input_to_image_undoes_the_pad_fit() -> None:
+    # a 100 x 200 image padded into 50 x 50: scale 1/4, 25 rows of content from row 12
+    assert input_to_image((12, 0), (100, 200), 50) == (1.5, 1.5)
+    assert input_to_image((36, 49), (100, 200), 50) == (97.5, 197.5)
+    assert input_to_image((0, 0), (64, 64), 64) == (0.0, 0.0)
+
+
+def test_load_run_image_prepares_as_the_pairs(tmp_path, tokenizer) -> None:
+    img = np.zeros((20, 40), np.uint8)
+    img[:, 20:] = 255  # right half white
+    Image.fromarray(img).save(tmp_path / "x.png")
+    model = ImageTextModel(ImageTextConfig(**TINY)).eval()
+    run = ImageTextRun(tmp_path, model, tokenizer, PairData("image", size=20))
+    pixels, shape = load_run_image(run, tmp_path / "x.png")
+    assert shape == (20, 40) and pixels.shape == (1, 20, 20) and pixels.dtype == np.uint8
+    assert pixels[0, 10, 15] > 200 and pixels[0, 10, 4] < 50 and pixels[0, 2, 15] == 0  # padded
+    with pytest.raises(DataError, match="no such file"):
+        load_run_image(run, tmp_path / "missing.png")
+    with pytest.raises(DataError, match="pretrained on 2D radiographs"):
+        load_run_image(run, tmp_path)

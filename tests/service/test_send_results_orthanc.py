@@ -137,7 +137,7 @@ def test_results_left_unsent_by_a_stopped_process_are_sent_at_start(services, tm
     """Scored without a sender (as if the process died before sending): listed as unsent, sent
     by `resend_unsent`, then no longer listed; a study scored after the cut-off is left to the
     worker."""
-    study_id, uid, _ = _ingest(services, tmp_path)
+    study_id, _, _ = _ingest(services, tmp_path)
     assert Worker(services.db, services.files, TinyNetScorer(), completion_timeout_s=0).run_once()
     with orthanc_server(tmp_path) as orthanc:
         sender = ResultSender(

@@ -30,7 +30,7 @@ def serve_cmd(
     ),
 ) -> None:
     """Start the web API, the DICOM node and the scoring worker (settings from RADLENS_* env)."""
-    from radlens.demos import demo_seeder, find_demo_run
+    from radlens.demos import demo_fitness_rules, demo_seeder, find_demo_run
     from radlens.service import Settings, serve
 
     settings = Settings.from_env(
@@ -47,7 +47,12 @@ def serve_cmd(
     if not settings.demo_patients:
         serve(settings)
         return
-    # the demo: synthetic patients in an empty store, scored by `radlens demo`'s run if present
+    # the demo: synthetic patients in an empty store, scored by `radlens demo`'s run if present;
+    # the phantom's coarse pixels pass the fitness check under the demo's rules (printed)
+    if settings.check_fitness and settings.fitness_rules is None:
+        rules = demo_fitness_rules(settings.service_dir)
+        settings = settings.model_copy(update={"fitness_rules": rules})
+        typer.echo(f"demo: fitness rules for the phantom's 3.5 mm pixels in {rules}")
     seed = demo_seeder(settings.service_dir, settings.demo_patients)
     configured = settings.scorer or settings.model_run is not None
     serve(settings, seed=seed, fallback_run=None if configured else find_demo_run())

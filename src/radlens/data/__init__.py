@@ -41,6 +41,7 @@ from radlens.data.splits import (
 from radlens.data.volumes import (
     DEFAULT_FITNESS,
     FitnessRules,
+    check_alignment,
     check_fitness,
     fitness_problems,
     load_fitness_rules,
@@ -66,6 +67,7 @@ __all__ = [
     "SeriesCandidate",
     "SeriesChoice",
     "assign_splits",
+    "check_alignment",
     "check_fitness",
     "check_no_patient_leakage",
     "choose_series",

@@ -3,10 +3,17 @@ report, and the synthetic studies the service shows in demo mode."""
 
 from radlens.demos.ct import CtDemoOptions, run_ct_demo
 from radlens.demos.medmnist import run_demo
-from radlens.demos.service_seed import demo_seeder, find_demo_run
+from radlens.demos.service_seed import (
+    DEMO_FITNESS,
+    demo_fitness_rules,
+    demo_seeder,
+    find_demo_run,
+)
 
 __all__ = [
+    "DEMO_FITNESS",
     "CtDemoOptions",
+    "demo_fitness_rules",
     "demo_seeder",
     "find_demo_run",
     "run_ct_demo",

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import functools
 import logging
+from dataclasses import replace
 from pathlib import Path
 
+import yaml
 from sqlalchemy import func, select
 
+from radlens.data import DEFAULT_FITNESS
 from radlens.phantom import synthesize_cohort
 from radlens.service import Database, FileStore, IngestResult, Seeder, Study, ingest_dicom_files
 
@@ -54,3 +57,16 @@ def seed_demo(
 def demo_seeder(work_dir: Path, n_patients: int) -> Seeder:
     """`seed_demo` as the service's start-up seeder (`radlens serve --demo N`)."""
     return functools.partial(seed_demo, work_dir=Path(work_dir), n_patients=n_patients)
+
+
+#: the phantom's grid (3.5 mm pixels, 4 mm slices) is coarser than a diagnostic chest CT; every
+#: other fitness rule stays as it is for real studies
+DEMO_FITNESS = replace(DEFAULT_FITNESS, max_pixel_spacing_mm=4.0)
+
+
+def demo_fitness_rules(work_dir: Path) -> Path:
+    """Write the demo's fitness rules (`DEMO_FITNESS`) as YAML under `work_dir`; its path."""
+    path = Path(work_dir) / "demo-fitness.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(DEMO_FITNESS.as_dict(), sort_keys=False), encoding="utf-8")
+    return path

@@ -51,7 +51,6 @@ from radlens.evaluation.rundir import build_model_card, evaluate_run_dir
 from radlens.evaluation.segmentation_metrics import (
     LesionCounts,
     SegmentationScores,
-    check_alignment,
     label_components,
     lesion_counts,
     score_cases,
@@ -100,7 +99,6 @@ __all__ = [
     "bootstrap_auc_ap",
     "brier_score",
     "build_model_card",
-    "check_alignment",
     "check_patient_overlap",
     "choose_thresholds",
     "clustered_delong",

@@ -32,8 +32,7 @@ import torch
 from monai.metrics import compute_dice, compute_hausdorff_distance, compute_surface_dice
 from scipy import ndimage
 
-from radlens.data.volumes import Volume
-from radlens.errors import DataError, EvaluationError
+from radlens.errors import EvaluationError
 from radlens.evaluation.bootstrap import patient_bootstrap
 
 SURFACE_TOLERANCE_MM = 2.0
@@ -58,34 +57,6 @@ class LesionCounts:
     n_lesions: int
     n_detected: int
     n_false_positives: int
-
-
-def check_alignment(
-    mask: Volume, image: Volume, *, source: str = "mask", atol: float = 1e-3
-) -> None:
-    """Refuse a mask whose grid differs from its image's: shape, spacing, origin or orientation.
-
-    `source` names the mask in the error (e.g. its file). Spacing and origin compare within
-    `atol` mm, the direction cosines within `atol`.
-    """
-    problems = []
-    if mask.shape != image.shape:
-        problems.append(f"shape {mask.shape} != image shape {image.shape} (Z, Y, X)")
-    if not np.allclose(mask.spacing, image.spacing, atol=atol):
-        problems.append(f"spacing {mask.spacing} != image spacing {image.spacing} mm (z, y, x)")
-    if not np.allclose(mask.origin, image.origin, atol=atol):
-        problems.append(f"origin {mask.origin} != image origin {image.origin} mm (LPS)")
-    if not np.allclose(mask.direction, image.direction, atol=atol):
-        problems.append(
-            f"orientation (direction) {np.round(mask.direction, 4).tolist()} != image "
-            f"{np.round(image.direction, 4).tolist()}"
-        )
-    if problems:
-        raise DataError(
-            f"{source} is not aligned with its image: "
-            + "; ".join(problems)
-            + "; expected the mask on the image's voxel grid (resample it onto the image first)"
-        )
 
 
 def _spacing(spacing: Sequence[float], ndim: int) -> tuple[float, ...]:

@@ -2,9 +2,10 @@
 
 Two table layouts (`read_seg_table`):
 
-- a radlens cohort (`radlens cohort synth`): an image column (``nifti_path``, ``npz_path`` or
-  ``dicom_dir``) and ``mask_path``, an ``.npz`` of bool masks keyed ``finding@location`` on the
-  image's own voxel grid; a finding's mask is the union over its locations;
+- a radlens cohort (`radlens cohort synth`): an image column (``nifti_path`` or ``dicom_dir``;
+  ``npz_path`` volumes are not read here) and ``mask_path``, an ``.npz`` of bool masks keyed
+  ``finding@location`` on the image's own voxel grid; a finding's mask is the union over its
+  locations;
 - a user's own image + mask folders: ``image_path`` (NIfTI or DICOM) and one
   ``mask_path:<finding>`` column per finding (NIfTI on the image's grid; empty: no lesion).
 
@@ -29,7 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 from monai.data import DataLoader, Dataset
-from monai.transforms import Compose, RandCropByPosNegLabeld, SpatialPadd
+from monai.transforms import Compose, DeleteItemsd, RandCropByPosNegLabeld, SpatialPadd
 
 from radlens.data import (
     DEMO_WINDOWS,
@@ -39,7 +40,7 @@ from radlens.data import (
     load_masks,
     read_cohort,
 )
-from radlens.data.volumes import Volume, load_volume, preprocess_volume
+from radlens.data.volumes import Volume, check_alignment, load_volume, preprocess_volume
 from radlens.errors import ConfigError, DataError
 
 __all__ = [
@@ -59,7 +60,7 @@ __all__ = [
 MASK_PREFIX = "mask_path:"
 POS, NEG, SAMPLES_PER_VOLUME = 3, 1, 4
 SPLITS = ("train", "val", "test")
-_IMAGE_COLUMNS = ("image_path", "nifti_path", "npz_path", "dicom_dir")
+_IMAGE_COLUMNS = ("image_path", "nifti_path", "dicom_dir")
 
 
 @dataclass
@@ -147,32 +148,6 @@ def window_image(hu: np.ndarray, windows: Sequence[tuple[float, float]]) -> np.n
     return np.stack(out).astype(np.float32)
 
 
-def _check_grid(mask: Volume, image: Volume, source: str) -> None:
-    """Refuse a mask off its image's grid: shape, spacing, origin, orientation (1e-3 mm)."""
-    same = (
-        mask.shape == image.shape
-        and np.allclose(mask.spacing, image.spacing, atol=1e-3)
-        and np.allclose(mask.origin, image.origin, atol=1e-3)
-        and np.allclose(mask.direction, image.direction, atol=1e-3)
-    )
-    if not same:
-        raise DataError(
-            f"{source} is not aligned with its image: mask shape {mask.shape}, spacing "
-            f"{mask.spacing}, origin {mask.origin}, direction "
-            f"{np.round(mask.direction, 3).tolist()} vs image {image.shape}, {image.spacing}, "
-            f"{image.origin}, "
-            f"{np.round(image.direction, 3).tolist()}; expected the mask on the image's grid"
-        )
-
-
-def _read_image(path: str) -> Volume:
-    if path.endswith(".npz"):
-        with np.load(path) as data:
-            sp, org = data["spacing"], data["origin"]
-            return Volume(data["hu"].astype(np.float32), tuple(sp), tuple(org), np.eye(3))
-    return load_volume(path, canonical=False)
-
-
 def _masks(row: pd.Series, seg: SegTable, image: Volume) -> list[np.ndarray]:
     """One bool array per finding on the image's grid (refused when off it)."""
     out = []
@@ -183,7 +158,7 @@ def _masks(row: pd.Series, seg: SegTable, image: Volume) -> list[np.ndarray]:
                 out.append(np.zeros(image.shape, dtype=bool))
                 continue
             mask = load_volume(path, canonical=False)
-            _check_grid(mask, image, f"mask {path} ({MASK_PREFIX}{f})")
+            check_alignment(mask, image, source=f"mask {path} ({MASK_PREFIX}{f})")
             out.append(mask.array > 0.5)
         return out
     stored = load_masks(row["mask_path"])
@@ -191,7 +166,7 @@ def _masks(row: pd.Series, seg: SegTable, image: Volume) -> list[np.ndarray]:
         parts = [m for k, m in stored.items() if k.split(LOCATION_SEP)[0] == f]
         union = np.any(np.stack(parts), axis=0) if parts else np.zeros(image.shape, dtype=bool)
         grid = Volume(union.astype(np.float32), image.spacing, image.origin, image.direction)
-        _check_grid(grid, image, f"mask {row['mask_path']} ({f})")
+        check_alignment(grid, image, source=f"mask {row['mask_path']} ({f})")
         out.append(union)
     return out
 
@@ -203,7 +178,7 @@ def load_case(
     windows: Sequence[tuple[float, float]],
 ) -> SegCase:
     """One table row as a `SegCase` on the run's grid (see the module's rules)."""
-    image = _read_image(str(row[seg.image_column]))
+    image = load_volume(str(row[seg.image_column]), canonical=False)  # the masks' array order
     masks = _masks(row, seg, image)
     hu = preprocess_volume(image, target_spacing=spacing)[0]
     label = np.zeros((len(masks), *hu.shape), dtype=np.uint8)
@@ -254,6 +229,7 @@ def patch_loader(
                 num_samples=SAMPLES_PER_VOLUME,
                 allow_smaller=True,
             ),
+            DeleteItemsd(keys=["fg"]),  # the uncropped lesion map: not part of a patch
         ]
     )
     transform.set_random_state(seed=seed)

@@ -29,7 +29,7 @@ from radlens.data.volumes.preprocess import (
     resolve_window,
     window_channels,
 )
-from radlens.data.volumes.volume import Volume, standard_extent
+from radlens.data.volumes.volume import Volume, check_alignment, standard_extent
 
 __all__ = [
     "CROP",
@@ -40,6 +40,7 @@ __all__ = [
     "Volume",
     "VolumeCache",
     "Window",
+    "check_alignment",
     "check_fitness",
     "convert_to_nifti",
     "describe_volume",

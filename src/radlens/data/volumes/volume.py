@@ -143,3 +143,31 @@ def standard_extent(shape_xyz: Sequence[int], affine_lps: np.ndarray) -> tuple[f
     for axis in range(3):
         extent[int(world[axis])] = float(shape_xyz[axis] * spacing_xyz[axis])
     return extent[2], extent[1], extent[0]
+
+
+def check_alignment(
+    mask: Volume, image: Volume, *, source: str = "mask", atol: float = 1e-3
+) -> None:
+    """Refuse a mask whose grid differs from its image's: shape, spacing, origin or orientation.
+
+    `source` names the mask in the error (e.g. its file). Spacing and origin compare within
+    `atol` mm, the direction cosines within `atol`.
+    """
+    problems = []
+    if mask.shape != image.shape:
+        problems.append(f"shape {mask.shape} != image shape {image.shape} (Z, Y, X)")
+    if not np.allclose(mask.spacing, image.spacing, atol=atol):
+        problems.append(f"spacing {mask.spacing} != image spacing {image.spacing} mm (z, y, x)")
+    if not np.allclose(mask.origin, image.origin, atol=atol):
+        problems.append(f"origin {mask.origin} != image origin {image.origin} mm (LPS)")
+    if not np.allclose(mask.direction, image.direction, atol=atol):
+        problems.append(
+            f"orientation (direction) {np.round(mask.direction, 4).tolist()} != image "
+            f"{np.round(image.direction, 4).tolist()}"
+        )
+    if problems:
+        raise DataError(
+            f"{source} is not aligned with its image: "
+            + "; ".join(problems)
+            + "; expected the mask on the image's voxel grid (resample it onto the image first)"
+        )
