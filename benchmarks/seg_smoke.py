@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import tempfile
@@ -44,6 +45,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11, help="cohort seed")
     parser.add_argument("--bootstrap", type=int, default=1000)
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     shape = tuple(int(v) for v in args.shape.split(","))
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()

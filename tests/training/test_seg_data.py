@@ -10,7 +10,7 @@ import pytest
 
 from radlens.data.volumes import Volume, write_nifti
 from radlens.errors import ConfigError, DataError
-from radlens.training import load_seg_cases, read_seg_table
+from radlens.training import SegCase, load_seg_cases, read_seg_table
 from radlens.training.seg_data import SAMPLES_PER_VOLUME, patch_loader, window_image
 from tests._support.seg_cohort import SPACING, write_sphere_cohort
 
@@ -72,6 +72,25 @@ def test_patches_are_weighted_towards_lesions(tmp_path: Path):
     hits = [bool(b["label"][k].sum() > 0) for _ in range(25) for b in loader for k in range(4)]
     assert len(hits) == 100
     assert 0.6 <= np.mean(hits) <= 0.9
+
+
+def test_volumes_of_different_sizes_give_patches_of_one_size():
+    shapes = [(12, 20, 24), (9, 16, 16)]
+    cases = [
+        SegCase(
+            f"s{i}",
+            f"p{i}",
+            "train",
+            np.zeros((1, *s), np.float32),
+            np.ones((2, *s), np.uint8),
+            (1.0, 1.0, 1.0),
+        )
+        for i, s in enumerate(shapes)
+    ]
+    batches = list(patch_loader(cases, (8, 16, 16), batch_size=2 * SAMPLES_PER_VOLUME, seed=0))
+    assert len(batches) == 1 and set(batches[0]) == {"image", "label"}
+    assert batches[0]["image"].shape == (2 * SAMPLES_PER_VOLUME, 1, 8, 16, 16)
+    assert batches[0]["label"].shape == (2 * SAMPLES_PER_VOLUME, 2, 8, 16, 16)
 
 
 def test_table_without_masks_is_refused(tmp_path: Path):

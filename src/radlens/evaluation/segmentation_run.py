@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 import yaml
 
 from radlens.core import CONFIG, EVALUATION, REPORT, atomic_write_json, atomic_write_text
@@ -146,7 +147,7 @@ def evaluate_segmentation_run(
     cases = load_seg_cases(seg, cfg.spacing, run.windows, splits=(split,))
     if not cases:
         raise EvaluationError(f"run {run_dir}: the cohort {cfg.cohort} has no {split!r} studies")
-    dev = device or "cpu"
+    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     run.model.to(dev)
     rows, scans, picks = _predict_cases(run, cases, dev, run.findings)
     per_case = score_cases(rows)
@@ -176,10 +177,7 @@ def evaluate_segmentation_run(
         "hd95_note": "HD95 is null (infinite) where one of the two masks is empty",
         "summary": [{k: _finite(v) for k, v in r.items()} for r in summary.to_dict("records")],
         "froc": froc_out,
-        "per_case": [
-            {k: _finite(v) for k, v in r.items()}
-            for r in per_case.drop(columns=[], errors="ignore").to_dict("records")
-        ],
+        "per_case": [{k: _finite(v) for k, v in r.items()} for r in per_case.to_dict("records")],
     }
     atomic_write_json(run_dir / EVALUATION, evaluation)
     html = segmentation_html(

@@ -175,14 +175,16 @@ def _plan(config: TrainConfig, findings, windows) -> RunPlan:
 def _epoch(model, loader, loss_fn, optimiser, device) -> float:
     model.train()
     total, n = 0.0, 0
-    for batch in loader:
-        x = batch["image"].as_tensor().float().to(device)
-        y = batch["label"].as_tensor().float().to(device)
-        optimiser.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        optimiser.step()
-        total, n = total + float(loss.detach()) * len(x), n + len(x)
+    with warnings.catch_warnings():  # a study without lesions: MONAI notes "Num foregrounds 0"
+        warnings.filterwarnings("ignore", message="Num foregrounds 0")
+        for batch in loader:
+            x = batch["image"].as_tensor().float().to(device)
+            y = batch["label"].as_tensor().float().to(device)
+            optimiser.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            optimiser.step()
+            total, n = total + float(loss.detach()) * len(x), n + len(x)
     return total / max(n, 1)
 
 
@@ -203,6 +205,8 @@ def train_segmentation(config: TrainConfig, *, resume: bool = False) -> SegTrain
     if (run_dir / CHECKPOINT).exists():
         raise ConfigError(f"--out {run_dir} already holds a run; choose another --out")
     torch.manual_seed(config.seed)
+    if config.threads:
+        torch.set_num_threads(config.threads)
     windows = [tuple(map(float, w)) for w in (config.cohort_windows or DEMO_WINDOWS)]
     seg = read_seg_table(config.cohort, config.findings, seed=config.seed)  # type: ignore[arg-type]
     cases = load_seg_cases(seg, config.spacing, windows)
