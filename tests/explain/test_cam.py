@@ -14,6 +14,7 @@ from monai.visualize import GradCAM, GradCAMpp
 
 from radlens.errors import ConfigError, DataError, ModelError
 from radlens.explain import CamExplainer, compute_cam, find_target_layer
+from radlens.explain.cam import normalise_method
 from radlens.models.factory import build_model
 
 SHAPE_2D = (24, 24)
@@ -169,3 +170,24 @@ def test_default_class_is_top_score() -> None:
     x = torch.randn(5, 1, 10, 10)
     result = compute_cam(model, x)
     np.testing.assert_array_equal(result.class_idx, model(x).argmax(1).numpy())
+
+
+def test_hirescam_is_gradient_times_activation_per_position() -> None:
+    """score = sum(W * A) over channels and positions (no pooling): HiResCAM's map is
+    ReLU(sum_c W[c] * A[c]) position by position (Draelos & Carin 2020), Grad-CAM's is
+    ReLU(sum_c mean(W[c]) * A[c]); computed by hand from the layer's activation."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(1, 3, 3, padding=1)
+    model = torch.nn.Sequential(conv, torch.nn.Flatten(), torch.nn.Linear(3 * 6 * 6, 2)).eval()
+    x = torch.randn(1, 1, 6, 6)
+    with torch.no_grad():
+        acti = conv(x)[0]  # (3, 6, 6)
+        weight = model[2].weight.detach()[1].view(3, 6, 6)
+    hires = torch.relu((weight * acti).sum(0)).numpy()
+    grad = torch.relu((weight.mean((1, 2))[:, None, None] * acti).sum(0)).numpy()
+    ours = compute_cam(model, x, class_idx=1, method="hirescam", layer="0")
+    np.testing.assert_allclose(ours.maps[0] * ours.raw_max[0], hires, rtol=1e-4, atol=1e-6)
+    assert ours.method == "hirescam" and ours.raw_max[0] == pytest.approx(hires.max(), rel=1e-5)
+    plain = compute_cam(model, x, class_idx=1, method="gradcam", layer="0")
+    np.testing.assert_allclose(plain.maps[0] * plain.raw_max[0], grad, rtol=1e-4, atol=1e-6)
+    assert normalise_method("HiResCAM") == "hirescam"

@@ -269,6 +269,26 @@ def test_localize_run_agrees_with_the_table(localized) -> None:
         assert table.loc[group, "inverted_pointing_game"] <= table.loc[group, "chance"] + 0.1
         assert table.loc[group, "flipped_lr_p_value"] > 0.05
     assert set(result.to_dict()["per_abnormality"]) == {*LABELS, "all"}
+    assert result.tolerance == f"{TOLERANCE} voxel"
+    assert (table["pointing_game"] >= table["pointing_game_strict"]).all()
+    assert (table["chance"] >= table["chance_strict"]).all()
+    assert table.loc["all", "perm_p_value"] < 0.05  # peaks are case-specific, not a fixed spot
+
+
+@pytest.mark.slow
+def test_localize_run_tolerance_in_mm(localized) -> None:
+    """A tolerance in mm uses the plan's spacing: 0 mm is the strict game, and the strict
+    columns do not depend on the tolerance."""
+    strict = localize_run(
+        localized["run_dir"], dataset=localized["cohort"], tolerance="0mm", progress=False
+    ).table.set_index("group")
+    wide = localize_run(
+        localized["run_dir"], dataset=localized["cohort"], tolerance="20mm", progress=False
+    ).table.set_index("group")
+    assert (strict["pointing_game"] == strict["pointing_game_strict"]).all()
+    assert (wide["pointing_game_strict"] == strict["pointing_game_strict"]).all()
+    assert (wide["pointing_game"] >= strict["pointing_game"]).all()
+    assert (wide["chance"] > strict["chance"]).all()
 
 
 def test_3d_layer_choice_keeps_a_localizable_grid() -> None:

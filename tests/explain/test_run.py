@@ -60,14 +60,18 @@ def test_explain_run_writes_gallery(run_dir: Path, tmp_path: Path) -> None:
     assert all(p.is_file() and Image.open(p).size[0] > 100 for p in paths)
     index = pd.read_csv(tmp_path / "maps" / "index.csv")
     assert list(index["label"]) == ["pneumonia"] * 3
-    assert set(index["outcome"]) <= {"TP", "FP"}
+    assert set(index["outcome"]) <= {"TP", "FP", "FN", "TN"}
     assert index["score"].is_monotonic_decreasing
     assert (index["layer"] == "layer4").all()
     preds = pd.read_parquet(run_dir / "predictions.parquet")
     test = preds[preds["split"] == "test"].set_index("id")
     for _, row in index.iterrows():
         assert row["score"] == pytest.approx(test.loc[row["case_id"], "score:pneumonia"])
-        assert (row["outcome"] == "TP") == (test.loc[row["case_id"], "target"] == 1)
+        truth = "P" if test.loc[row["case_id"], "target"] == 1 else "N"
+        predicted = row["score"] > 0.5  # the checkpoint's own prediction
+        assert row["outcome"] == {True: "T", False: "F"}[predicted == (truth == "P")] + (
+            "P" if predicted else "N"
+        )
 
 
 @pytest.mark.slow
@@ -128,6 +132,8 @@ def test_render_cases_3d_with_masks(tmp_path: Path) -> None:
     assert [p.name for p in paths] == ["nodule_01_TP.png", "nodule_02_unknown.png"]
     assert {"pointing_game", "iou", "dice"} <= set(index.columns)
     assert index["dice"].between(0, 1).all()
+    assert index["pointing_game"].equals(index["pointing_game_strict"])  # default: no tolerance
+    assert (index["tolerance"] == "0 voxel").all()
     with pytest.raises(DataError, match="1 masks for 2 cases"):
         render_cases(model, x, x[:, 0], cases, tmp_path, masks=[masks[0]])
     with pytest.raises(DataError, match="case index 5 outside"):
@@ -193,3 +199,49 @@ def test_cli_explain_updates_the_evaluated_report(
     assert html.count(images) >= before.count(images) + len(index) > before.count(images)
     saved = json.loads((run_dir / "evaluation.json").read_text(encoding="utf-8"))
     assert saved["split"] == "test" and saved["operating_point"] == "target sensitivity 0.9"
+
+
+@pytest.mark.slow
+def test_reinitialised_checkpoint_is_explained_with_its_own_scores(
+    run_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """predictions.parquet only picks the cases: a run whose checkpoint was re-initialised is
+    titled and indexed with that checkpoint's scores, and the drift is named."""
+    import shutil
+
+    from radlens.explain import randomised_models
+    from radlens.training import load_run
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    ckpt = torch.load(copy / "checkpoint.pt", map_location="cpu", weights_only=False)
+    (_, random), *_ = randomised_models(load_run(copy).model, seed=5)
+    ckpt["model"] = random.state_dict()
+    torch.save(ckpt, copy / "checkpoint.pt")
+    with caplog.at_level("WARNING"):
+        explain_run(copy, cases=3, out_dir=tmp_path / "maps")
+    index = pd.read_csv(tmp_path / "maps" / "index.csv")
+    preds = pd.read_parquet(copy / "predictions.parquet").set_index("id")
+    recorded = preds.loc[index["case_id"], "score:pneumonia"].to_numpy()
+    assert index["recorded_score"].to_numpy() == pytest.approx(recorded)
+    assert np.abs(index["score"].to_numpy() - recorded).max() > 1e-3
+    assert "differ from predictions.parquet" in caplog.text
+    assert (index["evidence_scale"] > 0).all() and (index["raw_max"] >= 0).all()
+
+
+@pytest.mark.slow
+def test_cli_explain_sanity(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    out = tmp_path / "sanity"
+    args = ["explain", str(run_dir), "--cases", "2", "--out", str(out), "--sanity"]
+    assert main([*args, "--method", "hirescam"]) == 0
+    printed = capsys.readouterr().out
+    assert "Sanity check: trained vs re-initialised weights" in printed
+    assert "random (full)" in printed and "trained" in printed
+    table = pd.read_csv(out / "sanity.csv").set_index("model")
+    assert table.loc["random (full)", "evidence_median"] < table.loc["trained", "evidence_median"]
+    assert len(list((tmp_path / "sanity_sanity" / "random_full").glob("*.png"))) == 2
+    assert len(list(out.rglob("*.png"))) == 2  # the report's gallery sees the trained maps only
+    assert main([*args, "--sanity-mode", "cascade"]) == 2
+    assert "did you mean 'cascading'" in _err(capsys)
+    assert main([*args, "--tolerance", "10mm"]) == 2
+    assert "no voxel spacing" in _err(capsys)

@@ -169,7 +169,7 @@ def _print_sanity(folder: Path) -> None:
             cells.append("-" if pd.isna(value) else f"{value:.3g}")
         table.add_row(*cells)
     table_console().print(table)
-    typer.echo(f"sanity table: {folder / SANITY_CSV}; random-weight maps: {folder / 'sanity'}")
+    typer.echo(f"sanity table: {folder / SANITY_CSV}; random-weight maps: {folder}_sanity")
 
 
 def plan_cmd(

@@ -2,11 +2,10 @@
 
 synthesize a cohort (NIfTI volumes, masks, free-text reports) -> label the reports (labeler F1 vs
 the true findings) -> split by patient -> train a CT-Net-style model (`radlens.training.loop`) ->
-Grad-CAM heatmaps of the most confident positives with localization scores against the phantom
-masks (`radlens.explain`) -> per-abnormality test AUROC with 95% DeLong CIs and report.html
+HiResCAM heatmaps of the most confident positives, localized against the phantom masks
+(`radlens.explain`) -> per-abnormality test AUROC with 95% DeLong CIs and report.html
 (`radlens.evaluation`) -> a ranked triage list (critical findings first, then score) added to the
-report. Deterministic by seed. Outputs in `out`: cohort/, run/ (the run directory with
-report.html, heatmaps/, triage.csv, demo.json).
+report. Deterministic by seed. Outputs in `out`: cohort/, run/ (report.html, heatmaps/, ...).
 """
 
 from __future__ import annotations
@@ -253,8 +252,10 @@ def _train(demo: _Demo, cohort: CtCohort, spacing: tuple[float, ...]) -> TrainRe
 
 def _explain(demo: _Demo, cohort: CtCohort) -> pd.DataFrame | None:
     """Step 4: Grad-CAM montages of the most confident positives, localization vs the masks."""
-    with demo.step("explain", "4/6 Grad-CAM heatmaps of the most confident positives"):
-        loc = explain_top_positives(demo.run_dir, cohort, cases=demo.opts.heatmap_cases)
+    with demo.step("explain", "4/6 heatmaps of the most confident positives"):
+        ctnet = demo.opts.model == "ctnet_3d"  # HiResCAM at its 16x12x16 map localizes best
+        finer = {"method": "hirescam", "layer": "features.9"} if ctnet else {}
+        loc = explain_top_positives(demo.run_dir, cohort, cases=demo.opts.heatmap_cases, **finer)
         if loc is not None and len(loc):
             demo.console.print(loc.round(3).to_string(index=False))
     return loc

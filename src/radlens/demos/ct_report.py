@@ -18,7 +18,14 @@ from radlens.core import PREDICTIONS, atomic_write_text, read_plan, read_predict
 from radlens.data import LOCATION_SEP, CtCohort
 from radlens.errors import EvaluationError
 from radlens.evaluation import delong
-from radlens.explain import ExplainCase, pick_cases, render_cases, resized_mask, study_fovs
+from radlens.explain import (
+    ExplainCase,
+    parse_tolerance,
+    pick_cases,
+    render_cases,
+    resized_mask,
+    study_fovs,
+)
 from radlens.reports import (
     NO_FINDING,
     URGENCY_RANK,
@@ -51,6 +58,7 @@ def explain_top_positives(
     *,
     cases: int = 2,
     method: str = "gradcam",
+    layer: str | None = None,
 ) -> pd.DataFrame | None:
     """Grad-CAM montages (RUN/heatmaps/) of the `cases` highest-scoring test studies per
     abnormality; returns localization per abnormality (pointing game, IoU, Dice, chance) over
@@ -71,7 +79,7 @@ def explain_top_positives(
     truth = ds.extra["true_labels"]["test"]
     names = list(ds.extra["truth_names"])
     fovs = study_fovs(ds, "test", run.config.cohort) if plan.spacing_mm is not None else None
-    todo, masks, chance = [], [], []
+    todo, masks = [], []
     for cid, out_idx, label, score, target in picks:
         row = position[cid]
         todo.append(ExplainCase(local[row], label, out_idx, cid, score, target))
@@ -81,7 +89,6 @@ def explain_top_positives(
             grid = (plan.spacing_mm, fovs[row]) if fovs is not None else (None, None)
             mask = resized_mask(path, label, plan.shape, *grid)
         masks.append(mask)
-        chance.append(float(mask.mean()) if mask is not None else np.nan)
     _, index = render_cases(
         run.model,
         inputs,
@@ -89,34 +96,26 @@ def explain_top_positives(
         todo,
         Path(run_dir) / "heatmaps",
         method=method,
+        layer=layer,
         masks=masks,
         spacing=plan.spacing_mm or (1.0, 1.0, 1.0),
+        task=run.task,  # scores and TP/FP recomputed from the checkpoint explained
+        tolerance=parse_tolerance(None, plan.spacing_mm),  # peak within 10 mm of the mask
     )
-    index["chance"] = chance
     if "pointing_game" not in index or index["pointing_game"].isna().all():
         return None
     scored = index.dropna(subset=["pointing_game"]).copy()
-    scored["pointing_game"] = scored["pointing_game"].astype(float)
+    columns = ["pointing_game", "pointing_game_strict", "chance", "chance_strict", "iou", "dice"]
+    scored[columns] = scored[columns].astype(float)
     table = (
         scored.groupby("label", sort=False)
-        .agg(
-            n=("pointing_game", "size"),
-            pointing_game=("pointing_game", "mean"),
-            iou=("iou", "mean"),
-            dice=("dice", "mean"),
-            chance=("chance", "mean"),
-        )
+        .agg(n=("pointing_game", "size"), **{c: (c, "mean") for c in columns})
         .reset_index()
     )
-    total = {
-        "label": "all",
-        "n": len(scored),
-        "pointing_game": scored["pointing_game"].mean(),
-        "iou": scored["iou"].mean(),
-        "dice": scored["dice"].mean(),
-        "chance": scored["chance"].mean(),
-    }
-    return pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+    total = {"label": "all", "n": len(scored), **{c: scored[c].mean() for c in columns}}
+    out = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+    out.insert(1, "tolerance", str(index["tolerance"].dropna().iloc[0]))
+    return out
 
 
 def truth_aurocs(run_dir: str | Path, cohort: CtCohort, labels: Sequence[str]) -> dict[str, float]:

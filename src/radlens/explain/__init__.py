@@ -20,8 +20,9 @@ from radlens.explain.evidence import (
     parse_tolerance,
 )
 from radlens.explain.layers import MAX_STRIDE_3D, find_target_layer, probe_layers, select_layer
+from radlens.explain.localization import LocalizationScore, score_heatmap
 from radlens.explain.masks import resized_mask, study_fovs
-from radlens.explain.overlays import heat_rgba
+from radlens.explain.overlays import heat_rgba, montage_3d, overlay_2d
 from radlens.explain.run import ExplainCase, explain_run, pick_cases, render_cases
 from radlens.explain.sanity import (
     SANITY_CSV,
@@ -43,6 +44,7 @@ __all__ = [
     "CaseMaps",
     "ExplainCase",
     "HiResCAM",
+    "LocalizationScore",
     "Tolerance",
     "case_maps",
     "checkpoint_outcome",
@@ -52,6 +54,8 @@ __all__ = [
     "find_target_layer",
     "heat_rgba",
     "localize_cases",
+    "montage_3d",
+    "overlay_2d",
     "parse_tolerance",
     "pick_cases",
     "probe_layers",
@@ -60,6 +64,7 @@ __all__ = [
     "resized_mask",
     "sanity_localization",
     "sanity_table",
+    "score_heatmap",
     "select_layer",
     "study_fovs",
 ]

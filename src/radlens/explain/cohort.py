@@ -20,14 +20,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from rich.progress import Progress
+from torch import nn
 
 from radlens.core import RunPlan, read_plan
 from radlens.data import ArrayDataset
 from radlens.errors import DataError, EvaluationError
 from radlens.explain.cam import CamExplainer, CamMethod
+from radlens.explain.evidence import Tolerance, parse_tolerance
 from radlens.explain.localization import (
     body_region,
-    pointing_game,
+    case_record,
     score_heatmap,
     summarise_localization,
 )
@@ -44,15 +46,18 @@ __all__ = ["CONTROLS", "RunLocalization", "body_from_inputs", "localize_run"]
 
 @dataclass
 class RunLocalization:
-    """`table`: per abnormality and "all": n, hits, pointing_game, iou, dice, chance, p_value, and
-    `<control>_pointing_game` / `<control>_p_value` per control; `cases`: one row per scored case
-    (id, group, hit, iou, dice, chance, peak, score, control hits)."""
+    """`table`: per abnormality and "all": n, hits, pointing_game (within the tolerance),
+    pointing_game_strict, iou, dice, chance, chance_strict, p_value / p_value_strict (Poisson-
+    binomial against each case's chance), perm_p_value / perm_p_value_strict (peaks permuted
+    across the group's cases), and `<control>_pointing_game` / `<control>_p_value` per control;
+    `cases`: one row per scored case (id, group, hit, strict_hit, iou, dice, chance, peak, score,
+    control hits)."""
 
     table: pd.DataFrame
     cases: pd.DataFrame
     layer: str
     method: str
-    tolerance: int
+    tolerance: str
     split: str
 
     def to_dict(self) -> dict[str, object]:
@@ -60,7 +65,7 @@ class RunLocalization:
             "split": self.split,
             "method": self.method,
             "layer": self.layer,
-            "tolerance_voxels": self.tolerance,
+            "tolerance": self.tolerance,
             "chance": "uniform random point inside the body (HU > -500, lungs filled)",
             "per_abnormality": self.table.set_index("group").to_dict(orient="index"),
         }
@@ -119,10 +124,12 @@ class _Scorer:
     ds: ArrayDataset
     split: str
     plan: RunPlan
-    tolerance: int
+    tolerance: Tolerance
     threshold: float
     fovs: np.ndarray | None = None  # (N, 3) z, y, x mm per study of the split (`study_fovs`)
     bodies: dict[int, np.ndarray | None] = field(default_factory=dict)
+    near: list[np.ndarray] = field(default_factory=list)  # per scored case, for the permutations
+    strict: list[np.ndarray] = field(default_factory=list)
 
     def body(self, row: int) -> np.ndarray | None:
         if row not in self.bodies:
@@ -142,22 +149,17 @@ class _Scorer:
         if mask is None:
             log.warning("study %d: no %s mask; skipped", row, label)
             return None
-        s = score_heatmap(
-            heat, mask, tolerance=self.tolerance, threshold=self.threshold, region=self.body(row)
-        )
-        record: dict[str, object] = {
-            "id": str(self.ds.ids[self.split][row]),
-            "group": label,
-            "hit": s.hit,
-            "iou": s.iou,
-            "dice": s.dice,
-            "chance": s.chance,
-            "peak": str(s.peak),
-            "score": score,
-        }
+        near = self.tolerance.near(mask)
+        region = self.body(row)
+        s = score_heatmap(heat, mask, threshold=self.threshold, region=region)
+        record = {"id": str(self.ds.ids[self.split][row]), **case_record(s, label)}
+        inside = near if region is None else near[region]
+        record |= {"hit": bool(near[s.peak]), "chance": float(inside.mean()), "score": score}
+        self.near.append(near)
+        self.strict.append(mask)
         controls = {"inverted": 1.0 - heat, "flipped_lr": heat[..., ::-1]}
         for name, h in controls.items():  # only the pointing game of each control
-            record[f"{name}_hit"] = pointing_game(h, mask, tolerance=self.tolerance)
+            record[f"{name}_hit"] = bool(near[np.unravel_index(int(np.argmax(h)), h.shape)])
         return record
 
 
@@ -177,35 +179,47 @@ def localize_run(
     split: str = "test",
     method: CamMethod = "gradcam",
     layer: str | None = None,
-    tolerance: int = 1,
+    tolerance: int | str | Tolerance = 1,
     threshold: float = 0.5,
     max_cases: int | None = None,
     dataset: ArrayDataset | None = None,
     batch_size: int = 4,
     progress: bool = True,
+    model: nn.Module | None = None,
 ) -> RunLocalization:
     """Score the run's heatmaps on every truly positive study of `split`, per abnormality.
 
     Args:
         run_dir: a run trained on a chest-CT cohort (its config.yaml names the cohort folder;
             RUN/plan.json says how its volumes were prepared).
-        tolerance: pointing-game tolerance in voxels (Chebyshev), used for the chance rate too.
+        tolerance: pointing-game tolerance: voxels (Chebyshev; an int or '1vox'), '10mm'
+            (Euclidean, the plan's spacing) or a `Tolerance`; used for the chance rate too.
         threshold: IoU / Dice of the map thresholded at this fraction of its maximum.
         max_cases: at most this many studies per abnormality (the first in split order).
         dataset: the loaded cohort dataset instead of re-loading the one config.yaml names.
             Each study's field of view comes from its extra["fov_mm"], else from the image
             headers of the cohort config.yaml names (`study_fovs`).
+        model: explain this model instead of the run's checkpoint (e.g. a re-initialised copy,
+            `radlens.explain.randomised_models`, for the sanity check).
     """
     run, ds = _load(run_dir, dataset)
     plan = read_plan(run.run_dir)
     todo = _cases(run, ds, split, max_cases)
     _check_shape(ds, split, plan)
     fovs = study_fovs(ds, split, run.config.cohort)
-    score = _Scorer(ds, split, plan, tolerance, threshold, fovs)
+    tol = (
+        tolerance
+        if isinstance(tolerance, Tolerance)
+        else parse_tolerance(
+            str(tolerance) if isinstance(tolerance, str) else f"{int(tolerance)}vox",
+            plan.spacing_mm,
+        )
+    )
+    score = _Scorer(ds, split, plan, tol, threshold, fovs)
     images = ds.images[split]
     records: list[dict[str, object]] = []
     with (
-        CamExplainer(run.model, method=method, layer=layer) as cam,
+        CamExplainer(model or run.model, method=method, layer=layer) as cam,
         Progress(transient=True, disable=not progress) as bar,
     ):
         job = bar.add_task("localization", total=len(todo))
@@ -221,15 +235,17 @@ def localize_run(
                     records.append(record)
             bar.advance(job, len(chunk))
         used = cam.layer or ""
-    return RunLocalization(_summary(records), pd.DataFrame(records), used, method, tolerance, split)
+    table = _summary(records, score)
+    return RunLocalization(table, pd.DataFrame(records), used, method, str(tol), split)
 
 
-def _summary(records: list[dict[str, object]]) -> pd.DataFrame:
-    """`summarise_localization` of the cases, plus each control's pointing game and p-value."""
+def _summary(records: list[dict[str, object]], score: _Scorer) -> pd.DataFrame:
+    """`summarise_localization` of the cases (with the permutation tests on the scored masks),
+    plus each control's pointing game and p-value."""
     cases = pd.DataFrame(records)
     if cases.empty:
         raise EvaluationError("no positive study had a ground-truth mask to score against")
-    table = summarise_localization(cases)
+    table = summarise_localization(cases, near_masks=score.near, strict_masks=score.strict)
     for name in CONTROLS:
         control = summarise_localization(cases.assign(hit=cases[f"{name}_hit"]))
         table[f"{name}_pointing_game"] = control["pointing_game"].to_numpy()

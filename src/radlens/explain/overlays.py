@@ -88,7 +88,7 @@ def _check_heat(image_shape: tuple[int, ...], heatmap: np.ndarray) -> np.ndarray
 
 def _colorbar(fig: Figure, axes: object, cmap: str) -> None:
     bar = fig.colorbar(ScalarMappable(Normalize(0, 1), colormaps[cmap]), ax=axes, shrink=0.8)
-    bar.set_label("attention (fraction of max)")
+    bar.set_label("evidence / shared scale")
 
 
 def overlay_2d(

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from radlens.core import PREDICTIONS, RunPlan, read_plan, read_predictions
+from radlens.core import PREDICTIONS, RunPlan, look_up_option, read_plan, read_predictions
 from radlens.data import ArrayDataset
 from radlens.errors import ConfigError, DataError, EvaluationError
 from radlens.explain.cam import CamMethod
@@ -35,7 +35,7 @@ from radlens.explain.evidence import (
 from radlens.explain.localization import peak_index
 from radlens.explain.masks import resized_mask, study_fovs
 from radlens.explain.overlays import montage_3d, overlay_2d
-from radlens.explain.sanity import SANITY_CSV, randomised_models, sanity_table
+from radlens.explain.sanity import SANITY_CSV, SANITY_MODES, randomised_models, sanity_table
 from radlens.models import Task
 from radlens.training import LoadedRun, images_to_tensor, load_dataset, load_run, normalise
 
@@ -89,7 +89,8 @@ def render_cases(
     display: what to draw under the heatmap, per row: (H, W) / (H, W, 3) or a (D, H, W) volume.
     masks: optional ground-truth mask per case (same spatial shape); adds localization columns
         (strict and tolerant pointing game, chance, IoU / Dice) to the index, the per-label table
-        (with p-values) as localization.csv, and a cyan outline to the picture.
+        (with p-values) as localization.csv, and a cyan outline to the picture. `tolerance`
+        (`parse_tolerance`; default 0 voxels) makes `pointing_game` tolerant.
     task: the run's task: each case's score and outcome (TP / FP / FN / TN) are recomputed from
         `model`'s logits; without it the `ExplainCase` score and target-based outcome are shown.
     scale: the raw evidence drawn as full heat (default `evidence_scale` of these maps), so maps
@@ -104,7 +105,7 @@ def render_cases(
     where = ([c.index for c in cases], [c.output_idx for c in cases])
     maps = case_maps(model, x, *where, method=method, layer=layer)
     shared = float(scale) if scale is not None else evidence_scale(maps.raw_max)
-    tol = tolerance or Tolerance(1, "voxel")
+    tol = tolerance or Tolerance(0, "voxel")  # default: the strict game only
     given = masks if masks is not None else [None] * len(cases)
     loc_rows, table = localize_cases(maps, given, [c.label for c in cases], tol)
     paths: list[Path] = []
@@ -117,11 +118,11 @@ def render_cases(
         counts[case.label] = counts.get(case.label, 0) + 1
         name = f"{_slug(case.label)}_{counts[case.label]:02d}_{outcome}.png"
         raw_max = float(maps.raw_max[n])
-        title = (
-            f"{case.label}  score {score:.2f} ({outcome})\n"
+        heat, mask = on_scale(maps, n, shared), given[n]
+        title = (  # one line over a 3D montage (panel titles below), two over a 2D overlay
+            f"{case.label}  score {score:.2f} ({outcome}){'  ' if heat.ndim == 3 else chr(10)}"
             f"evidence max {raw_max:.3g} = {raw_max / shared:.2f} x scale {shared:.3g}"
         )
-        heat, mask = on_scale(maps, n, shared), given[n]
         image = np.asarray(display[case.index])
         if heat.ndim == 3:
             path = montage_3d(
@@ -303,10 +304,13 @@ def explain_run(
     masks, index.csv gets strict / tolerant pointing game, chance, IoU / Dice per case and
     localization.csv the per-label table with p-values; `tolerance` is '10mm' or '1vox' (default
     10 mm with a voxel spacing, else 1 voxel). `sanity` ("full" or "cascading") re-initialises
-    the weights (seed `seed`) and writes the randomised maps to OUT/sanity/ on the trained scale
+    the weights (seed `seed`) and writes the randomised maps to OUT_sanity/ on the trained scale
     and sanity.csv, trained vs randomised localization (`radlens.explain.sanity`)."""
+    if sanity is not None:  # fail before the work
+        sanity = look_up_option(sanity, SANITY_MODES, what="--sanity-mode")
     run = load_run(run_dir)
     plan = read_plan(run.run_dir)
+    tol = parse_tolerance(tolerance, plan.spacing_mm if plan.spatial_dims == 3 else None)
     rows = _predicted_rows(run, split)
     picks = pick_cases(rows, run.label_names, run.task.kind, cases=cases, coral=run.task.coral)
     ds = dataset if dataset is not None else _run_dataset(run, plan, cohort, cohort_shape)
@@ -319,8 +323,6 @@ def explain_run(
     source = cohort if cohort is not None else run.config.cohort
     masks = _truth_masks(ds, split, picks, position, shape, plan.spacing_mm, source)
     out = Path(out_dir) if out_dir is not None else run.run_dir / "heatmaps"
-    spacing = plan.spacing_mm if len(shape) == 3 else None
-    tol = parse_tolerance(tolerance, spacing)
     options = {"method": method, "layer": layer, "masks": masks, "task": run.task}
     options |= {"spacing": plan.spacing_mm or (1.0, 1.0, 1.0), "tolerance": tol}  # mm / voxels
     paths, index = render_cases(run.model, inputs, display, todo, out, **options)
@@ -350,12 +352,13 @@ def _sanity(
     options: dict[str, Any],
 ) -> pd.DataFrame:
     """Explain the same cases with `randomised_models` of `model` (same layer, drawn on the
-    trained maps' scale, in OUT/sanity/<model>/) and write OUT/sanity.csv: trained vs random."""
+    trained maps' scale, in OUT_sanity/<model>/) and write OUT/sanity.csv: trained vs random."""
     scale = float(index["evidence_scale"].iloc[0])
     tables = {"trained": index.attrs.get("localization")}
     evidence = {"trained": index["raw_max"].to_numpy()}
     for name, twin in randomised_models(model, mode, seed=seed):
-        folder = out / "sanity" / _slug(name)
+        # beside OUT, not in it: the report's gallery shows every PNG under OUT
+        folder = out.parent / f"{out.name}_sanity" / _slug(name.replace("(", "").replace(")", ""))
         _, twin_index = render_cases(twin, *batch, folder, scale=scale, **options)
         tables[name] = twin_index.attrs.get("localization")
         evidence[name] = twin_index["raw_max"].to_numpy()
