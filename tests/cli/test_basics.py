@@ -18,7 +18,12 @@ def test_user_error_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> No
     def _raise() -> None:
         raise DataError("file x.npz: key 'train_images' missing [expected uint8 array]")
 
-    assert main(["raise-for-test"]) == 2
+    try:
+        assert main(["raise-for-test"]) == 2
+    finally:  # the app is shared by every test: leave it as it was
+        app.registered_commands[:] = [
+            c for c in app.registered_commands if c.name != "raise-for-test"
+        ]
     err = capsys.readouterr().err
     assert "x.npz" in err and "[expected uint8 array]" in err
     assert "Traceback" not in err

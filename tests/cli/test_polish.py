@@ -48,13 +48,21 @@ def test_shell_completion_is_offered(capsys: pytest.CaptureFixture) -> None:
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
     assert "--install-completion" in out and "--show-completion" in out
-    script = "from radlens.cli import entry; entry()"  # a fresh process, as a shell runs it
-    done = subprocess.run(
-        [sys.executable, "-c", script, "--show-completion", "bash"],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "SHELL": "/bin/bash"},
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert "complete -o default -F _radlens_completion radlens" in done.stdout
+    # what the installed script does, in a fresh process: the shell sets _RADLENS_COMPLETE
+    # (`--show-completion` itself depends on detecting the calling shell from the process tree)
+    script = "from radlens.cli import entry; entry()"
+
+    def run(**env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+            env={**os.environ, **env},
+        )  # fmt: skip
+
+    source = run(_RADLENS_COMPLETE="source_bash")
+    assert source.returncode == 0, source.stderr
+    assert "complete -o default -F _radlens_completion radlens" in source.stdout
+    words = run(_RADLENS_COMPLETE="complete_bash", COMP_WORDS="radlens tra", COMP_CWORD="1")
+    assert words.stdout.split() == ["train"]
 
 
 def _dicom(tmp_path: Path, *names: str) -> Path:

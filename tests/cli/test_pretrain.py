@@ -60,3 +60,39 @@ def test_ssl_and_no_local_flags(cohort, tmp_path) -> None:
                  "--out", str(tmp_path / "g")]) == 0  # fmt: skip
     history = json.loads((tmp_path / "g" / "pretrain.json").read_text())["history"]
     assert "train_local" not in history[0]
+
+
+def test_explain_text_prints_the_peak_and_scores_named_masks(cohort, tmp_path, capsys) -> None:
+    import numpy as np
+
+    from radlens.pretrain import load_image_text, load_run_image, sentence_region_map
+
+    run = tmp_path / "run"
+    args = ["pretrain", "image-text", "--cohort", str(cohort), "--image-column", "image"]
+    assert main([*args, "--out", str(run), "--epochs", "1", *TINY, *FAST]) == 0
+    image = cohort / "img000.png"
+    masks = {"consolidation@right_upper_zone": np.zeros((32, 32), bool),
+             "cardiomegaly@heart": np.ones((32, 32), bool)}  # fmt: skip
+    masks["consolidation@right_upper_zone"][2:14, 2:14] = True
+    np.savez(tmp_path / "masks.npz", **masks)
+    pd.DataFrame({"patient_id": ["p0"], "study_id": ["s0"], "report_text": ["x"],
+                  "radiograph_path": [str(image)], "radiograph_masks_path": ["masks.npz"]}
+                 ).to_csv(tmp_path / "cohort.csv", index=False)  # fmt: skip
+    capsys.readouterr()
+    text = "right upper zone consolidation"
+    png = tmp_path / "map.png"
+    code = main(["explain-text", str(run), "--text", text, "--image", str(image),
+                 "--cohort", str(tmp_path), "--out", str(png)])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0 and png.is_file()
+    loaded = load_image_text(run)
+    heat = sentence_region_map(loaded, load_run_image(loaded, image)[0], text)
+    row, col = np.unravel_index(int(np.argmax(heat)), heat.shape)
+    assert f"peak at input (row {row}, col {col}) of 32x32" in out
+    assert f"image (row {row}, col {col}) of 32x32" in out  # no padding, no scaling here
+    inside = ", ".join(k for k, m in masks.items() if m[row, col])  # in the npz order
+    assert f"peak inside masks: {inside}" in out
+    assert "consolidation@right_upper_zone: pointing game hit=" in out  # named by the text
+    assert "cardiomegaly@heart: pointing" not in out  # not named by the text
+    assert main(["explain-text", str(run), "--text", text, "--image", str(tmp_path)]) == 2
+    assert "pretrained on 2D radiographs" in capsys.readouterr().err

@@ -111,3 +111,27 @@ def test_success_means_the_row_is_committed_before_release(node, tmp_path) -> No
             other.dispose()
     finally:
         assoc.release()
+
+
+def test_a_study_is_not_scorable_while_its_association_is_open(node, tmp_path) -> None:
+    """Instances are committed one by one, but the study stays incomplete (never claimed by the
+    worker) until the association is released; a crash before release leaves it incomplete."""
+    _, paths = write_series(tmp_path / "s", seed=6, shape=(2, 16, 16))
+    worker = Worker(node.db, node.files, TinyNetScorer(), completion_timeout_s=0)
+    assoc = _associate(node)
+    try:
+        assert assoc.send_c_store(pydicom.dcmread(paths[0])).Status == 0x0000
+        with node.db.session() as session:
+            (study,) = session.scalars(select(Study)).all()
+            assert study.visible and study.incomplete
+        assert worker.claim_next() is None  # half-received: not scored
+        assert assoc.send_c_store(pydicom.dcmread(paths[1])).Status == 0x0000
+    finally:
+        assoc.release()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the release is handled in the node's thread
+        with node.db.session() as session:
+            if not session.scalars(select(Study)).one().incomplete:
+                break
+        time.sleep(0.05)
+    assert worker.claim_next() is not None

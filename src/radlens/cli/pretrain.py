@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-__all__ = ["EXAMPLES", "ZEROSHOT_EPILOG", "pretrain_app", "zeroshot_cmd"]
+__all__ = ["EXAMPLES", "EXPLAIN_TEXT_EPILOG", "ZEROSHOT_EPILOG", "explain_text_cmd", "pretrain_app",
+           "zeroshot_cmd"]  # fmt: skip
 
 #: example lines of each command's --help (the format of `radlens.cli.examples`)
 EXAMPLES: dict[str, tuple[str, ...]] = {
@@ -24,6 +25,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "radlens zeroshot runs/clip --cohort cxr_cohort --split test --out runs/clip_zs",
         "radlens evaluate runs/clip_zs --split test --no-repredict",
     ),
+    "explain-text": (
+        'radlens explain-text runs/clip --text "right upper zone consolidation" --image x.png',
+        'radlens explain-text runs/clip --text "left pleural effusion" --image '
+        "cohort/P0001/S1/radiograph.png --cohort cohort --out effusion.png",
+    ),
 }
 
 
@@ -32,6 +38,7 @@ def _epilog(path: str) -> str:
 
 
 ZEROSHOT_EPILOG = _epilog("zeroshot")
+EXPLAIN_TEXT_EPILOG = _epilog("explain-text")
 
 pretrain_app = typer.Typer(
     help="Pretrain image encoders from image-report pairs (image-text) or images alone (ssl).",
@@ -190,3 +197,82 @@ def zeroshot_cmd(
         f"{result.out}/predictions.parquet: {result.n_images} images x {len(result.labels)}"
         f" findings ({', '.join(result.labels)})"
     )
+
+
+def _cohort_masks(cohort: Path, image: Path, size: int) -> dict:
+    """The projected masks of the cohort row whose radiograph is `image`, on the model input."""
+    import numpy as np
+
+    from radlens.data import read_cohort
+    from radlens.data.radiographs import resize_image
+    from radlens.errors import DataError
+
+    table = read_cohort(cohort)
+    if "radiograph_path" not in table or "radiograph_masks_path" not in table:
+        raise DataError(f"--cohort {cohort}: no radiograph_path / radiograph_masks_path columns"
+                        " (a radiograph cohort: radlens cohort synth --radiographs)")  # fmt: skip
+    base = cohort if cohort.is_dir() else cohort.parent  # the table's paths are relative to it
+    rows = table[[(base / str(p)).resolve() == image.resolve() for p in table["radiograph_path"]]]
+    if not len(rows):
+        raise DataError(f"--cohort {cohort}: no row has radiograph {image}")
+    with np.load(base / str(rows.iloc[0]["radiograph_masks_path"])) as npz:
+        return {k: resize_image(npz[k].astype(np.float32), size) >= 64 for k in npz.files}
+
+
+def _score_named(text: str, heat, peak, masks: dict) -> None:
+    """Print the masks at the peak, and score the masks of what the labeler reads in `text`."""
+    from radlens.explain import score_heatmap
+    from radlens.reports import label
+
+    inside = [k for k, m in masks.items() if m[peak]]
+    typer.echo("peak inside masks: " + (", ".join(inside) if inside else "none"))
+    named = {(f.abnormality, f.location) for f in label(text, vocab="chest_xr")
+             if f.status == "present"}  # fmt: skip
+    for key, mask in masks.items():
+        obs, _, loc = key.partition("@")
+        if mask.any() and any(obs == a and (not b or loc == b) for a, b in named):
+            s = score_heatmap(heat, mask)
+            typer.echo(f"  {key}: pointing game hit={s.strict_hit} (chance {s.strict_chance:.3f}),"
+                       f" IoU {s.iou:.3f} (map >= 0.5 of its maximum)")  # fmt: skip
+
+
+def explain_text_cmd(
+    run_dir: Path = typer.Argument(..., help="Run folder of `radlens pretrain image-text`."),
+    text: str = typer.Option(..., "--text", help='A sentence, e.g. "right upper lobe mass".'),
+    image: Path = typer.Option(..., "--image", help="Image (PNG/JPEG/DICOM, or NIfTI / series)."),
+    cohort: Path | None = typer.Option(
+        None, "--cohort", help="Radiograph cohort holding --image: name the masks at the peak."
+    ),
+    out: Path | None = typer.Option(None, "--out", help="Overlay PNG (default: IMAGE stem)."),
+    method: str | None = typer.Option(
+        None, "--method", help="attention (local runs' default) or cosine (global-only runs)."
+    ),
+) -> None:
+    """Where a sentence points on an image: the sentence-region similarity map of an
+    image-text run, its peak (model input and image coordinates) and a PNG overlay."""
+    import numpy as np
+
+    from radlens.explain import montage_3d, overlay_2d
+    from radlens.pretrain import (
+        input_to_image,
+        load_image_text,
+        load_run_image,
+        sentence_region_map,
+    )
+
+    run = load_image_text(run_dir)
+    pixels, shape = load_run_image(run, image)
+    heat = sentence_region_map(run, pixels, text, method=method)
+    peak = tuple(int(v) for v in np.unravel_index(int(np.argmax(heat)), heat.shape))
+    path = out or Path(f"{image.stem if image.is_file() else image.name}_text_map.png")
+    if heat.ndim == 2:
+        row, col = input_to_image(peak, shape, run.data.size)
+        where = f"peak at input (row {peak[0]}, col {peak[1]}) of {heat.shape[0]}x{heat.shape[1]}"
+        typer.echo(f"{where}; image (row {row:.0f}, col {col:.0f}) of {shape[0]}x{shape[1]}")
+        overlay_2d(pixels[0], heat, path, title=text)
+    else:
+        typer.echo(f"peak at input voxel (z, y, x) {peak} of {heat.shape}")
+        montage_3d(pixels[0], heat, path, title=text)
+    if cohort is not None and heat.ndim == 2:
+        _score_named(text, heat, peak, _cohort_masks(cohort, image, run.data.size))
+    typer.echo(f"overlay: {path}")

@@ -85,6 +85,7 @@ app.command("label-eval")(reports.label_eval_cmd)
 app.add_typer(bench.bench_app, name="bench")
 app.add_typer(pretrain.pretrain_app, name="pretrain")
 app.command("zeroshot", epilog=pretrain.ZEROSHOT_EPILOG)(pretrain.zeroshot_cmd)
+app.command("explain-text", epilog=pretrain.EXPLAIN_TEXT_EPILOG)(pretrain.explain_text_cmd)
 apply_examples(app)  # an example block in every command's --help (cli/examples.py)
 
 

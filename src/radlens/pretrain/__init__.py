@@ -14,6 +14,8 @@ from radlens.pretrain.model import ImageTextConfig, ImageTextModel
 from radlens.pretrain.pairs import Pairs, load_pairs
 from radlens.pretrain.region_maps import (
     MAP_METHODS,
+    input_to_image,
+    load_run_image,
     sentence_embeddings,
     sentence_region_map,
     sentence_region_maps,
@@ -60,10 +62,12 @@ __all__ = [
     "ZeroShotResult",
     "encode_reports",
     "info_nce",
+    "input_to_image",
     "label_prompts",
     "load_image_text",
     "load_pairs",
     "load_prompts",
+    "load_run_image",
     "load_tokenizer",
     "make_fabric",
     "nt_xent",

@@ -9,9 +9,11 @@ acknowledged; the start-up sweep (`reconcile_store`, run before the port opens) 
 An instance that fails validation is answered with a failure status whose Error Comment
 (0000,0902) names the reason (0xA900 for a non-CT image, 0xC000 for an unreadable or invalid one,
 0xC409 for a patient identity conflict with its study, 0xA700 when it cannot be stored), and is
-never stored. An association that ends without a release (an A-ABORT from the sender, a dropped
-connection) marks the studies it added instances to `incomplete`: they are listed but not scored
-until a later association that is released normally adds to them, or someone asks a rescore.
+never stored. A study is `incomplete` (listed, never scored) while an association is sending
+into it; the release request completes it (committed before the release is answered). An
+association that ends without a release (an A-ABORT, a dropped connection, a crash of this
+server) leaves it incomplete until a later association that is released normally adds to it
+(senders retry a transfer that was not released), or someone asks a rescore.
 """
 
 from __future__ import annotations
@@ -71,11 +73,10 @@ def refusal(status: int, comment: str) -> Dataset:
 
 @dataclass
 class _Association:
-    """What one association stored: study ids and how many new instances; released or not."""
+    """What one association stored: study ids and how many new instances."""
 
     studies: set[int] = field(default_factory=set)
     new_instances: int = 0
-    released: bool = False
 
 
 class DicomNode:
@@ -144,7 +145,11 @@ class DicomNode:
             return refusal(STATUS_OUT_OF_RESOURCES, f"cannot store the instance: {reason}")
         try:
             result = commit_instances(
-                self.db, [StoredInstance(sha, len(data), meta)], "dicom", audit=False
+                self.db,
+                [StoredInstance(sha, len(data), meta)],
+                "dicom",
+                audit=False,
+                receiving=True,
             )
         except IdentityConflict as exc:
             detail = exc.detail
@@ -165,18 +170,23 @@ class DicomNode:
         return STATUS_SUCCESS
 
     def _on_acse_recv(self, event) -> None:
+        """A release request: the studies are complete, committed before the release is
+        answered (a crash after the answer cannot leave an acknowledged study incomplete)."""
         primitive = event.primitive
         if isinstance(primitive, A_RELEASE) and primitive.result is None:
-            self._state(event.assoc).released = True
+            self._finish(event.assoc, complete=True)
 
     def _on_end(self, event) -> None:
+        self._finish(event.assoc, complete=False)  # no-op after a release
+
+    def _finish(self, assoc, *, complete: bool) -> None:
         with self._lock:
-            state = self._assocs.pop(id(event.assoc), None)
+            state = self._assocs.pop(id(assoc), None)
         if state is None or not state.studies:
             return
         try:
             finish_association(
-                self.db, sorted(state.studies), state.new_instances, complete=state.released
+                self.db, sorted(state.studies), state.new_instances, complete=complete
             )
         except Exception:
             log.exception("cannot record the end of an association")

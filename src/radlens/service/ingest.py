@@ -132,7 +132,7 @@ def _add_instance(session: Session, series: Series, item: StoredInstance) -> Non
 
 
 def _commit_rows(
-    db: Database, items: list[StoredInstance], source: str, audit: bool
+    db: Database, items: list[StoredInstance], source: str, audit: bool, receiving: bool = False
 ) -> IngestResult:
     result = IngestResult()
     with db.session() as session:
@@ -175,23 +175,33 @@ def _commit_rows(
         session.flush()
         for study in touched.values():  # last statement of the transaction
             study.visible = True
+            if receiving:  # an association is still sending: not scored until its release
+                study.incomplete = True
         result.study_ids = sorted(touched)
     return result
 
 
 def commit_instances(
-    db: Database, items: list[StoredInstance], source: str, *, audit: bool = True
+    db: Database,
+    items: list[StoredInstance],
+    source: str,
+    *,
+    audit: bool = True,
+    receiving: bool = False,
 ) -> IngestResult:
     """Step 3: all rows of a batch in one transaction; new studies become visible at its end.
     An instance whose patient conflicts with its study's refuses the whole batch
     (`IdentityConflict`, recorded in `identity_events`). `audit=False` (the DICOM node, which
-    commits each instance and audits per association) writes no `ingest` audit events."""
+    commits each instance and audits per association) writes no `ingest` audit events.
+    `receiving=True` (the DICOM node) marks the studies incomplete until their association is
+    released (`finish_association`): a study is never scored half-received, also after a crash
+    in mid-association (the mark stays until a later association completes it, or a rescore)."""
     if not items:
         raise UploadError("nothing to ingest: no instances", 400)
     for attempt in range(3):
         try:
             with _write_lock:
-                result = _commit_rows(db, items, source, audit)
+                result = _commit_rows(db, items, source, audit, receiving)
             break
         except IdentityConflict as conflict:
             record_conflict(db, conflict, source)
