@@ -159,3 +159,15 @@ def train_chest_ct_run(out: Path, *, n_patients: int = 10, seed: int = 0) -> Pat
         }
     )
     return train(config, dataset=cohort.dataset, progress=False).run_dir
+
+
+def associate(port: int, calling_ae: str = "STORESCU"):
+    """An established CT-storage association with the node at 127.0.0.1:`port` (AE RADLENS)."""
+    from pynetdicom import AE
+    from pynetdicom.sop_class import CTImageStorage
+
+    ae = AE(ae_title=calling_ae)
+    ae.add_requested_context(CTImageStorage)
+    assoc = ae.associate("127.0.0.1", port, ae_title="RADLENS")
+    assert assoc.is_established
+    return assoc

@@ -6,33 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pydicom
-import pytest
-from _support.service import write_series
-from _support.service_fixtures import free_port
-from pynetdicom import AE
-from pynetdicom.sop_class import CTImageStorage
+from _support.service import associate, write_series
 from sqlalchemy import select
 
 from radlens.service.dicom_node import DicomNode, refusal
-from radlens.service.files import FileStore
-from radlens.service.store import Database, Study
-
-
-@pytest.fixture
-def node(tmp_path: Path):
-    db = Database(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    server = DicomNode(db, FileStore(tmp_path / "blobs"), port=free_port())
-    server.start()
-    yield server
-    server.stop()
-    db.dispose()
+from radlens.service.store import Study
 
 
 def _send(node: DicomNode, ds: pydicom.Dataset) -> pydicom.Dataset:
-    ae = AE(ae_title="STORESCU")
-    ae.add_requested_context(CTImageStorage)
-    assoc = ae.associate("127.0.0.1", node.port, ae_title="RADLENS")
-    assert assoc.is_established
+    assoc = associate(node.port)
     try:
         return assoc.send_c_store(ds)
     finally:

@@ -4,40 +4,20 @@ scored, until a later association that is released normally completes it."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pydicom
-import pytest
-from _support.service import TinyNetScorer, write_series
-from _support.service_fixtures import free_port
-from pynetdicom import AE
-from pynetdicom.sop_class import CTImageStorage
+from _support.service import TinyNetScorer, associate, write_series
 from sqlalchemy import func, select
 
 from radlens.service.auth import Principal, add_user
 from radlens.service.dicom_node import DicomNode
-from radlens.service.files import FileStore
 from radlens.service.store import Database, Instance, Role, Study, StudyStatus, User
 from radlens.service.worker import Worker
 from radlens.service.worklist import audit_trail, rescore, worklist
 
 
-@pytest.fixture
-def node(tmp_path: Path):
-    db = Database(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    server = DicomNode(db, FileStore(tmp_path / "blobs"), port=free_port())
-    server.start()
-    yield server
-    server.stop()
-    db.dispose()
-
-
 def _associate(node: DicomNode):
-    ae = AE(ae_title="STORESCU")
-    ae.add_requested_context(CTImageStorage)
-    assoc = ae.associate("127.0.0.1", node.port, ae_title="RADLENS")
-    assert assoc.is_established
-    return assoc
+    return associate(node.port)
 
 
 def _study(node: DicomNode, incomplete: bool) -> Study:
