@@ -92,6 +92,15 @@ def _study_query(study_uid: str, with_fields: bool = True) -> Dataset:
     return query
 
 
+def _final_status(responses) -> Dataset | None:
+    """The last non-pending status of a C-GET / C-MOVE response stream (None: no answer)."""
+    final = None
+    for status, _identifier in responses:
+        if not (status and status.Status in PENDING):
+            final = status
+    return final
+
+
 def _check_final(status: Dataset | None, what: str, peer: DicomAddress) -> None:
     code = getattr(status, "Status", None)
     if code not in (0x0000, 0xB000):  # success, or warning: some sub-operations failed
@@ -154,16 +163,13 @@ def get_study(
     written: list[Path] = []
     handlers = [(evt.EVT_C_STORE, _store_handler(out_dir, written))]
     assoc = _associate(ae, peer, ext_neg=roles, evt_handlers=handlers)
-    final = None
     try:
-        for status, _identifier in assoc.send_c_get(
+        responses = assoc.send_c_get(
             _study_query(study_uid, False), StudyRootQueryRetrieveInformationModelGet
-        ):
-            if not (status and status.Status in PENDING):
-                final = status
+        )
+        _check_final(_final_status(responses), "C-GET", peer)
     finally:
         assoc.release()
-    _check_final(final, "C-GET", peer)
     return written
 
 
@@ -186,17 +192,15 @@ def move_study(
     written: list[Path] = []
     handlers = [(evt.EVT_C_STORE, _store_handler(out_dir, written))]
     server = ae.start_server((move_host, move_port), block=False, evt_handlers=handlers)
-    final = None
     try:
         assoc = _associate(ae, peer)
         try:
-            for status, _identifier in assoc.send_c_move(
+            responses = assoc.send_c_move(
                 _study_query(study_uid, False),
                 calling_ae,
                 StudyRootQueryRetrieveInformationModelMove,
-            ):
-                if not (status and status.Status in PENDING):
-                    final = status
+            )
+            final = _final_status(responses)
         finally:
             assoc.release()
     finally:
