@@ -1,7 +1,6 @@
 """A synthetic chest-CT cohort on disk: volumes (DICOM / NIfTI / NPZ), masks, reports, a table.
 
-Layout of `out_dir` (paths in the tables are relative to it; `radlens.data.cohort_table.read_cohort`
-resolves them):
+Layout of `out_dir` (table paths are relative to it; `radlens.data.cohort_table.read_cohort`):
 
     cohort.csv, cohort.parquet   one row per study (see `COLUMNS` + one `true:<id>` per abnormality)
     findings.csv                 one row per (study, abnormality, location) with its mask
@@ -56,7 +55,7 @@ from radlens.phantom.lesions import (
 )
 from radlens.phantom.render import DEFAULT_SHAPE, SITES, PhantomStudy, render_study
 from radlens.phantom.reports import HISTORY, ReportContext, write_report
-from radlens.phantom.sizes import lesion_size_summary
+from radlens.phantom.sizes import focal_short_axis, lesion_size_summary
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +68,7 @@ COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 FINDING_COLUMNS: tuple[str, ...] = (
     "study_id", "abnormality", "location", "mask_path", "mask_key", "label_value", "n_voxels",
-    "volume_ml",
+    "volume_ml", "short_axis_mm",
 )  # fmt: skip
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
@@ -207,8 +206,9 @@ def _write_images(
 
 
 def _finding_rows(study: PhantomStudy, sid: str, keys: list[str], mask_path: str) -> list[dict]:
-    """One findings.csv row per true (abnormality, location), `label_value` as in masks.nii.gz."""
-    voxel_ml = float(np.prod(study.volume.spacing)) / 1000.0
+    """A findings.csv row per true (abnormality, location): label value, volume, short axis."""
+    vol = study.volume
+    voxel_ml = float(np.prod(vol.spacing)) / 1000.0
     return [
         {
             "study_id": sid,
@@ -219,6 +219,7 @@ def _finding_rows(study: PhantomStudy, sid: str, keys: list[str], mask_path: str
             "label_value": i,
             "n_voxels": int(study.masks[key].sum()),
             "volume_ml": round(int(study.masks[key].sum()) * voxel_ml, 3),
+            "short_axis_mm": focal_short_axis(key.split("@")[0], study.masks[key], vol.spacing),
         }
         for i, (f, key) in enumerate(zip(study.true_findings, keys, strict=True), 1)
     ]

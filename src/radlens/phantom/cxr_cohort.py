@@ -105,7 +105,12 @@ Everything here is SYNTHETIC: rendered by `radlens cohort synth` (seed {seed}), 
 
 - `cohort.csv` / `cohort.parquet`: one row per study (CT image paths, `mask_path`, `report_text`,
   `true:<abnormality>` CT truth; see `radlens.phantom.COLUMNS`).
-- `findings.csv`: one row per (study, abnormality, location) with its mask key and volume.
+- `findings.csv`: one row per (study, abnormality, location) with its mask key, volume and, for
+  focal findings, the short axis in mm measured on the mask. `cohort.json` "lesion_sizes": size
+  percentiles and counts per band (equivalent diameter; lymph nodes by short axis). Nodules are
+  4-30 mm (log-uniform; solid, part-solid, ground-glass), lymph nodes 10-24 mm short axis,
+  calcified plaques small (aorta, coronary arteries); all drawn with partial volume at the
+  slice thickness, and breathing motion varies by site, so small lesions are faint on purpose.
 - `outcomes.csv`: SYNTHETIC follow-up per study ({outcomes}): drawn from documented rules
   (tumour volume, lymphadenopathy, age, noise; `radlens.phantom.OutcomeRules`). The outcomes are
   invented so the survival pipeline has something learnable; they say nothing about any disease.

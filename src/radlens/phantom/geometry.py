@@ -150,3 +150,67 @@ def smooth_field(rng: np.random.Generator, shape: tuple[int, ...], sigma: Point)
     field = ndi.gaussian_filter(field, sigma=sigma, mode="wrap", truncate=3.0)
     sd = float(field.std()) or 1.0
     return field / sd
+
+
+def occupancy(
+    grid: Grid, lo: Point, hi: Point, inside, step_mm: float = 0.8
+) -> tuple[tuple[slice, slice, slice], np.ndarray]:
+    """Partial volume: the fraction of each voxel of the box [lo, hi] (x, y, z mm) for which
+    `inside(z, y, x)` (broadcastable mm coordinates -> bool) holds, estimated on a regular
+    sub-grid of about `step_mm` (at least 3 points per axis). Returns (slices, fraction)."""
+    sl, (z, y, x) = grid.box(lo, hi)
+    subs = [max(3, int(np.ceil(s / step_mm))) for s in grid.spacing]
+    offsets = [
+        ((np.arange(n) + 0.5) / n - 0.5) * s for n, s in zip(subs, grid.spacing, strict=True)
+    ]
+    count = np.zeros((z.shape[0], y.shape[1], x.shape[2]), dtype=np.float32)
+    for dz in offsets[0]:
+        for dy in offsets[1]:
+            for dx in offsets[2]:
+                count += inside(z + np.float32(dz), y + np.float32(dy), x + np.float32(dx))
+    return sl, count / float(np.prod(subs))
+
+
+def ellipsoid_occupancy(
+    grid: Grid, center: Point, radii: Point
+) -> tuple[tuple[slice, slice, slice], np.ndarray]:
+    """Fraction of each voxel inside the axis-aligned ellipsoid with semi-axes `radii` (x, y, z
+    mm) around `center`; a ball when the radii are equal."""
+    pad = [r + max(grid.spacing) for r in radii]
+    lo = (center[0] - pad[0], center[1] - pad[1], center[2] - pad[2])
+    hi = (center[0] + pad[0], center[1] + pad[1], center[2] + pad[2])
+    rx, ry, rz = (max(float(r), 1e-3) for r in radii)
+
+    def inside(z, y, x):
+        return ((x - center[0]) / rx) ** 2 + ((y - center[1]) / ry) ** 2 + (
+            (z - center[2]) / rz
+        ) ** 2 <= 1.0
+
+    return occupancy(grid, lo, hi, inside)
+
+
+def capsule_occupancy(
+    grid: Grid, a: Point, b: Point, radius: float
+) -> tuple[tuple[slice, slice, slice], np.ndarray]:
+    """Fraction of each voxel within `radius` mm of the segment a-b."""
+    pad = radius + max(grid.spacing)
+    lo = tuple(min(a[i], b[i]) - pad for i in range(3))
+    hi = tuple(max(a[i], b[i]) + pad for i in range(3))
+    ab = np.subtract(b, a, dtype=np.float64)
+    denom = float(ab @ ab) or 1.0
+
+    def inside(z, y, x):
+        px, py, pz = x - a[0], y - a[1], z - a[2]
+        t = np.clip((px * ab[0] + py * ab[1] + pz * ab[2]) / denom, 0.0, 1.0)
+        d2 = (px - t * ab[0]) ** 2 + (py - t * ab[1]) ** 2 + (pz - t * ab[2]) ** 2
+        return d2 <= radius**2
+
+    return occupancy(grid, lo, hi, inside)  # type: ignore[arg-type]
+
+
+def fraction_mask(fraction: np.ndarray) -> np.ndarray:
+    """The mask of a partial-volume object: voxels at least half covered, or, for an object
+    smaller than that everywhere, voxels with at least half its largest fraction."""
+    out = fraction >= 0.5
+    peak = float(fraction.max()) if fraction.size else 0.0
+    return out if out.any() or peak <= 0 else fraction >= 0.5 * peak

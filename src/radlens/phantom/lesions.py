@@ -44,7 +44,7 @@ LOCATIONS: dict[str, tuple[str, ...]] = {
     "cardiomegaly": ("heart",),
     "pericardial_effusion": ("pericardium",),
     "lymphadenopathy": ("mediastinum", "right_hilum", "left_hilum"),
-    "arterial_wall_calcification": ("aorta",),
+    "arterial_wall_calcification": ("aorta", "coronary_arteries"),
 }
 #: Findings that come and go between studies; the rest persist (and may grow).
 TRANSIENT = {
@@ -59,6 +59,12 @@ TRANSIENT = {
 #: positives of every kind; ground glass and consolidation share lobes, so GGO is drawn more often).
 PREVALENCE = 0.27
 _BOOST = {"ground_glass_opacity": 1.3, "pneumothorax": 1.1, "cardiomegaly": 1.1}
+#: Nodule diameters (mm), drawn log-uniformly: as many 4-8 mm nodules as 15-30 mm ones.
+NODULE_MM: tuple[float, float] = (4.0, 30.0)
+#: Enlarged lymph nodes by short axis (mm, log-uniform): >= 10 mm is the CT size criterion.
+NODE_SHORT_AXIS_MM: tuple[float, float] = (10.0, 24.0)
+#: Nodule attenuation types and how often each is drawn (Fleischner categories).
+NODULE_TYPES: dict[str, float] = {"solid": 0.65, "part_solid": 0.15, "ground_glass": 0.20}
 
 
 @dataclass(frozen=True)
@@ -93,9 +99,24 @@ def unique_findings(specs: list[FindingSpec]) -> list[dict[str, str]]:
     return [{"abnormality": a, "location": loc} for a, loc in ordered]
 
 
+def nodule_type(spec: FindingSpec) -> str:
+    """'solid', 'part_solid' or 'ground_glass', drawn from the nodule's own seed (so a nodule
+    keeps its type across a patient's studies and the report and the image agree)."""
+    u = float(np.random.default_rng([spec.seed, 11]).random())
+    cum = np.cumsum(list(NODULE_TYPES.values()))
+    return list(NODULE_TYPES)[min(int(np.searchsorted(cum, u, side="right")), len(cum) - 1)]
+
+
+def log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    """A draw whose logarithm is uniform on [log lo, log hi] (small sizes as common as large)."""
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
 def _size(abnormality: str, rng: np.random.Generator) -> float:
     if abnormality == "nodule":
-        return float(rng.uniform(6, 10) if rng.random() < 0.15 else rng.uniform(12, 30))
+        return log_uniform(rng, *NODULE_MM)
+    if abnormality == "lymphadenopathy":
+        return log_uniform(rng, *NODE_SHORT_AXIS_MM)
     table = {
         "mass": (35, 65),
         "consolidation": (0.55, 0.9),  # fraction of the lobe
@@ -106,8 +127,7 @@ def _size(abnormality: str, rng: np.random.Generator) -> float:
         "emphysema": (0.3, 0.5),  # fraction of the lobe
         "cardiomegaly": (1.2, 1.35),  # scale of the heart
         "pericardial_effusion": (7, 15),  # rim mm
-        "lymphadenopathy": (15, 26),  # short axis mm
-        "arterial_wall_calcification": (8, 16),  # plaques
+        "arterial_wall_calcification": (3, 14),  # plaques
     }
     lo, hi = table[abnormality]
     return float(rng.uniform(lo, hi))
@@ -139,6 +159,8 @@ def parse_findings(
 
 def _locations(abnormality: str, rng: np.random.Generator) -> list[str]:
     options = LOCATIONS[abnormality]
+    if abnormality == "arterial_wall_calcification":  # coronary plaques come with aortic ones
+        return ["aorta", "coronary_arteries"] if rng.random() < 0.5 else ["aorta"]
     if len(options) == 1:
         return [options[0]]
     if abnormality in ("emphysema", "pleural_effusion", "atelectasis"):

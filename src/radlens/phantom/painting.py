@@ -3,6 +3,10 @@
 `paint_findings` paints a study's `FindingSpec`s in a fixed order (emphysema, ground glass,
 consolidation and atelectasis first, so denser findings paint over them) with one painter per
 abnormality; every spec draws from its own seed, so adding a finding never moves another.
+Nodules (solid, part-solid, ground-glass), lymph nodes and calcified plaques (aorta, coronary
+arteries) are drawn with partial volume (`radlens.phantom.geometry.occupancy`): a voxel moves
+towards the lesion's HU by the fraction of it the lesion covers, so a 4 mm nodule in a 5 mm
+slice is faint, as on real scans; their masks are the voxels at least half covered.
 """
 
 from __future__ import annotations
@@ -11,11 +15,19 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from radlens.phantom.anatomy import Anatomy
-from radlens.phantom.geometry import Point, ball, capsule, ellipsoid_norm, smooth_field
+from radlens.phantom.geometry import (
+    Point,
+    ball,
+    capsule_occupancy,
+    ellipsoid_occupancy,
+    fraction_mask,
+    smooth_field,
+)
 from radlens.phantom.habitus import LOBE_CODES
-from radlens.phantom.lesions import ABNORMALITIES, FindingSpec
+from radlens.phantom.lesions import ABNORMALITIES, FindingSpec, nodule_type
 
 #: Painted first, in this order; the others follow in vocabulary order.
 PAINT_FIRST: tuple[str, ...] = ("emphysema", "ground_glass_opacity", "consolidation", "atelectasis")
@@ -119,66 +131,123 @@ def _atelectasis(anat: Anatomy, s: FindingSpec, params: dict, rng: np.random.Gen
     return wedge
 
 
-def _solid_lesion(anat: Anatomy, s: FindingSpec, params: dict, rng: np.random.Generator):
-    """A nodule (a ball of diameter `s.size`) or a lobulated mass, kept within its pleural space."""
-    grid = anat.grid
-    side_lung = anat.masks[f"lung_{'left' if s.location in ('lingula',) else s.side}"]
-    r = s.size / 2
-    if s.abnormality == "nodule":
-        sl, d = ball(grid, params["center"], r)
-        m = np.zeros(grid.shape, bool)
-        m[sl] = d <= r
-    else:
-        m = _lobulated(anat, params["center"], r * 0.8, rng, 4)
-    inside = m & (side_lung | anat.masks[f"pleural_space_{s.side}"])
-    m = inside if inside.any() else m  # anatomy may have moved since it was placed
-    anat.hu[m] = float(rng.uniform(25, 55)) + 8.0 * rng.standard_normal(int(m.sum()))
+def _blend(anat: Anatomy, sl, frac: np.ndarray, target, keep_denser: bool = False) -> np.ndarray:
+    """Partial volume: move each voxel of box `sl` towards `target` HU by its covered fraction
+    (`keep_denser`: never lower a voxel, e.g. a vessel under a ground-glass nodule); returns
+    the object's mask on the full grid (`fraction_mask`)."""
+    hu = anat.hu[sl]
+    mixed = hu + frac * (np.asarray(target, np.float32) - hu)
+    anat.hu[sl] = np.maximum(hu, mixed) if keep_denser else mixed
+    m = np.zeros(anat.grid.shape, bool)
+    m[sl] = fraction_mask(frac)
     return m
+
+
+def _nodule(anat: Anatomy, s: FindingSpec, params: dict, rng: np.random.Generator):
+    """A nodule of diameter `s.size`, drawn with partial volume: solid (soft tissue), ground
+    glass (hazy, vessels show through) or part-solid (ground glass with a solid core)."""
+    kind, c, r = nodule_type(s), params["center"], s.size / 2
+    sl, frac = ellipsoid_occupancy(anat.grid, c, (r, r, r))
+    if kind == "solid":
+        target = float(rng.uniform(25, 55)) + 8.0 * rng.standard_normal(frac.shape)
+        return _blend(anat, sl, frac, target)
+    m = _blend(anat, sl, frac, float(rng.uniform(-650, -450)), keep_denser=True)
+    if kind == "part_solid":
+        rc = r * float(rng.uniform(0.35, 0.6))
+        off = rng.normal(0, 0.25 * (r - rc), 3)
+        core = (c[0] + off[0], c[1] + off[1], c[2] + off[2])
+        sl_c, frac_c = ellipsoid_occupancy(anat.grid, core, (rc, rc, rc))
+        m |= _blend(anat, sl_c, frac_c, float(rng.uniform(20, 50)))
+    return m
+
+
+def _solid_lesion(anat: Anatomy, s: FindingSpec, params: dict, rng: np.random.Generator):
+    """A nodule (`_nodule`) or a lobulated mass, kept within its pleural space."""
+    side_lung = anat.masks[f"lung_{'left' if s.location in ('lingula',) else s.side}"]
+    if s.abnormality == "nodule":
+        m = _nodule(anat, s, params, rng)
+    else:
+        m = _lobulated(anat, params["center"], s.size / 2 * 0.8, rng, 4)
+        anat.hu[m] = float(rng.uniform(25, 55)) + 8.0 * rng.standard_normal(int(m.sum()))
+    inside = m & (side_lung | anat.masks[f"pleural_space_{s.side}"])
+    return inside if inside.any() else m  # anatomy may have moved since it was placed
 
 
 def _lymph_nodes(anat: Anatomy, s: FindingSpec, params: dict, rng: np.random.Generator):
-    """Two or three enlarged nodes (short axis ~`s.size`) at the location's stations."""
-    grid = anat.grid
-    m = np.zeros(grid.shape, bool)
+    """Two or three enlarged nodes at the location's stations, the largest with short axis
+    `s.size` (the others 75-100 % of it), drawn with partial volume."""
+    m = np.zeros(anat.grid.shape, bool)
     stations = STATIONS[s.location]
     n = min(len(stations), 2 + int(rng.integers(2)))
-    for name in rng.choice(stations, size=n, replace=False):
+    hu = float(rng.uniform(30, 50))
+    for i, name in enumerate(rng.choice(stations, size=n, replace=False)):
         c0 = anat.landmarks[str(name)]
-        c = tuple(c0[i] + float(rng.normal(0, 3)) for i in range(3))
-        short = s.size * float(rng.uniform(0.85, 1.1))
-        rho = ellipsoid_norm(grid, c, (short / 2, short / 2 * 1.2, short / 2 * 1.4))
-        m |= rho <= 1.0
-        m[grid.to_index(c)] = True  # a node is never smaller than one voxel
-    m &= ~anat.masks["airway"]
-    anat.hu[m] = float(rng.uniform(30, 50))
-    return m
+        c = tuple(c0[k] + float(rng.normal(0, 3)) for k in range(3))
+        short = s.size * (1.0 if i == 0 else float(rng.uniform(0.75, 1.0)))
+        radii = (short / 2, short / 2 * float(rng.uniform(1.1, 1.4)), short / 2 * 1.4)
+        sl, frac = ellipsoid_occupancy(anat.grid, c, radii)  # type: ignore[arg-type]
+        m |= _blend(anat, sl, frac, hu)
+    return m & ~anat.masks["airway"]
 
 
-def _aortic_calcification(anat: Anatomy, s: FindingSpec, params: dict, rng: np.random.Generator):
-    """`s.size` curvilinear plaques on the aortic wall."""
-    grid = anat.grid
+def _plaque(
+    anat: Anatomy, a: np.ndarray, b: np.ndarray, rr: float, rng: np.random.Generator
+) -> np.ndarray:
+    """One small dense calcified plaque of radius `rr` along the segment a-b (mm), with
+    partial volume."""
+    sl, frac = capsule_occupancy(anat.grid, tuple(a.tolist()), tuple(b.tolist()), rr)
+    return _blend(anat, sl, frac, float(rng.uniform(700, 1500)))
+
+
+def _unit_normal_to(direction: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    v = rng.normal(size=3)
+    v -= (v @ direction) * direction
+    return v / (np.linalg.norm(v) or 1.0)
+
+
+def _aortic_plaques(anat: Anatomy, s: FindingSpec, rng: np.random.Generator) -> np.ndarray:
+    """`s.size` short plaques (2-10 mm long, 2-5 mm thick) on the aortic wall."""
     path, radius = anat.paths["aorta"]
-    m = np.zeros(grid.shape, bool)
+    m = np.zeros(anat.grid.shape, bool)
     for _ in range(round(s.size)):
         k = int(rng.integers(1, len(path) - 1))
         a0, a1 = np.asarray(path[k], float), np.asarray(path[k + 1], float)
         seg = a1 - a0
         length = float(np.linalg.norm(seg)) or 1.0
-        direction = seg / length
-        v = rng.normal(size=3)
-        v -= (v @ direction) * direction
-        v /= np.linalg.norm(v) or 1.0
+        v = _unit_normal_to(seg / length, rng)
         t0 = float(rng.random())
-        t1 = min(1.0, t0 + float(rng.uniform(8, 20)) / length)
-        c0 = tuple((a0 + t0 * seg + v * radius).tolist())
-        c1 = tuple((a0 + t1 * seg + v * radius).tolist())
-        rr = float(rng.uniform(2.5, 3.5))
-        sl, d = capsule(grid, c0, c1, rr)
-        m[sl] |= d <= rr
-        m[grid.to_index(c0)] = True
-    m &= ~anat.masks["airway"]
-    anat.hu[m] = float(rng.uniform(1000, 1500))
+        t1 = min(1.0, t0 + float(rng.uniform(2, 10)) / length)
+        rr = float(rng.uniform(1.0, 2.5))
+        m |= _plaque(anat, a0 + t0 * seg + v * radius, a0 + t1 * seg + v * radius, rr, rng)
     return m
+
+
+def _coronary_plaques(anat: Anatomy, s: FindingSpec, rng: np.random.Generator) -> np.ndarray:
+    """About `s.size` / 2 small plaques in the epicardial fat of the heart's basal half, where
+    the coronary arteries run (1.5 mm outside the heart surface)."""
+    heart = anat.masks["heart"]
+    grid, centre = anat.grid, np.asarray(anat.landmarks["heart_center"], float)
+    surface = np.argwhere(heart & ~ndi.binary_erosion(heart))
+    pts = np.array([grid.to_point(tuple(i)) for i in surface]) if len(surface) else centre[None]
+    basal = pts[pts[:, 2] >= centre[2] - 10.0]
+    pts = basal if len(basal) else pts
+    m = np.zeros(grid.shape, bool)
+    for _ in range(max(2, round(s.size / 2))):
+        p = pts[int(rng.integers(len(pts)))]
+        out = (p - centre) / (np.linalg.norm(p - centre) or 1.0)
+        a = p + 1.5 * out
+        b = a + float(rng.uniform(1, 6)) * _unit_normal_to(out, rng)
+        m |= _plaque(anat, a, b, float(rng.uniform(0.8, 2.0)), rng)
+    return m
+
+
+def _calcification(anat: Anatomy, s: FindingSpec, params: dict, rng: np.random.Generator):
+    """Calcified plaques of the aortic wall or of the coronary arteries."""
+    if s.location == "coronary_arteries":
+        m = _coronary_plaques(anat, s, rng)
+    else:
+        m = _aortic_plaques(anat, s, rng)
+    return m & ~anat.masks["airway"]
 
 
 PAINTERS: dict[str, Painter] = {
@@ -193,7 +262,7 @@ PAINTERS: dict[str, Painter] = {
     "cardiomegaly": _anatomy_mask("heart"),
     "pericardial_effusion": _anatomy_mask("pericardial_fluid"),
     "lymphadenopathy": _lymph_nodes,
-    "arterial_wall_calcification": _aortic_calcification,
+    "arterial_wall_calcification": _calcification,
 }
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from radlens.phantom.lesions import FindingSpec
+from radlens.phantom.lesions import FindingSpec, nodule_type
 
 LOBE_NAMES = {
     "right_upper_lobe": ("right upper lobe", "RUL"),
@@ -98,6 +98,16 @@ NODULE = (
     "{kind}pulmonary nodule in the {lobe} measuring {size} mm",
     "{adj[1]} nodule measuring {size} mm",
 )
+#: Subsolid nodules: the type word always directly before "nodule" ("ground-glass pulmonary
+#: nodule" would also read as a ground-glass opacity).
+SUBSOLID_KINDS = {
+    "ground_glass": ("ground-glass ", "pure ground-glass "),
+    "part_solid": ("part-solid ", "subsolid "),
+}
+SUBSOLID_NODULE = (
+    "{tiny}{size} mm {kind}nodule in the {lobe}",
+    "{kind}nodule in the {lobe} measuring {size} mm",
+)
 MASS_KINDS = ("lobulated", "spiculated", "lobulated soft tissue", "irregular")  # by seed
 MASS = (
     "{cm:.1f} cm {desc} mass in the {lobe}",
@@ -164,6 +174,11 @@ LYMPHADENOPATHY = (
     "enlarged {where} lymph nodes, the largest {size} mm in short axis",
 )
 ONE_STATION = "enlarged {station} lymph node measuring {size} mm in short axis"
+CORONARY_CALCIFICATION = (
+    "scattered coronary artery calcifications",
+    "calcified plaques in the coronary arteries",
+    "{sev} coronary artery calcification",
+)
 AORTIC_CALCIFICATION = (
     "atherosclerotic calcification of the aorta",
     "calcified atherosclerotic plaque in the thoracic aorta",
@@ -183,12 +198,13 @@ def _nodule(specs: list[FindingSpec], rng: np.random.Generator) -> list[str]:
             fields = {"n": len(sizes), "lobe": lobe, "sizes": sizes_text, "largest": sizes[-1]}
             out.append(pick(rng, NODULE_GROUP).format(**fields))
             continue
-        seed = next(s.seed for s in specs if s.location == loc)  # same words every time
+        spec = next(s for s in specs if s.location == loc)
         adj = (lobe_adj(loc, rng), lobe_adj(loc, rng))
         tiny = "tiny " if sizes[0] < 6 else ""
-        kind = NODULE_KINDS[seed % 5]
+        kinds = SUBSOLID_KINDS.get(nodule_type(spec))  # same words every time
+        kind = kinds[spec.seed % len(kinds)] if kinds else NODULE_KINDS[spec.seed % 5]
         fields = {"tiny": tiny, "size": sizes[0], "kind": kind, "lobe": lobe, "adj": adj}
-        out.append(pick(rng, NODULE).format(**fields))
+        out.append(pick(rng, SUBSOLID_NODULE if kinds else NODULE).format(**fields))
     return out
 
 
@@ -283,8 +299,17 @@ def _lymphadenopathy(specs: list[FindingSpec], rng: np.random.Generator) -> list
 
 
 def _aortic_calcification(specs: list[FindingSpec], rng: np.random.Generator) -> list[str]:
-    sev = severity(specs[0].size, (8, 11), ("mild", "moderate", "extensive"))
-    return [pick(rng, AORTIC_CALCIFICATION).format(sev=sev)]
+    """The aortic plaques, then the coronary ones (a sentence of their own) where present."""
+    out = []
+    for loc, words in (
+        ("aorta", AORTIC_CALCIFICATION),
+        ("coronary_arteries", CORONARY_CALCIFICATION),
+    ):
+        here = [s for s in specs if s.location == loc]
+        if here:
+            sev = severity(here[0].size, (8, 11), ("mild", "moderate", "extensive"))
+            out.append(pick(rng, words).format(sev=sev))
+    return out
 
 
 PHRASERS: dict[str, Callable[[list[FindingSpec], np.random.Generator], list[str]]] = {
@@ -343,20 +368,16 @@ NEGATIONS = {
 }
 INCIDENTAL = {
     "other": (
-        "Degenerative changes of the thoracic spine.",
-        "No acute osseous abnormality.",
-        "Mild degenerative endplate changes.",
-        "Soft tissues are unremarkable.",
+        "Degenerative changes of the thoracic spine.", "No acute osseous abnormality.",
+        "Mild degenerative endplate changes.", "Soft tissues are unremarkable.",
         "Old healed left rib fracture.",
     ),
     "abdomen": (
-        "The visualized upper abdomen is unremarkable.",
-        "Small hiatal hernia.",
-        "Incidental 1.2 cm hypodense lesion in the liver, likely a cyst.",
-        "Cholelithiasis.",
+        "The visualized upper abdomen is unremarkable.", "Small hiatal hernia.",
+        "Incidental 1.2 cm hypodense lesion in the liver, likely a cyst.", "Cholelithiasis.",
         "Unremarkable imaged portions of the upper abdomen.",
     ),
-}
+}  # fmt: skip
 HISTORY = {
     "pneumothorax": (
         "History of {side} pneumothorax.",
@@ -368,22 +389,11 @@ HISTORY = {
     "mass": ("History of breast cancer.", "History of colon cancer, status post resection."),
 }
 REASONS = (
-    "with cough.",
-    "with shortness of breath.",
-    "with chest pain.",
-    "with fever and cough.",
-    "with weight loss.",
-    "with hemoptysis.",
-    "referred for lung cancer screening.",
+    "with cough.", "with shortness of breath.", "with chest pain.", "with fever and cough.",
+    "with weight loss.", "with hemoptysis.", "referred for lung cancer screening.",
     "with dyspnea on exertion.",
-)
+)  # fmt: skip
 INDICATIONS = (
-    "Cough.",
-    "Shortness of breath.",
-    "Chest pain.",
-    "Dyspnea on exertion.",
-    "Fever and cough.",
-    "Weight loss.",
-    "Smoker, screening.",
-    "Hemoptysis.",
-)
+    "Cough.", "Shortness of breath.", "Chest pain.", "Dyspnea on exertion.", "Fever and cough.",
+    "Weight loss.", "Smoker, screening.", "Hemoptysis.",
+)  # fmt: skip

@@ -20,7 +20,7 @@ from scipy import ndimage as ndi
 from radlens.core import look_up_option
 from radlens.data.volumes import Volume
 from radlens.phantom.anatomy import render_anatomy
-from radlens.phantom.geometry import Grid
+from radlens.phantom.geometry import Grid, fraction_mask
 from radlens.phantom.habitus import Habitus
 from radlens.phantom.lesions import (
     FindingSpec,
@@ -39,6 +39,7 @@ __all__ = [
     "PhantomStudy",
     "Site",
     "acquire",
+    "breathing",
     "get_site",
     "make_phantom",
     "render_study",
@@ -47,7 +48,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Site:
-    """A scanner/protocol: slice spacing factor vs the base grid, noise SD (HU), kernel, offset."""
+    """A scanner/protocol: slice spacing factor vs the base grid, noise SD (HU), kernel, offset,
+    and `motion_mm`: the largest breathing excursion (mm) a study of this site may show."""
 
     name: str
     institution: str
@@ -59,6 +61,7 @@ class Site:
     sharpness: float  # > 0: unsharp-mask amount (sharp kernel); < 0: Gaussian blur sigma (voxels)
     hu_offset: float
     kvp: float = 120.0
+    motion_mm: float = 0.0
 
 
 SITES: tuple[Site, ...] = (
@@ -72,6 +75,7 @@ SITES: tuple[Site, ...] = (
         10.0,
         -0.5,
         0.0,
+        motion_mm=2.0,
     ),
     Site(
         "site_b",
@@ -83,9 +87,20 @@ SITES: tuple[Site, ...] = (
         24.0,
         0.9,
         -12.0,
+        motion_mm=4.0,
     ),
     Site(
-        "site_c", "St. Agnes Clinic", "Philips", "Brilliance 64", "B", 1.25, 16.0, -0.9, 15.0, 100.0
+        "site_c",
+        "St. Agnes Clinic",
+        "Philips",
+        "Brilliance 64",
+        "B",
+        1.25,
+        16.0,
+        -0.9,
+        15.0,
+        100.0,
+        motion_mm=6.0,
     ),
     Site(
         "site_d",
@@ -97,6 +112,7 @@ SITES: tuple[Site, ...] = (
         30.0,
         0.6,
         8.0,
+        motion_mm=3.0,
     ),
     Site(
         "site_e",
@@ -109,6 +125,7 @@ SITES: tuple[Site, ...] = (
         -0.3,
         -6.0,
         110.0,
+        motion_mm=5.0,
     ),
 )
 
@@ -140,12 +157,41 @@ class PhantomStudy:
         return unique_findings(self.findings)
 
 
-def acquire(clean: np.ndarray, site: Site, rng: np.random.Generator, size: float = 1.0):
-    """The scanner model: slice profile, reconstruction kernel, correlated noise, HU offset.
+def breathing(
+    img: np.ndarray, amplitude_mm: float, spacing_yz: tuple[float, float], rng: np.random.Generator
+) -> np.ndarray:
+    """Respiratory motion: each slice is blurred along its anterior-posterior axis (the chest
+    wall and diaphragm move while it is acquired) by a smoothly varying excursion of up to
+    `amplitude_mm`, and mixed with its neighbours along z, so small lesions smear and fade."""
+    if amplitude_mm <= 0:
+        return img
+    nz = img.shape[0]
+    phase = ndi.gaussian_filter1d(rng.standard_normal(nz + 8), 2.0)[4:-4]
+    phase = np.abs(phase) / (float(np.abs(phase).max()) or 1.0)
+    out = np.empty_like(img)
+    for k in range(nz):
+        sigma = amplitude_mm * float(phase[k]) / 2.0 / spacing_yz[0]
+        out[k] = (
+            ndi.gaussian_filter1d(img[k], sigma, axis=0, mode="nearest") if sigma > 0.2 else img[k]
+        )
+    return ndi.gaussian_filter1d(out, amplitude_mm / 4.0 / spacing_yz[1], axis=0, mode="nearest")
+
+
+def acquire(
+    clean: np.ndarray,
+    site: Site,
+    rng: np.random.Generator,
+    size: float = 1.0,
+    spacing_yz: tuple[float, float] = (3.5, 5.0),
+):
+    """The scanner model: breathing motion (a random fraction of the site's `motion_mm`), slice
+    profile, reconstruction kernel, correlated noise, HU offset.
 
     Returns rounded HU (float32) clipped to the 12-bit CT range.
     """
-    img = ndi.gaussian_filter1d(clean, sigma=0.45, axis=0, mode="nearest")
+    motion = site.motion_mm * float(rng.uniform(0.0, 1.0)) ** 2  # most patients hold still
+    img = breathing(clean, motion, spacing_yz, rng)
+    img = ndi.gaussian_filter1d(img, sigma=0.45, axis=0, mode="nearest")
     img = ndi.gaussian_filter(img, sigma=(0, 0.5, 0.5), mode="nearest")
     if site.sharpness < 0:
         img = ndi.gaussian_filter(img, sigma=(0, -site.sharpness, -site.sharpness), mode="nearest")
@@ -190,10 +236,9 @@ def _resample(arr: np.ndarray, src: Grid, dst: Grid, order: int) -> np.ndarray:
 
 
 def _resample_mask(mask: np.ndarray, src: Grid, dst: Grid) -> np.ndarray:
-    """Downsample a boolean mask: voxels at least half covered (any overlap for tiny masks)."""
+    """Downsample a boolean mask: voxels at least half covered (`fraction_mask`)."""
     frac = _resample(mask.astype(np.float32), src, dst, order=1)
-    out = frac >= 0.5
-    return out if out.any() or not mask.any() else frac >= max(float(frac.max()) * 0.5, 1e-3)
+    return fraction_mask(frac) if mask.any() else np.zeros(dst.shape, bool)
 
 
 def render_study(
@@ -218,7 +263,8 @@ def render_study(
         tissues = {k: _resample(v, fine, grid, order=0) for k, v in tissues.items()}
         masks = {k: _resample_mask(v, fine, grid) for k, v in masks.items()}
     size = habitus.body_ax / 155.0
-    hu = acquire(clean, site, np.random.default_rng([noise_seed, 1]), size)
+    spacing_yz = (grid.spacing[1], grid.spacing[0])
+    hu = acquire(clean, site, np.random.default_rng([noise_seed, 1]), size, spacing_yz)
     meta = {
         "modality": "CT",
         "manufacturer": site.manufacturer,
