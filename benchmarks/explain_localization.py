@@ -11,7 +11,12 @@ one such block per method[@layer] and a per-finding summary (strict / tolerant p
     .venv/bin/radlens demo --out X          # or any run trained on a `radlens cohort synth` folder
     .venv/bin/python benchmarks/explain_localization.py --run X/run [--tolerance 10mm]
         [--method gradcam] [--layer NAME] [--max-cases 40] [--threads 1] [--out FILE]
-        [--compare gradcam hirescam gradcam@features.9 hirescam@features.9] [--sanity]
+        [--compare input-x-gradient hirescam@features.9 hirescam@features.5+features.13
+                   guided-gradcam@features.9] [--sanity]
+
+Methods: gradcam, gradcampp, hirescam, guided-gradcam, guided-hirescam (x guided backprop),
+input-x-gradient (gradient x input at the input grid, Gaussian sigma 1 voxel); layers joined by
+'+' are fused (mean of the per-layer maps, each over its own maximum).
 """
 
 from __future__ import annotations
@@ -27,10 +32,11 @@ from pathlib import Path
 import torch
 
 from radlens.errors import RadlensError
-from radlens.explain import randomised_models
+from radlens.explain import CAM_METHODS, randomised_models
 from radlens.explain.cohort import localize_run
 from radlens.training import load_run
 
+RANDOM = "random (full)"
 SUMMARY = ("n", "pointing_game_strict", "pointing_game", "chance_strict", "chance", "p_value")
 
 
@@ -75,11 +81,29 @@ def _summary(blocks: dict[str, dict]) -> dict[str, dict[str, dict[str, object]]]
     return out
 
 
+def _table(blocks: dict[str, dict]) -> dict[str, dict[str, object]]:
+    """config -> pooled ("all") figures, with its re-initialised twin's beside them."""
+    keys = ("n", "pointing_game_strict", "pointing_game", "chance_strict", "chance")
+    keys += ("p_value_strict", "p_value", "perm_p_value")
+    out: dict[str, dict[str, object]] = {}
+    for name, block in blocks.items():
+        if name.endswith(RANDOM):
+            continue
+        row = {k: block["per_abnormality"]["all"].get(k) for k in keys}
+        row |= {"layer": block["layer"], "s_per_case": block["wall_s"] / max(block["cases"], 1)}
+        twin = blocks.get(f"{name} {RANDOM}")
+        if twin is not None:
+            pooled = twin["per_abnormality"]["all"]
+            row |= {f"random_{k}": pooled.get(k) for k in ("pointing_game", "chance", "p_value")}
+        out[name] = row
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True, help="run directory (e.g. the demo's X/run)")
     parser.add_argument("--split", default="test")
-    parser.add_argument("--method", default="gradcam", choices=("gradcam", "gradcampp", "hirescam"))
+    parser.add_argument("--method", default="gradcam", choices=CAM_METHODS)
     parser.add_argument("--layer", default=None, help="target layer (default: automatic)")
     parser.add_argument(
         "--tolerance", default="10mm", help="pointing-game tolerance: '10mm' or '1vox' (voxels)"
@@ -88,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
         "--compare", nargs="+", default=None, metavar="METHOD[@LAYER]",
-        help="several methods / layers in one go, e.g. gradcam hirescam@features.9",
+        help="several methods / layers in one go, e.g. input-x-gradient hirescam@features.9",
     )  # fmt: skip
     parser.add_argument(
         "--sanity", action="store_true", help="also score each config with re-initialised weights"
@@ -106,15 +130,17 @@ def main(argv: list[str] | None = None) -> int:
             if args.sanity:  # same method and layer, weights re-initialised (all layers)
                 (_, random), *_ = randomised_models(load_run(args.run).model, seed=0)
                 used = str(blocks[config]["layer"])
-                blocks[f"{config} random (full)"] = _one(args, method, used, random)
+                blocks[f"{config} {RANDOM}"] = _one(args, method, used, random)
     except RadlensError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    report: dict[str, object] = {"run": str(Path(args.run).resolve()), "threads": args.threads}
+    command = "python benchmarks/explain_localization.py " + " ".join(argv or sys.argv[1:])
+    report: dict[str, object] = {"command": command, "run": str(Path(args.run).resolve())}
+    report["threads"] = args.threads
     if len(blocks) == 1:
         report |= next(iter(blocks.values()))
     else:
-        report |= {"per_finding": _summary(blocks), "configs": blocks}
+        report |= {"table": _table(blocks), "per_finding": _summary(blocks), "configs": blocks}
     text = json.dumps(_clean(report), indent=2)
     print(text)
     if args.out is not None:

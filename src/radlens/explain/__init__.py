@@ -4,6 +4,7 @@
 ground-truth masks (`masks` puts a cohort's masks on a run's input grid), `run` explains a trained
 run directory (`radlens explain`), `cohort` scores a chest-CT run's maps against its cohort,
 `evidence` keeps the maps' raw evidence, a shared drawing scale and the checkpoint's own scores,
+`guided` computes guided backprop (for guided Grad-CAM / HiResCAM),
 `sanity` re-initialises the weights and compares localization (Adebayo et al. 2018).
 """
 
@@ -19,6 +20,7 @@ from radlens.explain.evidence import (
     localize_cases,
     parse_tolerance,
 )
+from radlens.explain.guided import guided_backprop
 from radlens.explain.layers import MAX_STRIDE_3D, find_target_layer, probe_layers, select_layer
 from radlens.explain.localization import LocalizationScore, score_heatmap
 from radlens.explain.masks import resized_mask, study_fovs
@@ -52,6 +54,7 @@ __all__ = [
     "evidence_scale",
     "explain_run",
     "find_target_layer",
+    "guided_backprop",
     "heat_rgba",
     "localize_cases",
     "montage_3d",

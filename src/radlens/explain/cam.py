@@ -17,8 +17,11 @@ changed. This module wraps them to avoid three pitfalls users hit:
   score with respect to the target activation only (`torch.autograd.grad`), which skips the
   backward pass through every earlier layer: a 3D CT map costs little more than one forward pass.
 
-The target layer is chosen during the first forward pass (every module's output is recorded once)
-by `radlens.explain.layers.select_layer`, or given by name.
+Layers can be fused (`layer="features.5+features.9"`: a fine map's detail where a coarser one
+agrees) and any map multiplied by guided backprop ("guided-gradcam", "guided-hirescam";
+`radlens.explain.guided`); "input-x-gradient" is the smoothed gradient x input at the input's own
+grid (no layer). The target layer is chosen during the first forward pass (every
+module's output is recorded once) by `radlens.explain.layers.select_layer`, or given by name.
 """
 
 from __future__ import annotations
@@ -36,12 +39,29 @@ from torch import nn
 
 from radlens.core import suggest
 from radlens.errors import ConfigError, ModelError
+from radlens.explain.guided import (
+    INPUT_X_GRADIENT_SIGMA,
+    guided_backprop,
+    input_x_gradient,
+    smooth_maps,
+)
 from radlens.explain.layers import Recorder, as_batch, check_layer, select_layer
 
 log = logging.getLogger(__name__)
 
-CamMethod = Literal["gradcam", "gradcampp", "hirescam"]
-CAM_METHODS: tuple[str, ...] = ("gradcam", "gradcampp", "hirescam")
+CamMethod = Literal[
+    "gradcam", "gradcampp", "hirescam", "guided-gradcam", "guided-hirescam", "input-x-gradient"
+]
+CAM_METHODS: tuple[str, ...] = (
+    "gradcam",
+    "gradcampp",
+    "hirescam",
+    "guided-gradcam",
+    "guided-hirescam",
+    "input-x-gradient",
+)
+#: the layer name of maps taken at the input (method "input-x-gradient")
+INPUT_LAYER = "input"
 
 
 @dataclass
@@ -63,14 +83,19 @@ def _identity(x: torch.Tensor) -> torch.Tensor:
 
 
 def normalise_method(method: str) -> CamMethod:
-    """'gradcam', 'gradcampp' or 'hirescam'; accepts spellings such as 'Grad-CAM++', 'HiResCAM'."""
-    key = str(method).lower().replace("-", "").replace("_", "").replace("++", "pp")
-    if key not in CAM_METHODS:
+    """One of `CAM_METHODS`; accepts spellings such as 'Grad-CAM++' or 'guided_hirescam'."""
+
+    def squash(name: str) -> str:
+        return name.lower().replace("-", "").replace("_", "").replace(" ", "").replace("++", "pp")
+
+    known = {squash(m): m for m in CAM_METHODS}
+    key = squash(str(method))
+    if key not in known:
         raise ConfigError(
             f"CAM method {method!r} unknown; expected one of {CAM_METHODS}"
-            f"{suggest(key, CAM_METHODS)}"
+            f"{suggest(str(method).lower(), CAM_METHODS)}"
         )
-    return key  # type: ignore[return-value]
+    return known[key]  # type: ignore[return-value]
 
 
 def upsample_map(raw: torch.Tensor, spatial: tuple[int, ...]) -> torch.Tensor:
@@ -183,9 +208,32 @@ class _CamHooks(ModelWithHooks):
         return logits, (acti.detach(),), (grad.detach(),)
 
 
+class _LayerCam:
+    """MONAI's GradCAM / GradCAM++ / HiResCAM of one model at one layer (None: chosen on the
+    first call), on our hooks."""
+
+    def __init__(self, model: nn.Module, base: str, layer: str | None) -> None:
+        self.hooks = _CamHooks(model, layer)
+        cls = {"gradcampp": GradCAMpp, "hirescam": HiResCAM}.get(base, GradCAM)
+        self.cam = cls(
+            nn_module=self.hooks,
+            target_layers=layer or "",  # unused: the hooks object is given
+            upsampler=default_upsampler,
+            postprocessing=_identity,
+        )
+
+    def __call__(self, x: torch.Tensor, class_idx: torch.Tensor | None) -> torch.Tensor:
+        """(N, *spatial) raw map (logit units) upsampled to the input, >= 0."""
+        raw = self.cam.compute_map(x, class_idx=class_idx)
+        return upsample_map(raw, tuple(x.shape[2:]))[:, 0].detach().float().clamp(min=0)
+
+
 class CamExplainer:
-    """Grad-CAM / Grad-CAM++ maps of one model at one layer. Use as a context manager (or call
-    `close()`) so the hook is removed from the model afterwards.
+    """Grad-CAM / Grad-CAM++ / HiResCAM maps of one model at one layer, or fused over several
+    (`layer="features.5+features.9"`: the mean of the maps each divided by its own maximum,
+    times the mean of those maxima, so evidence stays in logit units); "guided-" methods multiply
+    the map by guided backprop (`radlens.explain.guided`) divided by its maximum. Use as a
+    context manager (or call `close()`) so the hooks are removed from the model afterwards.
 
     >>> with CamExplainer(model, method="gradcam") as cam:
     ...     result = cam(images, class_idx=1)   # images: (N, C, H, W) or (N, C, D, H, W)
@@ -196,21 +244,22 @@ class CamExplainer:
     ) -> None:
         self.model = model
         self.method = normalise_method(method)
-        self.layer = check_layer(model, layer) if layer is not None else None
-        self._hooks: _CamHooks | None = None
-        self._cam: GradCAM | None = None
+        if self.method == "input-x-gradient":
+            if layer not in (None, INPUT_LAYER):
+                raise ConfigError(
+                    f"method input-x-gradient explains the input; layer {layer!r} given"
+                    f" (leave it out or give {INPUT_LAYER!r})"
+                )
+            layer = None
+        self.layers = split_layers(model, layer)
+        self.layer = "+".join(self.layers) if self.layers else None
+        self._cams: list[_LayerCam] = []
 
-    def _ensure(self) -> GradCAM:
-        if self._cam is None:
-            self._hooks = _CamHooks(self.model, self.layer)
-            cls = {"gradcampp": GradCAMpp, "hirescam": HiResCAM}.get(self.method, GradCAM)
-            self._cam = cls(
-                nn_module=self._hooks,
-                target_layers=self.layer or "",  # unused: the hooks object is given
-                upsampler=default_upsampler,
-                postprocessing=_identity,
-            )
-        return self._cam
+    def _ensure(self) -> list[_LayerCam]:
+        if not self._cams:
+            base = self.method.removeprefix("guided-")
+            self._cams = [_LayerCam(self.model, base, name) for name in self.layers or [None]]
+        return self._cams
 
     def __call__(
         self,
@@ -222,7 +271,6 @@ class CamExplainer:
         x = as_batch(images)
         device = next((p.device for p in self.model.parameters()), torch.device("cpu"))
         x = x.to(device)
-        cam = self._ensure()
         if class_idx is not None:
             idx = np.atleast_1d(np.asarray(class_idx, dtype=np.int64))
             if idx.size not in (1, x.shape[0]):
@@ -231,36 +279,79 @@ class CamExplainer:
                     f" {x.shape[0]}"
                 )
             class_idx = torch.as_tensor(idx)
-        raw = cam.compute_map(x, class_idx=class_idx)
-        up = upsample_map(raw, tuple(x.shape[2:]))[:, 0]  # (N, *spatial)
-        maps = up.detach().float().cpu().numpy()
-        maps = np.maximum(maps, 0.0)  # interpolation of a ReLU'd map stays >= 0; keep it exact
-        peak = maps.reshape(len(maps), -1).max(axis=1)
-        scale = np.where(peak > 0, peak, 1.0).reshape(-1, *([1] * (maps.ndim - 1)))
-        hooks = self._hooks
-        if hooks is None or hooks.class_idx is None or hooks.logits is None:  # pragma: no cover
+        if self.method == "input-x-gradient":
+            return self._at_input(x, class_idx)
+        cams = self._ensure()
+        maps = _fuse([cam(x, class_idx) for cam in cams])
+        hooks = cams[0].hooks
+        if hooks.class_idx is None or hooks.logits is None:  # pragma: no cover
             raise ModelError("Grad-CAM hooks did not run; the model was not called")
-        self.layer = hooks.target_layers[0]
+        if self.method.startswith("guided-"):
+            guide = guided_backprop(self.model, x, hooks.class_idx.cpu().numpy())
+            maps = maps * _per_case_max(guide, 1.0).to(maps.device)
+        self.layer = "+".join(c.hooks.target_layers[0] for c in cams)
+        return self._result(maps, hooks.class_idx, hooks.logits)
+
+    def _at_input(self, x: torch.Tensor, class_idx: torch.Tensor | None) -> CamResult:
+        """Smoothed gradient x input (`radlens.explain.guided`)."""
+        if class_idx is None:
+            with torch.no_grad():
+                class_idx = self.model.eval()(x).argmax(1)
+        maps, logits = input_x_gradient(self.model, x, class_idx.cpu().numpy())
+        idx = torch.as_tensor(class_idx).reshape(-1).expand(len(x))
+        self.layer = INPUT_LAYER
+        return self._result(smooth_maps(maps, INPUT_X_GRADIENT_SIGMA), idx, logits)
+
+    def _result(self, maps: torch.Tensor, idx: torch.Tensor, logits: torch.Tensor) -> CamResult:
+        maps_np = maps.cpu().numpy()
+        peak = maps_np.reshape(len(maps_np), -1).max(axis=1)
+        scale = np.where(peak > 0, peak, 1.0).reshape(-1, *([1] * (maps_np.ndim - 1)))
         return CamResult(
-            maps=(maps / scale).astype(np.float32),
+            maps=(maps_np / scale).astype(np.float32),
             layer=str(self.layer),
             method=self.method,
-            class_idx=hooks.class_idx.cpu().numpy(),
+            class_idx=idx.cpu().numpy(),
             raw_max=peak.astype(np.float32),
-            scores=hooks.logits.float().cpu().numpy(),
+            scores=logits.float().cpu().numpy(),
         )
 
     def close(self) -> None:
-        if self._hooks is not None:
-            self._hooks.close()
-        self._hooks = None
-        self._cam = None
+        for cam in self._cams:
+            cam.hooks.close()
+        self._cams = []
 
     def __enter__(self) -> CamExplainer:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def split_layers(model: nn.Module, layer: str | None) -> list[str]:
+    """'a+b' -> ['a', 'b'], each checked against the model's modules; None -> [] (automatic)."""
+    if layer is None:
+        return []
+    names = [part.strip() for part in str(layer).split("+")]
+    if any(not n for n in names) or len(set(names)) != len(names):
+        raise ConfigError(
+            f"layer {layer!r}: expected a module name or distinct names joined by '+'"
+        )
+    return [check_layer(model, n) for n in names]
+
+
+def _per_case_max(maps: torch.Tensor, empty: float) -> torch.Tensor:
+    """`maps` (N, ...) divided by each case's maximum (`empty` where the maximum is 0)."""
+    peak = maps.reshape(len(maps), -1).amax(1).reshape(-1, *([1] * (maps.ndim - 1)))
+    return torch.where(peak > 0, maps / peak.clamp(min=1e-30), torch.full_like(maps, empty))
+
+
+def _fuse(maps: list[torch.Tensor]) -> torch.Tensor:
+    """One layer's map as it is; several: mean of the per-case normalised maps x mean maximum."""
+    if len(maps) == 1:
+        return maps[0]
+    peak = torch.stack([m.reshape(len(m), -1).amax(1) for m in maps]).mean(0)
+    shape = torch.stack([_per_case_max(m, 0.0) for m in maps]).mean(0)
+    return shape * peak.reshape(-1, *([1] * (shape.ndim - 1)))
 
 
 def compute_cam(
