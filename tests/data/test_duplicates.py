@@ -10,8 +10,16 @@ import pytest
 from _support.shared import missing_data
 from scipy import ndimage
 
-from radlens.data import DuplicatePair, describe_images, find_split_duplicates, match_descriptors
+from radlens.data import (
+    DuplicatePair,
+    describe_images,
+    find_split_duplicates,
+    grayscale_items,
+    match_descriptors,
+)
+from radlens.data.duplicates import Rule, best_of_query, flag_candidates
 from radlens.errors import DataError
+from radlens.phantom import make_phantom
 
 UNOFFICIAL = "pneumoniamnist_UNOFFICIAL_trainsubset.npz"
 
@@ -89,3 +97,45 @@ def test_real_radiographs_shift_and_flip(medmnist_dir: Path) -> None:
     ]
     pairs = match_descriptors(describe_images(train), describe_images(queries))
     assert [(i, j) for i, j, _ in pairs] == [(123, 0), (123, 1), (123, 2)]
+
+
+def test_only_a_query_s_best_match_is_flagged_by_the_rule() -> None:
+    pairs = np.array([[0, 0], [1, 0], [2, 1], [3, 1], [4, 2]])
+    sim = np.array([0.99, 0.995, 0.99, 0.98, 0.975])
+    assert best_of_query(pairs, sim).tolist() == [False, True, True, False, True]
+    contrast = np.array([9.0, 1.0, 2.0, 9.0, 3.0])
+    rule = Rule(threshold=0.97, min_contrast=3.0, certain=0.994)
+    # (1, 0) is certain; (2, 1) is best but does not stand out; (3, 1) stands out but is not
+    # its query's best; (4, 2) is above threshold and stands out
+    assert flag_candidates(pairs, sim, contrast, rule).tolist() == [
+        False, True, False, False, True
+    ]  # fmt: skip
+
+
+def test_grayscale_items_average_the_channel_axis() -> None:
+    first = np.stack([np.zeros((3, 4, 5, 6)), np.full((3, 4, 5, 6), 2.0)], axis=1)
+    assert grayscale_items(first, 3, 2).shape == (3, 4, 5, 6)
+    assert float(grayscale_items(first, 3, 2).max()) == 1.0
+    last = np.ones((5, 8, 8, 3))
+    assert grayscale_items(last, 2, 3).shape == (5, 8, 8)
+    assert grayscale_items(np.ones((5, 8, 8)), 2).shape == (5, 8, 8)
+    with pytest.raises(DataError, match="expected"):
+        grayscale_items(np.ones((5, 8)), 2)
+
+
+@pytest.mark.slow
+def test_planted_phantom_ct_copies_are_found_and_other_patients_are_not() -> None:
+    """3D on phantom CT volumes (another patient per seed; the benchmark's 32x48x48): a
+    re-windowed + noised, a re-sampled and a shifted + flipped copy are found against 16
+    patients, and two other patients are not flagged."""
+    vols = [make_phantom(seed, shape=(32, 48, 48)).volume.array for seed in range(18)]
+    rng = np.random.default_rng(0)
+    windowed = np.clip((vols[2] + 900) / 1300, 0, 1) ** 0.8 * 255
+    copies = [
+        windowed + rng.normal(0, 5, windowed.shape),
+        ndimage.zoom(vols[5], 1.1, order=1),
+        ndimage.shift(vols[6], (1, 2, -2), order=0, mode="nearest")[..., ::-1],
+    ]
+    found = find_split_duplicates({"train": vols[:16], "test": [*copies, *vols[16:]]})
+    got = [(p.split_a, p.index_a, p.split_b, p.index_b) for p in found]
+    assert got == [("train", 2, "test", 0), ("train", 5, "test", 1), ("train", 6, "test", 2)]

@@ -2,7 +2,8 @@
 
 Each 2D image (H, W) or 3D volume (D, H, W) becomes a `Descriptors` row in three steps:
 
-1. Gaussian smoothing (`SMOOTH` grid cells, at least one pixel) against noise;
+1. Gaussian smoothing (`SMOOTH` grid cells, at least `MIN_SIGMA_2D` pixels / `MIN_SIGMA_3D`
+   voxels) against noise;
 2. intensity by rank: every pixel is replaced by its rank within the image (ties averaged,
    scaled to [0, 1]), so a monotone re-windowing, gamma or contrast change leaves it unchanged;
 3. resampled (`scipy.ndimage.zoom`, linear) to a fixed grid (`GRID_2D` / `GRID_3D`), so
@@ -15,12 +16,15 @@ each image of one set is first compared with every image of the other at half re
 (a matrix product) and only its `NEIGHBOURS` best candidates are scored at full resolution.
 
 Chest radiographs (and CT volumes) of different patients correlate highly at this scale, so a
-pair is flagged only when it also stands out from the image's crowd of merely similar images:
-its contrast (1 - s_ref) / (1 - s), with s_ref the `REFERENCE_RANK`-th best similarity of that
-image, must be >= `MIN_CONTRAST`, and s >= `THRESHOLD_2D` / `THRESHOLD_3D`. The constants were
-chosen on planted duplicates of seed 0 in `benchmarks/near_duplicates.py` (2D: PneumoniaMNIST,
-3D: phantom CT) and checked there on seed 1 (results/near_duplicates.json). An image with
-`REFERENCE_RANK` or more genuine copies in the other set has no crowd and may be missed.
+pair is flagged only when it is the query image's best match (the highest similarity among its
+candidates; a copy is closer to its source than to anything else) and either its similarity is
+>= the `Rule`'s `certain` level or it is >= `threshold` and stands out from the image's crowd of
+merely similar images: its contrast (1 - s_ref) / (1 - s), with s_ref the `REFERENCE_RANK`-th
+best similarity of that image, is >= `min_contrast`. The rules (`RULE_2D`, `RULE_3D`) were chosen
+on planted duplicates of seed 0 in `benchmarks/near_duplicates.py` (2D: PneumoniaMNIST, 3D:
+phantom CT) and checked there on seeds 1-3 (results/near_duplicates.json). An image with
+`REFERENCE_RANK` or more genuine copies in the other set has no crowd and may be flagged only
+above `certain`.
 """
 
 from __future__ import annotations
@@ -39,17 +43,34 @@ GRID_3D = (16, 48, 48)
 #: cells cut from each side of one grid before matching: the largest shift tolerated, per axis
 MARGIN_2D = (5, 5)
 MARGIN_3D = (2, 4, 4)
-#: correlation at or above which a pair is a near-duplicate (tuned on seed 0, see module doc)
-THRESHOLD_2D = 0.97
-THRESHOLD_3D = 0.97
-#: Gaussian smoothing before ranking, against noise: sigma in grid cells (at least 1 pixel)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """When a best-match pair is a near-duplicate: similarity >= `certain`, or >= `threshold`
+    with contrast >= `min_contrast`."""
+
+    threshold: float
+    min_contrast: float
+    certain: float
+
+
+#: decision rules, tuned on seed 0 of benchmarks/near_duplicates.py (see module doc)
+RULE_2D = Rule(threshold=0.96, min_contrast=3.0, certain=1.01)
+RULE_3D = Rule(threshold=0.97, min_contrast=4.0, certain=0.984)
+THRESHOLD_2D = RULE_2D.threshold
+THRESHOLD_3D = RULE_3D.threshold
+#: Gaussian smoothing before ranking, against noise: sigma in grid cells (at least
+#: MIN_SIGMA_2D pixels / MIN_SIGMA_3D voxels)
 SMOOTH = 0.5
+MIN_SIGMA_2D = 0.6
+MIN_SIGMA_3D = 1.0
 #: shortlisted candidates per image (by coarse similarity)
 NEIGHBOURS = 16
 #: the crowd: the contrast of a pair compares it with the image's REFERENCE_RANK-th best match
 REFERENCE_RANK = 10
-#: minimum contrast (1 - s_ref) / (1 - s): a duplicate stands out from merely similar images
-MIN_CONTRAST = 3.0
+#: minimum contrast (1 - s_ref) / (1 - s) of 2D images (3D: `RULE_3D.min_contrast`)
+MIN_CONTRAST = RULE_2D.min_contrast
 
 
 @dataclass(frozen=True)
@@ -102,7 +123,8 @@ def _items(images: Sequence[np.ndarray] | np.ndarray, what: str) -> list[np.ndar
 
 
 def _grid(img: np.ndarray, grid: tuple[int, ...]) -> np.ndarray:
-    sigma = [max(1.0, SMOOTH * n / g) for n, g in zip(img.shape, grid, strict=True)]
+    least = MIN_SIGMA_2D if img.ndim == 2 else MIN_SIGMA_3D
+    sigma = [max(least, SMOOTH * n / g) for n, g in zip(img.shape, grid, strict=True)]
     img = ndimage.gaussian_filter(img, sigma)
     ranks = stats.rankdata(img, method="average").reshape(img.shape)
     ranks = (ranks - 1) / max(img.size - 1, 1)
@@ -192,9 +214,33 @@ def pair_similarity(a: Descriptors, b: Descriptors, pairs: np.ndarray) -> np.nda
     return out
 
 
+def default_rule(dims: int) -> Rule:
+    """The documented decision rule for 2D images or 3D volumes."""
+    return RULE_2D if dims == 2 else RULE_3D
+
+
 def default_threshold(dims: int) -> float:
-    """The documented decision threshold for 2D images or 3D volumes."""
-    return THRESHOLD_2D if dims == 2 else THRESHOLD_3D
+    """The documented similarity threshold for 2D images or 3D volumes."""
+    return default_rule(dims).threshold
+
+
+def best_of_query(pairs: np.ndarray, sim: np.ndarray) -> np.ndarray:
+    """Mask of the candidates that are their query image's (column j's) best match."""
+    best = np.zeros(len(pairs), dtype=bool)
+    if len(pairs):
+        order = np.lexsort((-sim, pairs[:, 1]))
+        first = np.r_[True, pairs[order[1:], 1] != pairs[order[:-1], 1]]
+        best[order[first]] = True
+    return best
+
+
+def flag_candidates(
+    pairs: np.ndarray, sim: np.ndarray, contrast: np.ndarray, rule: Rule
+) -> np.ndarray:
+    """Mask of the scored candidates that `rule` flags (best match of their query only)."""
+    sure = sim >= rule.certain
+    stands_out = (sim >= rule.threshold) & (contrast >= rule.min_contrast)
+    return best_of_query(pairs, sim) & (sure | stands_out)
 
 
 def scored_candidates(
@@ -232,15 +278,21 @@ def match_descriptors(
     b: Descriptors | None = None,
     *,
     threshold: float | None = None,
-    min_contrast: float = MIN_CONTRAST,
+    min_contrast: float | None = None,
     neighbours: int = NEIGHBOURS,
 ) -> list[tuple[int, int, float]]:
     """Near-duplicate pairs (index in a, index in b, similarity), sorted; `b` None compares `a`
-    with itself (i < j). A pair is flagged when its similarity is >= `threshold` (None:
-    `THRESHOLD_2D` / `THRESHOLD_3D`) and its contrast >= `min_contrast`."""
-    limit = default_threshold(a.dims) if threshold is None else float(threshold)
+    with itself (i < j). A pair is flagged by the dimension's `Rule` (`RULE_2D` / `RULE_3D`;
+    `threshold` / `min_contrast` replace its fields when given): it is the best match of its
+    image in b and its similarity is >= `certain`, or >= `threshold` with contrast >=
+    `min_contrast`."""
+    rule = default_rule(a.dims)
+    if threshold is not None:
+        rule = Rule(float(threshold), rule.min_contrast, max(rule.certain, float(threshold)))
+    if min_contrast is not None:
+        rule = Rule(rule.threshold, float(min_contrast), rule.certain)
     pairs, sim, contrast = scored_candidates(a, b, neighbours=neighbours)
-    keep = (sim >= limit) & (contrast >= min_contrast)
+    keep = flag_candidates(pairs, sim, contrast, rule)
     found: dict[tuple[int, int], float] = {}
     for (i, j), s in zip(pairs[keep].tolist(), sim[keep].tolist(), strict=True):
         key = (min(i, j), max(i, j)) if b is None else (i, j)
@@ -271,3 +323,19 @@ def find_split_duplicates(
             )
             out.extend(DuplicatePair(first, i, second, j, s) for i, j, s in pairs)
     return out
+
+
+def grayscale_items(images: np.ndarray, spatial_dims: int, n_channels: int = 1) -> np.ndarray:
+    """A dataset split's images as (N, *spatial) float32 for `describe_images`: channels, first
+    (N, C, ...) or last (N, H, W, C), averaged (a CT cohort's window channels are monotone in
+    HU, so their mean keeps the intensity order the descriptor ranks)."""
+    arr = np.asarray(images)
+    if arr.ndim == spatial_dims + 1:
+        return arr.astype(np.float32, copy=False)
+    if arr.ndim != spatial_dims + 2:
+        raise DataError(
+            f"images of shape {arr.shape}: expected (N, *spatial) or one channel axis for"
+            f" {spatial_dims}D items"
+        )
+    axis = 1 if arr.shape[1] == n_channels or arr.shape[-1] != n_channels else -1
+    return arr.mean(axis=axis, dtype=np.float32)

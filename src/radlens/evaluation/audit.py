@@ -8,8 +8,9 @@ that differ only by that normalisation are listed as near-matches. The report st
 patients of each split were compared, or that training ids were not available. Near-duplicate
 images or volumes between every pair of the given image sets (train/val, train/test, val/test;
 `radlens.data.find_split_duplicates`: rank-normalised grids matched over shifts and the
-left-right flip) are listed with both split names, and refused too when `refuse_duplicates` is
-set. Error messages give counts, never patient ids.
+left-right flip) are listed with both split names, with the sizes of each split pair compared
+and its pair count, and refused too when `refuse_duplicates` is set. Error messages give
+counts, never patient ids.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class LeakageReport:
     checked: tuple[str, ...] = ()
     near_matches: list[dict] = field(default_factory=list)
     n_near_matches: int = 0
+    duplicate_comparisons: list[dict] = field(default_factory=list)
+    duplicate_kind: str = "images"
 
     def to_dict(self) -> dict:
         train_eval = [
@@ -80,6 +83,8 @@ class LeakageReport:
             "n_duplicate_pairs": len(self.near_duplicates),
             "duplicate_pairs": [p.to_dict() for p in self.near_duplicates[:MAX_DUPLICATE_PAIRS]],
             "duplicate_threshold": self.duplicate_threshold,
+            "duplicate_kind": self.duplicate_kind,
+            "duplicate_comparisons": self.duplicate_comparisons,
             "checked": list(self.checked),
         }
 
@@ -213,31 +218,55 @@ def _compared_ids(
     return out, sources
 
 
+def _comparisons(given: dict[str, object], pairs: list[DuplicatePair]) -> list[dict]:
+    """One row per split pair compared: its sizes and how many near-duplicate pairs it holds."""
+    names = list(given)
+    return [
+        {
+            "splits": f"{a}/{b}",
+            f"n_{a}": len(given[a]),  # type: ignore[arg-type]
+            f"n_{b}": len(given[b]),  # type: ignore[arg-type]
+            "n_compared": len(given[a]) * len(given[b]),  # type: ignore[arg-type]
+            "n_pairs": sum((p.split_a, p.split_b) == (a, b) for p in pairs),
+        }
+        for k, a in enumerate(names)
+        for b in names[k + 1 :]
+    ]
+
+
+def _kind(given: dict[str, object]) -> str:
+    """'volumes' when the items are 3D (D, H, W), else 'images'."""
+    first = next((v for v in given.values() if len(v)), None)  # type: ignore[arg-type]
+    return "volumes" if first is not None and np.ndim(first[0]) == 3 else "images"
+
+
 def _image_audit(
     split: str, images: dict[str, object], threshold: float | None, refuse: bool
-) -> tuple[list[DuplicatePair], int, str | None]:
-    """(near-duplicate pairs, images compared, what was checked) when two image sets are given."""
+) -> tuple[list[DuplicatePair], int, str | None, list[dict], str]:
+    """(near-duplicate pairs, items compared, what was checked, per split pair counts, 'images'
+    or 'volumes') when two image sets are given."""
     given = {name: imgs for name, imgs in images.items() if imgs is not None}
     if len(given) < 2:
-        return [], 0, None
+        return [], 0, None, [], "images"
+    kind = _kind(given)
     pairs = find_image_duplicates(given, threshold=threshold)
     if pairs:
-        log.warning("leakage audit: %d near-duplicate image pairs", len(pairs))
+        log.warning("leakage audit: %d near-duplicate %s pairs", len(pairs), kind[:-1])
         if refuse:
             first = pairs[0]
             raise EvaluationError(
-                f"leakage: {len(pairs)} near-duplicate image pairs between splits (first:"
+                f"leakage: {len(pairs)} near-duplicate {kind[:-1]} pairs between splits (first:"
                 f" {first.split_a} #{first.index_a} / {first.split_b} #{first.index_b},"
                 f" similarity {first.similarity:.3f}); refusing to evaluate {split}"
             )
     limit = "default" if threshold is None else threshold
-    names = list(given)
-    compared = ", ".join(f"{a}/{b}" for k, a in enumerate(names) for b in names[k + 1 :])
+    rows = _comparisons(given, pairs)
+    compared = ", ".join(r["splits"] for r in rows)
     checked = (
-        f"near-duplicate images ({compared}; shift/flip/intensity-robust correlation,"
+        f"near-duplicate {kind} ({compared}; shift/flip/intensity-robust correlation,"
         f" threshold {limit})"
     )
-    return pairs, sum(len(v) for v in given.values()), checked
+    return pairs, sum(len(v) for v in given.values()), checked, rows, kind  # type: ignore[arg-type]
 
 
 def audit_leakage(
@@ -277,7 +306,7 @@ def audit_leakage(
     matches = near_matches({split: ev_raw, **others}, normalise)
     image_sets = {"train": train_images, "val": val_images if split != "val" else None}
     image_sets[split] = eval_images
-    pairs, n_hashed, images = _image_audit(
+    pairs, n_hashed, images, rows, kind = _image_audit(
         split, image_sets, duplicate_threshold, refuse_duplicates
     )
     if images:
@@ -294,4 +323,6 @@ def audit_leakage(
         checked=tuple(checked),
         near_matches=matches[:MAX_NEAR_MATCHES],
         n_near_matches=len(matches),
+        duplicate_comparisons=rows,
+        duplicate_kind=kind,
     )

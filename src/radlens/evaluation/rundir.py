@@ -24,6 +24,7 @@ from radlens.core import (
     look_up_option,
     read_predictions,
 )
+from radlens.data import grayscale_items
 from radlens.errors import EvaluationError, RadlensError
 from radlens.evaluation.evaluate import EvaluationResult, evaluate_predictions
 from radlens.evaluation.report import write_report
@@ -161,8 +162,17 @@ def build_model_card(run_dir: str | Path, result: EvaluationResult) -> dict:
     }
 
 
-def training_data(run_dir: Path, split: str, *, hash_images: bool = True) -> dict:
-    """Training patients (and 2D images) of the run's dataset, for the leakage audit.
+#: What the audit says when a 3D run's volumes were not compared for near-duplicates.
+VOLUMES_NOT_COMPARED = (
+    "near-duplicate 3D volumes: not compared (opt in with `radlens evaluate --audit-volumes`)"
+)
+
+
+def training_data(
+    run_dir: Path, split: str, *, hash_images: bool = True, volumes: bool = False
+) -> dict:
+    """Training patients (and 2D images or 3D volumes) of the run's dataset, for the leakage
+    audit.
 
     Loads the dataset named by RUN/config.yaml through `radlens.training.sources.load_dataset`.
     When it cannot be loaded, returns {"unavailable": reason} (the audit then covers the table
@@ -185,11 +195,16 @@ def training_data(run_dir: Path, split: str, *, hash_images: bool = True) -> dic
         "class_names": dataset.label_names,
         "sizes": {k: len(v) for k, v in dataset.images.items()},
     }
-    if hash_images and dataset.spatial_dims == 2 and split in dataset.images:
-        out["train_images"] = dataset.images["train"]
-        out["eval_images"] = dataset.images[split]
+    if hash_images and dataset.spatial_dims == 3 and not volumes:
+        out["volumes_not_compared"] = VOLUMES_NOT_COMPARED
+    elif hash_images and split in dataset.images:  # 2D images or 3D volumes (CT cohorts)
+        names = {"train": "train", "eval": split}
         if split == "test" and "val" in dataset.images:
-            out["val_images"] = dataset.images["val"]
+            names["val"] = "val"
+        for key, name in names.items():
+            out[f"{key}_images"] = grayscale_items(
+                dataset.images[name], dataset.spatial_dims, dataset.n_channels
+            )
     return out
 
 
@@ -218,6 +233,7 @@ def evaluate_run_dir(
     seed: int = 0,
     heatmaps_dir: str | Path | None = None,
     audit_data: bool = True,
+    audit_volumes: bool = False,
     write: bool = True,
     repredict: bool = False,
     device: str | None = None,
@@ -232,10 +248,12 @@ def evaluate_run_dir(
     EvaluationError before any work). With `repredict`, `split` is first predicted again from
     checkpoint.pt on `device` (updating metrics.json and predictions.parquet); its
     MedMNIST-evaluator figures land on `result.figures`. With `audit_data`, the run's training
-    data (from config.yaml) joins the leakage audit: patient ids always, 2D images by difference
-    hash. `train_patient_ids`, when given, are the training patients and nothing is loaded
-    (ids only: what a caller that holds the dataset, e.g. the CT demo, passes; with
-    `train_labels`, in the dataset's label layout, the report gives train prevalence too).
+    data (from config.yaml) joins the leakage audit: patient ids always, 2D images or 3D volumes
+    for near-duplicates (volumes only with `audit_volumes`: slow, and phantom near-twins of
+    different patients can be flagged in large cohorts). `train_patient_ids`, when given, are
+    the training patients and nothing is loaded (ids only: what a caller that holds the
+    dataset, e.g. the CT demo, passes; with `train_labels`, in the dataset's label layout, the
+    report gives train prevalence too).
     Thresholds on fewer than `min_val_positives` val positives are flagged or refused
     (`small_val_policy`, see `evaluate_predictions`).
     """
@@ -253,10 +271,11 @@ def evaluate_run_dir(
         if train_labels is not None:
             train["train_cohort"] = {"labels": np.asarray(train_labels, dtype=np.float64)}
     elif audit_data:
-        train = training_data(run_dir, split)
+        train = training_data(run_dir, split, volumes=audit_volumes)
     else:
         train = {"unavailable": "not requested"}
     unavailable = train.pop("unavailable", None)
+    volumes_note = train.pop("volumes_not_compared", None)
     train_cohort = train.pop("train_cohort", None)
     result = evaluate_predictions(
         frame,
@@ -273,6 +292,8 @@ def evaluate_run_dir(
     _add_train_row(result, train_cohort, train.get("train_patient_ids"))
     if unavailable:
         result.leakage["training_data"] = unavailable
+    if volumes_note:
+        result.leakage["checked"] = [*result.leakage.get("checked", []), volumes_note]
     if write:
         atomic_write_text(run_dir / EVALUATION, result.to_json())
         card = build_model_card(run_dir, result)
