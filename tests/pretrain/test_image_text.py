@@ -23,6 +23,7 @@ from radlens.pretrain import (
     load_pairs,
     load_tokenizer,
     pretrain_image_text,
+    train_tokenizer,
 )
 from radlens.pretrain.image_text import pretrain_meta
 from radlens.training.init import init_weights
@@ -59,6 +60,32 @@ def test_tiny_pretrain_lowers_the_loss_and_resumes(cohort, tmp_path) -> None:
     assert loaded.data.size == 32 and loaded.model.config.local
     emb = loaded.model.embed_images(torch.zeros(2, 1, 32, 32))
     assert emb.shape == (2, 32) and torch.allclose(emb.norm(dim=-1), torch.ones(2), atol=1e-4)
+
+
+def test_same_seed_same_run(cohort, tmp_path) -> None:
+    """Two runs with one seed give identical tokenizers, losses and weights (the tokenizer's
+    vocabulary used to depend on hash order, so same-seed runs differed)."""
+    opts = PretrainOptions(epochs=2, batch_size=12, lr=3e-3, seed=5, device="cpu",
+                           precision="32-true", threads=1)  # fmt: skip
+    runs = [pretrain_image_text(cohort, tmp_path / name, data=PairData("image", size=32),
+                                model=TINY, options=opts, vocab_size=150)
+            for name in ("a", "b")]  # fmt: skip
+    assert runs[0].history[0]["train_loss"] > 0
+    strip = [[{k: v for k, v in h.items() if k != "lr"} for h in r.history] for r in runs]
+    assert strip[0] == strip[1]
+    tokens = [(tmp_path / n / "tokenizer.json").read_text() for n in ("a", "b")]
+    assert tokens[0] == tokens[1]
+    weights = [torch.load(tmp_path / n / CHECKPOINT, weights_only=True)["model"] for n in "ab"]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    # train_tokenizer by hand: specials, characters, continuation characters, words by count
+    vocab = train_tokenizer(["b a a", "c a"], vocab_size=100).get_vocab()
+    order = sorted(vocab, key=vocab.get)
+    assert order[5:] == ["a", "b", "c", "##a", "##b", "##c"]  # every word is a character
+    vocab = train_tokenizer(["bb aa aa", "cc aa bb"], vocab_size=100).get_vocab()
+    order = sorted(vocab, key=vocab.get)
+    assert order[-3:] == ["aa", "bb", "cc"]  # counts 3, 2, 1 (ties alphabetical)
+    small = train_tokenizer(["bb aa aa", "cc aa bb"], vocab_size=12).get_vocab()
+    assert "aa" in small and "bb" not in small  # the vocabulary stops at vocab_size
 
 
 def test_global_only_builds_no_local_layers(cohort, tmp_path) -> None:

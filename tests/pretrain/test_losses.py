@@ -37,6 +37,21 @@ def test_info_nce_needs_a_square_matrix() -> None:
         info_nce(torch.zeros(2, 3))
 
 
+def test_info_nce_multi_positive_by_hand() -> None:
+    s = torch.tensor([[1.0, 0.5, -1.0], [0.0, 2.0, 0.3], [0.2, -0.4, 1.5]])
+    pos = torch.tensor([[1, 0, 0], [0, 1, 1], [0, 1, 1]], dtype=torch.bool)  # rows 1, 2 share
+    rows = [_lse(1, 0.5, -1) - 1, _lse(0, 2, 0.3) - _lse(2, 0.3), _lse(0.2, -0.4, 1.5)
+            - _lse(-0.4, 1.5)]  # fmt: skip
+    cols = [_lse(1, 0, 0.2) - 1, _lse(0.5, 2, -0.4) - _lse(2, -0.4), _lse(-1, 0.3, 1.5)
+            - _lse(0.3, 1.5)]  # fmt: skip
+    got = info_nce(s, positives=pos).item()
+    assert got == pytest.approx((sum(rows) / 3 + sum(cols) / 3) / 2, abs=1e-6)
+    # the identity as positives is the plain loss
+    assert info_nce(s, torch.eye(3, dtype=torch.bool)).item() == pytest.approx(info_nce(s).item())
+    with pytest.raises(ConfigError, match="every row"):
+        info_nce(s, torch.zeros(3, 3, dtype=torch.bool))
+
+
 def test_nt_xent_by_hand() -> None:
     # views: a1=(1,0), b1=(0,1); a2=(1,0), b2=(0,1) -> cosines 1 for partners, 0 otherwise
     z1 = torch.tensor([[1.0, 0.0], [0.0, 1.0]])

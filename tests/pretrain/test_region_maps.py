@@ -60,12 +60,14 @@ def _identity(dim: int) -> nn.Linear:
     return lin
 
 
-def _planted(local: bool, hot: tuple[int, int], grid: int = 4) -> tuple[ImageTextModel, int]:
+def _planted(
+    local: bool, hot: tuple[int, int], grid: int = 4, ring: int = 0
+) -> tuple[ImageTextModel, int]:
     """A model whose feature map (grid x grid cells, 128 features) is zero-mean noise except the
     `hot` cell, which holds the sentence's direction; every learned layer between is the
     identity (or a constant sentence vector)."""
     torch.manual_seed(0)
-    model = ImageTextModel(ImageTextConfig(**TINY, local=local)).eval()
+    model = ImageTextModel(ImageTextConfig(**TINY, local=local, ring=ring)).eval()
     dim = model.image.features
     u = nn.functional.normalize(torch.randn(dim), dim=0)
     fmap = torch.randn(1, dim, grid, grid) * 0.05
@@ -102,6 +104,17 @@ def test_planted_region_gets_the_peak(tokenizer, local, method, hot) -> None:
     assert heat[hot[0] * cell + 4, hot[1] * cell + 4] > 0.9
     far = (0 if hot[0] > 1 else 31, 0 if hot[1] > 1 else 31)
     assert heat[far] < 0.3
+
+
+@pytest.mark.parametrize("method", ["attention", "cosine"])
+def test_border_ring_never_holds_the_peak(tokenizer, method) -> None:
+    model, _ = _planted(True, (3, 0), ring=1)  # the sentence's cell is on the frame
+    image = np.zeros((1, 32, 32), np.uint8)
+    raw = sentence_region_map(model, image, TEXTS[0], tokenizer=tokenizer, method=method,
+                              scale=False)  # fmt: skip
+    y, x = np.unravel_index(np.argmax(raw), raw.shape)
+    assert 8 <= y < 24 and 8 <= x < 24  # inside the inner 2 x 2 cells
+    assert raw[28, 4] == pytest.approx(raw[8:24, 8:24].min(), abs=0.05)  # ring: lowest inner
 
 
 def test_maps_follow_input_resolution_2d_and_3d(tokenizer) -> None:

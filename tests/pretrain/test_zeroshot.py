@@ -35,6 +35,11 @@ def test_default_prompts_and_label_prompts() -> None:
     assert "pleural effusion" in pos and "no pleural effusion" in neg
     pos, neg = label_prompts("pleural_effusion@left_pleura", vocab, prompts)
     assert "left pleura pleural effusion" in pos and "no pleural effusion" in neg
+    # report-style phrases of the YAML replace the vocabulary's name and synonym
+    pos, neg = label_prompts("cardiomegaly", vocab, prompts)
+    assert "enlarged cardiac silhouette" in pos and "no enlarged cardiac silhouette" in neg
+    pos, _ = label_prompts("pneumothorax", vocab, prompts)
+    assert pos == ["pneumothorax", "there is pneumothorax", "pneumothorax is present"]
     with pytest.raises(ConfigError, match="did you mean 'pneumothorax'"):
         label_prompts("pneumothorx", vocab, prompts)
     with pytest.raises(ConfigError, match="location of label"):
@@ -53,6 +58,14 @@ def test_default_prompts_and_label_prompts() -> None:
         ),
         ("positive: ['{finding}']\nnegative: ['no {finding}']\nnegatve: []\n", "did you mean"),
         ("positive: ['{finding} {0}']\nnegative: ['no {finding}']\n", "bad placeholder"),
+        (
+            "positive: ['{finding}']\nnegative: ['no {finding}']\nphrases: [a]\n",
+            r"key 'phrases': expected a mapping",
+        ),
+        (
+            "positive: ['{finding}']\nnegative: ['no {finding}']\nphrases: {edema: []}\n",
+            r"'edema': \[\]; expected a mapping of finding id",
+        ),
         ("- just a list\n", "expected a mapping"),
         ("positive: [unclosed\n", "not valid YAML"),
     ],

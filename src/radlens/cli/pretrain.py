@@ -103,6 +103,11 @@ def image_text_cmd(
     local: bool = typer.Option(True, "--local/--no-local", help="Local sentence-region loss."),
     top_k: int = typer.Option(8, "--top-k", help="Salient regions kept per image (local)."),
     local_weight: float = typer.Option(1.0, "--local-weight", help="Weight of the local loss."),
+    ring: int = typer.Option(1, "--ring", help="Border feature cells the local branch skips."),
+    sentences: bool = typer.Option(
+        True, "--sentences/--whole-report", help="Global loss per report sentence (or report)."
+    ),
+    augment: bool = typer.Option(True, "--augment/--no-augment", help="Crop/shift/contrast."),
     embed_dim: int = typer.Option(128, "--embed-dim", help="Joint embedding width."),
     text_width: int = typer.Option(128, "--text-width", help="Text transformer width."),
     text_layers: int = typer.Option(2, "--text-layers", help="Text transformer layers."),
@@ -128,7 +133,8 @@ def image_text_cmd(
     config = ImageTextConfig(
         model=model, small_input=not imagenet_stem, text_width=text_width,
         text_layers=text_layers, max_len=max_len, embed_dim=embed_dim, local=local,
-        local_weight=local_weight, top_k=top_k,
+        local_weight=local_weight, top_k=top_k, ring=ring, sentence_level=sentences,
+        augment=augment,
     )  # fmt: skip
     result = pretrain_image_text(
         cohort, out, data=_data(image_column, report_column, size, shape, window, seed),

@@ -19,8 +19,8 @@ from radlens.models import build_model, resolve_model_name
 __all__ = ["ENCODERS", "ENCODER_PREFIX", "ImageEncoder", "ProjectionHead"]
 
 #: models whose feature map the encoder can take (MONAI ResNet / DenseNet families); "resnet_mini"
-#: (MONAI ResNet, one basic block per stage, 16-32-64-128 channels) is a CPU smoke-test backbone
-#: that no `radlens train` model matches
+#: (MONAI ResNet, one basic block per stage, 16-32-64-128 channels, no max pool: output stride 8,
+#: or 16 with small_input=False) is a small CPU backbone that no `radlens train` model matches
 ENCODERS = ("resnet18", "resnet50", "densenet121", "resnet18_3d", "resnet50_3d", "resnet_mini")
 MINI = "resnet_mini"
 #: prefix of the backbone's tensors in a pretraining model's state dict (`--init` strips it)
@@ -77,7 +77,7 @@ def _mini(spatial_dims: int, in_channels: int, small_input: bool) -> ResNet:
         block="basic", layers=[1, 1, 1, 1], block_inplanes=[16, 32, 64, 128],
         spatial_dims=spatial_dims, n_input_channels=in_channels,
         conv1_t_size=3 if small_input else 7, conv1_t_stride=1 if small_input else 2,
-        no_max_pool=small_input, num_classes=1,
+        no_max_pool=True, num_classes=1,
     )  # fmt: skip
 
 

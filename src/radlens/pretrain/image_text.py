@@ -18,6 +18,7 @@ import torch
 
 from radlens.core import CHECKPOINT, LAST
 from radlens.errors import ConfigError, ModelError
+from radlens.pretrain.batches import SentenceBank, augment_images
 from radlens.pretrain.image import ENCODER_PREFIX
 from radlens.pretrain.loop import PretrainOptions, PretrainResult, fit
 from radlens.pretrain.model import ImageTextConfig, ImageTextModel
@@ -61,13 +62,21 @@ class PairData:
 
 
 class PairObjective:
-    """Image–text losses over device-resident images and pre-tokenised reports."""
+    """Image–text losses over device-resident images and pre-tokenised reports; with a
+    `SentenceBank` per part, the global loss takes the reports' sentences one by one, and with
+    `augment` training images are augmented (`radlens.pretrain.batches`)."""
 
-    def __init__(self, parts: dict[str, tuple[torch.Tensor, TextBatch]]) -> None:
+    def __init__(
+        self, parts: dict[str, tuple[torch.Tensor, TextBatch]],
+        banks: dict[str, SentenceBank] | None = None, augment: bool = False,
+    ) -> None:  # fmt: skip
         self.parts = parts
+        self.banks = banks or {}
+        self.augment = augment
 
     def to(self, device: torch.device) -> None:
         self.parts = {k: (x.to(device), t.to(device)) for k, (x, t) in self.parts.items()}
+        self.banks = {k: b.to(device) for k, b in self.banks.items()}
 
     def n_rows(self, part: str) -> int:
         return len(self.parts[part][0]) if part in self.parts else 0
@@ -78,7 +87,13 @@ class PairObjective:
         width = int(batch.mask.sum(1).max())  # drop columns that are padding in every row
         batch = TextBatch(batch.ids[:, :width], batch.mask[:, :width],
                           batch.sentence[:, :width], batch.n_sentences)  # fmt: skip
-        return model(normalise(images[idx]), batch)
+        x = normalise(images[idx])
+        if self.augment and gen is not None and part == "train":
+            x = augment_images(x, gen)
+        if part not in self.banks:
+            return model(x, batch)
+        sentences, positives = self.banks[part].draw(idx)
+        return model(x, batch, sentences, positives)
 
 
 def pretrain_meta(kind: str, model_config: dict[str, Any], extra: dict[str, Any]) -> dict:
@@ -136,13 +151,19 @@ def pretrain_image_text(
     parts = {"train": (pairs.images[train], text.take(torch.from_numpy(train)))}
     if len(val) >= 2:
         parts["val"] = (pairs.images[val], text.take(torch.from_numpy(val)))
+    banks = {}
+    if config.sentence_level:
+        bank = SentenceBank.build(tokenizer, pairs.texts, max_len=config.max_len,
+                                  max_sentences=config.max_sentences)  # fmt: skip
+        banks = {k: bank.take(torch.from_numpy(rows)) for k, rows in
+                 (("train", train), ("val", val)) if k in parts}  # fmt: skip
     torch.manual_seed(options.seed)
     net = ImageTextModel(config)
     data_dict = {**asdict(data), "shape": list(data.shape), "cohort": str(cohort)}
     meta = pretrain_meta("image-text", config.to_dict(), {"data": data_dict})
     logger.info("image-text pretraining: %d train / %d val pairs, %s, local=%s",
                 len(train), len(val), config.model, config.local)  # fmt: skip
-    return fit(out, net, PairObjective(parts), meta, options)
+    return fit(out, net, PairObjective(parts, banks, config.augment), meta, options)
 
 
 @dataclass

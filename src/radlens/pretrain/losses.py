@@ -27,13 +27,26 @@ from radlens.errors import ConfigError
 __all__ = ["LocalAlignment", "LogitScale", "info_nce", "nt_xent"]
 
 
-def info_nce(logits: torch.Tensor) -> torch.Tensor:
-    """Symmetric InfoNCE of an (N, N) logit matrix whose diagonal holds the positive pairs:
-    (CE(rows -> diagonal) + CE(columns -> diagonal)) / 2."""
-    if logits.ndim != 2 or logits.shape[0] != logits.shape[1]:
+def info_nce(logits: torch.Tensor, positives: torch.Tensor | None = None) -> torch.Tensor:
+    """Symmetric InfoNCE of an (N, M) logit matrix: (CE(rows) + CE(columns)) / 2.
+
+    Without `positives` the matrix is square and its diagonal holds the positive pairs. With
+    `positives` (N, M bool, a True on the diagonal of a square matrix or at least one in every
+    row and column) each row's target is all of its positives at once:
+    -log(sum_pos exp(l) / sum_all exp(l)), and the same down the columns (the multi-positive
+    form, for texts shared by several images such as "No pneumothorax.")."""
+    if logits.ndim != 2 or (positives is None and logits.shape[0] != logits.shape[1]):
         raise ConfigError(f"info_nce: expected a square matrix, got {tuple(logits.shape)}")
-    target = torch.arange(logits.shape[0], device=logits.device)
-    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
+    if positives is None:
+        target = torch.arange(logits.shape[0], device=logits.device)
+        return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
+    if positives.shape != logits.shape or not (positives.any(0).all() and positives.any(1).all()):
+        raise ConfigError("info_nce: positives must match the logits and mark one in every row"
+                          " and column")  # fmt: skip
+    masked = logits.masked_fill(~positives, float("-inf"))
+    rows = (logits.logsumexp(1) - masked.logsumexp(1)).mean()
+    cols = (logits.logsumexp(0) - masked.logsumexp(0)).mean()
+    return (rows + cols) / 2
 
 
 def nt_xent(
@@ -80,11 +93,16 @@ class LocalAlignment(nn.Module):
         self.out = nn.Linear(dim, dim)
         self.scale = LogitScale(temperature)
 
-    def select_regions(self, regions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def select_regions(
+        self, regions: torch.Tensor, valid: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, R, D) regions -> the top-k (B, k, D), weighted by their sigmoid saliency, and the
-        indices kept (B, k)."""
+        indices kept (B, k); `valid` (R,) bool: the only regions that may be kept."""
         score = self.select(regions).squeeze(-1)  # (B, R)
         k = min(self.top_k, regions.shape[1])
+        if valid is not None:
+            score = score.masked_fill(~valid, float("-inf"))
+            k = min(k, int(valid.sum()))
         top, idx = score.topk(k, dim=1)
         kept = regions.gather(1, idx.unsqueeze(-1).expand(-1, -1, regions.shape[-1]))
         return kept * torch.sigmoid(top).unsqueeze(-1), idx
@@ -101,21 +119,24 @@ class LocalAlignment(nn.Module):
         return ctx, att
 
     def similarity(
-        self, sentences: torch.Tensor, sent_mask: torch.Tensor, regions: torch.Tensor
-    ) -> torch.Tensor:
+        self, sentences: torch.Tensor, sent_mask: torch.Tensor, regions: torch.Tensor,
+        valid: torch.Tensor | None = None,
+    ) -> torch.Tensor:  # fmt: skip
         """Report i – image j local similarity (B, B'): mean over report i's real sentences of
         cos(sentence, its context in image j)."""
-        kept, _ = self.select_regions(regions)
+        kept, _ = self.select_regions(regions, valid)
         ctx, _ = self.attend(sentences, kept)
         cos = F.cosine_similarity(sentences.unsqueeze(1), ctx, dim=-1)  # (B, B', S)
         w = sent_mask.to(cos.dtype).unsqueeze(1)
         return (cos * w).sum(-1) / w.sum(-1).clamp_min(1.0)
 
     def forward(
-        self, sentences: torch.Tensor, sent_mask: torch.Tensor, regions: torch.Tensor
-    ) -> torch.Tensor:
+        self, sentences: torch.Tensor, sent_mask: torch.Tensor, regions: torch.Tensor,
+        valid: torch.Tensor | None = None,
+    ) -> torch.Tensor:  # fmt: skip
         """The sentence–region contrastive loss of a batch of pairs (report i with image i).
-        Padded sentences are replaced by zeros first, so nothing of theirs flows anywhere."""
+        Padded sentences are replaced by zeros first, so nothing of theirs flows anywhere;
+        `valid` (R,): the regions that may be selected (the others never are)."""
         sentences = sentences * sent_mask.unsqueeze(-1).to(sentences.dtype)
-        sim = self.similarity(sentences, sent_mask, regions)
+        sim = self.similarity(sentences, sent_mask, regions, valid)
         return info_nce(sim.t() * self.scale())  # rows: images, columns: reports

@@ -4,6 +4,7 @@ into one space + `LocalAlignment`). ``local=False`` builds no local layers at al
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -14,7 +15,17 @@ from radlens.pretrain.image import ImageEncoder, ProjectionHead
 from radlens.pretrain.losses import LocalAlignment, LogitScale, info_nce
 from radlens.pretrain.text import TextBatch, TextEncoder
 
-__all__ = ["ImageTextConfig", "ImageTextModel"]
+__all__ = ["ImageTextConfig", "ImageTextModel", "inner_cells"]
+
+
+def inner_cells(spatial: Sequence[int], ring: int) -> torch.Tensor:
+    """Which cells of a feature map of shape `spatial` lie `ring` or more cells inside its border
+    (flattened, bool (R,)); all of them when a side is too short (<= 2 * ring) or ring is 0."""
+    keep = torch.ones(*spatial, dtype=torch.bool)
+    if ring > 0 and min(spatial) > 2 * ring:
+        keep = torch.zeros(*spatial, dtype=torch.bool)
+        keep[tuple(slice(ring, n - ring) for n in spatial)] = True
+    return keep.flatten()
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,13 @@ class ImageTextConfig:
     local_weight: float = 1.0
     top_k: int = 8
     temperature: float = 0.07
+    #: feature-map cells at the border left out of the local branch (when every side > 2 ring),
+    #: so sentence maps cannot lock on to the image frame
+    ring: int = 1
+    #: global loss against each sentence of the reports on its own (False: the whole report)
+    sentence_level: bool = True
+    #: random crop / shift / rotation / contrast of training images (never a flip)
+    augment: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -73,17 +91,28 @@ class ImageTextModel(nn.Module):
         """L2-normalised global text embeddings (B, D)."""
         return self.text_proj(self.text(text)[1])
 
-    def forward(self, images: torch.Tensor, text: TextBatch) -> dict[str, torch.Tensor]:
-        """Losses of a batch of pairs: "global", "local" (when built) and their sum "loss"."""
+    def forward(
+        self, images: torch.Tensor, text: TextBatch, sentences: TextBatch | None = None,
+        positives: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:  # fmt: skip
+        """Losses of a batch of pairs: "global", "local" (when built) and their sum "loss".
+        With `sentences` (those of the batch's reports) the global loss contrasts the images
+        with them (`positives`: which image goes with which sentence, see `info_nce`), else
+        with the whole reports; the local loss always uses every sentence of the reports."""
         fmap, pooled = self.image(images)
-        _, report, sentences, sent_mask = self.text(text, self.config.max_sentences)
         img = self.image_proj(pooled)
-        txt = self.text_proj(report)
-        out = {"global": info_nce(img @ txt.t() * self.scale())}
+        if sentences is not None:
+            txt = self.embed_texts(sentences)
+            out = {"global": info_nce(img @ txt.t() * self.scale(), positives)}
+        if sentences is None or self.config.local:
+            _, report, sents, sent_mask = self.text(text, self.config.max_sentences)
+        if sentences is None:
+            out = {"global": info_nce(img @ self.text_proj(report).t() * self.scale())}
         loss = out["global"]
         if self.config.local:
-            sent = F.normalize(self.sentence_proj(sentences), dim=-1)
-            out["local"] = self.local(sent, sent_mask, self.regions(fmap))
+            sent = F.normalize(self.sentence_proj(sents), dim=-1)
+            inner = inner_cells(fmap.shape[2:], self.config.ring).to(fmap.device)
+            out["local"] = self.local(sent, sent_mask, self.regions(fmap), inner)
             loss = loss + self.config.local_weight * out["local"]
         out["loss"] = loss
         return out

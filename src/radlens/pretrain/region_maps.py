@@ -10,7 +10,8 @@ of the encoder's feature map gets a similarity with the sentence; the map is ups
   not applied, so every region gets a value). Method ``"attention"`` (default): the cross-modal
   interaction layer's attention logit q(sentence)·k(region)/sqrt(d) — where the sentence looks;
   ``"cosine"``: cos(sentence, out(value(region))) — how well the sentence would match if it
-  attended to that region alone (the local loss's similarity, per region).
+  attended to that region alone (the local loss's similarity, per region). Cells of the border
+  ring that training leaves out (`ImageTextConfig.ring`) get the lowest inner value.
 - A global-only model: the global projection head applied to each cell (dense CLIP features)
   against the global text embedding of the sentence, by cosine (``"cosine"`` is the only method).
 
@@ -32,7 +33,7 @@ from radlens.data.radiographs import read_radiograph, resize_image
 from radlens.data.volumes import load_volume, preprocess_volume
 from radlens.errors import ConfigError, DataError
 from radlens.pretrain.image_text import ImageTextRun
-from radlens.pretrain.model import ImageTextModel
+from radlens.pretrain.model import ImageTextModel, inner_cells
 from radlens.pretrain.pairs import RADIOGRAPH_SUFFIXES
 from radlens.pretrain.text import encode_reports
 from radlens.training import normalise
@@ -102,6 +103,10 @@ def _region_scores(model: ImageTextModel, fmap: torch.Tensor, emb: torch.Tensor,
     else:
         ctx = F.normalize(local.out(local.value(regions)), dim=-1)
         scores = emb @ ctx.t()
+    inner = inner_cells(spatial, model.config.ring)  # the border cells training never selects
+    if not inner.all():
+        low = scores.masked_fill(~inner, float("inf")).amin(1, keepdim=True)
+        scores = torch.where(inner, scores, low)
     return scores.reshape(len(emb), *spatial)
 
 

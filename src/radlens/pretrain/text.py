@@ -13,12 +13,13 @@ embedding is the mean of its tokens. Padding is masked everywhere: the transform
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
 from torch import nn
 
 from radlens.errors import ConfigError, DataError
@@ -70,15 +71,32 @@ def report_sentences(text: str) -> list[tuple[int, int]]:
 
 
 def train_tokenizer(texts: Iterable[str], *, vocab_size: int = 2000, min_frequency: int = 1):
-    """A lower-casing WordPiece tokenizer (BERT-style pre-tokenisation) trained on `texts`."""
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    """A lower-casing WordPiece tokenizer (BERT-style pre-tokenisation) whose vocabulary is built
+    deterministically from `texts`: the special tokens, every character seen (word-initial and
+    ``##`` continuation, so any word of those characters is encodable), then whole words by
+    descending count (ties alphabetical, count >= `min_frequency`) up to `vocab_size`.
+
+    The same texts always give the same ids, in any process (the `tokenizers` WordPiece trainer
+    breaks ties between equally frequent merges differently from run to run, which made
+    same-seed pretraining runs differ)."""
+    tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(SPECIAL_TOKENS)},
+                                     unk_token="[UNK]"))  # fmt: skip
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=list(SPECIAL_TOKENS)
-    )
-    tok.train_from_iterator(list(texts), trainer=trainer)
+    counts: Counter[str] = Counter()
+    for text in texts:
+        words = tok.pre_tokenizer.pre_tokenize_str(tok.normalizer.normalize_str(text))
+        counts.update(w for w, _ in words)
+    chars = sorted({c for w in counts for c in w})
+    vocab = [*SPECIAL_TOKENS, *chars, *(f"##{c}" for c in chars)]
+    seen = set(vocab)
+    for word, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        if len(vocab) >= vocab_size or n < min_frequency:
+            break
+        if word not in seen:
+            vocab.append(word)
+    tok.model = models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]")
     return tok
 
 

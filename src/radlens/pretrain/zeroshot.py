@@ -1,8 +1,10 @@
 """`radlens zeroshot`: score findings without labels, from an image–text run.
 
-Prompts per label come from the vocabulary (the finding's name and first synonym; a location's
-name for "finding@location" labels) put into the templates of a YAML file (`prompts.yaml` in this
-package by default; keys ``positive``, ``negative`` and optionally ``located``). Each side's prompt
+Prompts per label come from the YAML file's ``phrases`` for the finding (report-style wording,
+e.g. "enlarged cardiac silhouette"), else the vocabulary (the finding's name and first synonym),
+with a location's name for "finding@location" labels, put into the templates of the YAML file
+(`prompts.yaml` in this package by default; keys ``positive``, ``negative`` and optionally
+``located`` and ``phrases``). Each side's prompt
 embeddings are averaged (CLIP's prompt ensembling) and the score is the softmax of the image's
 similarity to the positive side against the negative side. Targets are the cohort's ``true:<id>``
 columns where it has them, else the labeler's labels of its reports (uncertain = unknown). The
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +38,7 @@ __all__ = ["DEFAULT_PROMPTS", "Prompts", "ZeroShotResult", "label_prompts", "loa
 logger = logging.getLogger(__name__)
 DEFAULT_PROMPTS = Path(__file__).with_name("prompts.yaml")
 SUMMARY = "zeroshot.json"
+KEYS = ("positive", "negative", "located", "phrases")
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class Prompts:
     positive: tuple[str, ...]
     negative: tuple[str, ...]
     located: tuple[str, ...]
+    phrases: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _templates(raw: dict, key: str, path: Path, needs: Sequence[str], required: bool):
@@ -75,15 +79,28 @@ def load_prompts(path: str | Path | None = None) -> Prompts:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping with keys positive, negative, located")
-    unknown = set(raw) - {"positive", "negative", "located"}
+    unknown = set(raw) - set(KEYS)
     if unknown:
-        key = sorted(unknown)[0]
-        look_up_option(key, ("positive", "negative", "located"), what=f"{path}: key")
+        look_up_option(sorted(unknown)[0], KEYS, what=f"{path}: key")
     return Prompts(
         positive=_templates(raw, "positive", path, ("finding",), True),
         negative=_templates(raw, "negative", path, ("finding",), True),
         located=_templates(raw, "located", path, ("finding", "location"), False),
+        phrases=_phrases(raw.get("phrases"), path),
     )
+
+
+def _phrases(value: object, path: Path) -> dict[str, tuple[str, ...]]:
+    if value is None:
+        return {}
+    expected = "a mapping of finding id -> a non-empty list of phrases"
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: key 'phrases': expected {expected}, got {value!r}")
+    for finding, items in value.items():
+        if (not isinstance(items, list) or not items
+                or not all(isinstance(x, str) and x.strip() for x in items)):  # fmt: skip
+            raise ConfigError(f"{path}: key 'phrases': {finding!r}: {items!r}; expected {expected}")
+    return {str(k): tuple(v) for k, v in value.items()}
 
 
 def label_prompts(label: str, vocab, prompts: Prompts) -> tuple[list[str], list[str]]:
@@ -92,7 +109,8 @@ def label_prompts(label: str, vocab, prompts: Prompts) -> tuple[list[str], list[
     abn = vocab.abnormalities.get(finding)
     if abn is None:
         look_up_option(finding, vocab.abnormalities, what=f"finding of label {label!r}")
-    phrases = list(dict.fromkeys([abn.name.lower(), *abn.synonyms[:1]]))
+    phrases = list(prompts.phrases.get(finding)
+                   or dict.fromkeys([abn.name.lower(), *abn.synonyms[:1]]))  # fmt: skip
     negative = [t.format(finding=p) for t in prompts.negative for p in phrases]
     if location:
         loc = vocab.locations.get(location)

@@ -1,0 +1,127 @@
+"""What one image–text training step sees: one sentence per report (sentence-level contrast) and
+augmented images.
+
+- `SentenceBank`: every kept sentence of every report (`report_sentences`), tokenised alone, so
+  the text side of the global loss is a sentence, as zero-shot prompts are (ConVIRT / CheXzero
+  contrast images with a sentence or the impression, not with a whole report). A step
+  contrasts the batch's images with all the sentences of their reports; a sentence is a
+  positive for every image in the batch whose report holds the same sentence (case and spacing
+  ignored), so "No pneumothorax." of one study is not a negative for another study whose
+  report says it too.
+- `augment_images`: random zoom-in crop, shift and small rotation (one affine warp, border
+  padding) and contrast / brightness, per image, from a seeded generator. Never a horizontal
+  flip: left and right carry meaning in radiology reports.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from radlens.pretrain.text import TextBatch, encode_reports, report_sentences
+
+__all__ = ["AUGMENT", "SentenceBank", "augment_images", "sentence_key"]
+
+#: augmentation ranges: zoom (side of the crop as a fraction of the image), shift (fraction of
+#: the image side), rotation (degrees), contrast factor, brightness offset (in [-1, 1] units)
+AUGMENT = {"zoom": (0.8, 1.0), "shift": 0.06, "degrees": 5.0, "contrast": (0.8, 1.2),
+           "brightness": 0.1}  # fmt: skip
+
+
+def sentence_key(sentence: str) -> str:
+    """A sentence as compared across reports: lower case, single spaces, no final period."""
+    return re.sub(r"\s+", " ", sentence.lower()).strip().rstrip(".").strip()
+
+
+@dataclass
+class SentenceBank:
+    """All sentences (one `TextBatch` row each), where each report's sentences start and how
+    many it has, each sentence's key id, and which keys each report holds (N, K)."""
+
+    text: TextBatch
+    start: torch.Tensor
+    count: torch.Tensor
+    key: torch.Tensor
+    holds: torch.Tensor
+
+    @classmethod
+    def build(cls, tokenizer, reports: Sequence[str], *, max_len: int, max_sentences: int):
+        """Split every report into sentences (a report without any: the whole text)."""
+        flat, start, count, keys = [], [], [], []
+        for text in reports:
+            spans = report_sentences(text)[:max_sentences]
+            sentences = [text[a:b] for a, b in spans] or [text]
+            start.append(len(flat))
+            count.append(len(sentences))
+            flat.extend(sentences)
+        ids: dict[str, int] = {}
+        keys = [ids.setdefault(sentence_key(s), len(ids)) for s in flat]
+        holds = torch.zeros(len(reports), len(ids), dtype=torch.bool)
+        for row, (a, n) in enumerate(zip(start, count, strict=True)):
+            holds[row, keys[a : a + n]] = True
+        return cls(
+            encode_reports(tokenizer, flat, max_len=max_len, max_sentences=1),
+            torch.tensor(start), torch.tensor(count), torch.tensor(keys), holds,
+        )  # fmt: skip
+
+    def to(self, device: torch.device) -> SentenceBank:
+        return SentenceBank(self.text.to(device), self.start.to(device), self.count.to(device),
+                            self.key.to(device), self.holds.to(device))  # fmt: skip
+
+    def take(self, rows: torch.Tensor) -> SentenceBank:
+        """The bank of some reports only (their sentences keep their key ids)."""
+        rows = rows.to(self.start.device)
+        pairs = zip(self.start[rows].tolist(), self.count[rows].tolist(), strict=True)
+        parts = [torch.arange(a, a + n) for a, n in pairs]
+        flat = torch.cat(parts).to(self.start.device)
+        count = self.count[rows]
+        start = torch.cumsum(count, 0) - count
+        return SentenceBank(self.text.take(flat), start, count, self.key[flat], self.holds[rows])
+
+    def draw(self, idx: torch.Tensor):
+        """Every sentence of reports `idx` (T in all) as a trimmed `TextBatch`, and the (B, T)
+        positives: image i with sentence t when report i holds sentence t's key."""
+        pairs = zip(self.start[idx].tolist(), self.count[idx].tolist(), strict=True)
+        pick = torch.cat([torch.arange(a, a + n) for a, n in pairs]).to(idx.device)
+        batch = self.text.take(pick)
+        width = int(batch.mask.sum(1).max())
+        batch = TextBatch(batch.ids[:, :width], batch.mask[:, :width],
+                          batch.sentence[:, :width], batch.n_sentences)  # fmt: skip
+        return batch, self.holds[idx][:, self.key[pick]]
+
+
+def augment_images(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Per image of a float (B, C, H, W) batch in [-1, 1]: a random zoom-in crop, shift and
+    rotation (bilinear, border padding) and a contrast / brightness change. No flips. Volumes
+    (B, C, D, H, W) get the contrast / brightness change only."""
+    b = images.shape[0]
+
+    def uniform(lo: float, hi: float) -> torch.Tensor:
+        u = torch.rand(b, generator=gen, device=gen.device).to(images.device)
+        return lo + (hi - lo) * u
+
+    out = images
+    if images.ndim == 4:
+        out = _warp(images, uniform)
+    contrast = uniform(*AUGMENT["contrast"]).view(b, *[1] * (images.ndim - 1))
+    brightness = uniform(-AUGMENT["brightness"], AUGMENT["brightness"]).view(
+        b, *[1] * (images.ndim - 1)
+    )
+    mean = out.mean(dim=tuple(range(1, images.ndim)), keepdim=True)
+    return ((out - mean) * contrast + mean + brightness).clamp(-1.0, 1.0)
+
+
+def _warp(images: torch.Tensor, uniform) -> torch.Tensor:
+    zoom = uniform(*AUGMENT["zoom"])
+    angle = uniform(-AUGMENT["degrees"], AUGMENT["degrees"]) * math.pi / 180
+    shift = AUGMENT["shift"] * 2  # grid coordinates span [-1, 1]
+    tx, ty = uniform(-shift, shift), uniform(-shift, shift)
+    cos, sin = torch.cos(angle) * zoom, torch.sin(angle) * zoom
+    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
+    grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
