@@ -262,6 +262,7 @@ def _metrics_head(ds: ArrayDataset, task: Task, config: TrainConfig) -> dict[str
         ),
         "label_names": list(task.label_names),
         "model": config.model,
+        **({"label_subset": ds.extra["label_subset"]} if "label_subset" in ds.extra else {}),
     }
 
 

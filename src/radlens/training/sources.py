@@ -18,6 +18,7 @@ from radlens.data.medmnist import dataset_names, load_medmnist
 from radlens.data.radiographs import load_image_folder
 from radlens.training.config import TrainConfig
 from radlens.training.device import images_to_tensor, intensity_mapping
+from radlens.training.label_fraction import apply_label_fraction
 
 __all__ = ["CT_ORIENTATION", "data_source", "load_dataset", "run_plan"]
 
@@ -27,7 +28,12 @@ CT_ORIENTATION = "SPL"
 
 def load_dataset(config: TrainConfig) -> ArrayDataset:
     """The dataset the config names: a MedMNIST dataset, a folder of radiographs or a chest-CT
-    cohort (its reports labelled by the labeler, split by patient exactly as in training)."""
+    cohort (its reports labelled by the labeler, split by patient exactly as in training); with
+    ``label_fraction`` < 1, its training split cut to that patient-level label subset."""
+    return apply_label_fraction(_load_source(config), config.label_fraction, config.seed)
+
+
+def _load_source(config: TrainConfig) -> ArrayDataset:
     config.check_source()
     if config.cohort:
         options: dict[str, Any] = {
@@ -61,6 +67,7 @@ def load_dataset(config: TrainConfig) -> ArrayDataset:
         size=config.image_size,
         seed=config.seed,
         site_column=config.site_column,
+        split_column=config.split_column,
     )
 
 
