@@ -187,3 +187,21 @@ def test_train_reads_an_imported_cohort_with_its_vocabulary_and_cache(
     assert set(ds.label_names) <= set(load_vocabulary("chest_xr").abnormalities)
     assert "lung_lesion" in ds.label_names  # chest_xr's name for the nodule and the mass
     assert all(ds.images[s].max() == 0 for s in ds.splits)  # read from the import's cache
+
+
+def test_follow_up_and_covariate_columns_are_kept_for_the_survival_task(
+    tmp_path: Path, studies: Path
+) -> None:
+    table = pd.read_csv(studies, dtype=str, keep_default_na=False).iloc[:6]
+    table["time"] = ["12.5", "3", "40", "7.25", "18", "30"]
+    table["event"] = ["1", "0", "0", "1", "1", "0"]
+    table["age"] = ["61", "54", "70", "48", "48", "66"]
+    table.to_csv(studies.parent / "follow_up.csv", index=False)
+    out = tmp_path / "follow_up"
+    imported = import_cohort(studies.parent / "follow_up.csv", out, COLUMNS, rules=RULES)
+    written = pd.read_csv(out / "cohort.csv", dtype=str, keep_default_na=False)
+    assert written["time"].tolist() == table["time"].tolist()
+    assert written["event"].tolist() == table["event"].tolist()
+    assert written["age"].tolist() == table["age"].tolist()
+    assert "sex" not in written.columns  # only the columns the user gave
+    assert len(imported.table) == 6

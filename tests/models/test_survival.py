@@ -74,3 +74,31 @@ def test_discretise_times_and_bad_inputs() -> None:
         discrete_time_loss(torch.zeros(1, 3), torch.tensor([3]), torch.tensor([1]))
     with pytest.raises(ModelError, match="logits"):
         discrete_time_loss(torch.zeros(3), torch.tensor([0]), torch.tensor([1]))
+
+
+def test_survival_net_concatenates_image_features_and_covariates() -> None:
+    from torch import nn
+
+    from radlens.models import SurvivalNet
+
+    net = SurvivalNet(nn.Flatten(), n_features=2, n_covariates=1, n_outputs=1)
+    with torch.no_grad():
+        net.head.weight.copy_(torch.tensor([[1.0, 2.0, 3.0]]))
+        net.head.bias.zero_()
+    x = torch.tensor([[1.0, 1.0], [0.0, 2.0]])
+    out = net(x, torch.tensor([[1.0], [-1.0]]))
+    assert out[:, 0].tolist() == [1 + 2 + 3, 4 - 3]
+    with pytest.raises(ModelError, match=r"expects covariates \(2, 1\); got None"):
+        net(x)
+
+
+def test_discrete_survival_and_risk_by_hand() -> None:
+    from radlens.models import discrete_risk, discrete_survival
+
+    # hazards 0.5, 0.5 -> S = 0.5, 0.25; intervals (0, 2], (2, 5]: RMST = 2 * 1 + 3 * 0.5 = 3.5
+    logits = torch.tensor([[0.0, 0.0], [-30.0, -30.0]])
+    surv = discrete_survival(logits)
+    torch.testing.assert_close(surv[0], torch.tensor([0.5, 0.25]))
+    risk = discrete_risk(surv, [2.0, 5.0])
+    assert risk[0].item() == pytest.approx(-3.5)
+    assert risk[1].item() == pytest.approx(-5.0, abs=1e-6)  # no hazard: survives throughout

@@ -129,6 +129,11 @@ def _read_studies(path: Path, columns: ImportColumns) -> pd.DataFrame:
     return table
 
 
+#: Columns copied unchanged into the cohort table when present: follow-up for the survival task
+#: (`radlens train --task survival`) and its usual covariates.
+PASSTHROUGH_COLUMNS = ("time", "event", "age", "sex")
+
+
 def _cell(record: dict, column: str | None) -> str:
     return str(record.get(column, "") or "").strip() if column else ""
 
@@ -209,6 +214,7 @@ def _import_row(
         "nifti_path": target.as_posix(), "dicom_dir": "" if _is_nifti(path) else str(path),
         "series_uid": uid, "site": _cell(record, cols.site), "split": split, "source_row": n,
     }  # fmt: skip
+    row.update({c: record[c] for c in PASSTHROUGH_COLUMNS if c in record})
     return row, None
 
 

@@ -10,6 +10,12 @@
   log h_k, a censoring log(1 - h_k) (censored subjects are taken to survive the interval they
   are censored in). The loss is the negative log-likelihood averaged over subjects.
 - `discretise_times`: interval index of each time for the interval edges `cuts`.
+- `SurvivalNet`: an image encoder (any classifier of the factory, its outputs taken as image
+  features) and tabular covariates concatenated into one linear head: 1 output (the Cox log
+  relative hazard) or K (discrete-time hazard logits, one per interval).
+- `discrete_survival` / `discrete_risk`: survival curve S(t_k) = prod_{j<=k} (1 - h_j) of hazard
+  logits, and one risk score per subject from it (the negative restricted mean survival time
+  over the intervals: higher risk, shorter expected survival).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from radlens.errors import ModelError
 
@@ -77,3 +84,46 @@ def discrete_time_loss(
     seen = (steps <= idx[:, None]).to(logits.dtype)  # intervals each subject was observed in
     bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
     return (bce * seen).sum(dim=1).mean()
+
+
+class SurvivalNet(nn.Module):
+    """Image features (`encoder`: (B, C, ...) -> (B, n_features)) and covariates (B, n_cov)
+    -> one linear head with `n_outputs` (1: Cox log hazard; K: discrete-time hazard logits)."""
+
+    def __init__(
+        self, encoder: nn.Module, n_features: int, n_covariates: int, n_outputs: int
+    ) -> None:
+        super().__init__()
+        if n_features < 1 or n_covariates < 0 or n_outputs < 1:
+            raise ModelError(
+                f"SurvivalNet needs n_features >= 1, n_covariates >= 0, n_outputs >= 1; got "
+                f"{n_features}, {n_covariates}, {n_outputs}"
+            )
+        self.encoder = encoder
+        self.n_covariates = n_covariates
+        self.head = nn.Linear(n_features + n_covariates, n_outputs)
+
+    def forward(self, x: torch.Tensor, covariates: torch.Tensor | None = None) -> torch.Tensor:
+        features = self.encoder(x)
+        if self.n_covariates:
+            if covariates is None or covariates.shape != (len(x), self.n_covariates):
+                got = None if covariates is None else tuple(covariates.shape)
+                raise ModelError(
+                    f"SurvivalNet expects covariates ({len(x)}, {self.n_covariates}); got {got}"
+                )
+            features = torch.cat([features, covariates.to(features.dtype)], dim=1)
+        return self.head(features)
+
+
+def discrete_survival(logits: torch.Tensor) -> torch.Tensor:
+    """S(end of interval k) = prod_{j <= k} (1 - sigmoid(logit_j)) of hazard logits (N, K)."""
+    return torch.cumprod(1.0 - torch.sigmoid(logits.float()), dim=1)
+
+
+def discrete_risk(survival: torch.Tensor, cuts: Sequence[float]) -> torch.Tensor:
+    """Negative restricted mean survival over the intervals (0, cuts[0]], ..., of curves (N, K)
+    (the step function: S(t) is 1 in the first interval, S(cut_k) after cut_k)."""
+    edges = torch.as_tensor(np.r_[0.0, np.asarray(cuts, dtype=np.float64)], dtype=survival.dtype)
+    widths = torch.diff(edges)
+    before = torch.cat([torch.ones_like(survival[:, :1]), survival[:, :-1]], dim=1)
+    return -(before * widths[None, :]).sum(dim=1)
