@@ -4,9 +4,9 @@ Usage: .venv/bin/python benchmarks/seg_smoke.py [--patients 24] [--shape 48,96,9
        [--spacing 5,3.5,3.5] [--patch 32,64,64] [--model unet_lite] [--epochs 8] [--seed 11]
 
 Synthesises `--patients` phantom patients (NIfTI, grid `--shape` over the phantom's 320 x 336 x
-336 mm field of view), trains `radlens train --task segmentation` (lesion-weighted patches,
-Dice + cross-entropy, model selected on val mean Dice) at `--spacing` for `--epochs` on the CPU,
-and evaluates the test split (patient splits by `assign_splits(seed 0)`): per-finding Dice,
+336 mm field of view), trains `radlens train --task segmentation` (class-balanced patches,
+batch Dice + weighted BCE, model selected on val mean Dice) at `--spacing` for `--epochs` on the
+CPU, and evaluates the test split (patient splits by `assign_splits(seed 0)`): per-finding Dice,
 HD95, surface Dice and lesion-wise figures with patient-bootstrap CIs, and the FROC score for the
 focal findings. This is a SMOKE figure (minutes of CPU on a few dozen studies), not the issue's
 targets: it shows that the pipeline learns, nothing about how well a full run does. Prints JSON and

@@ -19,6 +19,7 @@ from radlens.training import (
     predict_volume,
     train_segmentation,
 )
+from radlens.training.segmentation import seg_loss
 from tests._support.seg_cohort import write_sphere_cohort
 
 
@@ -94,3 +95,45 @@ def test_a_short_run_writes_its_plan_checkpoint_and_metrics(tmp_path: Path, patc
     assert metrics["splits"]["train"]["n_studies"] == 2 and result.best_epoch in (1, 2)
     run = load_segmentation_run(out)
     assert run.findings == ("nodule", "mass") and run.windows == ((-1000.0, 400.0),)
+
+
+def test_seg_loss_penalises_lesions_predicted_on_background_in_every_channel():
+    # MONAI DiceCELoss(sigmoid=True) on several channels takes a softmax cross-entropy, which is
+    # 0 on voxels whose targets are all 0: "lesion everywhere" cost nothing there. seg_loss's BCE
+    # term costs log(1 + e^5) per voxel and channel (no lesion voxel: pos_weight not used).
+    logits = torch.full((2, 3, 4, 4, 4), 5.0)
+    target = torch.zeros_like(logits)
+    bce = float(np.log1p(np.exp(5.0)))
+    dice_empty = 1.0 - 1e-5 / (2 * 64 * float(torch.sigmoid(torch.tensor(5.0))) + 1e-5)
+    assert float(seg_loss()(logits, target)) == pytest.approx(bce + dice_empty, rel=1e-5)
+    # a lesion voxel predicted as such: its BCE is weighted by pos_weight
+    target[0, 0, 0, 0, 0] = 1.0
+    one = seg_loss(pos_weight=1.0)(logits, target)
+    ten = seg_loss(pos_weight=10.0)(logits, target)
+    n = logits.numel()
+    assert float(ten - one) == pytest.approx(9 * float(np.log1p(np.exp(-5.0))) / n, rel=1e-3)
+
+
+def test_a_tiny_run_lowers_the_loss_and_segments_bright_spheres(tmp_path: Path):
+    write_sphere_cohort(tmp_path / "cohort", n_studies=8)
+    config = make_config(
+        {
+            "task": "segmentation",
+            "cohort": str(tmp_path / "cohort"),
+            "model": "unet_lite",
+            "spacing": "4,2,2",
+            "patch": "8,16,16",
+            "epochs": 16,
+            "batch_size": 4,
+            "lr": 0.01,
+            "out": str(tmp_path / "run"),
+            "cohort_windows": "-1000:400",
+            "threads": 1,
+            "precision": "32-true",
+        }
+    )
+    history = train_segmentation(config).metrics["history"]
+    losses = [h["loss"] for h in history]
+    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
+    # chance: predicting every voxel gives Dice 2p / (1 + p), p the lesion share (< 0.03 here)
+    assert history[-1]["val_dice"]["mass"] > 0.5

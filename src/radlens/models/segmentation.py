@@ -47,8 +47,9 @@ def segmentation_network(
     out_channels: int,
     width: int = 16,
 ) -> nn.Module:
-    """A MONAI UNet (4 levels, 2 residual units each) or SegResNet with `width` first-level
-    channels; 2D networks come wrapped in `SliceWise` (they take volumes)."""
+    """A MONAI UNet (4 levels, one residual unit each, instance norm: patches come in small
+    batches) or SegResNet with `width` first-level channels; 2D networks come wrapped in
+    `SliceWise` (they take volumes)."""
     if family not in SEGMENTATION_FAMILIES:
         raise ModelError(
             f"unknown segmentation family {family!r}; expected {SEGMENTATION_FAMILIES}"
@@ -62,7 +63,8 @@ def segmentation_network(
             out_channels=out_channels,
             channels=(width, 2 * width, 4 * width, 8 * width),
             strides=(2, 2, 2),
-            num_res_units=2,
+            num_res_units=1,
+            norm="instance",
         )
     else:
         net = SegResNet(

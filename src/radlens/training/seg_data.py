@@ -15,9 +15,11 @@ Image and masks are then reoriented to SPL and resampled to the run's `spacing` 
 `radlens.data.volumes.preprocess_volume`; a mask voxel is in the lesion when its interpolated
 value is >= 0.5. Intensity: one channel per HU window (lo, hi) -> [0, 1], clipped.
 
-Training patches (`patch_loader`): MONAI `RandCropByPosNegLabeld` centres `POS`:`NEG` of the
-`SAMPLES_PER_VOLUME` patches of a volume on a lesion voxel (any finding), the rest anywhere in
-the volume, so small lesions are seen although they fill a tiny share of the volume.
+Training patches (`patch_loader`): MONAI `RandCropByLabelClassesd`, class-balanced over the
+findings: each of the `SAMPLES_PER_VOLUME` patches of a volume is centred on a voxel of one class
+drawn with weight `BACKGROUND_WEIGHT` for "no finding" and 1 for each finding present in the
+volume, so a 5 mm nodule is seen as often as the effusion beside it (a lesion-vs-background draw
+on the union would centre patches on the large findings in proportion to their voxels).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 from monai.data import DataLoader, Dataset
-from monai.transforms import Compose, DeleteItemsd, RandCropByPosNegLabeld, SpatialPadd
+from monai.transforms import Compose, DeleteItemsd, RandCropByLabelClassesd, SpatialPadd
 
 from radlens.data import (
     DEMO_WINDOWS,
@@ -44,9 +46,8 @@ from radlens.data.volumes import Volume, check_alignment, load_volume, preproces
 from radlens.errors import ConfigError, DataError
 
 __all__ = [
+    "BACKGROUND_WEIGHT",
     "MASK_PREFIX",
-    "NEG",
-    "POS",
     "SAMPLES_PER_VOLUME",
     "SegCase",
     "SegTable",
@@ -58,7 +59,7 @@ __all__ = [
 ]
 
 MASK_PREFIX = "mask_path:"
-POS, NEG, SAMPLES_PER_VOLUME = 3, 1, 4
+BACKGROUND_WEIGHT, SAMPLES_PER_VOLUME = 1.0, 4
 SPLITS = ("train", "val", "test")
 _IMAGE_COLUMNS = ("image_path", "nifti_path", "dicom_dir")
 
@@ -208,28 +209,31 @@ def load_seg_cases(
 def patch_loader(
     cases: Sequence[SegCase], patch: Sequence[int], *, batch_size: int, seed: int
 ) -> DataLoader:
-    """Shuffled lesion-weighted patches (`SAMPLES_PER_VOLUME` per volume per epoch, `POS`:`NEG`
-    centred on lesion voxels:anywhere), volumes smaller than `patch` zero-padded first."""
+    """Shuffled class-balanced patches (`SAMPLES_PER_VOLUME` per volume per epoch, centred as the
+    module says), volumes smaller than `patch` zero-padded first."""
     if not cases:
         raise DataError("no training studies: the train split is empty")
     size = tuple(int(p) for p in patch)
-    data = [
-        {"image": c.image, "label": c.label, "fg": c.label.any(axis=0, keepdims=True)}
-        for c in cases
-    ]
+    n_findings = int(cases[0].label.shape[0])
+    data = []
+    for c in cases:
+        lesion = c.label > 0
+        classes = np.concatenate([~lesion.any(axis=0, keepdims=True), lesion]).astype(np.uint8)
+        data.append({"image": c.image, "label": c.label, "classes": classes})
     transform = Compose(
         [
-            SpatialPadd(keys=["image", "label", "fg"], spatial_size=size, mode="constant"),
-            RandCropByPosNegLabeld(
+            SpatialPadd(keys=["image", "label", "classes"], spatial_size=size, mode="constant"),
+            RandCropByLabelClassesd(
                 keys=["image", "label"],
-                label_key="fg",
+                label_key="classes",
                 spatial_size=size,
-                pos=POS,
-                neg=NEG,
+                ratios=[BACKGROUND_WEIGHT] + [1.0] * n_findings,
+                num_classes=n_findings + 1,
                 num_samples=SAMPLES_PER_VOLUME,
                 allow_smaller=True,
+                warn=False,  # a finding absent from a volume: its weight is 0 there
             ),
-            DeleteItemsd(keys=["fg"]),  # the uncropped lesion map: not part of a patch
+            DeleteItemsd(keys=["classes"]),  # the uncropped class map: not part of a patch
         ]
     )
     transform.set_random_state(seed=seed)

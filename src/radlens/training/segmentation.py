@@ -1,9 +1,15 @@
 """`radlens train --task segmentation`: a MONAI UNet / SegResNet on per-finding masks.
 
-Recipe: lesion-weighted patches (`radlens.training.seg_data.patch_loader`), Dice + cross-entropy
-(MONAI `DiceCELoss`, sigmoid: one independent channel per finding, findings may overlap), Adam
-with the run's `lr`, model selected on the validation mean Dice (per finding over its studies,
-then over findings; the last epoch when there is no validation split). Inference
+Recipe (`seg_loss`): class-balanced patches (`radlens.training.seg_data.patch_loader`), one
+sigmoid channel per finding (findings may overlap), loss = batch Dice (MONAI `DiceLoss`, sums over
+the whole batch, so a finding absent from one patch does not count as a perfect or failed Dice)
++ binary cross-entropy with `POS_WEIGHT` on lesion voxels. Not MONAI `DiceCELoss`: with sigmoid
+and several channels its cross-entropy term is a softmax over the findings, which is zero on
+every background voxel, so nothing taught "no lesion here" and the model did not learn. AdamW
+with the run's `lr` on a one-cycle schedule, bf16 autocast where the CPU/GPU has it natively;
+validation mean Dice (per finding over its studies, then over findings) at `VAL_POINTS` evenly
+spaced epochs and the last one selects the model (the last epoch when there is no val split).
+Inference
 (`predict_volume`) is MONAI `sliding_window_inference` with the training patch as window,
 `OVERLAP` and constant blending, on volumes at the run's `spacing`.
 
@@ -26,7 +32,7 @@ import numpy as np
 import torch
 import yaml
 from monai.inferers import sliding_window_inference
-from monai.losses import DiceCELoss
+from monai.losses import DiceLoss
 from monai.metrics import DiceMetric
 from torch import nn
 
@@ -43,20 +49,26 @@ from radlens.data import DEMO_WINDOWS
 from radlens.errors import ConfigError, ModelError
 from radlens.models import SliceWise, build_model, is_segmentation_model
 from radlens.training.config import TrainConfig, make_config
+from radlens.training.loop import bf16_native
 from radlens.training.seg_data import SegCase, load_seg_cases, patch_loader, read_seg_table
 
 __all__ = [
     "OVERLAP",
+    "POS_WEIGHT",
+    "VAL_POINTS",
     "SegRun",
     "SegTrainResult",
     "load_segmentation_run",
     "predict_volume",
+    "seg_loss",
     "segmentation_model",
     "train_segmentation",
 ]
 
 logger = logging.getLogger(__name__)
 OVERLAP = 0.25
+POS_WEIGHT = 10.0  # BCE weight of a lesion voxel (lesions fill < 1% of a patch)
+VAL_POINTS = 4  # validation passes per run (sliding-window inference costs more than an epoch)
 SEG_TASK = "segmentation"
 DEFAULT_MODEL = "unet"
 
@@ -172,20 +184,48 @@ def _plan(config: TrainConfig, findings, windows) -> RunPlan:
     )  # fmt: skip
 
 
-def _epoch(model, loader, loss_fn, optimiser, device) -> float:
+def seg_loss(pos_weight: float = POS_WEIGHT):
+    """loss(logits, target) of (B, F, ...) tensors: batch Dice over sigmoid channels + BCE with
+    `pos_weight` on lesion voxels (the module says why not `DiceCELoss`)."""
+    dice = DiceLoss(sigmoid=True, batch=True)
+
+    def loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
+        weight = torch.full((logits.shape[1],) + (1,) * (logits.ndim - 2), float(pos_weight))
+        bce = nn.functional.binary_cross_entropy_with_logits(
+            logits, target, pos_weight=weight.to(logits.device)
+        )
+        return dice(logits, target) + bce
+
+    return loss
+
+
+def _epoch(model, loader, loss_fn, optimiser, schedule, device, bf16: bool) -> float:
     model.train()
     total, n = 0.0, 0
-    with warnings.catch_warnings():  # a study without lesions: MONAI notes "Num foregrounds 0"
-        warnings.filterwarnings("ignore", message="Num foregrounds 0")
-        for batch in loader:
-            x = batch["image"].as_tensor().float().to(device)
-            y = batch["label"].as_tensor().float().to(device)
-            optimiser.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x), y)
-            loss.backward()
-            optimiser.step()
-            total, n = total + float(loss.detach()) * len(x), n + len(x)
+    for batch in loader:
+        x = batch["image"].as_tensor().float().to(device)
+        y = batch["label"].as_tensor().float().to(device)
+        optimiser.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = model(x)
+        loss = loss_fn(logits, y)
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        total, n = total + float(loss.detach()) * len(x), n + len(x)
     return total / max(n, 1)
+
+
+def _use_bf16(config: TrainConfig, device: torch.device) -> bool:
+    if config.precision == "auto":
+        return bf16_native(device.type == "cuda")
+    return config.precision == "bf16-mixed"
+
+
+def _val_epochs(epochs: int) -> set[int]:
+    """The `VAL_POINTS` evenly spaced epochs (always the last) that run validation."""
+    return {max(1, round(epochs * k / VAL_POINTS)) for k in range(1, VAL_POINTS + 1)}
 
 
 def _split_counts(cases: Sequence[SegCase]) -> dict[str, dict[str, int]]:
@@ -218,12 +258,18 @@ def train_segmentation(config: TrainConfig, *, resume: bool = False) -> SegTrain
     device = _device(config)
     model = segmentation_model(config, len(windows), len(seg.findings)).to(device)
     loader = patch_loader(train_cases, config.patch, batch_size=config.batch_size, seed=config.seed)
-    loss_fn = DiceCELoss(sigmoid=True)
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimiser = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, max_lr=config.lr, total_steps=config.epochs * len(loader), pct_start=0.1
+    )
+    bf16, val_at = _use_bf16(config, device), _val_epochs(config.epochs)
     history, best, best_epoch, start = [], -np.inf, 0, time.perf_counter()
     for epoch in range(1, config.epochs + 1):
-        loss = _epoch(model, loader, loss_fn, optimiser, device)
-        dice = _val_dice(model, val_cases, config.patch, device) if val_cases else []
+        loss = _epoch(model, loader, seg_loss(), optimiser, schedule, device, bf16)
+        validate = val_cases and epoch in val_at
+        dice = _val_dice(model, val_cases, config.patch, device) if validate else []
         score = float(np.nanmean(dice)) if dice and not np.isnan(dice).all() else -np.inf
         per_finding = dict(zip(seg.findings, dice, strict=True)) if dice else {}
         history.append({"epoch": epoch, "loss": loss, "val_dice": per_finding})
