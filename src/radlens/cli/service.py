@@ -21,6 +21,18 @@ def serve_cmd(
     dicom_port: int | None = typer.Option(None, help="DICOM port [RADLENS_DICOM_PORT, 11112]."),
     ae_title: str | None = typer.Option(None, help="DICOM AE title [RADLENS_AE_TITLE]."),
     model_run: Path | None = typer.Option(None, help="Run directory to score with."),
+    seg_run: Path | None = typer.Option(
+        None,
+        "--seg-run",
+        help="Segmentation run (radlens train --task segmentation): lesion candidates, contours "
+        "and measured sizes in the draft [RADLENS_SEG_RUN].",
+    ),
+    text_run: Path | None = typer.Option(
+        None,
+        "--text-run",
+        help="3D image-text run (radlens pretrain image-text): the viewer's 'show where: "
+        "<sentence>' maps [RADLENS_TEXT_RUN].",
+    ),
     service_dir: Path | None = typer.Option(None, help="Data dir [RADLENS_SERVICE_DIR]."),
     demo: int | None = typer.Option(None, help="Seed N synthetic patients into an empty store."),
     send_results: str | None = typer.Option(
@@ -40,6 +52,8 @@ def serve_cmd(
         dicom_port=dicom_port,
         ae_title=ae_title,
         model_run=model_run,
+        seg_run=seg_run,
+        text_run=text_run,
         service_dir=service_dir,
         demo_patients=demo,
         send_results=send_results,

@@ -1,4 +1,6 @@
-"""Deployment: score new inputs with a trained run (`predict`) and export it (TorchScript, ONNX)."""
+"""Deployment: score new inputs with a trained run (`predict`) and export it (TorchScript, ONNX);
+lesion candidates of a study from a segmentation run (`SegmentationScorer`) and sentence maps of
+an image-text run (`TextMapper`, `write_text_map_gallery`)."""
 
 from radlens.deploy.export import (
     EXPORT_FORMATS,
@@ -8,8 +10,10 @@ from radlens.deploy.export import (
     sidecar_path,
 )
 from radlens.deploy.inputs import PredictInput, collect_inputs
+from radlens.deploy.lesions import LesionResult, SegmentationScorer, StudyLesion
 from radlens.deploy.predictor import Predictor
 from radlens.deploy.scoring import OUTPUT_SUFFIXES, STAGES, check_output, predict, write_table
+from radlens.deploy.text_maps import TextMapper, write_text_map_gallery
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -17,12 +21,17 @@ __all__ = [
     "STAGES",
     "TOLERANCE",
     "ExportResult",
+    "LesionResult",
     "PredictInput",
     "Predictor",
+    "SegmentationScorer",
+    "StudyLesion",
+    "TextMapper",
     "check_output",
     "collect_inputs",
     "export_run",
     "predict",
     "sidecar_path",
     "write_table",
+    "write_text_map_gallery",
 ]

@@ -26,6 +26,7 @@ from radlens.evaluation import plots
 from radlens.evaluation.evaluate import EvaluationResult
 from radlens.evaluation.model_card import card_view
 from radlens.evaluation.report_rows import cohort_table, fmt, label_rows, threshold_rows
+from radlens.evaluation.text_map_section import text_map_section
 from radlens.evaluation.tripod import checklist, participant_flow
 
 log = logging.getLogger(__name__)
@@ -165,9 +166,14 @@ def _present_sections(result: EvaluationResult, gallery: dict, figures: dict) ->
 
 
 def render_report(
-    result: EvaluationResult, *, model_card: dict, heatmaps_dir: Path | None = None, title=None
+    result: EvaluationResult,
+    *,
+    model_card: dict,
+    heatmaps_dir: Path | None = None,
+    title=None,
+    text_maps: dict | None = None,
 ) -> str:
-    """The report page as one HTML string."""
+    """The report page as one HTML string (`text_maps`: `text_map_section`'s content)."""
     ps = result.data
     if ps is None:
         raise EvaluationError("this EvaluationResult has no data arrays; evaluate it again")
@@ -221,6 +227,7 @@ def render_report(
         temperature=result.temperature,
         leakage=result.leakage,
         gallery=gallery,
+        text_maps=text_maps,
         card=card_view(model_card, result),
         fmt=fmt,
     )
@@ -240,7 +247,10 @@ def write_report(
     if heatmaps_dir is None and (run_dir / "heatmaps").is_dir():
         heatmaps_dir = run_dir / "heatmaps"
     html = render_report(
-        result, model_card=model_card, heatmaps_dir=Path(heatmaps_dir) if heatmaps_dir else None
+        result,
+        model_card=model_card,
+        heatmaps_dir=Path(heatmaps_dir) if heatmaps_dir else None,
+        text_maps=text_map_section(run_dir),
     )
     out = run_dir / REPORT
     atomic_write_text(out, html)

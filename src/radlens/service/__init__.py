@@ -11,7 +11,9 @@ PNGs), `auth` (tokens, roles), `access` (who is calling, role dependencies), `ro
 API's routers), `pages` (login, worklist and viewer pages), `app` (FastAPI factory, `serve`);
 results back to the PACS: `results_codes` + `results_dicom` (highdicom SR TID 1500 + Grad-CAM
 Parametric Maps), `send_results` (C-STORE them after scoring), `fhir` (read-only FHIR R4 views);
-pulling: `dicom_address` (AE@HOST:PORT), `pacs_pull` (C-FIND + C-GET/C-MOVE, DICOMweb).
+pulling: `dicom_address` (AE@HOST:PORT), `pacs_pull` (C-FIND + C-GET/C-MOVE, DICOMweb);
+viewer extras: `lesions` (the segmentation run's candidates stored with the scores), `text_maps`
+(sentence maps of an image-text run), `viewer_routes` (their JSON and PNG routes).
 """
 
 from radlens.service.app import Seeder, serve

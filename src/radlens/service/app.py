@@ -22,6 +22,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from radlens import __version__
+from radlens.deploy import SegmentationScorer, TextMapper
 from radlens.errors import DataError, RadlensError
 from radlens.service import worklist as wl
 from radlens.service.access import make_access
@@ -30,7 +31,7 @@ from radlens.service.dicom_address import parse_dicom_address
 from radlens.service.dicom_node import DicomNode
 from radlens.service.fhir import fhir_router
 from radlens.service.files import FileStore, sweep_leftovers
-from radlens.service.imaging import ImageService
+from radlens.service.imaging import ImageService, LesionImages
 from radlens.service.pages import auth_error_response, pages_router, static_files
 from radlens.service.routes import api_routers
 from radlens.service.scoring import Scorer, load_scorer
@@ -38,7 +39,9 @@ from radlens.service.send_results import ResultSender
 from radlens.service.sessions import SessionCookies, session_key
 from radlens.service.settings import Settings
 from radlens.service.store import Database, utcnow
+from radlens.service.text_maps import StudyTextMaps
 from radlens.service.uploads import UploadLimits
+from radlens.service.viewer_routes import lesions_router, text_maps_router
 from radlens.service.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -58,12 +61,35 @@ class Services:
     worker: Worker | None = None
     node: DicomNode | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # `--seg-run`: lesion candidates at scoring time (None: the viewer says there are none)
+    segmenter: SegmentationScorer | None = None
+    text_mapper: TextMapper | None = None  # `--text-run`: the viewer's sentence maps
+    lesion_images: LesionImages = field(init=False)
+    text_maps: StudyTextMaps = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lesion_images = LesionImages(self.db, self.files)
+        self.text_maps = StudyTextMaps(self.images, self.text_mapper)
 
     @classmethod
     def build(cls, settings: Settings, *, loader: Callable | None = None) -> Services:
+        """The services of `settings`; a segmentation or image-text run they name is loaded
+        first, so a missing or unfit one stops the start with its reason (ModelError)."""
+        segmenter = (
+            SegmentationScorer(settings.seg_run, threshold=settings.seg_threshold)
+            if settings.seg_run is not None
+            else None
+        )
+        mapper = TextMapper(settings.text_run) if settings.text_run is not None else None
         db = Database(settings.resolved_database_url)
         files = FileStore(settings.resolved_storage_dir)
-        return cls(settings, db, files, ImageService(db, files, loader=loader))
+        images = ImageService(db, files, loader=loader)
+        return cls(settings, db, files, images, segmenter=segmenter, text_mapper=mapper)
+
+    @property
+    def features(self) -> dict[str, bool]:
+        """What the viewer can show besides slices and heatmaps."""
+        return {"segmentation": self.segmenter is not None, "text_maps": self.text_maps.configured}
 
     @property
     def limits(self) -> UploadLimits:
@@ -130,6 +156,7 @@ class Services:
                 loader=self.images.loader,
                 fitness=s.fitness_in_force(),
                 on_scored=self.result_sender(),
+                segmenter=self.segmenter,
             )
             self.worker.start()
             self._resend_unsent()
@@ -227,8 +254,11 @@ def create_app(
     for router in api_routers(services, access):
         app.include_router(router)
     app.include_router(fhir_router(services.db, access))
+    seg = services.segmenter is not None
+    app.include_router(lesions_router(services.db, services.lesion_images, seg, access))
+    app.include_router(text_maps_router(services.text_maps, access))
     app.mount("/static", static_files(), name="static")
-    app.include_router(pages_router(services.db, sessions, access.viewer))
+    app.include_router(pages_router(services.db, sessions, access.viewer, services.features))
     return app
 
 

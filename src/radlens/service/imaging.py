@@ -1,4 +1,5 @@
-"""Axial slice PNGs with window presets, and heatmap overlay PNGs, for the viewer."""
+"""Axial slice PNGs with window presets, heatmap overlay PNGs and lesion contour PNGs (the
+segmentation run's candidates, `LesionImages`), for the viewer."""
 
 from __future__ import annotations
 
@@ -17,10 +18,13 @@ from radlens.core import look_up_option
 from radlens.errors import ServiceError
 from radlens.explain import heat_rgba
 from radlens.service.files import FileStore
-from radlens.service.store import Database, Heatmap
+from radlens.service.store import Database, Heatmap, LesionMask
 from radlens.service.worker import default_loader, materialise_series
 from radlens.service.worklist import NotFoundError, get_visible_study
 
+#: contour colour of the viewer's lesion overlay (and of the selected candidate)
+CONTOUR_RGBA = (0, 230, 118, 255)
+SELECTED_RGBA = (255, 214, 0, 255)
 WINDOWS: dict[str, tuple[float, float]] = {  # name: (centre, width) in HU
     "lung": (-600.0, 1500.0),
     "mediastinum": (40.0, 400.0),
@@ -147,3 +151,63 @@ class ImageService:
                 )
             )
         return png_bytes(overlay_rgba(plane))
+
+
+def outline(plane: np.ndarray) -> np.ndarray:
+    """Boolean boundary pixels of a label plane: labelled pixels with a 4-neighbour of another
+    label (or the plane's edge)."""
+    padded = np.pad(plane, 1, mode="constant")
+    centre = padded[1:-1, 1:-1]
+    edge = np.zeros(plane.shape, dtype=bool)
+    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        neighbour = padded[1 + dy : padded.shape[0] - 1 + dy, 1 + dx : padded.shape[1] - 1 + dx]
+        edge |= neighbour != centre
+    return edge & (plane > 0)
+
+
+class LesionImages:
+    """Contour overlays of a study's lesion label volume (a small LRU cache of loaded blobs)."""
+
+    def __init__(self, db: Database, files: FileStore, *, cache_size: int = 8) -> None:
+        self.db, self.files, self.cache_size = db, files, cache_size
+        self._cache: OrderedDict[str, tuple[np.ndarray, np.ndarray, tuple]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _labels(self, study_id: int) -> tuple[np.ndarray, np.ndarray, tuple] | None:
+        with self.db.session() as session:
+            get_visible_study(session, study_id)
+            sha = session.scalar(select(LesionMask.sha256).where(LesionMask.study_id == study_id))
+        if sha is None:
+            return None
+        with self._lock:
+            if sha in self._cache:
+                self._cache.move_to_end(sha)
+                return self._cache[sha]
+        with np.load(io.BytesIO(self.files.read_bytes(sha))) as npz:
+            entry = (npz["labels"], npz["offset"], tuple(int(n) for n in npz["shape"]))
+        with self._lock:
+            self._cache[sha] = entry
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return entry
+
+    def contour_png(self, study_id: int, z: int, selected: int | None = None) -> bytes:
+        """RGBA PNG of slice `z`: candidate outlines (the `selected` label in its own colour),
+        transparent elsewhere; the study's slice size."""
+        stored = self._labels(study_id)
+        if stored is None:
+            raise NotFoundError(f"study {study_id} has no lesion candidates")
+        labels, offset, shape = stored
+        if not 0 <= z < shape[0]:
+            raise NotFoundError(f"slice {z} out of range; the volume has slices 0..{shape[0] - 1}")
+        plane = np.zeros(shape[1:], dtype=labels.dtype)
+        k = z - int(offset[0])
+        if 0 <= k < labels.shape[0]:
+            y0, x0 = int(offset[1]), int(offset[2])
+            plane[y0 : y0 + labels.shape[1], x0 : x0 + labels.shape[2]] = labels[k]
+        rgba = np.zeros((*shape[1:], 4), dtype=np.uint8)
+        edge = outline(plane)
+        rgba[edge] = CONTOUR_RGBA
+        if selected is not None:
+            rgba[edge & (plane == selected)] = SELECTED_RGBA
+        return png_bytes(rgba)

@@ -16,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 from radlens import __version__
 from radlens.service.access import COOKIE, Dependency
 from radlens.service.auth import AuthError, Principal, authenticate
+from radlens.service.lesions import study_lesions
 from radlens.service.sessions import SessionCookies
 from radlens.service.store import Database
 from radlens.service.worklist import study_detail
@@ -58,14 +59,30 @@ def logout() -> Response:
     return response
 
 
-def study_page(db: Database, request: Request, study_id: int, user: Principal) -> Response:
+def study_page(
+    db: Database,
+    request: Request,
+    study_id: int,
+    user: Principal,
+    features: dict[str, bool] | None = None,
+) -> Response:
+    """The viewer: slices, heatmaps, findings, report; with `features` "segmentation" the
+    lesion candidates (contours, slice links), with "text_maps" the sentence-map box."""
     study = study_detail(db, study_id, user)
     can_edit = user.role.value in ("radiologist", "admin")
-    context = {"user": user, "study": study, "version": __version__, "can_edit": can_edit}
+    context = {
+        "user": user, "study": study, "version": __version__, "can_edit": can_edit,
+        "features": dict(features or {}), "lesions": study_lesions(db, study_id),
+    }  # fmt: skip
     return templates.TemplateResponse(request, "study.html", context)
 
 
-def pages_router(db: Database, sessions: SessionCookies, viewer: Dependency) -> APIRouter:
+def pages_router(
+    db: Database,
+    sessions: SessionCookies,
+    viewer: Dependency,
+    features: dict[str, bool] | None = None,
+) -> APIRouter:
     """The HTML routes: /login, /logout, / (worklist) and /view/{study_id}."""
     router = APIRouter(include_in_schema=False)
 
@@ -87,6 +104,6 @@ def pages_router(db: Database, sessions: SessionCookies, viewer: Dependency) -> 
 
     @router.get("/view/{study_id}", response_class=HTMLResponse)
     def view(request: Request, study_id: int, user: Principal = Depends(viewer)) -> Response:
-        return study_page(db, request, study_id, user)
+        return study_page(db, request, study_id, user, features)
 
     return router

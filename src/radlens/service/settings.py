@@ -48,6 +48,11 @@ class Settings(BaseModel):
     worker_poll_s: float = Field(1.0, gt=0.0)
     claim_lease_s: float = Field(900.0, gt=0.0)
     model_run: Path | None = None  # run directory for ModelScorer
+    # a `radlens train --task segmentation` run: lesion candidates + contours (empty: none)
+    seg_run: Path | None = None
+    seg_threshold: float = Field(0.5, gt=0.0, lt=1.0)  # candidate voxels: probability >= this
+    # a 3D `radlens pretrain image-text` run: the viewer's "show where: <sentence>" maps
+    text_run: Path | None = None
     scorer: str = ""  # "package.module:factory" building a Scorer; overrides model_run
     finding_threshold: float = Field(0.5, gt=0.0, lt=1.0)
     # >0: `radlens serve` seeds this many synthetic patients into an empty store (the demo)

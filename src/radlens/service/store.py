@@ -195,6 +195,36 @@ class Heatmap(Base):
     sha256: Mapped[str] = mapped_column(String(64))  # .npy blob, float16 (Z, Y, X) in [0, 1]
 
 
+class Lesion(Base):
+    """A lesion candidate of the segmentation run (`radlens.deploy.SegmentationScorer`): its
+    number `label` in the study's label volume (`LesionMask`), sizes measured on the image."""
+
+    __tablename__ = "lesion_candidates"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
+    label: Mapped[int] = mapped_column(Integer)
+    finding: Mapped[str] = mapped_column(String(64))
+    location: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    side: Mapped[str] = mapped_column(String(8), default="")
+    score: Mapped[float] = mapped_column(Float)
+    diameter_mm: Mapped[float] = mapped_column(Float)  # longest axial diameter
+    equivalent_diameter_mm: Mapped[float] = mapped_column(Float)
+    volume_ml: Mapped[float] = mapped_column(Float)
+    axial_slice: Mapped[int] = mapped_column(Integer)  # on the study's grid
+    centre: Mapped[list] = mapped_column(JSON, default=list)  # (z, y, x) voxels
+    model_version: Mapped[str] = mapped_column(String(128), default="")
+
+
+class LesionMask(Base):
+    """A study's lesion label volume: an .npz blob (labels cropped to their box, its offset and
+    the study's shape); 0 = no lesion, n = `Lesion.label` n."""
+
+    __tablename__ = "lesion_masks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+
+
 class Finding(Base):
     __tablename__ = "findings"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -3,13 +3,20 @@
 The ranking is `radlens.reports.triage` (urgency per abnormality from the chest-CT vocabulary);
 this module only turns the service's `Prediction`s into its `ScoredFinding`s, all with the
 service's one finding threshold (`RADLENS_FINDING_THRESHOLD`).
+
+Measurements (`measured_text`): where the segmentation run found a candidate of a finding the
+draft states, its sentence gets the largest such candidate's longest axial diameter, measured on
+the image ("5.9 cm mass in the right upper lobe."; nodules in mm, everything else in cm). When
+the sentence names sided locations, only a candidate on one of those sides is used (none there:
+no measurement), so a size never comes from the other lung.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from radlens.reports import ScoredFinding, Triage, triage_findings, write_draft
+from radlens.reports import ScoredFinding, Triage, load_vocabulary, triage_findings, write_draft
 from radlens.service.scoring import Prediction
 
 
@@ -45,8 +52,54 @@ def draft_findings(predictions: Iterable[Prediction], threshold: float) -> list[
     return out
 
 
-def draft_report(predictions: Iterable[Prediction], threshold: float) -> str:
+#: findings measured in millimetres in the draft (the rest in centimetres)
+MM_FINDINGS = frozenset({"nodule"})
+MEASURED_NOTE = (
+    "Sizes: longest axial diameter of the segmentation model's largest candidate, measured on "
+    "the image."
+)
+
+
+def size_text(finding: str, diameter_mm: float) -> str:
+    """'7 mm' for a nodule, else '5.9 cm'."""
+    if finding in MM_FINDINGS:
+        return f"{round(diameter_mm):d} mm"
+    return f"{diameter_mm / 10.0:.1f} cm"
+
+
+def _sides(locations: Sequence[str]) -> set[str]:
+    return {side for loc in locations for side in ("right", "left") if loc.startswith(side)}
+
+
+def measured_text(draft: Any, lesions: Sequence[Any]) -> str:
+    """The text of `draft` (`radlens.reports.write_draft`'s DraftReport) with measured sizes in
+    its sentences (module's rules); `lesions` have finding, side and diameter_mm
+    (`radlens.deploy.StudyLesion`)."""
+    text, names, used = draft.text, load_vocabulary("chest_ct").abnormalities, False
+    for sentence in draft.sentences:
+        if sentence.certainty == "absent" or sentence.abnormality not in names:
+            continue
+        sides = _sides(sentence.locations)
+        cands = [les for les in lesions if les.finding == sentence.abnormality
+                 and (not sides or les.side in sides)]  # fmt: skip
+        name = names[sentence.abnormality].name
+        at = sentence.text.lower().find(name.lower())
+        if not cands or at < 0:
+            continue
+        size = size_text(sentence.abnormality, max(les.diameter_mm for les in cands))
+        body = sentence.text[at:]
+        body = body[0].lower() + body[1:] if at == 0 else body
+        text = text.replace(sentence.text, f"{sentence.text[:at]}{size} {body}")
+        used = True
+    return text.rstrip("\n") + f"\n{MEASURED_NOTE}\n" if used else text
+
+
+def draft_report(
+    predictions: Iterable[Prediction], threshold: float, lesions: Sequence[Any] = ()
+) -> str:
     """The draft report text from the model's predictions (`radlens.reports.writer`): one
     sentence per abnormality (`draft_findings`) with its locations and certainty, negatives for
-    the key critical ones."""
-    return write_draft(draft_findings(predictions, threshold)).text
+    the key critical ones; with the segmentation run's `lesions`, measured sizes
+    (`measured_text`)."""
+    draft = write_draft(draft_findings(predictions, threshold))
+    return measured_text(draft, lesions) if lesions else draft.text

@@ -10,6 +10,10 @@ With `fitness` rules (`radlens.data.FitnessRules`), the loaded volume is checked
 a study that is not a plausible chest CT (modality, body part, slices, coverage, spacing,
 orientation, HU range) is marked `not_scorable` with the reasons and is never ranked by a score.
 A study marked `incomplete` (its sender aborted the association) is not claimed.
+
+With a `segmenter` (`radlens.deploy.SegmentationScorer`, `radlens serve --seg-run DIR`), the same
+volume's lesion candidates are committed with the scores (rows + their label-volume blob, see
+`radlens.service.lesions`), and the draft report states their measured diameters.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from radlens.data.volumes import load_volume
 from radlens.errors import NotScorableError, RadlensError
 from radlens.service.failures import failure_reason
 from radlens.service.files import SCORE_TMP_PREFIX, FileStore
+from radlens.service.lesions import lesion_blob, lesion_rows
 from radlens.service.scoring import Scorer
 from radlens.service.store import (
     UNSCORED_RANK,
@@ -39,6 +44,8 @@ from radlens.service.store import (
     Finding,
     Heatmap,
     Instance,
+    Lesion,
+    LesionMask,
     Prediction,
     Report,
     Series,
@@ -111,6 +118,7 @@ class Worker:
         loader=default_loader,
         on_scored=None,
         fitness: FitnessRules | None = None,
+        segmenter=None,
     ) -> None:
         self.db, self.files, self.scorer = db, files, scorer
         self.completion_timeout_s = completion_timeout_s
@@ -119,6 +127,7 @@ class Worker:
         self.threshold = threshold
         self.loader = loader
         self.fitness = fitness  # None: no fitness check before scoring
+        self.segmenter = segmenter  # None: no lesion candidates
         # called with the study id after its scores are committed (e.g. `ResultSender`)
         self.on_scored = on_scored
         self._stop = threading.Event()
@@ -158,7 +167,7 @@ class Worker:
                     return study_id, token
         return None
 
-    def _score(self, study_id: int) -> tuple[list, dict[str, np.ndarray]]:
+    def _score(self, study_id: int) -> tuple[list, dict[str, np.ndarray], Any]:
         with tempfile.TemporaryDirectory(prefix=SCORE_TMP_PREFIX) as tmp:
             volume = self.loader(materialise_series(self.db, self.files, study_id, Path(tmp)))
             problems = [] if self.fitness is None else fitness_problems(volume, self.fitness)
@@ -168,7 +177,8 @@ class Worker:
             heatmaps = (
                 dict(self.scorer.heatmaps(volume)) if hasattr(self.scorer, "heatmaps") else {}
             )
-        return predictions, heatmaps
+            lesions = None if self.segmenter is None else self.segmenter.lesions(volume)
+        return predictions, heatmaps, lesions
 
     def _store_heatmaps(self, heatmaps: dict[str, np.ndarray]) -> dict[str, str]:
         out = {}
@@ -181,9 +191,10 @@ class Worker:
     def process(self, study_id: int, token: str) -> bool:
         """Score one claimed study and commit; False when the claim was lost meanwhile."""
         try:
-            predictions, heatmaps = self._score(study_id)
+            predictions, heatmaps, lesions = self._score(study_id)
             result = triage_predictions(predictions, self.threshold)
             blobs = self._store_heatmaps(heatmaps)
+            mask_sha = None if lesions is None else lesion_blob(self.files, lesions)
         except NotScorableError as exc:  # not a chest CT: never ranked by a score
             log.info("study id %d is not scorable: %s", study_id, "; ".join(exc.reasons))
             reason = "not scorable: " + "; ".join(exc.reasons)
@@ -217,8 +228,9 @@ class Worker:
                 session.rollback()
                 log.warning("claim on study id %d was lost; results dropped", study_id)
                 return False
-            for table in (Prediction, Finding, Heatmap):
+            for table in (Prediction, Finding, Heatmap, Lesion, LesionMask):
                 session.execute(delete(table).where(table.study_id == study_id))
+            self._add_lesions(session, study_id, lesions, mask_sha, predictions)
             session.add_all(
                 Prediction(
                     study_id=study_id,
@@ -243,12 +255,8 @@ class Worker:
             session.add_all(
                 Heatmap(study_id=study_id, abnormality=a, sha256=s) for a, s in blobs.items()
             )
-            report = session.scalar(select(Report).where(Report.study_id == study_id))
-            text = draft_report(predictions, self.threshold)
-            if report is None:
-                session.add(Report(study_id=study_id, draft_text=text))
-            elif report.signed_at is None:
-                report.draft_text = text
+            measured = [] if lesions is None else lesions.lesions
+            self._draft(session, study_id, draft_report(predictions, self.threshold, measured))
             session.add(
                 AuditEvent(
                     action="scored",
@@ -258,6 +266,25 @@ class Worker:
             )
         self._after_scored(study_id, result.urgency_rank)
         return True
+
+    @staticmethod
+    def _draft(session, study_id: int, text: str) -> None:
+        """The study's draft report text (a signed report is left as it is)."""
+        report = session.scalar(select(Report).where(Report.study_id == study_id))
+        if report is None:
+            session.add(Report(study_id=study_id, draft_text=text))
+        elif report.signed_at is None:
+            report.draft_text = text
+
+    def _add_lesions(self, session, study_id: int, lesions, mask_sha, predictions) -> None:
+        """The segmentation run's candidates and their label volume, in the scoring's
+        transaction (nothing without a segmenter)."""
+        if lesions is None:
+            return
+        version = str(getattr(self.segmenter, "model_version", "unknown"))
+        session.add_all(lesion_rows(study_id, lesions, predictions, self.threshold, version))
+        if mask_sha is not None:
+            session.add(LesionMask(study_id=study_id, sha256=mask_sha))
 
     def _after_scored(self, study_id: int, urgency_rank: int) -> None:
         """Log the committed scoring, then run `on_scored`: a failing hook logs, never undoes
@@ -292,7 +319,7 @@ class Worker:
                 .execution_options(synchronize_session=False)
             )
             if result.rowcount == 1:
-                for table in (Prediction, Finding, Heatmap):
+                for table in (Prediction, Finding, Heatmap, Lesion, LesionMask):
                     session.execute(delete(table).where(table.study_id == study_id))
             action = "scoring_failed" if failed else "not_scorable"
             session.add(AuditEvent(action=action, study_id=study_id, detail={}))

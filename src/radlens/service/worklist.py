@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, nulls_last, select
+from sqlalchemy import and_, func, nulls_last, select
 
 from radlens.core import look_up_option
 from radlens.errors import ServiceError
@@ -22,6 +22,7 @@ from radlens.service.store import (
     Finding,
     Heatmap,
     Instance,
+    Lesion,
     Patient,
     Prediction,
     Report,
@@ -32,6 +33,7 @@ from radlens.service.store import (
     utcnow,
     valid_row_id,
 )
+from radlens.service.triage import size_text
 
 RANK_NAME = dict(enumerate(URGENCY_LEVELS)) | {
     NO_FINDING_RANK: NO_FINDING,
@@ -84,17 +86,27 @@ def _study_summary(study: Study, patient: Patient, n_instances: int) -> dict[str
 
 
 def worklist(db: Database, *, limit: int = 200, status: str | None = None) -> list[dict]:
-    """Visible studies: most urgent present finding first, then top model score, then arrival."""
+    """Visible studies: most urgent present finding first, then top model score, then arrival;
+    `top_size`: the longest axial diameter of the top finding's largest lesion candidate."""
     counts = (
         select(Series.study_id, func.count(Instance.id).label("n"))
         .join(Instance, Instance.series_id == Series.id)
         .group_by(Series.study_id)
         .subquery()
     )
+    # the largest measured candidate of the top finding (segmentation run), if any
+    sizes = (
+        select(Lesion.study_id, Lesion.finding, func.max(Lesion.diameter_mm).label("mm"))
+        .group_by(Lesion.study_id, Lesion.finding)
+        .subquery()
+    )
     query = (
-        select(Study, Patient, func.coalesce(counts.c.n, 0))
+        select(Study, Patient, func.coalesce(counts.c.n, 0), sizes.c.mm)
         .join(Patient, Patient.id == Study.patient_id)
         .outerjoin(counts, counts.c.study_id == Study.id)
+        .outerjoin(
+            sizes, and_(sizes.c.study_id == Study.id, sizes.c.finding == Study.top_abnormality)
+        )
         .where(Study.visible.is_(True))
     )
     if status is not None:
@@ -105,7 +117,11 @@ def worklist(db: Database, *, limit: int = 200, status: str | None = None) -> li
         Study.urgency_rank, nulls_last(Study.top_score.desc()), Study.received_at, Study.id
     ).limit(max(1, min(limit, 1000)))
     with db.session() as session:
-        return [_study_summary(s, p, n) for s, p, n in session.execute(query).all()]
+        return [
+            _study_summary(s, p, n)
+            | {"top_size": size_text(s.top_abnormality, mm) if mm is not None else ""}
+            for s, p, n, mm in session.execute(query).all()
+        ]
 
 
 def get_visible_study(session, study_id: int) -> Study:

@@ -33,7 +33,8 @@ const radlens = (() => {
     tr.appendChild(badge);
     // the top output is shown even below the finding threshold (then greyed: "no finding")
     const quiet = s.urgency === "none";
-    const top = s.top_abnormality ? label(s.top_abnormality) + (quiet ? " (no finding)" : "") : "";
+    const size = s.top_size ? ` ${s.top_size}` : ""; // measured by the segmentation run
+    const top = s.top_abnormality ? label(s.top_abnormality) + size + (quiet ? " (no finding)" : "") : "";
     tr.appendChild(el("td", top, quiet ? "finding quiet" : "finding"));
     tr.appendChild(el("td", s.top_score == null ? "" : s.top_score.toFixed(3), "num"));
     const patient = el("td");
@@ -112,7 +113,9 @@ const radlens = (() => {
     const opacity = document.getElementById("opacity");
     const info = document.getElementById("overlay-info");
     const toggles = [...document.querySelectorAll("input.overlay-toggle")];
-    const state = { z: 0, n: 1, window: "lung", overlay: null, peaks: {}, serial: 0 };
+    const state = { z: 0, n: 1, window: "lung", overlay: null, peaks: {}, serial: 0,
+      lesions: root.dataset.lesions === "1", selected: null, textMap: null };
+    const lesionToggle = document.getElementById("lesion-toggle");
 
     async function draw() {
       const serial = ++state.serial;
@@ -122,7 +125,12 @@ const radlens = (() => {
         const ct = await loadImage(`/studies/${id}/slices/${z}.png?window=${state.window}`);
         const heat = state.overlay
           ? await loadImage(`/studies/${id}/heatmaps/${encodeURIComponent(state.overlay)}/${z}.png`)
-          : null;
+          : state.textMap
+            ? await loadImage(`/studies/${id}/text-map/${z}.png?text=${encodeURIComponent(state.textMap)}`)
+            : null;
+        const showLesions = state.lesions && (!lesionToggle || lesionToggle.checked);
+        const selected = state.selected == null ? "" : `?selected=${state.selected}`;
+        const contours = showLesions ? await loadImage(`/studies/${id}/lesions/${z}.png${selected}`) : null;
         if (serial !== state.serial) return; // a newer draw is on its way
         ctx.imageSmoothingEnabled = true;
         ctx.globalAlpha = 1;
@@ -132,7 +140,11 @@ const radlens = (() => {
           ctx.drawImage(heat, 0, 0, canvas.width, canvas.height);
           ctx.globalAlpha = 1;
         }
-        canvas.dataset.drawn = `${z}:${state.window}:${state.overlay || ""}`;
+        if (contours) {
+          ctx.imageSmoothingEnabled = false; // crisp outlines
+          ctx.drawImage(contours, 0, 0, canvas.width, canvas.height);
+        }
+        canvas.dataset.drawn = `${z}:${state.window}:${state.overlay || state.textMap || ""}`;
       } catch (e) { sliceLabel.textContent = e.message; }
     }
 
@@ -150,6 +162,7 @@ const radlens = (() => {
     };
     const setOverlay = (key, jump) => {
       state.overlay = key;
+      if (key) state.textMap = null;
       for (const t of toggles) t.checked = t.value === key;
       info.textContent = key ? `heatmap: ${label(key).replace("@", " — ")}` : "heatmap off";
       if (key && jump && state.peaks[key] != null) go(state.peaks[key]); else draw();
@@ -181,6 +194,32 @@ const radlens = (() => {
       else if (ev.key === "End") go(state.n - 1);
       else if (["1", "2", "3"].includes(ev.key)) setWindow(["lung", "mediastinum", "bone"][Number(ev.key) - 1]);
       else if (ev.key === "h" && toggles.length) setOverlay(state.overlay ? null : toggles[0].value, true);
+    });
+    if (lesionToggle) lesionToggle.addEventListener("change", draw);
+    // a lesion candidate's row: go to its slice and highlight its contour
+    for (const row of document.querySelectorAll("#lesions tr.lesion")) {
+      row.classList.add("clickable");
+      row.addEventListener("click", (ev) => {
+        ev.preventDefault();
+        state.selected = Number(row.dataset.label);
+        if (lesionToggle) lesionToggle.checked = true;
+        go(Number(row.dataset.slice));
+      });
+    }
+    const textForm = document.getElementById("text-map-form");
+    if (textForm) textForm.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const sentence = document.getElementById("text-map-sentence").value.trim();
+      const textInfo = document.getElementById("text-map-info");
+      if (!sentence) return;
+      try {
+        const where = await api(`/studies/${id}/text-map?text=${encodeURIComponent(sentence)}`);
+        setOverlay(null, false);
+        state.textMap = where.text;
+        info.textContent = `sentence map: "${where.text}"`;
+        textInfo.textContent = `peak on slice ${where.peak_slice + 1}`;
+        go(where.peak_slice);
+      } catch (e) { textInfo.textContent = e.message; }
     });
     setWindow("lung");
     if (toggles.length) setOverlay(toggles[0].value, true); else setOverlay(null, false);

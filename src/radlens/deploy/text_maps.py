@@ -1,0 +1,203 @@
+"""Sentence -> region maps of an image-text run (`radlens pretrain image-text`) where they are
+shown: on a service study (`TextMapper.volume_map`) and in a zero-shot run's report.html
+(`write_text_map_gallery`).
+
+- A study volume is prepared as the run's pairs were (`radlens.data.volumes.preprocess_volume`
+  with the run's HU window and shape: centre crop / pad, no resampling), mapped by
+  `radlens.pretrain.sentence_region_map` (min-max scaled to [0, 1]) and put back on the study's
+  grid by undoing the crop / pad (MONAI's own `ResizeWithPadOrCrop` applied to the index of each
+  axis, so the offsets are the transform's, not re-derived); outside the crop the map is 0.
+- The gallery (`radlens evaluate` of a `radlens zeroshot` output): for each image of the
+  zero-shot split with masks (``radiograph_masks_path`` for radiograph runs, or a ``masks``
+  column: an .npz of 2D masks keyed ``finding@location``, on the image), each mask whose finding
+  and location the vocabulary knows gets its sentence (the first positive prompt,
+  `radlens.pretrain.label_prompts`), its map, and the pointing game (strict: the map's peak inside
+  the mask, `radlens.explain.score_heatmap`, with the chance of a random pointer). All cases are
+  scored; the first `n_images` overlays (truth contour drawn) go to OUT/text_maps/.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from monai.transforms import ResizeWithPadOrCrop
+
+from radlens.core import atomic_write_json
+from radlens.data.radiographs import resize_image
+from radlens.data.volumes import Volume, preprocess_volume
+from radlens.errors import ConfigError, DataError, ModelError
+from radlens.evaluation import TEXT_MAPS_DIR, TEXT_MAPS_JSON
+from radlens.explain import overlay_2d, score_heatmap
+from radlens.pretrain import (
+    label_prompts,
+    load_image_text,
+    load_prompts,
+    sentence_region_map,
+    sentence_region_maps,
+)
+from radlens.reports import load_vocabulary
+
+__all__ = ["MASK_COLUMNS", "TextMapper", "write_text_map_gallery"]
+
+log = logging.getLogger(__name__)
+ZEROSHOT_SUMMARY = "zeroshot.json"
+#: the masks column of a pairs table, by the run's image column (else "masks")
+MASK_COLUMNS = {"radiograph_path": "radiograph_masks_path"}
+MAX_SENTENCE = 200
+
+
+def _uncrop_index(n_in: int, n_out: int, axis: int) -> np.ndarray:
+    """For each index of the cropped/padded axis (length n_out): the source index, or -1."""
+    shape = [1, 1, 1]
+    shape[axis] = n_in
+    index = torch.arange(1, n_in + 1, dtype=torch.float32).reshape(1, *shape)
+    size = [1, 1, 1]
+    size[axis] = n_out
+    out = ResizeWithPadOrCrop(spatial_size=size, mode="constant")(index)
+    return torch.as_tensor(out).reshape(-1).numpy().astype(np.int64) - 1
+
+
+def load_text_run(run_dir: Path, what: str = "--text-run"):
+    """`radlens.pretrain.load_image_text`, its errors (a missing folder, no checkpoint, a
+    checkpoint of another model) as ModelErrors naming `what`."""
+    if not run_dir.is_dir():
+        raise ModelError(
+            f"{what} {run_dir}: no such directory (a run of `radlens pretrain image-text`)"
+        )
+    try:
+        return load_image_text(run_dir)
+    except ModelError as exc:
+        raise ModelError(f"{what} {run_dir}: {exc}") from exc
+    except RuntimeError as exc:  # the checkpoint's tensors do not fit the model built
+        raise ModelError(
+            f"{what} {run_dir}: its checkpoint does not fit the model this radlens builds for "
+            f"the run's config ({str(exc).splitlines()[0]}); pretrain it again"
+        ) from exc
+
+
+class TextMapper:
+    """An image-text run that maps sentences on study volumes (3D runs only)."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.run = load_text_run(self.run_dir)
+        if self.run.model.config.spatial_dims != 3:
+            raise ModelError(
+                f"--text-run {self.run_dir}: pretrained on 2D images (column "
+                f"{self.run.data.image_column!r}); the service shows CT volumes and needs a run "
+                "pretrained on volumes (e.g. --image-column nifti_path)"
+            )
+
+    def volume_map(self, volume: Volume, sentence: str) -> np.ndarray:
+        """(Z, Y, X) float32 in [0, 1] on the study's grid: where `sentence` points."""
+        text = " ".join(str(sentence).split())
+        if not text or len(text) > MAX_SENTENCE:
+            raise ConfigError(
+                f"sentence {text[:40]!r}: expected 1-{MAX_SENTENCE} characters, e.g. 'right "
+                "upper lobe mass'"
+            )
+        data = self.run.data
+        pixels = preprocess_volume(volume, window=data.window, shape=tuple(data.shape))
+        heat = sentence_region_map(self.run, pixels, text)
+        pairs = enumerate(zip(volume.shape, heat.shape, strict=True))
+        src = [_uncrop_index(n, m, axis) for axis, (n, m) in pairs]
+        keep = [np.flatnonzero(s >= 0) for s in src]
+        out = np.zeros(volume.shape, dtype=np.float32)
+        out[np.ix_(*(s[k] for s, k in zip(src, keep, strict=True)))] = heat[np.ix_(*keep)]
+        return out
+
+
+def _masks(path: Path, size: int, vocab) -> dict[str, np.ndarray]:
+    """The .npz masks of one image on the model input (pad fit, as the images), by key."""
+    out = {}
+    with np.load(path) as npz:
+        for key in npz.files:
+            finding, _, location = key.partition("@")
+            if finding not in vocab.abnormalities or location not in vocab.locations:
+                continue
+            mask = resize_image(npz[key].astype(np.float32), size) >= 128
+            if mask.any():
+                out[key] = mask
+    return out
+
+
+def _summary(cases: list[dict]) -> dict:
+    per: dict[str, dict] = {}
+    for c in cases:
+        entry = per.setdefault(c["finding"], {"n": 0, "hits": 0, "chance": 0.0})
+        entry["n"] += 1
+        entry["hits"] += int(c["hit"])
+        entry["chance"] += c["chance"]
+    for entry in per.values():
+        entry["pointing_game"] = entry["hits"] / entry["n"]
+        entry["chance"] /= entry["n"]
+    n = len(cases)
+    return {
+        "cases": n,
+        "hits": sum(int(c["hit"]) for c in cases),
+        "pointing_game": sum(int(c["hit"]) for c in cases) / n if n else None,
+        "chance": sum(c["chance"] for c in cases) / n if n else None,
+        "per_finding": per,
+    }
+
+
+def _zeroshot_source(out: Path) -> tuple[dict, Path]:
+    summary = json.loads((out / ZEROSHOT_SUMMARY).read_text(encoding="utf-8"))
+    cohort = Path(summary["cohort"])
+    if not cohort.exists():
+        raise DataError(
+            f"{out / ZEROSHOT_SUMMARY}: cohort {cohort} not found (run from its folder)"
+        )
+    return summary, cohort
+
+
+def write_text_map_gallery(
+    out: str | Path, *, n_images: int = 12, vocab: str = "chest_xr"
+) -> dict | None:
+    """Score and draw the sentence maps of a zero-shot output OUT (module's rules); writes
+    OUT/text_maps/*.png and text_maps.json and returns its content; None when OUT is not a
+    zero-shot output or its run is not a 2D (radiograph) run."""
+    out = Path(out)
+    if not (out / ZEROSHOT_SUMMARY).is_file():
+        return None
+    summary, cohort = _zeroshot_source(out)
+    run = load_text_run(Path(summary["run"]), f"{out / ZEROSHOT_SUMMARY}: run")
+    if run.model.config.spatial_dims != 2:
+        log.info("text-map gallery: run %s is 3D; the gallery draws radiograph runs", run.run_dir)
+        return None
+    pairs = run.data.load(cohort)
+    column = MASK_COLUMNS.get(run.data.image_column, "masks")
+    if column not in pairs.table:
+        raise DataError(f"{cohort}: no {column!r} column of masks for the text-map gallery")
+    base = cohort if cohort.is_dir() else cohort.parent
+    vocabulary, prompts = load_vocabulary(vocab), load_prompts()
+    folder = out / TEXT_MAPS_DIR
+    folder.mkdir(exist_ok=True)
+    cases, gallery = [], []
+    for i in pairs.rows(summary.get("split", "test")):
+        masks = _masks(base / str(pairs.table.loc[i, column]), run.data.size, vocabulary)
+        if not masks:
+            continue
+        sentences = [label_prompts(k, vocabulary, prompts)[0][0] for k in masks]
+        maps = sentence_region_maps(run, pairs.images[i], sentences)
+        for (key, mask), sentence, heat in zip(masks.items(), sentences, maps, strict=True):
+            s = score_heatmap(heat, mask)
+            case = {"study": str(pairs.ids[i]), "key": key, "finding": key.split("@")[0],
+                    "sentence": sentence, "hit": bool(s.strict_hit),
+                    "chance": float(s.strict_chance)}  # fmt: skip
+            cases.append(case)
+            if len(gallery) < n_images:
+                name = f"{len(gallery):03d}_{case['study']}_{key.replace('@', '_at_')}.png"
+                image = pairs.images[i][0].float().numpy()
+                image = image / 255.0 if image.max() > 1.0 else image
+                overlay_2d(image, heat, folder / name, title=sentence, mask=mask)
+                gallery.append({**case, "file": name})
+    result = {"run": str(run.run_dir), "cohort": str(cohort), "split": summary.get("split"),
+              "rule": "strict pointing game: the map's peak inside the mask",
+              **_summary(cases), "gallery": gallery}  # fmt: skip
+    atomic_write_json(folder / TEXT_MAPS_JSON, result)
+    return result
