@@ -60,6 +60,10 @@ def test_tiny_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         "arterial_wall_calcification",
     }
     assert summary["splits"]["test"]["patients"] == 2
+    # the outcome step: a C-index with its baselines, or the reason a tiny cohort has none
+    outcome = summary["survival"]
+    assert "c_index" in outcome or "skipped" in outcome
+    assert ("survival (synthetic outcomes" in text) or ("survival skipped:" in text)
     page = report.read_text()
     assert "Triage list" in page and page.count('id="triage"') == 1
     triage = pd.read_csv(out / "run" / "triage.csv")

@@ -26,6 +26,9 @@ def train_cmd(
     from radlens.training import metrics_table, resolve_config, train, train_segmentation
 
     resolved = resolve_config(given_options(ctx), config)
+    if resolved.task == "survival":  # time to event: radlens.training.survival
+        _train_survival(resolved, resume)
+        return
     if resolved.task == "segmentation":  # per-finding masks: radlens.training.segmentation
         seg = train_segmentation(resolved, resume=resume)
         last = seg.metrics["history"][-1]["val_dice"]
@@ -35,6 +38,22 @@ def train_cmd(
     result = train(resolved, resume=resume)
     if result.metrics:
         table_console().print(metrics_table(result.metrics))
+    typer.echo(f"run directory: {result.run_dir} (best epoch {result.best_epoch})")
+
+
+def _train_survival(resolved, resume: bool) -> None:
+    from radlens.core import read_predictions
+    from radlens.evaluation import concordance_index
+    from radlens.training import train_survival
+
+    result = train_survival(resolved, resume=resume)
+    frame = read_predictions(result.run_dir)
+    for split in ("val", "test"):
+        rows = frame[frame["split"] == split]
+        if len(rows) and rows["event"].any():
+            c = concordance_index(rows["time"], rows["event"], rows["risk"])
+            typer.echo(f"{split} C-index {c:.3f} ({len(rows)} studies, {int(rows['event'].sum())}"
+                       " events; `radlens evaluate RUN` for CIs)")  # fmt: skip
     typer.echo(f"run directory: {result.run_dir} (best epoch {result.best_epoch})")
 
 
@@ -58,20 +77,32 @@ def evaluate_cmd(
     small_val: str = typer.Option(
         "flag", help="What to do with such thresholds: flag (caveat) or refuse (fall back)."
     ),
+    audit_volumes: bool = typer.Option(
+        False, help="Also compare a 3D run's volumes for near-duplicates across splits (slow)."
+    ),
 ) -> None:
     """Leakage audit, per-label AUROC with DeLong 95% CIs, AUPRC, operating points, calibration;
     writes metrics.json, evaluation.json and a self-contained report.html."""
     from radlens.core import EVALUATION, REPORT
-    from radlens.evaluation import evaluate_run_dir, is_segmentation_run, result_table
+    from radlens.evaluation import (
+        evaluate_run_dir,
+        is_segmentation_run,
+        is_survival_run,
+        result_table,
+    )
     from radlens.training import metrics_table
 
+    if is_survival_run(run_dir):  # C-index, time-dependent AUC, Kaplan-Meier by risk group
+        _evaluate_survival(run_dir, split, bootstrap)
+        return
     if is_segmentation_run(run_dir):  # Dice/HD95/surface Dice, lesions, FROC, overlays
         _evaluate_segmentation(run_dir, split, bootstrap, device)
         return
+    _text_map_gallery(run_dir)  # a `radlens zeroshot` output: sentence maps in report.html
     result = evaluate_run_dir(
         run_dir, split=split, by=by, operating_point=operating_point, n_bootstrap=bootstrap,
         repredict=repredict, device=device, min_val_positives=min_val_positives,
-        small_val_policy=small_val,
+        small_val_policy=small_val, audit_volumes=audit_volumes,
     )  # fmt: skip
     if result.figures is not None:  # MedMNIST-evaluator figures (AUC, ACC), where measured
         report = result.figures
@@ -79,6 +110,22 @@ def evaluate_cmd(
         table_console().print(metrics_table(view, splits=(split,)))
     table_console().print(result_table(result))
     typer.echo(f"report: {run_dir / REPORT}  (figures: {run_dir / EVALUATION})")
+
+
+def _text_map_gallery(run_dir: Path) -> None:
+    """Sentence -> region maps of a zero-shot output's image-text run vs the cohort's masks
+    (pointing game, overlays) for report.html; a problem skips the gallery, not the evaluation."""
+    from radlens.deploy import write_text_map_gallery
+    from radlens.errors import RadlensError
+
+    try:
+        maps = write_text_map_gallery(run_dir)
+    except RadlensError as exc:
+        typer.echo(f"sentence-map gallery skipped: {exc}")
+        return
+    if maps is not None and maps["cases"]:
+        typer.echo(f"sentence maps: pointing game {maps['pointing_game']:.3f} over "
+                   f"{maps['cases']} masks (chance {maps['chance']:.3f})")  # fmt: skip
 
 
 def _evaluate_segmentation(run_dir: Path, split: str, bootstrap: int, device: str | None) -> None:
@@ -96,11 +143,38 @@ def _evaluate_segmentation(run_dir: Path, split: str, bootstrap: int, device: st
     typer.echo(f"report: {run_dir / REPORT}  (figures: {run_dir / EVALUATION})")
 
 
+def _evaluate_survival(run_dir: Path, split: str, bootstrap: int) -> None:
+    from radlens.core import EVALUATION, REPORT
+    from radlens.evaluation import evaluate_survival_run
+
+    result = evaluate_survival_run(run_dir, split=split, n_bootstrap=bootstrap)
+
+    def line(name: str, entry: dict) -> str:
+        est, lo, hi = (f"{v:.3f}" if v is not None else "-" for v in
+                       (entry["estimate"], entry.get("low"), entry.get("high")))  # fmt: skip
+        return f"{name:<44} {est} ({lo} - {hi})"
+
+    typer.echo(f"{split}: {result['n_studies']} studies, {result['n_events']} events")
+    typer.echo(line("C-index (model)", result["c_index"]))
+    for a in result["time_auc"]:
+        typer.echo(line(f"AUC at t = {a['horizon']:g} (model)", a))
+    for name, figures in result.get("baselines", {}).items():
+        typer.echo(line(f"C-index ({name})", figures["c_index"]))
+    if "difference_vs_covariates" in result:
+        typer.echo(line("C-index, model minus covariates only", result["difference_vs_covariates"]))
+    typer.echo(f"report: {run_dir / REPORT}  (figures: {run_dir / EVALUATION})")
+
+
 def explain_cmd(
     run_dir: Path = typer.Argument(..., help="Run directory written by `radlens train`."),
     cases: int = typer.Option(8, "--cases", help="Most confident positive cases per label."),
     out: Path | None = typer.Option(None, "--out", help="Output folder (default: RUN/heatmaps)."),
-    method: str = typer.Option("gradcam", "--method", help="gradcam, gradcampp or hirescam."),
+    method: str = typer.Option(
+        "gradcam",
+        "--method",
+        help="gradcam, gradcampp, hirescam, guided-gradcam, guided-hirescam or input-x-gradient;"
+        " --layer a+b fuses layers.",
+    ),
     layer: str | None = typer.Option(None, "--layer", help="Target layer (default: auto)."),
     split: str = typer.Option("test", "--split", help="Split of predictions.parquet to explain."),
     cohort: Path | None = typer.Option(None, "--cohort", help="Chest-CT cohort the run used."),

@@ -16,6 +16,7 @@ from radlens.data.cohort_table import (
     IMAGE_COLUMNS,
     LOCATION_SEP,
     TRUTH_PREFIX,
+    cohort_table_path,
     load_masks,
     read_cohort,
 )
@@ -25,6 +26,7 @@ from radlens.data.duplicates import (
     DuplicatePair,
     describe_images,
     find_split_duplicates,
+    grayscale_items,
     match_descriptors,
 )
 from radlens.data.series_choice import SeriesCandidate, SeriesChoice, choose_series
@@ -73,10 +75,12 @@ __all__ = [
     "choose_series",
     "cohort_extents",
     "cohort_json_schema",
+    "cohort_table_path",
     "describe_images",
     "find_near_duplicates",
     "find_split_duplicates",
     "fitness_problems",
+    "grayscale_items",
     "image_hash",
     "image_hashes",
     "import_cohort",

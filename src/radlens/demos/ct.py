@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,12 +26,14 @@ from rich.console import Console
 
 from radlens.data import DEMO_WINDOWS, CtCohort, load_ct_cohort
 from radlens.demos.ct_console import auroc_table, lesion_sizes, print_cohort, print_lesion_sizes
+from radlens.demos.ct_outcomes import survival_step
 from radlens.demos.ct_report import (
     append_triage_section,
     explain_top_positives,
     triage_list,
     truth_aurocs,
 )
+from radlens.demos.ct_setup import prepare_out, quiet_loggers
 from radlens.errors import ConfigError
 from radlens.evaluation import (
     EvaluationResult,
@@ -64,7 +65,7 @@ class CtDemoOptions:
     epochs: int | None = None  # None: `default_epochs()` (36 with native bf16, else 18)
     batch_size: int = 8
     lr: float = 2e-3
-    heatmap_cases: int = 2
+    heatmap_cases: int = 7  # per finding: the localization figure rests on >= 60 cases
     threads: int | None = 2
     min_location_positives: int = 5
     fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
@@ -114,33 +115,6 @@ class CtDemoResult:
     summary: dict[str, Any]
 
 
-@contextlib.contextmanager
-def _quiet(*names: str) -> Iterator[None]:
-    """Per-file INFO lines of the data modules would drown the progress bars during the demo."""
-    loggers = [logging.getLogger(n) for n in names]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(max(lg.getEffectiveLevel(), logging.WARNING))
-    try:
-        yield
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
-
-
-def _prepare_out(out: Path) -> None:
-    """The demo starts fresh but only ever deletes an earlier demo folder."""
-    if out.exists():
-        if (
-            not (out / "demo.json").is_file()
-            and not (out / "run" / "config.yaml").is_file()
-            and (any(out.iterdir()))
-        ):
-            raise ConfigError(f"--out {out} exists and is not a radlens demo; choose another --out")
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-
-
 @dataclass
 class _Demo:
     """What the demo's steps share: options, where things go, how long each step took."""
@@ -170,7 +144,7 @@ def _synthesize(demo: _Demo) -> tuple[int, int, int]:
     """Step 1: the synthetic cohort in OUT/cohort; returns the grid the phantoms were drawn on."""
     opts = demo.opts
     synth_shape = opts.synth_shape or synthesis_shape(opts.shape)
-    with demo.step("synthesize", "1/6 synthesize a chest-CT cohort"), _quiet(*_QUIET):
+    with demo.step("synthesize", "1/6 synthesize a chest-CT cohort"), quiet_loggers(*_QUIET):
         synthesize_cohort(
             demo.out / "cohort",
             n_patients=opts.patients,
@@ -190,7 +164,7 @@ def _label_and_load(demo: _Demo, spacing: tuple[float, ...]) -> CtCohort:
     opts = demo.opts
     title = "2/6 label the reports, split by patient, load the volumes"
     with demo.step("label_and_load", title):
-        with _quiet(*_QUIET):
+        with quiet_loggers(*_QUIET):
             cohort = load_ct_cohort(
                 demo.out / "cohort",
                 seed=opts.seed,
@@ -253,8 +227,8 @@ def _train(demo: _Demo, cohort: CtCohort, spacing: tuple[float, ...]) -> TrainRe
 def _explain(demo: _Demo, cohort: CtCohort) -> pd.DataFrame | None:
     """Step 4: Grad-CAM montages of the most confident positives, localization vs the masks."""
     with demo.step("explain", "4/6 heatmaps of the most confident positives"):
-        ctnet = demo.opts.model == "ctnet_3d"  # HiResCAM at its 16x12x16 map localizes best
-        finer = {"method": "hirescam", "layer": "features.9"} if ctnet else {}
+        ctnet = demo.opts.model == "ctnet_3d"  # HiResCAM fused over a fine and a deep layer
+        finer = {"method": "hirescam", "layer": "features.5+features.13"} if ctnet else {}
         loc = explain_top_positives(demo.run_dir, cohort, cases=demo.opts.heatmap_cases, **finer)
         if loc is not None and len(loc):
             demo.console.print(loc.round(3).to_string(index=False))
@@ -377,11 +351,10 @@ def run_ct_demo(
     t0 = time.perf_counter()
     out = Path(out)
     epochs = opts.epochs or default_epochs()
-    make_config(
-        {"dataset": "check", "model": opts.model, "epochs": epochs}, source="radlens demo"
-    )  # bad options fail before any work
+    check = {"dataset": "check", "model": opts.model, "epochs": epochs}
+    make_config(check, source="radlens demo")  # bad options fail before any work
     model_shape = input_shape(opts.shape, opts.crop)  # bad options fail before any work
-    _prepare_out(out)
+    prepare_out(out)
     if opts.threads:
         torch.set_num_threads(opts.threads)
     demo = _Demo(opts, out, console, progress, epochs, model_shape)
@@ -393,8 +366,11 @@ def run_ct_demo(
     loc = _explain(demo, cohort)
     scores = _evaluate(demo, cohort)
     report = _triage(demo, scores, cohort)
+    with demo.step("survival", "+ outcome: Cox model on the synthetic follow-up (C-index)"):
+        survival = survival_step(demo.run_dir, out, console)
     wall = round(time.perf_counter() - t0, 1)
-    summary = {**_summary(demo, cohort, synth_shape, result, scores, loc), "wall_time_s": wall}
+    summary = {**_summary(demo, cohort, synth_shape, result, scores, loc), "survival": survival}
+    summary["wall_time_s"] = wall
     (out / "demo.json").write_text(json.dumps(summary, indent=2, default=float))
     console.print(f"demo finished in {wall:.0f} s · report: [bold]{report}[/]")
     return CtDemoResult(out, demo.run_dir, report, summary)

@@ -26,6 +26,14 @@ from radlens.evaluation.delong_auc import (
     delong_paired_test,
 )
 from radlens.evaluation.evaluate import EvaluationResult, evaluate_predictions
+from radlens.evaluation.focal import (
+    FOCAL_FINDINGS,
+    FocalResult,
+    describe_candidate,
+    focal_auroc,
+    focal_scores,
+    stack_scores,
+)
 from radlens.evaluation.frames import PredictionSet, join_labels, prediction_set
 from radlens.evaluation.froc import (
     FROC_FP_RATES,
@@ -67,7 +75,15 @@ from radlens.evaluation.survival import (
     kaplan_meier,
     survival_bootstrap,
 )
+from radlens.evaluation.survival_run import (
+    DEMO_SURVIVAL,
+    evaluate_survival_run,
+    is_survival_run,
+    risk_groups,
+    survival_demo,
+)
 from radlens.evaluation.tables import external_validation_summary
+from radlens.evaluation.text_map_section import TEXT_MAPS_DIR, TEXT_MAPS_JSON, text_map_section
 from radlens.evaluation.thresholds import (
     MIN_VAL_POSITIVES,
     ThresholdChoice,
@@ -78,11 +94,16 @@ from radlens.evaluation.thresholds import (
 from radlens.evaluation.tripod import cohort_summary
 
 __all__ = [
+    "DEMO_SURVIVAL",
+    "FOCAL_FINDINGS",
     "FROC_FP_RATES",
     "MIN_VAL_POSITIVES",
+    "TEXT_MAPS_DIR",
+    "TEXT_MAPS_JSON",
     "BootstrapResult",
     "DeLongResult",
     "EvaluationResult",
+    "FocalResult",
     "FrocResult",
     "FrocScan",
     "LeakageReport",
@@ -111,18 +132,23 @@ __all__ = [
     "delong",
     "delong_covariance",
     "delong_paired_test",
+    "describe_candidate",
     "evaluate_predictions",
     "evaluate_run_dir",
     "evaluate_segmentation_run",
+    "evaluate_survival_run",
     "expected_calibration_error",
     "external_validation_summary",
     "fit_temperature",
+    "focal_auroc",
+    "focal_scores",
     "froc",
     "froc_figure",
     "froc_scan",
     "headline_delong",
     "interpolate_sensitivity",
     "is_segmentation_run",
+    "is_survival_run",
     "join_labels",
     "kaplan_meier",
     "label_components",
@@ -138,11 +164,15 @@ __all__ = [
     "read_predictions",
     "reliability_curve",
     "result_table",
+    "risk_groups",
     "score_cases",
     "segmentation_scores",
     "select_thresholds",
+    "stack_scores",
     "summarise_segmentation",
     "survival_bootstrap",
+    "survival_demo",
+    "text_map_section",
     "urgency_rates",
     "urgency_rates_text",
     "wilson",

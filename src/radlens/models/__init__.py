@@ -8,14 +8,24 @@ from radlens.models.factory import (
     supports_channels_last,
 )
 from radlens.models.segmentation import SliceWise
-from radlens.models.survival import cox_ph_loss, discrete_time_loss, discretise_times
+from radlens.models.survival import (
+    SurvivalNet,
+    cox_ph_loss,
+    discrete_risk,
+    discrete_survival,
+    discrete_time_loss,
+    discretise_times,
+)
 from radlens.models.tasks import Task, predictions_to_frame, prevalence
 
 __all__ = [
     "SliceWise",
+    "SurvivalNet",
     "Task",
     "build_model",
     "cox_ph_loss",
+    "discrete_risk",
+    "discrete_survival",
     "discrete_time_loss",
     "discretise_times",
     "is_segmentation_model",

@@ -10,9 +10,10 @@ from radlens.training.config import (
     resolve_config,
 )
 from radlens.training.device import images_to_tensor, normalise, predict_scores, subset_indices
+from radlens.training.label_fraction import LabelSubset, apply_label_fraction, select_label_subset
 from radlens.training.loop import TrainResult, bf16_native, train
 from radlens.training.run import LoadedRun, load_run, repredict_split
-from radlens.training.seg_data import SegCase, SegTable, load_seg_cases, read_seg_table
+from radlens.training.seg_data import SegCase, SegTable, load_case, load_seg_cases, read_seg_table
 from radlens.training.segmentation import (
     SegRun,
     SegTrainResult,
@@ -22,36 +23,57 @@ from radlens.training.segmentation import (
 )
 from radlens.training.sources import load_dataset, run_plan
 from radlens.training.summary import metrics_table
+from radlens.training.survival import (
+    SURVIVAL_TASK,
+    SurvivalRun,
+    SurvivalTrainResult,
+    load_survival_run,
+    train_survival,
+)
+from radlens.training.survival_data import CovariateEncoder, read_outcomes
+from radlens.training.survival_model import covariate_cox
 
 __all__ = [
+    "SURVIVAL_TASK",
+    "CovariateEncoder",
+    "LabelSubset",
     "LoadedRun",
     "RunProgress",
     "SegCase",
     "SegRun",
     "SegTable",
     "SegTrainResult",
+    "SurvivalRun",
+    "SurvivalTrainResult",
     "TrainConfig",
     "TrainResult",
+    "apply_label_fraction",
     "bf16_native",
     "check_augment",
     "check_model_name",
+    "covariate_cox",
     "images_to_tensor",
+    "load_case",
     "load_dataset",
     "load_run",
     "load_seg_cases",
     "load_segmentation_run",
+    "load_survival_run",
     "make_config",
     "metrics_table",
     "normalise",
     "predict_scores",
     "predict_volume",
+    "read_outcomes",
     "read_seg_table",
     "repredict_split",
     "resolve_config",
     "restore_training_state",
     "run_plan",
     "save_checkpoints",
+    "select_label_subset",
     "subset_indices",
     "train",
     "train_segmentation",
+    "train_survival",
 ]

@@ -65,6 +65,9 @@ class TrainConfig(BaseModel):
     )
     image_column: str = Field("image", description="Image-path column of --labels.")
     site_column: str | None = Field(None, description="Site column of --labels.")
+    split_column: str | None = Field(
+        None, description="Split column of --labels (train/val/test; default: by patient id)."
+    )
     image_size: int = Field(224, description="Resize radiographs to this size.")
     # ... or a chest-CT cohort (`radlens cohort synth` layout): reports labelled by the labeler
     cohort: str | None = Field(None, description="Chest-CT cohort folder (radlens cohort synth).")
@@ -89,6 +92,13 @@ class TrainConfig(BaseModel):
         None, ge=1, description="Seeded subset of training images."
     )
     max_eval_images: int | None = Field(None, ge=1, description="Seeded subset of val/test images.")
+    label_fraction: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Train on this fraction of the training patients' labels (seeded by --seed,"
+        " patient-level, every label keeps a positive; val/test whole).",
+    )
     # model and task
     model: str = Field(
         "resnet18",
@@ -108,10 +118,31 @@ class TrainConfig(BaseModel):
         " label rows re-mapped by name, new labels fresh.",
     )
     # segmentation (--task segmentation: a cohort with per-finding masks, radlens.training.seg_data)
-    task: Literal["classification", "segmentation"] = Field(
+    task: Literal["classification", "segmentation", "survival"] = Field(
         "classification",
-        description="classification (study labels) or segmentation (per-finding masks; --cohort;"
-        " model unet, unet_lite, segresnet or segresnet_lite, default unet).",
+        description="classification (study labels), segmentation (per-finding masks; --cohort;"
+        " model unet, unet_lite, segresnet or segresnet_lite, default unet) or survival"
+        " (time to event; --cohort with time/event columns or outcomes.csv).",
+    )
+    # survival (--task survival: radlens.training.survival)
+    head: Literal["cox", "discrete"] = Field(
+        "cox", description="Survival: cox (partial likelihood) or discrete (logistic hazards)."
+    )
+    covariates: list[str] | None = Field(
+        None, description="Survival: cohort-table covariates beside the image, e.g. age,sex,site."
+    )
+    outcomes: str | None = Field(
+        None,
+        description="Survival: CSV of study_id, time, event (default: the cohort table's"
+        " columns, else the cohort's outcomes.csv).",
+    )
+    time_column: str | None = Field(
+        None, description="Survival: follow-up time column (default: time, else time_months)."
+    )
+    event_column: str = Field("event", description="Survival: event column (1 event, 0 censored).")
+    intervals: int = Field(10, ge=2, description="Survival (discrete head): time intervals.")
+    freeze_encoder: bool = Field(
+        False, description="Survival: train the head only, on the --init encoder's features."
     )
     findings: list[str] | None = Field(
         None, description="Segmentation: findings to segment, comma-separated (default: all)."
@@ -188,7 +219,9 @@ class TrainConfig(BaseModel):
             return [tuple(float(x) for x in w.split(":")) for w in value.split(",") if w.strip()]
         return value
 
-    @field_validator("milestones", "label_columns", "label_values", "findings", mode="before")
+    @field_validator(
+        "milestones", "label_columns", "label_values", "findings", "covariates", mode="before"
+    )
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         """Accept "0.5,0.75" / "a,b" from the command line."""
@@ -233,6 +266,11 @@ class TrainConfig(BaseModel):
             )
         if self.images and (not self.labels or not self.patient_column):
             raise ConfigError("--images needs --labels CSV and --patient-column COLUMN")
+        if self.task == "survival" and not self.cohort:
+            raise ConfigError(
+                "--task survival needs --cohort DIR (a cohort table with time and event columns,"
+                " or an outcomes.csv / --outcomes CSV of study_id, time, event)"
+            )
         if self.task == "segmentation" and not self.cohort:
             raise ConfigError(
                 "--task segmentation needs --cohort DIR (a cohort table with masks: mask_path,"
