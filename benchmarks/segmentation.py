@@ -1,15 +1,25 @@
 """Segmentation recipe figure: train on a phantom cohort on the CPU, score the test split.
 
 Usage: .venv/bin/python benchmarks/segmentation.py --cohort DIR --out RUN [--train]
-       [--epochs 16] [--patch 16,48,48] [--threads 1] [--classifier RUN --classifier-cohort DIR]
+       [--epochs 16] [--patch 16,48,48] [--threads 1] [--seed 0] [--key NAME]
+       [--train-cpu-seconds S --train-command CMD] [--classifier RUN --classifier-cohort DIR]
+       [--sampling | --probe SPLIT]
 
 `--train` runs `radlens train --task segmentation` with the recipe below into `--out` (else an
-existing run is scored); then `evaluate_segmentation_run` on the test split (per-finding Dice,
-lesion sensitivity, FROC with patient-bootstrap CIs) and `focal_scores` (study-level AUROC of
-each focal finding from its candidates). With `--classifier`, the segmentation run also scores
-that classification run's val + test studies (on `--classifier-cohort`) and the AUROC of the
-candidates, the classifier's ``prob:`` and a logistic stack (fitted on val) are compared on its
-test rows. Writes benchmarks/results/segmentation.json (or `--json`).
+existing run is scored; give its training CPU seconds and command); then
+`evaluate_segmentation_run` on the test split (per-finding Dice, lesion sensitivity, FROC with
+patient-bootstrap CIs), the Dice over lesion-present test studies, and `focal_scores` (study-level
+AUROC of each focal finding from its candidates, patient-bootstrap CI). With `--classifier`, the
+segmentation run also scores that classification run's val + test studies (on
+`--classifier-cohort`) and the AUROC of the candidates, the classifier's ``prob:`` and a logistic
+stack (fitted on val) are compared on its test rows. Each run is one entry under ``runs[--key]``
+of benchmarks/results/segmentation.json (or `--json`); entries of one cohort seed and epoch count
+are summarised over training seeds (median, min, max).
+
+Diagnostics (written beside the runs, nothing trained or scored): `--sampling` counts how often one
+epoch of training patches holds each finding and how many lesions survive on the run's grid;
+`--probe SPLIT` lists, per nodule / lymph node / mass of SPLIT, the run's highest probability
+inside it by lesion size on the grid.
 
 Nodules >= 6 mm: the Dice over test studies whose nodule truth on the run's grid holds >= 6 mm
 equivalent diameter (volume >= pi/6 * 6^3 mm^3), as the issue asks.
@@ -38,9 +48,11 @@ from radlens.evaluation import (
     patient_bootstrap,
     stack_scores,
 )
-from radlens.training import make_config, train_segmentation
+from radlens.evaluation.focal import MASK_THRESHOLD
+from radlens.training import load_segmentation_run, make_config, predict_volume, train_segmentation
 from radlens.training.seg_data import (
     SAMPLES_PER_VOLUME,
+    load_case,
     load_seg_cases,
     patch_loader,
     read_seg_table,
@@ -61,7 +73,9 @@ NOTE = (
     "truth holds the finding (the figure the issue's targets mean). The dice rows of "
     "dice_and_lesion_sensitivity_with_95ci follow evaluate_segmentation_run's empty-mask rule "
     "(empty truth and empty prediction = 1), so a finding absent from most test studies reads "
-    "high there. focal AUROC CIs: patient bootstrap, 95% percentile."
+    "high there. focal AUROC CIs: patient bootstrap, 95% percentile. The training seed also "
+    "draws the patient split (read_seg_table assigns splits with the run's seed when the cohort "
+    "has none), so spread_over_training_seeds is over seed and split together."
 )
 
 
@@ -169,6 +183,46 @@ def _sampling(args) -> dict:
         out["findings"][f]["fraction_of_epoch_patches_holding_it"] = float(hits[i] / n)
     out["patches_per_epoch"] = n
     return out
+
+
+def _probe(args, split: str) -> dict:
+    """Per focal lesion of `split` studies: its voxels on the run's grid and the run's highest
+    probability inside it, beside the study's highest probability outside every lesion."""
+    run = load_segmentation_run(args.out)
+    cfg = run.config
+    seg = read_seg_table(cfg.cohort, run.findings, seed=cfg.seed)
+    rows, window = [], tuple(int(v) for v in args.window.split(","))
+    for _, row in seg.table[seg.table["split"] == split].iterrows():
+        case = load_case(row, seg, cfg.spacing, run.windows)
+        prob = predict_volume(run.model, case.image, window)
+        for f in ("nodule", "lymphadenopathy", "mass"):
+            i = run.findings.index(f)
+            lab, n = ndimage.label(case.label[i] > 0)
+            for k in range(1, n + 1):
+                rows.append(
+                    {
+                        "finding": f,
+                        "study_id": case.study_id,
+                        "voxels": int((lab == k).sum()),
+                        "max_p_inside": float(prob[i][lab == k].max()),
+                        "max_p_outside": float(prob[i][lab == 0].max()),
+                    }
+                )
+    table = pd.DataFrame(rows)
+    table["band"] = pd.cut(table["voxels"], [0, 10, 40, 150, np.inf], right=False)
+    table["found"] = table["max_p_inside"] >= MASK_THRESHOLD
+    summary = table.groupby(["finding", "band"], observed=True).agg(
+        n=("found", "size"), found_at_0_5=("found", "mean"), median_max_p=("max_p_inside", "median")
+    )
+    return {
+        "run": args.out,
+        "split": split,
+        "voxel_mm3": float(np.prod(cfg.spacing)),
+        "by_finding_and_voxel_band": [
+            {"finding": f, "voxels": str(b), **v} for (f, b), v in summary.to_dict("index").items()
+        ],
+        "median_max_p_outside_lesions": float(table["max_p_outside"].median()),
+    }
 
 
 def _dice_present(ev: dict) -> dict:
@@ -320,14 +374,20 @@ def main() -> None:
     parser.add_argument("--train-cpu-seconds", type=float, help="CPU s of an external training")
     parser.add_argument("--train-command", help="the radlens train command of an existing run")
     parser.add_argument("--sampling", action="store_true", help="only the patch-sampling check")
+    parser.add_argument("--probe", help="only the per-lesion probe of --out on this split")
     parser.add_argument("--json", default=str(RESULTS))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    if args.sampling:
+    if args.sampling or args.probe:
         path = Path(args.json)
         old = json.loads(path.read_text()) if path.is_file() else {}
-        path.write_text(json.dumps(old | {"patch_sampling": _sampling(args)}, indent=2) + "\n")
-        print(json.dumps(json.loads(path.read_text())["patch_sampling"], indent=2))
+        if args.sampling:
+            new = {"patch_sampling": _sampling(args)}
+        else:
+            key = args.key or Path(args.out).name
+            new = {"lesion_probe": old.get("lesion_probe", {}) | {key: _probe(args, args.probe)}}
+        path.write_text(json.dumps(old | new, indent=2, default=float) + "\n")
+        print(json.dumps(new, indent=2, default=float))
         return
     window = tuple(int(v) for v in args.window.split(","))
     if args.train:
