@@ -12,10 +12,19 @@ from typing import Any
 
 from rich.console import Console
 
+from radlens.demos.ct_setup import quiet_loggers
 from radlens.errors import RadlensError
 from radlens.evaluation import survival_demo
 
 __all__ = ["outcome_text", "survival_step"]
+
+_QUIET = (
+    "radlens.training.survival",
+    "radlens.training.init",
+    "radlens.data.ct_volumes",
+    "radlens.data.ct_cohort",
+    "lightning_fabric",
+)
 
 
 def _ci(entry: dict[str, float] | None) -> str:
@@ -39,7 +48,8 @@ def survival_step(run_dir: Path, out: Path, console: Console, n_bootstrap: int =
     """Train and evaluate the demo's survival model into OUT/survival; print and return it (a
     cohort too small for a C-index, e.g. no test events, is skipped with the reason)."""
     try:
-        figures = survival_demo(run_dir, out / "survival", n_bootstrap=n_bootstrap)
+        with quiet_loggers(*_QUIET):  # per-epoch and --init lines: the result line says it all
+            figures = survival_demo(run_dir, out / "survival", n_bootstrap=n_bootstrap)
     except RadlensError as exc:
         console.print(f"survival skipped: {exc}")
         return {"skipped": str(exc)}
