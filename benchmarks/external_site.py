@@ -43,6 +43,7 @@ from label_efficiency import (
     PRETRAINED,
     START_NAMES,
     TRUTH,
+    add_run_options,
     build_cohort,
     each_seed,
     finetune,
@@ -231,22 +232,7 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--json", type=Path, required=True)
     ap.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (pretraining, training)")
-    ap.add_argument("--cohort-seed", type=int, default=5101)
-    ap.add_argument("--cohort", type=Path, default=None, help="reuse a cohort folder")
-    ap.add_argument("--studies", type=int, default=200)
-    ap.add_argument("--size", type=int, default=96)
-    ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--pretrain-epochs", type=int, default=8)
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--pretrain-batch-size", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--pretrain-lr", type=float, default=1e-3)
-    ap.add_argument("--top-k", type=int, default=8)
-    ap.add_argument("--min-positives", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--jobs", type=int, default=1, help="seeds run in this many processes")
+    add_run_options(ap, min_positives=3)
     return ap.parse_args(argv)
 
 

@@ -319,12 +319,8 @@ def _worker_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
 
-def parse(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--json", type=Path, required=True)
-    ap.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (pretraining, subset, init)")
-    ap.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.1, 1.0])
+def add_run_options(ap: argparse.ArgumentParser, min_positives: int) -> None:
+    """The cohort, training and pretraining options this benchmark shares with external_site.py."""
     ap.add_argument("--cohort-seed", type=int, default=5101)
     ap.add_argument("--cohort", type=Path, default=None, help="reuse this script's cohort folder")
     ap.add_argument("--studies", type=int, default=200)
@@ -336,11 +332,20 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--pretrain-lr", type=float, default=1e-3)
     ap.add_argument("--top-k", type=int, default=8)
-    ap.add_argument("--min-positives", type=int, default=5)
+    ap.add_argument("--min-positives", type=int, default=min_positives)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2, help="phantom rendering processes")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--jobs", type=int, default=1, help="seeds run in this many processes")
+
+
+def parse(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--json", type=Path, required=True)
+    ap.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (pretraining, subset, init)")
+    ap.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.1, 1.0])
+    add_run_options(ap, min_positives=5)
     ap.add_argument("--rebuild", action="store_true", help="re-make --json's table from its runs")
     return ap.parse_args(argv)
 
