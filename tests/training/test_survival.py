@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from radlens.core import read_predictions
 from radlens.errors import ConfigError
@@ -67,3 +68,12 @@ def test_survival_flags_are_checked(cohort: Path, tmp_path: Path) -> None:
         train_survival(_config(cohort, tmp_path / "c", devices=2))
     with pytest.raises(ConfigError, match="--task survival needs --cohort"):
         make_config({"task": "survival", "dataset": "pneumoniamnist"}).check_source()
+
+
+def test_survival_init_errors_name_the_file(cohort: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such run directory or checkpoint file"):
+        train_survival(_config(cohort, tmp_path / "a", init=str(tmp_path / "missing.pt")))
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"model": {}}, foreign)  # no label_names / task
+    with pytest.raises(ConfigError, match=r"foreign\.pt: not a radlens checkpoint .*label_names"):
+        train_survival(_config(cohort, tmp_path / "b", init=str(foreign)))

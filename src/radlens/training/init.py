@@ -21,7 +21,7 @@ from radlens.core import CHECKPOINT
 from radlens.errors import ConfigError
 from radlens.models import Task
 
-__all__ = ["head_layer", "init_table", "init_weights", "output_names"]
+__all__ = ["head_layer", "init_table", "init_weights", "output_names", "read_init_checkpoint"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,11 @@ def head_layer(model: nn.Module, num_outputs: int) -> str | None:
     return names[-1] if names else None
 
 
-def _read_source(source: str) -> tuple[Path, dict[str, Any]]:
+def read_init_checkpoint(
+    source: str, needed: frozenset[str] = frozenset({"model", "label_names", "task", "config"})
+) -> tuple[Path, dict[str, Any]]:
+    """The checkpoint behind ``--init SOURCE`` (a run directory or a file) with the keys `needed`;
+    a `ConfigError` naming the file and what was expected otherwise."""
     path = Path(source)
     if not path.exists():
         raise ConfigError(f"--init {source}: no such run directory or checkpoint file")
@@ -52,7 +56,6 @@ def _read_source(source: str) -> tuple[Path, dict[str, Any]]:
         ckpt = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt or foreign file
         raise ConfigError(f"--init {file}: not a radlens checkpoint ({exc})") from None
-    needed = {"model", "label_names", "task", "config"}
     if not isinstance(ckpt, dict) or not needed <= ckpt.keys():
         raise ConfigError(
             f"--init {file}: not a radlens checkpoint (expected the keys {sorted(needed)})"
@@ -70,7 +73,7 @@ def _source_rows(ckpt: dict[str, Any]) -> tuple[str, ...]:
 def init_weights(source: str, model: nn.Module, task: Task, model_name: str) -> dict[str, Any]:
     """Load `source`'s weights into `model` (trained as `model_name` for `task`); return the
     report: source file, tensors loaded, labels re-mapped and new, tensors skipped."""
-    file, ckpt = _read_source(source)
+    file, ckpt = read_init_checkpoint(source)
     source_model = ckpt["config"].get("model")
     if source_model != model_name:
         raise ConfigError(

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,11 +21,11 @@ import pandas as pd
 import torch
 from lightning_fabric import Fabric
 
-from radlens.core import CHECKPOINT
 from radlens.data import ArrayDataset, cohort_table_path, read_cohort
 from radlens.errors import ConfigError, DataError
 from radlens.models import SurvivalNet, Task, build_model, cox_ph_loss
 from radlens.training.config import TrainConfig
+from radlens.training.init import read_init_checkpoint
 from radlens.training.loop import bf16_native
 from radlens.training.sources import load_dataset
 from radlens.training.survival_data import CovariateEncoder, read_outcomes
@@ -99,27 +98,11 @@ def load_survival_data(config: TrainConfig) -> SurvivalData:
     return SurvivalData(ds, frames, covariates, encoder, source)
 
 
-def _read_init(source: str) -> dict[str, Any]:
-    path = Path(source)
-    file = path / CHECKPOINT if path.is_dir() else path
-    if not file.is_file():
-        raise ConfigError(f"--init {source}: no such run directory or checkpoint file")
-    try:
-        ckpt = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt or foreign file
-        raise ConfigError(f"--init {file}: not a radlens checkpoint ({exc})") from None
-    if not isinstance(ckpt, dict) or "label_names" not in ckpt or "task" not in ckpt:
-        raise ConfigError(
-            f"--init {file}: not a classification or pretraining checkpoint (no label_names)"
-        )
-    return ckpt
-
-
 def encoder_features(config: TrainConfig) -> tuple[int, Task]:
     """How many image features the encoder gives and the `Task` its outputs stand for (the
     source run's labels with ``--init`` from a classifier; else `DEFAULT_FEATURES`)."""
     if config.init:
-        ckpt = _read_init(config.init)
+        _, ckpt = read_init_checkpoint(config.init, frozenset({"label_names", "task"}))
         if not ckpt.get("encoder_prefix"):
             task = Task(
                 ckpt["task"],
