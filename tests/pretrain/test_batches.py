@@ -35,7 +35,7 @@ def test_sentence_bank_by_hand() -> None:
     # every sentence of the batch's reports; "No pneumothorax." (key 1) is in reports 0 and 1
     text, pos = bank.draw(torch.tensor([2, 0, 1]))
     assert text.ids.shape[0] == 5 and bool(text.mask[:, -1].any())  # trimmed to the longest
-    assert pos.int().tolist() == [[1, 0, 0, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1]]
+    assert pos.dense().int().tolist() == [[1, 0, 0, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1]]
 
 
 def test_sentence_bank_take_keeps_keys() -> None:

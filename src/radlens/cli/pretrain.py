@@ -59,18 +59,21 @@ _SEED = typer.Option(0, "--seed", help="Seed (initialisation, batches, splits)."
 _DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
 _PRECISION = typer.Option("auto", "--precision", help="auto, 32-true or bf16-mixed.")
 _THREADS = typer.Option(None, "--threads", help="CPU threads (1 is fastest on a busy CPU).")
+_DEVICES = typer.Option(
+    1, "--devices", help="Processes (DDP; torchrun --nproc_per_node=N ... --devices N)."
+)
 _RESUME = typer.Option(False, "--resume", help="Continue the run in --out from last.pt.")
 _STEM = typer.Option(
     False, "--imagenet-stem", help="7x7/2 stem + max-pool (large images) instead of 3x3/1."
 )
 
 
-def _options(epochs, batch_size, lr, seed, device, precision, threads, resume):
+def _options(epochs, batch_size, lr, seed, device, precision, threads, resume, devices):
     from radlens.pretrain import PretrainOptions
 
     return PretrainOptions(
         epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
-        precision=precision, resume=resume, threads=threads,
+        precision=precision, resume=resume, threads=threads, devices=devices,
     )  # fmt: skip
 
 
@@ -86,6 +89,8 @@ def _data(image_column, report_column, size, shape, window, seed):
 
 
 def _done(result) -> None:
+    if result.rank:  # data parallel: rank 0 speaks
+        return
     last = result.history[-1] if result.history else {}
     losses = {k: round(v, 4) for k, v in last.items() if k.endswith("loss") and v is not None}
     typer.echo(
@@ -126,6 +131,7 @@ def image_text_cmd(
     precision: str = _PRECISION,
     threads: int | None = _THREADS,
     resume: bool = _RESUME,
+    devices: int = _DEVICES,
 ) -> None:
     """Image–text contrastive pretraining: global InfoNCE (+ local sentence–region loss)."""
     from radlens.pretrain import ImageTextConfig, pretrain_image_text
@@ -139,7 +145,9 @@ def image_text_cmd(
     result = pretrain_image_text(
         cohort, out, data=_data(image_column, report_column, size, shape, window, seed),
         model=config, corpus=corpus, vocab_size=vocab_size,
-        options=_options(epochs, batch_size, lr, seed, device, precision, threads, resume),
+        options=_options(
+            epochs, batch_size, lr, seed, device, precision, threads, resume, devices
+        ),
     )  # fmt: skip
     _done(result)
 
@@ -166,6 +174,7 @@ def ssl_cmd(
     precision: str = _PRECISION,
     threads: int | None = _THREADS,
     resume: bool = _RESUME,
+    devices: int = _DEVICES,
 ) -> None:
     """Self-supervised (SimCLR) pretraining; `radlens train --init OUT` starts from it."""
     from radlens.pretrain import SSLConfig, pretrain_ssl
@@ -176,7 +185,9 @@ def ssl_cmd(
     )  # fmt: skip
     result = pretrain_ssl(
         cohort, out, data=_data(image_column, None, size, shape, window, seed), model=config,
-        options=_options(epochs, batch_size, lr, seed, device, precision, threads, resume),
+        options=_options(
+            epochs, batch_size, lr, seed, device, precision, threads, resume, devices
+        ),
     )  # fmt: skip
     _done(result)
 

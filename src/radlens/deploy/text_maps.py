@@ -8,12 +8,15 @@ shown: on a service study (`TextMapper.volume_map`) and in a zero-shot run's rep
   grid by undoing the crop / pad (MONAI's own `ResizeWithPadOrCrop` applied to the index of each
   axis, so the offsets are the transform's, not re-derived); outside the crop the map is 0.
 - The gallery (`radlens evaluate` of a `radlens zeroshot` output): for each image of the
-  zero-shot split with masks (``radiograph_masks_path`` for radiograph runs, or a ``masks``
-  column: an .npz of 2D masks keyed ``finding@location``, on the image), each mask whose finding
-  and location the vocabulary knows gets its sentence (the first positive prompt,
-  `radlens.pretrain.label_prompts`), its map, and the pointing game (strict: the map's peak inside
-  the mask, `radlens.explain.score_heatmap`, with the chance of a random pointer). All cases are
-  scored; the first `n_images` overlays (truth contour drawn) go to OUT/text_maps/.
+  zero-shot split with masks (``radiograph_masks_path`` for radiograph runs, ``mask_path`` for
+  CT volumes, or a ``masks`` column: an .npz of masks keyed ``finding@location``, on the image or
+  the study's voxel grid), each mask whose finding and location the vocabulary knows gets its
+  sentence (the first positive prompt, `radlens.pretrain.label_prompts`), its map, and the
+  pointing game (strict: the map's peak inside the mask, `radlens.explain.score_heatmap`, with the
+  chance of a random pointer). All cases are scored; the first `n_images` overlays (truth contour
+  drawn) go to OUT/text_maps/: a 2D overlay, or for volume runs a 3D montage (axial, coronal and
+  sagittal slices through the map's peak, `radlens.explain.montage_3d`, as Grad-CAM's). Volume
+  masks reach the model input as the volumes did (`preprocess_volume`'s centre crop / pad).
 """
 
 from __future__ import annotations
@@ -28,10 +31,10 @@ from monai.transforms import ResizeWithPadOrCrop
 
 from radlens.core import atomic_write_json
 from radlens.data.radiographs import resize_image
-from radlens.data.volumes import Volume, preprocess_volume
+from radlens.data.volumes import Volume, load_volume, preprocess_volume
 from radlens.errors import ConfigError, DataError, ModelError
 from radlens.evaluation import TEXT_MAPS_DIR, TEXT_MAPS_JSON
-from radlens.explain import overlay_2d, score_heatmap
+from radlens.explain import montage_3d, overlay_2d, score_heatmap
 from radlens.pretrain import (
     label_prompts,
     load_image_text,
@@ -46,7 +49,10 @@ __all__ = ["MASK_COLUMNS", "TextMapper", "write_text_map_gallery"]
 log = logging.getLogger(__name__)
 ZEROSHOT_SUMMARY = "zeroshot.json"
 #: the masks column of a pairs table, by the run's image column (else "masks")
-MASK_COLUMNS = {"radiograph_path": "radiograph_masks_path"}
+MASK_COLUMNS = {"radiograph_path": "radiograph_masks_path", "nifti_path": "mask_path",
+                "dicom_dir": "mask_path"}  # fmt: skip
+#: the vocabulary of the gallery's findings when none is given: by the run's image dimensions
+VOCABS = {2: "chest_xr", 3: "chest_ct"}
 MAX_SENTENCE = 200
 
 
@@ -111,18 +117,40 @@ class TextMapper:
         return out
 
 
-def _masks(path: Path, size: int, vocab) -> dict[str, np.ndarray]:
-    """The .npz masks of one image on the model input (pad fit, as the images), by key."""
+def _on_input(mask: np.ndarray, data) -> np.ndarray:
+    """A 2D mask pad-fit to the input size; a (Z, Y, X) mask on its study's voxel grid centre
+    cropped / padded to the run's shape, as its volume was (identity direction, no resampling:
+    the run's volumes are not resampled)."""
+    if mask.ndim == 2:
+        return resize_image(mask.astype(np.float32), data.size) >= 128
+    volume = Volume(mask.astype(np.float32), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0))
+    return preprocess_volume(volume, shape=tuple(data.shape))[0] >= 0.5
+
+
+def _masks(path: Path, data, vocab) -> dict[str, np.ndarray]:
+    """The .npz masks of one image on the model input (as the images), by key."""
     out = {}
     with np.load(path) as npz:
         for key in npz.files:
             finding, _, location = key.partition("@")
             if finding not in vocab.abnormalities or location not in vocab.locations:
                 continue
-            mask = resize_image(npz[key].astype(np.float32), size) >= 128
+            mask = _on_input(npz[key], data)
             if mask.any():
                 out[key] = mask
     return out
+
+
+def _draw(image, heat: np.ndarray, mask: np.ndarray, path: Path, sentence: str, source) -> None:
+    """A 2D overlay, or a 3D montage through the map's peak (`source`: the study's image, read
+    for its voxel spacing)."""
+    image = image.float().numpy()
+    image = image / 255.0 if image.max() > 1.0 else image
+    if heat.ndim == 2:
+        overlay_2d(image, heat, path, title=sentence, mask=mask)
+    else:
+        spacing = load_volume(source).spacing
+        montage_3d(image, heat, path, centre="peak", mask=mask, spacing=spacing, title=sentence)
 
 
 def _summary(cases: list[dict]) -> dict:
@@ -156,19 +184,19 @@ def _zeroshot_source(out: Path) -> tuple[dict, Path]:
 
 
 def write_text_map_gallery(
-    out: str | Path, *, n_images: int = 12, vocab: str = "chest_xr"
+    out: str | Path, *, n_images: int = 12, vocab: str | None = None
 ) -> dict | None:
     """Score and draw the sentence maps of a zero-shot output OUT (module's rules); writes
     OUT/text_maps/*.png and text_maps.json and returns its content; None when OUT is not a
-    zero-shot output or its run is not a 2D (radiograph) run."""
+    zero-shot output. `vocab`: the findings' vocabulary (default: chest_xr for 2D runs,
+    chest_ct for volume runs)."""
     out = Path(out)
     if not (out / ZEROSHOT_SUMMARY).is_file():
         return None
     summary, cohort = _zeroshot_source(out)
     run = load_text_run(Path(summary["run"]), f"{out / ZEROSHOT_SUMMARY}: run")
-    if run.model.config.spatial_dims != 2:
-        log.info("text-map gallery: run %s is 3D; the gallery draws radiograph runs", run.run_dir)
-        return None
+    dims = run.model.config.spatial_dims
+    vocab = vocab or VOCABS[dims]
     pairs = run.data.load(cohort)
     column = MASK_COLUMNS.get(run.data.image_column, "masks")
     if column not in pairs.table:
@@ -179,7 +207,7 @@ def write_text_map_gallery(
     folder.mkdir(exist_ok=True)
     cases, gallery = [], []
     for i in pairs.rows(summary.get("split", "test")):
-        masks = _masks(base / str(pairs.table.loc[i, column]), run.data.size, vocabulary)
+        masks = _masks(base / str(pairs.table.loc[i, column]), run.data, vocabulary)
         if not masks:
             continue
         sentences = [label_prompts(k, vocabulary, prompts)[0][0] for k in masks]
@@ -192,12 +220,12 @@ def write_text_map_gallery(
             cases.append(case)
             if len(gallery) < n_images:
                 name = f"{len(gallery):03d}_{case['study']}_{key.replace('@', '_at_')}.png"
-                image = pairs.images[i][0].float().numpy()
-                image = image / 255.0 if image.max() > 1.0 else image
-                overlay_2d(image, heat, folder / name, title=sentence, mask=mask)
+                source = base / str(pairs.table.loc[i, run.data.image_column])
+                _draw(pairs.images[i][0], heat, mask, folder / name, sentence, source)
                 gallery.append({**case, "file": name})
     result = {"run": str(run.run_dir), "cohort": str(cohort), "split": summary.get("split"),
-              "rule": "strict pointing game: the map's peak inside the mask",
+              "rule": "strict pointing game: the map's peak inside the mask", "vocab": vocab,
+              "spatial_dims": dims,
               **_summary(cases), "gallery": gallery}  # fmt: skip
     atomic_write_json(folder / TEXT_MAPS_JSON, result)
     return result

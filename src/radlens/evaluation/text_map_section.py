@@ -1,6 +1,7 @@
 """report.html's "Sentence -> region maps" section: what `radlens.deploy.write_text_map_gallery`
 wrote into RUN/text_maps/ for a zero-shot output (its text_maps.json: pointing game over every
-case with a mask, per finding, and the gallery's overlays), read and inlined here."""
+case with a mask, per finding, and the gallery's overlays: 2D, or 3D montages for volume runs),
+read and inlined here."""
 
 from __future__ import annotations
 
@@ -43,4 +44,11 @@ def text_map_section(run_dir: str | Path) -> dict | None:
         raise EvaluationError(f"{path} is not valid JSON: {exc}") from exc
     figures = [f for f in (_figure(folder, i) for i in content.get("gallery", [])) if f]
     per = sorted(content.get("per_finding", {}).items())
-    return {**content, "figures": figures, "per_finding_rows": per}
+    montage = content.get("spatial_dims") == 3
+    view = (
+        "3D montages: axial, coronal and sagittal slices through each map's peak, the mask outlined"
+        if montage
+        else "2D overlays, the mask outlined"
+    )
+    return {**content, "figures": figures, "per_finding_rows": per, "montage": montage,
+            "view": view}  # fmt: skip

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from radlens.pretrain.losses import KeyedPositives
 from radlens.pretrain.text import TextBatch, encode_reports, report_sentences
 
 __all__ = ["AUGMENT", "SentenceBank", "augment_images", "sentence_key"]
@@ -84,15 +85,16 @@ class SentenceBank:
         return SentenceBank(self.text.take(flat), start, count, self.key[flat], self.holds[rows])
 
     def draw(self, idx: torch.Tensor):
-        """Every sentence of reports `idx` (T in all) as a trimmed `TextBatch`, and the (B, T)
-        positives: image i with sentence t when report i holds sentence t's key."""
+        """Every sentence of reports `idx` (T in all) as a trimmed `TextBatch`, and the positives
+        as keys (`KeyedPositives`; its ``dense()`` is the (B, T) matrix): image i with sentence t
+        when report i holds sentence t's key."""
         pairs = zip(self.start[idx].tolist(), self.count[idx].tolist(), strict=True)
         pick = torch.cat([torch.arange(a, a + n) for a, n in pairs]).to(idx.device)
         batch = self.text.take(pick)
         width = int(batch.mask.sum(1).max())
         batch = TextBatch(batch.ids[:, :width], batch.mask[:, :width],
                           batch.sentence[:, :width], batch.n_sentences)  # fmt: skip
-        return batch, self.holds[idx][:, self.key[pick]]
+        return batch, KeyedPositives(self.holds[idx], self.key[pick])
 
 
 def augment_images(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:

@@ -12,19 +12,105 @@
   its attended region context, averaged over the report's real sentences, is the report–image
   local similarity, and `info_nce` over that matrix is the sentence–region contrastive loss.
   Padded sentences (mask False) take no part.
+
+Data parallel (``--devices N``, torchrun): `contrast`, `LocalAlignment` and the SSL objective
+gather the embeddings of every rank with `gather_batch` before the loss, so the negatives span the
+GLOBAL batch and every rank computes the same global loss. `gather_batch` passes gradient back to
+each rank's own rows summed over the N ranks (N times the global loss's gradient), and DDP then
+averages the ranks' gradients: the update equals that of one process on the whole global batch.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
 from radlens.errors import ConfigError
 
-__all__ = ["LocalAlignment", "LogitScale", "info_nce", "nt_xent"]
+__all__ = [
+    "KeyedPositives",
+    "LocalAlignment",
+    "LogitScale",
+    "contrast",
+    "gather_batch",
+    "info_nce",
+    "nt_xent",
+    "world_size",
+]
+
+
+def world_size() -> int:
+    """Processes in the default process group (1 outside torch.distributed)."""
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def gather_batch(x: torch.Tensor) -> torch.Tensor:
+    """Every rank's rows of `x` (n_r, ...) in one tensor, interleaved as
+    `radlens.training.rank_share` deals a global batch out (row j of rank r before row j of rank
+    r + 1 and after row j - 1 of every rank), so a gathered batch of images is in the global
+    batch's order. Ranks may hold different row counts; the other dimensions must agree.
+    Floating tensors keep their gradient: each rank's rows get the sum of every rank's gradient
+    for them (the backward of `torch.distributed.nn.functional.all_gather`, deprecated in torch
+    2.13, done here with one all-reduce); `x` itself outside a process group of more than one
+    process."""
+    world = world_size()
+    if world == 1:
+        return x
+    n = torch.tensor([x.shape[0]], device=x.device)
+    sizes = [torch.zeros_like(n) for _ in range(world)]
+    dist.all_gather(sizes, n)
+    counts = [int(c) for c in sizes]
+    flag = x.dtype == torch.bool  # gloo gathers no bool tensors
+    body = x.to(torch.uint8) if flag else x
+    pad = body.new_zeros((max(counts) - x.shape[0], *x.shape[1:]))
+    padded = torch.cat([body, pad]).contiguous()
+    if padded.is_floating_point():
+        parts = _AllGather.apply(padded).unbind(0)
+    else:
+        parts = [torch.empty_like(padded) for _ in range(world)]
+        dist.all_gather(parts, padded)
+    out = torch.cat([p[:c] for p, c in zip(parts, counts, strict=True)])
+    place = torch.cat([torch.arange(c) * world + r for r, c in enumerate(counts)])
+    out = out[place.argsort().to(out.device)]
+    return out.bool() if flag else out
+
+
+class _AllGather(torch.autograd.Function):
+    """(n, ...) on every rank -> (world, n, ...); backward: the all-reduced (summed) gradient of
+    this rank's slice."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, x)
+        return torch.stack(parts)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
+        return grad[dist.get_rank()]
+
+
+@dataclass  # not frozen: Fabric casts the tensors of a forward call's arguments in place
+class KeyedPositives:
+    """Which images and texts are positive pairs, as keys: image i holds the text keys
+    ``holds[i]`` (B, K bool), text t has key ``keys[t]`` (T,); pair (i, t) is positive when image
+    i holds text t's key. Unlike the dense (B, T) matrix, this gathers across ranks."""
+
+    holds: torch.Tensor
+    keys: torch.Tensor
+
+    def dense(self) -> torch.Tensor:
+        return self.holds[:, self.keys]
+
+    def gathered(self) -> KeyedPositives:
+        return KeyedPositives(gather_batch(self.holds), gather_batch(self.keys))
 
 
 def info_nce(logits: torch.Tensor, positives: torch.Tensor | None = None) -> torch.Tensor:
@@ -49,11 +135,24 @@ def info_nce(logits: torch.Tensor, positives: torch.Tensor | None = None) -> tor
     return (rows + cols) / 2
 
 
+def contrast(
+    images: torch.Tensor, texts: torch.Tensor, scale: torch.Tensor,
+    positives: KeyedPositives | None = None,
+) -> torch.Tensor:  # fmt: skip
+    """Symmetric InfoNCE of L2-normalised image (B, D) and text (T, D) embeddings of the GLOBAL
+    batch (gathered over ranks with `gather_batch`):
+    logits ``scale * image @ text.T``; without `positives` image i goes with text i (T == B)."""
+    img, txt = gather_batch(images), gather_batch(texts)
+    dense = positives.gathered().dense() if positives is not None else None
+    return info_nce(img @ txt.t() * scale, dense)
+
+
 def nt_xent(
     z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1, queue: torch.Tensor | None = None
 ) -> torch.Tensor:
     """SimCLR NT-Xent over two views (N, D) each (cosine similarity / temperature); `queue`
-    (Q, D): extra negatives (a momentum encoder's past keys)."""
+    (Q, D): extra negatives (a momentum encoder's past keys). Pure: a data-parallel caller passes
+    views gathered with `gather_batch`."""
     z = F.normalize(torch.cat([z1, z2]), dim=-1)
     n = z1.shape[0]
     sim = z @ z.t() / temperature
@@ -125,6 +224,12 @@ class LocalAlignment(nn.Module):
         """Report i – image j local similarity (B, B'): mean over report i's real sentences of
         cos(sentence, its context in image j)."""
         kept, _ = self.select_regions(regions, valid)
+        return self.kept_similarity(sentences, sent_mask, kept)
+
+    def kept_similarity(
+        self, sentences: torch.Tensor, sent_mask: torch.Tensor, kept: torch.Tensor
+    ) -> torch.Tensor:
+        """`similarity` over regions already selected (B', k, D)."""
         ctx, _ = self.attend(sentences, kept)
         cos = F.cosine_similarity(sentences.unsqueeze(1), ctx, dim=-1)  # (B, B', S)
         w = sent_mask.to(cos.dtype).unsqueeze(1)
@@ -136,7 +241,12 @@ class LocalAlignment(nn.Module):
     ) -> torch.Tensor:  # fmt: skip
         """The sentence–region contrastive loss of a batch of pairs (report i with image i).
         Padded sentences are replaced by zeros first, so nothing of theirs flows anywhere;
-        `valid` (R,): the regions that may be selected (the others never are)."""
+        `valid` (R,): the regions that may be selected (the others never are). Each image's
+        regions are selected on its own rank; sentences, their mask and the kept regions are then
+        gathered (`gather_batch`), so the contrast spans the global batch."""
         sentences = sentences * sent_mask.unsqueeze(-1).to(sentences.dtype)
-        sim = self.similarity(sentences, sent_mask, regions, valid)
+        kept, _ = self.select_regions(regions, valid)
+        sim = self.kept_similarity(
+            gather_batch(sentences), gather_batch(sent_mask), gather_batch(kept)
+        )
         return info_nce(sim.t() * self.scale())  # rows: images, columns: reports

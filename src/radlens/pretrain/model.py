@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from radlens.pretrain.image import ImageEncoder, ProjectionHead
-from radlens.pretrain.losses import LocalAlignment, LogitScale, info_nce
+from radlens.pretrain.losses import KeyedPositives, LocalAlignment, LogitScale, contrast
 from radlens.pretrain.text import TextBatch, TextEncoder
 
 __all__ = ["ImageTextConfig", "ImageTextModel", "inner_cells"]
@@ -93,21 +93,21 @@ class ImageTextModel(nn.Module):
 
     def forward(
         self, images: torch.Tensor, text: TextBatch, sentences: TextBatch | None = None,
-        positives: torch.Tensor | None = None,
+        positives: KeyedPositives | None = None,
     ) -> dict[str, torch.Tensor]:  # fmt: skip
         """Losses of a batch of pairs: "global", "local" (when built) and their sum "loss".
         With `sentences` (those of the batch's reports) the global loss contrasts the images
-        with them (`positives`: which image goes with which sentence, see `info_nce`), else
+        with them (`positives`: which image goes with which sentence, see `contrast`), else
         with the whole reports; the local loss always uses every sentence of the reports."""
         fmap, pooled = self.image(images)
         img = self.image_proj(pooled)
         if sentences is not None:
             txt = self.embed_texts(sentences)
-            out = {"global": info_nce(img @ txt.t() * self.scale(), positives)}
+            out = {"global": contrast(img, txt, self.scale(), positives)}
         if sentences is None or self.config.local:
             _, report, sents, sent_mask = self.text(text, self.config.max_sentences)
         if sentences is None:
-            out = {"global": info_nce(img @ self.text_proj(report).t() * self.scale())}
+            out = {"global": contrast(img, self.text_proj(report), self.scale())}
         loss = out["global"]
         if self.config.local:
             sent = F.normalize(self.sentence_proj(sents), dim=-1)

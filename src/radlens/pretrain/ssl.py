@@ -6,6 +6,10 @@ second view goes through a momentum (EMA) copy of encoder + head, and a queue of
 adds negatives (MoCo-style). The checkpoint's backbone loads with ``radlens train --init RUN``
 into the model of the same name (`ENCODER_PREFIX`). MONAI's augmentation state is seeded at the
 start of each call, so a resumed run matches an uninterrupted one statistically, not bit for bit.
+Both views of a batch go through the encoder in one forward pass (SimCLR's batching: one
+DDP forward per step). With several processes (``--devices N``) each rank augments its share of
+the global batch (MONAI seeded with seed + rank) and the embeddings are gathered over ranks
+(`gather_batch`) before NT-Xent, so the negatives (and the queued keys) span the global batch.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from radlens.errors import ConfigError
 from radlens.pretrain.image import ImageEncoder, ProjectionHead
 from radlens.pretrain.image_text import PairData, prepare_out, pretrain_meta
 from radlens.pretrain.loop import PretrainOptions, PretrainResult, fit
-from radlens.pretrain.losses import nt_xent
+from radlens.pretrain.losses import gather_batch, nt_xent
 from radlens.training import normalise
 
 __all__ = ["SSLConfig", "SSLModel", "SSLObjective", "pretrain_ssl", "ssl_augment"]
@@ -110,6 +114,10 @@ class SSLObjective:
     def to(self, device: torch.device) -> None:
         self.parts = {k: v.to(device) for k, v in self.parts.items()}
 
+    def reseed(self, seed: int) -> None:
+        """Restart MONAI's augmentation stream (one per rank under data parallel)."""
+        self.augment.set_random_state(seed)
+
     def n_rows(self, part: str) -> int:
         return len(self.parts[part]) if part in self.parts else 0
 
@@ -123,14 +131,15 @@ class SSLObjective:
         x = normalise(self.parts[part][idx])
         v1, v2 = self.view(x), self.view(x)
         net = getattr(model, "module", model)
-        z1 = model(v1)
         if net.config.momentum > 0:
-            k2 = net.keys(v2, update=part == "train")
+            z1 = gather_batch(model(v1))
+            k2 = gather_batch(net.keys(v2, update=part == "train"))
             loss = nt_xent(z1, k2, net.config.temperature, queue=net.negatives())
             if part == "train":
-                net.enqueue(k2)
+                net.enqueue(k2)  # every rank enqueues the same global keys
         else:
-            loss = nt_xent(z1, model(v2), net.config.temperature)
+            z1, z2 = model(torch.cat([v1, v2])).chunk(2)
+            loss = nt_xent(gather_batch(z1), gather_batch(z2), net.config.temperature)
         return {"loss": loss}
 
 

@@ -10,6 +10,7 @@ from radlens.training.config import (
     resolve_config,
 )
 from radlens.training.device import images_to_tensor, normalise, predict_scores, subset_indices
+from radlens.training.distributed import cluster_geometry, global_batches, rank_share
 from radlens.training.label_fraction import LabelSubset, apply_label_fraction, select_label_subset
 from radlens.training.loop import TrainResult, bf16_native, train
 from radlens.training.run import LoadedRun, load_run, repredict_split
@@ -51,7 +52,9 @@ __all__ = [
     "bf16_native",
     "check_augment",
     "check_model_name",
+    "cluster_geometry",
     "covariate_cox",
+    "global_batches",
     "images_to_tensor",
     "load_case",
     "load_dataset",
@@ -64,6 +67,7 @@ __all__ = [
     "normalise",
     "predict_scores",
     "predict_volume",
+    "rank_share",
     "read_outcomes",
     "read_seg_table",
     "repredict_split",
