@@ -57,9 +57,10 @@ def read_cohort(path: str | Path) -> pd.DataFrame:
         if path.suffix == ".parquet"
         else pd.read_csv(path, keep_default_na=False)
     )
+    base = path.parent.absolute()  # absolute even for a relative --cohort (callers join again)
     for col in PATH_COLUMNS:
         if col in table:
-            table[col] = [str(path.parent / v) if v else "" for v in table[col]]
+            table[col] = [str(base / v) if v else "" for v in table[col]]
     return table
 
 
