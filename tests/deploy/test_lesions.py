@@ -101,7 +101,7 @@ def test_bad_segmentation_runs_are_refused_with_the_reason(seg_run, tmp_path) ->
     shutil.copytree(seg_run, stale)
     state = {f"old.{k}": v for k, v in ckpt["model"].items()}
     torch.save({**ckpt, "model": state}, stale / CHECKPOINT)
-    with pytest.raises(ModelError, match=r"does not fit the network .* train the run again"):
+    with pytest.raises(ModelError, match=r"does not fit the network .* --task segmentation` again"):
         SegmentationScorer(stale)
     with pytest.raises(ModelError, match=r"threshold 1\.5"):
         SegmentationScorer(seg_run, threshold=1.5)

@@ -33,7 +33,8 @@ from scipy import ndimage
 
 from radlens.core import CHECKPOINT
 from radlens.data.volumes import Volume, preprocess_volume
-from radlens.errors import ConfigError, ModelError
+from radlens.deploy.run_loading import load_named_run
+from radlens.errors import ModelError
 from radlens.evaluation import label_components, lesion_candidates
 from radlens.reports import load_vocabulary
 from radlens.training import load_segmentation_run, predict_volume
@@ -98,22 +99,11 @@ class SegmentationScorer:
         device: str = "cpu",
     ) -> None:
         self.run_dir = Path(run_dir)
-        if not self.run_dir.is_dir():
-            raise ModelError(
-                f"--seg-run {self.run_dir}: no such directory (a run of `radlens train --task "
-                "segmentation`)"
-            )
         if not 0.0 < threshold < 1.0:
             raise ModelError(f"segmentation threshold {threshold}: expected a value in (0, 1)")
-        try:
-            run = load_segmentation_run(self.run_dir)
-        except (ModelError, ConfigError) as exc:
-            raise ModelError(f"--seg-run {self.run_dir}: {exc}") from exc
-        except RuntimeError as exc:  # the checkpoint's tensors do not fit the network built
-            raise ModelError(
-                f"--seg-run {self.run_dir}: its checkpoint does not fit the network this radlens "
-                f"builds for the run's config ({str(exc).splitlines()[0]}); train the run again"
-            ) from exc
+        run = load_named_run(
+            load_segmentation_run, self.run_dir, "--seg-run", "radlens train --task segmentation"
+        )
         self.findings = tuple(run.findings)
         _check_run(self.run_dir, self.findings, vocab)
         self.model, self.windows = run.model.eval(), tuple(run.windows)

@@ -32,6 +32,7 @@ from monai.transforms import ResizeWithPadOrCrop
 from radlens.core import atomic_write_json
 from radlens.data.radiographs import resize_image
 from radlens.data.volumes import Volume, load_volume, preprocess_volume
+from radlens.deploy.run_loading import load_named_run
 from radlens.errors import ConfigError, DataError, ModelError
 from radlens.evaluation import TEXT_MAPS_DIR, TEXT_MAPS_JSON
 from radlens.explain import montage_3d, overlay_2d, score_heatmap
@@ -68,21 +69,8 @@ def _uncrop_index(n_in: int, n_out: int, axis: int) -> np.ndarray:
 
 
 def load_text_run(run_dir: Path, what: str = "--text-run"):
-    """`radlens.pretrain.load_image_text`, its errors (a missing folder, no checkpoint, a
-    checkpoint of another model) as ModelErrors naming `what`."""
-    if not run_dir.is_dir():
-        raise ModelError(
-            f"{what} {run_dir}: no such directory (a run of `radlens pretrain image-text`)"
-        )
-    try:
-        return load_image_text(run_dir)
-    except ModelError as exc:
-        raise ModelError(f"{what} {run_dir}: {exc}") from exc
-    except RuntimeError as exc:  # the checkpoint's tensors do not fit the model built
-        raise ModelError(
-            f"{what} {run_dir}: its checkpoint does not fit the model this radlens builds for "
-            f"the run's config ({str(exc).splitlines()[0]}); pretrain it again"
-        ) from exc
+    """`radlens.pretrain.load_image_text`, its errors as ModelErrors naming `what`."""
+    return load_named_run(load_image_text, run_dir, what, "radlens pretrain image-text")
 
 
 class TextMapper:
