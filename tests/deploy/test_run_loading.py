@@ -18,7 +18,7 @@ def _raise(exc: Exception):
 
 
 def test_errors_name_option_folder_and_command(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match=r"--x .*nowhere: no such directory \(a run of `make it`\)"):
+    with pytest.raises(ModelError, match=r"nowhere: no such directory \(a run of `make it`\)"):
         load_named_run(lambda p: p, tmp_path / "nowhere", "--x", "make it")
     with pytest.raises(ModelError, match=r"^--x .*: no config\.json$"):
         load_named_run(_raise(ConfigError("no config.json")), tmp_path, "--x", "make it")
