@@ -16,7 +16,9 @@ one such block per method[@layer] and a per-finding summary (strict / tolerant p
 
 Methods: gradcam, gradcampp, hirescam, guided-gradcam, guided-hirescam (x guided backprop),
 input-x-gradient (gradient x input at the input grid, Gaussian sigma 1 voxel); layers joined by
-'+' are fused (mean of the per-layer maps, each over its own maximum).
+'+' are fused by the mean of the per-layer maps (each over its own maximum), by '*' with their
+geometric mean (`radlens.explain.fusion`). With --sanity each config's table row says whether it
+passes the randomisation check (re-initialised weights: hits not above chance, p >= 0.05).
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ from radlens.explain.cohort import localize_run
 from radlens.training import load_run
 
 RANDOM = "random (full)"
+#: the randomisation check passes when the re-initialised model's hits are not significantly
+#: above chance (exact Poisson-binomial p-value at least this)
+SANITY_ALPHA = 0.05
 SUMMARY = ("n", "pointing_game_strict", "pointing_game", "chance_strict", "chance", "p_value")
 
 
@@ -95,6 +100,8 @@ def _table(blocks: dict[str, dict]) -> dict[str, dict[str, object]]:
         if twin is not None:
             pooled = twin["per_abnormality"]["all"]
             row |= {f"random_{k}": pooled.get(k) for k in ("pointing_game", "chance", "p_value")}
+            passes = float(pooled.get("p_value", 0.0)) >= SANITY_ALPHA
+            row["sanity"] = f"{'passes' if passes else 'fails'} (random p >= {SANITY_ALPHA}?)"
         out[name] = row
     return out
 

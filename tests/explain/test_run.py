@@ -245,3 +245,15 @@ def test_cli_explain_sanity(run_dir: Path, tmp_path: Path, capsys: pytest.Captur
     assert "did you mean 'cascading'" in _err(capsys)
     assert main([*args, "--tolerance", "10mm"]) == 2
     assert "no voxel spacing" in _err(capsys)
+
+
+def test_cli_explain_fuses_layers_by_geometric_mean(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--layer a*b` is the geometric-mean fusion (`radlens.explain.fusion`), named as given."""
+    out = tmp_path / "geo"
+    args = ["explain", str(run_dir), "--cases", "1", "--out", str(out), "--method", "hirescam"]
+    assert main([*args, "--layer", "layer3*layer4"]) == 0
+    assert pd.read_csv(out / "index.csv")["layer"].eq("layer3*layer4").all()
+    assert main([*args, "--layer", "layer3*layer4+layer2"]) == 2
+    assert "not both" in _err(capsys)

@@ -59,15 +59,22 @@ def test_random_weights_fall_to_chance_where_the_trained_model_localises(blob_ca
 
 @pytest.mark.parametrize(
     ("method", "layer"),
-    [("guided-hirescam", None), ("hirescam", "2+4"), ("input-x-gradient", None)],
+    [
+        ("guided-hirescam", None),
+        ("hirescam", "2+4"),
+        ("hirescam", "2*4"),
+        ("input-x-gradient", None),
+    ],
 )
 def test_sanity_check_exposes_maps_driven_by_the_image(blob_case, method, layer) -> None:
-    """Guided HiResCAM, fused HiResCAM and gradient x input localise the blob with the trained
-    model, but on these images (the lesion is the brightest thing in them) a re-initialised
-    model still points at it: gradient x activation follows the image where the image alone
-    gives the answer (Adebayo et al. 2018); Grad-CAM's averaged gradient does not (above). The
-    sanity table must show that (random far above chance), while the random model's raw
-    evidence still collapses. (On the CT demo the same fused HiResCAM falls to chance.)"""
+    """Guided HiResCAM, fused HiResCAM (mean or geometric mean) and gradient x input localise the
+    blob with the trained model, but on these images (the lesion is the brightest thing in them)
+    a re-initialised model still points at it: gradient x activation follows the image where the
+    image alone gives the answer (Adebayo et al. 2018); Grad-CAM's averaged gradient does not
+    (above). The sanity table must show that (random far above chance), while the random model's
+    raw evidence still collapses. (On the held-out CT demo run the geometric-mean fusion
+    features.5*features.9*features.13 falls to chance pooled, the mean fusion 5+13 does not:
+    benchmarks/results/explain_localization_heldout.json.)"""
     table = sanity_localization(
         blob_case["model"],  # type: ignore[arg-type]
         blob_case["x"],  # type: ignore[arg-type]

@@ -173,7 +173,7 @@ def explain_cmd(
         "gradcam",
         "--method",
         help="gradcam, gradcampp, hirescam, guided-gradcam, guided-hirescam or input-x-gradient;"
-        " --layer a+b fuses layers.",
+        " --layer a+b fuses layers (mean), a*b (geometric mean).",
     ),
     layer: str | None = typer.Option(None, "--layer", help="Target layer (default: auto)."),
     split: str = typer.Option("test", "--split", help="Split of predictions.parquet to explain."),

@@ -4,7 +4,8 @@
 ground-truth masks (`masks` puts a cohort's masks on a run's input grid), `run` explains a trained
 run directory (`radlens explain`), `cohort` scores a chest-CT run's maps against its cohort,
 `evidence` keeps the maps' raw evidence, a shared drawing scale and the checkpoint's own scores,
-`guided` computes guided backprop (for guided Grad-CAM / HiResCAM),
+`guided` computes guided backprop (for guided Grad-CAM / HiResCAM), `fusion` combines the maps of
+several layers ("a+b" mean, "a*b" geometric mean),
 `sanity` re-initialises the weights and compares localization (Adebayo et al. 2018).
 """
 

@@ -17,9 +17,10 @@ changed. This module wraps them to avoid three pitfalls users hit:
   score with respect to the target activation only (`torch.autograd.grad`), which skips the
   backward pass through every earlier layer: a 3D CT map costs little more than one forward pass.
 
-Layers can be fused (`layer="features.5+features.9"`: a fine map's detail where a coarser one
-agrees) and any map multiplied by guided backprop ("guided-gradcam", "guided-hirescam";
-`radlens.explain.guided`); "input-x-gradient" is the smoothed gradient x input at the input's own
+Layers can be fused (`radlens.explain.fusion`: "features.5+features.9" the mean of their maps,
+"features.5*features.9" the geometric mean, evidence only where both agree) and any map
+multiplied by guided backprop ("guided-gradcam", "guided-hirescam"; `radlens.explain.guided`);
+"input-x-gradient" is the smoothed gradient x input at the input's own
 grid (no layer). The target layer is chosen during the first forward pass (every
 module's output is recorded once) by `radlens.explain.layers.select_layer`, or given by name.
 """
@@ -39,13 +40,14 @@ from torch import nn
 
 from radlens.core import suggest
 from radlens.errors import ConfigError, ModelError
+from radlens.explain.fusion import fuse_maps, per_case_max, split_layers
 from radlens.explain.guided import (
     INPUT_X_GRADIENT_SIGMA,
     guided_backprop,
     input_x_gradient,
     smooth_maps,
 )
-from radlens.explain.layers import Recorder, as_batch, check_layer, select_layer
+from radlens.explain.layers import Recorder, as_batch, select_layer
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +233,8 @@ class _LayerCam:
 class CamExplainer:
     """Grad-CAM / Grad-CAM++ / HiResCAM maps of one model at one layer, or fused over several
     (`layer="features.5+features.9"`: the mean of the maps each divided by its own maximum,
-    times the mean of those maxima, so evidence stays in logit units); "guided-" methods multiply
+    "features.5*features.9" their geometric mean, times the mean of those maxima, so evidence
+    stays in logit units; `radlens.explain.fusion`); "guided-" methods multiply
     the map by guided backprop (`radlens.explain.guided`) divided by its maximum. Use as a
     context manager (or call `close()`) so the hooks are removed from the model afterwards.
 
@@ -251,8 +254,8 @@ class CamExplainer:
                     f" (leave it out or give {INPUT_LAYER!r})"
                 )
             layer = None
-        self.layers = split_layers(model, layer)
-        self.layer = "+".join(self.layers) if self.layers else None
+        self.layers, self.fusion = split_layers(model, layer)
+        self.layer = self.fusion.join(self.layers) if self.layers else None
         self._cams: list[_LayerCam] = []
 
     def _ensure(self) -> list[_LayerCam]:
@@ -282,14 +285,14 @@ class CamExplainer:
         if self.method == "input-x-gradient":
             return self._at_input(x, class_idx)
         cams = self._ensure()
-        maps = _fuse([cam(x, class_idx) for cam in cams])
+        maps = fuse_maps([cam(x, class_idx) for cam in cams], self.fusion)
         hooks = cams[0].hooks
         if hooks.class_idx is None or hooks.logits is None:  # pragma: no cover
             raise ModelError("Grad-CAM hooks did not run; the model was not called")
         if self.method.startswith("guided-"):
             guide = guided_backprop(self.model, x, hooks.class_idx.cpu().numpy())
-            maps = maps * _per_case_max(guide, 1.0).to(maps.device)
-        self.layer = "+".join(c.hooks.target_layers[0] for c in cams)
+            maps = maps * per_case_max(guide, 1.0).to(maps.device)
+        self.layer = self.fusion.join(c.hooks.target_layers[0] for c in cams)
         return self._result(maps, hooks.class_idx, hooks.logits)
 
     def _at_input(self, x: torch.Tensor, class_idx: torch.Tensor | None) -> CamResult:
@@ -325,33 +328,6 @@ class CamExplainer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def split_layers(model: nn.Module, layer: str | None) -> list[str]:
-    """'a+b' -> ['a', 'b'], each checked against the model's modules; None -> [] (automatic)."""
-    if layer is None:
-        return []
-    names = [part.strip() for part in str(layer).split("+")]
-    if any(not n for n in names) or len(set(names)) != len(names):
-        raise ConfigError(
-            f"layer {layer!r}: expected a module name or distinct names joined by '+'"
-        )
-    return [check_layer(model, n) for n in names]
-
-
-def _per_case_max(maps: torch.Tensor, empty: float) -> torch.Tensor:
-    """`maps` (N, ...) divided by each case's maximum (`empty` where the maximum is 0)."""
-    peak = maps.reshape(len(maps), -1).amax(1).reshape(-1, *([1] * (maps.ndim - 1)))
-    return torch.where(peak > 0, maps / peak.clamp(min=1e-30), torch.full_like(maps, empty))
-
-
-def _fuse(maps: list[torch.Tensor]) -> torch.Tensor:
-    """One layer's map as it is; several: mean of the per-case normalised maps x mean maximum."""
-    if len(maps) == 1:
-        return maps[0]
-    peak = torch.stack([m.reshape(len(m), -1).amax(1) for m in maps]).mean(0)
-    shape = torch.stack([_per_case_max(m, 0.0) for m in maps]).mean(0)
-    return shape * peak.reshape(-1, *([1] * (shape.ndim - 1)))
 
 
 def compute_cam(
