@@ -3,13 +3,12 @@ pointing game, on a fresh phantom radiograph cohort (issue 16, "Done when").
 
 Usage:
   .venv/bin/python benchmarks/zeroshot.py --seed S --out DIR --json FILE
-      [--studies 400 --size 128 --epochs 20 --sup-epochs 20 --ablation --threads 2]
-      [--pt-batch-size 16 --pt-lr 2e-3 --reuse-cohort]
+      [--studies 400 --size 128 --epochs 20 --sup-epochs 30 --ablation --threads 2]
+      [--pt-batch-size 16 --pt-lr 2e-3 --sup-augment shift --reuse-cohort]
 
-The defaults (400 studies, 128 px, 20 epochs each) are the full setting, sized for <= 35 minutes
-on 2 idle cores with --ablation (projected from the pairs/s measured on a shared machine, not
-measured there); `--studies 120 --epochs 8` is the small setting of
-benchmarks/results/zeroshot_small_cpu.json.
+The defaults (400 studies, 128 px, 20 image-text epochs, 30 supervised epochs) are the CPU
+setting of benchmarks/results/zeroshot.json; on a loaded 2-core machine `--threads 1` is faster.
+`--studies 120 --epochs 8 --sup-epochs 8` is the small setting of zeroshot_small_cpu.json.
 
 Steps (wall time of each in the JSON):
 1. synthesize `radlens.phantom` with seed S and radiographs (256 px DRRs, projected masks, CXR
@@ -172,7 +171,7 @@ def supervised(root: Path, pairs: pd.DataFrame, findings: list[str], args) -> di
         "label_columns": findings, "image_size": args.size, "model": "resnet18",
         "epochs": args.sup_epochs, "batch_size": args.batch_size, "lr": args.lr,
         "seed": args.seed, "device": args.device, "threads": args.threads,
-        "augment": "shift", "out": str(root / "supervised"),
+        "augment": args.sup_augment, "out": str(root / "supervised"),
     })  # fmt: skip
     result = train(config)
     frame = read_predictions(result.run_dir / PREDICTIONS)
@@ -251,9 +250,14 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--studies", type=int, default=400)
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--epochs", type=int, default=20)
-    ap.add_argument("--sup-epochs", type=int, default=None, help="default: --epochs")
+    ap.add_argument("--sup-epochs", type=int, default=30, help="supervised baseline epochs")
     ap.add_argument("--batch-size", type=int, default=32, help="supervised baseline")
     ap.add_argument("--lr", type=float, default=1e-3, help="supervised baseline")
+    ap.add_argument(
+        "--sup-augment",
+        default="shift",
+        help="supervised baseline: radlens train --augment (none, flip, shift, flip+shift)",
+    )
     ap.add_argument("--pt-batch-size", type=int, default=16, help="image-text pretraining")
     ap.add_argument("--pt-lr", type=float, default=2e-3, help="image-text pretraining")
     ap.add_argument(
@@ -268,7 +272,6 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--workers", type=int, default=2, help="phantom rendering processes")
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
-    args.sup_epochs = args.sup_epochs or args.epochs
     return args
 
 

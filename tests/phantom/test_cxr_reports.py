@@ -14,7 +14,8 @@ from radlens.phantom import (
     sample_findings,
     write_cxr_report,
 )
-from radlens.phantom.cxr_reports import cxr_view
+from radlens.phantom.cxr_reports import VISIBLE_NODE_MM, cxr_view
+from radlens.phantom.lesions import nodule_type
 from radlens.reports import label_many, load_vocabulary
 from radlens.reports.tables import label_matrix
 
@@ -108,3 +109,15 @@ def test_reports_have_sections_variety_and_follow_the_seed() -> None:
     sentences = {s.strip() for t in texts for s in t.split("FINDINGS:")[1].split(". ")}
     assert len(sentences) > 80  # phrase variety
     assert any("No pneumothorax" in t or "no pneumothorax" in t for t in texts)
+
+
+def test_pure_ground_glass_nodules_and_small_nodes_are_not_seen_on_a_radiograph() -> None:
+    ggn = FindingSpec("nodule", "right_upper_lobe", 25.0, 6)
+    assert nodule_type(ggn) == "ground_glass" and cxr_view(ggn) is None
+    solid = FindingSpec("nodule", "right_upper_lobe", 25.0, 0)
+    assert nodule_type(solid) == "solid" and cxr_view(solid) is not None
+    assert cxr_view(_spec("lymphadenopathy", "mediastinum", VISIBLE_NODE_MM - 5)) is None
+    assert cxr_view(_spec("lymphadenopathy", "mediastinum", VISIBLE_NODE_MM + 2)) == (
+        "enlarged_cardiomediastinum",
+        "mediastinum",
+    )

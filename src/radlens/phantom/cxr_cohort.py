@@ -23,8 +23,10 @@ import pandas as pd
 from PIL import Image
 
 from radlens.errors import ConfigError
+from radlens.phantom.cxr_erect import erect_chest
 from radlens.phantom.cxr_reports import (
     CXR_OBSERVATIONS,
+    VISIBLE_NODE_MM,
     VISIBLE_NODULE_MM,
     cxr_findings,
     cxr_labels,
@@ -54,12 +56,16 @@ def radiograph_table_columns() -> list[str]:
 
 
 def projected_masks(study: PhantomStudy, size: int, seed: int) -> tuple:
-    """The study's radiograph (`Radiograph`) with CT-key and CXR-key masks."""
+    """The study's radiograph (`Radiograph`) with CT-key and CXR-key masks.
+
+    The film is a projection of the noiseless anatomy (`study.clean`: a radiograph is exposed in
+    milliseconds, without the CT's slice profile, breathing blur or reconstruction noise) with
+    pleural fluid and air moved as in an erect patient (`erect_chest`)."""
     exposure = sample_exposure(study.site.name, np.random.default_rng([int(seed), 1]))
-    vol = study.volume
-    rad = render_radiograph(
-        vol.array, vol.spacing, size=size, exposure=exposure, seed=seed, masks=study.masks
-    )
+    spacing = study.volume.spacing
+    sizes = {spec.key: spec.size for spec in study.findings}
+    hu, masks = erect_chest(study.clean, spacing, study.tissues, study.masks, sizes)
+    rad = render_radiograph(hu, spacing, size=size, exposure=exposure, seed=seed, masks=masks)
     cxr: dict[str, np.ndarray] = {}
     for spec in study.findings:
         view = cxr_view(spec)
@@ -121,8 +127,10 @@ _README_CXR = """- Radiographs (`--radiographs`, {size}x{size}): `radiograph_pat
   `radiograph_pixel_mm`, `cxr_report_path` / `cxr_report_text` (chest X-ray report),
   `cxr_findings` (JSON list of the visible observations and locations) and
   `cxr_true:<observation>` (0/1 per `chest_xr` observation: what the radiograph shows; nodules
-  under {nodule_mm:g} mm are not visible and not reported). Site/scanner differences: exposure,
-  contrast, gamma, noise, blur, rotation, field of view.
+  under {nodule_mm:g} mm, pure ground-glass nodules and lymph nodes under {node_mm:g} mm short
+  axis are not visible and not reported). The film projects the noiseless anatomy as an erect
+  patient: pleural fluid at the bases, a pneumothorax as an apical and lateral rim. Site/scanner
+  differences: exposure, contrast, gamma, noise, blur, rotation, field of view.
 """
 
 
@@ -130,7 +138,9 @@ def write_readme(out: Path, *, seed: int, radiograph_size: int | None) -> Path:
     """The cohort's README.md (what each file and column holds)."""
     from_cxr = ""
     if radiograph_size:
-        from_cxr = _README_CXR.format(size=radiograph_size, nodule_mm=VISIBLE_NODULE_MM)
+        from_cxr = _README_CXR.format(
+            size=radiograph_size, nodule_mm=VISIBLE_NODULE_MM, node_mm=VISIBLE_NODE_MM
+        )
     text = _README.format(seed=seed, outcomes=", ".join(OUTCOME_COLUMNS)) + from_cxr
     path = out / "README.md"
     path.write_text(text, encoding="utf-8")

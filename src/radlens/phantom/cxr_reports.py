@@ -6,14 +6,16 @@ sees on a frontal chest radiograph, as `chest_xr` vocabulary observations with C
 
 | CT finding                          | on the radiograph                                        |
 |-------------------------------------|----------------------------------------------------------|
-| nodule >= VISIBLE_NODULE_MM, mass   | lung_lesion in the lobe's zone (smaller nodules unseen)  |
+| nodule >= VISIBLE_NODULE_MM, mass   | lung_lesion in the lobe's zone (smaller nodules and pure |
+|                                     |   ground-glass nodules unseen)                           |
 | consolidation                       | consolidation in the lobe's zone                         |
 | ground-glass opacity                | lung_opacity in the lobe's zone                          |
 | atelectasis (lower lobes)           | atelectasis, lower zone of that side                     |
 | pleural effusion / pneumothorax     | the same observation, that side's pleura                 |
 | cardiomegaly; pericardial effusion  | cardiomegaly (an enlarged cardiac silhouette); the       |
 |   with a rim >= VISIBLE_PERICARDIAL_MM | pericardial fluid itself cannot be told apart on a CXR |
-| lymphadenopathy                     | enlarged_cardiomediastinum (mediastinal widening, hila)  |
+| lymphadenopathy, short axis         | enlarged_cardiomediastinum (mediastinal widening, hila); |
+|   >= VISIBLE_NODE_MM                |   smaller nodes hide in the mediastinum and hila          |
 | emphysema, aortic calcification     | described (hyperinflation, calcified aortic knob), no    |
 |                                     | CheXpert observation                                     |
 
@@ -42,7 +44,7 @@ from radlens.phantom.cxr_phrases import (
     NORMAL_LUNGS,
     ZONE_WORDS,
 )
-from radlens.phantom.lesions import FindingSpec
+from radlens.phantom.lesions import FindingSpec, nodule_type
 from radlens.phantom.phrases import cap, pick, severity
 
 #: The 14 observations of the `chest_xr` vocabulary, in its order.
@@ -53,6 +55,8 @@ CXR_OBSERVATIONS: tuple[str, ...] = (
 )  # fmt: skip
 #: Smallest nodule (mm) reported as seen on a frontal radiograph.
 VISIBLE_NODULE_MM: float = 10.0
+#: Smallest lymph node short axis (mm) that widens the mediastinum or enlarges a hilum visibly.
+VISIBLE_NODE_MM: float = 20.0
 #: Smallest pericardial effusion rim (mm) that enlarges the cardiac silhouette visibly.
 VISIBLE_PERICARDIAL_MM: float = 10.0
 #: Lobe -> radiographic zone.
@@ -82,7 +86,8 @@ def cxr_view(spec: FindingSpec) -> tuple[str, str] | None:
     when it has no CheXpert observation or is too small to see (module docstring)."""
     abn, loc = spec.abnormality, spec.location
     if abn == "nodule":
-        return ("lung_lesion", LOBE_ZONES[loc]) if spec.size >= VISIBLE_NODULE_MM else None
+        seen = spec.size >= VISIBLE_NODULE_MM and nodule_type(spec) != "ground_glass"
+        return ("lung_lesion", LOBE_ZONES[loc]) if seen else None
     if abn in _DIRECT:
         return _DIRECT[abn], LOBE_ZONES[loc]
     if abn in ("pleural_effusion", "pneumothorax"):
@@ -92,7 +97,8 @@ def cxr_view(spec: FindingSpec) -> tuple[str, str] | None:
     if abn == "pericardial_effusion":
         return ("cardiomegaly", "heart") if spec.size >= VISIBLE_PERICARDIAL_MM else None
     if abn == "lymphadenopathy":
-        return "enlarged_cardiomediastinum", "mediastinum"
+        seen = spec.size >= VISIBLE_NODE_MM
+        return ("enlarged_cardiomediastinum", "mediastinum") if seen else None
     return None
 
 

@@ -8,8 +8,10 @@ axes, `radlens.phantom.geometry`) into a PA chest radiograph:
 3. detector: transmitted fraction t = exp(-p) with quantum noise (Gaussian approximation of
    Poisson counts, N0 photons per pixel at the site's exposure), then the log transform back,
    p' = -ln(t), so display intensity rises with attenuation (bones and mediastinum bright, lungs
-   dark, air outside the patient black), a film-like curve 1 - exp(-k p'), scaled so the 99.5th
-   percentile is white (automatic exposure control), and a display gamma;
+   dark, air outside the patient black), a film-like curve 1 - exp(-k (p' - floor)) above a
+   display floor (`display_floor`: a fixed fraction of the body's median, as digital CXR
+   processing windows the lungs dark), scaled so the 99.5th percentile is white (automatic
+   exposure control), and a display gamma;
 4. geometry: superior at the top, patient right on the viewer's left (PA convention), resampled to
    a square image with isotropic pixels over the study's field of view, slightly rotated;
 5. detector blur (Gaussian, in mm).
@@ -31,6 +33,10 @@ from radlens.errors import ConfigError, DataError
 
 #: Linear attenuation of water (1/mm) at an effective energy of ~60 keV.
 MU_WATER: float = 0.0206
+#: Film curve slope per unit `Exposure.contrast`, on the log-exposure above the display floor.
+FILM_SLOPE: float = 2.0
+#: The display floor (black) as a fraction of the body's median log-exposure.
+FLOOR_FRACTION: float = 0.6
 #: Image sizes (pixels per side) the cohort writer offers.
 RADIOGRAPH_SIZES: tuple[int, ...] = (256, 320)
 
@@ -110,6 +116,14 @@ def line_integrals(volume_hu: np.ndarray, spacing_y: float) -> np.ndarray:
     return attenuation(volume_hu).sum(axis=1, dtype=np.float64).astype(np.float32) * spacing_y
 
 
+def display_floor(p: np.ndarray) -> float:
+    """Log-exposure shown black: `FLOOR_FRACTION` of the median over the body (p > 0.3), so the
+    lung fields are dark and the mediastinum and bones bright, as on a processed digital CXR
+    (the skin edge and the air outside burn out); 0 for an image without a body."""
+    body = p[p > 0.3]
+    return float(FLOOR_FRACTION * np.median(body)) if body.size else 0.0
+
+
 def _check(volume_hu: np.ndarray, spacing: tuple[float, ...], size: int) -> None:
     if np.ndim(volume_hu) != 3:
         raise DataError(f"volume_hu has shape {np.shape(volume_hu)}; expected (Z, Y, X)")
@@ -178,7 +192,8 @@ def render_radiograph(
     counts = exposure.photons * np.exp(-p)
     counts = counts + rng.standard_normal(counts.shape).astype(np.float32) * np.sqrt(counts)
     p_det = -np.log(np.clip(counts, 1.0, None) / exposure.photons)
-    film = 1.0 - np.exp(-exposure.contrast * np.clip(p_det, 0.0, None))
+    floor = display_floor(p_det)
+    film = 1.0 - np.exp(-FILM_SLOPE * exposure.contrast * np.clip(p_det - floor, 0.0, None))
     white = max(float(np.percentile(film, 99.5)), 1e-6)  # automatic exposure control
     image = np.clip(film / white, 0.0, 1.0) ** exposure.gamma
     projected = {
