@@ -24,7 +24,12 @@ so they are listed separately (count, ids, how many were flagged) rather than co
 alarms. False-alarm rate per query = false-alarm queries / all queries (planted copies included:
 a copy flagged against another image counts).
 
-Run: .venv/bin/python benchmarks/near_duplicates.py [--seeds 1 2 3] [--sweep] [--cache DIR]
+The 2D rule was tuned on seed 0, the 3D rule (soft-rank descriptor) on seeds 0-3; seeds 4-6 were
+never used while tuning.
+
+Run: .venv/bin/python benchmarks/near_duplicates.py [--seeds 1 2 3 4 5 6] [--only 2d|3d] [--sweep]
+[--cache DIR] (with --only, the figures go to results/near_duplicates_2d.json / _3d.json;
+--combine merges those two into results/near_duplicates.json)
 """
 
 from __future__ import annotations
@@ -247,13 +252,35 @@ def _spread(per_seed: dict, dims: str) -> dict:
     return out
 
 
+def _combine() -> None:
+    """results/near_duplicates.json from near_duplicates_2d.json and near_duplicates_3d.json."""
+    parts = {d: json.loads((ROOT / "results" / f"near_duplicates_{d}.json").read_text())
+             for d in ("2d", "3d")}  # fmt: skip
+    out: dict = {"commands": [parts[d]["command"] for d in parts]}
+    for key in ("tuned_on_seeds", "definitions"):
+        out[key] = parts["3d"][key]
+    for key in ("rules", "spread_over_seeds", "spread_over_unseen_seeds"):
+        out[key] = {d: parts[d][key][d] for d in parts}
+    out["per_seed"] = {
+        s: {d: parts[d]["per_seed"][s][d] for d in parts} for s in parts["3d"]["per_seed"]
+    }
+    (ROOT / "results" / "near_duplicates.json").write_text(json.dumps(out, indent=1) + "\n")
+    print(json.dumps(out["spread_over_seeds"], indent=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5, 6])
     parser.add_argument("--sweep", action="store_true", help="print a rule sweep (seed 0 only)")
     parser.add_argument("--only", choices=("2d", "3d"), default=None)
     parser.add_argument("--cache", type=Path, default=None, help="folder for rendered phantoms")
+    parser.add_argument(
+        "--combine", action="store_true", help="merge the --only 2d / 3d results into one file"
+    )
     args = parser.parse_args()
+    if args.combine:
+        _combine()
+        return
     rules = {"2d": RULE_2D, "3d": RULE_3D}
     per_seed: dict = {}
     for seed in args.seeds:
@@ -271,18 +298,25 @@ def main() -> None:
                   f" query {s['false_alarm_rate_per_query']:.4f} ({s['n_false_alarm_queries']}"
                   f"/{s['n_queries']}), source duplicates {s['source_duplicates']['n_pairs']}",
                   flush=True)  # fmt: skip
-    if args.sweep or args.only is not None or 0 in args.seeds:
+    if args.sweep or 0 in args.seeds:
         return
+    dims = ("2d", "3d") if args.only is None else (args.only,)
     out = {
         "command": "python " + " ".join(["benchmarks/near_duplicates.py", *sys.argv[1:]]),
-        "tuned_on_seed": 0,
+        "tuned_on_seeds": {"2d": [0], "3d": [0, 1, 2, 3]},
         "seeds": args.seeds,
-        "rules": {k: vars(v) for k, v in rules.items()},
+        "rules": {k: vars(v) for k, v in rules.items() if k in dims},
         "definitions": __doc__.split("Run:")[0].strip(),
-        "spread_over_seeds": {d: _spread(per_seed, d) for d in ("2d", "3d")},
+        "spread_over_seeds": {d: _spread(per_seed, d) for d in dims},
+        "spread_over_unseen_seeds": {
+            d: _spread({s: v for s, v in per_seed.items() if s >= 4}, d)
+            for d in dims
+            if any(s >= 4 for s in per_seed)
+        },
         "per_seed": per_seed,
     }
-    path = ROOT / "results" / "near_duplicates.json"
+    name = "near_duplicates" if args.only is None else f"near_duplicates_{args.only}"
+    path = ROOT / "results" / f"{name}.json"
     path.write_text(json.dumps(out, indent=1, default=float) + "\n")
     print(json.dumps(out["spread_over_seeds"], indent=1))
     print("wrote", path)

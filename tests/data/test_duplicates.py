@@ -17,7 +17,7 @@ from radlens.data import (
     grayscale_items,
     match_descriptors,
 )
-from radlens.data.duplicates import Rule, best_of_query, flag_candidates
+from radlens.data.duplicates import Rule, best_of_query, flag_candidates, scored_candidates
 from radlens.errors import DataError
 from radlens.phantom import make_phantom
 
@@ -77,7 +77,7 @@ def test_splits_are_compared_pairwise_with_their_names() -> None:
 def test_bad_inputs_are_named() -> None:
     with pytest.raises(DataError, match=r"2D images .* or 3D volumes"):
         describe_images([np.zeros((4, 4, 4, 4))])
-    with pytest.raises(DataError, match="mix 2D and 3D"):
+    with pytest.raises(DataError, match=r"mix items of \[2, 3\] dimensions"):
         find_split_duplicates({"train": [np.ones((8, 8))], "test": [np.ones((4, 8, 8))]})
     with pytest.raises(DataError, match=r"item 1 .* not finite"):
         describe_images([np.ones((8, 8)), np.full((8, 8), np.nan)], what="test images")
@@ -139,3 +139,20 @@ def test_planted_phantom_ct_copies_are_found_and_other_patients_are_not() -> Non
     found = find_split_duplicates({"train": vols[:16], "test": [*copies, *vols[16:]]})
     got = [(p.split_a, p.index_a, p.split_b, p.index_b) for p in found]
     assert got == [("train", 2, "test", 0), ("train", 5, "test", 1), ("train", 6, "test", 2)]
+
+
+def test_phantom_near_twins_are_not_flagged_but_their_copies_are() -> None:
+    """Phantom patients share one anatomy template (best matches correlate > 0.95), yet only the
+    planted copies (a one-slice + in-plane shift with the mirror, a re-window with noise) are
+    flagged: a copy is far closer to its source than any other patient is."""
+    vols = [make_phantom(500 + k, shape=(24, 40, 40)).volume.array for k in range(14)]
+    rng = np.random.default_rng(3)
+    shifted = ndimage.shift(vols[3], (1, 2, -1), order=0, mode="nearest")[..., ::-1]
+    windowed = np.clip((vols[7] + 850) / 1500, 0, 1) ** 1.2 * 4095
+    queries = [shifted, windowed + rng.normal(0, 40, windowed.shape), vols[12], vols[13]]
+    ref, q = describe_images(vols[:12]), describe_images(queries)
+    pairs, sim, _ = scored_candidates(ref, q)
+    best = best_of_query(pairs, sim)
+    twins = sim[best & (pairs[:, 1] >= 2)]
+    assert len(twins) == 2 and twins.min() > 0.95
+    assert [(i, j) for i, j, _ in match_descriptors(ref, q)] == [(3, 0), (7, 1)]

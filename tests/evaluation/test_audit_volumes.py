@@ -14,7 +14,9 @@ import yaml
 from _support.evaluation_synth import write_run_dir
 from scipy import ndimage
 
+from radlens.errors import EvaluationError
 from radlens.evaluation import audit_leakage, evaluate_run_dir
+from radlens.evaluation.audit import DUPLICATE_CACHE
 from radlens.phantom import synthesize_cohort
 from radlens.training import load_dataset, make_config
 
@@ -37,15 +39,22 @@ def _frame(ids: dict[str, list[str]], patients: dict[str, list[str]], labels) ->
     return frame
 
 
-def test_volumes_are_compared_pairwise_with_counts() -> None:
+def _planted_case() -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[np.ndarray]]:
+    """CT-like volumes (a flat -1000 HU 'air' side, smooth tissue): 5 train, 2 val, 3 test;
+    test #1 is train #2 shifted (one slice, two pixels), mirrored and noised."""
     rng = np.random.default_rng(0)
-    vols = ndimage.gaussian_filter(rng.normal(size=(10, 12, 24, 24)), (0, 2, 2.5, 2.5)) * 900
-    train, val = vols[:5], vols[5:7]
-    copy = ndimage.shift(train[2], (1, 0, 2), order=0, mode="nearest")[..., ::-1]
+    tissue = ndimage.gaussian_filter(rng.normal(size=(10, 12, 24, 24)), (0, 2, 2.5, 2.5)) * 9000
+    vols = np.where(np.arange(24) < 10, -1000.0, tissue + 40)
+    copy = ndimage.shift(vols[2], (1, 0, 2), order=0, mode="nearest")[..., ::-1]
     test = [vols[7], copy + rng.normal(0, 20, copy.shape), vols[8]]
     patients = {"val": ["v1", "v2"], "test": ["t1", "t2", "t3"]}
     frame = _frame({s: [f"{s}{i}" for i in range(len(p))] for s, p in patients.items()},
                    patients, ["nodule"])  # fmt: skip
+    return frame, vols[:5], vols[5:7], test
+
+
+def test_volumes_are_compared_pairwise_with_counts() -> None:
+    frame, train, val, test = _planted_case()
     report = audit_leakage(frame, train_images=train, val_images=val, eval_images=test)
     assert [(p.split_a, p.index_a, p.split_b, p.index_b) for p in report.near_duplicates] == [
         ("train", 2, "test", 1)
@@ -59,6 +68,29 @@ def test_volumes_are_compared_pairwise_with_counts() -> None:
     }  # fmt: skip
     assert rows["val/test"]["n_pairs"] == 0
     assert any(c.startswith("near-duplicate volumes (train/val") for c in report.checked)
+
+
+def test_descriptor_cache_is_written_once_and_reused(tmp_path: Path) -> None:
+    frame, train, val, test = _planted_case()
+    cache = tmp_path / "run" / "duplicate_descriptors.npz"
+    first = audit_leakage(
+        frame, train_images=train, val_images=val, eval_images=test, duplicate_cache=cache
+    )
+    stamp = cache.stat().st_mtime_ns
+    with np.load(cache) as z:
+        assert len(z["keys"]) == 10
+    again = audit_leakage(
+        frame, train_images=train, val_images=val, eval_images=test, duplicate_cache=cache
+    )
+    assert cache.stat().st_mtime_ns == stamp  # nothing new to describe: not rewritten
+    assert again.near_duplicates == first.near_duplicates
+    assert [(p.index_a, p.index_b) for p in again.near_duplicates] == [(2, 1)]
+
+
+def test_images_and_volumes_mixed_are_refused() -> None:
+    frame, train, _val, test = _planted_case()
+    with pytest.raises(EvaluationError, match=r"near-duplicate audit failed: .*mix items of"):
+        audit_leakage(frame, train_images=train, eval_images=[t[0] for t in test])
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +124,9 @@ def test_evaluate_run_dir_compares_the_cohort_volumes(ct_run: Path) -> None:
     assert skipped["n_images_hashed"] == 0 and any(
         "not compared (opt in with" in c for c in skipped["checked"]
     )
+    assert not (ct_run / DUPLICATE_CACHE).exists()  # nothing described when not compared
     result = evaluate_run_dir(ct_run, n_bootstrap=0, audit_volumes=True)
+    assert (ct_run / DUPLICATE_CACHE).is_file()  # the run keeps the descriptors for next time
     audit = result.leakage
     assert audit["duplicate_kind"] == "volumes"
     assert audit["n_images_hashed"] == sum(sizes.values())

@@ -78,7 +78,9 @@ def evaluate_cmd(
         "flag", help="What to do with such thresholds: flag (caveat) or refuse (fall back)."
     ),
     audit_volumes: bool = typer.Option(
-        False, help="Also compare a 3D run's volumes for near-duplicates across splits (slow)."
+        False,
+        help="Also compare a 3D run's volumes for near-duplicates across splits (~1 min for"
+        " 700 volumes on 2 cores; descriptors cached in the run).",
     ),
 ) -> None:
     """Leakage audit, per-label AUROC with DeLong 95% CIs, AUPRC, operating points, calibration;

@@ -1,13 +1,8 @@
 """Near-duplicate images and volumes: a shift/flip/intensity-robust descriptor and matcher.
 
-Each 2D image (H, W) or 3D volume (D, H, W) becomes a `Descriptors` row in three steps:
-
-1. Gaussian smoothing (`SMOOTH` grid cells, at least `MIN_SIGMA_2D` pixels / `MIN_SIGMA_3D`
-   voxels) against noise;
-2. intensity by rank: every pixel is replaced by its rank within the image (ties averaged,
-   scaled to [0, 1]), so a monotone re-windowing, gamma or contrast change leaves it unchanged;
-3. resampled (`scipy.ndimage.zoom`, linear) to a fixed grid (`GRID_2D` / `GRID_3D`), so
-   re-sampled copies (another matrix size, same field of view) land on the same grid.
+Each 2D image (H, W) or 3D volume (D, H, W) becomes a rank-normalised grid
+(`radlens.data.duplicate_grids`: smoothed, ranked, a soft rank floored at air/lung level for 3D,
+resampled to a fixed grid; optionally cached by content digest).
 
 A pair's similarity is the maximum Pearson correlation between the centre of one grid (`MARGIN_*`
 cells cut from each side) and every same-size window of the other grid or of its left-right
@@ -20,26 +15,34 @@ pair is flagged only when it is the query image's best match (the highest simila
 candidates; a copy is closer to its source than to anything else) and either its similarity is
 >= the `Rule`'s `certain` level or it is >= `threshold` and stands out from the image's crowd of
 merely similar images: its contrast (1 - s_ref) / (1 - s), with s_ref the `REFERENCE_RANK`-th
-best similarity of that image, is >= `min_contrast`. The rules (`RULE_2D`, `RULE_3D`) were chosen
-on planted duplicates of seed 0 in `benchmarks/near_duplicates.py` (2D: PneumoniaMNIST, 3D:
-phantom CT) and checked there on seeds 1-3 (results/near_duplicates.json). An image with
-`REFERENCE_RANK` or more genuine copies in the other set has no crowd and may be flagged only
-above `certain`.
+best similarity of that image, is >= `min_contrast`. `RULE_2D` and `RULE_3D` were chosen on
+planted duplicates of seeds 0-3 in `benchmarks/near_duplicates.py` (2D: PneumoniaMNIST; 3D:
+phantom CT, whose patients share one anatomy template: their best matches reach 0.993, planted
+copies sit at a median 0.9995) and checked on unseen seeds 4-6 (results/near_duplicates_*.json).
+An image with `REFERENCE_RANK` or more genuine copies in the other set has no crowd and may be
+flagged only above `certain`. The full-resolution scoring is an FFT cross-correlation
+(`radlens.data.duplicate_ncc`), equal to the explicit window search; a query's best candidates
+are also scored at half-cell offsets, so a shift by a fraction of a grid cell (a 28-pixel image
+on a 32-cell grid, one slice of a 32-slice volume on 16 cells) is not penalised.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
-from scipy import ndimage, stats
 
+from radlens.data.duplicate_grids import Descriptors, describe_images
+from radlens.data.duplicate_ncc import (
+    centres,
+    half_cell_shifts,
+    shift_flip_ncc,
+    template_spectra,
+)
 from radlens.errors import DataError
 
-#: grid every image / volume is resampled to
-GRID_2D = (32, 32)
-GRID_3D = (16, 48, 48)
 #: cells cut from each side of one grid before matching: the largest shift tolerated, per axis
 MARGIN_2D = (5, 5)
 MARGIN_3D = (2, 4, 4)
@@ -55,37 +58,20 @@ class Rule:
     certain: float
 
 
-#: decision rules, tuned on seed 0 of benchmarks/near_duplicates.py (see module doc)
-RULE_2D = Rule(threshold=0.96, min_contrast=3.0, certain=1.01)
-RULE_3D = Rule(threshold=0.97, min_contrast=4.0, certain=0.984)
+#: decision rules (see module doc), tuned on seeds 0-3 of benchmarks/near_duplicates.py with
+#: half-cell re-scoring (2D) and the soft-rank descriptor (3D)
+RULE_2D = Rule(threshold=0.95, min_contrast=4.0, certain=1.01)
+RULE_3D = Rule(threshold=0.992, min_contrast=7.0, certain=0.996)
 THRESHOLD_2D = RULE_2D.threshold
 THRESHOLD_3D = RULE_3D.threshold
-#: Gaussian smoothing before ranking, against noise: sigma in grid cells (at least
-#: MIN_SIGMA_2D pixels / MIN_SIGMA_3D voxels)
-SMOOTH = 0.5
-MIN_SIGMA_2D = 0.6
-MIN_SIGMA_3D = 1.0
+#: a query's HALF_CELL_TOP best candidates are re-scored at half-cell offsets
+HALF_CELL_TOP = 2
 #: shortlisted candidates per image (by coarse similarity)
 NEIGHBOURS = 16
 #: the crowd: the contrast of a pair compares it with the image's REFERENCE_RANK-th best match
 REFERENCE_RANK = 10
 #: minimum contrast (1 - s_ref) / (1 - s) of 2D images (3D: `RULE_3D.min_contrast`)
 MIN_CONTRAST = RULE_2D.min_contrast
-
-
-@dataclass(frozen=True)
-class Descriptors:
-    """Rank-normalised grids (N, *grid) of one image set, at full and half resolution."""
-
-    grids: np.ndarray
-    coarse: np.ndarray  # the grids at half resolution, for the shortlist
-
-    @property
-    def dims(self) -> int:
-        return self.grids.ndim - 1
-
-    def __len__(self) -> int:
-        return len(self.grids)
 
 
 @dataclass(frozen=True)
@@ -106,55 +92,6 @@ class DuplicatePair:
             "index_b": self.index_b,
             "similarity": round(self.similarity, 4),
         }
-
-
-def _items(images: Sequence[np.ndarray] | np.ndarray, what: str) -> list[np.ndarray]:
-    items = [np.asarray(img, dtype=np.float64) for img in images]
-    shapes = {img.ndim for img in items}
-    if len(shapes) > 1 or (shapes and shapes.pop() not in (2, 3)):
-        raise DataError(
-            f"{what}: expected 2D images (H, W) or 3D volumes (D, H, W) of one dimensionality,"
-            f" got arrays of {sorted({img.ndim for img in items})} dimensions"
-        )
-    for k, img in enumerate(items):
-        if min(img.shape) < 2 or not np.isfinite(img).all():
-            raise DataError(f"{what}: item {k} (shape {img.shape}) is too small or not finite")
-    return items
-
-
-def _grid(img: np.ndarray, grid: tuple[int, ...]) -> np.ndarray:
-    least = MIN_SIGMA_2D if img.ndim == 2 else MIN_SIGMA_3D
-    sigma = [max(least, SMOOTH * n / g) for n, g in zip(img.shape, grid, strict=True)]
-    img = ndimage.gaussian_filter(img, sigma)
-    ranks = stats.rankdata(img, method="average").reshape(img.shape)
-    ranks = (ranks - 1) / max(img.size - 1, 1)
-    out = ndimage.zoom(ranks, [g / s for g, s in zip(grid, img.shape, strict=True)], order=1)
-    if out.shape != grid:  # zoom rounds the output shape; pad/crop the last cell
-        out = np.pad(
-            out, [(0, max(0, g - s)) for g, s in zip(grid, out.shape, strict=True)], "edge"
-        )
-        out = out[tuple(slice(0, g) for g in grid)]
-    return out
-
-
-def _coarse(grids: np.ndarray) -> np.ndarray:
-    """Grids area-averaged 2x along every spatial axis."""
-    n, *shape = grids.shape
-    split = [x for g in shape for x in (g // 2, 2)]
-    return grids.reshape(n, *split).mean(axis=tuple(range(2, 2 + 2 * len(shape), 2)))
-
-
-def describe_images(
-    images: Sequence[np.ndarray] | np.ndarray, *, what: str = "images"
-) -> Descriptors:
-    """Descriptors of 2D images (N, H, W) or 3D volumes (N, D, H, W), or a list of arrays of
-    different shapes but one dimensionality. Colour images: average the channels first."""
-    items = _items(images, what)
-    if not items:
-        return Descriptors(np.zeros((0, *GRID_2D)), np.zeros((0, *GRID_2D)))
-    grid = GRID_2D if items[0].ndim == 2 else GRID_3D
-    grids = np.stack([_grid(img, grid) for img in items])
-    return Descriptors(grids, _coarse(grids))
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -192,25 +129,38 @@ def similarity_matrix(a: Descriptors, b: Descriptors, *, coarse: bool = False) -
     fine, rough = _margins(a.dims)
     margin = rough if coarse else fine
     ga, gb = (a.coarse, b.coarse) if coarse else (a.grids, b.grids)
-    centres = _centres(ga, margin)
+    flat = _centres(ga, margin)
     out = np.empty((len(b), len(a)), dtype=np.float32)
     for j in range(len(b)):
-        out[j] = (_windows(gb[j], margin) @ centres.T).max(axis=0)
+        out[j] = (_windows(gb[j], margin) @ flat.T).max(axis=0)
     return out
 
 
 def pair_similarity(a: Descriptors, b: Descriptors, pairs: np.ndarray) -> np.ndarray:
     """Maximum correlation over shifts (up to the margin) and the left-right flip of each (i, j)
-    pair: the centre of `a.grids[i]` against every window of `b.grids[j]` and its mirror."""
+    pair: the centre of `a.grids[i]` against every window of `b.grids[j]` and its mirror
+    (`radlens.data.duplicate_ncc`, by FFT); each query's `HALF_CELL_TOP` best candidates also
+    at half-cell offsets (`half_cell_shifts`)."""
     if a.dims != b.dims:
         raise DataError(f"cannot compare {a.dims}D with {b.dims}D descriptors")
     pairs = np.asarray(pairs, dtype=np.intp).reshape(-1, 2)
-    margin = _margins(a.dims)[0]
-    centres = _centres(a.grids, margin)
     out = np.empty(len(pairs))
+    if not len(pairs):
+        return out
+    margin = _margins(a.dims)[0]
+    shape = a.grids.shape[1:]
+    inner = tuple(g - 2 * m for g, m in zip(shape, margin, strict=True))
+    used, row = np.unique(pairs[:, 0], return_inverse=True)
+    spectra = template_spectra(centres(a.grids[used], margin), shape)
     for j in np.unique(pairs[:, 1]):
         sel = np.flatnonzero(pairs[:, 1] == j)
-        out[sel] = (_windows(b.grids[j], margin) @ centres[pairs[sel, 0]].T).max(axis=0)
+        ncc = shift_flip_ncc(spectra[row[sel]], inner, b.grids[j], margin)
+        out[sel] = ncc.reshape(len(sel), -1).max(axis=1)
+        if HALF_CELL_TOP:  # the query's best candidates at half-cell offsets too
+            top = sel[np.argsort(-out[sel])[:HALF_CELL_TOP]]
+            for g in half_cell_shifts(b.grids[j])[1:]:
+                ncc = shift_flip_ncc(spectra[row[top]], inner, g, margin)
+                out[top] = np.maximum(out[top], ncc.reshape(len(top), -1).max(axis=1))
     return out
 
 
@@ -305,15 +255,22 @@ def find_split_duplicates(
     *,
     threshold: float | None = None,
     neighbours: int = NEIGHBOURS,
+    cache: str | Path | None = None,
 ) -> list[DuplicatePair]:
     """Near-duplicates between every pair of splits ({"train": images, "val": ..., "test": ...}
-    in that order: train/val, train/test, val/test), 2D or 3D, sorted by split pair and index."""
-    desc = {
-        name: describe_images(imgs, what=f"{name} images") for name, imgs in images_by_split.items()
-    }
-    dims = {d.dims for d in desc.values() if len(d)}
+    in that order: train/val, train/test, val/test), 2D or 3D, sorted by split pair and index.
+    `cache`: an .npz file of descriptor grids keyed by content digest, reused and extended
+    (`describe_images`)."""
+    dims = {int(np.ndim(img)) for imgs in images_by_split.values() for img in imgs}
     if len(dims) > 1:
-        raise DataError(f"splits mix 2D and 3D images ({sorted(dims)}); compare them separately")
+        raise DataError(
+            f"splits mix items of {sorted(dims)} dimensions; compare 2D images and 3D volumes"
+            " separately"
+        )
+    desc = {
+        name: describe_images(imgs, what=f"{name} images", cache=cache)
+        for name, imgs in images_by_split.items()
+    }
     names = list(desc)
     out: list[DuplicatePair] = []
     for k, first in enumerate(names):

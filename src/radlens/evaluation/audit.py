@@ -8,9 +8,10 @@ that differ only by that normalisation are listed as near-matches. The report st
 patients of each split were compared, or that training ids were not available. Near-duplicate
 images or volumes between every pair of the given image sets (train/val, train/test, val/test;
 `radlens.data.find_split_duplicates`: rank-normalised grids matched over shifts and the
-left-right flip) are listed with both split names, with the sizes of each split pair compared
-and its pair count, and refused too when `refuse_duplicates` is set. Error messages give
-counts, never patient ids.
+left-right flip; 3D by a soft rank floored at air/lung level) are listed with both split names,
+with the sizes of each split pair compared and its pair count, and refused too when
+`refuse_duplicates` is set; their descriptors can be cached by content digest
+(`duplicate_cache`, e.g. RUN/`DUPLICATE_CACHE`). Error messages give counts, never patient ids.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -38,6 +40,8 @@ TRAIN_NOT_CHECKED = "training ids not available: not checked"
 MAX_NEAR_MATCHES = 20
 #: at most this many near-duplicate image pairs are listed in the audit's dict
 MAX_DUPLICATE_PAIRS = 50
+#: file name of the near-duplicate descriptor cache in a run directory (`duplicate_cache`)
+DUPLICATE_CACHE = "duplicate_descriptors.npz"
 
 
 @dataclass(frozen=True)
@@ -184,11 +188,13 @@ def find_image_duplicates(
     images_by_split: dict[str, Sequence[np.ndarray] | np.ndarray],
     *,
     threshold: float | None = None,
+    cache: str | Path | None = None,
 ) -> list[DuplicatePair]:
     """Near-duplicate images (2D) or volumes (3D) between every pair of the given splits, in
-    the order given (train/val, train/test, val/test), each named by both splits."""
+    the order given (train/val, train/test, val/test), each named by both splits; `cache`: the
+    descriptor cache file (`radlens.data.find_split_duplicates`)."""
     try:
-        return find_split_duplicates(images_by_split, threshold=threshold)
+        return find_split_duplicates(images_by_split, threshold=threshold, cache=cache)
     except DataError as exc:
         raise EvaluationError(f"near-duplicate audit failed: {exc}") from exc
 
@@ -241,15 +247,18 @@ def _kind(given: dict[str, object]) -> str:
 
 
 def _image_audit(
-    split: str, images: dict[str, object], threshold: float | None, refuse: bool
+    split: str,
+    images: dict[str, object],
+    options: tuple[float | None, bool, str | Path | None],
 ) -> tuple[list[DuplicatePair], int, str | None, list[dict], str]:
     """(near-duplicate pairs, items compared, what was checked, per split pair counts, 'images'
-    or 'volumes') when two image sets are given."""
+    or 'volumes') when two image sets are given; `options`: (threshold, refuse, cache)."""
+    threshold, refuse, cache = options
     given = {name: imgs for name, imgs in images.items() if imgs is not None}
     if len(given) < 2:
         return [], 0, None, [], "images"
     kind = _kind(given)
-    pairs = find_image_duplicates(given, threshold=threshold)
+    pairs = find_image_duplicates(given, threshold=threshold, cache=cache)
     if pairs:
         log.warning("leakage audit: %d near-duplicate %s pairs", len(pairs), kind[:-1])
         if refuse:
@@ -281,6 +290,7 @@ def audit_leakage(
     duplicate_threshold: float | None = None,
     refuse_duplicates: bool = False,
     normalise: IdNormaliser = normalise_patient_id,
+    duplicate_cache: str | Path | None = None,
 ) -> LeakageReport:
     """Audit one split of a predictions table against the training (and validation) data.
 
@@ -290,7 +300,11 @@ def audit_leakage(
     ids, training is reported as not checked. Images (2D) or volumes (3D), when at least two of
     `train_images`, `val_images` (not used when `split` is 'val') and `eval_images` are given,
     are compared pairwise for near-duplicates (`duplicate_threshold` None: the documented
-    default of `radlens.data.duplicates`).
+    default of `radlens.data.duplicates`; `duplicate_cache`: an .npz file that keeps the
+    descriptors by content digest, e.g. RUN/duplicate_descriptors.npz, so a second audit of the
+    same volumes describes nothing again).
+    Pair indices are positions in the given image sets (the run's dataset splits), which may
+    hold more items than `frame` has rows of that split (e.g. predictions of a subset).
     """
     splits = frame["split"].astype(str)
     ev_raw = frame.loc[splits == split, "patient_id"].tolist()
@@ -307,7 +321,7 @@ def audit_leakage(
     image_sets = {"train": train_images, "val": val_images if split != "val" else None}
     image_sets[split] = eval_images
     pairs, n_hashed, images, rows, kind = _image_audit(
-        split, image_sets, duplicate_threshold, refuse_duplicates
+        split, image_sets, (duplicate_threshold, refuse_duplicates, duplicate_cache)
     )
     if images:
         checked.append(images)

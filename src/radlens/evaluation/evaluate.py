@@ -186,6 +186,7 @@ def evaluate_predictions(
     train_images=None,
     eval_images=None,
     val_images=None,
+    duplicate_cache=None,
     audit: bool = True,
     normalise_ids: Callable[[object], str] = normalise_patient_id,
     min_val_positives: int = MIN_VAL_POSITIVES,
@@ -196,9 +197,9 @@ def evaluate_predictions(
     `val_frame` (default: the same frame's `val_split` rows when present) chooses thresholds and
     fits the temperature; `by="site"` adds per-site tables; `n_bootstrap` > 0 adds patient-level
     bootstrap CIs (AUPRC, macro AUROC/AUPRC). The leakage audit compares the split's patients with
-    the table's train/val rows and `train_patient_ids`, and compares `train_images`,
-    `val_images` and `eval_images` for near-duplicates when given. `labels` (an `id` + target
-    table) replaces the table's own targets; its ids must match the predictions exactly.
+    the table's train/val rows and `train_patient_ids`, and `train_images`, `val_images` and
+    `eval_images` for near-duplicates (descriptors cached in `duplicate_cache`). `labels` (an
+    `id` + target table) replaces the table's own targets; ids must match the predictions exactly.
     Patient ids are compared, counted and bootstrapped after `normalise_ids` (e.g.
     `functools.partial(normalise_patient_id, zeros=False)` keeps leading zeros significant).
     Thresholds chosen on fewer than `min_val_positives` positives are flagged
@@ -217,6 +218,7 @@ def evaluate_predictions(
         leakage = audit_leakage(
             frame, split=split, train_patient_ids=train_patient_ids,
             val_patient_ids=val_patient_ids, normalise=normalise_ids, **images,
+            duplicate_cache=duplicate_cache,
         ).to_dict()  # fmt: skip
     _check_same_labels(ps, val)
     choice = select_thresholds(
