@@ -12,7 +12,7 @@ from monai.networks.nets import UNet
 from torch import nn
 
 from radlens.core import read_plan
-from radlens.errors import ConfigError
+from radlens.errors import ConfigError, ModelError
 from radlens.training import (
     load_segmentation_run,
     make_config,
@@ -137,3 +137,20 @@ def test_a_tiny_run_lowers_the_loss_and_segments_bright_spheres(tmp_path: Path):
     assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
     # chance: predicting every voxel gives Dice 2p / (1 + p), p the lesion share (< 0.03 here)
     assert history[-1]["val_dice"]["mass"] > 0.5
+
+
+def test_a_non_finite_loss_stops_training_with_the_remedy(tmp_path: Path, monkeypatch):
+    write_sphere_cohort(tmp_path / "cohort", n_studies=4)
+    config = make_config(
+        {"task": "segmentation", "cohort": str(tmp_path / "cohort"), "model": "unet_lite",
+         "spacing": "4,2,2", "patch": "8,16,16", "epochs": 1, "batch_size": 8,
+         "out": str(tmp_path / "run"), "cohort_windows": "-1000:400", "threads": 1}
+    )  # fmt: skip
+    real = seg_loss()
+    monkeypatch.setattr(
+        "radlens.training.segmentation.seg_loss",
+        lambda: lambda logits, target: real(logits, target) * float("nan"),
+    )
+    with pytest.raises(ModelError, match=r"loss became nan .*--precision 32-true"):
+        train_segmentation(config)
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()  # nothing half-trained kept
