@@ -66,6 +66,19 @@ def test_tiny_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert ("survival (synthetic outcomes" in text) or ("survival skipped:" in text)
     page = report.read_text()
     assert "Triage list" in page and page.count('id="triage"') == 1
+    # the segmentation step: its figures in demo.json and report.html, before the triage list
+    seg = summary["segmentation"]
+    assert {"dice_lesion_present", "lesion_sensitivity", "froc", "focal_auroc"} <= set(seg)
+    assert set(seg["froc"]) == {"nodule", "mass", "lymphadenopathy"}
+    assert [r["finding"] for r in seg["focal_auroc"]] == [
+        "nodule", "mass", "lymphadenopathy", "arterial_wall_calcification"
+    ]  # fmt: skip
+    assert "small CPU budget" in _flat(text) and "which wins" in text
+    assert page.count('id="segmentation"') == 1
+    assert page.index('id="segmentation"') < page.index('id="triage"')
+    scored = pd.read_csv(out / "segmentation" / "cohort.csv")  # trained on + scored on
+    assert set(scored["split"]) == {"train", "val", "test"}
+    assert (out / "segmentation" / "evaluation.json").is_file()
     triage = pd.read_csv(out / "run" / "triage.csv")
     assert list(triage["rank"]) == list(range(1, len(triage) + 1))
     order = {"critical": 0, "urgent": 1, "routine": 2, "none": 3}

@@ -78,3 +78,28 @@ def test_focal_scores_of_a_tiny_run(tmp_path: Path):
     )
     with pytest.raises(EvaluationError, match="no studies to score"):
         focal_scores(tmp_path / "run", split="nosuch")
+
+
+def test_case_focal_scores_measures_and_takes_truth_from_the_row_or_the_mask():
+    from radlens.evaluation import case_focal
+    from radlens.training import SegCase
+
+    prob = np.zeros((2, 4, 20, 20), np.float32)  # channels: mass, nodule
+    prob[0, 1:3, 2:8, 2:12] = 0.9  # 6 x 10 voxels of 2 x 2 mm: corner to corner hypot(12, 20)
+    prob[0, 1, 15, 15] = 0.7  # a second, one-voxel candidate
+    prob[1, 0, 0, 0] = 0.3  # below the 0.5 candidate threshold
+    label = np.zeros((2, 4, 20, 20), np.uint8)
+    label[1, 2, 5, 5] = 1  # a nodule in the mask, no mass
+    case = SegCase("S1", "P1", "test", np.zeros((1, 4, 20, 20), np.float32), label, (5, 2, 2))
+    row, cands = case_focal(case, prob, ["mass", "nodule"])
+    assert row["study_id"] == "S1" and row["split"] == "test"
+    assert row["seg:mass"] == pytest.approx(0.9) and row["n_candidates:mass"] == 2
+    assert row["diameter_mm:mass"] == pytest.approx(np.hypot(12.0, 20.0))
+    assert row["seg:nodule"] == pytest.approx(0.3) and row["n_candidates:nodule"] == 0
+    assert row["diameter_mm:nodule"] == 0.0
+    assert (row["true:mass"], row["true:nodule"]) == (0, 1)  # from the masks
+    assert "lymphadenopathy" not in " ".join(row)  # only the focal findings the run segments
+    assert [c["rank"] for c in cands] == [1, 2] and cands[0]["description"] == "2.3 cm mass"
+    # the cohort row's true: columns win over the masks
+    row, _ = case_focal(case, prob, ["mass", "nodule"], truth={"true:mass": 1, "true:nodule": 0})
+    assert (row["true:mass"], row["true:nodule"]) == (1, 0)

@@ -79,3 +79,35 @@ def test_overlay_draws_truth_and_prediction_contours():
     truth[4:9, 4:9] = True
     png = overlay_png(image, truth, np.roll(truth, 2, axis=1), "case")
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
+
+
+def test_given_cases_window_and_callback_score_the_same_predictions(tmp_path: Path):
+    """The demo's path: cases already loaded, the whole volume as window, each prediction
+    handed to the caller once."""
+    from radlens.training import load_seg_cases, read_seg_table
+    from tests._support.seg_cohort import write_sphere_cohort
+
+    write_sphere_cohort(tmp_path / "cohort", n_studies=8)
+    run = tmp_path / "run"
+    config = make_config(
+        {
+            "task": "segmentation", "cohort": str(tmp_path / "cohort"), "model": "unet_lite",
+            "spacing": "4,2,2", "patch": "8,16,16", "epochs": 1, "batch_size": 4,
+            "out": str(run), "cohort_windows": "-1000:400", "threads": 1,
+        }
+    )  # fmt: skip
+    train_segmentation(config)
+    default = evaluate_segmentation_run(run, split="test", n_bootstrap=5)
+    seg = read_seg_table(tmp_path / "cohort", ["nodule", "mass"])
+    cases = load_seg_cases(seg, (4.0, 2.0, 2.0), [(-1000.0, 400.0)], splits=("test",))
+    seen = []
+    same = evaluate_segmentation_run(
+        run, split="test", n_bootstrap=5, cases=cases,
+        on_prediction=lambda case, prob: seen.append((case.study_id, prob.shape)),
+    )  # fmt: skip
+    assert same["per_case"] == default["per_case"]  # same studies, same window: same scores
+    assert seen == [(c.study_id, (2, *c.image.shape[1:])) for c in cases]
+    whole = evaluate_segmentation_run(
+        run, split="test", n_bootstrap=5, cases=cases[:1], window=cases[0].image.shape[1:]
+    )
+    assert whole["n_studies"] == 1 and len(whole["per_case"]) == 2

@@ -13,7 +13,7 @@ def demo_cmd(
     out: str = typer.Option("runs/demo", help="Output folder (replaced on each demo)."),
     patients: int = typer.Option(450, help="Chest CT: synthetic patients (1-3 studies each)."),
     epochs: int | None = typer.Option(
-        None, help="Epochs (chest CT: 56 with native bf16, else 28; MedMNIST: 3)."
+        None, help="Epochs (chest CT: 36 with native bf16, else 18; MedMNIST: 3)."
     ),
     seed: int = typer.Option(0, help="Chest CT: same seed, same cohort, split and model."),
     shape: str = typer.Option(
@@ -23,6 +23,12 @@ def demo_cmd(
         "ctnet_3d", help="Chest CT: ctnet_3d (plain 3D CNN), ctnet_lite, ctnet or resnet18 (3D)."
     ),
     threads: int | None = typer.Option(2, help="Chest CT: torch CPU threads."),
+    seg_epochs: int = typer.Option(
+        6, help="Chest CT: epochs of the focal-lesion segmentation step (0: no such step)."
+    ),
+    seg_studies: int = typer.Option(
+        120, help="Chest CT: training studies of the segmentation step (its CPU budget)."
+    ),
     medmnist: bool = typer.Option(False, "--medmnist", help="Run the MedMNIST demo instead."),
     data_dir: str | None = typer.Option(None, help="MedMNIST: folder with pneumoniamnist*.npz."),
     max_train_images: int | None = typer.Option(1500, help="MedMNIST: training subset (0 = all)."),
@@ -45,15 +51,22 @@ def demo_cmd(
         )
         return
     from radlens.core import parse_shape
-    from radlens.demos import CtDemoOptions, run_ct_demo
+    from radlens.demos import CtDemoOptions, SegStepOptions, run_ct_demo
+    from radlens.errors import ConfigError
     from radlens.phantom import DEFAULT_SHAPE
 
+    if seg_epochs < 0 or seg_studies < 1:
+        raise ConfigError(
+            f"--seg-epochs must be >= 0 and --seg-studies >= 1; got {seg_epochs}, {seg_studies}"
+        )
+    segmentation = SegStepOptions(epochs=seg_epochs, studies=seg_studies) if seg_epochs else None
     options = CtDemoOptions(
         patients=patients,
         seed=seed,
         shape=parse_shape(shape, default=DEFAULT_SHAPE, what="--shape"),
         model=model,
         threads=threads,
+        segmentation=segmentation,
         **({"epochs": epochs} if epochs else {}),
     )
     result = run_ct_demo(out, options, console=table_console())

@@ -2,6 +2,7 @@
 report, and the synthetic studies the service shows in demo mode."""
 
 from radlens.demos.ct import CtDemoOptions, run_ct_demo
+from radlens.demos.ct_segmentation import SegStepOptions
 from radlens.demos.medmnist import run_demo
 from radlens.demos.service_seed import (
     DEMO_FITNESS,
@@ -13,6 +14,7 @@ from radlens.demos.service_seed import (
 __all__ = [
     "DEMO_FITNESS",
     "CtDemoOptions",
+    "SegStepOptions",
     "demo_fitness_rules",
     "demo_seeder",
     "find_demo_run",

@@ -25,7 +25,7 @@ import torch
 from rich.console import Console
 
 from radlens.data import DEMO_WINDOWS, CtCohort, load_ct_cohort
-from radlens.demos.ct_console import auroc_table, lesion_sizes, print_cohort, print_lesion_sizes
+from radlens.demos import ct_console as show
 from radlens.demos.ct_outcomes import survival_step
 from radlens.demos.ct_report import (
     append_triage_section,
@@ -33,6 +33,7 @@ from radlens.demos.ct_report import (
     triage_list,
     truth_aurocs,
 )
+from radlens.demos.ct_segmentation import SegStepOptions, measured_diameters, segmentation_step
 from radlens.demos.ct_setup import prepare_out, quiet_loggers
 from radlens.errors import ConfigError
 from radlens.evaluation import (
@@ -71,6 +72,7 @@ class CtDemoOptions:
     fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
     windows: tuple[tuple[float, float], ...] = DEMO_WINDOWS
     synth_shape: tuple[int, int, int] | None = None  # None: `synthesis_shape(shape)`
+    segmentation: SegStepOptions | None = field(default_factory=SegStepOptions)  # None: none
 
 
 def input_shape(shape: tuple[int, int, int], crop: tuple[float, float, float]) -> tuple[int, ...]:
@@ -144,7 +146,7 @@ def _synthesize(demo: _Demo) -> tuple[int, int, int]:
     """Step 1: the synthetic cohort in OUT/cohort; returns the grid the phantoms were drawn on."""
     opts = demo.opts
     synth_shape = opts.synth_shape or synthesis_shape(opts.shape)
-    with demo.step("synthesize", "1/6 synthesize a chest-CT cohort"), quiet_loggers(*_QUIET):
+    with demo.step("synthesize", "1/7 synthesize a chest-CT cohort"), quiet_loggers(*_QUIET):
         synthesize_cohort(
             demo.out / "cohort",
             n_patients=opts.patients,
@@ -162,7 +164,7 @@ def _label_and_load(demo: _Demo, spacing: tuple[float, ...]) -> CtCohort:
     """Step 2: label the reports, split by patient, load the volumes resampled to `spacing` and
     cropped to the model's input."""
     opts = demo.opts
-    title = "2/6 label the reports, split by patient, load the volumes"
+    title = "2/7 label the reports, split by patient, load the volumes"
     with demo.step("label_and_load", title):
         with quiet_loggers(*_QUIET):
             cohort = load_ct_cohort(
@@ -182,15 +184,15 @@ def _label_and_load(demo: _Demo, spacing: tuple[float, ...]) -> CtCohort:
                 f"with {opts.patients} patients (seed {opts.seed}) the {empty} split(s) "
                 "got no patient; use more --patients (the default is 450)"
             )
-        print_cohort(demo.console, cohort)
-        print_lesion_sizes(demo.console, lesion_sizes(demo.out / "cohort"))
+        show.print_cohort(demo.console, cohort)
+        show.print_lesion_sizes(demo.console, show.lesion_sizes(demo.out / "cohort"))
     return cohort
 
 
 def _train(demo: _Demo, cohort: CtCohort, spacing: tuple[float, ...]) -> TrainResult:
     """Step 3: train the model; the run directory (config.yaml, plan.json, ...) is OUT/run."""
     opts, ds = demo.opts, cohort.dataset
-    title = f"3/6 train {opts.model} (CT-Net-style) on {ds.size('train')} studies"
+    title = f"3/7 train {opts.model} (CT-Net-style) on {ds.size('train')} studies"
     with demo.step("train", title):
         config = make_config(
             {
@@ -226,9 +228,9 @@ def _train(demo: _Demo, cohort: CtCohort, spacing: tuple[float, ...]) -> TrainRe
 
 def _explain(demo: _Demo, cohort: CtCohort) -> pd.DataFrame | None:
     """Step 4: Grad-CAM montages of the most confident positives, localization vs the masks."""
-    with demo.step("explain", "4/6 heatmaps of the most confident positives"):
-        ctnet = demo.opts.model == "ctnet_3d"  # HiResCAM fused over a fine and a deep layer
-        finer = {"method": "hirescam", "layer": "features.5+features.13"} if ctnet else {}
+    with demo.step("explain", "4/7 heatmaps of the most confident positives"):
+        layers = "features.5*features.9*features.13"  # HiResCAM, geometric mean of 3 layers
+        finer = {"method": "hirescam", "layer": layers} if demo.opts.model == "ctnet_3d" else {}
         loc = explain_top_positives(demo.run_dir, cohort, cases=demo.opts.heatmap_cases, **finer)
         if loc is not None and len(loc):
             demo.console.print(loc.round(3).to_string(index=False))
@@ -251,7 +253,7 @@ class _Scores:
 def _evaluate(demo: _Demo, cohort: CtCohort) -> _Scores:
     """Step 5: per-abnormality test AUROC with DeLong CIs (vs report labels and true findings)
     and report.html."""
-    title = "5/6 evaluate per abnormality (DeLong 95% CI) and write report.html"
+    title = "5/7 evaluate per abnormality (DeLong 95% CI) and write report.html"
     with demo.step("evaluate", title):
         evaluation = evaluate_run_dir(
             demo.run_dir,
@@ -267,7 +269,7 @@ def _evaluate(demo: _Demo, cohort: CtCohort) -> _Scores:
         abn = [n for n in names if "@" not in n]
         rows = table.loc[abn].reset_index()
         truth = truth_aurocs(demo.run_dir, cohort, abn)
-        demo.console.print(auroc_table(rows, truth))
+        demo.console.print(show.auroc_table(rows, truth))
         mean_auc = float(np.nanmean(rows["auroc"]))
         loc_rows = table.loc[[n for n in names if "@" in n]]
         mean_loc = float(np.nanmean(loc_rows["auroc"])) if len(loc_rows) else float("nan")
@@ -279,14 +281,31 @@ def _evaluate(demo: _Demo, cohort: CtCohort) -> _Scores:
     return _Scores(evaluation, abn, rows, truth, mean_auc, mean_loc, len(loc_rows))
 
 
+def _segment(demo: _Demo, cohort: CtCohort, synth_shape: tuple[int, int, int]) -> dict | None:
+    """Step 6: focal lesions segmented, scored beside the classifier (`.ct_segmentation`)."""
+    if demo.opts.segmentation is None:
+        return None
+    with demo.step("segmentation", "6/7 segment the focal lesions: Dice, FROC, which wins"):
+        table = cohort.table
+        split_of = dict(zip(table["patient_id"].astype(str), table["split"], strict=True))
+        return segmentation_step(
+            demo.out, demo.run_dir, split_of, cohort.dataset.extra["windows"], demo.console,
+            shape=demo.opts.shape, synth_shape=synth_shape, seed=demo.opts.seed,
+            threads=demo.opts.threads, options=demo.opts.segmentation,
+        )  # fmt: skip
+
+
 def _triage(demo: _Demo, scores: _Scores, cohort: CtCohort) -> Path:
     """Step 6: the ranked triage list (RUN/triage.csv) and its section of report.html."""
-    with demo.step("triage", "6/6 triage list (critical findings first, then score)"):
-        triage = triage_list(demo.run_dir, scores.evaluation, scores.abnormalities, cohort=cohort)
+    with demo.step("triage", "7/7 triage list (critical findings first, then score)"):
+        sizes = measured_diameters(demo.out)  # the segmentation step's, if it ran
+        triage = triage_list(
+            demo.run_dir, scores.evaluation, scores.abnormalities, cohort=cohort, measurements=sizes
+        )
         triage.to_csv(demo.run_dir / "triage.csv", index=False)
         report = append_triage_section(demo.run_dir / "report.html", triage)
         top = triage.head(8)[["rank", "urgency", "findings", "top_score"]]
-        demo.console.print(top.to_string(index=False))
+        demo.console.print(show.triage_text(top, demo.console.width), highlight=False, markup=False)
         if (triage["true_urgency"] != "").all():  # flagged per level beside the truth
             rates = urgency_rates(triage["urgency"], triage["true_urgency"])
             demo.console.print(urgency_rates_text(rates))
@@ -315,7 +334,7 @@ def _summary(
         "windows": [list(w) for w in ds.extra["windows"]],
         "threads": torch.get_num_threads(),
         "labeler": cohort.noise.to_dict() if cohort.noise else None,
-        "lesion_sizes": lesion_sizes(demo.out / "cohort"),
+        "lesion_sizes": show.lesion_sizes(demo.out / "cohort"),
         "splits": {
             s: {"studies": ds.size(s), "patients": len(set(ds.patient_ids[s]))} for s in ds.splits
         },
@@ -365,11 +384,13 @@ def run_ct_demo(
     result = _train(demo, cohort, spacing)
     loc = _explain(demo, cohort)
     scores = _evaluate(demo, cohort)
+    seg = _segment(demo, cohort, synth_shape)
     report = _triage(demo, scores, cohort)
     with demo.step("survival", "+ outcome: Cox model on the synthetic follow-up (C-index)"):
         survival = survival_step(demo.run_dir, out, console)
     wall = round(time.perf_counter() - t0, 1)
     summary = {**_summary(demo, cohort, synth_shape, result, scores, loc), "survival": survival}
+    summary["segmentation"] = seg
     summary["wall_time_s"] = wall
     (out / "demo.json").write_text(json.dumps(summary, indent=2, default=float))
     console.print(f"demo finished in {wall:.0f} s · report: [bold]{report}[/]")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +13,7 @@ from rich.table import Table
 from radlens.data import CtCohort
 from radlens.phantom import size_summary_lines
 
-__all__ = ["auroc_table", "noise_table", "print_cohort"]
+__all__ = ["auroc_table", "noise_table", "print_cohort", "triage_text"]
 
 
 def noise_table(cohort: CtCohort) -> Table:
@@ -77,3 +78,20 @@ def print_lesion_sizes(console: Console, sizes: dict) -> None:
     """One line per focal finding: diameter percentiles and counts per size band (mm)."""
     for line in size_summary_lines(sizes):
         console.print(f"lesion sizes (measured on the masks), {line}", highlight=False)
+
+
+def triage_text(top: pd.DataFrame, width: int) -> str:
+    """The triage list's head as fixed-width left-aligned text within `width` columns (at least
+    60): rank, urgency, top score, then the findings folded onto indented lines at "; ", so it
+    reads the same in a narrow terminal and in a log file (the full list is RUN/triage.csv)."""
+    head = f"{'rank':>4}  {'urgency':<8}  {'score':>6}  "
+    room = max(60, int(width)) - len(head)
+    lines = [head + "findings above threshold"]
+    for r in top.itertuples():
+        # fold between findings: the spaces inside one finding do not break
+        text = "; ".join(f.replace(" ", "\u00a0") for f in str(r.findings).split("; "))
+        parts = textwrap.wrap(text, room, break_on_hyphens=False) or [""]
+        parts = [p.replace("\u00a0", " ") for p in parts]
+        lines.append(f"{r.rank:>4}  {r.urgency:<8}  {float(r.top_score):>6.4f}  {parts[0]}")
+        lines += [" " * len(head) + p for p in parts[1:]]
+    return "\n".join(lines)

@@ -51,7 +51,7 @@ def survival_step(run_dir: Path, out: Path, console: Console, n_bootstrap: int =
         with quiet_loggers(*_QUIET):  # per-epoch and --init lines: the result line says it all
             figures = survival_demo(run_dir, out / "survival", n_bootstrap=n_bootstrap)
     except RadlensError as exc:
-        console.print(f"survival skipped: {exc}")
+        console.print(f"survival skipped: {exc}", markup=False, highlight=False)
         return {"skipped": str(exc)}
     console.print(outcome_text(figures))
     return figures

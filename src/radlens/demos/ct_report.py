@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ import pandas as pd
 from radlens.core import PREDICTIONS, atomic_write_text, read_plan, read_predictions
 from radlens.data import LOCATION_SEP, CtCohort
 from radlens.errors import EvaluationError
-from radlens.evaluation import delong
+from radlens.evaluation import delong, describe_candidate
 from radlens.explain import (
     ExplainCase,
     parse_tolerance,
@@ -41,7 +41,13 @@ from radlens.training import images_to_tensor, load_run, normalise
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["append_triage_section", "explain_top_positives", "triage_list", "truth_aurocs"]
+__all__ = [
+    "append_triage_section",
+    "explain_top_positives",
+    "insert_section",
+    "triage_list",
+    "truth_aurocs",
+]
 
 
 def _test_rows(run_dir: Path) -> pd.DataFrame:
@@ -169,12 +175,27 @@ def true_urgency(true_findings: Sequence[str]) -> str:
     return min(levels, key=URGENCY_RANK.__getitem__) if levels else NO_FINDING
 
 
-def _findings_text(result: Triage) -> str:
+def _findings_text(result: Triage, sizes: Mapping[str, str]) -> str:
     return "; ".join(
         f"{f.abnormality}{f' ({f.location.replace(chr(95), chr(32))})' if f.location else ''}"
-        f" {f.score:.2f}"
+        f" {f.score:.2f}{f' (measured: {sizes[f.abnormality]})' if f.abnormality in sizes else ''}"
         for f in result.present
     )
+
+
+def _measured_note(sizes: Mapping[str, str]) -> str:
+    if not sizes:
+        return ""
+    return f"MEASURED (segmentation model, not reviewed): {'; '.join(sizes.values())}.\n"
+
+
+def _measured(result: Triage, diameters: Mapping[str, float]) -> dict[str, str]:
+    """ "3.1 cm mass" per finding above threshold that the segmentation model measured (> 0)."""
+    return {
+        f.abnormality: describe_candidate(f.abnormality, float(diameters[f.abnormality]))
+        for f in result.present
+        if float(diameters.get(f.abnormality, 0.0)) > 0
+    }
 
 
 def triage_list(
@@ -183,11 +204,14 @@ def triage_list(
     abnormalities: Sequence[str],
     *,
     cohort: CtCohort | None = None,
+    measurements: Mapping[str, Mapping[str, float]] | None = None,
 ) -> pd.DataFrame:
     """Test studies ranked for reading (`radlens.reports.triage`): most urgent finding above its
     threshold first (critical, urgent, routine, none), then the highest score. Thresholds are the
     evaluation's (chosen on validation); one location per finding (its best located output when
-    the model has one)."""
+    the model has one). `measurements` {study: {finding: diameter mm}} (a segmentation model's
+    largest candidate): findings above threshold name their measured size, and the draft report
+    ends with them."""
     rows = _test_rows(Path(run_dir))
     table = evaluation.table.set_index("label")  # type: ignore[attr-defined]
     vocab = load_vocabulary("chest_ct")
@@ -202,15 +226,16 @@ def triage_list(
         findings, drafts = _study_findings(r, abnormalities, table, located)
         result = triage_findings(findings)
         sid = str(r["id"])
+        sizes = _measured(result, (measurements or {}).get(sid, {}))
         true = truth.get(sid)
         true_ids = list(dict.fromkeys(f["abnormality"] for f in json.loads(true))) if true else []
         entry = {
             "study_id": sid,
             "site": str(r.get("site", "")),
             "urgency": result.urgency,
-            "findings": _findings_text(result) or "no finding above threshold",
+            "findings": _findings_text(result, sizes) or "no finding above threshold",
             "top_score": round(result.top_score or 0.0, 4),
-            "draft_report": write_draft(drafts, vocab=vocab).text,
+            "draft_report": write_draft(drafts, vocab=vocab).text + _measured_note(sizes),
             "true_findings": ", ".join(true_ids),
             "true_urgency": true_urgency(true_ids) if true is not None else "",
         }
@@ -222,13 +247,7 @@ def triage_list(
 
 def append_triage_section(report: str | Path, triage: pd.DataFrame) -> Path:
     """Insert (or replace) a "Triage list" section in report.html, escaped, before </body>."""
-    path = Path(report)
-    if not path.is_file():
-        raise EvaluationError(f"{path} not found; write the evaluation report first")
-    page = path.read_text(encoding="utf-8")
     start, end = "<!-- radlens:triage -->", "<!-- /radlens:triage -->"
-    if start in page and end in page:
-        page = page[: page.index(start)] + page[page.index(end) + len(end) :]
     head = "".join(
         f"<th>{html.escape(c.replace('_', ' '))}</th>"
         for c in (
@@ -261,15 +280,29 @@ def append_triage_section(report: str | Path, triage: pd.DataFrame) -> Path:
         cls = f' class="urgency-{html.escape(r.urgency)}"'
         body.append(f"<tr{cls}>{tds}{draft}</tr>")
     section = (
-        f'{start}<section id="triage"><h2>Triage list (test studies)</h2>'
+        '<section id="triage"><h2>Triage list (test studies)</h2>'
         "<p>Ranked for reading: the most urgent finding above its threshold (critical, urgent, "
         "routine; thresholds chosen on validation), then the model score. Urgency per abnormality "
         "comes from the chest-CT vocabulary.</p>"
         "<style>#triage tr.urgency-critical td{background:#fde2e1}"
         "#triage tr.urgency-urgent td{background:#fff4d6}#triage pre{white-space:pre-wrap}</style>"
         f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-        f"</section>{end}"
+        "</section>"
     )
+    return insert_section(report, start, end, section)
+
+
+def insert_section(report: str | Path, start: str, end: str, section: str) -> Path:
+    """Insert `section` between the markers `start` and `end` before </body> of report.html,
+    replacing an earlier one with the same markers (markers already in `section` are kept)."""
+    path = Path(report)
+    if not path.is_file():
+        raise EvaluationError(f"{path} not found; write the evaluation report first")
+    page = path.read_text(encoding="utf-8")
+    if start in page and end in page:
+        page = page[: page.index(start)] + page[page.index(end) + len(end) :]
+    if not (section.startswith(start) and section.endswith(end)):
+        section = f"{start}{section}{end}"
     marker = "</body>"
     page = page.replace(marker, section + marker, 1) if marker in page else page + section
     atomic_write_text(path, page)

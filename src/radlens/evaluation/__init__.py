@@ -29,6 +29,7 @@ from radlens.evaluation.evaluate import EvaluationResult, evaluate_predictions
 from radlens.evaluation.focal import (
     FOCAL_FINDINGS,
     FocalResult,
+    case_focal,
     describe_candidate,
     focal_auroc,
     focal_scores,
@@ -65,6 +66,11 @@ from radlens.evaluation.segmentation_metrics import (
     segmentation_scores,
     summarise_segmentation,
 )
+from radlens.evaluation.segmentation_report import (
+    SEG_SECTION_END,
+    SEG_SECTION_START,
+    segmentation_section,
+)
 from radlens.evaluation.segmentation_run import (
     evaluate_segmentation_run,
     is_segmentation_run,
@@ -98,6 +104,8 @@ __all__ = [
     "FOCAL_FINDINGS",
     "FROC_FP_RATES",
     "MIN_VAL_POSITIVES",
+    "SEG_SECTION_END",
+    "SEG_SECTION_START",
     "TEXT_MAPS_DIR",
     "TEXT_MAPS_JSON",
     "BootstrapResult",
@@ -120,6 +128,7 @@ __all__ = [
     "bootstrap_auc_ap",
     "brier_score",
     "build_model_card",
+    "case_focal",
     "check_patient_overlap",
     "choose_thresholds",
     "clustered_delong",
@@ -167,6 +176,7 @@ __all__ = [
     "risk_groups",
     "score_cases",
     "segmentation_scores",
+    "segmentation_section",
     "select_thresholds",
     "stack_scores",
     "summarise_segmentation",

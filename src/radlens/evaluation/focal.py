@@ -23,7 +23,7 @@ rows only and scores every row, so the test AUROC of the stack is honest.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,11 +37,18 @@ from radlens.data import load_masks
 from radlens.data.volumes import Volume, load_volume, preprocess_volume
 from radlens.errors import EvaluationError
 from radlens.evaluation.lesions import LesionCandidate, lesion_candidates
-from radlens.training import load_case, load_segmentation_run, predict_volume, read_seg_table
+from radlens.training import (
+    SegCase,
+    load_case,
+    load_segmentation_run,
+    predict_volume,
+    read_seg_table,
+)
 
 __all__ = [
     "FOCAL_FINDINGS",
     "FocalResult",
+    "case_focal",
     "describe_candidate",
     "focal_auroc",
     "focal_scores",
@@ -168,20 +175,39 @@ def focal_scores(
         with torch.no_grad():
             prob = predict_volume(run.model, case.image, window or cfg.patch, device=device)
         lobes = _lobe_map(row, str(row[seg.image_column]), cfg.spacing, names)
-        out = {"study_id": case.study_id, "patient_id": case.patient_id, "split": case.split}
-        for f in focal:
-            i = run.findings.index(f)
-            cands = lesion_candidates(prob[i], case.spacing, threshold=MASK_THRESHOLD)
-            truth = row.get(f"true:{f}", case.label[i].any())
-            out |= {
-                f"seg:{f}": float(prob[i].max()),
-                f"n_candidates:{f}": len(cands),
-                f"diameter_mm:{f}": max((c.longest_axial_diameter_mm for c in cands), default=0.0),
-                f"true:{f}": int(float(truth) > 0),
-            }
-            cand_rows += _candidate_rows(case.study_id, f, cands, lobes, names)
+        out, cands = case_focal(case, prob, run.findings, truth=row, lobes=lobes, lobe_names=names)
         score_rows.append(out)
+        cand_rows += cands
     return FocalResult(pd.DataFrame(score_rows), pd.DataFrame(cand_rows))
+
+
+def case_focal(
+    case: SegCase,
+    prob: np.ndarray,
+    findings: Sequence[str],
+    *,
+    truth: Mapping | None = None,
+    lobes: np.ndarray | None = None,
+    lobe_names: Mapping[int, str] | None = None,
+) -> tuple[dict, list[dict]]:
+    """One study's row of `focal_scores` and its candidate rows, from the run's probabilities
+    `prob` (F, D, H, W; channels in `findings` order). `truth`: the cohort row (its ``true:``
+    columns; else the case's masks); `lobes`/`lobe_names`: the lobe map on the run's grid and
+    its codes, for the candidates' lobe (None: no lobe)."""
+    out = {"study_id": case.study_id, "patient_id": case.patient_id, "split": case.split}
+    rows: list[dict] = []
+    for f in (f for f in FOCAL_FINDINGS if f in findings):
+        i = list(findings).index(f)
+        cands = lesion_candidates(prob[i], case.spacing, threshold=MASK_THRESHOLD)
+        true = ({} if truth is None else truth).get(f"true:{f}", case.label[i].any())
+        out |= {
+            f"seg:{f}": float(prob[i].max()),
+            f"n_candidates:{f}": len(cands),
+            f"diameter_mm:{f}": max((c.longest_axial_diameter_mm for c in cands), default=0.0),
+            f"true:{f}": int(float(true) > 0),
+        }
+        rows += _candidate_rows(case.study_id, f, cands, lobes, lobe_names or {})
+    return out, rows
 
 
 def focal_auroc(scores: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:

@@ -10,7 +10,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["segmentation_html"]
+__all__ = [
+    "SEG_SECTION_END",
+    "SEG_SECTION_START",
+    "segmentation_html",
+    "segmentation_section",
+]
+
+#: markers around the report's body, so another report can embed it (`segmentation_section`)
+SEG_SECTION_START = "<!-- radlens:segmentation -->"
+SEG_SECTION_END = "<!-- /radlens:segmentation -->"
 
 _STYLE = (
     "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
@@ -74,6 +83,7 @@ def segmentation_html(
     parts = [
         f"<!doctype html><html><head><meta charset=utf-8><title>radlens segmentation "
         f"report</title><style>{_STYLE}</style></head><body>",
+        f'{SEG_SECTION_START}<section id="segmentation">',
         f"<h1>Segmentation: {html.escape(str(e['model']))}</h1>",
         f"<p>{html.escape(e['measured_on'])}: {e['n_studies']} studies, {e['n_patients']} "
         f"patients; patch {e['patch']}; mask threshold {e['mask_threshold']}; CIs: patient "
@@ -92,6 +102,15 @@ def segmentation_html(
         "".join(_img(png, f"FROC {name}") for name, png in froc_pngs),
         "<h2>Overlays</h2>",
         "".join(_img(png, title) for title, png in overlays) or "<p>no truth lesions</p>",
+        f"</section>{SEG_SECTION_END}",
         "</body></html>",
     ]
     return "\n".join(parts)
+
+
+def segmentation_section(page: str) -> str:
+    """The part of a `segmentation_html` page between `SEG_SECTION_START` and `SEG_SECTION_END`
+    (markers included), to embed in another report ("" when the page has none)."""
+    if SEG_SECTION_START not in page or SEG_SECTION_END not in page:
+        return ""
+    return page[page.index(SEG_SECTION_START) : page.index(SEG_SECTION_END) + len(SEG_SECTION_END)]

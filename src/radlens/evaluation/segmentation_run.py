@@ -17,7 +17,7 @@ by the training data code, so scores are measured at the run's spacing (stated i
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from radlens.evaluation.lesions import lesion_candidates
 from radlens.evaluation.segmentation_metrics import score_cases, summarise_segmentation
 from radlens.evaluation.segmentation_report import segmentation_html
 from radlens.training import (
+    SegCase,
     load_seg_cases,
     load_segmentation_run,
     predict_volume,
@@ -111,11 +112,13 @@ def _overlays(picks: list[tuple[float, str, str, np.ndarray, np.ndarray, np.ndar
     return out
 
 
-def _predict_cases(run, cases, device, findings: Sequence[str]):
+def _predict_cases(run, cases, device, findings: Sequence[str], window=None, on_prediction=None):
     """Per (study, finding): score rows, FROC scans per finding and overlay candidates."""
     rows, scans, picks = [], {f: [] for f in findings if f in FROC_FINDINGS}, []
     for case in cases:
-        prob = predict_volume(run.model, case.image, run.config.patch, device=device)
+        prob = predict_volume(run.model, case.image, window or run.config.patch, device=device)
+        if on_prediction is not None:
+            on_prediction(case, prob)
         for i, finding in enumerate(findings):
             truth, pred = case.label[i] > 0, prob[i] >= MASK_THRESHOLD
             rows.append((case.patient_id, finding, pred, truth, case.spacing))
@@ -137,19 +140,28 @@ def evaluate_segmentation_run(
     device: str | None = None,
     n_overlays: int = 2,
     seed: int = 0,
+    cases: Sequence[SegCase] | None = None,
+    window: Sequence[int] | None = None,
+    on_prediction: Callable[[SegCase, np.ndarray], None] | None = None,
 ) -> dict[str, Any]:
     """Score `split` of a segmentation run (module's rules); writes RUN/evaluation.json and
-    RUN/report.html and returns evaluation.json's content."""
+    RUN/report.html and returns evaluation.json's content.
+
+    `cases`: the split's studies already loaded on the run's grid (default: loaded from the
+    run's cohort); `window`: the sliding window (default: the run's patch; the whole volume is
+    faster on a CPU); `on_prediction(case, probabilities)` is called once per study, so a caller
+    can derive more from the same prediction (e.g. `case_focal`) without predicting again."""
     run_dir = Path(run_dir)
     run = load_segmentation_run(run_dir)
     cfg = run.config
-    seg = read_seg_table(cfg.cohort, run.findings, seed=cfg.seed)  # type: ignore[arg-type]
-    cases = load_seg_cases(seg, cfg.spacing, run.windows, splits=(split,))
+    if cases is None:
+        seg = read_seg_table(cfg.cohort, run.findings, seed=cfg.seed)  # type: ignore[arg-type]
+        cases = load_seg_cases(seg, cfg.spacing, run.windows, splits=(split,))
     if not cases:
         raise EvaluationError(f"run {run_dir}: the cohort {cfg.cohort} has no {split!r} studies")
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     run.model.to(dev)
-    rows, scans, picks = _predict_cases(run, cases, dev, run.findings)
+    rows, scans, picks = _predict_cases(run, cases, dev, run.findings, window, on_prediction)
     per_case = score_cases(rows)
     per_case.insert(1, "study_id", [c.study_id for c in cases for _ in run.findings])
     summary = summarise_segmentation(per_case, n_bootstrap=n_bootstrap, seed=seed)
