@@ -59,6 +59,7 @@ from radlens.pretrain import (
     ImageTextConfig,
     PairData,
     PretrainOptions,
+    encode_reports,
     label_prompts,
     load_image_text,
     load_prompts,
@@ -115,6 +116,7 @@ def pretrain(pairs_csv: Path, out: Path, args, local: bool):
     config = ImageTextConfig(
         model="resnet_mini", small_input=False, text_width=128, text_layers=2, embed_dim=128,
         top_k=args.top_k, local=local, sentence_level=True, augment=True, ring=1,
+        hard_negatives=args.hard_negatives, hard_weight=args.hard_weight,
     )  # fmt: skip
     opts = PretrainOptions(epochs=args.epochs, batch_size=args.pt_batch_size, lr=args.pt_lr,
                            seed=args.seed, device=args.device, threads=args.threads)  # fmt: skip
@@ -124,6 +126,22 @@ def pretrain(pairs_csv: Path, out: Path, args, local: bool):
     return {"pairs_per_s": round(result.pairs_per_s, 2),
             "final": {k: round(v, 4) for k, v in result.history[-1].items()
                       if isinstance(v, float)}}  # fmt: skip
+
+
+NEGATION_PAIRS = [(f, f"no {f}") for f in ("pneumothorax", "pleural effusion", "atelectasis",
+                                           "cardiomegaly", "consolidation")]  # fmt: skip
+
+
+def negation_cosines(run_dir: Path) -> dict:
+    """Cosine of the run's text embeddings of "X" and "no X" (1: negation not learned)."""
+    run = load_image_text(run_dir)
+    texts = [t for pair in NEGATION_PAIRS for t in pair]
+    batch = encode_reports(run.tokenizer, texts, max_len=run.model.config.max_len,
+                           max_sentences=1)  # fmt: skip
+    with torch.no_grad():
+        emb = run.model.embed_texts(batch)
+    return {a: round(float(emb[2 * i] @ emb[2 * i + 1]), 4)
+            for i, (a, _) in enumerate(NEGATION_PAIRS)}  # fmt: skip
 
 
 def aurocs(frame: pd.DataFrame, pairs: pd.DataFrame, findings: list[str], key: str) -> dict:
@@ -232,6 +250,7 @@ def image_text_arm(root: Path, name: str, pairs_csv: Path, pairs, findings, args
     frame = read_predictions(root / f"{name}_zeroshot" / PREDICTIONS)
     zs = aurocs(frame, pairs, findings, "study_id")
     zs["vs_labeler_labels"] = labeler_aurocs(frame, pairs, findings, "study_id")
+    zs["negation_cosine"] = negation_cosines(root / name)
     t2 = time.perf_counter()
     point = pointing(root / name, pairs_csv, pairs, None)  # the run's default method
     if local:  # the other map of the local branch, for comparison
@@ -265,6 +284,13 @@ def parse() -> argparse.Namespace:
         action="store_true",
         help="use OUT/cohort/pairs.csv from an earlier run (same seed and studies)",
     )
+    ap.add_argument(
+        "--hard-negatives",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="image-text: negation counterparts of each image's sentences as hard negatives",
+    )
+    ap.add_argument("--hard-weight", type=float, default=1.0, help="weight of that loss")
     ap.add_argument("--top-k", type=int, default=16)
     ap.add_argument("--min-positives", type=int, default=5)
     ap.add_argument("--ablation", action="store_true", help="also the global-only arm")
@@ -302,7 +328,8 @@ def main() -> None:
         "benchmark": "zeroshot", "seed": args.seed,
         "command": "python benchmarks/zeroshot.py " + " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-            if k not in ("out", "json", "ablation", "reuse_cohort"))
+            if k not in ("out", "json", "ablation", "reuse_cohort", "hard_negatives"))
+            + (" --hard-negatives" if args.hard_negatives else "")
             + (" --ablation" if args.ablation else "")
             + (" --reuse-cohort" if args.reuse_cohort else ""),
         "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores (shared with other jobs)",

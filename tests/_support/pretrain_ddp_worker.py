@@ -73,11 +73,13 @@ def image_text(fabric, *, local: bool, sentences: bool) -> dict:
     tok = train_tokenizer(REPORTS, vocab_size=150)
     config = ImageTextConfig(model="resnet_mini", vocab_size=tok.get_vocab_size(), text_width=16,
                              text_layers=1, embed_dim=16, max_len=32, max_sentences=4, top_k=3,
-                             local=local, sentence_level=sentences, augment=False)  # fmt: skip
+                             local=local, sentence_level=sentences, augment=False,
+                             hard_negatives=sentences)  # fmt: skip
     text = encode_reports(tok, REPORTS, max_len=32, max_sentences=4)
     banks = {}
     if sentences:
-        banks["train"] = SentenceBank.build(tok, REPORTS, max_len=32, max_sentences=4)
+        banks["train"] = SentenceBank.build(tok, REPORTS, max_len=32, max_sentences=4,
+                                            vocab="chest_xr")  # fmt: skip
     torch.manual_seed(0)
     net = ImageTextModel(config)
     return _step(fabric, net, PairObjective({"train": (_images(), text)}, banks))

@@ -57,13 +57,15 @@ def test_ssl_and_no_local_flags(cohort, tmp_path) -> None:
     assert main(["pretrain", "ssl", *args, "--out", str(tmp_path / "s"), "--model",
                  "resnet_mini", "--momentum", "0.9", "--queue-size", "32"]) == 0  # fmt: skip
     assert main(["pretrain", "image-text", *args, *TINY, "--no-local", "--whole-report",
-                 "--no-augment", "--ring", "0", "--out", str(tmp_path / "g")]) == 0  # fmt: skip
+                 "--no-augment", "--ring", "0", "--hard-negatives", "--hard-weight", "0.5",
+                 "--out", str(tmp_path / "g")]) == 0  # fmt: skip
     history = json.loads((tmp_path / "g" / "pretrain.json").read_text())["history"]
     assert "train_local" not in history[0]
     from radlens.pretrain import load_image_text
 
     config = load_image_text(tmp_path / "g").model.config
     assert (config.sentence_level, config.augment, config.ring) == (False, False, 0)
+    assert (config.hard_negatives, config.hard_weight) == (True, 0.5)
 
 
 def test_explain_text_prints_the_peak_and_scores_named_masks(cohort, tmp_path, capsys) -> None:

@@ -87,7 +87,8 @@ def _torchrun(args: list[str], timeout: int = 300) -> subprocess.CompletedProces
 
 @pytest.mark.slow
 def test_two_gloo_processes_give_the_losses_and_gradients_of_one(tmp_path: Path) -> None:
-    """Image-text (local + sentence-level global; whole-report global), SimCLR and the momentum
+    """Image-text (local + sentence-level global + negation hard negatives; whole-report
+    global), SimCLR and the momentum
     queue: one step on a global batch of 7 (ranks hold 4 and 3 rows)."""
     from _support.pretrain_ddp_worker import run
 
@@ -108,7 +109,7 @@ def test_two_gloo_processes_give_the_losses_and_gradients_of_one(tmp_path: Path)
                                        err_msg=f"{name} {k}")  # fmt: skip
         for k, q in a["buffers"].items():  # the queue holds the same keys in the same order
             np.testing.assert_allclose(b["buffers"][k], q, rtol=1e-5, atol=1e-6, err_msg=k)
-    assert {"local", "global"} <= one["local"]["losses"].keys()
+    assert {"local", "global", "hard"} <= one["local"]["losses"].keys()
     ssl = json.loads((tmp_path / "two" / "ssl" / "pretrain.json").read_text())
     assert [h["epoch"] for h in ssl["history"]] == [1, 2]
     assert (tmp_path / "two" / "ssl" / CHECKPOINT).is_file()

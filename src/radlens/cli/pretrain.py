@@ -113,6 +113,15 @@ def image_text_cmd(
         True, "--sentences/--whole-report", help="Global loss per report sentence (or report)."
     ),
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Crop/shift/contrast."),
+    hard_negatives: bool = typer.Option(
+        False,
+        "--hard-negatives/--no-hard-negatives",
+        help="Each image prefers its report's sentences to their negations (sentence level).",
+    ),
+    hard_weight: float = typer.Option(1.0, "--hard-weight", help="Weight of that loss."),
+    negation_vocab: str = typer.Option(
+        "chest_xr", "--negation-vocab", help="Labeler vocabulary that reads the sentences."
+    ),
     embed_dim: int = typer.Option(128, "--embed-dim", help="Joint embedding width."),
     text_width: int = typer.Option(128, "--text-width", help="Text transformer width."),
     text_layers: int = typer.Option(2, "--text-layers", help="Text transformer layers."),
@@ -140,7 +149,8 @@ def image_text_cmd(
         model=model, small_input=not imagenet_stem, text_width=text_width,
         text_layers=text_layers, max_len=max_len, embed_dim=embed_dim, local=local,
         local_weight=local_weight, top_k=top_k, ring=ring, sentence_level=sentences,
-        augment=augment,
+        augment=augment, hard_negatives=hard_negatives, hard_weight=hard_weight,
+        negation_vocab=negation_vocab,
     )  # fmt: skip
     result = pretrain_image_text(
         cohort, out, data=_data(image_column, report_column, size, shape, window, seed),

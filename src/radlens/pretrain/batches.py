@@ -24,9 +24,10 @@ import torch
 import torch.nn.functional as F
 
 from radlens.pretrain.losses import KeyedPositives
+from radlens.pretrain.negation import hard_pairs
 from radlens.pretrain.text import TextBatch, encode_reports, report_sentences
 
-__all__ = ["AUGMENT", "SentenceBank", "augment_images", "sentence_key"]
+__all__ = ["AUGMENT", "HardNegatives", "SentenceBank", "augment_images", "sentence_key"]
 
 #: augmentation ranges: zoom (side of the crop as a fraction of the image), shift (fraction of
 #: the image side), rotation (degrees), contrast factor, brightness offset (in [-1, 1] units)
@@ -39,20 +40,45 @@ def sentence_key(sentence: str) -> str:
     return re.sub(r"\s+", " ", sentence.lower()).strip().rstrip(".").strip()
 
 
+def _trim(batch: TextBatch) -> TextBatch:
+    """Drop the columns that are padding in every row."""
+    width = int(batch.mask.sum(1).max()) if len(batch.ids) else 1
+    return TextBatch(batch.ids[:, :width], batch.mask[:, :width],
+                     batch.sentence[:, :width], batch.n_sentences)  # fmt: skip
+
+
+@dataclass  # not frozen: Fabric casts the tensors of a forward call's arguments in place
+class HardNegatives:
+    """Pairs of a positive and a hard negative text for image ``owner[h]`` of the batch: their
+    tokens (one row per pair each)."""
+
+    owner: torch.Tensor
+    positive: TextBatch
+    negative: TextBatch
+
+
 @dataclass
 class SentenceBank:
     """All sentences (one `TextBatch` row each), where each report's sentences start and how
-    many it has, each sentence's key id, and which keys each report holds (N, K)."""
+    many it has, each sentence's key id, and which keys each report holds (N, K); optionally
+    hard pairs (P, 3): [sentence, positive row, negative row] (rows of `hard_text`)."""
 
     text: TextBatch
     start: torch.Tensor
     count: torch.Tensor
     key: torch.Tensor
     holds: torch.Tensor
+    hard: torch.Tensor | None = None
+    hard_text: TextBatch | None = None
 
     @classmethod
-    def build(cls, tokenizer, reports: Sequence[str], *, max_len: int, max_sentences: int):
-        """Split every report into sentences (a report without any: the whole text)."""
+    def build(
+        cls, tokenizer, reports: Sequence[str], *, max_len: int, max_sentences: int,
+        vocab: str | None = None,
+    ) -> SentenceBank:  # fmt: skip
+        """Split every report into sentences (a report without any: the whole text); with
+        `vocab` (a labeler vocabulary) each sentence's negation hard pairs too, but none whose
+        negative the report itself holds."""
         flat, start, count, keys = [], [], [], []
         for text in reports:
             spans = report_sentences(text)[:max_sentences]
@@ -65,14 +91,21 @@ class SentenceBank:
         holds = torch.zeros(len(reports), len(ids), dtype=torch.bool)
         for row, (a, n) in enumerate(zip(start, count, strict=True)):
             holds[row, keys[a : a + n]] = True
-        return cls(
+        bank = cls(
             encode_reports(tokenizer, flat, max_len=max_len, max_sentences=1),
             torch.tensor(start), torch.tensor(count), torch.tensor(keys), holds,
         )  # fmt: skip
+        if vocab is not None:
+            bank.hard, bank.hard_text = _hard_pairs(tokenizer, flat, start, count, vocab,
+                                                    max_len=max_len)  # fmt: skip
+        return bank
 
     def to(self, device: torch.device) -> SentenceBank:
-        return SentenceBank(self.text.to(device), self.start.to(device), self.count.to(device),
+        bank = SentenceBank(self.text.to(device), self.start.to(device), self.count.to(device),
                             self.key.to(device), self.holds.to(device))  # fmt: skip
+        if self.hard is not None:
+            bank.hard, bank.hard_text = self.hard.to(device), self.hard_text.to(device)
+        return bank
 
     def take(self, rows: torch.Tensor) -> SentenceBank:
         """The bank of some reports only (their sentences keep their key ids)."""
@@ -82,7 +115,14 @@ class SentenceBank:
         flat = torch.cat(parts).to(self.start.device)
         count = self.count[rows]
         start = torch.cumsum(count, 0) - count
-        return SentenceBank(self.text.take(flat), start, count, self.key[flat], self.holds[rows])
+        hard = None
+        if self.hard is not None:
+            new = torch.full((len(self.key),), -1, dtype=torch.long, device=flat.device)
+            new[flat] = torch.arange(len(flat), device=flat.device)
+            hard = self.hard[new[self.hard[:, 0]] >= 0].clone()
+            hard[:, 0] = new[hard[:, 0]]
+        return SentenceBank(self.text.take(flat), start, count, self.key[flat], self.holds[rows],
+                            hard, self.hard_text)  # fmt: skip
 
     def draw(self, idx: torch.Tensor):
         """Every sentence of reports `idx` (T in all) as a trimmed `TextBatch`, and the positives
@@ -90,11 +130,44 @@ class SentenceBank:
         when report i holds sentence t's key."""
         pairs = zip(self.start[idx].tolist(), self.count[idx].tolist(), strict=True)
         pick = torch.cat([torch.arange(a, a + n) for a, n in pairs]).to(idx.device)
-        batch = self.text.take(pick)
-        width = int(batch.mask.sum(1).max())
-        batch = TextBatch(batch.ids[:, :width], batch.mask[:, :width],
-                          batch.sentence[:, :width], batch.n_sentences)  # fmt: skip
+        batch = _trim(self.text.take(pick))
         return batch, KeyedPositives(self.holds[idx], self.key[pick])
+
+    def draw_hard(self, idx: torch.Tensor) -> HardNegatives | None:
+        """The `HardNegatives` of reports `idx` (``owner``: positions in `idx`; None without
+        hard pairs in the bank, possibly zero pairs)."""
+        if self.hard is None:
+            return None
+        owner_of = torch.full((len(self.key),), -1, dtype=torch.long, device=idx.device)
+        for pos, (a, n) in enumerate(zip(self.start[idx].tolist(), self.count[idx].tolist(),
+                                         strict=True)):  # fmt: skip
+            owner_of[a : a + n] = pos
+        owner = owner_of[self.hard[:, 0]]
+        rows = self.hard[owner >= 0]
+        return HardNegatives(owner[owner >= 0], _trim(self.hard_text.take(rows[:, 1])),
+                             _trim(self.hard_text.take(rows[:, 2])))  # fmt: skip
+
+
+def _hard_pairs(tokenizer, flat, start, count, vocab: str, *, max_len: int):
+    """Each sentence's hard pairs [sentence, positive row, negative row] (P, 3), but none whose
+    negative its report holds, and the tokens of the distinct texts."""
+    memo: dict[str, list[tuple[str, str]]] = {}
+    rows: dict[str, int] = {}
+    out = []
+    for a, n in zip(start, count, strict=True):
+        own = {sentence_key(s) for s in flat[a : a + n]}
+        for i in range(a, a + n):
+            key = sentence_key(flat[i])
+            if key not in memo:
+                memo[key] = hard_pairs(flat[i], vocab)
+            for pos, neg in memo[key]:
+                if sentence_key(neg) not in own:
+                    out.append(
+                        [i, rows.setdefault(pos, len(rows)), rows.setdefault(neg, len(rows))]
+                    )
+    texts = list(rows) or ["."]
+    table = torch.tensor(out, dtype=torch.long).reshape(-1, 3)
+    return table, encode_reports(tokenizer, texts, max_len=max_len, max_sentences=1)
 
 
 def augment_images(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:

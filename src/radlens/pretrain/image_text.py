@@ -93,7 +93,7 @@ class PairObjective:
         if part not in self.banks:
             return model(x, batch)
         sentences, positives = self.banks[part].draw(idx)
-        return model(x, batch, sentences, positives)
+        return model(x, batch, sentences, positives, self.banks[part].draw_hard(idx))
 
 
 def pretrain_meta(kind: str, model_config: dict[str, Any], extra: dict[str, Any]) -> dict:
@@ -153,8 +153,9 @@ def pretrain_image_text(
         parts["val"] = (pairs.images[val], text.take(torch.from_numpy(val)))
     banks = {}
     if config.sentence_level:
+        vocab = config.negation_vocab if config.hard_negatives else None
         bank = SentenceBank.build(tokenizer, pairs.texts, max_len=config.max_len,
-                                  max_sentences=config.max_sentences)  # fmt: skip
+                                  max_sentences=config.max_sentences, vocab=vocab)  # fmt: skip
         banks = {k: bank.take(torch.from_numpy(rows)) for k, rows in
                  (("train", train), ("val", val)) if k in parts}  # fmt: skip
     torch.manual_seed(options.seed)

@@ -11,8 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from radlens.pretrain.batches import HardNegatives
 from radlens.pretrain.image import ImageEncoder, ProjectionHead
 from radlens.pretrain.losses import KeyedPositives, LocalAlignment, LogitScale, contrast
+from radlens.pretrain.negation import hard_negative_loss
 from radlens.pretrain.text import TextBatch, TextEncoder
 
 __all__ = ["ImageTextConfig", "ImageTextModel", "inner_cells"]
@@ -54,6 +56,13 @@ class ImageTextConfig:
     sentence_level: bool = True
     #: random crop / shift / rotation / contrast of training images (never a flip)
     augment: bool = True
+    #: each image also prefers its report's sentences to their negation counterparts
+    #: (`radlens.pretrain.negation`; sentence-level only), weighted by `hard_weight`; off by
+    #: default: it did not raise zero-shot AUROC (benchmarks/results/README.md, issue 16)
+    hard_negatives: bool = False
+    hard_weight: float = 1.0
+    #: the labeler vocabulary that reads sentences for their counterparts
+    negation_vocab: str = "chest_xr"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -79,6 +88,14 @@ class ImageTextModel(nn.Module):
             self.sentence_proj = nn.Linear(config.text_width, config.embed_dim)
             self.local = LocalAlignment(config.embed_dim, top_k=config.top_k)
 
+    def _hard(self, img: torch.Tensor, txt: torch.Tensor, hard: HardNegatives) -> torch.Tensor:
+        """`hard_negative_loss` of the pairs (called on every rank, even one with no pair)."""
+        if len(hard.owner):
+            pos, neg = self.embed_texts(hard.positive), self.embed_texts(hard.negative)
+        else:
+            pos = neg = txt.new_zeros(0, txt.shape[1])
+        return hard_negative_loss(img, pos, neg, hard.owner, self.scale())
+
     def regions(self, fmap: torch.Tensor) -> torch.Tensor:
         """Feature map (B, F, *spatial) -> projected regions (B, R, D), R = prod(spatial)."""
         return self.region_proj(fmap.flatten(2).transpose(1, 2))
@@ -93,22 +110,28 @@ class ImageTextModel(nn.Module):
 
     def forward(
         self, images: torch.Tensor, text: TextBatch, sentences: TextBatch | None = None,
-        positives: KeyedPositives | None = None,
+        positives: KeyedPositives | None = None, hard: HardNegatives | None = None,
     ) -> dict[str, torch.Tensor]:  # fmt: skip
-        """Losses of a batch of pairs: "global", "local" (when built) and their sum "loss".
+        """Losses of a batch of pairs: "global", "local" (when built), "hard" (with `hard` and
+        ``config.hard_negatives``) and their weighted sum "loss".
         With `sentences` (those of the batch's reports) the global loss contrasts the images
         with them (`positives`: which image goes with which sentence, see `contrast`), else
-        with the whole reports; the local loss always uses every sentence of the reports."""
+        with the whole reports; the local loss always uses every sentence of the reports;
+        `hard`: pairs of an image and one of its sentences, and that sentence's counterpart."""
         fmap, pooled = self.image(images)
         img = self.image_proj(pooled)
         if sentences is not None:
             txt = self.embed_texts(sentences)
             out = {"global": contrast(img, txt, self.scale(), positives)}
+            if hard is not None and self.config.hard_negatives:
+                out["hard"] = self._hard(img, txt, hard)
         if sentences is None or self.config.local:
             _, report, sents, sent_mask = self.text(text, self.config.max_sentences)
         if sentences is None:
             out = {"global": contrast(img, self.text_proj(report), self.scale())}
         loss = out["global"]
+        if "hard" in out:
+            loss = loss + self.config.hard_weight * out["hard"]
         if self.config.local:
             sent = F.normalize(self.sentence_proj(sents), dim=-1)
             inner = inner_cells(fmap.shape[2:], self.config.ring).to(fmap.device)
