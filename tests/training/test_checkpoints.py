@@ -16,7 +16,7 @@ from lightning_fabric import Fabric
 from torch import nn
 
 from radlens.data.arrays import ArrayDataset
-from radlens.errors import ConfigError
+from radlens.errors import ConfigError, ModelError
 from radlens.models.tasks import Task
 from radlens.training.checkpoints import (
     RunProgress,
@@ -222,3 +222,16 @@ def test_light_last_keeps_last_weights_that_differ_from_the_best(tmp_path: Path)
     assert "optimizer" not in saved and "model_file" not in saved
     for k, v in net.state_dict().items():
         assert torch.equal(saved["model"][k], v)
+
+
+def test_validation_auc_refuses_non_finite_scores() -> None:
+    fabric = Fabric(accelerator="cpu", devices=1, precision="32-true")
+    net = small_net(0)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(float("nan"))  # a diverged model
+    model = fabric.setup_module(net)
+    images = torch.zeros((6, 1, 4, 4), dtype=torch.uint8)
+    y = np.array([[0.0], [1.0]] * 3)
+    with pytest.raises(ModelError, match=r"validation scores are not finite \(.* of .*diverged"):
+        validation_auc(fabric, model, images, y, TASK, batch_size=4, channels_last=False)

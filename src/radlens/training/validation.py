@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from radlens.errors import ModelError
 from radlens.models import Task
 from radlens.training.device import predict_scores
 from radlens.training.distributed import eval_shard, gather_rows
@@ -38,4 +39,10 @@ def validation_auc(
     )
     scores = gather_rows(fabric, torch.from_numpy(local).to(images.device), len(images))
     scores = scores.cpu().numpy() if isinstance(scores, torch.Tensor) else scores
+    if not np.isfinite(scores).all():
+        raise ModelError(
+            f"validation scores are not finite ({int((~np.isfinite(scores)).sum())} of"
+            f" {scores.size}): the model diverged; train again with --precision 32-true or a"
+            " lower --lr"
+        )
     return task.auc(y_true, scores)
