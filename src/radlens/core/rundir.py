@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -47,6 +48,15 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     path = Path(path)
     tmp = _tmp(path)
     tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def atomic_write_npz(path: str | Path, **arrays: Any) -> None:
+    """`numpy.savez` through a temporary file and a rename."""
+    path = Path(path)
+    tmp = _tmp(path)
+    with open(tmp, "wb") as handle:  # a file handle: numpy does not append ".npz"
+        np.savez(handle, **arrays)
     os.replace(tmp, path)
 
 

@@ -24,8 +24,6 @@ volume is described afresh).
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage, stats
 
+from radlens.core import atomic_write_npz
 from radlens.errors import DataError
 
 #: grid every image / volume is resampled to
@@ -153,17 +152,10 @@ def _read_cache(path: Path) -> dict[str, np.ndarray]:
 
 
 def _write_cache(path: Path, table: dict[str, np.ndarray]) -> None:
-    """Write the cache atomically (rename of a temporary file in the same folder)."""
+    """Write the cache atomically (`radlens.core.atomic_write_npz`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp.npz")
-    os.close(fd)
-    try:
-        keys = np.array(list(table), dtype="U32")
-        np.savez(tmp, keys=keys, grids=np.stack(list(table.values())))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    keys = np.array(list(table), dtype="U32")
+    atomic_write_npz(path, keys=keys, grids=np.stack(list(table.values())))
 
 
 def describe_images(
