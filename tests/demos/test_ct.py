@@ -38,8 +38,9 @@ def test_tiny_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
             "1",
         ]
     )
-    text = capsys.readouterr().out
-    assert rc == 0, text
+    captured = capsys.readouterr()
+    text = captured.out
+    assert rc == 0, text + captured.err
     report = out / "run" / "report.html"
     assert f"report: {report}" in text
     assert "labeler micro F1" in text and "mean test AUROC" in text

@@ -12,7 +12,8 @@ from radlens.training.config import (
 from radlens.training.device import images_to_tensor, normalise, predict_scores, subset_indices
 from radlens.training.distributed import cluster_geometry, global_batches, rank_share
 from radlens.training.label_fraction import LabelSubset, apply_label_fraction, select_label_subset
-from radlens.training.loop import TrainResult, bf16_native, train
+from radlens.training.loop import TrainResult, train
+from radlens.training.precision import bf16_conv_faults, bf16_native, checked_precision
 from radlens.training.run import LoadedRun, load_run, repredict_split
 from radlens.training.seg_data import SegCase, SegTable, load_case, load_seg_cases, read_seg_table
 from radlens.training.segmentation import (
@@ -49,9 +50,11 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "apply_label_fraction",
+    "bf16_conv_faults",
     "bf16_native",
     "check_augment",
     "check_model_name",
+    "checked_precision",
     "cluster_geometry",
     "covariate_cox",
     "global_batches",

@@ -16,6 +16,7 @@ from radlens.models import Task
 
 __all__ = [
     "augment_batch",
+    "fabric_accelerator",
     "images_to_tensor",
     "intensity_mapping",
     "memory_format",
@@ -23,6 +24,20 @@ __all__ = [
     "predict_scores",
     "subset_indices",
 ]
+
+
+def fabric_accelerator(device: str, devices: int) -> tuple[str, int | list[int], bool]:
+    """Fabric's accelerator and devices for `--device` (auto, cpu, cuda, cuda:N, mps) and
+    `--devices`, and whether they are CUDA GPUs."""
+    name = device.lower()
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: no CUDA GPU is visible; use cpu or auto")
+    if name.startswith("cuda:"):
+        return "cuda", [int(name.split(":", 1)[1])], True
+    if name not in ("auto", "cpu", "cuda", "mps"):
+        raise ConfigError(f"--device {device!r}: expected auto, cpu, cuda, cuda:N or mps")
+    cuda = name == "cuda" or (name == "auto" and torch.cuda.is_available())
+    return name, devices, cuda
 
 
 def subset_indices(n: int, limit: int | None, seed: int) -> np.ndarray:

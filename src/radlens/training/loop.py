@@ -33,7 +33,7 @@ from torch import nn
 
 from radlens.core import PLAN, write_plan
 from radlens.data import ArrayDataset
-from radlens.errors import ConfigError
+from radlens.errors import DataError
 from radlens.models import Task, supports_channels_last
 from radlens.training.checkpoints import (
     RunProgress,
@@ -46,6 +46,7 @@ from radlens.training.checkpoints import (
 from radlens.training.config import TrainConfig
 from radlens.training.device import (
     augment_batch,
+    fabric_accelerator,
     images_to_tensor,
     memory_format,
     normalise,
@@ -54,6 +55,7 @@ from radlens.training.device import (
 from radlens.training.distributed import cluster_geometry, global_batches, loss_scale, rank_share
 from radlens.training.init import init_weights
 from radlens.training.model_setup import dataset_geometry, make_model
+from radlens.training.precision import checked_precision, resolve_precision
 from radlens.training.run import prepare_run_dir, write_outputs
 from radlens.training.sources import load_dataset, run_plan
 from radlens.training.validation import validation_auc
@@ -63,7 +65,6 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "TrainResult",
     "Training",
-    "bf16_native",
     "finish_training",
     "run_epoch",
     "setup_training",
@@ -72,39 +73,23 @@ __all__ = [
 
 
 # ---- set-up ---------------------------------------------------------------------------------
-def _fabric(config: TrainConfig) -> Fabric:
-    device = config.device.lower()
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {config.device}: no CUDA GPU is visible; use cpu or auto")
-    if device == "auto":
-        accelerator, devices = "auto", config.devices
-    elif device.startswith("cuda:"):
-        accelerator, devices = "cuda", [int(device.split(":", 1)[1])]
-    elif device in ("cpu", "cuda", "mps"):
-        accelerator, devices = device, config.devices
-    else:
-        raise ConfigError(f"--device {config.device!r}: expected auto, cpu, cuda, cuda:N or mps")
-    use_cuda = accelerator == "cuda" or (accelerator == "auto" and torch.cuda.is_available())
-    precision = config.precision
-    if precision == "auto":
-        precision = "bf16-mixed" if bf16_native(use_cuda) else "32-true"
+def _fabric(config: TrainConfig, task: Task, geometry: dict[str, Any], ds: ArrayDataset) -> Fabric:
+    """Fabric for the run's device and precision; CPU bf16 only where `checked_precision` finds
+    every convolution of the model right at the data's shape."""
+    accelerator, devices, use_cuda = fabric_accelerator(config.device, config.devices)
+    precision = resolve_precision(config.precision, use_cuda)
+    if precision == "bf16-mixed" and not use_cuda:
+        example = images_to_tensor(
+            ds.images["train"][:1], n_channels=ds.n_channels, spatial_dims=ds.spatial_dims
+        )
+        model = make_model(config, task, geometry)
+        precision = checked_precision(config.precision, precision, model, example, cuda=False)
     num_nodes = 1
     if isinstance(devices, int):  # torchrun / SLURM decide processes per node and nodes
         devices, num_nodes = cluster_geometry(devices)
     return Fabric(
         accelerator=accelerator, devices=devices, num_nodes=num_nodes, precision=precision
     )
-
-
-def bf16_native(cuda: bool) -> bool:
-    """bf16 autocast pays on CUDA GPUs with bf16 and on CPUs with native bf16 (AVX512-BF16/AMX);
-    elsewhere it is emulated and slower, so "auto" precision falls back to float32."""
-    if cuda:
-        return torch.cuda.is_bf16_supported()
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def _to_device(
@@ -194,6 +179,17 @@ def _optimiser(config: TrainConfig, model: nn.Module, device: torch.device) -> t
     return optimizer, scheduler
 
 
+def _check_splits(ds: ArrayDataset) -> None:
+    """Training needs studies in the train and val splits (val picks the best epoch)."""
+    sizes = {split: len(images) for split, images in ds.images.items()}
+    for split in ("train", "val"):
+        if not sizes.get(split):
+            raise DataError(
+                f"the {split!r} split has no studies (splits: {sizes or 'none'}); training needs"
+                " train and val studies: add patients or assign them in the split column"
+            )
+
+
 def setup_training(
     config: TrainConfig,
     *,
@@ -208,11 +204,12 @@ def setup_training(
     if config.threads:
         torch.set_num_threads(config.threads)
     ds = dataset if dataset is not None else load_dataset(config)
+    _check_splits(ds)
     task = Task(ds.task, ds.label_names, ordinal_loss=config.ordinal_loss)
     geometry = dataset_geometry(ds)
     plan = run_plan(config, ds, given=dataset is not None)
 
-    fabric = _fabric(config)
+    fabric = _fabric(config, task, geometry, ds)
     fabric.launch()
     fabric.seed_everything(config.seed, verbose=False)
     if fabric.is_global_zero and (not resume or not (run_dir / PLAN).is_file()):

@@ -49,7 +49,7 @@ from radlens.data import DEMO_WINDOWS
 from radlens.errors import ConfigError, ModelError
 from radlens.models import SliceWise, build_model, is_segmentation_model
 from radlens.training.config import TrainConfig, make_config
-from radlens.training.loop import bf16_native
+from radlens.training.precision import bf16_native
 from radlens.training.seg_data import SegCase, load_seg_cases, patch_loader, read_seg_table
 
 __all__ = [

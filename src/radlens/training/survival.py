@@ -227,14 +227,20 @@ def train_survival(config: TrainConfig, *, resume: bool = False) -> SurvivalTrai
     """Train a survival run (module's recipe) into `config.out`; see the module's files."""
     run_dir = _prepare(config, resume)
     data = load_survival_data(config)
-    fabric = survival_fabric(config)
-    fabric.seed_everything(config.seed, verbose=False)
-    device = fabric.device
     cuts = interval_cuts(data, config.intervals) if config.head == "discrete" else []
     geometry = dataset_geometry(data.ds)
     n_features, init_task = encoder_features(config)
     n_out = 1 if config.head == "cox" else len(cuts)
-    raw = build_survival_net(config, geometry, n_features, data.covariates["train"].shape[1], n_out)
+    n_cov = data.covariates["train"].shape[1]
+    ds = data.ds
+    example = images_to_tensor(
+        ds.images["train"][:1], n_channels=ds.n_channels, spatial_dims=ds.spatial_dims
+    )
+    probe = build_survival_net(config, geometry, n_features, n_cov, n_out).encoder
+    fabric = survival_fabric(config, probe, example)
+    fabric.seed_everything(config.seed, verbose=False)
+    device = fabric.device
+    raw = build_survival_net(config, geometry, n_features, n_cov, n_out)
     init = encoder_init(config, raw, init_task)
     run_dir.mkdir(parents=True, exist_ok=True)
     config.to_yaml(run_dir / CONFIG)

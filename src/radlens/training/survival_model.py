@@ -25,8 +25,9 @@ from radlens.data import ArrayDataset, cohort_table_path, read_cohort
 from radlens.errors import ConfigError, DataError
 from radlens.models import SurvivalNet, Task, build_model, cox_ph_loss
 from radlens.training.config import TrainConfig
+from radlens.training.device import fabric_accelerator
 from radlens.training.init import read_init_checkpoint
-from radlens.training.loop import bf16_native
+from radlens.training.precision import checked_precision, resolve_precision
 from radlens.training.sources import load_dataset
 from radlens.training.survival_data import CovariateEncoder, read_outcomes
 
@@ -160,25 +161,19 @@ def covariate_cox(
     return beta.detach().numpy().copy()
 
 
-def survival_fabric(config: TrainConfig) -> Fabric:
-    """Lightning Fabric on one device (bf16 autocast where native, as the classifier's loop)."""
+def survival_fabric(config: TrainConfig, encoder: torch.nn.Module, example: torch.Tensor) -> Fabric:
+    """Lightning Fabric on one device: bf16 autocast where native, as the classifier's loop,
+    and on CPU only where `checked_precision` finds `encoder`'s convolutions right on
+    `example` (one input image)."""
     if config.devices != 1:
         raise ConfigError(
             f"--devices {config.devices}: --task survival trains on one device (the Cox risk "
             "set of a batch must not be split across processes)"
         )
-    device = config.device.lower()
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {config.device}: no CUDA GPU is visible; use cpu or auto")
-    accelerator, devices = ("auto", 1) if device == "auto" else (device.split(":")[0], 1)
-    if device.startswith("cuda:"):
-        devices = [int(device.split(":", 1)[1])]  # type: ignore[assignment]
-    if accelerator not in ("auto", "cpu", "cuda", "mps"):
-        raise ConfigError(f"--device {config.device!r}: expected auto, cpu, cuda, cuda:N or mps")
-    cuda = accelerator == "cuda" or (accelerator == "auto" and torch.cuda.is_available())
-    precision = config.precision
-    if precision == "auto":
-        precision = "bf16-mixed" if bf16_native(cuda) else "32-true"
+    accelerator, devices, cuda = fabric_accelerator(config.device, 1)
+    precision = resolve_precision(config.precision, cuda)
+    if precision == "bf16-mixed" and not cuda:
+        precision = checked_precision(config.precision, precision, encoder, example, cuda=False)
     return Fabric(accelerator=accelerator, devices=devices, precision=precision)
 
 

@@ -1,0 +1,146 @@
+"""Mixed precision: when bf16 autocast pays, and whether this CPU computes it correctly.
+
+"auto" precision means bf16 autocast on CUDA GPUs with bf16 and on CPUs with native bf16
+(AVX512-BF16 / AMX), float32 elsewhere. On CPU, bf16 convolutions run through oneDNN, which has
+shape-specific bugs: with torch 2.13 (oneDNN 3.12) the bf16 *weight gradient* of a 3x3x3 Conv3d
+whose input is two slices deep reads uninitialised memory, so it changes from run to run and is
+sometimes NaN (`benchmarks/bf16_conv_probe.py` shows it; the tiny demo's 16-slice volumes reach
+the last block of `small_cnn_3d` 2 slices deep and diverged in about one run in forty).
+
+Rather than hard-code that shape class, `bf16_conv_faults` runs each of the model's convolutions
+on its real input shape once in float32 and under CPU bf16 autocast and compares outputs and
+gradients; `checked_precision` falls back to float32 when any disagrees ("auto") or refuses the
+run ("bf16-mixed" asked for explicitly).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+import torch
+from torch import nn
+
+from radlens.errors import ConfigError
+
+__all__ = ["bf16_conv_faults", "bf16_native", "checked_precision", "resolve_precision"]
+
+logger = logging.getLogger(__name__)
+
+# bf16 keeps 8 significant bits: a correct conv's max error is ~0.4% of the largest value
+TOLERANCE = 0.05
+
+
+def bf16_native(cuda: bool) -> bool:
+    """bf16 autocast pays on CUDA GPUs with bf16 and on CPUs with native bf16 (AVX512-BF16/AMX);
+    elsewhere it is emulated and slower, so "auto" precision falls back to float32."""
+    if cuda:
+        return torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_precision(precision: str, cuda: bool) -> str:
+    """The Fabric precision for `precision` ("auto" decided by `bf16_native`)."""
+    if precision == "auto":
+        return "bf16-mixed" if bf16_native(cuda) else "32-true"
+    return precision
+
+
+def _conv_inputs(model: nn.Module, example: torch.Tensor) -> dict[str, tuple[nn.Module, tuple]]:
+    """Every convolution of `model` with the shape of its input (batch dim dropped) when the model
+    sees `example` (float32, eval mode, no gradients; the model's mode is restored)."""
+    seen: dict[str, tuple[nn.Module, tuple]] = {}
+    hooks = []
+    for name, module in model.named_modules():
+        if isinstance(module, nn.modules.conv._ConvNd):
+
+            def record(mod: nn.Module, args: tuple, _out: Any, name: str = name) -> None:
+                seen.setdefault(name, (mod, tuple(args[0].shape[1:])))
+
+            hooks.append(module.register_forward_hook(record))
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad(), torch.autocast("cpu", enabled=False):
+            model(example.float())
+    finally:
+        model.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    return seen
+
+
+def _rel_error(got: torch.Tensor, ref: torch.Tensor) -> float:
+    got = got.float()
+    if not torch.isfinite(got).all():
+        return float("inf")
+    scale = ref.abs().max().clamp_min(1e-12)
+    return float((got - ref).abs().max() / scale)
+
+
+def _probe(module: nn.Module, shape: tuple, gen: torch.Generator, repeats: int) -> float:
+    """Worst relative error of output, input gradient and weight gradient of `module` under CPU
+    bf16 autocast against float32, on a batch of 2 random inputs of `shape`."""
+    conv = copy.deepcopy(module).float().cpu().train()
+    x = torch.randn((2, *shape), generator=gen)
+    with torch.no_grad():
+        g = torch.randn(conv(x).shape, generator=gen)
+
+    def run(bf16: bool) -> list[torch.Tensor]:
+        conv.zero_grad(set_to_none=True)
+        xi = x.clone().requires_grad_(True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            y = conv(xi)
+        y.float().backward(g)
+        assert xi.grad is not None and conv.weight.grad is not None
+        return [y.detach().float(), xi.grad.float(), conv.weight.grad.float()]
+
+    ref = run(False)
+    worst = 0.0
+    for _ in range(repeats):  # a read of uninitialised memory need not show the first time
+        worst = max(worst, *(_rel_error(a, b) for a, b in zip(run(True), ref, strict=True)))
+    return worst
+
+
+def bf16_conv_faults(
+    model: nn.Module, example: torch.Tensor, *, repeats: int = 2, seed: int = 0
+) -> list[str]:
+    """The convolutions of `model` that CPU bf16 autocast computes wrongly on the input shapes
+    `example` (one sample, batch dim included) gives them, as "name (Conv3d on 2x1x2)"."""
+    gen = torch.Generator().manual_seed(seed)
+    faults, checked = [], {}
+    for name, (module, shape) in _conv_inputs(model, example).items():
+        key = (repr(module), shape)
+        if key not in checked:
+            checked[key] = _probe(module, shape, gen, repeats)
+        if checked[key] > TOLERANCE:
+            grid = "x".join(str(s) for s in shape[1:])
+            faults.append(f"{name} ({type(module).__name__} on {grid})")
+    return faults
+
+
+def checked_precision(
+    requested: str, precision: str, model: nn.Module, example: torch.Tensor, *, cuda: bool
+) -> str:
+    """`precision` (resolved from `requested`), unless it is CPU bf16 and `bf16_conv_faults`
+    finds a convolution computed wrongly: then float32 for "auto", a ConfigError otherwise."""
+    if cuda or precision != "bf16-mixed":
+        return precision
+    faults = bf16_conv_faults(model, example)
+    if not faults:
+        return precision
+    shown = ", ".join(faults[:3]) + (f" and {len(faults) - 3} more" if len(faults) > 3 else "")
+    why = (
+        f"this CPU's bf16 convolutions compute wrong values or gradients for {shown} (a oneDNN"
+        " bug for some input shapes; checked against float32)"
+    )
+    if requested == "auto":
+        logger.warning("%s: training in float32 instead", why)
+        return "32-true"
+    raise ConfigError(
+        f"--precision {requested}: {why}; use --precision 32-true or auto, or another --shape"
+    )
