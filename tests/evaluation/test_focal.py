@@ -9,8 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from radlens.data.volumes import Volume, write_nifti
 from radlens.errors import EvaluationError
-from radlens.evaluation import describe_candidate, focal_auroc, focal_scores, stack_scores
+from radlens.evaluation import (
+    describe_candidate,
+    focal_auroc,
+    focal_scores,
+    lobe_map,
+    lobe_names,
+    stack_scores,
+)
 from radlens.training import make_config, train_segmentation
 from tests._support.seg_cohort import write_sphere_cohort
 
@@ -103,3 +111,23 @@ def test_case_focal_scores_measures_and_takes_truth_from_the_row_or_the_mask():
     # the cohort row's true: columns win over the masks
     row, _ = case_focal(case, prob, ["mass", "nodule"], truth={"true:mass": 1, "true:nodule": 0})
     assert (row["true:mass"], row["true:nodule"]) == (1, 0)
+
+
+def test_lobe_map_resamples_codes_nearest_and_never_blends_them(tmp_path: Path):
+    lobes = np.zeros((8, 8, 8), np.uint8)
+    lobes[:, :, :4], lobes[:, :, 4:] = 1, 3  # codes 1 | 3 side by side: a blend would give 2
+    image = write_nifti(
+        Volume(np.zeros((8, 8, 8), np.float32), (2.0, 1.0, 1.0), (0.0, 0.0, 0.0), np.eye(3)),
+        tmp_path / "ct.nii.gz",
+    )
+    np.savez(tmp_path / "masks.npz", lobes=lobes)
+    (tmp_path / "cohort.json").write_text('{"lobe_codes": {"left_lower_lobe": 1, "lingula": 3}}')
+    names = lobe_names(tmp_path)
+    assert names == {1: "left_lower_lobe", 3: "lingula"}
+    row = pd.Series({"mask_path": str(tmp_path / "masks.npz")})
+    got = lobe_map(row, str(image), (2.0, 0.6, 0.6), names)
+    assert got is not None and got.shape[0] == 8 and got.shape[2] > 8  # resampled in-plane
+    assert set(np.unique(got)) == {1, 3}
+    assert lobe_map(pd.Series({"mask_path": ""}), str(image), (2.0, 1.0, 1.0), names) is None
+    (tmp_path / "plain").mkdir()
+    assert lobe_names(tmp_path / "plain") == {}  # a cohort without lobe codes

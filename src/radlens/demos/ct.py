@@ -33,7 +33,7 @@ from radlens.demos.ct_report import (
     triage_list,
     truth_aurocs,
 )
-from radlens.demos.ct_segmentation import SegStepOptions, measured_diameters, segmentation_step
+from radlens.demos.ct_segmentation import SegStepOptions, measured_lesions, segmentation_step
 from radlens.demos.ct_setup import prepare_out, quiet_loggers
 from radlens.errors import ConfigError
 from radlens.evaluation import (
@@ -298,7 +298,7 @@ def _segment(demo: _Demo, cohort: CtCohort, synth_shape: tuple[int, int, int]) -
 def _triage(demo: _Demo, scores: _Scores, cohort: CtCohort) -> Path:
     """Step 6: the ranked triage list (RUN/triage.csv) and its section of report.html."""
     with demo.step("triage", "7/7 triage list (critical findings first, then score)"):
-        sizes = measured_diameters(demo.out)  # the segmentation step's, if it ran
+        sizes = measured_lesions(demo.out)  # the segmentation step's, if it ran
         triage = triage_list(
             demo.run_dir, scores.evaluation, scores.abnormalities, cohort=cohort, measurements=sizes
         )

@@ -17,7 +17,7 @@ import pandas as pd
 from radlens.core import PREDICTIONS, atomic_write_text, read_plan, read_predictions
 from radlens.data import LOCATION_SEP, CtCohort
 from radlens.errors import EvaluationError
-from radlens.evaluation import delong, describe_candidate
+from radlens.evaluation import delong
 from radlens.explain import (
     ExplainCase,
     parse_tolerance,
@@ -189,13 +189,11 @@ def _measured_note(sizes: Mapping[str, str]) -> str:
     return f"MEASURED (segmentation model, not reviewed): {'; '.join(sizes.values())}.\n"
 
 
-def _measured(result: Triage, diameters: Mapping[str, float]) -> dict[str, str]:
-    """ "3.1 cm mass" per finding above threshold that the segmentation model measured (> 0)."""
-    return {
-        f.abnormality: describe_candidate(f.abnormality, float(diameters[f.abnormality]))
-        for f in result.present
-        if float(diameters.get(f.abnormality, 0.0)) > 0
-    }
+def _measured(result: Triage, lesions: Mapping[str, str]) -> dict[str, str]:
+    """ "3.1 cm mass in the right upper lobe" per finding above threshold that the segmentation
+    model measured."""
+    present = (f.abnormality for f in result.present)
+    return {name: lesions[name] for name in present if name in lesions}
 
 
 def triage_list(
@@ -204,14 +202,14 @@ def triage_list(
     abnormalities: Sequence[str],
     *,
     cohort: CtCohort | None = None,
-    measurements: Mapping[str, Mapping[str, float]] | None = None,
+    measurements: Mapping[str, Mapping[str, str]] | None = None,
 ) -> pd.DataFrame:
     """Test studies ranked for reading (`radlens.reports.triage`): most urgent finding above its
     threshold first (critical, urgent, routine, none), then the highest score. Thresholds are the
     evaluation's (chosen on validation); one location per finding (its best located output when
-    the model has one). `measurements` {study: {finding: diameter mm}} (a segmentation model's
-    largest candidate): findings above threshold name their measured size, and the draft report
-    ends with them."""
+    the model has one). `measurements` {study: {finding: "3.1 cm mass in the right upper lobe"}}
+    (a segmentation model's largest candidate, `measured_lesions`): findings above threshold name
+    their measured size and lobe, and the draft report ends with them."""
     rows = _test_rows(Path(run_dir))
     table = evaluation.table.set_index("label")  # type: ignore[attr-defined]
     vocab = load_vocabulary("chest_ct")

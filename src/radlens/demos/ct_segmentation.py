@@ -50,6 +50,8 @@ from radlens.evaluation import (
     case_focal,
     evaluate_segmentation_run,
     focal_auroc,
+    lobe_map,
+    lobe_names,
     segmentation_section,
     stack_scores,
 )
@@ -68,7 +70,7 @@ from radlens.training import (
 
 __all__ = [
     "SegStepOptions",
-    "measured_diameters",
+    "measured_lesions",
     "seg_grid",
     "segmentation_figures",
     "segmentation_step",
@@ -78,6 +80,9 @@ __all__ = [
 _QUIET = ("radlens.training.segmentation", "radlens.data.volumes.io", "lightning_fabric")
 _KEEP = ("patient_id", "study_id", "site", "nifti_path", "mask_path")
 SEG_DIR = "segmentation"
+CANDIDATES_CSV = "focal_candidates.csv"  # test studies: one row per candidate, lobe, sentence
+CANDIDATE_COLUMNS = ["study_id", "finding", "rank", "score", "longest_axial_diameter_mm", "lobe",
+                     "description"]  # fmt: skip
 FOCAL_CSV = "focal_scores.csv"  # per val/test study: seg:, diameter_mm:, n_candidates:, true:
 
 
@@ -234,6 +239,26 @@ def _summary_metric(evaluation: dict, metric: str) -> dict[str, dict[str, float]
     }
 
 
+class _TestScorer:
+    """Called with each test study's probabilities: its focal scores row and its lesion
+    candidates, with the lobe at each candidate's centre (the cohort's lobe map)."""
+
+    def __init__(self, findings, truth: Mapping, seg: SegTable, spacing, names) -> None:
+        self.findings, self.truth, self.seg, self.spacing = findings, truth, seg, spacing
+        self.names = names
+        self.rows: list[dict] = []
+        self.candidates: list[dict] = []
+
+    def __call__(self, case: SegCase, prob: np.ndarray) -> None:
+        if not np.isfinite(prob).all():
+            raise ModelError(f"the segmentation model predicts NaN/inf on {case.study_id}")
+        row = self.truth[case.study_id]
+        lobes = lobe_map(row, str(row[self.seg.image_column]), self.spacing, self.names)
+        found = case_focal(case, prob, self.findings, truth=row, lobes=lobes, lobe_names=self.names)
+        self.rows.append(found[0])
+        self.candidates.extend(found[1])
+
+
 def segmentation_figures(
     out: Path,
     cohort_dir: Path,
@@ -263,22 +288,17 @@ def segmentation_figures(
     val_cases = _load(seg, spacing, wins, "val", threads)
     truth = {str(r["study_id"]): r for _, r in seg.table.iterrows()}
     window = _window(test_cases + val_cases)
-    test_rows: list[dict] = []
-
-    def keep(case, prob) -> None:
-        if not np.isfinite(prob).all():
-            raise ModelError(f"the segmentation model predicts NaN/inf on {case.study_id}")
-        run_findings = result.metrics["findings"]
-        test_rows.append(case_focal(case, prob, run_findings, truth=truth[case.study_id])[0])
-
+    scored = _TestScorer(result.metrics["findings"], truth, seg, spacing, lobe_names(cohort_dir))
     # inference in bf16 where the CPU has it natively (as the training ran): ~4x faster
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16_native(False)):
         evaluation = evaluate_segmentation_run(
             run_dir, split="test", n_bootstrap=opts.n_bootstrap, seed=seed,
-            cases=test_cases, window=window, on_prediction=keep,
+            cases=test_cases, window=window, on_prediction=scored,
         )  # fmt: skip
-        focal = pd.DataFrame(_focal_rows(run_dir, test_rows, val_cases, truth, window))
+        focal = pd.DataFrame(_focal_rows(run_dir, scored.rows, val_cases, truth, window))
     focal.to_csv(run_dir / FOCAL_CSV, index=False)
+    candidate_table = pd.DataFrame(scored.candidates, columns=CANDIDATE_COLUMNS)
+    candidate_table.to_csv(run_dir / CANDIDATES_CSV, index=False)
     wins_table = _which_wins(focal, classifier_run)
     figures = {
         "measured_on": (
@@ -346,15 +366,21 @@ def segmentation_step(
     return figures
 
 
-def measured_diameters(out: Path) -> dict[str, dict[str, float]]:
-    """{study: {finding: longest axial diameter mm of its largest candidate}} of the test
-    studies the demo's segmentation step scored ({} when it did not run)."""
-    path = Path(out) / SEG_DIR / FOCAL_CSV
+def measured_lesions(out: Path) -> dict[str, dict[str, str]]:
+    """{study: {finding: "5.9 cm mass in the right upper lobe"}}: the largest candidate (longest
+    axial diameter) per focal finding of each test study the demo's segmentation step scored,
+    with the lobe at its centre ({} when the step did not run)."""
+    path = Path(out) / SEG_DIR / CANDIDATES_CSV
     if not path.is_file():
         return {}
-    focal = pd.read_csv(path)
-    cols = [c for c in focal if c.startswith("diameter_mm:")]
-    return {
-        str(r["study_id"]): {c.split(":", 1)[1]: float(r[c]) for c in cols}
-        for _, r in focal[focal["split"] == "test"].iterrows()
-    }
+    cols = ["study_id", "finding", "longest_axial_diameter_mm", "description"]
+    cands = pd.read_csv(path, usecols=cols, dtype={"study_id": str})
+    largest = (
+        cands.sort_values("longest_axial_diameter_mm", kind="stable")
+        .groupby(["study_id", "finding"])
+        .tail(1)
+    )
+    lesions: dict[str, dict[str, str]] = {}
+    for r in largest.itertuples(index=False):
+        lesions.setdefault(str(r.study_id), {})[str(r.finding)] = str(r.description)
+    return lesions

@@ -33,6 +33,8 @@ from radlens.evaluation.focal import (
     describe_candidate,
     focal_auroc,
     focal_scores,
+    lobe_map,
+    lobe_names,
     stack_scores,
 )
 from radlens.evaluation.frames import PredictionSet, join_labels, prediction_set
@@ -163,6 +165,8 @@ __all__ = [
     "label_components",
     "lesion_candidates",
     "lesion_counts",
+    "lobe_map",
+    "lobe_names",
     "longest_axial_diameter",
     "match_candidates",
     "operating_metrics",

@@ -52,6 +52,8 @@ __all__ = [
     "describe_candidate",
     "focal_auroc",
     "focal_scores",
+    "lobe_map",
+    "lobe_names",
     "stack_scores",
 ]
 
@@ -80,7 +82,8 @@ def describe_candidate(finding: str, diameter_mm: float, lobe: str | None = None
     return f"{size} {_NAMES.get(finding, finding.replace('_', ' '))}{where}"
 
 
-def _lobe_names(cohort: Path) -> dict[int, str]:
+def lobe_names(cohort: Path) -> dict[int, str]:
+    """{code: lobe} from the cohort's ``cohort.json`` ``lobe_codes`` ({} when it has none)."""
     meta = (cohort if cohort.is_dir() else cohort.parent) / "cohort.json"
     if not meta.is_file():
         return {}
@@ -88,26 +91,21 @@ def _lobe_names(cohort: Path) -> dict[int, str]:
     return {int(v): str(k) for k, v in codes.items()}
 
 
-def _lobe_map(row: pd.Series, image_path: str, spacing: Sequence[float], names) -> np.ndarray:
-    """The cohort's lobe label map on the run's grid (nearest code by resampled one-hot); None
-    when the cohort has none."""
-    if not names or "mask_path" not in row or not row["mask_path"]:
+def lobe_map(
+    row: Mapping, image_path: str, spacing: Sequence[float], names: Mapping[int, str]
+) -> np.ndarray | None:
+    """The cohort's lobe label map (``lobes`` in the row's ``mask_path``) on the run's grid,
+    resampled nearest-neighbour; None when the cohort has none."""
+    if not names or not row.get("mask_path"):
         return None
     lobes = load_masks(row["mask_path"]).get("lobes")
     if lobes is None:
         return None
     image = load_volume(image_path, canonical=False)
-    stack = [
-        preprocess_volume(
-            Volume(
-                (lobes == code).astype(np.float32), image.spacing, image.origin, image.direction
-            ),
-            target_spacing=spacing,
-        )[0]
-        for code in (0, *sorted(names))
-    ]
-    codes = np.array([0, *sorted(names)])
-    return codes[np.argmax(np.stack(stack), axis=0)]
+    volume = Volume(lobes.astype(np.float32), image.spacing, image.origin, image.direction)
+    return np.rint(preprocess_volume(volume, target_spacing=spacing, mode="nearest")[0]).astype(
+        np.int64
+    )
 
 
 def _candidate_rows(study, finding, cands: list[LesionCandidate], lobes, names) -> list[dict]:
@@ -168,13 +166,13 @@ def focal_scores(
         raise EvaluationError(
             f"{source}: no studies to score (split {split!r}, studies given: {len(studies or [])})"
         )
-    names, score_rows, cand_rows = _lobe_names(source), [], []
+    names, score_rows, cand_rows = lobe_names(source), [], []
     run.model.to(device)
     for _, row in rows.iterrows():
         case = load_case(row, seg, cfg.spacing, run.windows)
         with torch.no_grad():
             prob = predict_volume(run.model, case.image, window or cfg.patch, device=device)
-        lobes = _lobe_map(row, str(row[seg.image_column]), cfg.spacing, names)
+        lobes = lobe_map(row, str(row[seg.image_column]), cfg.spacing, names)
         out, cands = case_focal(case, prob, run.findings, truth=row, lobes=lobes, lobe_names=names)
         score_rows.append(out)
         cand_rows += cands

@@ -92,21 +92,25 @@ def preprocess_volume(
     target_spacing: Sequence[float] | None = None,
     window: Window = None,
     shape: Sequence[int] | None = None,
+    mode: str = "bilinear",
 ) -> np.ndarray:
     """Reorient, resample, window and crop/pad `volume`; returns float32 (1, D, H, W).
 
     target_spacing: (z, y, x) mm or None (keep). window: (lo, hi) HU, a preset from `WINDOWS`
     ("lung", "mediastinum", "bone") or None (keep HU). shape: (D, H, W) or None (keep).
+    mode: "bilinear" (intensities) or "nearest" (label maps: codes are kept, never blended).
     """
+    if mode not in ("bilinear", "nearest"):
+        raise ValueError(f"preprocess_volume: mode {mode!r}; expected 'bilinear' or 'nearest'")
     spacing = _triple(target_spacing, "target_spacing", float)
     size = _triple(shape, "shape", int)
     bounds = resolve_window(window)
     image = MetaTensor(torch.from_numpy(volume.array[None].copy()), affine=_ras_affine_zyx(volume))
     image = Orientation(axcodes=ORIENTATION, labels=_RAS_LABELS)(image)
     if spacing is not None:
-        image = Spacing(
-            pixdim=spacing, mode="bilinear", padding_mode="border", dtype=torch.float32
-        )(image)
+        image = Spacing(pixdim=spacing, mode=mode, padding_mode="border", dtype=torch.float32)(
+            image
+        )
     if bounds is not None:
         image = ScaleIntensityRange(bounds[0], bounds[1], 0.0, 1.0, clip=True)(image)
     if size is not None:
