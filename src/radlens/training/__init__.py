@@ -13,7 +13,7 @@ from radlens.training.device import images_to_tensor, normalise, predict_scores,
 from radlens.training.distributed import cluster_geometry, global_batches, rank_share
 from radlens.training.label_fraction import LabelSubset, apply_label_fraction, select_label_subset
 from radlens.training.loop import TrainResult, train
-from radlens.training.precision import bf16_conv_faults, bf16_native, checked_precision
+from radlens.training.precision import bf16_conv_faults, bf16_native, guard_bf16_convs
 from radlens.training.run import LoadedRun, load_run, repredict_split
 from radlens.training.seg_data import SegCase, SegTable, load_case, load_seg_cases, read_seg_table
 from radlens.training.segmentation import (
@@ -54,10 +54,10 @@ __all__ = [
     "bf16_native",
     "check_augment",
     "check_model_name",
-    "checked_precision",
     "cluster_geometry",
     "covariate_cox",
     "global_batches",
+    "guard_bf16_convs",
     "images_to_tensor",
     "load_case",
     "load_dataset",

@@ -55,7 +55,7 @@ from radlens.training.device import (
 from radlens.training.distributed import cluster_geometry, global_batches, loss_scale, rank_share
 from radlens.training.init import init_weights
 from radlens.training.model_setup import dataset_geometry, make_model
-from radlens.training.precision import checked_precision, resolve_precision
+from radlens.training.precision import guard_bf16_convs, resolve_precision
 from radlens.training.run import prepare_run_dir, write_outputs
 from radlens.training.sources import load_dataset, run_plan
 from radlens.training.validation import validation_auc
@@ -73,17 +73,10 @@ __all__ = [
 
 
 # ---- set-up ---------------------------------------------------------------------------------
-def _fabric(config: TrainConfig, task: Task, geometry: dict[str, Any], ds: ArrayDataset) -> Fabric:
-    """Fabric for the run's device and precision; CPU bf16 only where `checked_precision` finds
-    every convolution of the model right at the data's shape."""
+def _fabric(config: TrainConfig) -> Fabric:
+    """Fabric for the run's device and precision ("auto": bf16 where the hardware has it)."""
     accelerator, devices, use_cuda = fabric_accelerator(config.device, config.devices)
     precision = resolve_precision(config.precision, use_cuda)
-    if precision == "bf16-mixed" and not use_cuda:
-        example = images_to_tensor(
-            ds.images["train"][:1], n_channels=ds.n_channels, spatial_dims=ds.spatial_dims
-        )
-        model = make_model(config, task, geometry)
-        precision = checked_precision(config.precision, precision, model, example, cuda=False)
     num_nodes = 1
     if isinstance(devices, int):  # torchrun / SLURM decide processes per node and nodes
         devices, num_nodes = cluster_geometry(devices)
@@ -165,6 +158,8 @@ def _network(
     channels_last = channels_last and supports_channels_last(raw_model)
     if channels_last:
         raw_model = raw_model.to(memory_format=memory_format(x))
+    if device.type == "cpu" and "bf16" in str(fabric.strategy.precision.precision):
+        guard_bf16_convs(raw_model, x[:1])  # oneDNN's wrong bf16 layers compute in float32
     return raw_model, channels_last
 
 
@@ -209,7 +204,7 @@ def setup_training(
     geometry = dataset_geometry(ds)
     plan = run_plan(config, ds, given=dataset is not None)
 
-    fabric = _fabric(config, task, geometry, ds)
+    fabric = _fabric(config)
     fabric.launch()
     fabric.seed_everything(config.seed, verbose=False)
     if fabric.is_global_zero and (not resume or not (run_dir / PLAN).is_file()):

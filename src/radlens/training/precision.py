@@ -9,8 +9,9 @@ the last block of `small_cnn_3d` 2 slices deep and diverged in about one run in 
 
 Rather than hard-code that shape class, `bf16_conv_faults` runs each of the model's convolutions
 on its real input shape once in float32 and under CPU bf16 autocast and compares outputs and
-gradients; `checked_precision` falls back to float32 when any disagrees ("auto") or refuses the
-run ("bf16-mixed" asked for explicitly).
+gradients; `guard_bf16_convs` then makes each convolution found wrong compute in float32 (its
+input cast up, autocast off) while the rest of the model keeps bf16's speed. The layer's class
+becomes a float32 subclass of its own, so weights, state_dict keys and deepcopy are unchanged.
 """
 
 from __future__ import annotations
@@ -22,9 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from radlens.errors import ConfigError
-
-__all__ = ["bf16_conv_faults", "bf16_native", "checked_precision", "resolve_precision"]
+__all__ = ["bf16_conv_faults", "bf16_native", "guard_bf16_convs", "resolve_precision"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +86,16 @@ def _probe(module: nn.Module, shape: tuple, gen: torch.Generator, repeats: int) 
     bf16 autocast against float32, on a batch of 2 random inputs of `shape`."""
     conv = copy.deepcopy(module).float().cpu().train()
     x = torch.randn((2, *shape), generator=gen)
+    weight = conv.weight
+    fmt = {4: torch.channels_last, 5: torch.channels_last_3d}.get(x.ndim)
+    channels_last = (
+        fmt is not None
+        and weight.ndim == x.ndim
+        and not weight.is_contiguous()
+        and weight.is_contiguous(memory_format=fmt)
+    )
+    if channels_last:  # the model runs channels-last: so does the probe
+        x = x.contiguous(memory_format=fmt)
     with torch.no_grad():
         g = torch.randn(conv(x).shape, generator=gen)
 
@@ -123,24 +132,38 @@ def bf16_conv_faults(
     return faults
 
 
-def checked_precision(
-    requested: str, precision: str, model: nn.Module, example: torch.Tensor, *, cuda: bool
-) -> str:
-    """`precision` (resolved from `requested`), unless it is CPU bf16 and `bf16_conv_faults`
-    finds a convolution computed wrongly: then float32 for "auto", a ConfigError otherwise."""
-    if cuda or precision != "bf16-mixed":
-        return precision
+class _Float32Forward:
+    """Mixin: the layer computes in float32 with autocast off (input cast up)."""
+
+    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return super().forward(x.float(), *args, **kwargs)  # type: ignore[misc]
+
+
+_FLOAT32_CLASSES: dict[type, type] = {}
+
+
+def _float32_class(cls: type) -> type:
+    if cls not in _FLOAT32_CLASSES:
+        name = f"Float32{cls.__name__}"
+        _FLOAT32_CLASSES[cls] = type(name, (_Float32Forward, cls), {"__module__": __name__})
+    return _FLOAT32_CLASSES[cls]
+
+
+def guard_bf16_convs(model: nn.Module, example: torch.Tensor) -> list[str]:
+    """Make every convolution that CPU bf16 autocast computes wrongly at `example`'s shapes (see
+    `bf16_conv_faults`) compute in float32 from now on; returns them, logged once."""
     faults = bf16_conv_faults(model, example)
-    if not faults:
-        return precision
-    shown = ", ".join(faults[:3]) + (f" and {len(faults) - 3} more" if len(faults) > 3 else "")
-    why = (
-        f"this CPU's bf16 convolutions compute wrong values or gradients for {shown} (a oneDNN"
-        " bug for some input shapes; checked against float32)"
-    )
-    if requested == "auto":
-        logger.warning("%s: training in float32 instead", why)
-        return "32-true"
-    raise ConfigError(
-        f"--precision {requested}: {why}; use --precision 32-true or auto, or another --shape"
-    )
+    modules = dict(model.named_modules())
+    for fault in faults:
+        module = modules[fault.split(" (", 1)[0]]
+        if not isinstance(module, _Float32Forward):
+            module.__class__ = _float32_class(type(module))
+    if faults:
+        shown = ", ".join(faults[:3]) + (f" and {len(faults) - 3} more" if len(faults) > 3 else "")
+        logger.warning(
+            "this CPU's bf16 convolutions compute wrong values or gradients for %s (a oneDNN bug"
+            " for some input shapes; checked against float32): those layers run in float32",
+            shown,
+        )
+    return faults

@@ -49,7 +49,7 @@ from radlens.data import DEMO_WINDOWS
 from radlens.errors import ConfigError, ModelError
 from radlens.models import SliceWise, build_model, is_segmentation_model
 from radlens.training.config import TrainConfig, make_config
-from radlens.training.precision import bf16_native
+from radlens.training.precision import guard_bf16_convs, resolve_precision
 from radlens.training.seg_data import SegCase, load_seg_cases, patch_loader, read_seg_table
 
 __all__ = [
@@ -222,12 +222,17 @@ def _epoch(model, loader, loss_fn, optimiser, schedule, device, bf16: bool) -> f
     return total / max(n, 1)
 
 
-def _use_bf16(config: TrainConfig, device: torch.device) -> bool:
-    """ "auto": bf16 autocast on a CUDA GPU with native bf16 only (on CPU the Dice + BCE loss
-    of a bf16 UNet went non-finite within an epoch on the demo cohort; float32 stays finite)."""
-    if config.precision == "auto":
-        return device.type == "cuda" and bf16_native(True)
-    return config.precision == "bf16-mixed"
+def _use_bf16(config: TrainConfig, device: torch.device, model: nn.Module, channels: int) -> bool:
+    """bf16 autocast: asked for, or "auto" where the hardware has native bf16. On CPU the
+    convolutions oneDNN computes wrongly in bf16 at the patch's shapes run in float32
+    (`guard_bf16_convs`: the demo UNet's deepest Conv3d sees 2 slices of a 16-slice patch, whose
+    garbage weight gradients once made the loss non-finite)."""
+    cuda = device.type == "cuda"
+    if resolve_precision(config.precision, cuda) != "bf16-mixed":
+        return False
+    if not cuda:
+        guard_bf16_convs(model, torch.zeros((1, channels, *config.patch), device=device))
+    return True
 
 
 def _val_epochs(epochs: int) -> set[int]:
@@ -271,7 +276,8 @@ def train_segmentation(config: TrainConfig, *, resume: bool = False) -> SegTrain
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, max_lr=config.lr, total_steps=config.epochs * len(loader), pct_start=0.1
     )
-    bf16, val_at = _use_bf16(config, device), _val_epochs(config.epochs)
+    bf16 = _use_bf16(config, device, model, len(windows))
+    val_at = _val_epochs(config.epochs)
     history, best, best_epoch, start = [], -np.inf, 0, time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         loss = _epoch(model, loader, seg_loss(), optimiser, schedule, device, bf16)

@@ -64,6 +64,7 @@ from radlens.training.config import TrainConfig, make_config
 from radlens.training.device import augment_batch, images_to_tensor, normalise
 from radlens.training.init import init_weights
 from radlens.training.model_setup import dataset_geometry
+from radlens.training.precision import guard_bf16_convs
 from radlens.training.sources import run_plan
 from radlens.training.survival_data import CovariateEncoder
 from radlens.training.survival_model import (
@@ -227,20 +228,19 @@ def train_survival(config: TrainConfig, *, resume: bool = False) -> SurvivalTrai
     """Train a survival run (module's recipe) into `config.out`; see the module's files."""
     run_dir = _prepare(config, resume)
     data = load_survival_data(config)
+    fabric = survival_fabric(config)
+    fabric.seed_everything(config.seed, verbose=False)
+    device = fabric.device
     cuts = interval_cuts(data, config.intervals) if config.head == "discrete" else []
     geometry = dataset_geometry(data.ds)
     n_features, init_task = encoder_features(config)
     n_out = 1 if config.head == "cox" else len(cuts)
-    n_cov = data.covariates["train"].shape[1]
-    ds = data.ds
-    example = images_to_tensor(
-        ds.images["train"][:1], n_channels=ds.n_channels, spatial_dims=ds.spatial_dims
-    )
-    probe = build_survival_net(config, geometry, n_features, n_cov, n_out).encoder
-    fabric = survival_fabric(config, probe, example)
-    fabric.seed_everything(config.seed, verbose=False)
-    device = fabric.device
-    raw = build_survival_net(config, geometry, n_features, n_cov, n_out)
+    raw = build_survival_net(config, geometry, n_features, data.covariates["train"].shape[1], n_out)
+    if device.type == "cpu" and "bf16" in str(fabric.strategy.precision.precision):
+        ds = data.ds  # oneDNN's wrong bf16 layers compute in float32
+        one = images_to_tensor(ds.images["train"][:1], n_channels=ds.n_channels,
+                               spatial_dims=ds.spatial_dims)  # fmt: skip
+        guard_bf16_convs(raw.encoder, one)
     init = encoder_init(config, raw, init_task)
     run_dir.mkdir(parents=True, exist_ok=True)
     config.to_yaml(run_dir / CONFIG)

@@ -27,7 +27,7 @@ from radlens.models import SurvivalNet, Task, build_model, cox_ph_loss
 from radlens.training.config import TrainConfig
 from radlens.training.device import fabric_accelerator
 from radlens.training.init import read_init_checkpoint
-from radlens.training.precision import checked_precision, resolve_precision
+from radlens.training.precision import resolve_precision
 from radlens.training.sources import load_dataset
 from radlens.training.survival_data import CovariateEncoder, read_outcomes
 
@@ -161,10 +161,8 @@ def covariate_cox(
     return beta.detach().numpy().copy()
 
 
-def survival_fabric(config: TrainConfig, encoder: torch.nn.Module, example: torch.Tensor) -> Fabric:
-    """Lightning Fabric on one device: bf16 autocast where native, as the classifier's loop,
-    and on CPU only where `checked_precision` finds `encoder`'s convolutions right on
-    `example` (one input image)."""
+def survival_fabric(config: TrainConfig) -> Fabric:
+    """Lightning Fabric on one device (bf16 autocast where native, as the classifier's loop)."""
     if config.devices != 1:
         raise ConfigError(
             f"--devices {config.devices}: --task survival trains on one device (the Cox risk "
@@ -172,8 +170,6 @@ def survival_fabric(config: TrainConfig, encoder: torch.nn.Module, example: torc
         )
     accelerator, devices, cuda = fabric_accelerator(config.device, 1)
     precision = resolve_precision(config.precision, cuda)
-    if precision == "bf16-mixed" and not cuda:
-        precision = checked_precision(config.precision, precision, encoder, example, cuda=False)
     return Fabric(accelerator=accelerator, devices=devices, precision=precision)
 
 
