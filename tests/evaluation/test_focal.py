@@ -111,6 +111,15 @@ def test_case_focal_scores_measures_and_takes_truth_from_the_row_or_the_mask():
     # the cohort row's true: columns win over the masks
     row, _ = case_focal(case, prob, ["mass", "nodule"], truth={"true:mass": 1, "true:nodule": 0})
     assert (row["true:mass"], row["true:nodule"]) == (1, 0)
+    # with a lobe map: a mass names the lobe at its centre, a lymph node never does
+    lobes = np.zeros((4, 20, 20), np.int64)
+    lobes[:, :10] = 3
+    names = {3: "right_upper_lobe"}
+    _, cands = case_focal(case, prob, ["mass", "nodule"], lobes=lobes, lobe_names=names)
+    assert cands[0]["description"] == "2.3 cm mass in the right upper lobe"
+    assert cands[1]["lobe"] is None  # its centre (1, 15, 15) is off the lung
+    _, nodes = case_focal(case, prob, ["lymphadenopathy", "nodule"], lobes=lobes, lobe_names=names)
+    assert nodes[0]["finding"] == "lymphadenopathy" and nodes[0]["lobe"] is None
 
 
 def test_lobe_map_resamples_codes_nearest_and_never_blends_them(tmp_path: Path):
