@@ -65,7 +65,6 @@ RECIPE = {
     "spacing": "5,3.5,3.5",
     "batch_size": 8,
     "lr": 3e-3,
-    "precision": "32-true",
 }
 SIX_MM_VOLUME = np.pi / 6 * 6**3
 NOTE = (
@@ -86,6 +85,7 @@ def _train(args) -> tuple[dict, float]:
             "cohort": args.cohort,
             "findings": FINDINGS,
             **RECIPE,
+            "precision": args.precision,
             "patch": args.patch,
             "epochs": args.epochs,
             "threads": args.threads,
@@ -276,8 +276,8 @@ def _entry(args, metrics: dict, seconds: dict, ev: dict, focal, auroc: list) -> 
             if v not in (None, False) and k not in ("json", "train_command")
         ),
         "train_command": args.train_command,
-        "measured_on": f"{platform.machine()}, {os.cpu_count()} CPU cores shared with ~7 other "
-        f"jobs (load average 10-20), torch {torch.__version__}, {args.threads} thread(s)",
+        "measured_on": f"{platform.machine()}, {os.cpu_count()} CPU cores, load average "
+        f"{os.getloadavg()[0]:.1f} at the end, torch {torch.__version__}, {args.threads} thread(s)",
         "cohort": {
             "path": args.cohort,
             "seed": cohort.get("seed"),
@@ -287,6 +287,7 @@ def _entry(args, metrics: dict, seconds: dict, ev: dict, focal, auroc: list) -> 
         },
         "recipe": {
             **RECIPE,
+            "precision": args.precision,
             "findings": FINDINGS,
             "patch": args.patch,
             "epochs": len(metrics["history"]),
@@ -363,6 +364,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=16)
     parser.add_argument("--patch", default="16,48,48")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--precision", default="auto", help="auto (bf16 where native; earlier runs: 32-true)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--window", default="64,96,96", help="focal scoring sliding window")
     parser.add_argument("--bootstrap", type=int, default=1000)

@@ -58,3 +58,22 @@ def test_ssl_3d_with_momentum(tmp_path) -> None:
     assert tuple(view.shape) == (1, 8, 8, 8)
     model = SSLModel(SSLConfig(model="resnet_mini", spatial_dims=3, embed_dim=8, momentum=0.5))
     assert model(torch.zeros(2, 1, 8, 8, 8)).shape == (2, 8)
+
+
+def test_cpu_bf16_pretraining_guards_the_image_encoder(cohort, tmp_path, monkeypatch) -> None:
+    """CPU bf16 runs check the image encoder's convolutions (radlens.training.precision) on one
+    normalised training image; float32 runs do not."""
+    import radlens.pretrain.loop as loop
+
+    calls = []
+    monkeypatch.setattr(loop, "guard_bf16_convs", lambda m, x: calls.append((m, x)) or [])
+    config = SSLConfig(model="resnet18", embed_dim=8, small_input=True)
+    bf16 = PretrainOptions(epochs=1, batch_size=4, device="cpu", precision="bf16-mixed", threads=1)
+    data = PairData("image", size=16)
+    pretrain_ssl(cohort, tmp_path / "a", data=data, model=config, options=bf16)
+    assert len(calls) == 1
+    module, example = calls[0]
+    assert type(module).__name__ == "ImageEncoder" and tuple(example.shape) == (1, 1, 16, 16)
+    assert float(example.min()) >= -1.0 and float(example.max()) <= 1.0  # as the model sees it
+    pretrain_ssl(cohort, tmp_path / "b", data=data, model=config, options=OPTS)
+    assert len(calls) == 1

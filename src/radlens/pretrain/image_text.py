@@ -81,6 +81,10 @@ class PairObjective:
     def n_rows(self, part: str) -> int:
         return len(self.parts[part][0]) if part in self.parts else 0
 
+    def example(self) -> torch.Tensor:
+        """One training image, as the model sees it (for `guard_bf16_convs`)."""
+        return normalise(self.parts["train"][0][:1])
+
     def losses(self, model, idx, gen, part: str = "train") -> dict[str, torch.Tensor]:
         images, text = self.parts[part]
         batch = text.take(idx)

@@ -36,6 +36,7 @@ from radlens.training import (
     bf16_native,
     cluster_geometry,
     global_batches,
+    guard_bf16_convs,
     rank_share,
     restore_training_state,
     save_checkpoints,
@@ -81,6 +82,8 @@ class Objective(Protocol):
     ) -> dict[str, torch.Tensor]: ...
 
     def n_rows(self, part: str) -> int: ...
+
+    def example(self) -> torch.Tensor: ...
 
 
 @dataclass
@@ -185,6 +188,8 @@ def _fit(run_dir, raw_model, objective, meta, options: PretrainOptions) -> Pretr
     device, rank = fabric.device, fabric.global_rank
     raw_model.to(device)
     objective.to(device)
+    if device.type == "cpu" and "bf16" in str(fabric.strategy.precision.precision):
+        guard_bf16_convs(raw_model.image, objective.example())  # oneDNN's wrong bf16 layers
     optimizer = torch.optim.AdamW(
         raw_model.parameters(), lr=options.lr, weight_decay=options.weight_decay
     )

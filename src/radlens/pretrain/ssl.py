@@ -121,6 +121,10 @@ class SSLObjective:
     def n_rows(self, part: str) -> int:
         return len(self.parts[part]) if part in self.parts else 0
 
+    def example(self) -> torch.Tensor:
+        """One training image, as the model sees it (for `guard_bf16_convs`)."""
+        return normalise(self.parts["train"][:1])
+
     def view(self, x: torch.Tensor) -> torch.Tensor:
         # MONAI works in [0, 1]-ish float per image; back to [-1, 1] afterwards
         x01 = (x.float() + 1) / 2
