@@ -16,6 +16,11 @@ stack (fitted on val) are compared on its test rows. Each run is one entry under
 of benchmarks/results/segmentation.json (or `--json`); entries of one cohort seed and epoch count
 are summarised over training seeds (median, min, max).
 
+`--external DIR` scores the existing run `--out` on every study of the cohort DIR (any split: a
+cohort the run never saw, e.g. another seed) into a copy of the run (`--out`_on_DIR), and
+writes the Dice over lesion-present studies, Dice / lesion sensitivity with CIs and FROC under
+``external[--key]``: a test set far larger than a small cohort's test split, no training.
+
 Diagnostics (written beside the runs, nothing trained or scored): `--sampling` counts how often one
 epoch of training patches holds each finding and how many lesions survive on the run's grid;
 `--probe SPLIT` lists, per nodule / lymph node / mass of SPLIT, the run's highest probability
@@ -28,9 +33,11 @@ equivalent diameter (volume >= pi/6 * 6^3 mm^3), as the issue asks.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
+import shutil
 import time
 from pathlib import Path
 
@@ -319,6 +326,43 @@ def _entry(args, metrics: dict, seconds: dict, ev: dict, focal, auroc: list) -> 
     }
 
 
+def _external(args, window) -> dict:
+    """The run `--out` scored on every study of the cohort `--external` (module docstring)."""
+    src = Path(args.out)
+    dst = src.parent / f"{src.name}_on_{Path(args.external).name}"
+    shutil.copytree(src, dst, dirs_exist_ok=True)
+    run = load_segmentation_run(dst)
+    seg = read_seg_table(args.external, run.findings, seed=0)
+    cases = load_seg_cases(seg, run.config.spacing, run.windows)
+    cases = [dataclasses.replace(c, split="test") for c in cases]  # every study is unseen
+    t0 = time.perf_counter()
+    ev = evaluate_segmentation_run(dst, n_bootstrap=args.bootstrap, cases=cases, window=window)
+    cohort = json.loads((Path(args.external) / "cohort.json").read_text())
+    return {
+        "command": f"benchmarks/segmentation.py --out {args.out} --external {args.external} "
+        f"--window {args.window} --bootstrap {args.bootstrap} --key {args.key}",
+        "run": str(src),
+        "cohort": {
+            "path": args.external,
+            "seed": cohort.get("seed"),
+            "n_patients": cohort.get("n_patients"),
+            "lesion_sizes": cohort.get("lesion_sizes"),
+        },
+        "studies": {"n_studies": ev["n_studies"], "n_patients": ev["n_patients"]},
+        "seconds": round(time.perf_counter() - t0, 1),
+        "dice_lesion_present": _dice_present(ev),
+        "dice_and_lesion_sensitivity_with_95ci": _dice_table(ev, ev["spacing_mm"]),
+        "froc": {
+            f: {
+                "score": e.get("score"),
+                "score_ci": e.get("score_ci"),
+                "n_lesions": e.get("n_lesions"),
+            }
+            for f, e in ev["froc"].items()
+        },
+    }
+
+
 def _finite(v):
     return None if v is None or (isinstance(v, float) and np.isnan(v)) else v
 
@@ -358,7 +402,7 @@ def _spread(runs: list[dict]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cohort", required=True)
+    parser.add_argument("--cohort", help="the cohort to train on / score (not with --external)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--train", action="store_true")
     parser.add_argument("--epochs", type=int, default=16)
@@ -379,8 +423,11 @@ def main() -> None:
     parser.add_argument("--train-command", help="the radlens train command of an existing run")
     parser.add_argument("--sampling", action="store_true", help="only the patch-sampling check")
     parser.add_argument("--probe", help="only the per-lesion probe of --out on this split")
+    parser.add_argument("--external", help="score --out on every study of this cohort")
     parser.add_argument("--json", default=str(RESULTS))
     args = parser.parse_args()
+    if not args.cohort and not args.external:
+        parser.error("--cohort is required (or --external with an existing --out)")
     torch.set_num_threads(args.threads)
     if args.sampling or args.probe:
         path = Path(args.json)
@@ -394,6 +441,15 @@ def main() -> None:
         print(json.dumps(new, indent=2, default=float))
         return
     window = tuple(int(v) for v in args.window.split(","))
+    if args.external:
+        path = Path(args.json)
+        old = json.loads(path.read_text()) if path.is_file() else {}
+        entry = _external(args, window)
+        key = args.key or f"{Path(args.out).name}_on_{Path(args.external).name}"
+        old["external"] = old.get("external", {}) | {key: entry}
+        path.write_text(json.dumps(old, indent=2, default=float) + "\n")
+        print(json.dumps({key: entry}, indent=2, default=float))
+        return
     if args.train:
         cpu0 = time.process_time()
         metrics, train_s = _train(args)
