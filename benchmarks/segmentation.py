@@ -18,7 +18,8 @@ are summarised over training seeds (median, min, max).
 
 `--external DIR` scores the existing run `--out` on every study of the cohort DIR (any split: a
 cohort the run never saw, e.g. another seed) into a copy of the run (`--out`_on_DIR), and
-writes the Dice over lesion-present studies, Dice / lesion sensitivity with CIs and FROC under
+writes the Dice over lesion-present studies, Dice / lesion sensitivity with CIs, FROC and the
+study-level AUROC of each focal finding from its candidates (patient-bootstrap CI) under
 ``external[--key]``: a test set far larger than a small cohort's test split, no training.
 
 Diagnostics (written beside the runs, nothing trained or scored): `--sampling` counts how often one
@@ -337,6 +338,10 @@ def _external(args, window) -> dict:
     cases = [dataclasses.replace(c, split="test") for c in cases]  # every study is unseen
     t0 = time.perf_counter()
     ev = evaluate_segmentation_run(dst, n_bootstrap=args.bootstrap, cases=cases, window=window)
+    ids = [c.study_id for c in cases]
+    focal = focal_scores(dst, cohort=args.external, studies=ids, window=window)
+    columns = {"segmentation": "seg:{f}", "diameter": "diameter_mm:{f}"}
+    auroc = list(_auroc_ci(focal.scores, columns, args.bootstrap))
     cohort = json.loads((Path(args.external) / "cohort.json").read_text())
     return {
         "command": f"benchmarks/segmentation.py --out {args.out} --external {args.external} "
@@ -360,6 +365,7 @@ def _external(args, window) -> dict:
             }
             for f, e in ev["froc"].items()
         },
+        "focal_auroc_from_candidates": auroc,
     }
 
 
