@@ -29,6 +29,10 @@ def demo_cmd(
     seg_studies: int = typer.Option(
         120, help="Chest CT: training studies of the segmentation step (its CPU budget)."
     ),
+    full: bool = typer.Option(
+        False, "--full", help="Chest CT: segment at the benchmark setting (UNet, 5 mm, 120 epochs, "
+        "every training study; hours on a CPU) instead of the small CPU budget.",
+    ),
     medmnist: bool = typer.Option(False, "--medmnist", help="Run the MedMNIST demo instead."),
     data_dir: str | None = typer.Option(None, help="MedMNIST: folder with pneumoniamnist*.npz."),
     max_train_images: int | None = typer.Option(1500, help="MedMNIST: training subset (0 = all)."),
@@ -51,7 +55,7 @@ def demo_cmd(
         )
         return
     from radlens.core import parse_shape
-    from radlens.demos import CtDemoOptions, SegStepOptions, run_ct_demo
+    from radlens.demos import FULL_SEGMENTATION, CtDemoOptions, SegStepOptions, run_ct_demo
     from radlens.errors import ConfigError
     from radlens.phantom import DEFAULT_SHAPE
 
@@ -60,6 +64,8 @@ def demo_cmd(
             f"--seg-epochs must be >= 0 and --seg-studies >= 1; got {seg_epochs}, {seg_studies}"
         )
     segmentation = SegStepOptions(epochs=seg_epochs, studies=seg_studies) if seg_epochs else None
+    if full:
+        segmentation = FULL_SEGMENTATION
     options = CtDemoOptions(
         patients=patients,
         seed=seed,

@@ -2,7 +2,7 @@
 report, and the synthetic studies the service shows in demo mode."""
 
 from radlens.demos.ct import CtDemoOptions, run_ct_demo
-from radlens.demos.ct_segmentation import SegStepOptions
+from radlens.demos.ct_segmentation import FULL_SEGMENTATION, SegStepOptions
 from radlens.demos.medmnist import run_demo
 from radlens.demos.service_seed import (
     DEMO_FITNESS,
@@ -13,6 +13,7 @@ from radlens.demos.service_seed import (
 
 __all__ = [
     "DEMO_FITNESS",
+    "FULL_SEGMENTATION",
     "CtDemoOptions",
     "SegStepOptions",
     "demo_fitness_rules",

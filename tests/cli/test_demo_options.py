@@ -1,0 +1,43 @@
+"""`radlens demo` chest-CT options: the segmentation budget the demo is given."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import radlens.demos as demos
+from radlens.cli import main
+from radlens.demos import FULL_SEGMENTATION, SegStepOptions
+
+
+@pytest.fixture
+def captured(monkeypatch: pytest.MonkeyPatch) -> list:
+    calls: list = []
+
+    class _Result:
+        report = Path("report.html")
+
+    def fake(out, options, console=None):
+        calls.append(options)
+        return _Result()
+
+    monkeypatch.setattr(demos, "run_ct_demo", fake)
+    return calls
+
+
+def test_full_runs_the_benchmark_segmentation_setting(captured: list, tmp_path: Path) -> None:
+    assert main(["demo", "--out", str(tmp_path), "--full"]) == 0
+    seg = captured[0].segmentation
+    assert seg is FULL_SEGMENTATION
+    assert (seg.model, seg.spacing, seg.patch, seg.epochs) == ("unet", (5.0, 3.5, 3.5),
+                                                              (16, 48, 48), 120)  # fmt: skip
+
+
+def test_default_and_smaller_budgets(captured: list, tmp_path: Path) -> None:
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    assert captured[0].segmentation == SegStepOptions()  # 6 epochs on 120 studies, unet_lite
+    assert main(["demo", "--out", str(tmp_path), "--seg-epochs", "2", "--seg-studies", "10"]) == 0
+    assert captured[1].segmentation == SegStepOptions(epochs=2, studies=10)
+    assert main(["demo", "--out", str(tmp_path), "--seg-epochs", "0"]) == 0
+    assert captured[2].segmentation is None
