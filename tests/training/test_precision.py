@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,26 @@ def test_guard_makes_the_wrong_layer_compute_in_float32(caplog: pytest.LogCaptur
     np.testing.assert_allclose(got.detach(), net(x).detach(), rtol=0.05, atol=0.05)
     assert bf16_conv_faults(net, x[:1]) == [] and bf16_conv_faults(copy.deepcopy(net), x[:1]) == []
     assert guard_bf16_convs(net, x[:1]) == []  # guarding twice changes nothing
+    again = pickle.loads(pickle.dumps(net))  # torch.save of a whole model, spawned workers
+    assert type(again[2]) is type(net[2]) and bf16_conv_faults(again, x[:1]) == []
+
+
+class _Twice(nn.Module):
+    """One convolution used at two input shapes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = WrongUnderBf16(2, 2, 3, padding=1)
+        self.fine = nn.Conv3d(2, 2, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x).mean() + self.conv(x[:, :, :4]).mean() + self.fine(x).mean()
+
+
+def test_every_input_shape_of_a_convolution_is_probed_and_named() -> None:
+    assert bf16_conv_faults(_Twice(), torch.zeros(1, 2, 6, 5, 4)) == [
+        "conv (WrongUnderBf16 on 4x5x4, 6x5x4)"
+    ]
     assert resolve_precision("32-true", cuda=False) == "32-true"
 
 

@@ -93,8 +93,8 @@ class SegStepOptions:
     tried on the seed-0 demo cohort (4 epochs on 96 studies gave 11-31 false positives per scan
     and near-zero FROC; 6 x 120: ~1 per scan, mass FROC 0.19). Training and inference run in
     bf16 where native. The NaN losses bf16 training once gave came from oneDNN's wrong weight
-    gradient for a Conv3d on 2 slices (the UNet's deepest level of a 16-slice patch); that layer
-    now runs in float32 (`radlens.training.precision`)."""
+    gradient for a Conv3d on 2 slices (the UNet's deepest level of a 16-slice patch); in training
+    that layer now runs in float32 (`radlens.training.precision`; inference needs no gradient)."""
 
     epochs: int = 6
     studies: int = 120  # training studies (a subset of the train split)

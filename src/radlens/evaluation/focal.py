@@ -102,9 +102,10 @@ def lobe_map(
 ) -> np.ndarray | None:
     """The cohort's lobe label map (``lobes`` in the row's ``mask_path``) on the run's grid,
     resampled nearest-neighbour; None when the cohort has none."""
-    if not names or not row.get("mask_path"):
+    path = row.get("mask_path")
+    if not names or path is None or pd.isna(path) or not str(path):
         return None
-    lobes = load_masks(row["mask_path"]).get("lobes")
+    lobes = load_masks(path).get("lobes")
     if lobes is None:
         return None
     image = load_volume(image_path, canonical=False)

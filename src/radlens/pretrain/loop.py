@@ -188,7 +188,7 @@ def _fit(run_dir, raw_model, objective, meta, options: PretrainOptions) -> Pretr
     device, rank = fabric.device, fabric.global_rank
     raw_model.to(device)
     objective.to(device)
-    if device.type == "cpu" and "bf16" in str(fabric.strategy.precision.precision):
+    if device.type == "cpu" and fabric.strategy.precision.precision == "bf16-mixed":
         guard_bf16_convs(raw_model.image, objective.example())  # oneDNN's wrong bf16 layers
     optimizer = torch.optim.AdamW(
         raw_model.parameters(), lr=options.lr, weight_decay=options.weight_decay

@@ -158,8 +158,10 @@ def _network(
     channels_last = channels_last and supports_channels_last(raw_model)
     if channels_last:
         raw_model = raw_model.to(memory_format=memory_format(x))
-    if device.type == "cpu" and "bf16" in str(fabric.strategy.precision.precision):
-        guard_bf16_convs(raw_model, x[:1])  # oneDNN's wrong bf16 layers compute in float32
+    if device.type == "cpu" and fabric.strategy.precision.precision == "bf16-mixed":
+        one = x[:1].float()  # as training batches are laid out; oneDNN's wrong bf16 layers
+        one = one.contiguous(memory_format=memory_format(one)) if channels_last else one
+        guard_bf16_convs(raw_model, one)  # compute in float32
     return raw_model, channels_last
 
 

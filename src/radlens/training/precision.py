@@ -11,7 +11,10 @@ Rather than hard-code that shape class, `bf16_conv_faults` runs each of the mode
 on its real input shape once in float32 and under CPU bf16 autocast and compares outputs and
 gradients; `guard_bf16_convs` then makes each convolution found wrong compute in float32 (its
 input cast up, autocast off) while the rest of the model keeps bf16's speed. The layer's class
-becomes a float32 subclass of its own, so weights, state_dict keys and deepcopy are unchanged.
+becomes a float32 subclass of its own, so weights, state_dict keys, deepcopy and pickling are
+unchanged (TorchScript is not: export loads an unguarded model from the checkpoint). A model
+loaded from a checkpoint is unguarded again; the bug is in the weight gradient, so inference is
+not affected. With several processes each rank probes on its own.
 """
 
 from __future__ import annotations
@@ -49,16 +52,23 @@ def resolve_precision(precision: str, cuda: bool) -> str:
     return precision
 
 
-def _conv_inputs(model: nn.Module, example: torch.Tensor) -> dict[str, tuple[nn.Module, tuple]]:
-    """Every convolution of `model` with the shape of its input (batch dim dropped) when the model
-    sees `example` (float32, eval mode, no gradients; the model's mode is restored)."""
-    seen: dict[str, tuple[nn.Module, tuple]] = {}
+def _channels_last(t: torch.Tensor) -> bool:
+    fmt = {4: torch.channels_last, 5: torch.channels_last_3d}.get(t.ndim)
+    return fmt is not None and not t.is_contiguous() and t.is_contiguous(memory_format=fmt)
+
+
+def _conv_inputs(model: nn.Module, example: torch.Tensor) -> dict[str, tuple[nn.Module, set]]:
+    """Every convolution of `model` with the (shape without batch dim, channels-last?) of each
+    input it gets when the model sees `example` (float32, eval mode, no gradients; the model's
+    mode is restored). Give `example` in the memory format training uses."""
+    seen: dict[str, tuple[nn.Module, set]] = {}
     hooks = []
     for name, module in model.named_modules():
         if isinstance(module, nn.modules.conv._ConvNd):
 
             def record(mod: nn.Module, args: tuple, _out: Any, name: str = name) -> None:
-                seen.setdefault(name, (mod, tuple(args[0].shape[1:])))
+                x = args[0]
+                seen.setdefault(name, (mod, set()))[1].add((tuple(x.shape[1:]), _channels_last(x)))
 
             hooks.append(module.register_forward_hook(record))
     was_training = model.training
@@ -81,20 +91,16 @@ def _rel_error(got: torch.Tensor, ref: torch.Tensor) -> float:
     return float((got - ref).abs().max() / scale)
 
 
-def _probe(module: nn.Module, shape: tuple, gen: torch.Generator, repeats: int) -> float:
+def _probe(
+    module: nn.Module, shape: tuple, channels_last: bool, gen: torch.Generator, repeats: int
+) -> float:
     """Worst relative error of output, input gradient and weight gradient of `module` under CPU
-    bf16 autocast against float32, on a batch of 2 random inputs of `shape`."""
+    bf16 autocast against float32, on a batch of 2 random inputs of `shape` (in channels-last
+    memory format when the model gave it so)."""
     conv = copy.deepcopy(module).float().cpu().train()
     x = torch.randn((2, *shape), generator=gen)
-    weight = conv.weight
-    fmt = {4: torch.channels_last, 5: torch.channels_last_3d}.get(x.ndim)
-    channels_last = (
-        fmt is not None
-        and weight.ndim == x.ndim
-        and not weight.is_contiguous()
-        and weight.is_contiguous(memory_format=fmt)
-    )
-    if channels_last:  # the model runs channels-last: so does the probe
+    if channels_last:
+        fmt = torch.channels_last if x.ndim == 4 else torch.channels_last_3d
         x = x.contiguous(memory_format=fmt)
     with torch.no_grad():
         g = torch.randn(conv(x).shape, generator=gen)
@@ -122,13 +128,16 @@ def bf16_conv_faults(
     `example` (one sample, batch dim included) gives them, as "name (Conv3d on 2x1x2)"."""
     gen = torch.Generator().manual_seed(seed)
     faults, checked = [], {}
-    for name, (module, shape) in _conv_inputs(model, example).items():
-        key = (repr(module), shape)
-        if key not in checked:
-            checked[key] = _probe(module, shape, gen, repeats)
-        if checked[key] > TOLERANCE:
-            grid = "x".join(str(s) for s in shape[1:])
-            faults.append(f"{name} ({type(module).__name__} on {grid})")
+    for name, (module, inputs) in _conv_inputs(model, example).items():
+        wrong = []
+        for shape, channels_last in sorted(inputs):
+            key = (repr(module), shape, channels_last)
+            if key not in checked:
+                checked[key] = _probe(module, shape, channels_last, gen, repeats)
+            if checked[key] > TOLERANCE:
+                wrong.append("x".join(str(s) for s in shape[1:]))
+        if wrong:
+            faults.append(f"{name} ({type(module).__name__} on {', '.join(wrong)})")
     return faults
 
 
@@ -146,7 +155,9 @@ _FLOAT32_CLASSES: dict[type, type] = {}
 def _float32_class(cls: type) -> type:
     if cls not in _FLOAT32_CLASSES:
         name = f"Float32{cls.__name__}"
-        _FLOAT32_CLASSES[cls] = type(name, (_Float32Forward, cls), {"__module__": __name__})
+        made = type(name, (_Float32Forward, cls), {"__module__": __name__})
+        globals().setdefault(name, made)  # pickle finds it as radlens.training.precision.<name>
+        _FLOAT32_CLASSES[cls] = made
     return _FLOAT32_CLASSES[cls]
 
 

@@ -236,7 +236,7 @@ def train_survival(config: TrainConfig, *, resume: bool = False) -> SurvivalTrai
     n_features, init_task = encoder_features(config)
     n_out = 1 if config.head == "cox" else len(cuts)
     raw = build_survival_net(config, geometry, n_features, data.covariates["train"].shape[1], n_out)
-    if device.type == "cpu" and "bf16" in str(fabric.strategy.precision.precision):
+    if device.type == "cpu" and fabric.strategy.precision.precision == "bf16-mixed":
         ds = data.ds  # oneDNN's wrong bf16 layers compute in float32
         one = images_to_tensor(ds.images["train"][:1], n_channels=ds.n_channels,
                                spatial_dims=ds.spatial_dims)  # fmt: skip
