@@ -30,7 +30,9 @@ def demo_cmd(
         120, help="Chest CT: training studies of the segmentation step (its CPU budget)."
     ),
     full: bool = typer.Option(
-        False, "--full", help="Chest CT: segment at the benchmark setting (UNet, 5 mm, 120 epochs, "
+        False,
+        "--full",
+        help="Chest CT: segment at the benchmark setting (UNet, 5 mm, 120 epochs, "
         "every training study; hours on a CPU) instead of the small CPU budget.",
     ),
     medmnist: bool = typer.Option(False, "--medmnist", help="Run the MedMNIST demo instead."),
