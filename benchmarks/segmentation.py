@@ -313,18 +313,15 @@ def _entry(args, metrics: dict, seconds: dict, ev: dict, focal, auroc: list) -> 
         "test": {"n_studies": ev["n_studies"], "n_patients": ev["n_patients"]},
         "test_dice_lesion_present": _dice_present(ev),
         "dice_and_lesion_sensitivity_with_95ci": _dice_table(ev, ev["spacing_mm"]),
-        "froc": {
-            f: {
-                "score": e.get("score"),
-                "score_ci": e.get("score_ci"),
-                "n_lesions": e.get("n_lesions"),
-                "note": e.get("note"),
-            }
-            for f, e in ev["froc"].items()
-        },
+        "froc": _froc(ev, ("score", "score_ci", "n_lesions", "note")),
         "focal_test_auroc_same_cohort": auroc,
         "focal_candidates_example": focal.candidates.head(4).to_dict("records"),
     }
+
+
+def _froc(ev: dict, keys: tuple[str, ...]) -> dict:
+    """`keys` of each finding's FROC entry of an evaluation."""
+    return {f: {k: e.get(k) for k in keys} for f, e in ev["froc"].items()}
 
 
 def _external(args, window) -> dict:
@@ -357,14 +354,7 @@ def _external(args, window) -> dict:
         "seconds": round(time.perf_counter() - t0, 1),
         "dice_lesion_present": _dice_present(ev),
         "dice_and_lesion_sensitivity_with_95ci": _dice_table(ev, ev["spacing_mm"]),
-        "froc": {
-            f: {
-                "score": e.get("score"),
-                "score_ci": e.get("score_ci"),
-                "n_lesions": e.get("n_lesions"),
-            }
-            for f, e in ev["froc"].items()
-        },
+        "froc": _froc(ev, ("score", "score_ci", "n_lesions")),
         "focal_auroc_from_candidates": auroc,
     }
 

@@ -63,10 +63,10 @@ def test_ssl_3d_with_momentum(tmp_path) -> None:
 def test_cpu_bf16_pretraining_guards_the_image_encoder(cohort, tmp_path, monkeypatch) -> None:
     """CPU bf16 runs check the image encoder's convolutions (radlens.training.precision) on one
     normalised training image; float32 runs do not."""
-    import radlens.pretrain.loop as loop
+    import radlens.training.precision as precision
 
     calls = []
-    monkeypatch.setattr(loop, "guard_bf16_convs", lambda m, x: calls.append((m, x)) or [])
+    monkeypatch.setattr(precision, "guard_bf16_convs", lambda m, x: calls.append((m, x)) or [])
     config = SSLConfig(model="resnet18", embed_dim=8, small_input=True)
     bf16 = PretrainOptions(epochs=1, batch_size=4, device="cpu", precision="bf16-mixed", threads=1)
     data = PairData("image", size=16)

@@ -33,11 +33,11 @@ from radlens.core import LAST, atomic_write_json
 from radlens.errors import ConfigError
 from radlens.training import (
     RunProgress,
-    bf16_native,
     cluster_geometry,
     global_batches,
-    guard_bf16_convs,
+    guard_fabric_run,
     rank_share,
+    resolve_precision,
     restore_training_state,
     save_checkpoints,
 )
@@ -115,9 +115,8 @@ def make_fabric(device: str, precision: str, devices: int = 1) -> Fabric:
         accelerator, (where, num_nodes) = device, cluster_geometry(devices)
     else:
         raise ConfigError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N")
-    if precision == "auto":
-        cuda = accelerator == "cuda" or (accelerator == "auto" and torch.cuda.is_available())
-        precision = "bf16-mixed" if bf16_native(cuda) else "32-true"
+    cuda = accelerator == "cuda" or (accelerator == "auto" and torch.cuda.is_available())
+    precision = resolve_precision(precision, cuda)
     several = isinstance(where, int) and where * num_nodes > 1
     # the backbone's classification layer takes no part in pretraining: DDP must allow that
     strategy = "ddp_find_unused_parameters_true" if several else "auto"
@@ -188,8 +187,7 @@ def _fit(run_dir, raw_model, objective, meta, options: PretrainOptions) -> Pretr
     device, rank = fabric.device, fabric.global_rank
     raw_model.to(device)
     objective.to(device)
-    if device.type == "cpu" and fabric.strategy.precision.precision == "bf16-mixed":
-        guard_bf16_convs(raw_model.image, objective.example())  # oneDNN's wrong bf16 layers
+    guard_fabric_run(fabric, raw_model.image, objective.example())  # oneDNN's wrong bf16 layers
     optimizer = torch.optim.AdamW(
         raw_model.parameters(), lr=options.lr, weight_decay=options.weight_decay
     )

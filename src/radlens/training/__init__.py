@@ -13,7 +13,13 @@ from radlens.training.device import images_to_tensor, normalise, predict_scores,
 from radlens.training.distributed import cluster_geometry, global_batches, rank_share
 from radlens.training.label_fraction import LabelSubset, apply_label_fraction, select_label_subset
 from radlens.training.loop import TrainResult, train
-from radlens.training.precision import bf16_conv_faults, bf16_native, guard_bf16_convs
+from radlens.training.precision import (
+    bf16_conv_faults,
+    bf16_native,
+    guard_bf16_convs,
+    guard_fabric_run,
+    resolve_precision,
+)
 from radlens.training.run import LoadedRun, load_run, repredict_split
 from radlens.training.seg_data import SegCase, SegTable, load_case, load_seg_cases, read_seg_table
 from radlens.training.segmentation import (
@@ -58,6 +64,7 @@ __all__ = [
     "covariate_cox",
     "global_batches",
     "guard_bf16_convs",
+    "guard_fabric_run",
     "images_to_tensor",
     "load_case",
     "load_dataset",
@@ -75,6 +82,7 @@ __all__ = [
     "read_seg_table",
     "repredict_split",
     "resolve_config",
+    "resolve_precision",
     "restore_training_state",
     "run_plan",
     "save_checkpoints",

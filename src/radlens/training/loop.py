@@ -55,7 +55,7 @@ from radlens.training.device import (
 from radlens.training.distributed import cluster_geometry, global_batches, loss_scale, rank_share
 from radlens.training.init import init_weights
 from radlens.training.model_setup import dataset_geometry, make_model
-from radlens.training.precision import guard_bf16_convs, resolve_precision
+from radlens.training.precision import guard_fabric_run, resolve_precision
 from radlens.training.run import prepare_run_dir, write_outputs
 from radlens.training.sources import load_dataset, run_plan
 from radlens.training.validation import validation_auc
@@ -158,10 +158,9 @@ def _network(
     channels_last = channels_last and supports_channels_last(raw_model)
     if channels_last:
         raw_model = raw_model.to(memory_format=memory_format(x))
-    if device.type == "cpu" and fabric.strategy.precision.precision == "bf16-mixed":
-        one = x[:1].float()  # as training batches are laid out; oneDNN's wrong bf16 layers
-        one = one.contiguous(memory_format=memory_format(one)) if channels_last else one
-        guard_bf16_convs(raw_model, one)  # compute in float32
+    one = x[:1].float()  # as training batches are laid out; oneDNN's wrong bf16 layers
+    one = one.contiguous(memory_format=memory_format(one)) if channels_last else one
+    guard_fabric_run(fabric, raw_model, one)  # compute in float32
     return raw_model, channels_last
 
 

@@ -26,7 +26,13 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["bf16_conv_faults", "bf16_native", "guard_bf16_convs", "resolve_precision"]
+__all__ = [
+    "bf16_conv_faults",
+    "bf16_native",
+    "guard_bf16_convs",
+    "guard_fabric_run",
+    "resolve_precision",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -178,3 +184,10 @@ def guard_bf16_convs(model: nn.Module, example: torch.Tensor) -> list[str]:
             shown,
         )
     return faults
+
+
+def guard_fabric_run(fabric: Any, model: nn.Module, example: torch.Tensor) -> list[str]:
+    """`guard_bf16_convs` when `fabric` trains on the CPU under bf16 autocast, else nothing."""
+    if fabric.device.type != "cpu" or fabric.strategy.precision.precision != "bf16-mixed":
+        return []
+    return guard_bf16_convs(model, example)

@@ -64,7 +64,7 @@ from radlens.training.config import TrainConfig, make_config
 from radlens.training.device import augment_batch, images_to_tensor, normalise
 from radlens.training.init import init_weights
 from radlens.training.model_setup import dataset_geometry
-from radlens.training.precision import guard_bf16_convs
+from radlens.training.precision import guard_fabric_run
 from radlens.training.sources import run_plan
 from radlens.training.survival_data import CovariateEncoder
 from radlens.training.survival_model import (
@@ -236,11 +236,10 @@ def train_survival(config: TrainConfig, *, resume: bool = False) -> SurvivalTrai
     n_features, init_task = encoder_features(config)
     n_out = 1 if config.head == "cox" else len(cuts)
     raw = build_survival_net(config, geometry, n_features, data.covariates["train"].shape[1], n_out)
-    if device.type == "cpu" and fabric.strategy.precision.precision == "bf16-mixed":
-        ds = data.ds  # oneDNN's wrong bf16 layers compute in float32
-        one = images_to_tensor(ds.images["train"][:1], n_channels=ds.n_channels,
-                               spatial_dims=ds.spatial_dims)  # fmt: skip
-        guard_bf16_convs(raw.encoder, one)
+    ds = data.ds  # under CPU bf16, oneDNN's wrong layers compute in float32
+    one = images_to_tensor(ds.images["train"][:1], n_channels=ds.n_channels,
+                           spatial_dims=ds.spatial_dims)  # fmt: skip
+    guard_fabric_run(fabric, raw.encoder, one)
     init = encoder_init(config, raw, init_task)
     run_dir.mkdir(parents=True, exist_ok=True)
     config.to_yaml(run_dir / CONFIG)
