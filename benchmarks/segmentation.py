@@ -94,6 +94,7 @@ def _train(args) -> tuple[dict, float]:
             "findings": FINDINGS,
             **RECIPE,
             "precision": args.precision,
+            "seg_loss": args.seg_loss,
             "patch": args.patch,
             "epochs": args.epochs,
             "threads": args.threads,
@@ -296,6 +297,8 @@ def _entry(args, metrics: dict, seconds: dict, ev: dict, focal, auroc: list) -> 
         "recipe": {
             **RECIPE,
             "precision": args.precision,
+            "seg_loss": metrics.get("seg_loss", "pos-weight"),  # runs before it was an option
+            "mask_thresholds": metrics.get("mask_thresholds"),
             "findings": FINDINGS,
             "patch": args.patch,
             "epochs": len(metrics["history"]),
@@ -408,6 +411,7 @@ def main() -> None:
         "--precision", default="auto", help="auto (bf16 where native; earlier runs: 32-true)"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seg-loss", default="balanced", help="balanced or pos-weight")
     parser.add_argument("--window", default="64,96,96", help="focal scoring sliding window")
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--classifier")

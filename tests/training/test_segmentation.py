@@ -105,11 +105,12 @@ def test_seg_loss_penalises_lesions_predicted_on_background_in_every_channel():
     target = torch.zeros_like(logits)
     bce = float(np.log1p(np.exp(5.0)))
     dice_empty = 1.0 - 1e-5 / (2 * 64 * float(torch.sigmoid(torch.tensor(5.0))) + 1e-5)
-    assert float(seg_loss()(logits, target)) == pytest.approx(bce + dice_empty, rel=1e-5)
+    for kind in ("balanced", "pos-weight"):  # no lesion voxel: both BCEs are the plain mean
+        assert float(seg_loss(kind)(logits, target)) == pytest.approx(bce + dice_empty, rel=1e-5)
     # a lesion voxel predicted as such: its BCE is weighted by pos_weight
     target[0, 0, 0, 0, 0] = 1.0
-    one = seg_loss(pos_weight=1.0)(logits, target)
-    ten = seg_loss(pos_weight=10.0)(logits, target)
+    one = seg_loss("pos-weight", pos_weight=1.0)(logits, target)
+    ten = seg_loss("pos-weight", pos_weight=10.0)(logits, target)
     n = logits.numel()
     assert float(ten - one) == pytest.approx(9 * float(np.log1p(np.exp(-5.0))) / n, rel=1e-3)
 
@@ -149,7 +150,7 @@ def test_a_non_finite_loss_stops_training_with_the_remedy(tmp_path: Path, monkey
     real = seg_loss()
     monkeypatch.setattr(
         "radlens.training.segmentation.seg_loss",
-        lambda: lambda logits, target: real(logits, target) * float("nan"),
+        lambda kind: lambda logits, target: real(logits, target) * float("nan"),
     )
     with pytest.raises(ModelError, match=r"loss became nan .*--precision 32-true"):
         train_segmentation(config)

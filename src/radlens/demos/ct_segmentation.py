@@ -105,6 +105,7 @@ class SegStepOptions:
     batch_size: int = 8
     lr: float = 3e-3
     n_bootstrap: int = 200
+    seg_loss: str = "pos-weight"  # "balanced" needs val studies to set its mask thresholds
 
 
 # `radlens demo --full`: the setting of benchmarks/segmentation.py (MONAI UNet at 5 x 3.5 x 3.5 mm,
@@ -175,6 +176,7 @@ def _train(out: Path, table, opts: SegStepOptions, spacing, patch, windows, seed
             "lr": opts.lr,
             "weight_decay": 1e-4,
             "precision": "auto",  # bf16 where native; layers oneDNN gets wrong run in float32
+            "seg_loss": opts.seg_loss,
             "device": "cpu",
             "threads": threads,
             "seed": seed,

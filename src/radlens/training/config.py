@@ -124,6 +124,12 @@ class TrainConfig(BaseModel):
         " model unet, unet_lite, segresnet or segresnet_lite, default unet) or survival"
         " (time to event; --cohort with time/event columns or outcomes.csv).",
     )
+    seg_loss: Literal["balanced", "pos-weight"] = Field(
+        "balanced",
+        description="Segmentation loss: Dice + balanced BCE (lesion and background voxels weigh"
+        " alike per finding; masks cut at the val-best threshold) or pos-weight (BCE, lesion"
+        " voxels x10).",
+    )
     # survival (--task survival: radlens.training.survival)
     head: Literal["cox", "discrete"] = Field(
         "cox", description="Survival: cox (partial likelihood) or discrete (logistic hazards)."

@@ -1,20 +1,20 @@
 """`radlens train --task segmentation`: a MONAI UNet / SegResNet on per-finding masks.
 
-Recipe (`seg_loss`): class-balanced patches (`radlens.training.seg_data.patch_loader`), one
-sigmoid channel per finding (findings may overlap), loss = batch Dice (MONAI `DiceLoss`, sums over
-the whole batch, so a finding absent from one patch does not count as a perfect or failed Dice)
-+ binary cross-entropy with `POS_WEIGHT` on lesion voxels. Not MONAI `DiceCELoss`: with sigmoid
-and several channels its cross-entropy term is a softmax over the findings, which is zero on
-every background voxel, so nothing taught "no lesion here" and the model did not learn. AdamW
-with the run's `lr` on a one-cycle schedule, bf16 autocast where the CPU/GPU has it natively;
-validation mean Dice (per finding over its studies, then over findings) at `VAL_POINTS` evenly
-spaced epochs and the last one selects the model (the last epoch when there is no val split).
-Inference
-(`predict_volume`) is MONAI `sliding_window_inference` with the training patch as window,
-`OVERLAP` and constant blending, on volumes at the run's `spacing`.
+Recipe: class-balanced patches (`radlens.training.seg_data.patch_loader`), one sigmoid channel
+per finding (findings may overlap), loss = batch Dice + a binary cross-entropy that weighs each
+finding's lesion and background voxels alike (`radlens.training.seg_loss`, which says why and
+what `--seg-loss pos-weight` does instead). AdamW with the run's `lr` on a one-cycle schedule,
+bf16 autocast where the CPU/GPU has it natively. At `VAL_POINTS` evenly spaced epochs (always
+the last) each finding's mask threshold is chosen on the val split (`best_thresholds`) and the
+val mean Dice at those thresholds (per finding over its studies, then over findings) selects the
+model (the last epoch, thresholds 0.5, when there is no val split); a loaded run's model
+(`OffsetLogits`) is cut at 0.5 like any other. Inference (`predict_volume`) is MONAI
+`sliding_window_inference` with the training patch as window, `OVERLAP` and constant blending,
+on volumes at the run's `spacing`.
 
 Run directory: config.yaml, plan.json (task "segmentation", spacing, windows, patch),
-checkpoint.pt (best weights, findings, channels), metrics.json (loss and val Dice per epoch).
+checkpoint.pt (best weights, findings, channels, mask thresholds), metrics.json (loss, val
+Dice and thresholds per epoch).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ import numpy as np
 import torch
 import yaml
 from monai.inferers import sliding_window_inference
-from monai.losses import DiceLoss
 from monai.metrics import DiceMetric
 from torch import nn
 
@@ -51,6 +50,7 @@ from radlens.models import SliceWise, build_model, is_segmentation_model
 from radlens.training.config import TrainConfig, make_config
 from radlens.training.precision import guard_bf16_convs, resolve_precision
 from radlens.training.seg_data import SegCase, load_seg_cases, patch_loader, read_seg_table
+from radlens.training.seg_loss import POS_WEIGHT, OffsetLogits, best_thresholds, seg_loss
 
 __all__ = [
     "OVERLAP",
@@ -67,7 +67,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 OVERLAP = 0.25
-POS_WEIGHT = 10.0  # BCE weight of a lesion voxel (lesions fill < 1% of a patch)
 VAL_POINTS = 4  # validation passes per run (sliding-window inference costs more than an epoch)
 SEG_TASK = "segmentation"
 DEFAULT_MODEL = "unet"
@@ -143,7 +142,7 @@ def predict_volume(
     (constant blending, windows past the border zero-padded), sigmoid per finding. A 2D model
     (`SliceWise`) sees slices independently, so its windows span the whole depth at once."""
     roi = tuple(int(p) for p in patch)
-    if isinstance(model, SliceWise):
+    if isinstance(model.net if isinstance(model, OffsetLogits) else model, SliceWise):
         roi = (int(image.shape[1]), *roi[1:])
     x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None].to(device)
     model.eval()
@@ -155,17 +154,22 @@ def predict_volume(
     return torch.sigmoid(torch.as_tensor(logits))[0].float().cpu().numpy()
 
 
-def _val_dice(model: nn.Module, cases: Sequence[SegCase], patch, device) -> list[float]:
-    """Per-finding mean Dice of `cases` at threshold 0.5 (studies with both masks empty and the
-    findings never present are left out: NaN)."""
+def _val_dice(
+    model: nn.Module, cases: Sequence[SegCase], patch, device
+) -> tuple[list[float], list[float]]:
+    """Per finding: the mask threshold with the best pooled val Dice (`best_thresholds`) and the
+    mean Dice of `cases` at it (studies with both masks empty and the findings never present are
+    left out: NaN)."""
+    pairs = [(predict_volume(model, c.image, patch, device=device), c.label) for c in cases]
+    thresholds = best_thresholds(pairs)
     metric = DiceMetric(include_background=True, reduction="none", ignore_empty=True)
-    for c in cases:
-        prob = predict_volume(model, c.image, patch, device=device)
-        metric(torch.from_numpy(prob >= 0.5)[None], torch.from_numpy(c.label > 0)[None])
+    cut = np.asarray(thresholds, dtype=np.float32).reshape(-1, *([1] * (pairs[0][0].ndim - 1)))
+    for prob, label in pairs:
+        metric(torch.from_numpy(prob >= cut)[None], torch.from_numpy(label > 0)[None])
     values = metric.aggregate().numpy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a finding absent from every study: NaN
-        return [float(v) for v in np.nanmean(values, axis=0)]
+        return [float(v) for v in np.nanmean(values, axis=0)], thresholds
 
 
 def _device(config: TrainConfig) -> torch.device:
@@ -182,22 +186,6 @@ def _plan(config: TrainConfig, findings, windows) -> RunPlan:
         windows_hu=tuple(tuple(w) for w in windows), orientation="SPL", crop="none",
         intensity="HU window (lo, hi) -> [0, 1] float, clipped; one channel per window",
     )  # fmt: skip
-
-
-def seg_loss(pos_weight: float = POS_WEIGHT):
-    """loss(logits, target) of (B, F, ...) tensors: batch Dice over sigmoid channels + BCE with
-    `pos_weight` on lesion voxels (the module says why not `DiceCELoss`)."""
-    dice = DiceLoss(sigmoid=True, batch=True)
-
-    def loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        logits = logits.float()
-        weight = torch.full((logits.shape[1],) + (1,) * (logits.ndim - 2), float(pos_weight))
-        bce = nn.functional.binary_cross_entropy_with_logits(
-            logits, target, pos_weight=weight.to(logits.device)
-        )
-        return dice(logits, target) + bce
-
-    return loss
 
 
 def _epoch(model, loader, loss_fn, optimiser, schedule, device, bf16: bool) -> float:
@@ -264,6 +252,12 @@ def train_segmentation(config: TrainConfig, *, resume: bool = False) -> SegTrain
     cases = load_seg_cases(seg, config.spacing, windows)
     train_cases = [c for c in cases if c.split == "train"]
     val_cases = [c for c in cases if c.split == "val"]
+    if not val_cases and config.seg_loss == "balanced":
+        logger.warning(
+            "%s has no val studies: the mask thresholds stay at 0.5, where a model trained with"
+            " --seg-loss balanced over-segments rare findings; give the table a val split",
+            config.cohort,
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     config.to_yaml(run_dir / CONFIG)
     write_plan(run_dir, _plan(config, seg.findings, windows))
@@ -279,24 +273,30 @@ def train_segmentation(config: TrainConfig, *, resume: bool = False) -> SegTrain
     bf16 = _use_bf16(config, device, model, len(windows))
     val_at = _val_epochs(config.epochs)
     history, best, best_epoch, start = [], -np.inf, 0, time.perf_counter()
+    loss_fn, thresholds = seg_loss(config.seg_loss), [0.5] * len(seg.findings)
     for epoch in range(1, config.epochs + 1):
-        loss = _epoch(model, loader, seg_loss(), optimiser, schedule, device, bf16)
+        loss = _epoch(model, loader, loss_fn, optimiser, schedule, device, bf16)
         validate = val_cases and epoch in val_at
-        dice = _val_dice(model, val_cases, config.patch, device) if validate else []
+        dice, cuts = _val_dice(model, val_cases, config.patch, device) if validate else ([], [])
         score = float(np.nanmean(dice)) if dice and not np.isnan(dice).all() else -np.inf
-        per_finding = dict(zip(seg.findings, dice, strict=True)) if dice else {}
-        history.append({"epoch": epoch, "loss": loss, "val_dice": per_finding})
+        entry: dict[str, Any] = {"epoch": epoch, "loss": loss, "val_dice": {}}
+        if dice:
+            entry["val_dice"] = dict(zip(seg.findings, dice, strict=True))
+            entry["thresholds"] = dict(zip(seg.findings, cuts, strict=True))
+        history.append(entry)
         logger.info("epoch %d: loss %.4f, val mean Dice %.4f", epoch, loss, score)
         if score >= best:  # ties (no val lesions yet: -inf): the later epoch
-            best, best_epoch = score, epoch
+            best, best_epoch, thresholds = score, epoch, cuts or thresholds
             state = {"model": model.state_dict(), "task": SEG_TASK, "epoch": epoch,
-                     "findings": list(seg.findings), "in_channels": len(windows)}  # fmt: skip
+                     "findings": list(seg.findings), "in_channels": len(windows),
+                     "thresholds": list(thresholds)}  # fmt: skip
             atomic_save(run_dir / CHECKPOINT, state)
     metrics = {
         "task": SEG_TASK, "dataset": str(config.cohort), "model": config.model,
         "findings": list(seg.findings), "spacing_mm": list(config.spacing),
         "patch": list(config.patch), "windows_hu": [list(w) for w in windows],
-        "best_epoch": best_epoch,
+        "best_epoch": best_epoch, "seg_loss": config.seg_loss,
+        "mask_thresholds": dict(zip(seg.findings, thresholds, strict=True)),
         "selection": "val mean Dice (ties: later epoch)" if val_cases else "last epoch (no val)",
         "seconds": round(time.perf_counter() - start, 2), "device": str(device),
         "splits": _split_counts(cases), "history": history,
@@ -319,6 +319,9 @@ def load_segmentation_run(run_dir: str | Path) -> SegRun:
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     model = segmentation_model(config, int(ckpt["in_channels"]), len(ckpt["findings"]))
     model.load_state_dict(ckpt["model"])
+    thresholds = ckpt.get("thresholds") or [0.5] * len(ckpt["findings"])  # older runs: 0.5
+    if any(t != 0.5 for t in thresholds):
+        model = OffsetLogits(model, thresholds)
     model.eval()
     windows = tuple(tuple(map(float, w)) for w in (config.cohort_windows or DEMO_WINDOWS))
     return SegRun(model, config, tuple(ckpt["findings"]), windows, run_dir)  # type: ignore[arg-type]
