@@ -411,7 +411,7 @@ def main() -> None:
         "--precision", default="auto", help="auto (bf16 where native; earlier runs: 32-true)"
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--seg-loss", default="balanced", help="balanced or pos-weight")
+    parser.add_argument("--seg-loss", default="pos-weight", help="pos-weight or balanced")
     parser.add_argument("--window", default="64,96,96", help="focal scoring sliding window")
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--classifier")

@@ -19,6 +19,7 @@ from radlens.training import (
     predict_volume,
     train_segmentation,
 )
+from radlens.training.seg_loss import THRESHOLDS, OffsetLogits
 from radlens.training.segmentation import seg_loss
 from tests._support.seg_cohort import write_sphere_cohort
 
@@ -93,8 +94,13 @@ def test_a_short_run_writes_its_plan_checkpoint_and_metrics(tmp_path: Path, patc
         "mass",
     }
     assert metrics["splits"]["train"]["n_studies"] == 2 and result.best_epoch in (1, 2)
+    # each finding's mask threshold is chosen on val, kept with the weights and applied on load
+    cuts = metrics["mask_thresholds"]
+    assert set(cuts) == {"nodule", "mass"} and all(t in THRESHOLDS for t in cuts.values())
+    assert metrics["history"][-1]["thresholds"] == cuts or result.best_epoch == 1
     run = load_segmentation_run(out)
     assert run.findings == ("nodule", "mass") and run.windows == ((-1000.0, 400.0),)
+    assert isinstance(run.model, OffsetLogits) == any(t != 0.5 for t in cuts.values())
 
 
 def test_seg_loss_penalises_lesions_predicted_on_background_in_every_channel():

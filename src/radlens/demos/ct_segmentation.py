@@ -105,7 +105,7 @@ class SegStepOptions:
     batch_size: int = 8
     lr: float = 3e-3
     n_bootstrap: int = 200
-    seg_loss: str = "pos-weight"  # "balanced" needs val studies to set its mask thresholds
+    seg_loss: str = "pos-weight"  # "balanced" would need val studies to set its mask thresholds
 
 
 # `radlens demo --full`: the setting of benchmarks/segmentation.py (MONAI UNet at 5 x 3.5 x 3.5 mm,

@@ -124,11 +124,11 @@ class TrainConfig(BaseModel):
         " model unet, unet_lite, segresnet or segresnet_lite, default unet) or survival"
         " (time to event; --cohort with time/event columns or outcomes.csv).",
     )
-    seg_loss: Literal["balanced", "pos-weight"] = Field(
-        "balanced",
-        description="Segmentation loss: Dice + balanced BCE (lesion and background voxels weigh"
-        " alike per finding; masks cut at the val-best threshold) or pos-weight (BCE, lesion"
-        " voxels x10).",
+    seg_loss: Literal["pos-weight", "balanced"] = Field(
+        "pos-weight",
+        description="Segmentation loss: Dice + BCE with lesion voxels x10 (pos-weight) or with"
+        " each finding's lesion and background voxels weighing alike (balanced: learns small"
+        " lesions, costs large ones; masks cut at the val-best threshold).",
     )
     # survival (--task survival: radlens.training.survival)
     head: Literal["cox", "discrete"] = Field(

@@ -1,16 +1,16 @@
 """`radlens train --task segmentation`: a MONAI UNet / SegResNet on per-finding masks.
 
-Recipe: class-balanced patches (`radlens.training.seg_data.patch_loader`), one sigmoid channel
-per finding (findings may overlap), loss = batch Dice + a binary cross-entropy that weighs each
-finding's lesion and background voxels alike (`radlens.training.seg_loss`, which says why and
-what `--seg-loss pos-weight` does instead). AdamW with the run's `lr` on a one-cycle schedule,
-bf16 autocast where the CPU/GPU has it natively. At `VAL_POINTS` evenly spaced epochs (always
-the last) each finding's mask threshold is chosen on the val split (`best_thresholds`) and the
-val mean Dice at those thresholds (per finding over its studies, then over findings) selects the
-model (the last epoch, thresholds 0.5, when there is no val split); a loaded run's model
-(`OffsetLogits`) is cut at 0.5 like any other. Inference (`predict_volume`) is MONAI
-`sliding_window_inference` with the training patch as window, `OVERLAP` and constant blending,
-on volumes at the run's `spacing`.
+Recipe: class-balanced patches (`radlens.training.seg_data.patch_loader`), one sigmoid channel per
+finding (findings may overlap), loss = batch Dice + a binary cross-entropy with lesion voxels
+weighted `POS_WEIGHT` (`--seg-loss balanced`: each finding's lesion and background voxels weigh
+alike; `radlens.training.seg_loss` says what each gains and costs). AdamW with the run's `lr` on a
+one-cycle schedule, bf16 autocast where the CPU/GPU has it natively. At `VAL_POINTS` evenly spaced
+epochs (always the last) each finding's mask threshold is chosen on the val split
+(`best_thresholds`) and the val mean Dice at those thresholds (per finding over its studies, then
+over findings) selects the model (the last epoch, thresholds 0.5, when there is no val split); a
+loaded run's model (`OffsetLogits`) is cut at 0.5 like any other. Inference (`predict_volume`) is
+MONAI `sliding_window_inference` with the training patch as window, `OVERLAP` and constant
+blending, on volumes at the run's `spacing`.
 
 Run directory: config.yaml, plan.json (task "segmentation", spacing, windows, patch),
 checkpoint.pt (best weights, findings, channels, mask thresholds), metrics.json (loss, val
