@@ -50,6 +50,7 @@ from sklearn.metrics import roc_auc_score
 
 from radlens.core import read_predictions
 from radlens.evaluation import (
+    case_focal,
     evaluate_segmentation_run,
     focal_auroc,
     focal_scores,
@@ -336,12 +337,18 @@ def _external(args, window) -> dict:
     seg = read_seg_table(args.external, run.findings, seed=0)
     cases = load_seg_cases(seg, run.config.spacing, run.windows)
     cases = [dataclasses.replace(c, split="test") for c in cases]  # every study is unseen
+    truth = {str(r["study_id"]): r for _, r in seg.table.iterrows()}
+    rows: list[dict] = []
+
+    def focal_row(case, prob) -> None:  # the study scores from the evaluation's own prediction
+        rows.append(case_focal(case, prob, run.findings, truth=truth[case.study_id])[0])
+
     t0 = time.perf_counter()
-    ev = evaluate_segmentation_run(dst, n_bootstrap=args.bootstrap, cases=cases, window=window)
-    ids = [c.study_id for c in cases]
-    focal = focal_scores(dst, cohort=args.external, studies=ids, window=window)
+    ev = evaluate_segmentation_run(
+        dst, n_bootstrap=args.bootstrap, cases=cases, window=window, on_prediction=focal_row
+    )
     columns = {"segmentation": "seg:{f}", "diameter": "diameter_mm:{f}"}
-    auroc = list(_auroc_ci(focal.scores, columns, args.bootstrap))
+    auroc = list(_auroc_ci(pd.DataFrame(rows), columns, args.bootstrap))
     cohort = json.loads((Path(args.external) / "cohort.json").read_text())
     return {
         "command": f"benchmarks/segmentation.py --out {args.out} --external {args.external} "
@@ -357,6 +364,7 @@ def _external(args, window) -> dict:
         "seconds": round(time.perf_counter() - t0, 1),
         "dice_lesion_present": _dice_present(ev),
         "dice_and_lesion_sensitivity_with_95ci": _dice_table(ev, ev["spacing_mm"]),
+        "mask_thresholds": ev.get("mask_thresholds"),
         "froc": _froc(ev, ("score", "score_ci", "n_lesions")),
         "focal_auroc_from_candidates": auroc,
     }

@@ -50,6 +50,9 @@ def test_a_tiny_phantom_run_trains_and_evaluates_end_to_end(tmp_path: Path):
     result = evaluate_segmentation_run(run, split="test", n_bootstrap=20)
     saved = json.loads((run / "evaluation.json").read_text())
     assert saved["task"] == "segmentation" and saved["spacing_mm"] == [20.0, 10.5, 10.5]
+    # the network probability each finding's masks are cut at: the run's val-chosen thresholds
+    trained = json.loads((run / "metrics.json").read_text())["mask_thresholds"]
+    assert saved["mask_thresholds"] == trained and set(trained) == set(FINDINGS.split(","))
     summary = pd.DataFrame(saved["summary"])
     assert set(summary["finding"]) == set(FINDINGS.split(","))
     metrics = set(summary["metric"])

@@ -90,6 +90,7 @@ class SegRun:
     findings: tuple[str, ...]
     windows: tuple[tuple[float, float], ...]
     run_dir: Path
+    thresholds: tuple[float, ...] = ()  # per finding: the model probability cut at 0.5 (`model`)
 
 
 def _spatial_dims(patch: Sequence[int]) -> int:
@@ -324,4 +325,5 @@ def load_segmentation_run(run_dir: str | Path) -> SegRun:
         model = OffsetLogits(model, thresholds)
     model.eval()
     windows = tuple(tuple(map(float, w)) for w in (config.cohort_windows or DEMO_WINDOWS))
-    return SegRun(model, config, tuple(ckpt["findings"]), windows, run_dir)  # type: ignore[arg-type]
+    findings = tuple(ckpt["findings"])
+    return SegRun(model, config, findings, windows, run_dir, tuple(thresholds))  # type: ignore[arg-type]
