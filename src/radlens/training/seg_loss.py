@@ -9,15 +9,17 @@ how much a lesion voxel weighs in the cross-entropy:
 - ``balanced``: per finding, the mean cross-entropy over its lesion voxels plus the mean over its
   background voxels (a finding with no lesion voxel in the batch: background only), so a 2-voxel
   calcified plaque pulls as hard as a 900-voxel effusion. With ``pos-weight`` the nodule,
-  lymph-node and plaque channels collapse to "never" (val Dice 0 at every epoch of a 120-epoch
-  run; after 600 steps the plaque channel ranks voxels at AUROC 0.54 where the soft-tissue window
-  alone gives 0.97): the cross-entropy saturates every logit negative before batch Dice, whose
-  gradient passes through the sigmoid, can pull the few lesion voxels up. ``balanced`` learns
-  them (voxel AUROC 0.94 / 1.00 / 0.96 after 1800 steps) but, scored on all 232 studies of an
-  unseen cohort (`benchmarks/results/segmentation.json`, "seg_loss_comparison"; one training
-  seed each), it trades the large findings for the small ones: lymph-node FROC 0.08 -> 0.28 and
-  Dice 0.00 -> 0.17, but mass FROC 0.87 -> 0.75 and Dice 0.64 -> 0.58, consolidation 0.76 ->
-  0.72, effusion 0.85 -> 0.82, nodules and plaques still ~0. Hence not the default.
+  lymph-node and plaque channels can collapse to "never" (seed 0 of the 120-epoch benchmark: val
+  Dice 0 at every epoch; after 600 steps its plaque channel ranked voxels at AUROC 0.54 where the
+  soft-tissue window alone gives 0.97): the cross-entropy saturates their logits negative before
+  batch Dice, whose gradient passes through the sigmoid, pulls the few lesion voxels up.
+  ``balanced`` learns them (voxel AUROC 0.94 / 1.00 / 0.96 after 1800 steps) but, scored on all
+  232 studies of an unseen cohort (`benchmarks/results/segmentation.json`,
+  "seg_loss_comparison", one training seed), it trades the large findings for the small ones:
+  lymph-node FROC 0.17 -> 0.24 and Dice 0.00 -> 0.17, but mass FROC 0.88 -> 0.75 and Dice 0.64
+  -> 0.58, consolidation 0.76 -> 0.72, effusion 0.85 -> 0.82; nodules stay unseparated from
+  vessel mimics (FROC 0.02). A second ``pos-weight`` seed learned lymph nodes too (FROC 0.29).
+  Hence not the default.
 
 Balancing inflates the probabilities of rare findings (it trains at even odds), so 0.5 is no
 longer the point that segments best: `best_thresholds` picks, per finding, the threshold of
