@@ -10,10 +10,11 @@ how much a lesion voxel weighs in the cross-entropy:
   background voxels (a finding with no lesion voxel in the batch: background only), so a 2-voxel
   calcified plaque pulls as hard as a 900-voxel effusion. With ``pos-weight`` the nodule,
   lymph-node and plaque channels can collapse to "never" (seed 0 of the 120-epoch benchmark: val
-  Dice 0 at every epoch; after 600 steps its plaque channel ranked voxels at AUROC 0.54 where the
-  soft-tissue window alone gives 0.97): the cross-entropy saturates their logits negative before
-  batch Dice, whose gradient passes through the sigmoid, pulls the few lesion voxels up.
-  ``balanced`` learns them (voxel AUROC 0.94 / 1.00 / 0.96 after 1800 steps) but, scored on all
+  Dice 0 at every epoch; `benchmarks/seg_loss_probe.py`: after 1800 steps the plaque channel ranks
+  voxels at AUROC 0.56, where the soft-tissue window alone gives 0.97, and no lesion voxel of the
+  three findings gets above 0.002): the cross-entropy saturates their logits negative before batch
+  Dice, whose gradient passes through the sigmoid, pulls the few lesion voxels up. ``balanced``
+  learns them (voxel AUROC 0.94 / 1.00 / 0.96 after 1800 steps) but, scored on all
   232 studies of an unseen cohort (`benchmarks/results/segmentation.json`,
   "seg_loss_comparison", one training seed), it trades the large findings for the small ones:
   lymph-node FROC 0.17 -> 0.24 and Dice 0.00 -> 0.17, but mass FROC 0.88 -> 0.75 and Dice 0.64
