@@ -9,11 +9,19 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from monai.metrics import DiceMetric
 
 from radlens.errors import ConfigError
 from radlens.models import SliceWise
 from radlens.training import load_segmentation_run, make_config, predict_volume
-from radlens.training.seg_loss import OffsetLogits, balanced_bce, best_thresholds, seg_loss
+from radlens.training.seg_loss import (
+    OffsetLogits,
+    balanced_bce,
+    best_thresholds,
+    seg_loss,
+    study_dice,
+    threshold_counts,
+)
 from radlens.training.segmentation import segmentation_model
 
 
@@ -47,15 +55,31 @@ def test_best_thresholds_counts_voxels_predicted_in_studies_without_the_finding(
     truth[0, :2] = 1
     lesion_study = np.array([[0.9, 0.7, 0.6, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]])
     # at 0.5: 2 found, 3 predicted -> Dice 0.8; at 0.7: 2 found, 2 predicted -> 1.0
-    assert best_thresholds([(lesion_study, truth)]) == [0.7]
+    assert best_thresholds([threshold_counts(lesion_study, truth)]) == [0.7]
     # a lesion-free study with voxels at 0.75: at 0.7 they are false positives, at 0.8 the
     # lesion loses a voxel: 0.7 -> 2*2/(2+3+2) = 0.57, 0.8 -> 2*1/(1+0+2) = 0.67
     empty = np.array([[0.75, 0.75, 0.75, 0, 0, 0, 0, 0, 0, 0]])
-    cut = best_thresholds([(lesion_study, truth), (empty, np.zeros_like(truth))])
+    counts = [threshold_counts(lesion_study, truth), threshold_counts(empty, np.zeros_like(truth))]
+    cut = best_thresholds(counts)
     assert cut == [0.8]
     # never present and never predicted: 0.5; ties: nearest 0.5
-    assert best_thresholds([(np.zeros((1, 4)), np.zeros((1, 4)))]) == [0.5]
+    assert best_thresholds([threshold_counts(np.zeros((1, 4)), np.zeros((1, 4)))]) == [0.5]
     assert best_thresholds([]) == []
+
+
+def test_study_dice_from_counts_equals_monai_dice_metric():
+    rng = np.random.default_rng(0)
+    probs = [rng.random((2, 4, 6, 6)) for _ in range(3)]
+    truths = [rng.random((2, 4, 6, 6)) > 0.8 for _ in range(3)]
+    truths[1][1] = False  # a study without finding 1: NaN, as DiceMetric(ignore_empty=True)
+    cuts = [0.7, 0.3]
+    got = study_dice([threshold_counts(p, y) for p, y in zip(probs, truths, strict=True)], cuts)
+    metric = DiceMetric(include_background=True, reduction="none", ignore_empty=True)
+    for p, y in zip(probs, truths, strict=True):
+        cut = np.array(cuts).reshape(2, 1, 1, 1)
+        metric(torch.from_numpy(p >= cut)[None], torch.from_numpy(y)[None])
+    np.testing.assert_allclose(got, metric.aggregate().numpy(), rtol=1e-6)
+    assert np.isnan(got[1, 1]) and np.isnan(got).sum() == 1
 
 
 def test_offset_logits_moves_the_threshold_to_0_5():

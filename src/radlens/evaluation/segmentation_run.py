@@ -184,9 +184,7 @@ def evaluate_segmentation_run(
         "n_patients": len({c.patient_id for c in cases}),
         "mask_threshold": MASK_THRESHOLD,
         # the network's own probability that 0.5 stands for, per finding (chosen on val)
-        "mask_thresholds": dict(
-            zip(run.findings, run.thresholds or [MASK_THRESHOLD] * len(run.findings), strict=True)
-        ),
+        "mask_thresholds": dict(zip(run.findings, run.thresholds, strict=True)),
         "candidate_threshold": CANDIDATE_THRESHOLD,
         "n_bootstrap": n_bootstrap,
         "measured_on": f"{cfg.cohort}, {split} split, masks on the run's {cfg.spacing} mm grid",

@@ -49,6 +49,8 @@ __all__ = [
     "balanced_bce",
     "best_thresholds",
     "seg_loss",
+    "study_dice",
+    "threshold_counts",
 ]
 
 SEG_LOSSES = ("pos-weight", "balanced")
@@ -93,34 +95,57 @@ def seg_loss(kind: str = "pos-weight", pos_weight: float = POS_WEIGHT):
     return loss
 
 
+def threshold_counts(
+    prob: np.ndarray, truth: np.ndarray, thresholds: Sequence[float] = THRESHOLDS
+) -> np.ndarray:
+    """(3, T, F) of one study's (F, ...) probabilities and truth: per threshold and finding, the
+    lesion voxels at or above it, all voxels at or above it, and the lesion voxels. A few numbers
+    per study, so a val split's threshold choice never holds its probability maps."""
+    n, t = int(prob.shape[0]), np.asarray(thresholds, dtype=np.float64)
+    p, y = prob.reshape(n, -1), truth.reshape(n, -1) > 0
+    out = np.zeros((3, len(t), n))
+    for i in range(n):
+        every, lesion = np.sort(p[i]), np.sort(p[i][y[i]])
+        out[0, :, i] = len(lesion) - np.searchsorted(lesion, t, side="left")
+        out[1, :, i] = len(every) - np.searchsorted(every, t, side="left")
+        out[2, :, i] = len(lesion)
+    return out
+
+
 def best_thresholds(
-    pairs: Sequence[tuple[np.ndarray, np.ndarray]], thresholds: Sequence[float] = THRESHOLDS
+    counts: Sequence[np.ndarray], thresholds: Sequence[float] = THRESHOLDS
 ) -> list[float]:
-    """Per finding, the threshold with the best Dice pooled over every study of `pairs` ((F, ...)
-    probabilities, (F, ...) truth): 2 x lesion voxels found / (voxels predicted + lesion voxels),
-    so voxels predicted in studies without the finding count against it (ties: the threshold
-    nearest 0.5; a finding neither present nor predicted: 0.5)."""
-    if not pairs:
+    """Per finding, the threshold with the best Dice pooled over the studies' `threshold_counts`:
+    2 x lesion voxels found / (voxels predicted + lesion voxels), so voxels predicted in studies
+    without the finding count against it (ties: the threshold nearest 0.5; a finding neither
+    present nor predicted: 0.5)."""
+    if not counts:
         return []
     t = np.asarray(thresholds, dtype=np.float64)
-    n = int(pairs[0][0].shape[0])
-    found, predicted, present = np.zeros((len(t), n)), np.zeros((len(t), n)), np.zeros(n)
-    for prob, truth in pairs:
-        p = prob.reshape(n, -1)
-        y = truth.reshape(n, -1) > 0
-        present += y.sum(1)
-        for i in range(n):
-            # voxels with probability >= t: counts from the sorted probabilities
-            ps, pos = np.sort(p[i]), np.sort(p[i][y[i]])
-            predicted[:, i] += len(ps) - np.searchsorted(ps, t, side="left")
-            found[:, i] += len(pos) - np.searchsorted(pos, t, side="left")
+    found, predicted, present = np.sum(counts, axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         dice = 2 * found / (predicted + present)
     order = np.argsort(np.abs(t - 0.5), kind="stable")  # ties: the threshold nearest 0.5
     out = []
-    for i in range(n):
+    for i in range(dice.shape[1]):
         col = dice[order, i]
         out.append(0.5 if np.isnan(col).all() else float(t[order[int(np.nanargmax(col))]]))
+    return out
+
+
+def study_dice(
+    counts: Sequence[np.ndarray], cuts: Sequence[float], thresholds: Sequence[float] = THRESHOLDS
+) -> np.ndarray:
+    """(studies, F) Dice of each study at each finding's threshold `cuts` (each one of
+    `thresholds`), from `threshold_counts`; NaN where the study has no lesion voxel of the finding
+    (MONAI `DiceMetric(ignore_empty=True)`)."""
+    k = [list(thresholds).index(c) for c in cuts]
+    cols = np.arange(len(k))
+    out = np.full((len(counts), len(k)), np.nan)
+    for s, (found, predicted, present) in enumerate(counts):
+        lesion = present[0] > 0
+        dice = 2 * found[k, cols] / np.maximum(predicted[k, cols] + present[0], 1)
+        out[s, lesion] = dice[lesion]
     return out
 
 

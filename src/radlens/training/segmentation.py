@@ -32,7 +32,6 @@ import numpy as np
 import torch
 import yaml
 from monai.inferers import sliding_window_inference
-from monai.metrics import DiceMetric
 from torch import nn
 
 from radlens.core import (
@@ -50,7 +49,14 @@ from radlens.models import SliceWise, build_model, is_segmentation_model
 from radlens.training.config import TrainConfig, make_config
 from radlens.training.precision import guard_bf16_convs, resolve_precision
 from radlens.training.seg_data import SegCase, load_seg_cases, patch_loader, read_seg_table
-from radlens.training.seg_loss import POS_WEIGHT, OffsetLogits, best_thresholds, seg_loss
+from radlens.training.seg_loss import (
+    POS_WEIGHT,
+    OffsetLogits,
+    best_thresholds,
+    seg_loss,
+    study_dice,
+    threshold_counts,
+)
 
 __all__ = [
     "OVERLAP",
@@ -90,7 +96,7 @@ class SegRun:
     findings: tuple[str, ...]
     windows: tuple[tuple[float, float], ...]
     run_dir: Path
-    thresholds: tuple[float, ...] = ()  # per finding: the model probability cut at 0.5 (`model`)
+    thresholds: tuple[float, ...]  # per finding: the network probability `model` cuts at 0.5
 
 
 def _spatial_dims(patch: Sequence[int]) -> int:
@@ -161,16 +167,14 @@ def _val_dice(
     """Per finding: the mask threshold with the best pooled val Dice (`best_thresholds`) and the
     mean Dice of `cases` at it (studies with both masks empty and the findings never present are
     left out: NaN)."""
-    pairs = [(predict_volume(model, c.image, patch, device=device), c.label) for c in cases]
-    thresholds = best_thresholds(pairs)
-    metric = DiceMetric(include_background=True, reduction="none", ignore_empty=True)
-    cut = np.asarray(thresholds, dtype=np.float32).reshape(-1, *([1] * (pairs[0][0].ndim - 1)))
-    for prob, label in pairs:
-        metric(torch.from_numpy(prob >= cut)[None], torch.from_numpy(label > 0)[None])
-    values = metric.aggregate().numpy()
+    counts = [
+        threshold_counts(predict_volume(model, c.image, patch, device=device), c.label)
+        for c in cases
+    ]
+    thresholds = best_thresholds(counts)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a finding absent from every study: NaN
-        return [float(v) for v in np.nanmean(values, axis=0)], thresholds
+        return [float(v) for v in np.nanmean(study_dice(counts, thresholds), axis=0)], thresholds
 
 
 def _device(config: TrainConfig) -> torch.device:
