@@ -50,10 +50,11 @@ from sklearn.metrics import roc_auc_score
 
 from radlens.core import read_predictions
 from radlens.evaluation import (
-    case_focal,
+    FocalCollector,
     evaluate_segmentation_run,
     focal_auroc,
     focal_scores,
+    lobe_names,
     patient_bootstrap,
     stack_scores,
 )
@@ -337,18 +338,14 @@ def _external(args, window) -> dict:
     seg = read_seg_table(args.external, run.findings, seed=0)
     cases = load_seg_cases(seg, run.config.spacing, run.windows)
     cases = [dataclasses.replace(c, split="test") for c in cases]  # every study is unseen
-    truth = {str(r["study_id"]): r for _, r in seg.table.iterrows()}
-    rows: list[dict] = []
-
-    def focal_row(case, prob) -> None:  # the study scores from the evaluation's own prediction
-        rows.append(case_focal(case, prob, run.findings, truth=truth[case.study_id])[0])
-
+    # the study scores from the evaluation's own prediction (no second pass)
+    focal = FocalCollector(run.findings, seg, run.config.spacing, lobe_names(Path(args.external)))
     t0 = time.perf_counter()
     ev = evaluate_segmentation_run(
-        dst, n_bootstrap=args.bootstrap, cases=cases, window=window, on_prediction=focal_row
+        dst, n_bootstrap=args.bootstrap, cases=cases, window=window, on_prediction=focal
     )
     columns = {"segmentation": "seg:{f}", "diameter": "diameter_mm:{f}"}
-    auroc = list(_auroc_ci(pd.DataFrame(rows), columns, args.bootstrap))
+    auroc = list(_auroc_ci(focal.result().scores, columns, args.bootstrap))
     cohort = json.loads((Path(args.external) / "cohort.json").read_text())
     return {
         "command": f"benchmarks/segmentation.py --out {args.out} --external {args.external} "

@@ -42,15 +42,15 @@ from radlens.data import read_cohort
 from radlens.demos.ct_report import insert_section
 from radlens.demos.ct_seg_report import demo_html, seg_table, wins_table
 from radlens.demos.ct_setup import quiet_loggers
-from radlens.errors import ModelError, RadlensError
+from radlens.errors import RadlensError
 from radlens.evaluation import (
     FOCAL_FINDINGS,
     SEG_SECTION_END,
     SEG_SECTION_START,
+    FocalCollector,
     case_focal,
     evaluate_segmentation_run,
     focal_auroc,
-    lobe_map,
     lobe_names,
     segmentation_section,
     stack_scores,
@@ -245,26 +245,6 @@ def _summary_metric(evaluation: dict, metric: str) -> dict[str, dict[str, float]
     }
 
 
-class _TestScorer:
-    """Called with each test study's probabilities: its focal scores row and its lesion
-    candidates, with the lobe at each candidate's centre (the cohort's lobe map)."""
-
-    def __init__(self, findings, truth: Mapping, seg: SegTable, spacing, names) -> None:
-        self.findings, self.truth, self.seg, self.spacing = findings, truth, seg, spacing
-        self.names = names
-        self.rows: list[dict] = []
-        self.candidates: list[dict] = []
-
-    def __call__(self, case: SegCase, prob: np.ndarray) -> None:
-        if not np.isfinite(prob).all():
-            raise ModelError(f"the segmentation model predicts NaN/inf on {case.study_id}")
-        row = self.truth[case.study_id]
-        lobes = lobe_map(row, str(row[self.seg.image_column]), self.spacing, self.names)
-        found = case_focal(case, prob, self.findings, truth=row, lobes=lobes, lobe_names=self.names)
-        self.rows.append(found[0])
-        self.candidates.extend(found[1])
-
-
 def segmentation_figures(
     out: Path,
     cohort_dir: Path,
@@ -294,7 +274,7 @@ def segmentation_figures(
     val_cases = _load(seg, spacing, wins, "val", threads)
     truth = {str(r["study_id"]): r for _, r in seg.table.iterrows()}
     window = _window(test_cases + val_cases)
-    scored = _TestScorer(result.metrics["findings"], truth, seg, spacing, lobe_names(cohort_dir))
+    scored = FocalCollector(result.metrics["findings"], seg, spacing, lobe_names(cohort_dir))
     # inference in bf16 where the CPU has it natively (as the training ran): ~4x faster
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16_native(False)):
         evaluation = evaluate_segmentation_run(

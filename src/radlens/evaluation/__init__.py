@@ -28,6 +28,7 @@ from radlens.evaluation.delong_auc import (
 from radlens.evaluation.evaluate import EvaluationResult, evaluate_predictions
 from radlens.evaluation.focal import (
     FOCAL_FINDINGS,
+    FocalCollector,
     FocalResult,
     case_focal,
     describe_candidate,
@@ -113,6 +114,7 @@ __all__ = [
     "BootstrapResult",
     "DeLongResult",
     "EvaluationResult",
+    "FocalCollector",
     "FocalResult",
     "FrocResult",
     "FrocScan",

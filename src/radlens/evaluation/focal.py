@@ -40,10 +40,11 @@ from sklearn.metrics import roc_auc_score
 
 from radlens.data import load_masks
 from radlens.data.volumes import Volume, load_volume, preprocess_volume
-from radlens.errors import EvaluationError
+from radlens.errors import EvaluationError, ModelError
 from radlens.evaluation.lesions import LesionCandidate, lesion_candidates
 from radlens.training import (
     SegCase,
+    SegTable,
     load_case,
     load_segmentation_run,
     predict_volume,
@@ -52,6 +53,7 @@ from radlens.training import (
 
 __all__ = [
     "FOCAL_FINDINGS",
+    "FocalCollector",
     "FocalResult",
     "case_focal",
     "describe_candidate",
@@ -79,6 +81,32 @@ class FocalResult:
 
     scores: pd.DataFrame
     candidates: pd.DataFrame
+
+
+class FocalCollector:
+    """Called with each study's probabilities (e.g. as `evaluate_segmentation_run`'s
+    ``on_prediction``): its `case_focal` row and candidates, the truth from the cohort table's row
+    of the study and each candidate's lobe from the cohort's lobe map on the run's grid."""
+
+    def __init__(
+        self, findings: Sequence[str], seg: SegTable, spacing: Sequence[float], names: Mapping
+    ) -> None:
+        self.findings, self.seg, self.spacing, self.names = tuple(findings), seg, spacing, names
+        self.truth = {str(r["study_id"]): r for _, r in seg.table.iterrows()}
+        self.rows: list[dict] = []
+        self.candidates: list[dict] = []
+
+    def __call__(self, case: SegCase, prob: np.ndarray) -> None:
+        if not np.isfinite(prob).all():
+            raise ModelError(f"the segmentation model predicts NaN/inf on {case.study_id}")
+        row = self.truth[case.study_id]
+        lobes = lobe_map(row, str(row[self.seg.image_column]), self.spacing, self.names)
+        found = case_focal(case, prob, self.findings, truth=row, lobes=lobes, lobe_names=self.names)
+        self.rows.append(found[0])
+        self.candidates.extend(found[1])
+
+    def result(self) -> FocalResult:
+        return FocalResult(pd.DataFrame(self.rows), pd.DataFrame(self.candidates))
 
 
 def describe_candidate(finding: str, diameter_mm: float, lobe: str | None = None) -> str:
@@ -173,17 +201,14 @@ def focal_scores(
         raise EvaluationError(
             f"{source}: no studies to score (split {split!r}, studies given: {len(studies or [])})"
         )
-    names, score_rows, cand_rows = lobe_names(source), [], []
+    collect = FocalCollector(run.findings, seg, cfg.spacing, lobe_names(source))
     run.model.to(device)
     for _, row in rows.iterrows():
         case = load_case(row, seg, cfg.spacing, run.windows)
         with torch.no_grad():
             prob = predict_volume(run.model, case.image, window or cfg.patch, device=device)
-        lobes = lobe_map(row, str(row[seg.image_column]), cfg.spacing, names)
-        out, cands = case_focal(case, prob, run.findings, truth=row, lobes=lobes, lobe_names=names)
-        score_rows.append(out)
-        cand_rows += cands
-    return FocalResult(pd.DataFrame(score_rows), pd.DataFrame(cand_rows))
+        collect(case, prob)
+    return collect.result()
 
 
 def case_focal(
