@@ -19,7 +19,8 @@ def test_train_and_evaluate_a_segmentation_run_from_the_cli(tmp_path: Path, caps
     train += ["--findings", "nodule,mass", "--spacing", "4,2,2", "--patch", "16,32,32"]
     train += ["--model", "unet_lite", "--epochs", "2", "--batch-size", "8", "--lr", "0.01"]
     assert main([*train, "--cohort-windows", "-1000:400", "--out", str(run)]) == 0
-    assert "val Dice (last epoch): nodule" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "val Dice (last epoch): nodule" in out and "mask thresholds (chosen on val" in out
     assert main(["evaluate", str(run), "--bootstrap", "20", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "FROC nodule: score" in out and "report:" in out

@@ -33,6 +33,8 @@ def train_cmd(
         seg = train_segmentation(resolved, resume=resume)
         last = seg.metrics["history"][-1]["val_dice"]
         typer.echo("val Dice (last epoch): " + ", ".join(f"{k} {v:.3f}" for k, v in last.items()))
+        cuts = ", ".join(f"{k} {v:g}" for k, v in seg.metrics["mask_thresholds"].items())
+        typer.echo(f"mask thresholds (chosen on val; 0.5 where val has no lesion of it): {cuts}")
         typer.echo(f"run directory: {seg.run_dir} (best epoch {seg.best_epoch})")
         return
     result = train(resolved, resume=resume)
