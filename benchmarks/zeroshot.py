@@ -117,6 +117,7 @@ def pretrain(pairs_csv: Path, out: Path, args, local: bool):
         model="resnet_mini", small_input=False, text_width=128, text_layers=2, embed_dim=128,
         top_k=args.top_k, local=local, sentence_level=True, augment=True, ring=1,
         hard_negatives=args.hard_negatives, hard_weight=args.hard_weight,
+        assertion_marks=args.assertion_marks,
     )  # fmt: skip
     opts = PretrainOptions(epochs=args.epochs, batch_size=args.pt_batch_size, lr=args.pt_lr,
                            seed=args.seed, device=args.device, threads=args.threads)  # fmt: skip
@@ -137,7 +138,8 @@ def negation_cosines(run_dir: Path) -> dict:
     run = load_image_text(run_dir)
     texts = [t for pair in NEGATION_PAIRS for t in pair]
     batch = encode_reports(run.tokenizer, texts, max_len=run.model.config.max_len,
-                           max_sentences=1)  # fmt: skip
+                           max_sentences=1,
+                           assertions=run.model.config.assertion_vocab)  # fmt: skip
     with torch.no_grad():
         emb = run.model.embed_texts(batch)
     return {a: round(float(emb[2 * i] @ emb[2 * i + 1]), 4)
@@ -291,6 +293,12 @@ def parse() -> argparse.Namespace:
         help="image-text: negation counterparts of each image's sentences as hard negatives",
     )
     ap.add_argument("--hard-weight", type=float, default=1.0, help="weight of that loss")
+    ap.add_argument(
+        "--assertion-marks",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="image-text: the text encoder sees the labeler's present/absent/uncertain marks",
+    )
     ap.add_argument("--top-k", type=int, default=16)
     ap.add_argument("--min-positives", type=int, default=5)
     ap.add_argument("--ablation", action="store_true", help="also the global-only arm")
@@ -328,8 +336,10 @@ def main() -> None:
         "benchmark": "zeroshot", "seed": args.seed,
         "command": "python benchmarks/zeroshot.py " + " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-            if k not in ("out", "json", "ablation", "reuse_cohort", "hard_negatives"))
+            if k not in ("out", "json", "ablation", "reuse_cohort", "hard_negatives",
+                         "assertion_marks"))
             + (" --hard-negatives" if args.hard_negatives else "")
+            + ("" if args.assertion_marks else " --no-assertion-marks")
             + (" --ablation" if args.ablation else "")
             + (" --reuse-cohort" if args.reuse_cohort else ""),
         "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores (shared with other jobs)",

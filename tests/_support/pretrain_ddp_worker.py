@@ -75,11 +75,12 @@ def image_text(fabric, *, local: bool, sentences: bool) -> dict:
                              text_layers=1, embed_dim=16, max_len=32, max_sentences=4, top_k=3,
                              local=local, sentence_level=sentences, augment=False,
                              hard_negatives=sentences)  # fmt: skip
-    text = encode_reports(tok, REPORTS, max_len=32, max_sentences=4)
+    marks = config.assertion_vocab
+    text = encode_reports(tok, REPORTS, max_len=32, max_sentences=4, assertions=marks)
     banks = {}
     if sentences:
         banks["train"] = SentenceBank.build(tok, REPORTS, max_len=32, max_sentences=4,
-                                            vocab="chest_xr")  # fmt: skip
+                                            vocab="chest_xr", assertions=marks)  # fmt: skip
     torch.manual_seed(0)
     net = ImageTextModel(config)
     return _step(fabric, net, PairObjective({"train": (_images(), text)}, banks))

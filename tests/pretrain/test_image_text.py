@@ -156,3 +156,18 @@ def test_3d_nifti_pairs_pretrain(tmp_path) -> None:
                               vocab_size=100)  # fmt: skip
     assert np.isfinite(res.history[0]["train_local"])
     assert load_image_text(tmp_path / "run").model.config.spatial_dims == 3
+
+
+def test_marks_are_on_by_default_and_older_runs_load_without_them(cohort, tmp_path) -> None:
+    opts = PretrainOptions(epochs=1, batch_size=12, device="cpu", precision="32-true", threads=1)
+    pretrain_image_text(cohort, tmp_path / "m", data=PairData("image", size=32), model=TINY,
+                        options=opts, vocab_size=150)  # fmt: skip
+    file = tmp_path / "m" / CHECKPOINT
+    ckpt = torch.load(file, weights_only=True)
+    assert ckpt["config"]["assertion_marks"] and "text.assertion.weight" in ckpt["model"]
+    assert load_image_text(tmp_path / "m").model.config.assertion_vocab == "chest_xr"
+    # a checkpoint written before assertion marks existed: no key, no embedding
+    del ckpt["config"]["assertion_marks"], ckpt["model"]["text.assertion.weight"]
+    torch.save(ckpt, file)
+    old = load_image_text(tmp_path / "m").model
+    assert old.config.assertion_vocab is None and old.text.assertion is None

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from radlens.errors import DataError
+from radlens.errors import DataError, ReportError
 from radlens.pretrain import (
+    ASSERTION_CODES,
     TextEncoder,
     encode_reports,
     load_tokenizer,
@@ -71,3 +72,50 @@ def test_encoder_ignores_padding() -> None:
     _, report2, sentences2, _ = enc(batch)
     assert torch.allclose(report[1], report2[1], atol=1e-5)
     assert torch.allclose(sentences[1, 0], sentences2[1, 0], atol=1e-5)
+
+
+def _marked(tok, batch, row: int) -> dict[str, int]:
+    """Each real token of one row -> its assertion mark."""
+    ids, marks = batch.ids[row][batch.mask[row]], batch.status[row][batch.mask[row]]
+    return {tok.id_to_token(int(i)): int(m) for i, m in zip(ids, marks, strict=True)}
+
+
+def test_assertion_marks_follow_the_labelers_reading() -> None:
+    texts = [
+        "FINDINGS: Small left pleural effusion. No pneumothorax. Possible atelectasis.",
+        "No pneumothorax.",
+        "Pneumothorax.",
+    ]
+    tok = train_tokenizer(texts * 2, vocab_size=300)
+    plain = encode_reports(tok, texts)
+    assert not plain.status.any()  # no vocabulary, no marks
+    batch = encode_reports(tok, texts, assertions="chest_xr")
+    assert torch.equal(batch.ids, plain.ids) and torch.equal(batch.mask, plain.mask)
+    first = _marked(tok, batch, 0)
+    assert first["effusion"] == ASSERTION_CODES["present"]
+    assert first["pneumothorax"] == ASSERTION_CODES["absent"]
+    assert first["atelectasis"] == ASSERTION_CODES["uncertain"]
+    # the cue, other words, [CLS] / [SEP] and padding carry no mark
+    assert first["no"] == first["small"] == first["possible"] == 0
+    assert first["[CLS]"] == first["[SEP]"] == 0 and not batch.status[1][~batch.mask[1]].any()
+    assert _marked(tok, batch, 1)["pneumothorax"] == ASSERTION_CODES["absent"]
+    assert _marked(tok, batch, 2)["pneumothorax"] == ASSERTION_CODES["present"]
+    one = batch.take(torch.tensor([1])).trim()  # [CLS] no pneumothorax . [SEP]
+    assert one.status[0].tolist() == [0, 0, ASSERTION_CODES["absent"], 0, 0]
+    with pytest.raises(ReportError, match="unknown vocabulary .no_such_vocabulary."):
+        encode_reports(tok, texts, assertions="no_such_vocabulary")
+
+
+def test_encoder_reads_marks_only_when_built_with_them() -> None:
+    torch.manual_seed(0)
+    tok = train_tokenizer(["Pneumothorax."], vocab_size=100)
+    batch = encode_reports(tok, ["Pneumothorax.", "Pneumothorax."])
+    batch.status[1, 1:-1] = ASSERTION_CODES["absent"]  # same words, read as denied
+    marked = TextEncoder(tok.get_vocab_size(), width=16, layers=1, heads=2, dropout=0.0,
+                         assertions=True).eval()  # fmt: skip
+    _, report, _, _ = marked(batch)
+    assert not torch.allclose(report[0], report[1], atol=1e-3)
+    torch.manual_seed(0)
+    plain = TextEncoder(tok.get_vocab_size(), width=16, layers=1, heads=2, dropout=0.0).eval()
+    _, report, _, _ = plain(batch)
+    assert torch.allclose(report[0], report[1], atol=1e-6)

@@ -122,6 +122,11 @@ def image_text_cmd(
     negation_vocab: str = typer.Option(
         "chest_xr", "--negation-vocab", help="Labeler vocabulary that reads the sentences."
     ),
+    assertion_marks: bool = typer.Option(
+        True,
+        "--assertion-marks/--no-assertion-marks",
+        help="Text encoder sees which words the labeler reads as present/absent/uncertain.",
+    ),
     embed_dim: int = typer.Option(128, "--embed-dim", help="Joint embedding width."),
     text_width: int = typer.Option(128, "--text-width", help="Text transformer width."),
     text_layers: int = typer.Option(2, "--text-layers", help="Text transformer layers."),
@@ -150,7 +155,7 @@ def image_text_cmd(
         text_layers=text_layers, max_len=max_len, embed_dim=embed_dim, local=local,
         local_weight=local_weight, top_k=top_k, ring=ring, sentence_level=sentences,
         augment=augment, hard_negatives=hard_negatives, hard_weight=hard_weight,
-        negation_vocab=negation_vocab,
+        negation_vocab=negation_vocab, assertion_marks=assertion_marks,
     )  # fmt: skip
     result = pretrain_image_text(
         cohort, out, data=_data(image_column, report_column, size, shape, window, seed),

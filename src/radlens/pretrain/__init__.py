@@ -22,6 +22,7 @@ from radlens.pretrain.region_maps import (
 )
 from radlens.pretrain.ssl import SSLConfig, SSLModel, pretrain_ssl
 from radlens.pretrain.text import (
+    ASSERTION_CODES,
     TextBatch,
     TextEncoder,
     encode_reports,
@@ -39,6 +40,7 @@ from radlens.pretrain.zeroshot import (
 )
 
 __all__ = [
+    "ASSERTION_CODES",
     "DEFAULT_PROMPTS",
     "ENCODERS",
     "ENCODER_PREFIX",

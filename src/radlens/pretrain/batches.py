@@ -40,13 +40,6 @@ def sentence_key(sentence: str) -> str:
     return re.sub(r"\s+", " ", sentence.lower()).strip().rstrip(".").strip()
 
 
-def _trim(batch: TextBatch) -> TextBatch:
-    """Drop the columns that are padding in every row."""
-    width = int(batch.mask.sum(1).max()) if len(batch.ids) else 1
-    return TextBatch(batch.ids[:, :width], batch.mask[:, :width],
-                     batch.sentence[:, :width], batch.n_sentences)  # fmt: skip
-
-
 @dataclass  # not frozen: Fabric casts the tensors of a forward call's arguments in place
 class HardNegatives:
     """Pairs of a positive and a hard negative text for image ``owner[h]`` of the batch: their
@@ -74,11 +67,12 @@ class SentenceBank:
     @classmethod
     def build(
         cls, tokenizer, reports: Sequence[str], *, max_len: int, max_sentences: int,
-        vocab: str | None = None,
+        vocab: str | None = None, assertions: str | None = None,
     ) -> SentenceBank:  # fmt: skip
         """Split every report into sentences (a report without any: the whole text); with
         `vocab` (a labeler vocabulary) each sentence's negation hard pairs too, but none whose
-        negative the report itself holds."""
+        negative the report itself holds; `assertions`: the vocabulary of the texts' assertion
+        marks (`encode_reports`)."""
         flat, start, count, keys = [], [], [], []
         for text in reports:
             spans = report_sentences(text)[:max_sentences]
@@ -92,12 +86,14 @@ class SentenceBank:
         for row, (a, n) in enumerate(zip(start, count, strict=True)):
             holds[row, keys[a : a + n]] = True
         bank = cls(
-            encode_reports(tokenizer, flat, max_len=max_len, max_sentences=1),
+            encode_reports(tokenizer, flat, max_len=max_len, max_sentences=1,
+                           assertions=assertions),
             torch.tensor(start), torch.tensor(count), torch.tensor(keys), holds,
         )  # fmt: skip
         if vocab is not None:
             bank.hard, bank.hard_text = _hard_pairs(tokenizer, flat, start, count, vocab,
-                                                    max_len=max_len)  # fmt: skip
+                                                    max_len=max_len,
+                                                    assertions=assertions)  # fmt: skip
         return bank
 
     def to(self, device: torch.device) -> SentenceBank:
@@ -130,7 +126,7 @@ class SentenceBank:
         when report i holds sentence t's key."""
         pairs = zip(self.start[idx].tolist(), self.count[idx].tolist(), strict=True)
         pick = torch.cat([torch.arange(a, a + n) for a, n in pairs]).to(idx.device)
-        batch = _trim(self.text.take(pick))
+        batch = self.text.take(pick).trim()
         return batch, KeyedPositives(self.holds[idx], self.key[pick])
 
     def draw_hard(self, idx: torch.Tensor) -> HardNegatives | None:
@@ -144,11 +140,12 @@ class SentenceBank:
             owner_of[a : a + n] = pos
         owner = owner_of[self.hard[:, 0]]
         rows = self.hard[owner >= 0]
-        return HardNegatives(owner[owner >= 0], _trim(self.hard_text.take(rows[:, 1])),
-                             _trim(self.hard_text.take(rows[:, 2])))  # fmt: skip
+        return HardNegatives(owner[owner >= 0], self.hard_text.take(rows[:, 1]).trim(),
+                             self.hard_text.take(rows[:, 2]).trim())  # fmt: skip
 
 
-def _hard_pairs(tokenizer, flat, start, count, vocab: str, *, max_len: int):
+def _hard_pairs(tokenizer, flat, start, count, vocab: str, *, max_len: int,
+                assertions: str | None = None):  # fmt: skip
     """Each sentence's hard pairs [sentence, positive row, negative row] (P, 3), but none whose
     negative its report holds, and the tokens of the distinct texts."""
     memo: dict[str, list[tuple[str, str]]] = {}
@@ -167,7 +164,8 @@ def _hard_pairs(tokenizer, flat, start, count, vocab: str, *, max_len: int):
                     )
     texts = list(rows) or ["."]
     table = torch.tensor(out, dtype=torch.long).reshape(-1, 3)
-    return table, encode_reports(tokenizer, texts, max_len=max_len, max_sentences=1)
+    return table, encode_reports(tokenizer, texts, max_len=max_len, max_sentences=1,
+                                 assertions=assertions)  # fmt: skip
 
 
 def augment_images(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:

@@ -87,10 +87,7 @@ class PairObjective:
 
     def losses(self, model, idx, gen, part: str = "train") -> dict[str, torch.Tensor]:
         images, text = self.parts[part]
-        batch = text.take(idx)
-        width = int(batch.mask.sum(1).max())  # drop columns that are padding in every row
-        batch = TextBatch(batch.ids[:, :width], batch.mask[:, :width],
-                          batch.sentence[:, :width], batch.n_sentences)  # fmt: skip
+        batch = text.take(idx).trim()
         x = normalise(images[idx])
         if self.augment and gen is not None and part == "train":
             x = augment_images(x, gen)
@@ -151,7 +148,8 @@ def pretrain_image_text(
         "spatial_dims": pairs.spatial_dims, "in_channels": int(pairs.images.shape[1]),
     })  # fmt: skip
     text = encode_reports(tokenizer, pairs.texts, max_len=config.max_len,
-                          max_sentences=config.max_sentences)  # fmt: skip
+                          max_sentences=config.max_sentences,
+                          assertions=config.assertion_vocab)  # fmt: skip
     parts = {"train": (pairs.images[train], text.take(torch.from_numpy(train)))}
     if len(val) >= 2:
         parts["val"] = (pairs.images[val], text.take(torch.from_numpy(val)))
@@ -159,7 +157,8 @@ def pretrain_image_text(
     if config.sentence_level:
         vocab = config.negation_vocab if config.hard_negatives else None
         bank = SentenceBank.build(tokenizer, pairs.texts, max_len=config.max_len,
-                                  max_sentences=config.max_sentences, vocab=vocab)  # fmt: skip
+                                  max_sentences=config.max_sentences, vocab=vocab,
+                                  assertions=config.assertion_vocab)  # fmt: skip
         banks = {k: bank.take(torch.from_numpy(rows)) for k, rows in
                  (("train", train), ("val", val)) if k in parts}  # fmt: skip
     torch.manual_seed(options.seed)
@@ -191,6 +190,7 @@ def load_image_text(run_dir: str | Path) -> ImageTextRun:
     if not isinstance(ckpt, dict) or ckpt.get("pretrain") != "image-text":
         raise ModelError(f"{file}: not an image-text pretraining checkpoint")
     cfg = dict(ckpt["config"])
+    cfg.setdefault("assertion_marks", False)  # runs made before assertion marks had none
     data = cfg.pop("data")
     data.pop("cohort", None)
     data["shape"] = tuple(data["shape"])

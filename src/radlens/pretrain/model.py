@@ -61,8 +61,16 @@ class ImageTextConfig:
     #: default: it did not raise zero-shot AUROC (benchmarks/results/README.md, issue 16)
     hard_negatives: bool = False
     hard_weight: float = 1.0
-    #: the labeler vocabulary that reads sentences for their counterparts
+    #: the labeler vocabulary that reads sentences for their counterparts and assertion marks
     negation_vocab: str = "chest_xr"
+    #: the text encoder sees each token's assertion mark (present / absent / uncertain finding
+    #: mention, read by the labeler with `negation_vocab`; `radlens.pretrain.text`)
+    assertion_marks: bool = True
+
+    @property
+    def assertion_vocab(self) -> str | None:
+        """The vocabulary that marks the texts this model encodes (None: no marks)."""
+        return self.negation_vocab if self.assertion_marks else None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -78,7 +86,7 @@ class ImageTextModel(nn.Module):
         )  # fmt: skip
         self.text = TextEncoder(
             config.vocab_size, width=config.text_width, layers=config.text_layers,
-            heads=config.text_heads, max_len=config.max_len,
+            heads=config.text_heads, max_len=config.max_len, assertions=config.assertion_marks,
         )  # fmt: skip
         self.image_proj = ProjectionHead(self.image.features, config.embed_dim)
         self.text_proj = ProjectionHead(config.text_width, config.embed_dim)

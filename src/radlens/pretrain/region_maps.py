@@ -73,7 +73,8 @@ def sentence_embeddings(model: ImageTextModel, tokenizer, sentences: Sequence[st
     if empty or not texts:
         raise ConfigError("--text: empty sentence; expected words such as 'left pleural effusion'")
     batch = encode_reports(tokenizer, texts, max_len=model.config.max_len,
-                           max_sentences=model.config.max_sentences)  # fmt: skip
+                           max_sentences=model.config.max_sentences,
+                           assertions=model.config.assertion_vocab)  # fmt: skip
     if not model.config.local:
         return model.embed_texts(batch)
     _, report, sent, mask = model.text(batch, model.config.max_sentences)

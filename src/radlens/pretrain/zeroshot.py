@@ -125,7 +125,9 @@ def label_prompts(label: str, vocab, prompts: Prompts) -> tuple[list[str], list[
 
 @torch.no_grad()
 def _side(run: ImageTextRun, texts: list[str]) -> torch.Tensor:
-    batch = encode_reports(run.tokenizer, texts, max_len=run.model.config.max_len)
+    config = run.model.config
+    batch = encode_reports(run.tokenizer, texts, max_len=config.max_len,
+                           assertions=config.assertion_vocab)  # fmt: skip
     emb = run.model.embed_texts(batch).mean(0)
     return emb / emb.norm().clamp_min(1e-8)
 
@@ -181,7 +183,9 @@ def zero_shot(
     img = _image_embeddings(run, pairs.images[rows])
     with torch.no_grad():
         logits = torch.einsum("nd,lsd->nls", img, sides) * run.model.scale()
-    scores = logits.softmax(-1)[..., 0].numpy().astype(np.float64)
+    # in float64: a float32 softmax rounds every margin above ~17 logits to 1.0, and tied scores
+    # lose the ranking that AUROC measures
+    scores = logits.double().softmax(-1)[..., 0].numpy()
     task = Task("multi-label", labels)
     frame = predictions_to_frame(
         task=task, split=split, ids=pairs.ids[rows], patient_ids=pairs.patient_ids[rows],
