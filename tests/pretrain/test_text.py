@@ -102,7 +102,7 @@ def test_assertion_marks_follow_the_labelers_reading() -> None:
     assert _marked(tok, batch, 2)["pneumothorax"] == ASSERTION_CODES["present"]
     one = batch.take(torch.tensor([1])).trim()  # [CLS] no pneumothorax . [SEP]
     assert one.status[0].tolist() == [0, 0, ASSERTION_CODES["absent"], 0, 0]
-    with pytest.raises(ReportError, match="unknown vocabulary .no_such_vocabulary."):
+    with pytest.raises(ReportError, match=r"unknown vocabulary .no_such_vocabulary."):
         encode_reports(tok, texts, assertions="no_such_vocabulary")
 
 

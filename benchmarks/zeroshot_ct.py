@@ -1,0 +1,199 @@
+"""Zero-shot findings and sentence -> region pointing game from image–text pretraining on phantom
+CT volumes with their CT reports (issue 16, "Same on the CT cohort ... at whatever the CPU budget
+allows").
+
+Usage:
+  .venv/bin/python benchmarks/zeroshot_ct.py --cohorts C1 [C2 ...] --out DIR --json FILE
+      [--shape 80,96,96 --window lung --epochs 10 --batch-size 8 --lr 2e-3 --threads 2]
+
+C1, C2: cohorts made by `radlens cohort synth --formats nifti` (any seeds; one patient split is
+drawn over all of them, seed --seed). Steps (wall time of each in the JSON):
+1. DIR/pairs.csv: every study's NIfTI volume, CT report, patient, split (70/10/20 by patient),
+   ``true:<abnormality>`` (the phantom's truth) for each abnormality with >= --min-positives
+   positives in both train and test; pretraining reads train + val (val -> train), no labels;
+2. pretrain image-text (3D `resnet_mini`, volumes reoriented and centre-cropped/padded to --shape
+   at their own spacing, one HU window; global sentence-level InfoNCE + local sentence-region
+   loss; assertion marks read with the chest_ct vocabulary);
+3. zero-shot on the test split with the package's prompt templates and the chest_ct vocabulary;
+   AUROC per finding with DeLong 95% CIs against the phantom's truth;
+4. pointing game: for every test study and every ``abnormality@location`` mask of a scored
+   finding, the located prompt's sentence -> region map (input resolution) against the mask put
+   through the same crop/pad as the volume; a hit when the map's peak lies in the mask; chance =
+   the mask's share of the volume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from zeroshot import IOU_THRESHOLD, aurocs
+
+from radlens.core import PREDICTIONS, read_predictions
+from radlens.data import LOCATION_SEP, assign_splits, load_masks, read_cohort
+from radlens.data.volumes import Volume, load_volume, preprocess_volume
+from radlens.explain.localization import score_heatmap
+from radlens.pretrain import (
+    ImageTextConfig,
+    PairData,
+    PretrainOptions,
+    label_prompts,
+    load_image_text,
+    load_prompts,
+    pretrain_image_text,
+    sentence_region_maps,
+    zero_shot,
+)
+from radlens.reports import load_vocabulary
+
+VOCAB = "chest_ct"
+
+
+def build_pairs(cohorts: list[Path], out: Path, seed: int, min_pos: int) -> tuple:
+    frames = []
+    for c in cohorts:
+        t = read_cohort(c).reset_index(drop=True)
+        t["patient_id"] = c.name + ":" + t["patient_id"].astype(str)
+        t["study_id"] = c.name + ":" + t["study_id"].astype(str)
+        t["image"] = [str((c / p).resolve()) for p in t["nifti_path"]]
+        t["masks"] = [str((c / p).resolve()) for p in t["mask_path"]]
+        frames.append(t)
+    table = pd.concat(frames, ignore_index=True)
+    split_of = assign_splits(table["patient_id"], seed=seed)
+    table["split"] = [split_of[p] for p in table["patient_id"]]
+    truth = [c for c in table.columns if c.startswith("true:")]
+    counts = {c: min(table.loc[table["split"] == s, c].sum() for s in ("train", "test"))
+              for c in truth}  # fmt: skip
+    keep = [c for c in truth if counts[c] >= min_pos]
+    cols = ["patient_id", "study_id", "site", "image", "report_text", "masks", "split", *keep]
+    pairs = table[cols].rename(columns={"report_text": "report"})
+    out.mkdir(parents=True, exist_ok=True)
+    pairs.to_csv(out / "pairs.csv", index=False)
+    pairs.assign(split=pairs["split"].replace({"val": "train"})).to_csv(
+        out / "pretrain_pairs.csv", index=False
+    )
+    return out / "pretrain_pairs.csv", pairs, [c[len("true:") :] for c in keep]
+
+
+def prepared_mask(mask: np.ndarray, image_path: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A study-grid mask through the volume's own crop/pad (`preprocess_volume`, no resampling:
+    the pairs keep each volume's spacing)."""
+    spacing = load_volume(image_path).spacing
+    vol = Volume(mask.astype(np.float32), spacing, (0.0, 0.0, 0.0))
+    return preprocess_volume(vol, shape=shape)[0] >= 0.5
+
+
+def pointing(run_dir: Path, pairs_csv: Path, pairs: pd.DataFrame, findings: list[str]) -> dict:
+    run = load_image_text(run_dir)
+    vocab, prompts = load_vocabulary(VOCAB), load_prompts()
+    loaded = run.data.load(pairs_csv)
+    cases = []
+    for i in loaded.rows("test"):
+        masks = {k: m for k, m in load_masks(pairs.loc[i, "masks"]).items()
+                 if LOCATION_SEP in k and k.split(LOCATION_SEP)[0] in findings
+                 and k.split(LOCATION_SEP)[1] in vocab.locations and m.any()}  # fmt: skip
+        masks = {k: prepared_mask(m, pairs.loc[i, "image"], run.data.shape)
+                 for k, m in masks.items()}  # fmt: skip
+        masks = {k: m for k, m in masks.items() if m.any()}
+        if not masks:
+            continue
+        sentences = [label_prompts(k, vocab, prompts)[0][0] for k in masks]
+        maps = sentence_region_maps(run, loaded.images[i], sentences)
+        for (key, mask), heat in zip(masks.items(), maps, strict=True):
+            s = score_heatmap(heat, mask, threshold=IOU_THRESHOLD)
+            cases.append({"key": key, "hit": s.strict_hit, "chance": s.strict_chance,
+                          "iou": s.iou})  # fmt: skip
+    if not cases:
+        return {"cases": 0}
+    df = pd.DataFrame(cases)
+    df["finding"] = df["key"].str.split(LOCATION_SEP).str[0]
+    per = {o: {"cases": len(g), "pointing_game": round(g["hit"].mean(), 4),
+               "chance": round(g["chance"].mean(), 4)}
+           for o, g in df.groupby("finding")}  # fmt: skip
+    return {"cases": len(df), "pointing_game": round(float(df["hit"].mean()), 4),
+            "chance": round(float(df["chance"].mean()), 4),
+            "iou": round(float(df["iou"].mean()), 4), "per_finding": per}  # fmt: skip
+
+
+def parse() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cohorts", type=Path, nargs="+", required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--json", type=Path, required=True)
+    ap.add_argument("--seed", type=int, default=0, help="patient split and training seed")
+    ap.add_argument("--shape", default="80,96,96", help="z,y,x voxels (crop/pad, no resampling)")
+    ap.add_argument("--window", default="lung")
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--top-k", type=int, default=16)
+    ap.add_argument("--min-positives", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu")
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = parse()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    torch.set_num_threads(args.threads)
+    shape = tuple(int(v) for v in args.shape.split(","))
+    t0 = time.perf_counter()
+    pairs_csv, pairs, findings = build_pairs(args.cohorts, args.out, args.seed,
+                                             args.min_positives)  # fmt: skip
+    config = ImageTextConfig(
+        model="resnet_mini", small_input=False, text_width=128, text_layers=2, embed_dim=128,
+        top_k=args.top_k, local=True, sentence_level=True, augment=True, ring=1,
+        negation_vocab=VOCAB,
+    )  # fmt: skip
+    opts = PretrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                           seed=args.seed, device=args.device, threads=args.threads)  # fmt: skip
+    data = PairData(image_column="image", report_column="report", shape=shape,
+                    window=args.window, seed=args.seed)  # fmt: skip
+    run = args.out / "image_text"
+    result = pretrain_image_text(pairs_csv, run, data=data, model=config, options=opts,
+                                 vocab_size=1500)  # fmt: skip
+    t1 = time.perf_counter()
+    zero_shot(run, pairs_csv, args.out / "zeroshot", split="test", findings=findings,
+              vocab=VOCAB)  # fmt: skip
+    frame = read_predictions(args.out / "zeroshot" / PREDICTIONS)
+    zs = aurocs(frame, pairs, findings, "study_id")
+    t2 = time.perf_counter()
+    point = pointing(run, pairs_csv, pairs, findings)
+    t3 = time.perf_counter()
+    out = {
+        "benchmark": "zeroshot_ct",
+        "command": "python benchmarks/zeroshot_ct.py " + " ".join(
+            f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
+            for k, v in vars(args).items() if k not in ("out", "json")),
+        "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores",
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        "sizes": {"studies": len(pairs), "patients": int(pairs["patient_id"].nunique()),
+                  "split": pairs["split"].value_counts().to_dict(), "shape": list(shape),
+                  "window": args.window, "epochs": args.epochs},
+        "findings": findings,
+        "zero_shot_mean_auroc": zs["mean_auroc"], "zero_shot": zs,
+        "pointing_game": point.get("pointing_game"), "pointing_chance": point.get("chance"),
+        "pointing": point,
+        "pretrain": {"pairs_per_s": round(result.pairs_per_s, 2),
+                     "final": {k: round(v, 4) for k, v in result.history[-1].items()
+                               if isinstance(v, float)}},
+        "wall": {"pretrain_s": round(t1 - t0, 1), "zeroshot_s": round(t2 - t1, 1),
+                 "pointing_s": round(t3 - t2, 1)},
+    }  # fmt: skip
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(out, indent=2) + "\n")
+    print(json.dumps({k: out[k] for k in ("zero_shot_mean_auroc", "pointing_game",
+                                          "pointing_chance", "wall")}))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
