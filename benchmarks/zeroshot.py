@@ -3,11 +3,12 @@ pointing game, on a fresh phantom radiograph cohort (issue 16, "Done when").
 
 Usage:
   .venv/bin/python benchmarks/zeroshot.py --seed S --out DIR --json FILE
-      [--studies 400 --size 128 --epochs 20 --sup-epochs 30 --ablation --threads 2]
+      [--studies 400 --size 128 --epochs 40 --sup-epochs 30 --ablation --threads 2]
       [--pt-batch-size 16 --pt-lr 2e-3 --sup-augment shift --reuse-cohort]
 
-The defaults (400 studies, 128 px, 20 image-text epochs, 30 supervised epochs) are the CPU
-setting of benchmarks/results/zeroshot.json; on a loaded 2-core machine `--threads 1` is faster.
+The defaults (400 studies, 128 px, 40 image-text epochs, 30 supervised epochs) are the CPU
+setting of benchmarks/results/zeroshot_seed7723.json (593 s on 2 idle cores); on a loaded
+2-core machine `--threads 1` is faster.
 `--studies 120 --epochs 8 --sup-epochs 8` is the small setting of zeroshot_small_cpu.json.
 
 Steps (wall time of each in the JSON):
@@ -270,7 +271,7 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--json", type=Path, required=True)
     ap.add_argument("--studies", type=int, default=400)
     ap.add_argument("--size", type=int, default=128)
-    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--sup-epochs", type=int, default=30, help="supervised baseline epochs")
     ap.add_argument("--batch-size", type=int, default=32, help="supervised baseline")
     ap.add_argument("--lr", type=float, default=1e-3, help="supervised baseline")
