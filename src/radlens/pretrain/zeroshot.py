@@ -33,7 +33,7 @@ from radlens.reports import cohort_labels, label_many, load_vocabulary
 from radlens.training import normalise
 
 __all__ = ["DEFAULT_PROMPTS", "Prompts", "ZeroShotResult", "label_prompts", "load_prompts",
-           "zero_shot"]  # fmt: skip
+           "side_scores", "zero_shot"]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 DEFAULT_PROMPTS = Path(__file__).with_name("prompts.yaml")
@@ -132,6 +132,15 @@ def _side(run: ImageTextRun, texts: list[str]) -> torch.Tensor:
     return emb / emb.norm().clamp_min(1e-8)
 
 
+def side_scores(images: torch.Tensor, sides: torch.Tensor, scale: torch.Tensor) -> np.ndarray:
+    """P(positive side) per image and label (N, L): the softmax of ``scale * image . side`` over
+    each label's (positive, negative) side embeddings (`sides` (L, 2, D)), computed in float64:
+    a float32 softmax rounds every margin above ~17 logits to 1.0 (float64: above ~37), and tied
+    scores lose the ranking that AUROC measures."""
+    logits = torch.einsum("nd,lsd->nls", images, sides).double() * float(scale)
+    return logits.softmax(-1)[..., 0].numpy()
+
+
 @torch.no_grad()
 def _image_embeddings(run: ImageTextRun, images: torch.Tensor, batch_size: int = 64):
     out = [run.model.embed_images(normalise(images[i : i + batch_size]))
@@ -182,10 +191,7 @@ def zero_shot(
     sides = torch.stack([torch.stack([_side(run, p), _side(run, q)]) for p, q in pos_neg])
     img = _image_embeddings(run, pairs.images[rows])
     with torch.no_grad():
-        logits = torch.einsum("nd,lsd->nls", img, sides) * run.model.scale()
-    # in float64: a float32 softmax rounds every margin above ~17 logits to 1.0, and tied scores
-    # lose the ranking that AUROC measures
-    scores = logits.double().softmax(-1)[..., 0].numpy()
+        scores = side_scores(img, sides, run.model.scale())
     task = Task("multi-label", labels)
     frame = predictions_to_frame(
         task=task, split=split, ids=pairs.ids[rows], patient_ids=pairs.patient_ids[rows],
