@@ -112,3 +112,30 @@ def test_side_scores_keep_the_ranking_of_large_margins() -> None:
     assert scores[2, 0] == pytest.approx(1 / (1 + np.exp(-0.2)), rel=1e-5)
     f32 = (torch.einsum("nd,lsd->nls", images, sides) * 100).softmax(-1)[..., 0]
     assert f32[0, 0] == f32[1, 0] == 1.0  # what the float64 softmax avoids
+
+
+def test_local_and_both_similarities(tmp_path) -> None:
+    """"both" adds the global and the local margins: logit(both) = logit(global) + logit(local);
+    a run without the local branch refuses local scoring with the flag to use."""
+    cohort = make_pair_cohort(tmp_path / "cohort", n=48, size=32, seed=2)
+    options = PretrainOptions(epochs=2, batch_size=16, lr=3e-3, device="cpu",
+                              precision="32-true", threads=1)  # fmt: skip
+    pretrain_image_text(cohort, tmp_path / "run", data=PairData("image", size=32), model=TINY,
+                        options=options, vocab_size=150)  # fmt: skip
+    logits = {}
+    for sim in ("global", "local", "both"):
+        zero_shot(tmp_path / "run", cohort, tmp_path / sim, split="test", similarity=sim)
+        frame = read_predictions(tmp_path / sim / PREDICTIONS)
+        p = frame[[c for c in frame.columns if c.startswith("score:")]].to_numpy(float)
+        assert ((p > 0) & (p < 1)).all()
+        logits[sim] = np.log(p) - np.log1p(-p)
+    np.testing.assert_allclose(logits["both"], logits["global"] + logits["local"], atol=1e-6)
+    assert not np.allclose(logits["local"], logits["global"])
+    with pytest.raises(ConfigError, match="--similarity"):
+        zero_shot(tmp_path / "run", cohort, tmp_path / "bad", similarity="regional")
+    glob = ImageTextConfig(**{**TINY.to_dict(), "local": False})
+    pretrain_image_text(cohort, tmp_path / "g", data=PairData("image", size=32), model=glob,
+                        options=PretrainOptions(**{**options.__dict__, "epochs": 1}),
+                        vocab_size=150)  # fmt: skip
+    with pytest.raises(ConfigError, match="needs the local branch.*--no-local"):
+        zero_shot(tmp_path / "g", cohort, tmp_path / "g_zs", similarity="both")

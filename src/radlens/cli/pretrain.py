@@ -217,14 +217,20 @@ def zeroshot_cmd(
     ),
     prompts: Path | None = typer.Option(None, "--prompts", help="Prompt templates YAML."),
     vocab: str = typer.Option("chest_xr", "--vocab", help="Vocabulary naming the findings."),
+    similarity: str = typer.Option(
+        "auto",
+        "--similarity",
+        help="global | local | both (GLoRIA: margins added) | auto (both with a local branch).",
+    ),
 ) -> None:
     """Zero-shot finding scores (prompt ensembles); `radlens evaluate OUT --no-repredict`."""
     from radlens.pretrain import zero_shot
 
     names = [f.strip() for f in findings.split(",") if f.strip()] if findings else None
     result = zero_shot(
-        run_dir, cohort, out, split=split, findings=names, prompts=prompts, vocab=vocab
-    )
+        run_dir, cohort, out, split=split, findings=names, prompts=prompts, vocab=vocab,
+        similarity=similarity,
+    )  # fmt: skip
     typer.echo(
         f"{result.out}/predictions.parquet: {result.n_images} images x {len(result.labels)}"
         f" findings ({', '.join(result.labels)})"

@@ -28,16 +28,21 @@ from radlens.data import LOCATION_SEP, TRUTH_PREFIX
 from radlens.errors import ConfigError
 from radlens.models import Task, predictions_to_frame
 from radlens.pretrain.image_text import ImageTextRun, load_image_text
+from radlens.pretrain.model import inner_cells
+from radlens.pretrain.region_maps import sentence_embeddings
 from radlens.pretrain.text import encode_reports
 from radlens.reports import cohort_labels, label_many, load_vocabulary
 from radlens.training import normalise
 
-__all__ = ["DEFAULT_PROMPTS", "Prompts", "ZeroShotResult", "label_prompts", "load_prompts",
-           "side_scores", "zero_shot"]  # fmt: skip
+__all__ = ["DEFAULT_PROMPTS", "SIMILARITIES", "Prompts", "ZeroShotResult", "label_prompts",
+           "load_prompts", "local_margins", "side_margins", "side_scores", "zero_shot"]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 DEFAULT_PROMPTS = Path(__file__).with_name("prompts.yaml")
 SUMMARY = "zeroshot.json"
+#: what a zero-shot score compares: global embeddings, the local branch, or both added (on the
+#: benchmark's unseen seed 8111: 0.640 / 0.653 / 0.684 mean AUROC; benchmarks/results/README.md)
+SIMILARITIES = ("global", "local", "both")
 KEYS = ("positive", "negative", "located", "phrases")
 
 
@@ -132,20 +137,51 @@ def _side(run: ImageTextRun, texts: list[str]) -> torch.Tensor:
     return emb / emb.norm().clamp_min(1e-8)
 
 
+@torch.no_grad()
+def side_margins(images: torch.Tensor, sides: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Global margins (N, L) float64: ``scale * image . (positive side - negative side)`` of each
+    label's side embeddings (`sides` (L, 2, D))."""
+    logits = torch.einsum("nd,lsd->nls", images, sides).double() * float(scale)
+    return logits[..., 0] - logits[..., 1]
+
+
 def side_scores(images: torch.Tensor, sides: torch.Tensor, scale: torch.Tensor) -> np.ndarray:
     """P(positive side) per image and label (N, L): the softmax of ``scale * image . side`` over
-    each label's (positive, negative) side embeddings (`sides` (L, 2, D)), computed in float64:
-    a float32 softmax rounds every margin above ~17 logits to 1.0 (float64: above ~37), and tied
-    scores lose the ranking that AUROC measures."""
-    logits = torch.einsum("nd,lsd->nls", images, sides).double() * float(scale)
-    return logits.softmax(-1)[..., 0].numpy()
+    each label's two sides (= the sigmoid of `side_margins`), computed in float64: a float32
+    softmax rounds every margin above ~17 logits to 1.0 (float64: above ~37), and tied scores
+    lose the ranking that AUROC measures."""
+    return torch.sigmoid(side_margins(images, sides, scale)).numpy()
 
 
 @torch.no_grad()
-def _image_embeddings(run: ImageTextRun, images: torch.Tensor, batch_size: int = 64):
-    out = [run.model.embed_images(normalise(images[i : i + batch_size]))
-           for i in range(0, len(images), batch_size)]  # fmt: skip
-    return torch.cat(out)
+def local_margins(run: ImageTextRun, kept: torch.Tensor, pos_neg) -> torch.Tensor:
+    """Local margins (N, L) float64 (GLoRIA's local zero-shot similarity): each prompt, as a
+    sentence in the local space, attends over every image's kept regions (`kept` (N, k, D),
+    `LocalAlignment.select_regions`); the cosine of the sentence and its attended context,
+    averaged over a side's prompts, positive side minus negative, times the local scale."""
+    model = run.model
+    cols = []
+    for sides in pos_neg:
+        sims = []
+        for texts in sides:
+            emb = sentence_embeddings(model, run.tokenizer, texts)[:, None, :]  # (P, 1, D)
+            mask = torch.ones(emb.shape[:2], dtype=torch.bool)
+            sims.append(model.local.kept_similarity(emb, mask, kept).mean(0))  # (N,)
+        cols.append((sims[0] - sims[1]).double() * float(model.local.scale()))
+    return torch.stack(cols, 1)
+
+
+@torch.no_grad()
+def _image_embeddings(run: ImageTextRun, images: torch.Tensor, local: bool, batch_size: int = 64):
+    """Global embeddings (N, D) and, with `local`, each image's kept regions (N, k, D)."""
+    model, glob, kept = run.model, [], []
+    for i in range(0, len(images), batch_size):
+        fmap, pooled = model.image(normalise(images[i : i + batch_size]))
+        glob.append(model.image_proj(pooled))
+        if local:
+            inner = inner_cells(fmap.shape[2:], model.config.ring).to(fmap.device)
+            kept.append(model.local.select_regions(model.regions(fmap), inner)[0])
+    return torch.cat(glob), (torch.cat(kept) if local else None)
 
 
 def _targets(pairs, rows: np.ndarray, labels: Sequence[str], vocab_source: str) -> np.ndarray:
@@ -170,10 +206,20 @@ class ZeroShotResult:
 def zero_shot(
     run_dir: str | Path, cohort: str | Path, out: str | Path, *, split: str = "test",
     findings: Sequence[str] | None = None, prompts: str | Path | None = None,
-    vocab: str = "chest_xr",
+    vocab: str = "chest_xr", similarity: str = "auto",
 ) -> ZeroShotResult:  # fmt: skip
-    """Score `split` of `cohort` with the run's prompts; write OUT/predictions.parquet."""
+    """Score `split` of `cohort` with the run's prompts; write OUT/predictions.parquet.
+    `similarity`: "global" (CLIP: image and prompt embeddings), "local" (`local_margins`),
+    "both" (their margins added, as GLoRIA scores zero-shot) or "auto" (both where the run has
+    the local branch, else global); the score is the sigmoid of the margin (the softmax between
+    the positive and the negative side)."""
+    look_up_option(similarity, (*SIMILARITIES, "auto"), what="--similarity")
     run = load_image_text(run_dir)
+    if similarity == "auto":
+        similarity = "both" if run.model.config.local else "global"
+    if similarity != "global" and not run.model.config.local:
+        raise ConfigError(f"--similarity {similarity} needs the local branch; {run_dir} was"
+                          " pretrained with --no-local (use --similarity global)")  # fmt: skip
     templates = load_prompts(prompts)
     vocabulary = load_vocabulary(vocab)
     pairs = run.data.load(cohort)
@@ -189,9 +235,13 @@ def zero_shot(
     labels = tuple(findings)
     pos_neg = [label_prompts(n, vocabulary, templates) for n in labels]
     sides = torch.stack([torch.stack([_side(run, p), _side(run, q)]) for p, q in pos_neg])
-    img = _image_embeddings(run, pairs.images[rows])
-    with torch.no_grad():
-        scores = side_scores(img, sides, run.model.scale())
+    img, kept = _image_embeddings(run, pairs.images[rows], local=similarity != "global")
+    margins = torch.zeros(len(rows), len(labels), dtype=torch.float64)
+    if similarity != "local":
+        margins += side_margins(img, sides, run.model.scale())
+    if similarity != "global":
+        margins += local_margins(run, kept, pos_neg)
+    scores = torch.sigmoid(margins).numpy()
     task = Task("multi-label", labels)
     frame = predictions_to_frame(
         task=task, split=split, ids=pairs.ids[rows], patient_ids=pairs.patient_ids[rows],
@@ -202,6 +252,7 @@ def zero_shot(
     out.mkdir(parents=True, exist_ok=True)
     write_predictions(frame, out / PREDICTIONS)
     used = {n: {"positive": p, "negative": q} for n, (p, q) in zip(labels, pos_neg, strict=True)}
-    summary = {"run": str(run_dir), "cohort": str(cohort), "split": split, "labels": list(labels)}
+    summary = {"run": str(run_dir), "cohort": str(cohort), "split": split, "labels": list(labels),
+               "similarity": similarity}  # fmt: skip
     atomic_write_json(out / SUMMARY, {**summary, "prompts": used})
     return ZeroShotResult(out, labels, len(rows))
