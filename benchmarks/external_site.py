@@ -184,7 +184,8 @@ def run_seed(seed: int, cohort: Path, pairs: pd.DataFrame, findings: list[str], 
     for start in ("image_text_global", "image_text_local"):
         t0 = time.perf_counter()
         out = root / f"zeroshot_{start}"
-        zero_shot(pre[start]["checkpoint"], pairs_csv, out, split="test", findings=findings)
+        zero_shot(pre[start]["checkpoint"], pairs_csv, out, split="test", findings=findings,
+                  similarity="global")  # fmt: skip
         frame = read_predictions(out / PREDICTIONS)
         rows.append({"method": f"zero_shot_{start}", "seed": seed,
                      **site_scores(frame, None, site_of, site),

@@ -247,6 +247,34 @@ def pointing(run_dir: Path, pairs_csv: Path, pairs: pd.DataFrame, method: str | 
             "iou": round(float(df["iou"].mean()), 4), "per_observation": per}  # fmt: skip
 
 
+def by_similarity(root: Path, name: str, pairs_csv: Path, pairs, findings) -> dict:
+    """Zero-shot AUROCs of a local run scored from its local branch and from both."""
+    out = {}
+    for sim in ("local", "both"):
+        folder = root / f"{name}_zeroshot_{sim}"
+        zero_shot(root / name, pairs_csv, folder, split="test", findings=findings,
+                  similarity=sim)  # fmt: skip
+        out[sim] = aurocs(read_predictions(folder / PREDICTIONS), pairs, findings, "study_id")
+    return out
+
+
+def rescore(args) -> None:
+    """Add the local / both scores to the JSON of an earlier run of this script (same --out,
+    made before they were recorded) and make --similarity its headline."""
+    result = json.loads(args.json.read_text())
+    _, pairs, findings = reuse_pairs(args.out)
+    zs = result["image_text"]["zero_shot"]
+    zs["by_similarity"] = by_similarity(args.out, "image_text", args.out / "cohort"
+                                        / "pretrain_pairs.csv", pairs, findings)  # fmt: skip
+    head = zs if args.similarity == "global" else zs["by_similarity"][args.similarity]
+    sup = result["supervised_mean_auroc"]
+    result.update(zero_shot_mean_auroc=head["mean_auroc"], zero_shot_similarity=args.similarity,
+                  zero_shot_over_supervised=round(head["mean_auroc"] / sup, 4),
+                  rescored="by_similarity added later by --rescore (same checkpoint)")  # fmt: skip
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: result[k] for k in ("zero_shot_mean_auroc", "zero_shot_similarity")}))
+
+
 def image_text_arm(root: Path, name: str, pairs_csv: Path, pairs, findings, args, local: bool):
     t0 = time.perf_counter()
     info = pretrain(pairs_csv, root / name, args, local)
@@ -258,13 +286,7 @@ def image_text_arm(root: Path, name: str, pairs_csv: Path, pairs, findings, args
     zs["vs_labeler_labels"] = labeler_aurocs(frame, pairs, findings, "study_id")
     zs["negation_cosine"] = negation_cosines(root / name)
     if local:  # GLoRIA-style scores from the local branch, and both added
-        zs["by_similarity"] = {}
-        for sim in ("local", "both"):
-            folder = root / f"{name}_zeroshot_{sim}"
-            zero_shot(root / name, pairs_csv, folder, split="test", findings=findings,
-                      similarity=sim)  # fmt: skip
-            frame = read_predictions(folder / PREDICTIONS)
-            zs["by_similarity"][sim] = aurocs(frame, pairs, findings, "study_id")
+        zs["by_similarity"] = by_similarity(root, name, pairs_csv, pairs, findings)
     t2 = time.perf_counter()
     point = pointing(root / name, pairs_csv, pairs, None)  # the run's default method
     if local:  # the other map of the local branch, for comparison
@@ -317,6 +339,11 @@ def parse() -> argparse.Namespace:
         default="both",
         help="which zero-shot score is zero_shot_mean_auroc (all three are in the JSON)",
     )
+    ap.add_argument(
+        "--rescore",
+        action="store_true",
+        help="only add the local / both zero-shot scores to an earlier run's --json (same --out)",
+    )
     ap.add_argument("--top-k", type=int, default=16)
     ap.add_argument("--min-positives", type=int, default=5)
     ap.add_argument("--ablation", action="store_true", help="also the global-only arm")
@@ -331,6 +358,9 @@ def main() -> None:
     args = parse()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
+    if args.rescore:
+        rescore(args)
+        return
     root = args.out
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -358,7 +388,7 @@ def main() -> None:
         "command": "python benchmarks/zeroshot.py " + " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
             if k not in ("out", "json", "ablation", "reuse_cohort", "hard_negatives",
-                         "assertion_marks"))
+                         "assertion_marks", "rescore"))
             + (" --hard-negatives" if args.hard_negatives else "")
             + ("" if args.assertion_marks else " --no-assertion-marks")
             + (" --ablation" if args.ablation else "")

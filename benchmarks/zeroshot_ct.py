@@ -152,8 +152,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     shape = tuple(int(v) for v in args.shape.split(","))
     t0 = time.perf_counter()
-    pairs_csv, pairs, findings = build_pairs(args.cohorts, args.out, args.seed,
-                                             args.min_positives)  # fmt: skip
+    if args.reuse_run:  # the pairs and split the pretraining call wrote, never a new split
+        pairs = pd.read_csv(args.out / "pairs.csv", dtype={"patient_id": str, "study_id": str})
+        pairs_csv = args.out / "pretrain_pairs.csv"
+        findings = [c[len("true:") :] for c in pairs.columns if c.startswith("true:")]
+    else:
+        pairs_csv, pairs, findings = build_pairs(args.cohorts, args.out, args.seed,
+                                                 args.min_positives)  # fmt: skip
     config = ImageTextConfig(
         model="resnet_mini", small_input=False, text_width=128, text_layers=2, embed_dim=128,
         top_k=args.top_k, local=True, sentence_level=True, augment=True, ring=1,

@@ -119,3 +119,25 @@ def test_encoder_reads_marks_only_when_built_with_them() -> None:
     plain = TextEncoder(tok.get_vocab_size(), width=16, layers=1, heads=2, dropout=0.0).eval()
     _, report, _, _ = plain(batch)
     assert torch.allclose(report[0], report[1], atol=1e-6)
+
+
+def test_every_mention_is_marked_as_its_sentence_alone() -> None:
+    """The labeler decides once per finding per report; marks must not: a finding said in the
+    findings and again in the impression is marked both times, and each sentence is marked
+    inside its report as it is alone (the local loss reads whole reports, the global loss
+    single sentences)."""
+    report = ("FINDINGS: Left pleural effusion. No pneumothorax.\n"
+              "IMPRESSION: Left pleural effusion. No pneumothorax.")  # fmt: skip
+    tok = train_tokenizer([report], vocab_size=200)
+    batch = encode_reports(tok, [report, "No pneumothorax."], assertions="chest_xr")
+    words = [tok.id_to_token(int(i)) for i in batch.ids[0]]
+    marks = batch.status[0].tolist()
+    assert [m for w, m in zip(words, marks, strict=True) if w == "pneumothorax"] == [
+        ASSERTION_CODES["absent"]
+    ] * 2
+    assert [m for w, m in zip(words, marks, strict=True) if w == "effusion"] == [
+        ASSERTION_CODES["present"]
+    ] * 2
+    alone = batch.status[1][batch.mask[1]].tolist()[1:-1]  # no pneumothorax .
+    at = words.index("no", words.index("impression"))
+    assert marks[at : at + len(alone)] == alone

@@ -115,8 +115,8 @@ def test_side_scores_keep_the_ranking_of_large_margins() -> None:
 
 
 def test_local_and_both_similarities(tmp_path) -> None:
-    """"both" adds the global and the local margins: logit(both) = logit(global) + logit(local);
-    a run without the local branch refuses local scoring with the flag to use."""
+    """Similarity "both" adds the global and the local margins: logit(both) = logit(global) +
+    logit(local); a run without the local branch refuses local scoring with the flag to use."""
     cohort = make_pair_cohort(tmp_path / "cohort", n=48, size=32, seed=2)
     options = PretrainOptions(epochs=2, batch_size=16, lr=3e-3, device="cpu",
                               precision="32-true", threads=1)  # fmt: skip
@@ -137,5 +137,5 @@ def test_local_and_both_similarities(tmp_path) -> None:
     pretrain_image_text(cohort, tmp_path / "g", data=PairData("image", size=32), model=glob,
                         options=PretrainOptions(**{**options.__dict__, "epochs": 1}),
                         vocab_size=150)  # fmt: skip
-    with pytest.raises(ConfigError, match="needs the local branch.*--no-local"):
+    with pytest.raises(ConfigError, match=r"needs the local branch.*--no-local"):
         zero_shot(tmp_path / "g", cohort, tmp_path / "g_zs", similarity="both")

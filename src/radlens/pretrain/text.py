@@ -32,7 +32,7 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
 from torch import nn
 
 from radlens.errors import ConfigError, DataError
-from radlens.reports import NON_REPORTING, find_sections, label, label_many, split_sentences
+from radlens.reports import NON_REPORTING, find_sections, label_many, split_sentences
 
 __all__ = [
     "ASSERTION_CODES",
@@ -44,6 +44,7 @@ __all__ = [
     "corpus_texts",
     "encode_reports",
     "load_tokenizer",
+    "mentions",
     "report_sentences",
     "sentence_means",
     "train_tokenizer",
@@ -161,18 +162,30 @@ def _sentence_of(offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, 
     return out
 
 
+def mentions(texts: Sequence[str], vocab: str) -> list[list[tuple[int, int, str]]]:
+    """Every finding mention of each text as (start, end, status): the labeler reads each
+    sentence on its own, so a finding said twice (findings and impression) is marked twice,
+    and a sentence is marked as it would be alone (the labeler's per-report decision keeps one
+    span per finding and lets one sentence overrule another)."""
+    flat, owner = [], []
+    for i, text in enumerate(texts):
+        for a, b in split_sentences(text):
+            flat.append(text[a:b])
+            owner.append((i, a))
+    out: list[list[tuple[int, int, str]]] = [[] for _ in texts]
+    for (i, a), found in zip(owner, label_many(flat, vocab), strict=True):
+        out[i].extend((a + f.span[0], a + f.span[1], f.status) for f in found)
+    return out
+
+
 def assertion_marks(
-    text: str, offsets: Sequence[tuple[int, int]], vocab: str | None, findings=None
+    offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int, str]]
 ) -> list[int]:
-    """Each token's assertion mark (`ASSERTION_CODES`): the status of the finding mention its
-    characters overlap (the labeler's reading of `text` with `vocab`, or `findings` already
-    read), 0 outside every mention or without a vocabulary."""
+    """Each token's assertion mark (`ASSERTION_CODES`): the status of the mention (`mentions`)
+    its characters overlap, 0 outside every mention."""
     marks = [0] * len(offsets)
-    if vocab is None or not text.strip():
-        return marks
-    for f in findings if findings is not None else label(text, vocab):
-        a, b = f.span
-        code = ASSERTION_CODES[f.status]
+    for a, b, status in spans:
+        code = ASSERTION_CODES[status]
         for i, (start, end) in enumerate(offsets):
             if start < b and end > a and end > start:
                 marks[i] = code
@@ -190,15 +203,15 @@ def encode_reports(
         raise ConfigError(f"max_len: {max_len}; expected at least 4 tokens")
     cls_id, sep_id, pad_id = (tokenizer.token_to_id(t) for t in ("[CLS]", "[SEP]", "[PAD]"))
     rows, sents, counts, marks = [], [], [], []
-    findings = label_many(texts, assertions) if assertions else [None] * len(texts)
-    for text, read in zip(texts, findings, strict=True):
+    found = mentions(texts, assertions) if assertions else [[] for _ in texts]
+    for text, spans_of in zip(texts, found, strict=True):
         spans = report_sentences(text)[:max_sentences]
         enc = tokenizer.encode(text, add_special_tokens=False)
         ids = enc.ids[: max_len - 2]
         owner = _sentence_of(enc.offsets[: len(ids)], spans)
         rows.append([cls_id, *ids, sep_id])
         sents.append([-1, *owner, -1])
-        marks.append([0, *assertion_marks(text, enc.offsets[: len(ids)], assertions, read), 0])
+        marks.append([0, *assertion_marks(enc.offsets[: len(ids)], spans_of), 0])
         counts.append(max(owner, default=-1) + 1)
     width = max(len(r) for r in rows)
     ids_t = torch.full((len(rows), width), pad_id, dtype=torch.long)

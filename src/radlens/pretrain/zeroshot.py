@@ -141,7 +141,7 @@ def _side(run: ImageTextRun, texts: list[str]) -> torch.Tensor:
 def side_margins(images: torch.Tensor, sides: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """Global margins (N, L) float64: ``scale * image . (positive side - negative side)`` of each
     label's side embeddings (`sides` (L, 2, D))."""
-    logits = torch.einsum("nd,lsd->nls", images, sides).double() * float(scale)
+    logits = torch.einsum("nd,lsd->nls", images, sides).double().cpu() * float(scale)
     return logits[..., 0] - logits[..., 1]
 
 
@@ -165,9 +165,9 @@ def local_margins(run: ImageTextRun, kept: torch.Tensor, pos_neg) -> torch.Tenso
         sims = []
         for texts in sides:
             emb = sentence_embeddings(model, run.tokenizer, texts)[:, None, :]  # (P, 1, D)
-            mask = torch.ones(emb.shape[:2], dtype=torch.bool)
+            mask = torch.ones(emb.shape[:2], dtype=torch.bool, device=emb.device)
             sims.append(model.local.kept_similarity(emb, mask, kept).mean(0))  # (N,)
-        cols.append((sims[0] - sims[1]).double() * float(model.local.scale()))
+        cols.append((sims[0] - sims[1]).double().cpu() * float(model.local.scale()))
     return torch.stack(cols, 1)
 
 
