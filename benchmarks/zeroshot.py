@@ -229,22 +229,33 @@ def pointing(run_dir: Path, pairs_csv: Path, pairs: pd.DataFrame, method: str | 
         masks = {k: m for k, m in masks.items() if m.any()}
         if not masks:
             continue
-        sentences = [label_prompts(k, vocab, prompts)[0][0] for k in masks]
-        maps = sentence_region_maps(run, loaded.images[i], sentences, method=method)
-        for (key, mask), heat in zip(masks.items(), maps, strict=True):
-            s = score_heatmap(heat, mask, threshold=IOU_THRESHOLD)
-            cases.append({"key": key, "hit": s.strict_hit, "chance": s.strict_chance,
-                          "iou": s.iou})  # fmt: skip
+        cases += score_maps(run, loaded.images[i], masks, vocab, prompts, method)
+    return pointing_summary(cases, "observation")
+
+
+def score_maps(run, image, masks: dict, vocab, prompts, method: str | None) -> list[dict]:
+    """Each mask's located-prompt sentence map over `image`, scored: strict hit, chance, IoU."""
+    sentences = [label_prompts(k, vocab, prompts)[0][0] for k in masks]
+    maps = sentence_region_maps(run, image, sentences, method=method)
+    out = []
+    for (key, mask), heat in zip(masks.items(), maps, strict=True):
+        s = score_heatmap(heat, mask, threshold=IOU_THRESHOLD)
+        out.append({"key": key, "hit": s.strict_hit, "chance": s.strict_chance, "iou": s.iou})
+    return out
+
+
+def pointing_summary(cases: list[dict], group: str) -> dict:
+    """Pointing game, chance and IoU over all cases and per finding (the key before "@")."""
     if not cases:
         return {"cases": 0}
     df = pd.DataFrame(cases)
-    df["observation"] = df["key"].str.split("@").str[0]
+    df[group] = df["key"].str.split("@").str[0]
     per = {o: {"cases": len(g), "pointing_game": round(g["hit"].mean(), 4),
                "chance": round(g["chance"].mean(), 4), "iou": round(g["iou"].mean(), 4)}
-           for o, g in df.groupby("observation")}  # fmt: skip
+           for o, g in df.groupby(group)}  # fmt: skip
     return {"cases": len(df), "pointing_game": round(float(df["hit"].mean()), 4),
             "chance": round(float(df["chance"].mean()), 4),
-            "iou": round(float(df["iou"].mean()), 4), "per_observation": per}  # fmt: skip
+            "iou": round(float(df["iou"].mean()), 4), f"per_{group}": per}  # fmt: skip
 
 
 def by_similarity(root: Path, name: str, pairs_csv: Path, pairs, findings) -> dict:

@@ -36,21 +36,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from zeroshot import IOU_THRESHOLD, aurocs
+from zeroshot import aurocs, pointing_summary, score_maps
 
 from radlens.core import PREDICTIONS, read_predictions
 from radlens.data import LOCATION_SEP, assign_splits, load_masks, read_cohort
 from radlens.data.volumes import Volume, load_volume, preprocess_volume
-from radlens.explain.localization import score_heatmap
 from radlens.pretrain import (
     ImageTextConfig,
     PairData,
     PretrainOptions,
-    label_prompts,
     load_image_text,
     load_prompts,
     pretrain_image_text,
-    sentence_region_maps,
     zero_shot,
 )
 from radlens.pretrain.zeroshot import SIMILARITIES
@@ -107,22 +104,8 @@ def pointing(run_dir: Path, pairs_csv: Path, pairs: pd.DataFrame, findings: list
         masks = {k: m for k, m in masks.items() if m.any()}
         if not masks:
             continue
-        sentences = [label_prompts(k, vocab, prompts)[0][0] for k in masks]
-        maps = sentence_region_maps(run, loaded.images[i], sentences)
-        for (key, mask), heat in zip(masks.items(), maps, strict=True):
-            s = score_heatmap(heat, mask, threshold=IOU_THRESHOLD)
-            cases.append({"key": key, "hit": s.strict_hit, "chance": s.strict_chance,
-                          "iou": s.iou})  # fmt: skip
-    if not cases:
-        return {"cases": 0}
-    df = pd.DataFrame(cases)
-    df["finding"] = df["key"].str.split(LOCATION_SEP).str[0]
-    per = {o: {"cases": len(g), "pointing_game": round(g["hit"].mean(), 4),
-               "chance": round(g["chance"].mean(), 4)}
-           for o, g in df.groupby("finding")}  # fmt: skip
-    return {"cases": len(df), "pointing_game": round(float(df["hit"].mean()), 4),
-            "chance": round(float(df["chance"].mean()), 4),
-            "iou": round(float(df["iou"].mean()), 4), "per_finding": per}  # fmt: skip
+        cases += score_maps(run, loaded.images[i], masks, vocab, prompts, None)
+    return pointing_summary(cases, "finding")
 
 
 def parse() -> argparse.Namespace:
