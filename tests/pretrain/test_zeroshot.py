@@ -21,7 +21,7 @@ from radlens.pretrain import (
     pretrain_image_text,
     zero_shot,
 )
-from radlens.pretrain.zeroshot import side_scores
+from radlens.pretrain.zeroshot import margin_scores, side_margins
 from radlens.reports import load_vocabulary
 
 TINY = ImageTextConfig(
@@ -100,13 +100,13 @@ def test_zero_shot_beats_chance_on_a_tiny_cohort(tmp_path) -> None:
     assert set(labels.dropna()) <= {0.0, 1.0}
 
 
-def test_side_scores_keep_the_ranking_of_large_margins() -> None:
+def test_scores_keep_the_ranking_of_large_margins() -> None:
     """Margins of 20 and 30 logits: a float32 softmax gives 1.0 to both (a tie); the scores
     must still rank the larger margin higher, and equal the two-way softmax on small ones."""
     pos, neg = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
     sides = torch.stack([pos, neg])[None]  # one label: (1, 2, D)
     images = torch.tensor([[0.6, 0.4], [0.65, 0.35], [0.501, 0.499]])
-    scores = side_scores(images, sides, torch.tensor(100.0))
+    scores = margin_scores(side_margins(images, sides, torch.tensor(100.0)))
     assert scores.shape == (3, 1) and scores.dtype == np.float64
     assert scores[0, 0] < scores[1, 0] < 1.0
     assert scores[2, 0] == pytest.approx(1 / (1 + np.exp(-0.2)), rel=1e-5)

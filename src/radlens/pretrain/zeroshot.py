@@ -35,7 +35,8 @@ from radlens.reports import cohort_labels, label_many, load_vocabulary
 from radlens.training import normalise
 
 __all__ = ["DEFAULT_PROMPTS", "SIMILARITIES", "Prompts", "ZeroShotResult", "label_prompts",
-           "load_prompts", "local_margins", "side_margins", "side_scores", "zero_shot"]  # fmt: skip
+           "load_prompts", "local_margins", "margin_scores", "side_margins",
+           "zero_shot"]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 DEFAULT_PROMPTS = Path(__file__).with_name("prompts.yaml")
@@ -145,12 +146,12 @@ def side_margins(images: torch.Tensor, sides: torch.Tensor, scale: torch.Tensor)
     return logits[..., 0] - logits[..., 1]
 
 
-def side_scores(images: torch.Tensor, sides: torch.Tensor, scale: torch.Tensor) -> np.ndarray:
-    """P(positive side) per image and label (N, L): the softmax of ``scale * image . side`` over
-    each label's two sides (= the sigmoid of `side_margins`), computed in float64: a float32
-    softmax rounds every margin above ~17 logits to 1.0 (float64: above ~37), and tied scores
-    lose the ranking that AUROC measures."""
-    return torch.sigmoid(side_margins(images, sides, scale)).numpy()
+def margin_scores(margins: torch.Tensor) -> np.ndarray:
+    """P(positive side) per image and label from float64 margins (`side_margins`,
+    `local_margins` or their sum): the sigmoid, i.e. the softmax between the two sides, kept in
+    float64: a float32 softmax rounds every margin above ~17 logits to 1.0 (float64: above ~37),
+    and tied scores lose the ranking that AUROC measures."""
+    return torch.sigmoid(margins.double()).numpy()
 
 
 @torch.no_grad()
@@ -241,7 +242,7 @@ def zero_shot(
         margins += side_margins(img, sides, run.model.scale())
     if similarity != "global":
         margins += local_margins(run, kept, pos_neg)
-    scores = torch.sigmoid(margins).numpy()
+    scores = margin_scores(margins)
     task = Task("multi-label", labels)
     frame = predictions_to_frame(
         task=task, split=split, ids=pairs.ids[rows], patient_ids=pairs.patient_ids[rows],
