@@ -233,7 +233,7 @@ def zeroshot_cmd(
     )  # fmt: skip
     typer.echo(
         f"{result.out}/predictions.parquet: {result.n_images} images x {len(result.labels)}"
-        f" findings ({', '.join(result.labels)})"
+        f" findings ({', '.join(result.labels)}); similarity: {result.similarity}"
     )
 
 

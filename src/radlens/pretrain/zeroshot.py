@@ -202,6 +202,7 @@ class ZeroShotResult:
     out: Path
     labels: tuple[str, ...]
     n_images: int
+    similarity: str = "global"
 
 
 def zero_shot(
@@ -256,4 +257,4 @@ def zero_shot(
     summary = {"run": str(run_dir), "cohort": str(cohort), "split": split, "labels": list(labels),
                "similarity": similarity}  # fmt: skip
     atomic_write_json(out / SUMMARY, {**summary, "prompts": used})
-    return ZeroShotResult(out, labels, len(rows))
+    return ZeroShotResult(out, labels, len(rows), similarity)
