@@ -15,6 +15,7 @@ from torch import nn
 
 from radlens.data.arrays import ArrayDataset
 from radlens.models.factory import register_model
+from radlens.training import end_process_group
 from radlens.training.config import make_config
 from radlens.training.loop import train
 
@@ -73,3 +74,4 @@ def run(out: str, devices: int) -> None:
 if __name__ == "__main__":
     run(sys.argv[1], int(sys.argv[2]))
     Path(sys.argv[1], f"done-{torch.distributed.get_rank()}").touch()
+    end_process_group()

@@ -28,6 +28,7 @@ from radlens.pretrain.batches import SentenceBank
 from radlens.pretrain.image_text import PairObjective
 from radlens.pretrain.loop import make_fabric, rank_batches
 from radlens.pretrain.ssl import SSLObjective
+from radlens.training import end_process_group
 
 REPORTS = [
     "FINDINGS: Small left pleural effusion. No pneumothorax.",
@@ -124,3 +125,4 @@ def run(out: str, devices: int) -> None:
 if __name__ == "__main__":
     run(sys.argv[1], int(sys.argv[2]))
     Path(sys.argv[1], f"done-{torch.distributed.get_rank()}").touch()
+    end_process_group()

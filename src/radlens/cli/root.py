@@ -31,6 +31,7 @@ from radlens.cli.console import err_console
 from radlens.cli.examples import apply_examples
 from radlens.cli.train_options import TrainCommand
 from radlens.errors import RadlensError
+from radlens.training import end_process_group
 
 __all__ = ["app", "entry", "main"]
 
@@ -91,14 +92,17 @@ apply_examples(app)  # an example block in every command's --help (cli/examples.
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit status (0 ok, 2 user error, 1 unexpected failure)."""
+    status = 0
     try:
         app(args=argv, prog_name="radlens", standalone_mode=True)
     except SystemExit as exc:  # typer's own exit: help, usage errors (2), typer.Exit(code)
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except RadlensError as exc:
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         return 2
-    return 0
+    if status == 0:  # a torchrun rank that succeeded leaves its process group cleanly
+        end_process_group()
+    return status
 
 
 def entry() -> None:

@@ -10,7 +10,12 @@ from radlens.training.config import (
     resolve_config,
 )
 from radlens.training.device import images_to_tensor, normalise, predict_scores, subset_indices
-from radlens.training.distributed import cluster_geometry, global_batches, rank_share
+from radlens.training.distributed import (
+    cluster_geometry,
+    end_process_group,
+    global_batches,
+    rank_share,
+)
 from radlens.training.label_fraction import LabelSubset, apply_label_fraction, select_label_subset
 from radlens.training.loop import TrainResult, train
 from radlens.training.precision import (
@@ -62,6 +67,7 @@ __all__ = [
     "check_model_name",
     "cluster_geometry",
     "covariate_cox",
+    "end_process_group",
     "global_batches",
     "guard_bf16_convs",
     "guard_fabric_run",

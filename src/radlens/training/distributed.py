@@ -25,12 +25,25 @@ import torch
 
 __all__ = [
     "cluster_geometry",
+    "end_process_group",
     "eval_shard",
     "gather_rows",
     "global_batches",
     "loss_scale",
     "rank_share",
 ]
+
+
+def end_process_group() -> None:
+    """Wait for every rank, then destroy the default process group, if one is up.
+
+    Call it once a torchrun process is done: a gloo group left to the interpreter's exit can abort
+    the process (SIGABRT, "terminate called without an active exception") while its worker threads
+    still hold tensors, and torchrun then reports the run as failed."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def global_batches(perm: torch.Tensor, batch_size: int, world: int) -> list[torch.Tensor]:
