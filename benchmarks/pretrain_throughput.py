@@ -45,7 +45,8 @@ def bench(model: str, size: int, batch: int, local: bool, bf16: bool, threads: i
     net = ImageTextModel(cfg).train()
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
     images = torch.randint(0, 256, (batch, 1, size, size), dtype=torch.uint8)
-    objective = PairObjective({"train": (images, encode_reports(tok, texts))})
+    text = encode_reports(tok, texts, assertions=cfg.assertion_vocab)
+    objective = PairObjective({"train": (images, text)})
     idx = torch.arange(batch)
 
     def step() -> float:

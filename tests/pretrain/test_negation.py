@@ -111,7 +111,7 @@ def test_model_adds_the_weighted_hard_loss_only_when_asked() -> None:
         config = ImageTextConfig(model="resnet_mini", vocab_size=tok.get_vocab_size(),
                                  text_width=16, text_layers=1, embed_dim=16, max_len=32, top_k=3,
                                  local=False, hard_negatives=hard, hard_weight=0.5,
-                                 augment=False)  # fmt: skip
+                                 augment=False, assertion_marks=False)  # fmt: skip
         torch.manual_seed(0)
         net = ImageTextModel(config).eval()
         losses[hard] = objective.losses(net, torch.arange(3), None)

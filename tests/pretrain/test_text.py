@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
-from radlens.errors import DataError, ReportError
+from radlens.errors import ConfigError, DataError, ReportError
 from radlens.pretrain import (
     ASSERTION_CODES,
     TextEncoder,
@@ -109,16 +111,31 @@ def test_assertion_marks_follow_the_labelers_reading() -> None:
 def test_encoder_reads_marks_only_when_built_with_them() -> None:
     torch.manual_seed(0)
     tok = train_tokenizer(["Pneumothorax."], vocab_size=100)
-    batch = encode_reports(tok, ["Pneumothorax.", "Pneumothorax."])
+    batch = encode_reports(tok, ["Pneumothorax.", "Pneumothorax."], assertions="chest_xr")
+    assert batch.marks == "chest_xr" and batch.take(torch.tensor([0])).trim().marks == "chest_xr"
     batch.status[1, 1:-1] = ASSERTION_CODES["absent"]  # same words, read as denied
     marked = TextEncoder(tok.get_vocab_size(), width=16, layers=1, heads=2, dropout=0.0,
-                         assertions=True).eval()  # fmt: skip
+                         assertions="chest_xr").eval()  # fmt: skip
     _, report, _, _ = marked(batch)
     assert not torch.allclose(report[0], report[1], atol=1e-3)
     torch.manual_seed(0)
     plain = TextEncoder(tok.get_vocab_size(), width=16, layers=1, heads=2, dropout=0.0).eval()
-    _, report, _, _ = plain(batch)
+    _, report, _, _ = plain(dataclasses.replace(batch, marks=None))
     assert torch.allclose(report[0], report[1], atol=1e-6)
+
+
+def test_encoder_refuses_texts_marked_otherwise() -> None:
+    """A marked model given unmarked texts (or marks of another vocabulary), or an unmarked model
+    given marked texts, is a clear error: it would read every mention as 'no finding here'."""
+    tok = train_tokenizer(["Pneumothorax."], vocab_size=100)
+    plain_text = encode_reports(tok, ["Pneumothorax."])
+    ct_text = encode_reports(tok, ["Pneumothorax."], assertions="chest_ct")
+    assert plain_text.marks is None and ct_text.marks == "chest_ct"
+    marked = TextEncoder(tok.get_vocab_size(), width=16, layers=1, heads=2, assertions="chest_xr")
+    plain = TextEncoder(tok.get_vocab_size(), width=16, layers=1, heads=2)
+    for encoder, batch in ((marked, plain_text), (marked, ct_text), (plain, ct_text)):
+        with pytest.raises(ConfigError, match=r"assertion marks .* this text encoder reads"):
+            encoder(batch)
 
 
 def test_every_mention_is_marked_as_its_sentence_alone() -> None:

@@ -86,7 +86,7 @@ class ImageTextModel(nn.Module):
         )  # fmt: skip
         self.text = TextEncoder(
             config.vocab_size, width=config.text_width, layers=config.text_layers,
-            heads=config.text_heads, max_len=config.max_len, assertions=config.assertion_marks,
+            heads=config.text_heads, max_len=config.max_len, assertions=config.assertion_vocab,
         )  # fmt: skip
         self.image_proj = ProjectionHead(self.image.features, config.embed_dim)
         self.text_proj = ProjectionHead(config.text_width, config.embed_dim)

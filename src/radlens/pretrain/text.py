@@ -126,27 +126,30 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
 class TextBatch:
     """Token ids (B, L), their padding mask (True = real token), each token's sentence index
     (-1: special token, padding or a token outside any kept sentence), `n_sentences` (B,) and
-    each token's assertion mark (B, L; `ASSERTION_CODES`, 0 everywhere without marks)."""
+    each token's assertion mark (B, L; `ASSERTION_CODES`, 0 everywhere without marks); `marks`:
+    the labeler vocabulary that read the marks (None: the texts were encoded without marks)."""
 
     ids: torch.Tensor
     mask: torch.Tensor
     sentence: torch.Tensor
     n_sentences: torch.Tensor
     status: torch.Tensor
+    marks: str | None = None
 
     def to(self, device: torch.device | str) -> TextBatch:
         return TextBatch(*(t.to(device) for t in (self.ids, self.mask, self.sentence,
-                                                   self.n_sentences, self.status)))  # fmt: skip
+                                                   self.n_sentences, self.status)),
+                         marks=self.marks)  # fmt: skip
 
     def take(self, index: torch.Tensor) -> TextBatch:
         return TextBatch(self.ids[index], self.mask[index], self.sentence[index],
-                         self.n_sentences[index], self.status[index])  # fmt: skip
+                         self.n_sentences[index], self.status[index], self.marks)  # fmt: skip
 
     def trim(self) -> TextBatch:
         """The batch without the columns that are padding in every row."""
         width = int(self.mask.sum(1).max()) if len(self.ids) else 1
         return TextBatch(self.ids[:, :width], self.mask[:, :width], self.sentence[:, :width],
-                         self.n_sentences, self.status[:, :width])  # fmt: skip
+                         self.n_sentences, self.status[:, :width], self.marks)  # fmt: skip
 
 
 def _sentence_of(offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]]) -> list[int]:
@@ -223,7 +226,8 @@ def encode_reports(
         sent_t[i, : len(s)] = torch.tensor(s)
         mark_t[i, : len(m)] = torch.tensor(m)
         mask_t[i, : len(r)] = True
-    return TextBatch(ids_t, mask_t, sent_t, torch.tensor(counts, dtype=torch.long), mark_t)
+    n_sent = torch.tensor(counts, dtype=torch.long)
+    return TextBatch(ids_t, mask_t, sent_t, n_sent, mark_t, marks=assertions or None)
 
 
 class TextEncoder(nn.Module):
@@ -231,6 +235,9 @@ class TextEncoder(nn.Module):
 
     `forward` returns token embeddings (B, L, D), the report embedding (B, D: the mean of the real
     tokens) and sentence embeddings (B, S, D) with their mask (B, S): padding never contributes.
+    With `assertions` (the labeler vocabulary of its marks) it adds a learned embedding per
+    assertion mark and takes only batches marked with that vocabulary; without, only unmarked
+    batches.
     """
 
     def __init__(
@@ -242,10 +249,11 @@ class TextEncoder(nn.Module):
         heads: int = 4,
         max_len: int = 128,
         dropout: float = 0.1,
-        assertions: bool = False,
+        assertions: str | None = None,
     ) -> None:
         super().__init__()
         self.width = width
+        self.marks = assertions or None
         self.max_len = max_len
         self.token = nn.Embedding(vocab_size, width)
         #: learned embedding of each assertion mark (`ASSERTION_CODES`), when the run uses them
@@ -269,6 +277,12 @@ class TextEncoder(nn.Module):
         return self.norm(x)
 
     def forward(self, batch: TextBatch, max_sentences: int | None = None):
+        if batch.marks != self.marks:
+            raise ConfigError(
+                f"texts encoded with assertion marks {batch.marks!r}, but this text encoder reads "
+                f"{self.marks!r}: encode them with encode_reports(..., assertions="
+                f"model.config.assertion_vocab)"
+            )
         tokens = self.tokens(batch.ids, batch.mask, batch.status)
         weights = batch.mask.to(tokens.dtype).unsqueeze(-1)
         report = (tokens * weights).sum(1) / weights.sum(1).clamp_min(1.0)
