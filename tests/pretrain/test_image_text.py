@@ -4,6 +4,8 @@ are listed in one error, the checkpoint rebuilds the model."""
 from __future__ import annotations
 
 import json
+import shutil
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -12,20 +14,22 @@ import torch
 from _support.pretrain_cohort import make_pair_cohort
 
 from radlens.core import CHECKPOINT, LAST
-from radlens.errors import ConfigError, DataError
+from radlens.errors import ConfigError, DataError, ModelError, ReportError
 from radlens.models import Task, build_model
 from radlens.pretrain import (
     ImageTextConfig,
     ImageTextModel,
     PairData,
     PretrainOptions,
+    encode_reports,
     load_image_text,
     load_pairs,
     load_tokenizer,
     pretrain_image_text,
     train_tokenizer,
 )
-from radlens.pretrain.image_text import pretrain_meta
+from radlens.pretrain.image_text import RUN_VOCAB, pretrain_meta
+from radlens.reports.vocabulary import VOCAB_DIR
 from radlens.training.init import init_weights
 
 TINY = ImageTextConfig(model="resnet_mini", text_width=32, text_layers=1, embed_dim=32, max_len=48,
@@ -171,3 +175,34 @@ def test_marks_are_on_by_default_and_older_runs_load_without_them(cohort, tmp_pa
     torch.save(ckpt, file)
     old = load_image_text(tmp_path / "m").model
     assert old.config.assertion_vocab is None and old.text.assertion is None
+
+
+def test_a_user_vocabulary_file_travels_with_the_run(cohort, tmp_path) -> None:
+    """--negation-vocab FILE: the run keeps its own copy, so it marks texts the same way after the
+    file is gone and the run has moved; a missing file is a clear error before training."""
+    mine = tmp_path / "my_vocab.yaml"
+    shutil.copyfile(VOCAB_DIR / "chest_xr.yaml", mine)
+    cfg = ImageTextConfig(**{**TINY.to_dict(), "negation_vocab": str(mine)})
+    opts = PretrainOptions(epochs=1, batch_size=12, device="cpu", precision="32-true", threads=1)
+    with pytest.raises(ReportError, match=r"vocabulary file .*missing.yaml not found"):
+        pretrain_image_text(cohort, tmp_path / "bad", data=PairData("image", size=32),
+                            model=replace(cfg, negation_vocab=str(tmp_path / "missing.yaml")),
+                            options=opts, vocab_size=150)  # fmt: skip
+    pretrain_image_text(cohort, tmp_path / "run", data=PairData("image", size=32), model=cfg,
+                        options=opts, vocab_size=150)  # fmt: skip
+    assert torch.load(tmp_path / "run" / CHECKPOINT, weights_only=True)["config"][
+        "negation_vocab"] == RUN_VOCAB  # fmt: skip
+    mine.unlink()
+    moved = tmp_path / "elsewhere" / "run"
+    shutil.move(tmp_path / "run", moved)
+    run = load_image_text(moved)
+    assert run.model.config.negation_vocab == str((moved / RUN_VOCAB).resolve())
+    texts = ["No pneumothorax.", "Left pneumothorax."]
+    ours = encode_reports(run.tokenizer, texts, assertions=run.model.config.assertion_vocab)
+    packaged = encode_reports(run.tokenizer, texts, assertions="chest_xr")
+    assert torch.equal(ours.status, packaged.status) and ours.status.any()
+    with torch.no_grad():
+        assert run.model.embed_texts(ours).shape == (2, TINY.embed_dim)
+    (moved / RUN_VOCAB).unlink()
+    with pytest.raises(ModelError, match=f"no {RUN_VOCAB}"):
+        load_image_text(moved)

@@ -120,7 +120,10 @@ def image_text_cmd(
     ),
     hard_weight: float = typer.Option(1.0, "--hard-weight", help="Weight of that loss."),
     negation_vocab: str = typer.Option(
-        "chest_xr", "--negation-vocab", help="Labeler vocabulary that reads the sentences."
+        "chest_xr",
+        "--negation-vocab",
+        help="Labeler vocabulary that reads the sentences (a packaged name, or a YAML file that "
+        "is copied into the run).",
     ),
     assertion_marks: bool = typer.Option(
         True,

@@ -10,7 +10,8 @@ new images the same way.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, fields
+import shutil
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from radlens.pretrain.text import (
     load_tokenizer,
     train_tokenizer,
 )
+from radlens.reports import available_vocabularies, load_vocabulary
 from radlens.training import normalise
 
 __all__ = [
@@ -119,6 +121,24 @@ def prepare_out(out: Path, resume: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
+#: a user's own labeler vocabulary (`--negation-vocab FILE`) is copied into the run under this
+#: name, so the run reads texts the same way wherever it is moved
+RUN_VOCAB = "negation_vocab.yaml"
+
+
+def _keep_vocabulary(config: ImageTextConfig, out: Path, resume: bool) -> ImageTextConfig:
+    """`config` reading its marks / counterparts with the run's copy of a user vocabulary file
+    (a packaged vocabulary, or one the run does not use, is kept as named)."""
+    name = config.negation_vocab
+    if name in available_vocabularies() or not (config.assertion_marks or config.hard_negatives):
+        return config
+    copy = out / RUN_VOCAB
+    if not (resume and copy.is_file()):
+        load_vocabulary(name)  # a missing or malformed file: a clear error before training
+        shutil.copyfile(name, copy)
+    return replace(config, negation_vocab=str(copy.resolve()))
+
+
 def pretrain_image_text(
     cohort: str | Path,
     out: str | Path,
@@ -144,7 +164,8 @@ def pretrain_image_text(
         tokenizer = train_tokenizer(texts + extra, vocab_size=vocab_size)
         tokenizer.save(str(out / TOKENIZER_FILE))
     config = ImageTextConfig(**{
-        **asdict(model), "vocab_size": tokenizer.get_vocab_size(),
+        **asdict(_keep_vocabulary(model, out, options.resume)),
+        "vocab_size": tokenizer.get_vocab_size(),
         "spatial_dims": pairs.spatial_dims, "in_channels": int(pairs.images.shape[1]),
     })  # fmt: skip
     text = encode_reports(tokenizer, pairs.texts, max_len=config.max_len,
@@ -164,7 +185,10 @@ def pretrain_image_text(
     torch.manual_seed(options.seed)
     net = ImageTextModel(config)
     data_dict = {**asdict(data), "shape": list(data.shape), "cohort": str(cohort)}
-    meta = pretrain_meta("image-text", config.to_dict(), {"data": data_dict})
+    stored = config.to_dict()
+    if config.negation_vocab != model.negation_vocab:  # the run's copy, found beside checkpoint.pt
+        stored["negation_vocab"] = RUN_VOCAB
+    meta = pretrain_meta("image-text", stored, {"data": data_dict})
     logger.info("image-text pretraining: %d train / %d val pairs, %s, local=%s",
                 len(train), len(val), config.model, config.local)  # fmt: skip
     return fit(out, net, PairObjective(parts, banks, config.augment), meta, options)
@@ -191,6 +215,13 @@ def load_image_text(run_dir: str | Path) -> ImageTextRun:
         raise ModelError(f"{file}: not an image-text pretraining checkpoint")
     cfg = dict(ckpt["config"])
     cfg.setdefault("assertion_marks", False)  # runs made before assertion marks had none
+    if cfg.get("negation_vocab") == RUN_VOCAB:
+        cfg["negation_vocab"] = str((run_dir / RUN_VOCAB).resolve())
+        if not (run_dir / RUN_VOCAB).is_file():
+            raise ModelError(
+                f"{run_dir}: no {RUN_VOCAB} (the labeler vocabulary the run read "
+                "its reports with, copied there by radlens pretrain image-text)"
+            )
     data = cfg.pop("data")
     data.pop("cohort", None)
     data["shape"] = tuple(data["shape"])

@@ -19,7 +19,7 @@ from radlens.reports.triage import (
     triage_findings,
     urgency_of,
 )
-from radlens.reports.vocabulary import LOCATION_SEP, load_vocabulary
+from radlens.reports.vocabulary import LOCATION_SEP, available_vocabularies, load_vocabulary
 from radlens.reports.writer import write_draft
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "LabelNoise",
     "ScoredFinding",
     "Triage",
+    "available_vocabularies",
     "cohort_labels",
     "evaluate_paths",
     "explain",
