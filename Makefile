@@ -32,8 +32,14 @@ lint: $(STAMP)
 test: $(STAMP) system-packages lint
 	$(BIN)/python -m pytest
 
+# Every benchmark that runs without arguments; those that need a cohort, a run or an output
+# folder are named with where their commands are (their docstrings, benchmarks/results/README.md).
 bench: $(STAMP)
-	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in benchmarks/*.py; do \
+	  if grep -q "required=True" $$script; then \
+	    echo "== $$script: needs arguments (usage in its docstring; commands and figures in benchmarks/results/README.md)"; \
+	  else echo "== $$script"; $(BIN)/python $$script || exit 1; fi; \
+	done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build dist src/*.egg-info
