@@ -133,6 +133,13 @@ def test_local_and_both_similarities(tmp_path) -> None:
     assert not np.allclose(logits["local"], logits["global"])
     with pytest.raises(ConfigError, match="--similarity"):
         zero_shot(tmp_path / "run", cohort, tmp_path / "bad", similarity="regional")
+    zero_shot(tmp_path / "run", cohort, tmp_path / "on_cpu", split="test", device="cpu")
+    again = read_predictions(tmp_path / "on_cpu" / PREDICTIONS)
+    assert np.allclose(again.filter(like="score:").to_numpy(float),
+                       1 / (1 + np.exp(-logits["both"])))  # fmt: skip
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="--device cuda: no CUDA GPU"):
+            zero_shot(tmp_path / "run", cohort, tmp_path / "bad", device="cuda")
     glob = ImageTextConfig(**{**TINY.to_dict(), "local": False})
     pretrain_image_text(cohort, tmp_path / "g", data=PairData("image", size=32), model=glob,
                         options=PretrainOptions(**{**options.__dict__, "epochs": 1}),

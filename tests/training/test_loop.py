@@ -15,7 +15,13 @@ from radlens.errors import ConfigError, ModelError
 from radlens.models.factory import build_model
 from radlens.models.tasks import Task, frame_to_arrays
 from radlens.training.config import make_config
-from radlens.training.device import augment_batch, images_to_tensor, normalise, subset_indices
+from radlens.training.device import (
+    augment_batch,
+    images_to_tensor,
+    inference_device,
+    normalise,
+    subset_indices,
+)
 from radlens.training.loop import train
 from radlens.training.run import load_run, repredict_split
 
@@ -218,3 +224,16 @@ def test_resume_refuses_a_changed_experiment(tmp_path: Path) -> None:
         ConfigError, match=r"trained with lr=0\.001; cannot continue it with lr=0\.1"
     ):
         train(make_config({"out": str(tmp_path / "r"), "lr": 0.1}), dataset=ds, resume=True)
+
+
+def test_inference_device(monkeypatch) -> None:
+    assert inference_device("cpu") == torch.device("cpu")
+    with pytest.raises(ConfigError, match="expected auto, cpu, cuda, cuda:N or mps"):
+        inference_device("tpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert inference_device("auto") == torch.device("cpu")
+    with pytest.raises(ConfigError, match="--device cuda:1: no CUDA GPU is visible"):
+        inference_device("cuda:1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert inference_device("auto") == torch.device("cuda", 0)
+    assert inference_device("cuda:1") == torch.device("cuda", 1)

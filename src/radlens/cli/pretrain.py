@@ -225,6 +225,7 @@ def zeroshot_cmd(
         "--similarity",
         help="global | local | both (GLoRIA: margins added) | auto (both with a local branch).",
     ),
+    device: str = _DEVICE,
 ) -> None:
     """Zero-shot finding scores (prompt ensembles); `radlens evaluate OUT --no-repredict`."""
     from radlens.pretrain import zero_shot
@@ -232,7 +233,7 @@ def zeroshot_cmd(
     names = [f.strip() for f in findings.split(",") if f.strip()] if findings else None
     result = zero_shot(
         run_dir, cohort, out, split=split, findings=names, prompts=prompts, vocab=vocab,
-        similarity=similarity,
+        similarity=similarity, device=device,
     )  # fmt: skip
     typer.echo(
         f"{result.out}/predictions.parquet: {result.n_images} images x {len(result.labels)}"

@@ -32,7 +32,7 @@ from radlens.pretrain.model import inner_cells
 from radlens.pretrain.region_maps import sentence_embeddings
 from radlens.pretrain.text import encode_reports
 from radlens.reports import cohort_labels, label_many, load_vocabulary
-from radlens.training import normalise
+from radlens.training import inference_device, normalise
 
 __all__ = ["DEFAULT_PROMPTS", "SIMILARITIES", "Prompts", "ZeroShotResult", "label_prompts",
            "load_prompts", "local_margins", "margin_scores", "side_margins",
@@ -129,12 +129,16 @@ def label_prompts(label: str, vocab, prompts: Prompts) -> tuple[list[str], list[
     return positive, negative
 
 
+def _device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
 @torch.no_grad()
 def _side(run: ImageTextRun, texts: list[str]) -> torch.Tensor:
     config = run.model.config
     batch = encode_reports(run.tokenizer, texts, max_len=config.max_len,
                            assertions=config.assertion_vocab)  # fmt: skip
-    emb = run.model.embed_texts(batch).mean(0)
+    emb = run.model.embed_texts(batch.to(_device(run.model))).mean(0)
     return emb / emb.norm().clamp_min(1e-8)
 
 
@@ -177,7 +181,7 @@ def _image_embeddings(run: ImageTextRun, images: torch.Tensor, local: bool, batc
     """Global embeddings (N, D) and, with `local`, each image's kept regions (N, k, D)."""
     model, glob, kept = run.model, [], []
     for i in range(0, len(images), batch_size):
-        fmap, pooled = model.image(normalise(images[i : i + batch_size]))
+        fmap, pooled = model.image(normalise(images[i : i + batch_size].to(_device(model))))
         glob.append(model.image_proj(pooled))
         if local:
             inner = inner_cells(fmap.shape[2:], model.config.ring).to(fmap.device)
@@ -208,15 +212,18 @@ class ZeroShotResult:
 def zero_shot(
     run_dir: str | Path, cohort: str | Path, out: str | Path, *, split: str = "test",
     findings: Sequence[str] | None = None, prompts: str | Path | None = None,
-    vocab: str = "chest_xr", similarity: str = "auto",
+    vocab: str = "chest_xr", similarity: str = "auto", device: str = "auto",
 ) -> ZeroShotResult:  # fmt: skip
     """Score `split` of `cohort` with the run's prompts; write OUT/predictions.parquet.
     `similarity`: "global" (CLIP: image and prompt embeddings), "local" (`local_margins`),
     "both" (their margins added, as GLoRIA scores zero-shot) or "auto" (both where the run has
     the local branch, else global); the score is the sigmoid of the margin (the softmax between
-    the positive and the negative side)."""
+    the positive and the negative side). `device`: where the model embeds (auto: a CUDA GPU
+    when one is visible)."""
     look_up_option(similarity, (*SIMILARITIES, "auto"), what="--similarity")
+    dev = inference_device(device)
     run = load_image_text(run_dir)
+    run.model.to(dev)
     if similarity == "auto":
         similarity = "both" if run.model.config.local else "global"
     if similarity != "global" and not run.model.config.local:

@@ -9,7 +9,13 @@ from radlens.training.config import (
     make_config,
     resolve_config,
 )
-from radlens.training.device import images_to_tensor, normalise, predict_scores, subset_indices
+from radlens.training.device import (
+    images_to_tensor,
+    inference_device,
+    normalise,
+    predict_scores,
+    subset_indices,
+)
 from radlens.training.distributed import (
     cluster_geometry,
     end_process_group,
@@ -72,6 +78,7 @@ __all__ = [
     "guard_bf16_convs",
     "guard_fabric_run",
     "images_to_tensor",
+    "inference_device",
     "load_case",
     "load_dataset",
     "load_run",

@@ -18,6 +18,7 @@ __all__ = [
     "augment_batch",
     "fabric_accelerator",
     "images_to_tensor",
+    "inference_device",
     "intensity_mapping",
     "memory_format",
     "normalise",
@@ -38,6 +39,17 @@ def fabric_accelerator(device: str, devices: int) -> tuple[str, int | list[int],
         raise ConfigError(f"--device {device!r}: expected auto, cpu, cuda, cuda:N or mps")
     cuda = name == "cuda" or (name == "auto" and torch.cuda.is_available())
     return name, devices, cuda
+
+
+def inference_device(device: str = "auto") -> torch.device:
+    """The one device a model scores on for `--device` (auto: the first CUDA GPU, else the CPU;
+    cpu; cuda; cuda:N), with the same errors as training's."""
+    accelerator, devices, cuda = fabric_accelerator(device, 1)
+    if accelerator == "mps":
+        return torch.device("mps")
+    if not cuda:
+        return torch.device("cpu")
+    return torch.device("cuda", devices[0] if isinstance(devices, list) else 0)
 
 
 def subset_indices(n: int, limit: int | None, seed: int) -> np.ndarray:
