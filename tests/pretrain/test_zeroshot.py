@@ -3,6 +3,8 @@ image–text run that beats chance on its test split."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,7 @@ from sklearn.metrics import roc_auc_score
 
 from radlens.core import PREDICTIONS, read_predictions
 from radlens.errors import ConfigError
+from radlens.phantom import CXR_OBSERVATIONS
 from radlens.pretrain import (
     DEFAULT_PROMPTS,
     ImageTextConfig,
@@ -21,7 +24,7 @@ from radlens.pretrain import (
     pretrain_image_text,
     zero_shot,
 )
-from radlens.pretrain.zeroshot import margin_scores, side_margins
+from radlens.pretrain.zeroshot import Prompts, margin_scores, side_margins, unread_prompts
 from radlens.reports import load_vocabulary
 
 TINY = ImageTextConfig(
@@ -94,6 +97,7 @@ def test_zero_shot_beats_chance_on_a_tiny_cohort(tmp_path) -> None:
     assert frame.attrs["radlens"]["label_names"] == ["consolidation", "cardiomegaly"]
     aucs = [roc_auc_score(frame[f"target:{n}"], frame[f"score:{n}"]) for n in res.labels]
     assert np.mean(aucs) > 0.6, aucs  # chance 0.5; 24 test images
+    assert json.loads((tmp_path / "zs" / "zeroshot.json").read_text())["unread_prompts"] == []
     # targets from the labeler when the cohort has no truth column for the finding
     res = zero_shot(tmp_path / "run", cohort, tmp_path / "zs2", findings=["pneumothorax"])
     labels = read_predictions(tmp_path / "zs2" / PREDICTIONS)["target:pneumothorax"]
@@ -146,3 +150,20 @@ def test_local_and_both_similarities(tmp_path) -> None:
                         vocab_size=150)  # fmt: skip
     with pytest.raises(ConfigError, match=r"needs the local branch.*--no-local"):
         zero_shot(tmp_path / "g", cohort, tmp_path / "g_zs", similarity="both")
+
+
+def test_prompts_the_run_vocabulary_does_not_read_are_named() -> None:
+    """A marked run encodes prompts with its labeler's marks: a positive prompt the labeler does
+    not read as a present finding (or a negative one not read as absent) is named."""
+    vocab, prompts = load_vocabulary("chest_xr"), load_prompts()
+    labels = [o for o in CXR_OBSERVATIONS if o != "no_finding"] + ["pleural_effusion@left_lung"]
+    pos_neg = [label_prompts(n, vocab, prompts) for n in labels]
+    assert unread_prompts(labels, pos_neg, "chest_xr") == []  # the packaged prompts all read
+    odd = Prompts(positive=("{finding}", "possible {finding}"), negative=("{finding} seen",),
+                  located=(), phrases={"pneumothorax": ["pneumothorax"]})  # fmt: skip
+    pair = [label_prompts("pneumothorax", vocab, odd)]
+    assert unread_prompts(["pneumothorax"], pair, "chest_xr") == [
+        "pneumothorax: 'possible pneumothorax' (no mention read as present)",
+        "pneumothorax: 'pneumothorax seen' (no mention read as absent)",
+    ]
+    assert unread_prompts(["pneumothorax"], pair, None) == []  # a run without marks

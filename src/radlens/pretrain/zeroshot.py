@@ -30,13 +30,13 @@ from radlens.models import Task, predictions_to_frame
 from radlens.pretrain.image_text import ImageTextRun, load_image_text
 from radlens.pretrain.model import inner_cells
 from radlens.pretrain.region_maps import sentence_embeddings
-from radlens.pretrain.text import encode_reports
+from radlens.pretrain.text import encode_reports, mentions
 from radlens.reports import cohort_labels, label_many, load_vocabulary
 from radlens.training import inference_device, normalise
 
 __all__ = ["DEFAULT_PROMPTS", "SIMILARITIES", "Prompts", "ZeroShotResult", "label_prompts",
            "load_prompts", "local_margins", "margin_scores", "side_margins",
-           "zero_shot"]  # fmt: skip
+           "unread_prompts", "zero_shot"]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 DEFAULT_PROMPTS = Path(__file__).with_name("prompts.yaml")
@@ -127,6 +127,21 @@ def label_prompts(label: str, vocab, prompts: Prompts) -> tuple[list[str], list[
     else:
         positive = [t.format(finding=p) for t in prompts.positive for p in phrases]
     return positive, negative
+
+
+def unread_prompts(labels: Sequence[str], pos_neg, vocab: str | None) -> list[str]:
+    """The prompts a marked run's labeler vocabulary does not read as meant: a positive prompt
+    with no finding mention read as present, a negative one with none read as absent (the text
+    encoder then sees them as text without a finding). Empty for a run without marks."""
+    if vocab is None:
+        return []
+    out = []
+    for label, sides in zip(labels, pos_neg, strict=True):
+        for texts, want in zip(sides, ("present", "absent"), strict=True):
+            for text, found in zip(texts, mentions(texts, vocab), strict=True):
+                if not any(status == want for _, _, status in found):
+                    out.append(f"{label}: {text!r} (no mention read as {want})")
+    return out
 
 
 def _device(model: torch.nn.Module) -> torch.device:
@@ -243,6 +258,11 @@ def zero_shot(
                                                         if a != "no_finding"]  # fmt: skip
     labels = tuple(findings)
     pos_neg = [label_prompts(n, vocabulary, templates) for n in labels]
+    unread = unread_prompts(labels, pos_neg, run.model.config.assertion_vocab)
+    if unread:
+        logger.warning("%d prompts are not read as meant by the run's labeler vocabulary %s "
+                       "(reword them in --prompts phrases): %s", len(unread),
+                       run.model.config.assertion_vocab, "; ".join(unread))  # fmt: skip
     sides = torch.stack([torch.stack([_side(run, p), _side(run, q)]) for p, q in pos_neg])
     img, kept = _image_embeddings(run, pairs.images[rows], local=similarity != "global")
     margins = torch.zeros(len(rows), len(labels), dtype=torch.float64)
@@ -262,6 +282,6 @@ def zero_shot(
     write_predictions(frame, out / PREDICTIONS)
     used = {n: {"positive": p, "negative": q} for n, (p, q) in zip(labels, pos_neg, strict=True)}
     summary = {"run": str(run_dir), "cohort": str(cohort), "split": split, "labels": list(labels),
-               "similarity": similarity}  # fmt: skip
+               "similarity": similarity, "unread_prompts": unread}  # fmt: skip
     atomic_write_json(out / SUMMARY, {**summary, "prompts": used})
     return ZeroShotResult(out, labels, len(rows), similarity)
