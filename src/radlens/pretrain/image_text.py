@@ -10,6 +10,7 @@ new images the same way.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -135,7 +136,9 @@ def _keep_vocabulary(config: ImageTextConfig, out: Path, resume: bool) -> ImageT
     copy = out / RUN_VOCAB
     if not (resume and copy.is_file()):
         load_vocabulary(name)  # a missing or malformed file: a clear error before training
-        shutil.copyfile(name, copy)
+        part = copy.with_name(f"{RUN_VOCAB}.{os.getpid()}.part")  # DDP: each rank copies
+        shutil.copyfile(name, part)
+        os.replace(part, copy)  # atomic: no rank reads a half-written copy
     return replace(config, negation_vocab=str(copy.resolve()))
 
 
