@@ -18,6 +18,9 @@ Steps:
    SSL (`radlens.pretrain.pretrain_ssl`, NT-Xent), image-text global only (``local=False``, what
    ``radlens pretrain image-text --no-local`` trains) and image-text + local; the same backbone
    (`radlens train`'s resnet18, ImageNet stem) so `--init` loads it;
+   each image-text checkpoint also scores the test split zero-shot (`radlens zeroshot`, its
+   default similarity; rows of fraction 0, the "no labels" column; `--add-zero-shot` adds them
+   to a result written without them);
 3. per seed x fraction x start: `radlens.training.train` with ``label_fraction`` (the
    patient-level subset of `radlens.training.label_fraction`, seeded by the run's seed, every
    finding keeps a positive; val and test whole), ``init`` = the pretraining checkpoint or none,
@@ -58,6 +61,7 @@ from radlens.pretrain import (
     SSLConfig,
     pretrain_image_text,
     pretrain_ssl,
+    zero_shot,
 )
 from radlens.reports import label_many
 from radlens.reports.tables import label_matrix
@@ -243,7 +247,8 @@ def markdown(table: list[dict]) -> str:
     """The table as Markdown: start x fraction -> mean +- sd (labelled images)."""
     fractions = sorted({r["fraction"] for r in table})
     cell = {(r["start"], r["fraction"]): r for r in table}
-    head = "| start | " + " | ".join(f"{f:g} of labels" for f in fractions) + " |"
+    head = "| start | " + " | ".join("zero-shot (no labels)" if f == 0 else f"{f:g} of labels"
+                                     for f in fractions) + " |"  # fmt: skip
     lines = [head, "|" + "---|" * (len(fractions) + 1)]
     for start in START_NAMES:
         parts = []
@@ -272,6 +277,26 @@ def pretrain_csv(cohort: Path, pairs: pd.DataFrame, name: str, keep) -> Path:
     return path
 
 
+def zero_shot_rows(seed: int, pre: dict, cohort: Path, pairs: pd.DataFrame, findings: list[str],
+                   root: Path) -> list[dict]:  # fmt: skip
+    """Each image-text checkpoint's zero-shot scores of the test split (`radlens zeroshot`, the
+    run's default similarity) against the radiograph truth: rows of fraction 0 (no labels)."""
+    rows = []
+    for start in ("image_text_global", "image_text_local"):
+        if start not in pre:
+            continue
+        out = root / f"zeroshot_{start}"
+        res = zero_shot(pre[start]["checkpoint"], cohort / "pairs.csv", out, split="test",
+                        findings=findings, device="cpu")  # fmt: skip
+        frame = read_predictions(out / PREDICTIONS)
+        figures = score(frame, truth_table(pairs, findings, frame["id"].astype(str)))
+        rows.append({"start": start, "fraction": 0.0, "seed": seed, "images": 0, "patients": 0,
+                     "positives": None, "run": str(out), "similarity": res.similarity,
+                     **figures})  # fmt: skip
+        log.info("seed %d %s zero-shot: macro AUROC %s", seed, start, figures["macro_auroc"])
+    return rows
+
+
 def run_seed(seed: int, cohort: Path, pairs: pd.DataFrame, findings: list[str], args) -> tuple:
     """Pretrain the three starts, fine-tune every start x fraction; the runs' rows."""
     root = args.out / f"seed{seed}"
@@ -279,7 +304,7 @@ def run_seed(seed: int, cohort: Path, pairs: pd.DataFrame, findings: list[str], 
     pre = {start: pretrain(start, csv, root / f"pretrain_{start}", seed, args)
            for start in PRETRAINED}  # fmt: skip
     labels = pd.read_csv(cohort / "labels.csv")
-    rows = []
+    rows = zero_shot_rows(seed, pre, cohort, pairs, findings, root)
     for fraction in args.fractions:
         subset = subset_of(labels, findings, fraction, seed)
         for start in START_NAMES:
@@ -347,12 +372,17 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.1, 1.0])
     add_run_options(ap, min_positives=5)
     ap.add_argument("--rebuild", action="store_true", help="re-make --json's table from its runs")
+    ap.add_argument(
+        "--add-zero-shot",
+        action="store_true",
+        help="score --json's image-text checkpoints zero-shot (no training), rebuild",
+    )
     return ap.parse_args(argv)
 
 
 def setting(args, pairs: pd.DataFrame, findings: list[str]) -> dict:
     """What the JSON says about the run's size, machine and command."""
-    skip = ("out", "json", "cohort", "fractions", "rebuild")
+    skip = ("out", "json", "cohort", "fractions", "rebuild", "add_zero_shot")
     fractions = getattr(args, "fractions", None)
     return {
         "command": f"python benchmarks/{Path(sys.argv[0]).name} " + " ".join(
@@ -378,8 +408,26 @@ def rebuild(path: Path) -> dict:
     return result
 
 
+def add_zero_shot(args) -> dict:
+    """Zero-shot rows for every seed of a result written before they were part of the run."""
+    result = json.loads(args.json.read_text())
+    cohort = args.cohort or args.out / "cohort"
+    pairs = pd.read_csv(cohort / "pairs.csv")
+    runs = [r for r in result["runs"] if r["fraction"] != 0]
+    for seed, pre in result["pretraining"].items():
+        runs += zero_shot_rows(int(seed), pre, cohort, pairs, result["findings"],
+                               args.out / f"seed{seed}")  # fmt: skip
+    result["runs"] = runs
+    args.json.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    return rebuild(args.json)
+
+
 def main(argv=None) -> None:
     args = parse(argv)
+    if args.add_zero_shot:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+        print(add_zero_shot(args)["markdown"])
+        return
     if args.rebuild:
         result = rebuild(args.json)
         print(result["markdown"])

@@ -131,3 +131,20 @@ def test_external_table_averages_seeds_and_prints_each_seeds_ci() -> None:
     assert row["macro_drop_sd"] == pytest.approx(np.std([-0.1, -0.2], ddof=1), abs=1e-4)
     text = ext.markdown([row])
     assert "-0.100 [-0.198, -0.002]; -0.200 [-0.298, -0.102] |" in text
+
+
+def test_zero_shot_rows_are_a_no_label_column_without_verdicts() -> None:
+    zs = [{"start": start, "fraction": 0.0, "seed": seed, "macro_auroc": auc, "images": 0,
+           "micro_auroc_ci95": [auc - 0.1, auc + 0.1], "positives": None}
+          for start, aucs in (("image_text_global", [0.60, 0.64]),
+                              ("image_text_local", [0.70, 0.72]))
+          for seed, auc in enumerate(aucs)]  # fmt: skip
+    table = le.summarise(runs() + zs)
+    assert [(r["start"], r["fraction"]) for r in table][:2] == [
+        ("image_text_global", 0.0), ("image_text_local", 0.0)]  # fmt: skip
+    verdicts = le.verdicts(runs() + zs, table)
+    assert {v["fraction"] for v in verdicts} == {0.1}  # nothing to compare without labels
+    text = le.markdown(table)
+    assert text.splitlines()[0].startswith("| start | zero-shot (no labels) | 0.1 of labels |")
+    assert "| image_text_local | 0.710 ± 0.014 (n=0) | 0.520 ± 0.010 (n=14) | - |" in text
+    assert "| scratch | - | 0.520 ± 0.020 (n=14) | 0.820 ± 0.020 (n=140) |" in text
