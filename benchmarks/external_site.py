@@ -17,7 +17,8 @@ Steps:
    >= --min-positives positives in train, in the in-distribution test and in the held-out site;
 3. per seed, pretraining on the training rows only (other sites): SSL, image-text global only,
    image-text + local (as in label_efficiency.py);
-4. zero-shot (`radlens.pretrain.zero_shot`) of both image-text runs on the test split, and
+4. zero-shot (`radlens.pretrain.zero_shot`, each run's default similarity: global for the
+   global-only run, global + local for the local run) of both image-text runs on the test split, and
    `radlens train` (100% of the labels, the labeler's) from scratch and from each pretraining
    checkpoint (``--init``);
 5. each method's test predictions cut by site: in-distribution (test patients of the training
@@ -184,10 +185,10 @@ def run_seed(seed: int, cohort: Path, pairs: pd.DataFrame, findings: list[str], 
     for start in ("image_text_global", "image_text_local"):
         t0 = time.perf_counter()
         out = root / f"zeroshot_{start}"
-        zero_shot(pre[start]["checkpoint"], pairs_csv, out, split="test", findings=findings,
-                  similarity="global")  # fmt: skip
+        res = zero_shot(pre[start]["checkpoint"], pairs_csv, out, split="test",
+                        findings=findings, device="cpu")  # fmt: skip
         frame = read_predictions(out / PREDICTIONS)
-        rows.append({"method": f"zero_shot_{start}", "seed": seed,
+        rows.append({"method": f"zero_shot_{start}", "seed": seed, "similarity": res.similarity,
                      **site_scores(frame, None, site_of, site),
                      "wall_s": round(time.perf_counter() - t0, 1)})  # fmt: skip
     labels = cohort / f"labels_holdout_{site}.csv"
