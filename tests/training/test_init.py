@@ -16,7 +16,7 @@ from radlens.data.arrays import ArrayDataset
 from radlens.errors import ConfigError
 from radlens.models.tasks import Task
 from radlens.training.config import make_config
-from radlens.training.init import head_layer, init_weights
+from radlens.training.init import freeze_backbone, head_layer, init_weights
 from radlens.training.loop import train
 from radlens.training.run import load_run
 
@@ -74,6 +74,26 @@ def test_init_remaps_label_rows_by_name(source_run: Path, tmp_path: Path) -> Non
         for new in (1, 3):
             assert not any(torch.allclose(tuned[key][new], source[key][i]) for i in range(3))
     np.testing.assert_allclose(tuned["conv1.weight"], source["conv1.weight"], atol=1e-6)
+
+
+def test_freeze_encoder_trains_the_final_layer_alone(source_run: Path, tmp_path: Path) -> None:
+    """Linear probing: after 2 epochs at a real learning rate only fc has moved; every other
+    weight and every batch-norm running statistic is what --init loaded."""
+    source = load_run(source_run).model.state_dict()
+    out = tmp_path / "probe"
+    result = train(config(out, init=str(source_run), freeze_encoder=True, epochs=2, lr=0.05),
+                   dataset=toy(("l0", "l1", "l2"), seed=3), progress=False)  # fmt: skip
+    assert result.metrics["trained_parameters"] == ["fc.weight", "fc.bias"]
+    probe = load_run(out).model.state_dict()
+    assert not torch.allclose(probe["fc.weight"], source["fc.weight"])
+    frozen = [k for k in source if not k.startswith("fc.") and source[k].is_floating_point()]
+    assert any("running_mean" in k for k in frozen)
+    for key in frozen:
+        np.testing.assert_array_equal(probe[key], source[key], err_msg=key)
+    with pytest.raises(ConfigError, match=r"--freeze-encoder .* needs --init"):
+        train(config(tmp_path / "x", freeze_encoder=True), dataset=toy(("l0",)), progress=False)
+    with pytest.raises(ConfigError, match="no final Linear layer with 5 outputs"):
+        freeze_backbone(nn.Sequential(nn.Conv2d(1, 2, 3)), Task("multi-label", tuple("abcde")))
 
 
 def test_init_errors_name_the_problem(source_run: Path, tmp_path: Path) -> None:

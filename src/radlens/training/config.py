@@ -148,7 +148,9 @@ class TrainConfig(BaseModel):
     event_column: str = Field("event", description="Survival: event column (1 event, 0 censored).")
     intervals: int = Field(10, ge=2, description="Survival (discrete head): time intervals.")
     freeze_encoder: bool = Field(
-        False, description="Survival: train the head only, on the --init encoder's features."
+        False,
+        description="Train the final layer only, on the --init encoder (classification: linear"
+        " probing, batch-norm statistics kept; survival: the head on the encoder's features).",
     )
     findings: list[str] | None = Field(
         None, description="Segmentation: findings to segment, comma-separated (default: all)."

@@ -6,6 +6,7 @@ backbone's tensors, ``encoder_prefix``: only those load, the prefix stripped, an
 labels to re-map); the rows of the final layer are re-mapped by label name (a label
 the source knew gets its row, a new label keeps its fresh initialisation, a dropped label is
 ignored). `init_weights` returns what it did, for the log and for metrics.json.
+`freeze_backbone` turns such a start into linear probing (``--freeze-encoder``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from radlens.core import CHECKPOINT
 from radlens.errors import ConfigError
 from radlens.models import Task
 
-__all__ = ["head_layer", "init_table", "init_weights", "output_names", "read_init_checkpoint"]
+__all__ = [
+    "freeze_backbone",
+    "head_layer",
+    "init_table",
+    "init_weights",
+    "output_names",
+    "read_init_checkpoint",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -132,3 +140,28 @@ def init_table(report: dict[str, Any]) -> str:
         ("skipped", "; ".join(report["skipped"]) or "- (no shape mismatch)"),
     ]
     return f"--init {report['source']}\n" + "\n".join(f"  {k:<12} {v}" for k, v in rows)
+
+
+def _keep_eval(module: nn.Module, _inputs: Any) -> None:
+    module.training = False  # the loop's model.train() must not restart the statistics
+
+
+def freeze_backbone(model: nn.Module, task: Task) -> list[str]:
+    """Linear probing: only the final layer (`head_layer`) learns; every other parameter is
+    frozen and every batch-norm layer keeps the running statistics it was given (it normalises
+    with them in training too). Returns the names of the parameters that still learn."""
+    head = head_layer(model, task.num_outputs)
+    if head is None:
+        raise ConfigError(
+            "--freeze-encoder: the model has no final Linear layer with "
+            f"{task.num_outputs} outputs to train alone"
+        )
+    learning = []
+    for name, param in model.named_parameters():
+        param.requires_grad_(name.startswith(f"{head}."))
+        if param.requires_grad:
+            learning.append(name)
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.register_forward_pre_hook(_keep_eval)
+    return learning

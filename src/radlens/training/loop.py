@@ -33,7 +33,7 @@ from torch import nn
 
 from radlens.core import PLAN, write_plan
 from radlens.data import ArrayDataset
-from radlens.errors import DataError
+from radlens.errors import ConfigError, DataError
 from radlens.models import Task, supports_channels_last
 from radlens.training.checkpoints import (
     RunProgress,
@@ -53,7 +53,7 @@ from radlens.training.device import (
     subset_indices,
 )
 from radlens.training.distributed import cluster_geometry, global_batches, loss_scale, rank_share
-from radlens.training.init import init_weights
+from radlens.training.init import freeze_backbone, init_weights
 from radlens.training.model_setup import dataset_geometry, make_model
 from radlens.training.precision import guard_fabric_run, resolve_precision
 from radlens.training.run import prepare_run_dir, write_outputs
@@ -195,6 +195,8 @@ def setup_training(
 ) -> Training:
     """Start or resume the run directory (config.yaml, plan.json), load the data onto the
     training device, build the model, optimiser and schedule, and restore ``last.pt`` on resume."""
+    if config.freeze_encoder and not config.init:
+        raise ConfigError("--freeze-encoder (linear probing) needs --init RUN or CHECKPOINT")
     run_dir = Path(config.out)
     config, state = prepare_run_dir(config, resume=resume)
     if config.threads:
@@ -230,6 +232,8 @@ def setup_training(
     if state is not None:
         progress = restore_training_state(state, raw_model, optimizer, scheduler, perm_gen, aug_gen)
         logger.info("resuming %s at epoch %d of %d", run_dir, progress.epoch + 1, config.epochs)
+    if config.freeze_encoder:
+        meta["trained_parameters"] = freeze_backbone(raw_model, task)
     start = progress.epoch
     end = config.epochs if stop_after is None else min(config.epochs, start + stop_after)
     net = torch.compile(raw_model) if config.compile else raw_model
@@ -337,7 +341,7 @@ def finish_training(t: Training, wall: float) -> TrainResult:
                 "train_images_per_s": round(ips, 1),
                 "device": str(t.fabric.device),
                 "history": t.progress.history,
-                **({"init": t.meta["init"]} if "init" in t.meta else {}),
+                **{k: t.meta[k] for k in ("init", "trained_parameters") if k in t.meta},
             },
         )
         lighten_last(t.run_dir, keep_optimizer=t.config.keep_optimizer)

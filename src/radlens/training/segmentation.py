@@ -245,6 +245,9 @@ def train_segmentation(config: TrainConfig, *, resume: bool = False) -> SegTrain
     """Train a segmentation run (module's recipe) into `config.out`; see the module's files."""
     if resume:
         raise ConfigError("--resume is not supported for --task segmentation; train a new --out")
+    if config.freeze_encoder:
+        raise ConfigError("--freeze-encoder is for classification and survival runs, not"
+                          " --task segmentation")  # fmt: skip
     config = resolve_segmentation_config(config)
     run_dir = Path(config.out)
     if (run_dir / CHECKPOINT).exists():
