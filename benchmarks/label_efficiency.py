@@ -25,6 +25,9 @@ Steps:
    patient-level subset of `radlens.training.label_fraction`, seeded by the run's seed, every
    finding keeps a positive; val and test whole), ``init`` = the pretraining checkpoint or none,
    the same schedule for every start (batch size min(--batch-size, images / 4), >= 2);
+   with --probe, also a linear probe of each pretrained start at each fraction < 1 (``init`` +
+   ``freeze_encoder``: only the final layer learns, at --probe-lr; `--add-probes` adds them to
+   a result written without them);
 4. every run's test predictions scored against the radiograph truth with
    `radlens.evaluation.evaluate_predictions` (radlens evaluate's figures: per-finding AUROC with
    DeLong CIs, macro AUROC, micro AUROC with its DeLong CI);
@@ -69,6 +72,9 @@ from radlens.training import make_config, select_label_subset, train
 
 START_NAMES = ("scratch", "ssl", "image_text_global", "image_text_local")
 PRETRAINED = START_NAMES[1:]
+#: linear probes of each pretrained start (`radlens train --init X --freeze-encoder`), --probe
+PROBES = tuple(f"{s}_probe" for s in PRETRAINED)
+ROW_ORDER = START_NAMES + PROBES
 STUDIES_PER_PATIENT = 1.4  # below the phantom's mean (1.52): enough studies
 TRUTH = TRUTH_PREFIX  # truth columns of pairs.csv ("true:", from the cxr_true: columns)
 log = logging.getLogger("label_efficiency")
@@ -158,8 +164,9 @@ def batch_for(images: int, batch_size: int) -> int:
 
 
 def finetune(cohort: Path, labels: Path, findings, out: Path, *, init, fraction, seed, images,
-             args) -> dict:  # fmt: skip
-    """`radlens train` on a labels CSV (its split column); the run's wall time and subset."""
+             args, freeze: bool = False) -> dict:  # fmt: skip
+    """`radlens train` on a labels CSV (its split column); the run's wall time and subset.
+    `freeze`: a linear probe of `init` (``--freeze-encoder``, at --probe-lr)."""
     t0 = time.perf_counter()
     config = make_config({
         "images": str(cohort), "labels": str(labels),
@@ -167,8 +174,9 @@ def finetune(cohort: Path, labels: Path, findings, out: Path, *, init, fraction,
         "split_column": "split", "image_size": args.size, "model": "resnet18",
         "small_input": False, "epochs": args.epochs,
         "batch_size": batch_for(images, args.batch_size),
-        "lr": args.lr, "seed": seed, "device": args.device, "threads": args.threads,
-        "augment": "shift", "out": str(out), "init": init, "label_fraction": fraction,
+        "lr": args.probe_lr if freeze else args.lr, "seed": seed, "device": args.device,
+        "threads": args.threads, "augment": "shift", "out": str(out), "init": init,
+        "label_fraction": fraction, "freeze_encoder": freeze,
     })  # fmt: skip
     result = train(config, progress=False)
     metrics = json.loads((result.run_dir / "metrics.json").read_text())
@@ -213,7 +221,7 @@ def summarise(runs: list[dict]) -> list[dict]:
             "positives_per_seed": list(g["positives"]) if "positives" in g else None,
             "micro_auroc_ci95": list(g["micro_auroc_ci95"]),
         })  # fmt: skip
-    order = {s: i for i, s in enumerate(START_NAMES)}
+    order = {s: i for i, s in enumerate(ROW_ORDER)}
     return sorted(rows, key=lambda r: (r["fraction"], order.get(r["start"], 99)))
 
 
@@ -225,7 +233,7 @@ def verdicts(runs: list[dict], table: list[dict]) -> list[dict]:
     out = []
     for fraction in sorted({r["fraction"] for r in table if r["fraction"] < 1}):
         base = cell.get(("scratch", fraction))
-        for start in PRETRAINED:
+        for start in PRETRAINED + PROBES:
             here = cell.get((start, fraction))
             if base is None or here is None:
                 continue
@@ -250,7 +258,9 @@ def markdown(table: list[dict]) -> str:
     head = "| start | " + " | ".join("zero-shot (no labels)" if f == 0 else f"{f:g} of labels"
                                      for f in fractions) + " |"  # fmt: skip
     lines = [head, "|" + "---|" * (len(fractions) + 1)]
-    for start in START_NAMES:
+    for start in ROW_ORDER:
+        if not any((start, f) in cell for f in fractions):
+            continue
         parts = []
         for f in fractions:
             r = cell.get((start, f))
@@ -303,28 +313,41 @@ def run_seed(seed: int, cohort: Path, pairs: pd.DataFrame, findings: list[str], 
     csv = pretrain_csv(cohort, pairs, "pretrain_train.csv", pairs["split"] == "train")
     pre = {start: pretrain(start, csv, root / f"pretrain_{start}", seed, args)
            for start in PRETRAINED}  # fmt: skip
-    labels = pd.read_csv(cohort / "labels.csv")
     rows = zero_shot_rows(seed, pre, cohort, pairs, findings, root)
     for fraction in args.fractions:
-        subset = subset_of(labels, findings, fraction, seed)
         for start in START_NAMES:
             init = pre[start]["checkpoint"] if start in pre else None
-            out = root / f"{start}_f{fraction:g}"
-            info = finetune(cohort, cohort / "labels.csv", findings, out, init=init,
-                            fraction=fraction, seed=seed, images=len(subset.rows),
-                            args=args)  # fmt: skip
-            if info["label_subset"] is not None and info["label_subset"]["images"] != len(
-                subset.rows
-            ):
-                raise SystemExit(f"{out}: the run's label subset differs from the benchmark's")
-            frame = read_predictions(Path(info["run"]) / PREDICTIONS)
-            figures = score(frame, truth_table(pairs, findings, frame["id"].astype(str)))
-            rows.append({"start": start, "fraction": fraction, "seed": seed,
-                         "images": len(subset.rows), "patients": subset.patients,
-                         "positives": subset.positives, **info, **figures})  # fmt: skip
-            log.info("seed %d %s %g: macro AUROC %s", seed, start, fraction,
-                     figures["macro_auroc"])  # fmt: skip
+            rows.append(labelled_run(start, fraction, seed, init, cohort, pairs, findings, args))
+    if args.probe:
+        rows += probe_rows(seed, pre, cohort, pairs, findings, args)
     return pre, rows
+
+
+def labelled_run(start: str, fraction: float, seed: int, init: str | None, cohort: Path,
+                 pairs: pd.DataFrame, findings: list[str], args) -> dict:  # fmt: skip
+    """One `radlens train` run (a linear probe for a start in PROBES) scored on the test split."""
+    subset = subset_of(pd.read_csv(cohort / "labels.csv"), findings, fraction, seed)
+    out = args.out / f"seed{seed}" / f"{start}_f{fraction:g}"
+    info = finetune(cohort, cohort / "labels.csv", findings, out, init=init, fraction=fraction,
+                    seed=seed, images=len(subset.rows), args=args,
+                    freeze=start in PROBES)  # fmt: skip
+    if info["label_subset"] is not None and info["label_subset"]["images"] != len(subset.rows):
+        raise SystemExit(f"{out}: the run's label subset differs from the benchmark's")
+    frame = read_predictions(Path(info["run"]) / PREDICTIONS)
+    figures = score(frame, truth_table(pairs, findings, frame["id"].astype(str)))
+    log.info("seed %d %s %g: macro AUROC %s", seed, start, fraction, figures["macro_auroc"])
+    return {"start": start, "fraction": fraction, "seed": seed, "images": len(subset.rows),
+            "patients": subset.patients, "positives": subset.positives, **info,
+            **figures}  # fmt: skip
+
+
+def probe_rows(seed: int, pre: dict, cohort: Path, pairs: pd.DataFrame, findings: list[str],
+               args) -> list[dict]:  # fmt: skip
+    """Linear probes of every pretrained start at each fraction below 1."""
+    return [labelled_run(probe, fraction, seed, pre[start]["checkpoint"], cohort, pairs,
+                         findings, args)
+            for fraction in args.fractions if fraction < 1
+            for start, probe in zip(PRETRAINED, PROBES, strict=True) if start in pre]  # fmt: skip
 
 
 def each_seed(run, cohort: Path, pairs: pd.DataFrame, findings: list[str], args):
@@ -377,12 +400,23 @@ def parse(argv=None) -> argparse.Namespace:
         action="store_true",
         help="score --json's image-text checkpoints zero-shot (no training), rebuild",
     )
+    ap.add_argument(
+        "--probe",
+        action="store_true",
+        help="also linear probes (--freeze-encoder) of each start at fractions < 1",
+    )
+    ap.add_argument("--probe-lr", type=float, default=1e-2, help="the linear probes' lr")
+    ap.add_argument(
+        "--add-probes",
+        action="store_true",
+        help="add linear probes of --json's checkpoints (no pretraining), rebuild",
+    )
     return ap.parse_args(argv)
 
 
 def setting(args, pairs: pd.DataFrame, findings: list[str]) -> dict:
     """What the JSON says about the run's size, machine and command."""
-    skip = ("out", "json", "cohort", "fractions", "rebuild", "add_zero_shot")
+    skip = ("out", "json", "cohort", "fractions", "rebuild", "add_zero_shot", "add_probes")
     fractions = getattr(args, "fractions", None)
     return {
         "command": f"python benchmarks/{Path(sys.argv[0]).name} " + " ".join(
@@ -408,15 +442,21 @@ def rebuild(path: Path) -> dict:
     return result
 
 
-def add_zero_shot(args) -> dict:
-    """Zero-shot rows for every seed of a result written before they were part of the run."""
+def add_rows(args) -> dict:
+    """Zero-shot (--add-zero-shot) or linear-probe (--add-probes) rows for every seed of a result
+    written without them, from its pretraining checkpoints; the table rebuilt."""
     result = json.loads(args.json.read_text())
     cohort = args.cohort or args.out / "cohort"
-    pairs = pd.read_csv(cohort / "pairs.csv")
-    runs = [r for r in result["runs"] if r["fraction"] != 0]
+    pairs, findings = pd.read_csv(cohort / "pairs.csv"), result["findings"]
+    runs = result["runs"]
     for seed, pre in result["pretraining"].items():
-        runs += zero_shot_rows(int(seed), pre, cohort, pairs, result["findings"],
-                               args.out / f"seed{seed}")  # fmt: skip
+        if args.add_zero_shot:
+            runs = [r for r in runs if not (r["fraction"] == 0 and r["seed"] == int(seed))]
+            runs += zero_shot_rows(int(seed), pre, cohort, pairs, findings,
+                                   args.out / f"seed{seed}")  # fmt: skip
+        if args.add_probes:
+            runs = [r for r in runs if not (r["start"] in PROBES and r["seed"] == int(seed))]
+            runs += probe_rows(int(seed), pre, cohort, pairs, findings, args)
     result["runs"] = runs
     args.json.write_text(json.dumps(result, indent=2, default=str) + "\n")
     return rebuild(args.json)
@@ -424,9 +464,10 @@ def add_zero_shot(args) -> dict:
 
 def main(argv=None) -> None:
     args = parse(argv)
-    if args.add_zero_shot:
+    if args.add_zero_shot or args.add_probes:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-        print(add_zero_shot(args)["markdown"])
+        torch.set_num_threads(args.threads)
+        print(add_rows(args)["markdown"])
         return
     if args.rebuild:
         result = rebuild(args.json)

@@ -148,3 +148,16 @@ def test_zero_shot_rows_are_a_no_label_column_without_verdicts() -> None:
     assert text.splitlines()[0].startswith("| start | zero-shot (no labels) | 0.1 of labels |")
     assert "| image_text_local | 0.710 ± 0.014 (n=0) | 0.520 ± 0.010 (n=14) | - |" in text
     assert "| scratch | - | 0.520 ± 0.020 (n=14) | 0.820 ± 0.020 (n=140) |" in text
+
+
+def test_linear_probes_get_rows_after_the_fine_tuned_starts_and_verdicts() -> None:
+    probes = [{"start": "ssl_probe", "fraction": 0.1, "seed": seed, "macro_auroc": auc,
+               "images": 14, "micro_auroc_ci95": [auc - 0.1, auc + 0.1], "positives": None}
+              for seed, auc in enumerate([0.70, 0.72, 0.74])]  # fmt: skip
+    table = le.summarise(runs() + probes)
+    assert [r["start"] for r in table if r["fraction"] == 0.1][-1] == "ssl_probe"
+    verdict = {v["start"]: v for v in le.verdicts(runs() + probes, table)}["ssl_probe"]
+    assert verdict["beats_scratch_outside_spread"] and verdict["paired_gain_mean"] == 0.2
+    text = le.markdown(table)
+    assert text.index("| image_text_local |") < text.index("| ssl_probe | 0.720 ± 0.020 (n=14) |")
+    assert "image_text_global_probe" not in text  # a start without runs gets no row
