@@ -298,8 +298,10 @@ def zero_shot_rows(seed: int, pre: dict, cohort: Path, pairs: pd.DataFrame, find
         out = root / f"zeroshot_{start}"
         res = zero_shot(pre[start]["checkpoint"], cohort / "pairs.csv", out, split="test",
                         findings=findings, device="cpu")  # fmt: skip
-        frame = read_predictions(out / PREDICTIONS)
-        figures = score(frame, truth_table(pairs, findings, frame["id"].astype(str)))
+        frame = read_predictions(out / PREDICTIONS)  # ids: study ids (pairs.csv has them)
+        image_of = dict(zip(pairs["study_id"].astype(str), pairs["image"].astype(str), strict=True))
+        frame["id"] = frame["id"].astype(str).replace(image_of)
+        figures = score(frame, truth_table(pairs, findings, frame["id"]))
         rows.append({"start": start, "fraction": 0.0, "seed": seed, "images": 0, "patients": 0,
                      "positives": None, "run": str(out), "similarity": res.similarity,
                      **figures})  # fmt: skip
