@@ -148,7 +148,16 @@ def pretrain(start: str, pairs_csv: Path, out: Path, seed: int, args) -> dict:
                                      vocab_size=1000)  # fmt: skip
     final = {k: round(v, 4) for k, v in result.history[-1].items() if isinstance(v, float)}
     return {"checkpoint": str(out), "pairs_per_s": round(result.pairs_per_s, 2),
-            "final": final, "wall_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
+            "final": final, "stalled": stalled_losses(result.history),
+            "wall_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
+
+
+def stalled_losses(history: list[dict], keep: float = 0.95) -> list[str]:
+    """The training losses that ended above `keep` x their first epoch's value: a pretraining
+    that never left chance (a collapsed SSL run, a local loss stuck at log(batch))."""
+    first, last = history[0], history[-1]
+    return [k for k in ("train_loss", "train_global", "train_local")
+            if k in first and k in last and last[k] > keep * first[k]]  # fmt: skip
 
 
 def subset_of(labels: pd.DataFrame, findings: list[str], fraction: float, seed: int):

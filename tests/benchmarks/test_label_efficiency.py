@@ -161,3 +161,10 @@ def test_linear_probes_get_rows_after_the_fine_tuned_starts_and_verdicts() -> No
     text = le.markdown(table)
     assert text.index("| image_text_local |") < text.index("| ssl_probe | 0.720 ± 0.020 (n=14) |")
     assert "image_text_global_probe" not in text  # a start without runs gets no row
+
+
+def test_a_loss_that_never_left_its_start_is_flagged() -> None:
+    history = [{"train_loss": 3.39, "train_global": 1.6, "train_local": 2.77},
+               {"train_loss": 3.42, "train_global": 1.5, "train_local": 2.76}]  # fmt: skip
+    assert le.stalled_losses(history) == ["train_loss", "train_local"]
+    assert le.stalled_losses([{"train_loss": 3.2}, {"train_loss": 1.2}]) == []
