@@ -206,3 +206,18 @@ def test_a_user_vocabulary_file_travels_with_the_run(cohort, tmp_path) -> None:
     (moved / RUN_VOCAB).unlink()
     with pytest.raises(ModelError, match=f"no {RUN_VOCAB}"):
         load_image_text(moved)
+
+
+def test_a_local_branch_with_too_few_regions_is_warned_about(cohort, tmp_path, caplog) -> None:
+    """resnet18 with its ImageNet stem maps a 96 px image to 3 x 3 cells; less the border ring
+    the local branch sees one region: alignment cannot localise anything, so say so."""
+    coarse = ImageTextModel(ImageTextConfig(model="resnet18", small_input=False, vocab_size=50))
+    assert coarse.kept_regions((1, 96, 96)) == 1
+    fine = ImageTextModel(ImageTextConfig(model="resnet_mini", small_input=False, vocab_size=50))
+    assert fine.kept_regions((1, 128, 128)) == 36  # 8 x 8 less the ring
+    cfg = ImageTextConfig(**{**TINY.to_dict(), "model": "resnet18", "small_input": False})
+    opts = PretrainOptions(epochs=1, batch_size=12, device="cpu", precision="32-true", threads=1)
+    with caplog.at_level("WARNING", logger="radlens.pretrain.image_text"):
+        pretrain_image_text(cohort, tmp_path / "r", data=PairData("image", size=32), model=cfg,
+                            options=opts, vocab_size=150)  # fmt: skip
+    assert "the local branch sees 1 region(s) per image" in caplog.text

@@ -187,6 +187,11 @@ def pretrain_image_text(
                  (("train", train), ("val", val)) if k in parts}  # fmt: skip
     torch.manual_seed(options.seed)
     net = ImageTextModel(config)
+    if config.local and (n := net.kept_regions(tuple(pairs.images.shape[1:]))) < 4:
+        logger.warning("the local branch sees %d region(s) per image (%s at %s, border ring %d):"
+                       " sentence-region alignment needs a finer feature map (a larger --size, "
+                       "no --imagenet-stem, or --model resnet_mini)", n, config.model,
+                       tuple(pairs.images.shape[2:]), config.ring)  # fmt: skip
     data_dict = {**asdict(data), "shape": list(data.shape), "cohort": str(cohort)}
     stored = config.to_dict()
     if config.negation_vocab != model.negation_vocab:  # the run's copy, found beside checkpoint.pt

@@ -112,6 +112,16 @@ class ImageTextModel(nn.Module):
         """L2-normalised global image embeddings (B, D)."""
         return self.image_proj(self.image(images)[1])
 
+    @torch.no_grad()
+    def kept_regions(self, image_shape: tuple[int, ...]) -> int:
+        """How many feature-map cells the local branch chooses from for images of
+        `image_shape` (C, *spatial): the map's cells less the border ring."""
+        x = torch.zeros((1, *image_shape), device=next(self.parameters()).device)
+        was = self.image.training
+        fmap = self.image.eval().feature_map(x)
+        self.image.train(was)
+        return int(inner_cells(fmap.shape[2:], self.config.ring).sum())
+
     def embed_texts(self, text: TextBatch) -> torch.Tensor:
         """L2-normalised global text embeddings (B, D)."""
         return self.text_proj(self.text(text)[1])
