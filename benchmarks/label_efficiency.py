@@ -296,7 +296,7 @@ def pretrain_csv(cohort: Path, pairs: pd.DataFrame, name: str, keep) -> Path:
     return path
 
 
-def zero_shot_rows(seed: int, pre: dict, cohort: Path, pairs: pd.DataFrame, findings: list[str],
+def zero_shot_rows(seed: int, pre: dict, cohort: Path, findings: list[str],
                    root: Path) -> list[dict]:  # fmt: skip
     """Each image-text checkpoint's zero-shot scores of the test split (`radlens zeroshot`, the
     run's default similarity) against the radiograph truth: rows of fraction 0 (no labels)."""
@@ -307,10 +307,8 @@ def zero_shot_rows(seed: int, pre: dict, cohort: Path, pairs: pd.DataFrame, find
         out = root / f"zeroshot_{start}"
         res = zero_shot(pre[start]["checkpoint"], cohort / "pairs.csv", out, split="test",
                         findings=findings, device="cpu")  # fmt: skip
-        frame = read_predictions(out / PREDICTIONS)  # ids: study ids (pairs.csv has them)
-        image_of = dict(zip(pairs["study_id"].astype(str), pairs["image"].astype(str), strict=True))
-        frame["id"] = frame["id"].astype(str).replace(image_of)
-        figures = score(frame, truth_table(pairs, findings, frame["id"]))
+        # its targets are already the pairs' radiograph truth (zero_shot reads the true: columns)
+        figures = score(read_predictions(out / PREDICTIONS), None)
         rows.append({"start": start, "fraction": 0.0, "seed": seed, "images": 0, "patients": 0,
                      "positives": None, "run": str(out), "similarity": res.similarity,
                      **figures})  # fmt: skip
@@ -324,7 +322,7 @@ def run_seed(seed: int, cohort: Path, pairs: pd.DataFrame, findings: list[str], 
     csv = pretrain_csv(cohort, pairs, "pretrain_train.csv", pairs["split"] == "train")
     pre = {start: pretrain(start, csv, root / f"pretrain_{start}", seed, args)
            for start in PRETRAINED}  # fmt: skip
-    rows = zero_shot_rows(seed, pre, cohort, pairs, findings, root)
+    rows = zero_shot_rows(seed, pre, cohort, findings, root)
     for fraction in args.fractions:
         for start in START_NAMES:
             init = pre[start]["checkpoint"] if start in pre else None
@@ -463,7 +461,7 @@ def add_rows(args) -> dict:
     for seed, pre in result["pretraining"].items():
         if args.add_zero_shot:
             runs = [r for r in runs if not (r["fraction"] == 0 and r["seed"] == int(seed))]
-            runs += zero_shot_rows(int(seed), pre, cohort, pairs, findings,
+            runs += zero_shot_rows(int(seed), pre, cohort, findings,
                                    args.out / f"seed{seed}")  # fmt: skip
         if args.add_probes:
             runs = [r for r in runs if not (r["start"] in PROBES and r["seed"] == int(seed))]
