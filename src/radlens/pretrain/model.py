@@ -112,11 +112,16 @@ class ImageTextModel(nn.Module):
         """L2-normalised global image embeddings (B, D)."""
         return self.image_proj(self.image(images)[1])
 
+    @property
+    def device(self) -> torch.device:
+        """Where the model's weights are (texts and images must be moved there)."""
+        return next(self.parameters()).device
+
     @torch.no_grad()
     def kept_regions(self, image_shape: tuple[int, ...]) -> int:
         """How many feature-map cells the local branch chooses from for images of
         `image_shape` (C, *spatial): the map's cells less the border ring."""
-        x = torch.zeros((1, *image_shape), device=next(self.parameters()).device)
+        x = torch.zeros((1, *image_shape), device=self.device)
         was = self.image.training
         fmap = self.image.eval().feature_map(x)
         self.image.train(was)

@@ -75,7 +75,7 @@ def sentence_embeddings(model: ImageTextModel, tokenizer, sentences: Sequence[st
     batch = encode_reports(tokenizer, texts, max_len=model.config.max_len,
                            max_sentences=model.config.max_sentences,
                            assertions=model.config.assertion_vocab)  # fmt: skip
-    batch = batch.to(next(model.parameters()).device)
+    batch = batch.to(model.device)
     if not model.config.local:
         return model.embed_texts(batch)
     _, report, sent, mask = model.text(batch, model.config.max_sentences)

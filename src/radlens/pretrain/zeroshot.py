@@ -144,16 +144,12 @@ def unread_prompts(labels: Sequence[str], pos_neg, vocab: str | None) -> list[st
     return out
 
 
-def _device(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
 @torch.no_grad()
 def _side(run: ImageTextRun, texts: list[str]) -> torch.Tensor:
     config = run.model.config
     batch = encode_reports(run.tokenizer, texts, max_len=config.max_len,
                            assertions=config.assertion_vocab)  # fmt: skip
-    emb = run.model.embed_texts(batch.to(_device(run.model))).mean(0)
+    emb = run.model.embed_texts(batch.to(run.model.device)).mean(0)
     return emb / emb.norm().clamp_min(1e-8)
 
 
@@ -196,7 +192,7 @@ def _image_embeddings(run: ImageTextRun, images: torch.Tensor, local: bool, batc
     """Global embeddings (N, D) and, with `local`, each image's kept regions (N, k, D)."""
     model, glob, kept = run.model, [], []
     for i in range(0, len(images), batch_size):
-        fmap, pooled = model.image(normalise(images[i : i + batch_size].to(_device(model))))
+        fmap, pooled = model.image(normalise(images[i : i + batch_size].to(model.device)))
         glob.append(model.image_proj(pooled))
         if local:
             inner = inner_cells(fmap.shape[2:], model.config.ring).to(fmap.device)
