@@ -189,3 +189,35 @@ def test_package_exports_its_public_api() -> None:
     missing = [name for name in phantom.__all__ if not hasattr(phantom, name)]
     assert missing == []
     assert phantom.make_phantom is make_phantom and phantom.SITES is SITES
+
+
+@pytest.mark.parametrize(
+    ("src", "dst"),
+    [
+        (((64, 96, 96), (4.375, 3.5, 3.5)), ((43, 96, 96), (6.5, 3.5, 3.5))),  # site slices
+        (((40, 50, 60), (2.0, 3.0, 3.0)), ((30, 37, 45), (2.7, 4.0, 4.0))),  # every axis
+    ],
+)
+@pytest.mark.parametrize("order", [0, 1])
+def test_resample_matches_scipy_affine_transform(src, dst, order):
+    from radlens.phantom.geometry import Grid
+    from radlens.phantom.render import _resample
+
+    src, dst = Grid(*src), Grid(*dst)
+    rng = np.random.default_rng(3)
+    arr = (
+        (rng.random(src.shape) * 6).astype(np.uint8)
+        if order == 0
+        else rng.normal(size=src.shape).astype(np.float32)
+    )
+    scale = np.array(dst.spacing) / np.array(src.spacing)
+    offset = (np.array(src.shape) - 1) / 2 - scale * (np.array(dst.shape) - 1) / 2
+    data = arr if order == 0 else ndi.gaussian_filter(arr, sigma=np.maximum(scale - 1, 0) * 0.45)
+    want = ndi.affine_transform(
+        data, scale, offset=offset, output_shape=dst.shape, order=order, mode="nearest"
+    )
+    got = _resample(arr, src, dst, order)
+    assert got.shape == dst.shape and got.dtype == arr.dtype
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    with pytest.raises(ValueError, match="order must be 0"):
+        _resample(arr, src, dst, 3)

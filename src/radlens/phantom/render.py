@@ -217,22 +217,39 @@ def _render_grid(grid: Grid) -> Grid:
     )
 
 
+def _axis_resample(
+    arr: np.ndarray, axis: int, n_out: int, scale: float, offset: float, order: int
+) -> np.ndarray:
+    """Resample one axis: output index i reads input position scale * i + offset (nearest for
+    order 0, linear for order 1), clamped to the edge as `ndimage` mode="nearest" does."""
+    x = scale * np.arange(n_out, dtype=np.float64) + offset
+    last = arr.shape[axis] - 1
+    if order == 0:
+        return np.take(arr, np.clip(np.floor(x + 0.5), 0, last).astype(np.intp), axis=axis)
+    x = np.clip(x, 0, last)
+    i0 = np.floor(x).astype(np.intp)
+    w = (x - i0).astype(np.float32).reshape([n_out if a == axis else 1 for a in range(arr.ndim)])
+    lo, hi = np.take(arr, i0, axis=axis), np.take(arr, np.minimum(i0 + 1, last), axis=axis)
+    return lo * (1 - w) + hi * w
+
+
 def _resample(arr: np.ndarray, src: Grid, dst: Grid, order: int) -> np.ndarray:
-    """Resample a centred-grid array from `src` to `dst` (anti-aliased for order >= 1)."""
+    """Resample a centred-grid array from `src` to `dst` (anti-aliased for order >= 1).
+
+    Axis by axis (linear interpolation is separable), only the axes that change: the site grids
+    differ from the render grid along z only, where this is ~3x (linear) to ~30x (nearest)
+    faster than `ndimage.affine_transform` over the whole volume, with the same values."""
+    if order not in (0, 1):
+        raise ValueError(f"order must be 0 (nearest) or 1 (linear); got {order}")
     scale = np.array(dst.spacing) / np.array(src.spacing)
     offset = (np.array(src.shape) - 1) / 2 - scale * (np.array(dst.shape) - 1) / 2
     data = arr
-    if order >= 1:
+    if order == 1:
         data = ndi.gaussian_filter(arr.astype(np.float32), sigma=np.maximum(scale - 1, 0) * 0.45)
-    out = ndi.affine_transform(
-        data if order else data.astype(np.uint8),
-        scale,
-        offset=offset,
-        output_shape=dst.shape,
-        order=order,
-        mode="nearest",
-    )
-    return out.astype(arr.dtype)
+    for axis, (n_in, n_out) in enumerate(zip(src.shape, dst.shape, strict=True)):
+        if n_in != n_out or abs(scale[axis] - 1) > 1e-9 or abs(offset[axis]) > 1e-9:
+            data = _axis_resample(data, axis, n_out, scale[axis], offset[axis], order)
+    return data.astype(arr.dtype)
 
 
 def _resample_mask(mask: np.ndarray, src: Grid, dst: Grid) -> np.ndarray:
