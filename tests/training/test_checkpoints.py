@@ -235,3 +235,19 @@ def test_validation_auc_refuses_non_finite_scores() -> None:
     y = np.array([[0.0], [1.0]] * 3)
     with pytest.raises(ModelError, match=r"validation scores are not finite \(.* of .*diverged"):
         validation_auc(fabric, model, images, y, TASK, batch_size=4, channels_last=False)
+
+
+def test_early_stopping_waits_for_the_lr_drop_then_counts_from_the_later_of_best_and_drop():
+    run = RunProgress()
+    lrs = [1e-3] * 6 + [1e-4] * 6  # an entry's LR is the next epoch's: epochs 8.. train at 1e-4
+    aucs = [0.6, 0.7, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6]
+    stalled = []
+    for n, (lr, auc) in enumerate(zip(lrs, aucs, strict=True), start=1):
+        run.record({"epoch": n, "train_loss": 0.5, "val_auc": auc, "lr": lr})
+        stalled.append(run.stalled(3, 1e-3))
+    # best at 2, no improvement after: the stale epochs before the lower LR do not count, the
+    # 3 after the first epoch at the lower LR (9, 10, 11) do
+    assert stalled.index(True) == 11 - 1
+    assert not RunProgress().stalled(1, 1e-3)
+    run.record({"epoch": 13, "train_loss": 0.5, "val_auc": 0.9, "lr": 1e-4})  # a new best
+    assert not run.stalled(3, 1e-3)

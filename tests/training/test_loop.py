@@ -237,3 +237,26 @@ def test_inference_device(monkeypatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert inference_device("auto") == torch.device("cuda", 0)
     assert inference_device("cuda:1") == torch.device("cuda", 1)
+
+
+@pytest.mark.slow
+def test_early_stopping_ends_the_run_and_keeps_the_best_epoch(tmp_path: Path) -> None:
+    ds = synthetic("binary")
+    over = {"epochs": 12, "milestones": [0.1], "patience": 1, "lr": 1e-2, "keep_optimizer": True}
+    result = train(fast_config(tmp_path / "a", **over), dataset=ds, progress=False)
+    metrics = result.metrics
+    history = metrics["history"]
+    assert metrics["stopped_early"] is True and result.epochs_done == len(history) < 12
+    assert metrics["epochs_trained"] == len(history) and metrics["epochs"] == 12
+    assert history[-1]["epoch"] - max(metrics["best_epoch"], 2) == 1  # epoch 2 has the lower LR
+    assert max(h["val_auc"] for h in history) == history[metrics["best_epoch"] - 1]["val_auc"]
+    assert (tmp_path / "a" / "predictions.parquet").is_file()
+    # a run that stopped early stays stopped: resuming trains no further epoch
+    again = train(
+        make_config({"out": str(tmp_path / "a")}), dataset=ds, resume=True, progress=False
+    )
+    assert len(again.metrics["history"]) == len(history) and again.metrics["stopped_early"]
+    with pytest.raises(ConfigError, match="--patience"):
+        fast_config(
+            tmp_path / "s", dataset=None, cohort="c", patience=2, task="segmentation"
+        ).check_source()

@@ -15,6 +15,11 @@ def demo_cmd(
     epochs: int | None = typer.Option(
         None, help="Epochs (chest CT: 36 with native bf16, else 18; MedMNIST: 3)."
     ),
+    patience: int = typer.Option(
+        6,
+        help="Chest CT: stop training once the LR has dropped and the validation AUC has not"
+        " improved for N epochs (0: train all epochs).",
+    ),
     seed: int = typer.Option(0, help="Chest CT: same seed, same cohort, split and model."),
     shape: str = typer.Option(
         "32,64,64", help="Chest CT: field of view resampled to D,H,W (the body crop is 3/4 of H)."
@@ -61,6 +66,8 @@ def demo_cmd(
     from radlens.errors import ConfigError
     from radlens.phantom import DEFAULT_SHAPE
 
+    if patience < 0:
+        raise ConfigError(f"--patience must be >= 0 (0: train all epochs); got {patience}")
     if seg_epochs < 0 or seg_studies < 1:
         raise ConfigError(
             f"--seg-epochs must be >= 0 and --seg-studies >= 1; got {seg_epochs}, {seg_studies}"
@@ -74,6 +81,7 @@ def demo_cmd(
         shape=parse_shape(shape, default=DEFAULT_SHAPE, what="--shape"),
         model=model,
         threads=threads,
+        patience=patience or None,
         segmentation=segmentation,
         **({"epochs": epochs} if epochs else {}),
     )

@@ -34,7 +34,13 @@ from radlens.demos.ct_report import (
     truth_aurocs,
 )
 from radlens.demos.ct_segmentation import SegStepOptions, measured_lesions, segmentation_step
-from radlens.demos.ct_setup import prepare_out, quiet_loggers
+from radlens.demos.ct_setup import (
+    default_epochs,
+    input_shape,
+    prepare_out,
+    quiet_loggers,
+    synthesis_shape,
+)
 from radlens.errors import ConfigError
 from radlens.evaluation import (
     EvaluationResult,
@@ -43,7 +49,7 @@ from radlens.evaluation import (
     urgency_rates_text,
 )
 from radlens.phantom import FOV_MM, synthesize_cohort
-from radlens.training import TrainResult, bf16_native, make_config, train
+from radlens.training import TrainResult, make_config, train
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +70,7 @@ class CtDemoOptions:
     sites: int = 3
     model: str = "ctnet_3d"
     epochs: int | None = None  # None: `default_epochs()` (36 with native bf16, else 18)
+    patience: int | None = 6  # early stopping once the LR has dropped (None: all epochs)
     batch_size: int = 8
     lr: float = 2e-3
     heatmap_cases: int = 7  # per finding: the localization figure rests on >= 60 cases
@@ -73,40 +80,6 @@ class CtDemoOptions:
     windows: tuple[tuple[float, float], ...] = DEMO_WINDOWS
     synth_shape: tuple[int, int, int] | None = None  # None: `synthesis_shape(shape)`
     segmentation: SegStepOptions | None = field(default_factory=SegStepOptions)  # None: none
-
-
-def input_shape(shape: tuple[int, int, int], crop: tuple[float, float, float]) -> tuple[int, ...]:
-    """The centred crop of the resampled field of view the model sees: `crop` of each axis.
-
-    The default (1, 0.75, 1) keeps the whole body: on the phantom grid of 64 rows it spans rows
-    8..52, with air above and the table below, so rows 8..56 are kept and every training step
-    costs a quarter less. At 450 patients x 36 epochs (seed 0, one thread, one run each) the
-    cropped input scored mean test AUROC 0.876, the whole field of view 0.853."""
-    if len(crop) != 3 or not all(0 < float(c) <= 1 for c in crop):
-        raise ConfigError(f"crop must be three fractions in (0, 1] (z, y, x); got {crop!r}")
-    return tuple(max(8, round(n * float(c))) for n, c in zip(shape, crop, strict=True))
-
-
-def synthesis_shape(shape: tuple[int, int, int]) -> tuple[int, int, int]:
-    """The grid the phantoms are rendered on: 2x finer along z and 1.5x finer in-plane than the
-    resampled field of view (32x64x64 -> the phantom default 64x96x96). The simulated scanner
-    (blur, noise, partial volume) then acts on millimetre-scale voxels, as a real scanner does,
-    before the volume is resampled to the model's grid; rendering directly on the coarse grid
-    washed small lesions (nodules, nodes, calcified plaques) out
-    (`benchmarks/ct_lesion_visibility.py`)."""
-    d, h, w = shape
-    return (2 * d, round(1.5 * h), round(1.5 * w))
-
-
-def default_epochs() -> int:
-    """Epochs that fit the demo's 10 minutes on 2 CPU cores: 36 where the CPU has native bf16
-    (AVX512-BF16/AMX: bf16 autocast trains the 3D CNN ~1.9x faster than float32), else 18.
-
-    Why 450 patients x 36 epochs rather than fewer patients for longer: at 56 epochs on 300
-    patients the 3D CNN fits its training studies perfectly (train AUROC 1.000 for every
-    abnormality) yet nodules, masses, nodes and calcified plaques stay near chance on test; more
-    patients is what moved them (`benchmarks/results/ct_demo.json`)."""
-    return 36 if bf16_native(False) else 18
 
 
 @dataclass
@@ -210,6 +183,7 @@ def _train(demo: _Demo, cohort: CtCohort, spacing: tuple[float, ...]) -> TrainRe
                 "lr": opts.lr,
                 "milestones": (0.6, 0.85),
                 "gamma": 0.2,
+                "patience": opts.patience,
                 "weight_decay": 1e-4,
                 "augment": "shift",
                 "shift_pixels": 2,
@@ -331,6 +305,8 @@ def _summary(
         "synth_shape": list(synth_shape),
         "model": opts.model,
         "epochs": demo.epochs,
+        "patience": opts.patience,
+        "epochs_trained": result.epochs_done,
         "windows": [list(w) for w in ds.extra["windows"]],
         "threads": torch.get_num_threads(),
         "labeler": cohort.noise.to_dict() if cohort.noise else None,

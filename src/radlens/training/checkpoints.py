@@ -44,12 +44,14 @@ __all__ = [
 
 @dataclass
 class RunProgress:
-    """Where a run stands: epochs done, best validation AUC and its epoch, per-epoch history."""
+    """Where a run stands: epochs done, best validation AUC and its epoch, per-epoch history,
+    and whether early stopping ended it."""
 
     epoch: int = 0
     best_val_auc: float = -1.0
     best_epoch: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
+    stopped_early: bool = False
 
     def record(self, entry: dict[str, Any]) -> bool:
         """Add one epoch's history entry; True when its validation AUC is the best so far (a NaN
@@ -60,6 +62,16 @@ class RunProgress:
             self.best_val_auc, self.best_epoch = entry["val_auc"], entry["epoch"]
             return True
         return False
+
+    def stalled(self, patience: int, start_lr: float) -> bool:
+        """Early stopping: the LR has dropped below `start_lr` at least once (the schedule has
+        had its say) and the validation AUC has not improved for `patience` epochs, counted from
+        the best epoch or the first epoch trained at the lower LR, whichever came later. (An
+        entry's "lr" is the LR after its epoch's scheduler step, i.e. that of the next epoch.)"""
+        lowered = [h["epoch"] for h in self.history if h["lr"] < start_lr * (1 - 1e-9)]
+        if not lowered:
+            return False
+        return self.epoch - max(self.best_epoch, lowered[0] + 1) >= patience
 
 
 def rng_state(perm_gen: torch.Generator, aug_gen: torch.Generator) -> dict[str, Any]:
@@ -105,7 +117,11 @@ def restore_training_state(
         scheduler.milestones = milestones
     _set_rng_state(state["rng"], perm_gen, aug_gen)
     return RunProgress(
-        state["epoch"], state["best_val_auc"], state["best_epoch"], list(state["history"])
+        state["epoch"],
+        state["best_val_auc"],
+        state["best_epoch"],
+        list(state["history"]),
+        bool(state.get("stopped_early", False)),
     )
 
 
@@ -169,6 +185,7 @@ def save_checkpoints(
             "best_val_auc": progress.best_val_auc,
             "best_epoch": progress.best_epoch,
             "history": progress.history,
+            "stopped_early": progress.stopped_early,
             "rng": rng_state(perm_gen, aug_gen),
         },
     )

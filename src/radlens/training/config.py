@@ -178,6 +178,13 @@ class TrainConfig(BaseModel):
         (0.5, 0.75), description="LR drops at these epoch fractions."
     )
     gamma: float = Field(0.1, gt=0, description="LR factor at each milestone.")
+    patience: int | None = Field(
+        None,
+        ge=1,
+        description="Early stopping: once the LR has dropped at a milestone, stop when the"
+        " validation AUC has not improved for N epochs (the best epoch's weights are kept, as"
+        " always). Default: train all --epochs.",
+    )
     augment: str = Field("none", description="none, flip, shift or flip+shift.")
     shift_pixels: int = Field(2, ge=0, description="Largest shift in pixels.")
     seed: int = Field(0, description="Random seed.")
@@ -255,7 +262,8 @@ class TrainConfig(BaseModel):
         return value
 
     def check_source(self) -> None:
-        """Exactly one data source: --dataset, --images/--labels or --cohort."""
+        """Exactly one data source (--dataset, --images/--labels or --cohort), the one the task
+        needs, and no option the task ignores."""
         given = [
             flag
             for flag, v in (
@@ -283,6 +291,11 @@ class TrainConfig(BaseModel):
             raise ConfigError(
                 "--task segmentation needs --cohort DIR (a cohort table with masks: mask_path,"
                 " or image_path and mask_path:<finding> columns)"
+            )
+        if self.patience and self.task in ("segmentation", "survival"):
+            raise ConfigError(
+                f"--patience (early stopping on the validation AUC) is for classification runs;"
+                f" --task {self.task} trains all --epochs"
             )
 
     def to_yaml(self, path: Path) -> None:

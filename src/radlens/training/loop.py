@@ -54,7 +54,7 @@ from radlens.training.device import (
 )
 from radlens.training.distributed import cluster_geometry, global_batches, loss_scale, rank_share
 from radlens.training.init import freeze_backbone, init_weights
-from radlens.training.model_setup import dataset_geometry, make_model
+from radlens.training.model_setup import dataset_geometry, make_model, optimiser_and_schedule
 from radlens.training.precision import guard_fabric_run, resolve_precision
 from radlens.training.run import prepare_run_dir, write_outputs
 from radlens.training.sources import load_dataset, run_plan
@@ -164,17 +164,6 @@ def _network(
     return raw_model, channels_last
 
 
-def _optimiser(config: TrainConfig, model: nn.Module, device: torch.device) -> tuple[Any, Any]:
-    """Adam (fused: one kernel for all parameters, on CUDA and CPU) and its step schedule."""
-    fused = device.type in ("cuda", "cpu")
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused
-    )
-    milestones = sorted({max(1, round(m * config.epochs)) for m in config.milestones})
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=config.gamma)
-    return optimizer, scheduler
-
-
 def _check_splits(ds: ArrayDataset) -> None:
     """Training needs studies in the train and val splits (val picks the best epoch)."""
     sizes = {split: len(images) for split, images in ds.images.items()}
@@ -216,7 +205,7 @@ def setup_training(
     x_train, y_train = _to_device(ds, "train", config.max_train_images, config.seed, device)
     x_val, y_val = _to_device(ds, "val", config.max_eval_images, config.seed, device)
     raw_model, channels_last = _network(config, task, geometry, fabric, x_train)
-    optimizer, scheduler = _optimiser(config, raw_model, device)
+    optimizer, scheduler = optimiser_and_schedule(config, raw_model, device)
     weight = None
     if config.class_weights == "balanced":
         weight = task.class_weights(y_train.cpu().numpy()).to(device)
@@ -236,6 +225,7 @@ def setup_training(
         meta["trained_parameters"] = freeze_backbone(raw_model, task)
     start = progress.epoch
     end = config.epochs if stop_after is None else min(config.epochs, start + stop_after)
+    end = start if progress.stopped_early else end  # a run that stopped early stays stopped
     net = torch.compile(raw_model) if config.compile else raw_model
     model, optimizer = fabric.setup(net, optimizer)
     return Training(
@@ -299,6 +289,8 @@ def run_epoch(t: Training, epoch: int, advance: Callable[[], None] = lambda: Non
     if t.progress.record(entry):
         t.best_weights = {k: v.detach().cpu().clone() for k, v in t.raw_model.state_dict().items()}
     done = epoch + 1
+    if t.config.patience and t.progress.stalled(t.config.patience, t.config.lr):
+        t.progress.stopped_early, t.end_epoch = True, done  # every rank: the same val AUC
     if t.fabric.is_global_zero and (done % t.config.checkpoint_every == 0 or done == t.end_epoch):
         save_checkpoints(
             t.run_dir,
@@ -321,7 +313,8 @@ def finish_training(t: Training, wall: float) -> TrainResult:
     predictions make predictions.parquet and metrics.json; `wall` is the epoch loop's time."""
     ips = t.seen / t.train_time if t.train_time > 0 else 0.0
     metrics: dict[str, Any] = {}
-    if t.end_epoch >= t.config.epochs and t.fabric.is_global_zero:
+    finished = t.end_epoch >= t.config.epochs or t.progress.stopped_early
+    if finished and t.fabric.is_global_zero:
         # the best model in float32, as `radlens evaluate` predicts; channels-last only changes
         # the order of the float32 sums (~1e-7) and is about a fifth faster on CPU
         load_best_weights(t.run_dir, t.raw_model)
@@ -336,6 +329,8 @@ def finish_training(t: Training, wall: float) -> TrainResult:
             extra={
                 "best_epoch": t.progress.best_epoch,
                 "epochs": t.config.epochs,
+                "epochs_trained": t.progress.epoch,
+                "stopped_early": t.progress.stopped_early,
                 "loop_wall_time_s": round(wall, 2),
                 "train_step_time_s": round(t.train_time, 2),
                 "train_images_per_s": round(ips, 1),
@@ -394,4 +389,9 @@ def train(
             logger.debug(
                 "epoch %d loss %.4f val auc %.4f", epoch + 1, entry["train_loss"], entry["val_auc"]
             )
+            if t.progress.stopped_early:
+                logger.info(
+                    "early stopping after epoch %d (best %d)", epoch + 1, t.progress.best_epoch
+                )
+                break
     return finish_training(t, time.perf_counter() - t0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import nn
 
 from radlens.data import ArrayDataset
@@ -15,7 +16,7 @@ from radlens.models import Task, build_model
 from radlens.training.config import TrainConfig
 from radlens.training.device import images_to_tensor
 
-__all__ = ["dataset_geometry", "make_model"]
+__all__ = ["dataset_geometry", "make_model", "optimiser_and_schedule"]
 
 
 def dataset_geometry(ds: ArrayDataset) -> dict[str, Any]:
@@ -45,3 +46,16 @@ def make_model(config: TrainConfig, task: Task, geometry: dict[str, Any]) -> nn.
         small_input=small,
         depth=max(1, geometry["depth"]),
     )
+
+
+def optimiser_and_schedule(
+    config: TrainConfig, model: nn.Module, device: torch.device
+) -> tuple[Any, Any]:
+    """Adam (fused: one kernel for all parameters, on CUDA and CPU) and its step schedule."""
+    fused = device.type in ("cuda", "cpu")
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused
+    )
+    milestones = sorted({max(1, round(m * config.epochs)) for m in config.milestones})
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=config.gamma)
+    return optimizer, scheduler
