@@ -49,6 +49,9 @@ def test_default_prompts_and_label_prompts() -> None:
         label_prompts("pneumothorx", vocab, prompts)
     with pytest.raises(ConfigError, match="location of label"):
         label_prompts("pneumothorax@nowhere", vocab, prompts)
+    # a CT cohort's truth column under the default radiograph vocabulary: name the way out
+    with pytest.raises(ConfigError, match=r"chest_ct vocabulary has it \(--vocab chest_ct\)"):
+        label_prompts("nodule", vocab, prompts)
 
 
 @pytest.mark.parametrize(

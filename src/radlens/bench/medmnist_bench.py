@@ -29,7 +29,7 @@ from radlens.bench.tables import write_tables
 from radlens.core import CHECKPOINT, LAST, METRICS
 from radlens.data import ArrayDataset
 from radlens.models import Task
-from radlens.training import load_run, make_config, subset_indices, train
+from radlens.training import inference_device, load_run, make_config, subset_indices, train
 
 logger = logging.getLogger(__name__)
 
@@ -61,12 +61,6 @@ def read_results(out: str | Path) -> list[dict[str, Any]]:
 def _append(out: Path, row: dict[str, Any]) -> None:
     with (out / "results.jsonl").open("a") as fh:
         fh.write(json.dumps(row, default=float) + "\n")
-
-
-def _device(spec: BenchSpec) -> torch.device:
-    if spec.device in ("auto", ""):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(spec.device)
 
 
 def _run_dir(spec: BenchSpec, dataset: str, size: int, model: str, seed: int) -> Path:
@@ -140,7 +134,7 @@ def _score_run(spec: BenchSpec, ds: ArrayDataset, run_dir: Path) -> dict[str, np
         if bool(saved.get("tta", False)) == tta:
             return saved
     run = load_run(run_dir)
-    device = _device(spec)
+    device = inference_device(spec.device or "auto")
     out: dict[str, np.ndarray] = {"tta": np.array(tta)}
     for split in ("val", "test"):
         idx = subset_indices(ds.size(split), spec.max_eval_images, 0)  # same for every seed
@@ -271,7 +265,7 @@ def _train_row(
         "best_epoch": metrics.get("best_epoch"),
         "wall_time_s": metrics.get("loop_wall_time_s", time.perf_counter() - t0),
         "train_images_per_s": metrics.get("train_images_per_s"),
-        "device": metrics.get("device", str(_device(spec))),
+        "device": metrics.get("device", str(inference_device(spec.device or "auto"))),
         "machine": grid.machine,
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "run_dir": str(run_dir),

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 import yaml
 
 from radlens.core import CONFIG, EVALUATION, REPORT, atomic_write_json, atomic_write_text
@@ -35,6 +34,7 @@ from radlens.evaluation.segmentation_metrics import score_cases, summarise_segme
 from radlens.evaluation.segmentation_report import segmentation_html
 from radlens.training import (
     SegCase,
+    inference_device,
     load_seg_cases,
     load_segmentation_run,
     predict_volume,
@@ -159,7 +159,7 @@ def evaluate_segmentation_run(
         cases = load_seg_cases(seg, cfg.spacing, run.windows, splits=(split,))
     if not cases:
         raise EvaluationError(f"run {run_dir}: the cohort {cfg.cohort} has no {split!r} studies")
-    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dev = inference_device(device or "auto")
     run.model.to(dev)
     rows, scans, picks = _predict_cases(run, cases, dev, run.findings, window, on_prediction)
     per_case = score_cases(rows)

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import yaml
 
-from radlens.core import PREDICTIONS, atomic_write_json, look_up_option, write_predictions
+from radlens.core import PREDICTIONS, atomic_write_json, look_up_option, suggest, write_predictions
 from radlens.data import LOCATION_SEP, TRUTH_PREFIX
 from radlens.errors import ConfigError
 from radlens.models import Task, predictions_to_frame
@@ -31,7 +31,7 @@ from radlens.pretrain.image_text import ImageTextRun, load_image_text
 from radlens.pretrain.model import inner_cells
 from radlens.pretrain.region_maps import sentence_embeddings
 from radlens.pretrain.text import encode_reports, mentions
-from radlens.reports import cohort_labels, label_many, load_vocabulary
+from radlens.reports import available_vocabularies, cohort_labels, label_many, load_vocabulary
 from radlens.training import inference_device, normalise
 
 __all__ = ["DEFAULT_PROMPTS", "SIMILARITIES", "Prompts", "ZeroShotResult", "label_prompts",
@@ -109,12 +109,28 @@ def _phrases(value: object, path: Path) -> dict[str, tuple[str, ...]]:
     return {str(k): tuple(v) for k, v in value.items()}
 
 
+def unknown_finding(finding: str, label: str, vocab) -> str:
+    """Why `finding` has no prompts: not in `vocab`; names a shipped vocabulary that has it
+    (a CT cohort's truth columns under the default chest_xr one) and the --findings way out."""
+    others = [
+        name
+        for name in available_vocabularies()
+        if name != vocab.name and finding in load_vocabulary(name).abnormalities
+    ]
+    there = f"; the {others[0]} vocabulary has it (--vocab {others[0]})" if others else ""
+    return (
+        f"finding {finding!r} of label {label!r} is not in the {vocab.name} vocabulary"
+        f"{suggest(finding, list(vocab.abnormalities))}{there} (choose the findings to score"
+        " with --findings)"
+    )
+
+
 def label_prompts(label: str, vocab, prompts: Prompts) -> tuple[list[str], list[str]]:
     """Positive and negative prompts of one label ("finding" or "finding@location")."""
     finding, _, location = label.partition(LOCATION_SEP)
     abn = vocab.abnormalities.get(finding)
     if abn is None:
-        look_up_option(finding, vocab.abnormalities, what=f"finding of label {label!r}")
+        raise ConfigError(unknown_finding(finding, label, vocab))
     phrases = list(prompts.phrases.get(finding)
                    or dict.fromkeys([abn.name.lower(), *abn.synonyms[:1]]))  # fmt: skip
     negative = [t.format(finding=p) for t in prompts.negative for p in phrases]

@@ -34,7 +34,12 @@ from radlens.errors import ConfigError, EvaluationError, ModelError
 from radlens.models import Task, predictions_to_frame, prevalence
 from radlens.training.checkpoints import check_resumable
 from radlens.training.config import TrainConfig, make_config
-from radlens.training.device import images_to_tensor, predict_scores, subset_indices
+from radlens.training.device import (
+    images_to_tensor,
+    inference_device,
+    predict_scores,
+    subset_indices,
+)
 from radlens.training.model_setup import make_model
 from radlens.training.sources import load_dataset
 
@@ -315,7 +320,7 @@ def repredict_split(
     ds = dataset if dataset is not None else load_dataset(run.config)
     if split not in ds.images:
         raise EvaluationError(f"dataset {ds.name!r} has no split {split!r}; has {ds.splits}")
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = inference_device(device or "auto")
     run.model.to(dev)
     idx, y, scores = _predict_split(run.model, ds, split, run.task, run.config, dev, False)
     report = split_report(ds, split, run.task, run.config, idx, y, scores)

@@ -47,6 +47,7 @@ from radlens.data import DEMO_WINDOWS
 from radlens.errors import ConfigError, ModelError
 from radlens.models import SliceWise, build_model, is_segmentation_model
 from radlens.training.config import TrainConfig, make_config
+from radlens.training.device import inference_device
 from radlens.training.precision import guard_bf16_convs, resolve_precision
 from radlens.training.seg_data import SegCase, load_seg_cases, patch_loader, read_seg_table
 from radlens.training.seg_loss import (
@@ -177,12 +178,6 @@ def _val_dice(
         return [float(v) for v in np.nanmean(study_dice(counts, thresholds), axis=0)], thresholds
 
 
-def _device(config: TrainConfig) -> torch.device:
-    if config.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(config.device)
-
-
 def _plan(config: TrainConfig, findings, windows) -> RunPlan:
     return RunPlan(
         data_source="ct_cohort", dataset=str(config.cohort), task=SEG_TASK,
@@ -269,7 +264,7 @@ def train_segmentation(config: TrainConfig, *, resume: bool = False) -> SegTrain
     run_dir.mkdir(parents=True, exist_ok=True)
     config.to_yaml(run_dir / CONFIG)
     write_plan(run_dir, _plan(config, seg.findings, windows))
-    device = _device(config)
+    device = inference_device(config.device)  # one device: no DDP for segmentation
     model = segmentation_model(config, len(windows), len(seg.findings)).to(device)
     loader = patch_loader(train_cases, config.patch, batch_size=config.batch_size, seed=config.seed)
     optimiser = torch.optim.AdamW(
