@@ -71,3 +71,23 @@ def test_bad_inputs_are_refused() -> None:
         lesion_candidates(np.zeros((2, 2, 2)), (1.0, 1.0, 1.0), score="median")
     with pytest.raises(EvaluationError, match="spacing"):
         lesion_candidates(np.zeros((2, 2, 2)), (1.0, 0.0, 1.0))
+
+
+def test_longest_axial_diameter_equals_brute_force_over_all_pixel_corners() -> None:
+    from scipy import ndimage
+    from scipy.spatial.distance import pdist
+
+    rng = np.random.default_rng(5)
+    corners = np.array([[-0.5, -0.5], [-0.5, 0.5], [0.5, -0.5], [0.5, 0.5]])
+    for _ in range(60):
+        shape = (int(rng.integers(1, 4)), int(rng.integers(1, 30)), int(rng.integers(1, 30)))
+        comp = ndimage.gaussian_filter(rng.random(shape), 1.5) > 0.5
+        comp[0, 0, 0] = True
+        spacing = (float(rng.uniform(0.5, 3)), float(rng.uniform(0.5, 3)))
+        want = max(
+            pdist(((np.argwhere(comp[z])[:, None] + corners).reshape(-1, 2)) * spacing).max()
+            for z in range(shape[0])
+            if comp[z].any()
+        )
+        got, z = longest_axial_diameter(comp, spacing)
+        assert got == pytest.approx(want, abs=1e-9) and comp[z].any()

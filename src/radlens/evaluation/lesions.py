@@ -61,15 +61,25 @@ class LesionCandidate:
 
 
 def longest_axial_diameter(component: np.ndarray, spacing_yx: Sequence[float]) -> tuple[float, int]:
-    """(largest in-plane corner-to-corner distance in mm, its slice) of a (Z, Y, X) boolean mask."""
+    """(largest in-plane corner-to-corner distance in mm, its slice) of a (Z, Y, X) boolean mask.
+
+    Per slice only the outer corners of each row's first and last pixel can be farthest apart
+    (any other corner lies between them on the same line), so the distances are taken over those
+    (their convex hull when there are many)."""
     sy, sx = float(spacing_yx[0]), float(spacing_yx[1])
     best, best_slice = 0.0, -1
     for z in np.flatnonzero(component.any(axis=(1, 2))):
-        yx = np.argwhere(component[z]).astype(np.float64)
-        pts = np.unique((yx[:, None, :] + _CORNERS[None]).reshape(-1, 2), axis=0)
-        pts *= np.array([sy, sx])
-        hull = pts[ConvexHull(pts).vertices] if len(pts) > 4 else pts
-        d = float(pdist(hull).max())
+        plane = component[z]
+        rows = np.flatnonzero(plane.any(axis=1))
+        hit = plane[rows]
+        first = hit.argmax(axis=1)
+        last = hit.shape[1] - 1 - hit[:, ::-1].argmax(axis=1)
+        ys = np.concatenate([rows - 0.5, rows + 0.5, rows - 0.5, rows + 0.5]) * sy
+        xs = np.concatenate([first - 0.5, first - 0.5, last + 0.5, last + 0.5]) * sx
+        pts = np.column_stack([ys, xs])
+        if len(pts) > 64:
+            pts = pts[ConvexHull(pts).vertices]
+        d = float(pdist(pts).max())
         if d > best:
             best, best_slice = d, int(z)
     return best, best_slice
