@@ -17,7 +17,8 @@ Steps:
 2. per seed, pretraining on the training split's images (+ reports) only (no val/test data):
    SSL (`radlens.pretrain.pretrain_ssl`, NT-Xent), image-text global only (``local=False``, what
    ``radlens pretrain image-text --no-local`` trains) and image-text + local; the same backbone
-   (`radlens train`'s resnet18, ImageNet stem) so `--init` loads it;
+   (`radlens train`'s --model, resnet18 or resnet_mini, ImageNet-style 7x7/2 stem unless
+   --small-input) so `--init` loads it;
    each image-text checkpoint also scores the test split zero-shot (`radlens zeroshot`, its
    default similarity; rows of fraction 0, the "no labels" column; `--add-zero-shot` adds them
    to a result written without them);
@@ -137,11 +138,11 @@ def pretrain(start: str, pairs_csv: Path, out: Path, seed: int, args) -> dict:
     t0 = time.perf_counter()
     if start == "ssl":
         data = PairData(image_column="image", report_column=None, size=args.size, seed=seed)
-        model = SSLConfig(model="resnet18", small_input=False)
+        model = SSLConfig(model=args.model, small_input=args.small_input)
         result = pretrain_ssl(pairs_csv, out, data=data, model=model, options=opts)
     else:
         data = PairData(image_column="image", report_column="report", size=args.size, seed=seed)
-        model = ImageTextConfig(model="resnet18", small_input=False, text_width=128,
+        model = ImageTextConfig(model=args.model, small_input=args.small_input, text_width=128,
                                 text_layers=2, embed_dim=128, top_k=args.top_k,
                                 local=start == "image_text_local")  # fmt: skip
         result = pretrain_image_text(pairs_csv, out, data=data, model=model, options=opts,
@@ -180,8 +181,8 @@ def finetune(cohort: Path, labels: Path, findings, out: Path, *, init, fraction,
     config = make_config({
         "images": str(cohort), "labels": str(labels),
         "patient_column": "patient_id", "label_columns": findings, "site_column": "site",
-        "split_column": "split", "image_size": args.size, "model": "resnet18",
-        "small_input": False, "epochs": args.epochs,
+        "split_column": "split", "image_size": args.size, "model": args.model,
+        "small_input": args.small_input, "epochs": args.epochs,
         "batch_size": batch_for(images, args.batch_size),
         "lr": args.probe_lr if freeze else args.lr, "seed": seed, "device": args.device,
         "threads": args.threads, "augment": "shift", "out": str(out), "init": init,
@@ -382,6 +383,16 @@ def add_run_options(ap: argparse.ArgumentParser, min_positives: int) -> None:
     ap.add_argument("--cohort", type=Path, default=None, help="reuse this script's cohort folder")
     ap.add_argument("--studies", type=int, default=200)
     ap.add_argument("--size", type=int, default=96)
+    ap.add_argument(
+        "--model",
+        default="resnet18",
+        choices=["resnet18", "resnet_mini"],
+        help="backbone of every start (resnet_mini: a 6x6 feature map at 96 px, so"
+        " the local branch has regions; resnet18's stem leaves 3x3)",
+    )
+    ap.add_argument(
+        "--small-input", action="store_true", help="the 3x3 stride-1 stem instead of the 7x7/2 one"
+    )
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--pretrain-epochs", type=int, default=8)
     ap.add_argument("--batch-size", type=int, default=32)
@@ -429,14 +440,16 @@ def setting(args, pairs: pd.DataFrame, findings: list[str]) -> dict:
     fractions = getattr(args, "fractions", None)
     return {
         "command": f"python benchmarks/{Path(sys.argv[0]).name} " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in skip)
+            f"--{k.replace('_', '-')}" + ("" if isinstance(v, bool) else f" {v}")
+            for k, v in vars(args).items() if k not in skip and v is not False)
         + (" --fractions " + " ".join(f"{f:g}" for f in fractions) if fractions else ""),
         "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores (shared with other jobs)",
         "torch": torch.__version__, "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "sizes": {"studies": len(pairs), "patients": int(pairs["patient_id"].nunique()),
                   "split": pairs["split"].value_counts().to_dict(),
                   "sites": pairs["site"].value_counts().to_dict(), "image_size": args.size,
-                  "epochs": args.epochs, "pretrain_epochs": args.pretrain_epochs},
+                  "epochs": args.epochs, "pretrain_epochs": args.pretrain_epochs,
+                  "model": args.model, "small_input": args.small_input},
         "findings": findings,
     }  # fmt: skip
 

@@ -122,19 +122,20 @@ def test_every_bad_row_is_listed_in_one_error(cohort, tmp_path) -> None:
         load_pairs(cohort / "bad.csv", image_column="imag", size=32)
 
 
-def test_init_loads_the_image_backbone_of_an_image_text_checkpoint(tmp_path) -> None:
-    cfg = ImageTextConfig(model="resnet18", text_width=32, text_layers=1, embed_dim=32)
+@pytest.mark.parametrize("name", ["resnet18", "resnet_mini"])
+def test_init_loads_the_image_backbone_of_an_image_text_checkpoint(tmp_path, name) -> None:
+    cfg = ImageTextConfig(model=name, text_width=32, text_layers=1, embed_dim=32)
     model = ImageTextModel(cfg)
     meta = pretrain_meta("image-text", cfg.to_dict(), {})
     torch.save({**meta, "model": model.state_dict()}, tmp_path / CHECKPOINT)
-    net = build_model("resnet18", spatial_dims=2, in_channels=1, num_outputs=3)
-    report = init_weights(str(tmp_path), net, Task("multi-label", ("a", "b", "c")), "resnet18")
+    net = build_model(name, spatial_dims=2, in_channels=1, num_outputs=3)  # radlens train's
+    report = init_weights(str(tmp_path), net, Task("multi-label", ("a", "b", "c")), name)
     assert report["loaded_tensors"] == len(net.state_dict()) - 2
     assert report["new_labels"] == ["a", "b", "c"] and report["dropped_labels"] == []
     for key, value in net.state_dict().items():
         if not key.startswith("fc."):
             assert torch.equal(value, model.state_dict()[f"image.net.{key}"]), key
-    with pytest.raises(ConfigError, match="source model is 'resnet18'"):
+    with pytest.raises(ConfigError, match=f"source model is '{name}'"):
         init_weights(str(tmp_path), net, Task("multi-label", ("a",)), "densenet121")
 
 

@@ -42,6 +42,26 @@ def resnet(
     )
 
 
+def resnet_mini(
+    *, spatial_dims: int, in_channels: int, num_outputs: int, small_input: bool
+) -> ResNet:
+    """A small CPU ResNet (MONAI ResNet, one basic block per stage, 16-32-64-128 channels, no
+    max-pool): output stride 8 with the 28 px stem, 16 with the 7x7/2 one. Its last feature map
+    keeps enough cells for region-level image-text alignment at radiograph sizes of 64-128 px,
+    where resnet18's ImageNet stem leaves 2-4 cells a side."""
+    return ResNet(
+        block="basic",
+        layers=[1, 1, 1, 1],
+        block_inplanes=[16, 32, 64, 128],
+        spatial_dims=spatial_dims,
+        n_input_channels=in_channels,
+        conv1_t_size=3 if small_input else 7,
+        conv1_t_stride=1 if small_input else 2,
+        no_max_pool=True,
+        num_classes=num_outputs,
+    )
+
+
 def densenet121(
     *, spatial_dims: int, in_channels: int, num_outputs: int, small_input: bool
 ) -> nn.Module:

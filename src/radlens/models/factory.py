@@ -1,8 +1,9 @@
 """Model factory: name + spatial dims + channels + outputs -> nn.Module, from one parameter table
 (classifiers, and the UNet / SegResNet segmentation networks of `radlens.models.segmentation`).
 
-`MODELS` lists every built-in name and how it is built: MONAI ResNet-18/50 and DenseNet-121 in 2D
-or 3D (`spatial_dims`), "resnet18_25d" (the slices of a volume as channels of a 2D ResNet-18),
+`MODELS` lists every built-in name and how it is built: MONAI ResNet-18/50, "resnet_mini" (a
+small CPU ResNet) and DenseNet-121 in 2D or 3D (`spatial_dims`), "resnet18_25d" (the slices of
+a volume as channels of a 2D ResNet-18),
 the 3D-only "resnet18_3d"/"resnet50_3d" (MONAI 3D ResNets) and "acs_resnet18"/"acs_resnet50"
 (ACS convolutions, `radlens.models.acs`), and the CT-Net variants "ctnet", "ctnet_lite" (a quarter
 of the ResNet-18 width, for CPU demos) and "ctnet_3d" (the plain 3D CNN of the CPU demo,
@@ -20,7 +21,7 @@ from torch import nn
 from radlens.core import look_up_option
 from radlens.errors import ModelError
 from radlens.models.acs import acs_resnet
-from radlens.models.backbones import SlicesAsChannels, densenet121, resnet
+from radlens.models.backbones import SlicesAsChannels, densenet121, resnet, resnet_mini
 from radlens.models.ctnet import CTNet, SmallCNN3D
 from radlens.models.segmentation import SEGMENTATION_FAMILIES, segmentation_network
 
@@ -39,7 +40,15 @@ __all__ = [
 ]
 
 Family = Literal[
-    "resnet", "densenet", "resnet_25d", "acs_resnet", "ctnet", "small_cnn3d", "unet", "segresnet"
+    "resnet",
+    "resnet_mini",
+    "densenet",
+    "resnet_25d",
+    "acs_resnet",
+    "ctnet",
+    "small_cnn3d",
+    "unet",
+    "segresnet",
 ]
 
 
@@ -64,6 +73,7 @@ class ModelSpec:
 MODELS: dict[str, ModelSpec] = {
     "resnet18": ModelSpec("resnet", depth=18),
     "resnet50": ModelSpec("resnet", depth=50),
+    "resnet_mini": ModelSpec("resnet_mini"),  # small CPU ResNet (image-text pretraining)
     "densenet121": ModelSpec("densenet"),
     "resnet18_25d": ModelSpec("resnet_25d", depth=18, volumes_only=True),
     "ctnet": ModelSpec("ctnet", volumes_only=True, widen_factor=1.0),
@@ -122,6 +132,8 @@ def _build(
     common = {"in_channels": in_channels, "num_outputs": num_outputs}
     if spec.family == "resnet":
         return resnet(spec.depth, spatial_dims=spatial_dims, small_input=small_input, **common)
+    if spec.family == "resnet_mini":
+        return resnet_mini(spatial_dims=spatial_dims, small_input=small_input, **common)
     if spec.family == "densenet":
         return densenet121(spatial_dims=spatial_dims, small_input=small_input, **common)
     if spec.family == "acs_resnet":

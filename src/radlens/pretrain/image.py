@@ -18,11 +18,9 @@ from radlens.models import build_model, resolve_model_name
 
 __all__ = ["ENCODERS", "ENCODER_PREFIX", "ImageEncoder", "ProjectionHead"]
 
-#: models whose feature map the encoder can take (MONAI ResNet / DenseNet families); "resnet_mini"
-#: (MONAI ResNet, one basic block per stage, 16-32-64-128 channels, no max pool: output stride 8,
-#: or 16 with small_input=False) is a small CPU backbone that no `radlens train` model matches
+#: models whose feature map the encoder can take (MONAI ResNet / DenseNet families; "resnet_mini"
+#: is the small CPU ResNet of `radlens.models`, which `radlens train --init` also builds)
 ENCODERS = ("resnet18", "resnet50", "densenet121", "resnet18_3d", "resnet50_3d", "resnet_mini")
-MINI = "resnet_mini"
 #: prefix of the backbone's tensors in a pretraining model's state dict (`--init` strips it)
 ENCODER_PREFIX = "image.net."
 
@@ -35,7 +33,7 @@ class ImageEncoder(nn.Module):
         self, model: str, *, spatial_dims: int, in_channels: int = 1, small_input: bool = True
     ) -> None:
         super().__init__()
-        name = MINI if model == MINI else resolve_model_name(model)
+        name = resolve_model_name(model)
         if name not in ENCODERS:
             raise ModelError(
                 f"--model {model}: pretraining needs a feature-map backbone; expected one of"
@@ -43,13 +41,9 @@ class ImageEncoder(nn.Module):
             )
         self.model_name = name
         self.spatial_dims = spatial_dims
-        self.net = (
-            _mini(spatial_dims, in_channels, small_input)
-            if name == MINI
-            else build_model(
-                name, spatial_dims=spatial_dims, in_channels=in_channels,
-                num_outputs=1, small_input=small_input,
-            )
+        self.net = build_model(
+            name, spatial_dims=spatial_dims, in_channels=in_channels,
+            num_outputs=1, small_input=small_input,
         )  # fmt: skip
         if isinstance(self.net, ResNet):
             self.features = self.net.fc.in_features
@@ -70,15 +64,6 @@ class ImageEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         fmap = self.feature_map(x)
         return fmap, fmap.flatten(2).mean(-1)
-
-
-def _mini(spatial_dims: int, in_channels: int, small_input: bool) -> ResNet:
-    return ResNet(
-        block="basic", layers=[1, 1, 1, 1], block_inplanes=[16, 32, 64, 128],
-        spatial_dims=spatial_dims, n_input_channels=in_channels,
-        conv1_t_size=3 if small_input else 7, conv1_t_stride=1 if small_input else 2,
-        no_max_pool=True, num_classes=1,
-    )  # fmt: skip
 
 
 class ProjectionHead(nn.Module):
