@@ -22,6 +22,24 @@ RESNET_LAYERS: dict[int, tuple[str, list[int]]] = {
 }
 
 
+def _resnet(
+    block: str, layers: list[int], widths: list[int], *, max_pool: bool, spatial_dims: int,
+    in_channels: int, num_outputs: int, small_input: bool,
+) -> ResNet:  # fmt: skip
+    """A MONAI ResNet with the 28 px stem (3x3, stride 1) or the ImageNet one (7x7, stride 2)."""
+    return ResNet(
+        block=block,
+        layers=layers,
+        block_inplanes=widths,
+        spatial_dims=spatial_dims,
+        n_input_channels=in_channels,
+        conv1_t_size=3 if small_input else 7,
+        conv1_t_stride=1 if small_input else 2,
+        no_max_pool=not max_pool,
+        num_classes=num_outputs,
+    )
+
+
 def resnet(
     depth: int, *, spatial_dims: int, in_channels: int, num_outputs: int, small_input: bool
 ) -> ResNet:
@@ -29,17 +47,10 @@ def resnet(
     if depth not in RESNET_LAYERS:
         raise ModelError(f"ResNet depth must be one of {sorted(RESNET_LAYERS)}, got {depth}")
     block, layers = RESNET_LAYERS[depth]
-    return ResNet(
-        block=block,
-        layers=layers,
-        block_inplanes=[64, 128, 256, 512],
-        spatial_dims=spatial_dims,
-        n_input_channels=in_channels,
-        conv1_t_size=3 if small_input else 7,
-        conv1_t_stride=1 if small_input else 2,
-        no_max_pool=small_input,
-        num_classes=num_outputs,
-    )
+    return _resnet(
+        block, layers, [64, 128, 256, 512], max_pool=not small_input, spatial_dims=spatial_dims,
+        in_channels=in_channels, num_outputs=num_outputs, small_input=small_input,
+    )  # fmt: skip
 
 
 def resnet_mini(
@@ -49,17 +60,10 @@ def resnet_mini(
     max-pool): output stride 8 with the 28 px stem, 16 with the 7x7/2 one. Its last feature map
     keeps enough cells for region-level image-text alignment at radiograph sizes of 64-128 px,
     where resnet18's ImageNet stem leaves 2-4 cells a side."""
-    return ResNet(
-        block="basic",
-        layers=[1, 1, 1, 1],
-        block_inplanes=[16, 32, 64, 128],
-        spatial_dims=spatial_dims,
-        n_input_channels=in_channels,
-        conv1_t_size=3 if small_input else 7,
-        conv1_t_stride=1 if small_input else 2,
-        no_max_pool=True,
-        num_classes=num_outputs,
-    )
+    return _resnet(
+        "basic", [1, 1, 1, 1], [16, 32, 64, 128], max_pool=False, spatial_dims=spatial_dims,
+        in_channels=in_channels, num_outputs=num_outputs, small_input=small_input,
+    )  # fmt: skip
 
 
 def densenet121(

@@ -183,7 +183,7 @@ class TrainConfig(BaseModel):
         ge=1,
         description="Early stopping: once the LR has dropped at a milestone, stop when the"
         " validation AUC has not improved for N epochs (the best epoch's weights are kept, as"
-        " always). Default: train all --epochs.",
+        " always; a run that stopped stays stopped on --resume). Default: train all --epochs.",
     )
     augment: str = Field("none", description="none, flip, shift or flip+shift.")
     shift_pixels: int = Field(2, ge=0, description="Largest shift in pixels.")
