@@ -134,6 +134,14 @@ def test_render_cases_3d_with_masks(tmp_path: Path) -> None:
     assert index["dice"].between(0, 1).all()
     assert index["pointing_game"].equals(index["pointing_game_strict"])  # default: no tolerance
     assert (index["tolerance"] == "0 voxel").all()
+    # draw=1: both cases scored and indexed, only the first drawn
+    drawn, scored = render_cases(
+        model, x, x[:, 0], cases, tmp_path / "d", masks=list(masks), draw=1
+    )
+    assert [p.name for p in drawn] == ["nodule_01_TP.png"]
+    assert sorted(q.name for q in (tmp_path / "d").glob("*.png")) == ["nodule_01_TP.png"]
+    assert scored["file"].fillna("").tolist() == ["nodule_01_TP.png", ""]
+    assert scored["pointing_game"].equals(index["pointing_game"])
     with pytest.raises(DataError, match="1 masks for 2 cases"):
         render_cases(model, x, x[:, 0], cases, tmp_path, masks=[masks[0]])
     with pytest.raises(DataError, match="case index 5 outside"):

@@ -74,6 +74,7 @@ class CtDemoOptions:
     batch_size: int = 8
     lr: float = 2e-3
     heatmap_cases: int = 7  # per finding: the localization figure rests on >= 60 cases
+    heatmap_pictures: int = 3  # per finding: montages drawn into the report (all are scored)
     threads: int | None = 2
     min_location_positives: int = 5
     fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
@@ -205,7 +206,10 @@ def _explain(demo: _Demo, cohort: CtCohort) -> pd.DataFrame | None:
     with demo.step("explain", "4/7 heatmaps of the most confident positives"):
         layers = "features.5*features.9*features.13"  # HiResCAM, geometric mean of 3 layers
         finer = {"method": "hirescam", "layer": layers} if demo.opts.model == "ctnet_3d" else {}
-        loc = explain_top_positives(demo.run_dir, cohort, cases=demo.opts.heatmap_cases, **finer)
+        loc = explain_top_positives(
+            demo.run_dir, cohort, cases=demo.opts.heatmap_cases,
+            draw=demo.opts.heatmap_pictures, **finer,
+        )  # fmt: skip
         if loc is not None and len(loc):
             demo.console.print(loc.round(3).to_string(index=False))
     return loc

@@ -65,10 +65,12 @@ def explain_top_positives(
     cases: int = 2,
     method: str = "gradcam",
     layer: str | None = None,
+    draw: int | None = None,
 ) -> pd.DataFrame | None:
     """Grad-CAM montages (RUN/heatmaps/) of the `cases` highest-scoring test studies per
-    abnormality; returns localization per abnormality (pointing game, IoU, Dice, chance) over
-    the cases whose study truly has the finding, or None when there is none. The masks go onto
+    abnormality (PNGs of the first `draw` of them; None: all); returns localization per
+    abnormality (pointing game, IoU, Dice, chance) over the cases whose study truly has the
+    finding, or None when there is none. The masks go onto
     the run's input grid (RUN/plan.json) over the field of view of their own study
     (`radlens.explain.study_fovs`: the dataset's extra["fov_mm"])."""
     run = load_run(run_dir)
@@ -107,6 +109,7 @@ def explain_top_positives(
         spacing=plan.spacing_mm or (1.0, 1.0, 1.0),
         task=run.task,  # scores and TP/FP recomputed from the checkpoint explained
         tolerance=parse_tolerance(None, plan.spacing_mm),  # peak within 10 mm of the mask
+        draw=draw,
     )
     if "pointing_game" not in index or index["pointing_game"].isna().all():
         return None

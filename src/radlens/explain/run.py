@@ -82,8 +82,10 @@ def render_cases(
     task: Task | None = None,
     scale: float | None = None,
     tolerance: Tolerance | None = None,
+    draw: int | None = None,
 ) -> tuple[list[Path], pd.DataFrame]:
-    """Compute a heatmap per case and write its PNG into `out_dir`.
+    """Compute a heatmap per case and write its PNG into `out_dir` (with `draw`, only for the
+    first `draw` cases of each label: every case is still scored and indexed, file "").
 
     inputs: what the model eats, channel-first (N, C, H, W) or (N, C, D, H, W), already normalised.
     display: what to draw under the heatmap, per row: (H, W) / (H, W, 3) or a (D, H, W) volume.
@@ -124,7 +126,9 @@ def render_cases(
             f"evidence max {raw_max:.3g} = {raw_max / shared:.2f} x scale {shared:.3g}"
         )
         image = np.asarray(display[case.index])
-        if heat.ndim == 3:
+        if draw is not None and counts[case.label] > draw:
+            name = ""  # scored, not drawn
+        elif heat.ndim == 3:
             path = montage_3d(
                 image, heat, out / name, centre=peak_index(maps.shape[n]), mask=mask,
                 spacing=spacing, title=title, window=window,
@@ -136,7 +140,8 @@ def render_cases(
         row |= {"layer": maps.layer, "raw_max": raw_max, "evidence_scale": shared}
         row |= loc_rows[n]
         row["peak"] = str(peak_index(maps.shape[n]))
-        paths.append(path)
+        if name:
+            paths.append(path)
         rows.append(row)
     return paths, _write_index(rows, table, out)
 
