@@ -41,3 +41,15 @@ def test_default_and_smaller_budgets(captured: list, tmp_path: Path) -> None:
     assert captured[1].segmentation == SegStepOptions(epochs=2, studies=10)
     assert main(["demo", "--out", str(tmp_path), "--seg-epochs", "0"]) == 0
     assert captured[2].segmentation is None
+
+
+def test_patience_option(
+    captured: list, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    assert captured[0].patience == 6  # early stopping by default
+    assert main(["demo", "--out", str(tmp_path), "--patience", "0"]) == 0
+    assert captured[1].patience is None  # every epoch
+    assert main(["demo", "--out", str(tmp_path), "--patience", "-1"]) == 2
+    assert "--patience must be >= 0" in capsys.readouterr().err
+    assert len(captured) == 2
