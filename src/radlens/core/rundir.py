@@ -32,7 +32,9 @@ REPORT = "report.html"
 
 
 def _tmp(path: Path) -> Path:
-    return path.with_name(path.name + ".tmp")
+    """The temporary file of one writer: named by process, so two processes writing the same
+    file (every torchrun rank writes config.yaml) never rename each other's temporary away."""
+    return path.with_name(f"{path.name}.{os.getpid()}.tmp")
 
 
 def atomic_save(path: str | Path, obj: Any) -> None:
