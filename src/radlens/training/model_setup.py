@@ -16,7 +16,7 @@ from radlens.models import Task, build_model
 from radlens.training.config import TrainConfig
 from radlens.training.device import images_to_tensor
 
-__all__ = ["dataset_geometry", "make_model", "optimiser_and_schedule"]
+__all__ = ["dataset_geometry", "make_model", "optimiser_and_schedule", "step_schedule"]
 
 
 def dataset_geometry(ds: ArrayDataset) -> dict[str, Any]:
@@ -56,6 +56,10 @@ def optimiser_and_schedule(
     optimizer = torch.optim.Adam(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused
     )
+    return optimizer, step_schedule(config, optimizer)
+
+
+def step_schedule(config: TrainConfig, optimizer: torch.optim.Optimizer) -> Any:
+    """The LR drops by `config.gamma` at `config.milestones` (fractions of the epochs)."""
     milestones = sorted({max(1, round(m * config.epochs)) for m in config.milestones})
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=config.gamma)
-    return optimizer, scheduler
+    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=config.gamma)

@@ -63,7 +63,7 @@ from radlens.models import (
 from radlens.training.config import TrainConfig, make_config
 from radlens.training.device import augment_batch, images_to_tensor, normalise
 from radlens.training.init import init_weights
-from radlens.training.model_setup import dataset_geometry
+from radlens.training.model_setup import dataset_geometry, step_schedule
 from radlens.training.precision import guard_fabric_run
 from radlens.training.sources import run_plan
 from radlens.training.survival_data import CovariateEncoder
@@ -251,8 +251,7 @@ def train_survival(config: TrainConfig, *, resume: bool = False) -> SurvivalTrai
         net, splits = _frozen(raw.to(device), splits, config.eval_batch_size)
     trainable = [q for q in net.parameters() if q.requires_grad]
     optimiser = torch.optim.Adam(trainable, lr=config.lr, weight_decay=config.weight_decay)
-    steps = sorted({max(1, round(m * config.epochs)) for m in config.milestones})
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimiser, steps, gamma=config.gamma)
+    scheduler = step_schedule(config, optimiser)
     model, optimiser = fabric.setup(net, optimiser)
     gens = (
         torch.Generator().manual_seed(config.seed),
