@@ -358,3 +358,22 @@ def test_a_label_typo_stops_training_before_it_starts(
     assert main([*folder_args(images, labels, out), "--label-values", "0,1"]) == 2
     assert "outside the declared values 0, 1: line 6: 'yes'" in flat(capsys.readouterr().err)
     assert not (out / "checkpoint.pt").exists()
+
+
+def test_a_run_that_stopped_early_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    metrics = {"stopped_early": True, "epochs_trained": 9, "epochs": 20}
+
+    def fake_train(config: TrainConfig, resume: bool) -> SimpleNamespace:
+        return SimpleNamespace(metrics=metrics, run_dir=config.out, best_epoch=3)
+
+    monkeypatch.setattr(radlens.training, "train", fake_train)
+    monkeypatch.setattr(radlens.training, "metrics_table", lambda m: "")
+    flags = ["--dataset", "pneumoniamnist", "--patience", "6", "--out", str(tmp_path)]
+    assert main(["train", *flags]) == 0
+    out = capsys.readouterr().out
+    assert "(best epoch 3; stopped early after epoch 9 of 20 (--patience 6))" in out
+    metrics["stopped_early"] = False
+    assert main(["train", *flags]) == 0
+    assert "(best epoch 3)\n" in capsys.readouterr().out

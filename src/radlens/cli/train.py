@@ -40,7 +40,11 @@ def train_cmd(
     result = train(resolved, resume=resume)
     if result.metrics:
         table_console().print(metrics_table(result.metrics))
-    typer.echo(f"run directory: {result.run_dir} (best epoch {result.best_epoch})")
+    stop = (result.metrics or {}).get("stopped_early") and (
+        f"; stopped early after epoch {result.metrics['epochs_trained']} of"
+        f" {result.metrics['epochs']} (--patience {resolved.patience})"
+    )
+    typer.echo(f"run directory: {result.run_dir} (best epoch {result.best_epoch}{stop or ''})")
 
 
 def _train_survival(resolved, resume: bool) -> None:
