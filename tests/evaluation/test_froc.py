@@ -84,6 +84,24 @@ def test_hit_rule_mask_or_radius_and_one_count_per_lesion() -> None:
     assert r.sensitivity == pytest.approx([0, 1, 1]) and r.score == pytest.approx(1.0)
 
 
+def test_lesions_below_the_minimum_diameter_are_irrelevant_findings() -> None:
+    truth = np.zeros((20, 20, 20), dtype=bool)
+    truth[2:6, 2:6, 2:6] = True  # 64 mm^3: equivalent diameter 4.96 mm
+    truth[10:18, 10:18, 10:18] = True  # 512 mm^3: 9.93 mm
+    prob = np.zeros(truth.shape)
+    prob[3, 3, 3] = 0.9  # hits the small lesion: dropped, neither TP nor FP
+    prob[14, 14, 14] = 0.5  # hits the large lesion
+    prob[8, 18, 2] = 0.7  # hits nothing: FP
+    cands = lesion_candidates(prob, (1.0, 1.0, 1.0))
+    every = froc_scan("S", "P", cands, truth, (1.0, 1.0, 1.0))
+    assert every.n_lesions == 2 and sorted(every.hits.tolist()) == [-1, 0, 1]
+    large = froc_scan("S", "P", cands, truth, (1.0, 1.0, 1.0), min_diameter_mm=6.0)
+    assert large.n_lesions == 1
+    assert dict(zip(large.scores, large.hits, strict=True)) == {0.7: -1, 0.5: 0}
+    r = froc([large], n_bootstrap=0)  # FP at 0.7 before the TP at 0.5
+    assert r.fps_per_scan == pytest.approx([0, 1, 1]) and r.sensitivity == pytest.approx([0, 0, 1])
+
+
 def test_patient_bootstrap_ci() -> None:
     r = froc(_two_scans(), n_bootstrap=300, seed=3)
     assert r.bootstrap is not None and r.bootstrap.samples.shape == (300, 8)

@@ -29,6 +29,9 @@ def train_cmd(
     if resolved.task == "survival":  # time to event: radlens.training.survival
         _train_survival(resolved, resume)
         return
+    if resolved.task == "detection":  # nodules: radlens.training.nodule_detection
+        _train_detection(resolved)
+        return
     if resolved.task == "segmentation":  # per-finding masks: radlens.training.segmentation
         seg = train_segmentation(resolved, resume=resume)
         last = seg.metrics["history"][-1]["val_dice"]
@@ -45,6 +48,41 @@ def train_cmd(
         f" {result.metrics['epochs']} (--patience {resolved.patience})"
     )
     typer.echo(f"run directory: {result.run_dir} (best epoch {result.best_epoch}{stop or ''})")
+
+
+def _train_detection(resolved) -> None:
+    import torch
+
+    from radlens.evaluation import evaluate_detector_run
+    from radlens.training import detector_config, train_detector
+
+    resolved.check_source()
+    config = detector_config(resolved)
+    if resolved.threads:
+        torch.set_num_threads(resolved.threads)
+    info = train_detector(resolved.cohort, resolved.out, config)
+    typer.echo(f"trained on {info['train_studies']} studies, {info['train_lesions']} lesions,"
+               f" {info['train_candidates']} candidates ({info['train_candidate_hits']} on a"
+               f" lesion); loss {info['losses'][0]:.3f} -> {info['losses'][-1]:.3f}")  # fmt: skip
+    _echo_detection(evaluate_detector_run(resolved.out, split="val", n_bootstrap=0), "val")
+    typer.echo(f"run directory: {resolved.out} (`radlens evaluate RUN` scores the test split)")
+
+
+def _echo_detection(result: dict, split: str) -> None:
+    size = result["min_diameter_mm"]
+    for key, name in (("froc_all", "all"), (f"froc_ge_{size:g}mm", f">= {size:g} mm")):
+        entry = result[key]
+        ci = entry.get("score_ci")
+        ci = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+        typer.echo(f"{split} FROC {result['finding']} {name}: {entry['score']:.3f}{ci}"
+                   f" ({entry['n_lesions']} lesions, {entry['n_scans']} scans; candidates reach"
+                   f" {entry['ceiling']})")  # fmt: skip
+    auc = result["study_auroc"]
+    if auc["auroc"] is not None:
+        ci = auc.get("ci") or [float("nan")] * 2
+        typer.echo(f"{split} study AUROC (highest candidate score): {auc['auroc']:.3f}"
+                   f" [{ci[0]:.3f}, {ci[1]:.3f}] ({auc['n_positive']} with a lesion >= {size:g}"
+                   f" mm, {auc['n_negative']} without any)")  # fmt: skip
 
 
 def _train_survival(resolved, resume: bool) -> None:
@@ -98,13 +136,19 @@ def evaluate_cmd(
         is_survival_run,
         result_table,
     )
-    from radlens.training import metrics_table
+    from radlens.training import is_detector_run, metrics_table
 
     if is_survival_run(run_dir):  # C-index, time-dependent AUC, Kaplan-Meier by risk group
         _evaluate_survival(run_dir, split, bootstrap)
         return
     if is_segmentation_run(run_dir):  # Dice/HD95/surface Dice, lesions, FROC, overlays
         _evaluate_segmentation(run_dir, split, bootstrap, device)
+        return
+    if is_detector_run(run_dir):  # FROC (all, >= 6 mm), study AUROC, FROC plot
+        from radlens.evaluation import DETECTION_EVALUATION, evaluate_detector_run
+
+        _echo_detection(evaluate_detector_run(run_dir, split=split, n_bootstrap=bootstrap), split)
+        typer.echo(f"figures: {run_dir / DETECTION_EVALUATION}, {run_dir / 'froc.png'}")
         return
     _text_map_gallery(run_dir)  # a `radlens zeroshot` output: sentence maps in report.html
     result = evaluate_run_dir(

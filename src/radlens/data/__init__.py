@@ -21,13 +21,21 @@ from radlens.data.cohort_table import (
     read_cohort,
 )
 from radlens.data.ct_cohort import DEMO_WINDOWS, CtCohort, load_ct_cohort
-from radlens.data.ct_volumes import cohort_extents, study_extents
+from radlens.data.ct_volumes import cohort_extents, read_npz_volume, study_extents
 from radlens.data.duplicates import (
     DuplicatePair,
     describe_images,
     find_split_duplicates,
     grayscale_items,
     match_descriptors,
+)
+from radlens.data.lung_mask import lung_region
+from radlens.data.nodule_candidates import (
+    CLIP_HU,
+    SCALES_MM,
+    BlobCandidates,
+    blob_candidates,
+    cubes,
 )
 from radlens.data.series_choice import SeriesCandidate, SeriesChoice, choose_series
 from radlens.data.splits import (
@@ -50,14 +58,17 @@ from radlens.data.volumes import (
 )
 
 __all__ = [
+    "CLIP_HU",
     "COHORT_SCHEMA_VERSION",
     "DEFAULT_FITNESS",
     "DEMO_WINDOWS",
     "IMAGE_COLUMNS",
     "LOCATION_SEP",
+    "SCALES_MM",
     "TASK_TYPES",
     "TRUTH_PREFIX",
     "ArrayDataset",
+    "BlobCandidates",
     "CohortManifest",
     "CohortRow",
     "CtCohort",
@@ -69,6 +80,7 @@ __all__ = [
     "SeriesCandidate",
     "SeriesChoice",
     "assign_splits",
+    "blob_candidates",
     "check_alignment",
     "check_fitness",
     "check_no_patient_leakage",
@@ -76,6 +88,7 @@ __all__ = [
     "cohort_extents",
     "cohort_json_schema",
     "cohort_table_path",
+    "cubes",
     "describe_images",
     "find_near_duplicates",
     "find_split_duplicates",
@@ -87,11 +100,13 @@ __all__ = [
     "load_ct_cohort",
     "load_fitness_rules",
     "load_masks",
+    "lung_region",
     "match_descriptors",
     "normalise_patient_id",
     "normalise_patient_ids",
     "read_cohort",
     "read_cohort_manifest",
+    "read_npz_volume",
     "short_hash",
     "study_extents",
     "validate_cohort_rows",

@@ -57,6 +57,11 @@ from radlens.evaluation.metrics import (
     operating_metrics,
     parse_operating_point,
 )
+from radlens.evaluation.nodule_detection import (
+    DETECTION_EVALUATION,
+    evaluate_detector,
+    evaluate_detector_run,
+)
 from radlens.evaluation.proportions import rate_intervals, wilson
 from radlens.evaluation.report import write_report
 from radlens.evaluation.rundir import build_model_card, evaluate_run_dir
@@ -104,6 +109,7 @@ from radlens.evaluation.tripod import cohort_summary
 
 __all__ = [
     "DEMO_SURVIVAL",
+    "DETECTION_EVALUATION",
     "FOCAL_FINDINGS",
     "FROC_FP_RATES",
     "MIN_VAL_POSITIVES",
@@ -146,6 +152,8 @@ __all__ = [
     "delong_covariance",
     "delong_paired_test",
     "describe_candidate",
+    "evaluate_detector",
+    "evaluate_detector_run",
     "evaluate_predictions",
     "evaluate_run_dir",
     "evaluate_segmentation_run",

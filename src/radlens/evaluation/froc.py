@@ -93,18 +93,25 @@ def froc_scan(
     candidates: Sequence[LesionCandidate],
     truth_mask: np.ndarray,
     spacing: Sequence[float],
+    *,
+    min_diameter_mm: float = 0.0,
 ) -> FrocScan:
-    """Match a scan's candidates to the components of its truth mask (same grid)."""
+    """Match a scan's candidates to the components of its truth mask (same grid).
+
+    Lesions with an equivalent diameter below `min_diameter_mm` are irrelevant findings (LUNA16's
+    excluded annotations): not counted, and candidates that hit them are dropped (neither true
+    nor false positives)."""
     truth = np.asarray(truth_mask) > 0
     lesions = lesion_candidates(truth.astype(np.float64), spacing, threshold=0.5)
     labels, _ = label_components(truth)
-    return FrocScan(
-        str(scan_id),
-        str(patient_id),
-        np.array([c.score for c in candidates], dtype=np.float64),
-        match_candidates(candidates, lesions, labels),
-        len(lesions),
-    )
+    scores = np.array([c.score for c in candidates], dtype=np.float64)
+    hits = match_candidates(candidates, lesions, labels)
+    small = np.array([les.equivalent_diameter_mm < min_diameter_mm for les in lesions], bool)
+    if small.any():
+        keep = (hits < 0) | ~small[np.maximum(hits, 0)]
+        renumber = np.cumsum(~small) - 1  # index among the kept lesions
+        scores, hits = scores[keep], np.where(hits[keep] >= 0, renumber[hits[keep]], -1)
+    return FrocScan(str(scan_id), str(patient_id), scores, hits, int((~small).sum()))
 
 
 class _Curve:

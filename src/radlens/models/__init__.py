@@ -1,6 +1,7 @@
 """Networks and tasks: the model factory (one parameter table for 2D/3D ResNet, DenseNet,
 2.5D, ACS and CT-Net), and each task's loss, activation and metrics."""
 
+from radlens.models.candidate_net import CandidateNet
 from radlens.models.factory import (
     build_model,
     is_segmentation_model,
@@ -19,6 +20,7 @@ from radlens.models.survival import (
 from radlens.models.tasks import Task, predictions_to_frame, prevalence
 
 __all__ = [
+    "CandidateNet",
     "SliceWise",
     "SurvivalNet",
     "Task",

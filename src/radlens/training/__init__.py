@@ -24,6 +24,18 @@ from radlens.training.distributed import (
 )
 from radlens.training.label_fraction import LabelSubset, apply_label_fraction, select_label_subset
 from radlens.training.loop import TrainResult, train
+from radlens.training.nodule_detection import (
+    DETECT_SPACING,
+    DetectorConfig,
+    NoduleDetector,
+    StudyCandidates,
+    collect_candidates,
+    detector_config,
+    is_detector_run,
+    load_detector,
+    mask_lesions,
+    train_detector,
+)
 from radlens.training.precision import (
     bf16_conv_faults,
     bf16_native,
@@ -53,15 +65,19 @@ from radlens.training.survival_data import CovariateEncoder, read_outcomes
 from radlens.training.survival_model import covariate_cox
 
 __all__ = [
+    "DETECT_SPACING",
     "SURVIVAL_TASK",
     "CovariateEncoder",
+    "DetectorConfig",
     "LabelSubset",
     "LoadedRun",
+    "NoduleDetector",
     "RunProgress",
     "SegCase",
     "SegRun",
     "SegTable",
     "SegTrainResult",
+    "StudyCandidates",
     "SurvivalRun",
     "SurvivalTrainResult",
     "TrainConfig",
@@ -72,20 +88,25 @@ __all__ = [
     "check_augment",
     "check_model_name",
     "cluster_geometry",
+    "collect_candidates",
     "covariate_cox",
+    "detector_config",
     "end_process_group",
     "global_batches",
     "guard_bf16_convs",
     "guard_fabric_run",
     "images_to_tensor",
     "inference_device",
+    "is_detector_run",
     "load_case",
     "load_dataset",
+    "load_detector",
     "load_run",
     "load_seg_cases",
     "load_segmentation_run",
     "load_survival_run",
     "make_config",
+    "mask_lesions",
     "metrics_table",
     "normalise",
     "predict_scores",
@@ -102,6 +123,7 @@ __all__ = [
     "select_label_subset",
     "subset_indices",
     "train",
+    "train_detector",
     "train_segmentation",
     "train_survival",
 ]

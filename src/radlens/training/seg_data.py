@@ -2,8 +2,8 @@
 
 Two table layouts (`read_seg_table`):
 
-- a radlens cohort (`radlens cohort synth`): an image column (``nifti_path`` or ``dicom_dir``;
-  ``npz_path`` volumes are not read here) and ``mask_path``, an ``.npz`` of bool masks keyed
+- a radlens cohort (`radlens cohort synth`): an image column (``nifti_path``, ``dicom_dir`` or
+  ``npz_path``, the first filled on every row) and ``mask_path``, an ``.npz`` of bool masks keyed
   ``finding@location`` on the image's own voxel grid; a finding's mask is the union over its
   locations;
 - a user's own image + mask folders: ``image_path`` (NIfTI or DICOM) and one
@@ -41,6 +41,7 @@ from radlens.data import (
     assign_splits,
     load_masks,
     read_cohort,
+    read_npz_volume,
 )
 from radlens.data.volumes import Volume, check_alignment, load_volume, preprocess_volume
 from radlens.errors import ConfigError, DataError
@@ -53,6 +54,7 @@ __all__ = [
     "SegTable",
     "load_case",
     "load_seg_cases",
+    "load_study",
     "patch_loader",
     "read_seg_table",
     "window_image",
@@ -61,7 +63,7 @@ __all__ = [
 MASK_PREFIX = "mask_path:"
 BACKGROUND_WEIGHT, SAMPLES_PER_VOLUME = 1.0, 4
 SPLITS = ("train", "val", "test")
-_IMAGE_COLUMNS = ("image_path", "nifti_path", "dicom_dir")
+_IMAGE_COLUMNS = ("image_path", "nifti_path", "dicom_dir", "npz_path")
 
 
 @dataclass
@@ -172,6 +174,18 @@ def _masks(row: pd.Series, seg: SegTable, image: Volume) -> list[np.ndarray]:
     return out
 
 
+def load_study(row: pd.Series, seg: SegTable) -> tuple[Volume, list[np.ndarray]]:
+    """A row's image volume (its stored array order, as the masks) and one mask per finding."""
+    path = str(row[seg.image_column])
+    if seg.image_column == "npz_path":
+        if not Path(path).is_file():
+            raise DataError(f"study {row['study_id']}: volume {path} not found (column npz_path)")
+        image = read_npz_volume(path)
+    else:
+        image = load_volume(path, canonical=False)
+    return image, _masks(row, seg, image)
+
+
 def load_case(
     row: pd.Series,
     seg: SegTable,
@@ -179,8 +193,7 @@ def load_case(
     windows: Sequence[tuple[float, float]],
 ) -> SegCase:
     """One table row as a `SegCase` on the run's grid (see the module's rules)."""
-    image = load_volume(str(row[seg.image_column]), canonical=False)  # the masks' array order
-    masks = _masks(row, seg, image)
+    image, masks = load_study(row, seg)
     hu = preprocess_volume(image, target_spacing=spacing)[0]
     label = np.zeros((len(masks), *hu.shape), dtype=np.uint8)
     for i, m in enumerate(masks):

@@ -1,0 +1,163 @@
+"""Score a nodule detector (`radlens.training.nodule_detection`) on a cohort it did not see.
+
+What is reported (every figure on the detection grid, 3.5 mm isotropic by default):
+
+- FROC (`radlens.evaluation.froc`, LUNA16 hit rule and score) over every lesion of the finding,
+  and over lesions of at least `min_diameter_mm` equivalent diameter (smaller ones are
+  irrelevant findings: not counted, hits on them dropped), each with a patient-bootstrap CI;
+- the candidate stage's ceiling: the share of lesions that any candidate hits (the FROC cannot
+  pass it) and candidates per scan;
+- study level: AUROC of the highest candidate score for "a lesion of at least
+  `min_diameter_mm`" against studies without any lesion (studies with only smaller lesions are
+  left out: neither clearly positive nor negative), with the patient-clustered DeLong CI.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from radlens.core import atomic_write_json
+from radlens.evaluation.clustered_auc import clustered_delong
+from radlens.evaluation.froc import FrocScan, froc, froc_figure, froc_scan
+from radlens.evaluation.lesions import LesionCandidate
+from radlens.training import (
+    NoduleDetector,
+    StudyCandidates,
+    collect_candidates,
+    load_detector,
+    mask_lesions,
+    read_seg_table,
+)
+
+__all__ = [
+    "DETECTION_EVALUATION",
+    "detector_candidates",
+    "evaluate_detector",
+    "evaluate_detector_run",
+    "froc_entry",
+]
+
+DETECTION_EVALUATION, FROC_FIGURE = "detection_evaluation.json", "froc.png"
+
+
+def detector_candidates(study: StudyCandidates, scores: np.ndarray) -> list[LesionCandidate]:
+    """A study's scored candidates as `LesionCandidate`s (centre only; no extent)."""
+    sp = np.asarray(study.spacing, dtype=float)
+    out = []
+    for i, (c, s) in enumerate(zip(study.candidates.centres, scores, strict=True)):
+        out.append(LesionCandidate(
+            label=i, centre_voxel=tuple(float(v) for v in c),
+            centre_mm=tuple(float(v) for v in c * sp), centre_lps=None, volume_mm3=0.0,
+            equivalent_diameter_mm=0.0, longest_axial_diameter_mm=0.0, axial_slice=int(c[0]),
+            score=float(s), n_voxels=0,
+        ))  # fmt: skip
+    return out
+
+
+def froc_entry(result) -> dict[str, Any]:
+    """JSON of a `FrocResult`: sensitivities at the seven rates, score, counts, CIs."""
+    entry: dict[str, Any] = {
+        "fp_rates": result.fp_rates.tolist(),
+        "sensitivities": [round(float(v), 4) for v in result.sensitivities],
+        "score": round(float(result.score), 4),
+        "n_scans": result.n_scans,
+        "n_lesions": result.n_lesions,
+        "ceiling": round(float(result.sensitivity[-1]), 4) if result.n_lesions else None,
+    }
+    if result.bootstrap is not None:
+        low, high = result.bootstrap.low, result.bootstrap.high
+        entry["score_ci"] = [round(float(low[-1]), 4), round(float(high[-1]), 4)]
+    return entry
+
+
+def _study_auroc(studies, scores, min_diameter_mm: float) -> dict[str, Any]:
+    truth, top, patients = [], [], []
+    for study, s in zip(studies, scores, strict=True):
+        _, _, radii = mask_lesions(study.mask, study.spacing)
+        if (2 * radii >= min_diameter_mm).any():
+            truth.append(1.0)
+        elif len(radii) == 0:
+            truth.append(0.0)
+        else:
+            continue
+        top.append(float(s.max()) if len(s) else 0.0)
+        patients.append(study.patient_id)
+    y = np.asarray(truth)
+    if y.min(initial=1) == y.max(initial=0):
+        return {"auroc": None, "n_positive": int(y.sum()), "n_negative": int((1 - y).sum())}
+    res = clustered_delong(y, np.asarray(top), np.asarray(patients, dtype=object))
+    low, high = res.ci()
+    return {"auroc": round(float(res.auc[0]), 4),
+            "ci": [round(float(low[0]), 4), round(float(high[0]), 4)],
+            "n_positive": int(y.sum()), "n_negative": int((1 - y).sum())}  # fmt: skip
+
+
+def evaluate_detector(
+    run_dir: str | Path | NoduleDetector,
+    cohort: str | Path,
+    *,
+    splits: Sequence[str] = ("train", "val", "test"),
+    min_diameter_mm: float = 6.0,
+    workers: int = 1,
+    n_bootstrap: int = 1000,
+    figure: str | Path | None = None,
+) -> dict[str, Any]:
+    """The module's figures for the studies of `splits` of `cohort` (default: all of them);
+    `figure`: also write the FROC plot (lesions >= `min_diameter_mm`) there as PNG."""
+    det = run_dir if isinstance(run_dir, NoduleDetector) else load_detector(run_dir)
+    t0 = time.perf_counter()
+    seg = read_seg_table(cohort, [det.config.finding], seed=det.config.seed)
+    studies = collect_candidates(seg, splits, det.config, workers=workers)
+    t1 = time.perf_counter()
+    scores = [det.score(s.cubes) for s in studies]
+    t2 = time.perf_counter()
+    every: list[FrocScan] = []
+    large: list[FrocScan] = []
+    for study, s in zip(studies, scores, strict=True):
+        cands = detector_candidates(study, s)
+        args = (study.study_id, study.patient_id, cands, study.mask, study.spacing)
+        every.append(froc_scan(*args))
+        large.append(froc_scan(*args, min_diameter_mm=min_diameter_mm))
+    large_result = froc(large, n_bootstrap=n_bootstrap)
+    if figure is not None:
+        froc_figure(large_result, figure,
+                    title=f"{det.config.finding} >= {min_diameter_mm:g} mm")  # fmt: skip
+    return {
+        "cohort": str(cohort),
+        "splits": list(splits),
+        "finding": det.config.finding,
+        "studies": len(studies),
+        "patients": len({s.patient_id for s in studies}),
+        "candidates_per_scan": float(np.median([len(s.cubes) for s in studies])),
+        "min_diameter_mm": min_diameter_mm,
+        "froc_all": froc_entry(froc(every, n_bootstrap=n_bootstrap)),
+        f"froc_ge_{min_diameter_mm:g}mm": froc_entry(large_result),
+        "study_auroc": _study_auroc(studies, scores, min_diameter_mm),
+        "wall_s": {
+            "candidates": round(t1 - t0, 1),
+            "network": round(t2 - t1, 1),
+            "scoring": round(time.perf_counter() - t1, 1),
+        },
+    }
+
+
+def evaluate_detector_run(
+    run_dir: str | Path, *, split: str = "test", min_diameter_mm: float = 6.0,
+    n_bootstrap: int = 1000, workers: int = 1,
+) -> dict[str, Any]:  # fmt: skip
+    """`evaluate_detector` on `split` of the cohort the run was trained on; writes
+    detection_evaluation.json and froc.png into the run."""
+    run_dir = Path(run_dir)
+    info = json.loads((run_dir / "detector.json").read_text())
+    result = evaluate_detector(
+        run_dir, info["cohort"], splits=(split,), min_diameter_mm=min_diameter_mm,
+        workers=workers, n_bootstrap=n_bootstrap, figure=run_dir / FROC_FIGURE,
+    )  # fmt: skip
+    atomic_write_json(run_dir / DETECTION_EVALUATION, result)
+    return result
