@@ -111,3 +111,22 @@ def test_table_without_masks_is_refused(tmp_path: Path):
     )
     with pytest.raises(DataError, match="no mask_path column"):
         read_seg_table(tmp_path)
+
+
+def test_an_npz_cohort_is_read_and_a_missing_volume_is_named(tmp_path: Path):
+    hu = np.full((6, 8, 8), -800, dtype=np.int16)
+    hu[2:4, 3:5, 3:5] = 40
+    spacing = np.array([4.0, 2.0, 2.0])
+    np.savez(tmp_path / "image.npz", hu=hu, spacing=spacing, origin=np.zeros(3))
+    np.savez(tmp_path / "masks.npz", **{"nodule@right_upper_lobe": hu > 0})
+    row = {"patient_id": "P1", "study_id": "S1", "npz_path": "image.npz",
+           "mask_path": "masks.npz", "true:nodule": 1, "split": "test"}  # fmt: skip
+    pd.DataFrame([row]).to_csv(tmp_path / "cohort.csv", index=False)
+    seg = read_seg_table(tmp_path, ["nodule"])
+    assert seg.image_column == "npz_path"
+    (case,) = load_seg_cases(seg, (4.0, 2.0, 2.0), [(-1000.0, 400.0)])
+    assert case.label.shape == (1, 6, 8, 8) and case.label.sum() == 8
+    assert case.image[0, 2, 3, 3] == pytest.approx(1040 / 1400)
+    (tmp_path / "image.npz").unlink()
+    with pytest.raises(DataError, match=r"study S1: volume .*image\.npz not found"):
+        load_seg_cases(seg, (4.0, 2.0, 2.0))
