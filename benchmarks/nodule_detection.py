@@ -55,8 +55,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     config = replace(DetectorConfig(), epochs=args.epochs, negatives=args.negatives, seed=args.seed)
     t0 = time.perf_counter()
-    info = None
-    if not args.skip_training:
+    if args.skip_training:
+        info = json.loads((args.out / "detector.json").read_text())
+    else:
         info = train_detector(args.train_cohort, args.out, config, workers=args.workers)
     t1 = time.perf_counter()
     scored = {"own_test_split": evaluate_detector(

@@ -10,10 +10,12 @@ from sklearn.metrics import roc_auc_score
 
 from radlens.errors import ConfigError, DataError
 from radlens.evaluation.nodule_detection import evaluate_detector
+from radlens.training import make_config
 from radlens.training.nodule_detection import (
     DetectorConfig,
     candidate_truth,
     collect_candidates,
+    detector_config,
     load_detector,
     train_detector,
 )
@@ -70,3 +72,14 @@ def test_bad_settings_and_runs_are_refused(tmp_path: Path) -> None:
         s.lesion_cubes = s.lesion_cubes[:0]
     with pytest.raises(DataError, match="no nodule lesion in the train split"):
         train_detector(tmp_path / "c", tmp_path / "run", TINY, studies=empty)
+
+
+def test_train_options_map_to_the_detector_and_the_cube_keeps_its_millimetres() -> None:
+    base = {"task": "detection", "cohort": "c"}
+    default = detector_config(make_config(base))
+    assert default == DetectorConfig()  # the classifier's epochs / lr defaults do not leak in
+    fine = detector_config(make_config({**base, "spacing": (1.75, 1.75, 1.75), "epochs": 3}))
+    assert fine.cube == 32 and fine.epochs == 3 and fine.spacing == (1.75, 1.75, 1.75)
+    assert detector_config(make_config({**base, "findings": ["mass"]})).finding == "mass"
+    with pytest.raises(ConfigError, match="one finding"):
+        detector_config(make_config({**base, "findings": ["nodule", "mass"]}))

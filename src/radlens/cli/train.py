@@ -60,11 +60,12 @@ def _train_detection(resolved) -> None:
     config = detector_config(resolved)
     if resolved.threads:
         torch.set_num_threads(resolved.threads)
-    info = train_detector(resolved.cohort, resolved.out, config)
+    info = train_detector(resolved.cohort, resolved.out, config, device=resolved.device)
     typer.echo(f"trained on {info['train_studies']} studies, {info['train_lesions']} lesions,"
                f" {info['train_candidates']} candidates ({info['train_candidate_hits']} on a"
                f" lesion); loss {info['losses'][0]:.3f} -> {info['losses'][-1]:.3f}")  # fmt: skip
-    _echo_detection(evaluate_detector_run(resolved.out, split="val", n_bootstrap=0), "val")
+    val = evaluate_detector_run(resolved.out, split="val", n_bootstrap=0, device=resolved.device)
+    _echo_detection(val, "val")
     typer.echo(f"run directory: {resolved.out} (`radlens evaluate RUN` scores the test split)")
 
 
@@ -147,7 +148,10 @@ def evaluate_cmd(
     if is_detector_run(run_dir):  # FROC (all, >= 6 mm), study AUROC, FROC plot
         from radlens.evaluation import DETECTION_EVALUATION, evaluate_detector_run
 
-        _echo_detection(evaluate_detector_run(run_dir, split=split, n_bootstrap=bootstrap), split)
+        result = evaluate_detector_run(
+            run_dir, split=split, n_bootstrap=bootstrap, device=device or "auto"
+        )
+        _echo_detection(result, split)
         typer.echo(f"figures: {run_dir / DETECTION_EVALUATION}, {run_dir / 'froc.png'}")
         return
     _text_map_gallery(run_dir)  # a `radlens zeroshot` output: sentence maps in report.html

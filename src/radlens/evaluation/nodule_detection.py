@@ -107,10 +107,11 @@ def evaluate_detector(
     workers: int = 1,
     n_bootstrap: int = 1000,
     figure: str | Path | None = None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """The module's figures for the studies of `splits` of `cohort` (default: all of them);
     `figure`: also write the FROC plot (lesions >= `min_diameter_mm`) there as PNG."""
-    det = run_dir if isinstance(run_dir, NoduleDetector) else load_detector(run_dir)
+    det = run_dir if isinstance(run_dir, NoduleDetector) else load_detector(run_dir, device)
     t0 = time.perf_counter()
     seg = read_seg_table(cohort, [det.config.finding], seed=det.config.seed)
     studies = collect_candidates(seg, splits, det.config, workers=workers)
@@ -149,7 +150,7 @@ def evaluate_detector(
 
 def evaluate_detector_run(
     run_dir: str | Path, *, split: str = "test", min_diameter_mm: float = 6.0,
-    n_bootstrap: int = 1000, workers: int = 1,
+    n_bootstrap: int = 1000, workers: int = 1, device: str = "cpu",
 ) -> dict[str, Any]:  # fmt: skip
     """`evaluate_detector` on `split` of the cohort the run was trained on; writes
     detection_evaluation.json and froc.png into the run."""
@@ -157,7 +158,7 @@ def evaluate_detector_run(
     info = json.loads((run_dir / "detector.json").read_text())
     result = evaluate_detector(
         run_dir, info["cohort"], splits=(split,), min_diameter_mm=min_diameter_mm,
-        workers=workers, n_bootstrap=n_bootstrap, figure=run_dir / FROC_FIGURE,
+        workers=workers, n_bootstrap=n_bootstrap, figure=run_dir / FROC_FIGURE, device=device,
     )  # fmt: skip
     atomic_write_json(run_dir / DETECTION_EVALUATION, result)
     return result

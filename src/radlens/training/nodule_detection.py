@@ -45,6 +45,7 @@ from radlens.data import CLIP_HU, SCALES_MM, BlobCandidates, blob_candidates, cu
 from radlens.data.volumes import Volume, preprocess_volume
 from radlens.errors import ConfigError, DataError
 from radlens.models import CandidateNet
+from radlens.training.device import inference_device
 from radlens.training.seg_data import SegTable, load_case, read_seg_table
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 DETECT_SPACING: tuple[float, float, float] = (3.5, 3.5, 3.5)
+CUBE_MM = 56.0  # the cube's side: a 30 mm nodule with its surroundings
 _FILES = ("detector.pt", "detector.json")
 
 
@@ -206,8 +208,11 @@ def _epoch_set(pos: np.ndarray, neg: np.ndarray, config: DetectorConfig, rng) ->
 class NoduleDetector:
     """A trained detector: `detect` a windowed image, or `detect_volume` a CT volume."""
 
-    def __init__(self, net: CandidateNet, config: DetectorConfig) -> None:
-        self.net = net.eval()
+    def __init__(
+        self, net: CandidateNet, config: DetectorConfig, device: torch.device | None = None
+    ) -> None:
+        self.device = device or torch.device("cpu")
+        self.net = net.to(self.device).eval()
         self.config = config
 
     @torch.no_grad()
@@ -215,9 +220,10 @@ class NoduleDetector:
         """Mean sigmoid over each uint8 cube and its three axis flips."""
         out = np.zeros(len(cube_batch), dtype=np.float64)
         for i in range(0, len(cube_batch), 256):
-            x = torch.from_numpy(cube_batch[i : i + 256].astype(np.float32) / 255.0)[:, None]
+            x = torch.from_numpy(cube_batch[i : i + 256]).to(self.device).float()[:, None] / 255.0
             views = [x, *(torch.flip(x, dims=(d,)) for d in (2, 3, 4))]
-            out[i : i + 256] = np.mean([torch.sigmoid(self.net(v)).numpy() for v in views], 0)
+            probs = torch.stack([torch.sigmoid(self.net(v)) for v in views]).mean(0)
+            out[i : i + 256] = probs.cpu().numpy()
         return out
 
     def detect(
@@ -244,7 +250,7 @@ def _check(config: DetectorConfig) -> None:
 
 def train_detector(
     cohort: str | Path, out: str | Path, config: DetectorConfig = DetectorConfig(), *,
-    workers: int = 1, studies: Sequence[StudyCandidates] | None = None,
+    workers: int = 1, studies: Sequence[StudyCandidates] | None = None, device: str = "cpu",
 ) -> dict:  # fmt: skip
     """Train on the cohort's train split; writes detector.pt / detector.json (settings, cohort,
     counts, losses) under `out`."""
@@ -260,7 +266,8 @@ def train_detector(
     t1 = time.perf_counter()
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    net = CandidateNet(config.width)
+    dev = inference_device(device)
+    net = CandidateNet(config.width).to(dev)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=1e-4)
     pos, neg = _pools(train)
     steps = -(-(len(pos) + min(config.negatives, len(neg))) // config.batch_size)
@@ -271,8 +278,8 @@ def train_detector(
         net.train()
         total = 0.0
         for i in range(steps):
-            xb = torch.from_numpy(x[i * config.batch_size : (i + 1) * config.batch_size])
-            yb = torch.from_numpy(y[i * config.batch_size : (i + 1) * config.batch_size])
+            xb = torch.from_numpy(x[i * config.batch_size : (i + 1) * config.batch_size]).to(dev)
+            yb = torch.from_numpy(y[i * config.batch_size : (i + 1) * config.batch_size]).to(dev)
             loss = nn.functional.binary_cross_entropy_with_logits(
                 net(xb.float()[:, None] / 255.0), yb
             )
@@ -284,7 +291,7 @@ def train_detector(
         losses.append(round(total / len(y), 5))
         logger.info("detector epoch %d/%d loss %.4f", epoch + 1, config.epochs, losses[-1])
     out.mkdir(parents=True, exist_ok=True)
-    atomic_save(out / _FILES[0], net.state_dict())
+    atomic_save(out / _FILES[0], {k: v.cpu() for k, v in net.state_dict().items()})
     info = {
         "config": asdict(config),
         "cohort": str(Path(cohort).absolute()),
@@ -302,7 +309,7 @@ def train_detector(
 def detector_config(config) -> DetectorConfig:
     """A `DetectorConfig` from `radlens train --task detection` options (a `TrainConfig`):
     --findings (one; default nodule), --seed, and --epochs, --batch-size, --lr, --spacing where
-    given (else the detector's defaults, not the classifier's)."""
+    given (else the detector's defaults, not the classifier's); the cube keeps `CUBE_MM`."""
     given = config.model_fields_set
     findings = config.findings or [DetectorConfig.finding]
     if len(findings) != 1:
@@ -312,6 +319,8 @@ def detector_config(config) -> DetectorConfig:
         if name in given:
             value = getattr(config, name)
             values[name] = tuple(value) if name == "spacing" else value
+    if "spacing" in values:  # the cube keeps its ~56 mm side on a finer or coarser grid
+        values["cube"] = max(8, 4 * round(CUBE_MM / min(values["spacing"]) / 4))
     return DetectorConfig(**values)
 
 
@@ -320,7 +329,7 @@ def is_detector_run(run_dir: str | Path) -> bool:
     return all((Path(run_dir) / name).is_file() for name in _FILES)
 
 
-def load_detector(run_dir: str | Path) -> NoduleDetector:
+def load_detector(run_dir: str | Path, device: str = "cpu") -> NoduleDetector:
     """A detector trained by `train_detector` (refused with the missing file named)."""
     run_dir = Path(run_dir)
     for name in _FILES:
@@ -332,4 +341,4 @@ def load_detector(run_dir: str | Path) -> NoduleDetector:
                                "scales_mm": tuple(raw["scales_mm"])})  # fmt: skip
     net = CandidateNet(config.width)
     net.load_state_dict(torch.load(run_dir / _FILES[0], map_location="cpu", weights_only=True))
-    return NoduleDetector(net, config)
+    return NoduleDetector(net, config, inference_device(device))
