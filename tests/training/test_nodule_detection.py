@@ -57,6 +57,8 @@ def test_a_tiny_run_ranks_nodules_above_vessel_mimics(tmp_path: Path) -> None:
     result = evaluate_detector(tmp_path / "run", tmp_path / "c", splits=("test",), n_bootstrap=0)
     assert result["studies"] == 4 and result["froc_all"]["n_lesions"] == 3
     assert result["study_auroc"]["n_negative"] == 1
+    tops = {r["study_id"]: r["top_score"] for r in result["per_study"]}
+    assert len(tops) == 4 and all(0.0 <= v <= 1.0 for v in tops.values())
 
 
 def test_bad_settings_and_runs_are_refused(tmp_path: Path) -> None:

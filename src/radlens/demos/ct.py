@@ -26,6 +26,7 @@ from rich.console import Console
 
 from radlens.data import DEMO_WINDOWS, CtCohort, load_ct_cohort
 from radlens.demos import ct_console as show
+from radlens.demos.ct_detection import detection_step
 from radlens.demos.ct_outcomes import survival_step
 from radlens.demos.ct_report import (
     append_triage_section,
@@ -81,6 +82,7 @@ class CtDemoOptions:
     windows: tuple[tuple[float, float], ...] = DEMO_WINDOWS
     synth_shape: tuple[int, int, int] | None = None  # None: `synthesis_shape(shape)`
     segmentation: SegStepOptions | None = field(default_factory=SegStepOptions)  # None: none
+    detect_nodules: bool = False  # the two-stage nodule detector beside the classifier (~10 min)
 
 
 @dataclass
@@ -365,12 +367,19 @@ def run_ct_demo(
     loc = _explain(demo, cohort)
     scores = _evaluate(demo, cohort)
     seg = _segment(demo, cohort, synth_shape)
+    detection = None
+    if opts.detect_nodules:
+        with demo.step("detection", "+ nodules: two-stage detector, FROC, vs the classifier"):
+            split_of = dict(zip(cohort.table["patient_id"].astype(str), cohort.table["split"],
+                                strict=True))  # fmt: skip
+            detection = detection_step(out, demo.run_dir, split_of, console, seed=opts.seed)
     report = _triage(demo, scores, cohort)
     with demo.step("survival", "+ outcome: Cox model on the synthetic follow-up (C-index)"):
         survival = survival_step(demo.run_dir, out, console)
     wall = round(time.perf_counter() - t0, 1)
     summary = {**_summary(demo, cohort, synth_shape, result, scores, loc), "survival": survival}
     summary["segmentation"] = seg
+    summary["nodule_detection"] = detection
     summary["wall_time_s"] = wall
     (out / "demo.json").write_text(json.dumps(summary, indent=2, default=float))
     console.print(f"demo finished in {wall:.0f} s · report: [bold]{report}[/]")

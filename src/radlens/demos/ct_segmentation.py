@@ -75,6 +75,7 @@ __all__ = [
     "seg_grid",
     "segmentation_figures",
     "segmentation_step",
+    "split_cohort_table",
     "training_subset",
 ]
 
@@ -147,7 +148,8 @@ def training_subset(
     return train.iloc[np.sort(order[:studies])]
 
 
-def _table(cohort_dir: Path, split_of: Mapping[str, str]) -> pd.DataFrame:
+def split_cohort_table(cohort_dir: Path, split_of: Mapping[str, str]) -> pd.DataFrame:
+    """The cohort's studies with the classifier's split of their patient (no split: left out)."""
     table = read_cohort(cohort_dir)  # path columns absolute
     table = table.drop(columns=["split"], errors="ignore")  # the classifier's split instead
     table["split"] = [split_of.get(str(p), "") for p in table["patient_id"].astype(str)]
@@ -264,7 +266,7 @@ def segmentation_figures(
     start = time.perf_counter()
     grid, auto_patch = seg_grid(shape, synth_shape)
     spacing, patch = opts.spacing or grid, opts.patch or auto_patch
-    table = _table(cohort_dir, split_of)
+    table = split_cohort_table(cohort_dir, split_of)
     result, n_train = _train(out, table, opts, spacing, patch, windows, seed, threads)
     trained = time.perf_counter() - start
     run_dir = result.run_dir

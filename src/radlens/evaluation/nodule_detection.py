@@ -108,13 +108,18 @@ def evaluate_detector(
     n_bootstrap: int = 1000,
     figure: str | Path | None = None,
     device: str = "cpu",
+    studies: Sequence[StudyCandidates] | None = None,
 ) -> dict[str, Any]:
     """The module's figures for the studies of `splits` of `cohort` (default: all of them);
-    `figure`: also write the FROC plot (lesions >= `min_diameter_mm`) there as PNG."""
+    `figure`: also write the FROC plot (lesions >= `min_diameter_mm`) there as PNG; `studies`:
+    their candidates, collected already with the detector's settings. "per_study" lists each
+    study's highest candidate score."""
     det = run_dir if isinstance(run_dir, NoduleDetector) else load_detector(run_dir, device)
     t0 = time.perf_counter()
-    seg = read_seg_table(cohort, [det.config.finding], seed=det.config.seed)
-    studies = collect_candidates(seg, splits, det.config, workers=workers)
+    if studies is None:
+        seg = read_seg_table(cohort, [det.config.finding], seed=det.config.seed)
+        studies = collect_candidates(seg, splits, det.config, workers=workers)
+    studies = [s for s in studies if s.split in splits]
     t1 = time.perf_counter()
     scores = [det.score(s.cubes) for s in studies]
     t2 = time.perf_counter()
@@ -140,6 +145,14 @@ def evaluate_detector(
         "froc_all": froc_entry(froc(every, n_bootstrap=n_bootstrap)),
         f"froc_ge_{min_diameter_mm:g}mm": froc_entry(large_result),
         "study_auroc": _study_auroc(studies, scores, min_diameter_mm),
+        "per_study": [
+            {
+                "study_id": st.study_id,
+                "patient_id": st.patient_id,
+                "top_score": float(sc.max()) if len(sc) else 0.0,
+            }
+            for st, sc in zip(studies, scores, strict=True)
+        ],
         "wall_s": {
             "candidates": round(t1 - t0, 1),
             "network": round(t2 - t1, 1),
