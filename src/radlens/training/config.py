@@ -121,10 +121,9 @@ class TrainConfig(BaseModel):
     task: Literal["classification", "segmentation", "survival", "detection"] = Field(
         "classification",
         description="classification (study labels), segmentation (per-finding masks; --cohort;"
-        " model unet, unet_lite, segresnet or segresnet_lite, default unet), survival"
-        " (time to event; --cohort with time/event columns or outcomes.csv) or detection"
-        " (nodules: blob candidates + a 3-D CNN; --cohort with masks, one finding, default"
-        " nodule; default 12 epochs, lr 2e-3, 3.5 mm isotropic).",
+        " model unet, unet_lite, segresnet or segresnet_lite), survival (time to event;"
+        " --cohort with time/event columns or outcomes.csv) or detection (nodules: candidates"
+        " + a 3-D CNN; --cohort with masks; 12 epochs, lr 2e-3 unless given).",
     )
     seg_loss: Literal["pos-weight", "balanced"] = Field(
         "pos-weight",
