@@ -39,3 +39,5 @@ def test_detection_flags_are_checked(tmp_path: Path, capsys) -> None:
     assert "detects one finding" in capsys.readouterr().err
     assert main([*args, "--patience", "3", "--out", str(tmp_path / "r")]) == 2
     assert "--patience" in capsys.readouterr().err
+    assert main([*args, "--resume", "--out", str(tmp_path / "r")]) == 2
+    assert "--resume does not apply to --task detection" in capsys.readouterr().err

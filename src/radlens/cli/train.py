@@ -30,7 +30,7 @@ def train_cmd(
         _train_survival(resolved, resume)
         return
     if resolved.task == "detection":  # nodules: radlens.training.nodule_detection
-        _train_detection(resolved)
+        _train_detection(resolved, resume)
         return
     if resolved.task == "segmentation":  # per-finding masks: radlens.training.segmentation
         seg = train_segmentation(resolved, resume=resume)
@@ -50,12 +50,15 @@ def train_cmd(
     typer.echo(f"run directory: {result.run_dir} (best epoch {result.best_epoch}{stop or ''})")
 
 
-def _train_detection(resolved) -> None:
+def _train_detection(resolved, resume: bool) -> None:
     import torch
 
+    from radlens.errors import ConfigError
     from radlens.evaluation import evaluate_detector_run
     from radlens.training import detector_config, train_detector
 
+    if resume:
+        raise ConfigError("--resume does not apply to --task detection; train it again")
     resolved.check_source()
     config = detector_config(resolved)
     if resolved.threads:
