@@ -78,9 +78,10 @@ def _echo_detection(result: dict, split: str) -> None:
         entry = result[key]
         ci = entry.get("score_ci")
         ci = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+        reach = "-" if entry["ceiling"] is None else f"{entry['ceiling']:.3f}"
         typer.echo(f"{split} FROC {result['finding']} {name}: {entry['score']:.3f}{ci}"
                    f" ({entry['n_lesions']} lesions, {entry['n_scans']} scans; candidates reach"
-                   f" {entry['ceiling']})")  # fmt: skip
+                   f" {reach})")  # fmt: skip
     auc = result["study_auroc"]
     if auc["auroc"] is not None:
         ci = auc.get("ci") or [float("nan")] * 2

@@ -85,9 +85,10 @@ def detection_step(
         "seconds": round(time.perf_counter() - start, 1),
     }
     big = result["froc_ge_6mm"]
+    reach = "-" if big["ceiling"] is None else f"{big['ceiling']:.3f}"
     line = (f"nodule detector: FROC {result['froc_all']['score']:.3f} (every nodule), "
             f"{big['score']:.3f} >= 6 mm ({big['n_lesions']} lesions; candidates reach "
-            f"{big['ceiling']})")  # fmt: skip
+            f"{reach})")  # fmt: skip
     if "detector" in wins:
         line += (f"; nodule AUROC detector {wins['detector']['auroc']:.3f} vs classifier "
                  f"{wins['classifier']['auroc']:.3f} (paired p {wins['p_value']:.2g})")  # fmt: skip

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -210,6 +211,23 @@ def froc(
         n_lesions=int(curve.n_lesions.sum()),
         bootstrap=boot,
     )
+
+
+def froc_entry(result: FrocResult) -> dict[str, Any]:
+    """JSON of a `FrocResult`: sensitivities at the seven rates, score, counts and, with a
+    bootstrap, their CIs."""
+    boot = result.bootstrap
+    entry: dict[str, Any] = {
+        "fp_rates": result.fp_rates.tolist(),
+        "sensitivities": result.sensitivities.tolist(),
+        "score": result.score,
+        "n_scans": result.n_scans,
+        "n_lesions": result.n_lesions,
+    }
+    if boot is not None:
+        entry |= {"sensitivities_ci": [boot.low[:-1].tolist(), boot.high[:-1].tolist()],
+                  "score_ci": [float(boot.low[-1]), float(boot.high[-1])]}  # fmt: skip
+    return entry
 
 
 def froc_figure(

@@ -24,7 +24,7 @@ import numpy as np
 
 from radlens.core import atomic_write_json
 from radlens.evaluation.clustered_auc import clustered_delong
-from radlens.evaluation.froc import FrocScan, froc, froc_figure, froc_scan
+from radlens.evaluation.froc import FrocScan, froc, froc_entry, froc_figure, froc_scan
 from radlens.evaluation.lesions import LesionCandidate
 from radlens.training import (
     NoduleDetector,
@@ -40,7 +40,6 @@ __all__ = [
     "detector_candidates",
     "evaluate_detector",
     "evaluate_detector_run",
-    "froc_entry",
 ]
 
 DETECTION_EVALUATION, FROC_FIGURE = "detection_evaluation.json", "froc.png"
@@ -60,20 +59,10 @@ def detector_candidates(study: StudyCandidates, scores: np.ndarray) -> list[Lesi
     return out
 
 
-def froc_entry(result) -> dict[str, Any]:
-    """JSON of a `FrocResult`: sensitivities at the seven rates, score, counts, CIs."""
-    entry: dict[str, Any] = {
-        "fp_rates": result.fp_rates.tolist(),
-        "sensitivities": [round(float(v), 4) for v in result.sensitivities],
-        "score": round(float(result.score), 4),
-        "n_scans": result.n_scans,
-        "n_lesions": result.n_lesions,
-        "ceiling": round(float(result.sensitivity[-1]), 4) if result.n_lesions else None,
-    }
-    if result.bootstrap is not None:
-        low, high = result.bootstrap.low, result.bootstrap.high
-        entry["score_ci"] = [round(float(low[-1]), 4), round(float(high[-1]), 4)]
-    return entry
+def _froc_with_ceiling(result) -> dict[str, Any]:
+    """`froc_entry` plus the candidates' ceiling: the sensitivity with every candidate taken."""
+    ceiling = float(result.sensitivity[-1]) if result.n_lesions else None
+    return {**froc_entry(result), "ceiling": ceiling}
 
 
 def _study_auroc(studies, scores, min_diameter_mm: float) -> dict[str, Any]:
@@ -142,8 +131,8 @@ def evaluate_detector(
         "patients": len({s.patient_id for s in studies}),
         "candidates_per_scan": float(np.median([len(s.cubes) for s in studies])),
         "min_diameter_mm": min_diameter_mm,
-        "froc_all": froc_entry(froc(every, n_bootstrap=n_bootstrap)),
-        f"froc_ge_{min_diameter_mm:g}mm": froc_entry(large_result),
+        "froc_all": _froc_with_ceiling(froc(every, n_bootstrap=n_bootstrap)),
+        f"froc_ge_{min_diameter_mm:g}mm": _froc_with_ceiling(large_result),
         "study_auroc": _study_auroc(studies, scores, min_diameter_mm),
         "per_study": [
             {

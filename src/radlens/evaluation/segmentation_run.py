@@ -28,7 +28,7 @@ import yaml
 
 from radlens.core import CONFIG, EVALUATION, REPORT, atomic_write_json, atomic_write_text
 from radlens.errors import EvaluationError
-from radlens.evaluation.froc import froc, froc_figure, froc_scan
+from radlens.evaluation.froc import froc, froc_entry, froc_figure, froc_scan
 from radlens.evaluation.lesions import lesion_candidates
 from radlens.evaluation.segmentation_metrics import score_cases, summarise_segmentation
 from radlens.evaluation.segmentation_report import segmentation_html
@@ -86,21 +86,6 @@ def _finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def _froc_entry(result) -> dict[str, Any]:
-    boot = result.bootstrap
-    entry = {
-        "fp_rates": result.fp_rates.tolist(),
-        "sensitivities": result.sensitivities.tolist(),
-        "score": result.score,
-        "n_scans": result.n_scans,
-        "n_lesions": result.n_lesions,
-    }
-    if boot is not None:
-        entry |= {"sensitivities_ci": [boot.low[:-1].tolist(), boot.high[:-1].tolist()],
-                  "score_ci": [float(boot.low[-1]), float(boot.high[-1])]}  # fmt: skip
-    return entry
 
 
 def _overlays(picks: list[tuple[float, str, str, np.ndarray, np.ndarray, np.ndarray]]) -> list:
@@ -171,7 +156,7 @@ def evaluate_segmentation_run(
             froc_out[finding] = {"note": f"no {finding} lesions in the {split} split"}
             continue
         result = froc(finding_scans, n_bootstrap=n_bootstrap, seed=seed)
-        froc_out[finding] = _froc_entry(result)
+        froc_out[finding] = froc_entry(result)
         froc_pngs.append((finding, froc_figure(result, title=f"FROC {finding}")))
     picks.sort(key=lambda p: -p[0])
     evaluation = {
