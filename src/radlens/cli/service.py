@@ -27,6 +27,12 @@ def serve_cmd(
         help="Segmentation run (radlens train --task segmentation): lesion candidates, contours "
         "and measured sizes in the draft [RADLENS_SEG_RUN].",
     ),
+    detector_run: Path | None = typer.Option(
+        None,
+        "--detector-run",
+        help="Nodule detector run (radlens train --task detection): its candidates, sizes "
+        "measured on the image, and the study's nodule score [RADLENS_DETECTOR_RUN].",
+    ),
     text_run: Path | None = typer.Option(
         None,
         "--text-run",
@@ -53,6 +59,7 @@ def serve_cmd(
         ae_title=ae_title,
         model_run=model_run,
         seg_run=seg_run,
+        detector_run=detector_run,
         text_run=text_run,
         service_dir=service_dir,
         demo_patients=demo,

@@ -37,6 +37,7 @@ from radlens.data.nodule_candidates import (
     blob_candidates,
     cubes,
 )
+from radlens.data.nodule_extent import BlobExtent, blob_extent
 from radlens.data.series_choice import SeriesCandidate, SeriesChoice, choose_series
 from radlens.data.splits import (
     assign_splits,
@@ -69,6 +70,7 @@ __all__ = [
     "TRUTH_PREFIX",
     "ArrayDataset",
     "BlobCandidates",
+    "BlobExtent",
     "CohortManifest",
     "CohortRow",
     "CtCohort",
@@ -81,6 +83,7 @@ __all__ = [
     "SeriesChoice",
     "assign_splits",
     "blob_candidates",
+    "blob_extent",
     "check_alignment",
     "check_fitness",
     "check_no_patient_leakage",

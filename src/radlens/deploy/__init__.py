@@ -1,7 +1,9 @@
 """Deployment: score new inputs with a trained run (`predict`) and export it (TorchScript, ONNX);
-lesion candidates of a study from a segmentation run (`SegmentationScorer`) and sentence maps of
-an image-text run (`TextMapper`, `write_text_map_gallery`)."""
+lesion candidates of a study from a segmentation run (`SegmentationScorer`) or a nodule detector
+run (`DetectorScorer`) and sentence maps of an image-text run (`TextMapper`,
+`write_text_map_gallery`)."""
 
+from radlens.deploy.detector_lesions import DetectorScorer
 from radlens.deploy.export import (
     EXPORT_FORMATS,
     TOLERANCE,
@@ -10,7 +12,7 @@ from radlens.deploy.export import (
     sidecar_path,
 )
 from radlens.deploy.inputs import PredictInput, collect_inputs
-from radlens.deploy.lesions import LesionResult, SegmentationScorer, StudyLesion
+from radlens.deploy.lesions import LesionFinders, LesionResult, SegmentationScorer, StudyLesion
 from radlens.deploy.predictor import Predictor
 from radlens.deploy.scoring import OUTPUT_SUFFIXES, STAGES, check_output, predict, write_table
 from radlens.deploy.text_maps import TextMapper, write_text_map_gallery
@@ -20,7 +22,9 @@ __all__ = [
     "OUTPUT_SUFFIXES",
     "STAGES",
     "TOLERANCE",
+    "DetectorScorer",
     "ExportResult",
+    "LesionFinders",
     "LesionResult",
     "PredictInput",
     "Predictor",

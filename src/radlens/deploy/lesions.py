@@ -1,5 +1,6 @@
 """Lesion candidates of a new CT study from a segmentation run (`radlens train --task
-segmentation`), for the service's viewer and draft report.
+segmentation`), for the service's viewer and draft report; `LesionFinders` merges several finders
+(segmentation runs and `radlens.deploy.DetectorScorer`s).
 
 Rules (all in one place):
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,15 @@ from radlens.evaluation import label_components, lesion_candidates
 from radlens.reports import load_vocabulary
 from radlens.training import load_segmentation_run, predict_volume
 
-__all__ = ["BODY_HU", "MAX_CANDIDATES", "LesionResult", "SegmentationScorer", "StudyLesion"]
+__all__ = [
+    "BODY_HU",
+    "MAX_CANDIDATES",
+    "LesionFinders",
+    "LesionResult",
+    "SegmentationScorer",
+    "StudyLesion",
+    "body_side",
+]
 
 log = logging.getLogger(__name__)
 #: voxels above this HU are the body (for the midline that decides a candidate's side)
@@ -61,6 +70,7 @@ class StudyLesion:
     axial_slice: int  # on the study's grid
     centre_voxel: tuple[float, float, float]  # (z, y, x) on the study's grid
     side: str  # "right" | "left"
+    measured: bool = True  # False: the size is the detector's blob estimate, not the image's
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -68,10 +78,21 @@ class StudyLesion:
 
 @dataclass
 class LesionResult:
-    """The candidates of one study and their label volume (uint16, the study's shape)."""
+    """The candidates of one study and their label volume (uint16, the study's shape);
+    `study_scores`: per finding, a study-level score that replaces the classifier's (a
+    detector's; a segmentation run gives none)."""
 
     lesions: list[StudyLesion]
     labels: np.ndarray
+    study_scores: dict[str, float] = field(default_factory=dict)
+
+
+def body_side(volume: Volume, z: int, x: float) -> str:
+    """Patient "right" or "left" of the body's midline on slice `z` (the centre of the voxels
+    above `BODY_HU`) for column `x` of a canonical volume (x -> patient left)."""
+    body = np.asarray(volume.array[z]) > BODY_HU
+    mid = float(np.argwhere(body)[:, 1].mean()) if body.any() else volume.shape[2] / 2
+    return "left" if x > mid else "right"
 
 
 def _check_run(run_dir: Path, findings: tuple[str, ...], vocab: str) -> None:
@@ -133,11 +154,6 @@ class SegmentationScorer:
             out.append(np.clip(idx, 0, n_run - 1))
         return tuple(out)
 
-    def _side(self, volume: Volume, z: int, x: float) -> str:
-        body = np.asarray(volume.array[z]) > BODY_HU
-        mid = float(np.argwhere(body)[:, 1].mean()) if body.any() else volume.shape[2] / 2
-        return "left" if x > mid else "right"  # x -> patient left (canonical orientation)
-
     def _found(self, prob: np.ndarray) -> list[tuple[str, object, tuple, np.ndarray]]:
         """(finding, candidate, its box, the finding's component labels), best score first,
         at most `max_candidates`."""
@@ -169,7 +185,35 @@ class SegmentationScorer:
                 label=number, finding=finding, score=cand.score,
                 volume_ml=cand.volume_mm3 / 1000.0, diameter_mm=cand.longest_axial_diameter_mm,
                 equivalent_diameter_mm=cand.equivalent_diameter_mm, axial_slice=z,
-                centre_voxel=centre, side=self._side(volume, z, centre[2]),
+                centre_voxel=centre, side=body_side(volume, z, centre[2]),
             ))  # fmt: skip
         labels = run_labels[np.ix_(*self._to_study(run_labels.shape, volume))]
         return LesionResult(lesions, labels)
+
+
+class LesionFinders:
+    """Several lesion finders (segmentation and detector runs) as one: their candidates in one
+    list, numbered on in the order the finders are given (a voxel two claim keeps the first's),
+    and their study scores (a finding scored by two: the later finder's)."""
+
+    def __init__(self, finders: list) -> None:
+        if not finders:
+            raise ModelError("LesionFinders needs at least one segmentation or detector run")
+        self.finders = list(finders)
+        self.findings = tuple(f for finder in self.finders for f in finder.findings)
+        self.model_version = "+".join(str(f.model_version) for f in self.finders)
+
+    def lesions(self, volume: Volume) -> LesionResult:
+        """Every finder's `LesionResult` of `volume`, merged (class rules)."""
+        lesions: list[StudyLesion] = []
+        labels = np.zeros(volume.shape, dtype=np.uint16)
+        scores: dict[str, float] = {}
+        for finder in self.finders:
+            result = finder.lesions(volume)
+            offset = len(lesions)
+            for les in result.lesions:
+                lesions.append(replace(les, label=les.label + offset))
+            free = (labels == 0) & (result.labels > 0)
+            labels[free] = result.labels[free] + offset
+            scores.update(result.study_scores)
+        return LesionResult(lesions, labels, scores)

@@ -22,7 +22,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from radlens import __version__
-from radlens.deploy import SegmentationScorer, TextMapper
+from radlens.deploy import DetectorScorer, LesionFinders, SegmentationScorer, TextMapper
 from radlens.errors import DataError, RadlensError
 from radlens.service import worklist as wl
 from radlens.service.access import make_access
@@ -50,6 +50,18 @@ log = logging.getLogger(__name__)
 Seeder = Callable[[Database, FileStore], object]
 
 
+def _lesion_finder(settings: Settings) -> SegmentationScorer | LesionFinders | None:
+    """The segmentation run, or it and the detector run merged (`LesionFinders`), or None."""
+    finders: list = []
+    if settings.seg_run is not None:
+        finders.append(SegmentationScorer(settings.seg_run, threshold=settings.seg_threshold))
+    if settings.detector_run is not None:
+        finders.append(DetectorScorer(settings.detector_run, threshold=settings.detector_threshold))
+    if settings.detector_run is None:
+        return finders[0] if finders else None
+    return LesionFinders(finders)
+
+
 @dataclass
 class Services:
     """Everything a request handler may use; built once per app."""
@@ -61,8 +73,9 @@ class Services:
     worker: Worker | None = None
     node: DicomNode | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-    # `--seg-run`: lesion candidates at scoring time (None: the viewer says there are none)
-    segmenter: SegmentationScorer | None = None
+    # `--seg-run` / `--detector-run`: lesion candidates at scoring time (None: the viewer says
+    # there are none)
+    segmenter: SegmentationScorer | LesionFinders | None = None
     text_mapper: TextMapper | None = None  # `--text-run`: the viewer's sentence maps
     lesion_images: LesionImages = field(init=False)
     text_maps: StudyTextMaps = field(init=False)
@@ -73,13 +86,9 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, *, loader: Callable | None = None) -> Services:
-        """The services of `settings`; a segmentation or image-text run they name is loaded
-        first, so a missing or unfit one stops the start with its reason (ModelError)."""
-        segmenter = (
-            SegmentationScorer(settings.seg_run, threshold=settings.seg_threshold)
-            if settings.seg_run is not None
-            else None
-        )
+        """The services of `settings`; a segmentation, detector or image-text run they name is
+        loaded first, so a missing or unfit one stops the start with its reason (ModelError)."""
+        segmenter = _lesion_finder(settings)
         mapper = TextMapper(settings.text_run) if settings.text_run is not None else None
         db = Database(settings.resolved_database_url)
         files = FileStore(settings.resolved_storage_dir)

@@ -1,7 +1,8 @@
 """Lesion candidates in the service: stored after scoring (rows + a label-volume blob) and listed
 in the study detail (`radlens.service.imaging.LesionImages` draws their contours).
 
-The candidates come from `radlens.deploy.SegmentationScorer` (`radlens serve --seg-run DIR`).
+The candidates come from `radlens.deploy.SegmentationScorer` (`radlens serve --seg-run DIR`)
+and `radlens.deploy.DetectorScorer` (`--detector-run DIR`), merged by `LesionFinders`.
 A candidate's `location` is the classifier's location for that finding on the candidate's side
 (its best located output there at >= threshold / 2), else the side's lung where the vocabulary
 allows it for the finding, else none: the service names a lobe only where a model located it.
@@ -28,6 +29,7 @@ __all__ = [
     "lesion_blob",
     "lesion_rows",
     "study_lesions",
+    "with_lesion_scores",
 ]
 
 
@@ -52,6 +54,23 @@ def candidate_location(
     entry = load_vocabulary("chest_ct").abnormalities.get(lesion.finding)
     allowed = getattr(entry, "locations", ()) or ()
     return lung if lung in allowed else None
+
+
+def with_lesion_scores(
+    predictions: Sequence[Prediction], result: LesionResult | None
+) -> list[Prediction]:
+    """The classifier's predictions with each finding a lesion finder scores at study level
+    (a detector: `LesionResult.study_scores`) replaced by one prediction: that score, located in
+    the side's lung of its best listed candidate where the vocabulary allows it."""
+    if result is None or not result.study_scores:
+        return list(predictions)
+    out = [p for p in predictions if p.abnormality not in result.study_scores]
+    for finding, score in result.study_scores.items():
+        listed = [les for les in result.lesions if les.finding == finding]
+        best = max(listed, key=lambda les: les.score) if listed else None
+        where = candidate_location(best, (), 1.0) if best is not None else None
+        out.append(Prediction(finding, where, float(score)))
+    return out
 
 
 def lesion_blob(files: FileStore, result: LesionResult) -> str | None:
@@ -90,6 +109,7 @@ def lesion_rows(
             axial_slice=int(les.axial_slice),
             centre=[round(float(c), 2) for c in les.centre_voxel],
             model_version=model_version,
+            measured=bool(les.measured),
         )
         for les in result.lesions
     ]
@@ -114,6 +134,7 @@ def study_lesions(db: Database, study_id: int) -> list[dict]:
                 "axial_slice": r.axial_slice,
                 "centre": list(r.centre or []),
                 "model_version": r.model_version,
+                "measured": r.measured,
             }
             for r in rows
         ]

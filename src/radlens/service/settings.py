@@ -51,6 +51,10 @@ class Settings(BaseModel):
     # a `radlens train --task segmentation` run: lesion candidates + contours (empty: none)
     seg_run: Path | None = None
     seg_threshold: float = Field(0.5, gt=0.0, lt=1.0)  # candidate voxels: probability >= this
+    # a `radlens train --task detection` run: its finding's candidates (listed at score >= the
+    # threshold) and study score, which replaces the classifier's (empty: none)
+    detector_run: Path | None = None
+    detector_threshold: float = Field(0.5, gt=0.0, lt=1.0)
     # a 3D `radlens pretrain image-text` run: the viewer's "show where: <sentence>" maps
     text_run: Path | None = None
     scorer: str = ""  # "package.module:factory" building a Scorer; overrides model_run

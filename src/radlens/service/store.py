@@ -29,6 +29,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    true,
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import (
@@ -196,8 +197,9 @@ class Heatmap(Base):
 
 
 class Lesion(Base):
-    """A lesion candidate of the segmentation run (`radlens.deploy.SegmentationScorer`): its
-    number `label` in the study's label volume (`LesionMask`), sizes measured on the image."""
+    """A lesion candidate of a segmentation or detector run (`radlens.deploy.SegmentationScorer`,
+    `DetectorScorer`): its number `label` in the study's label volume (`LesionMask`), sizes
+    measured on the image (`measured` False: estimated from the detector's blob scale)."""
 
     __tablename__ = "lesion_candidates"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -213,6 +215,7 @@ class Lesion(Base):
     axial_slice: Mapped[int] = mapped_column(Integer)  # on the study's grid
     centre: Mapped[list] = mapped_column(JSON, default=list)  # (z, y, x) voxels
     model_version: Mapped[str] = mapped_column(String(128), default="")
+    measured: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class LesionMask(Base):

@@ -4,9 +4,10 @@ The ranking is `radlens.reports.triage` (urgency per abnormality from the chest-
 this module only turns the service's `Prediction`s into its `ScoredFinding`s, all with the
 service's one finding threshold (`RADLENS_FINDING_THRESHOLD`).
 
-Measurements (`measured_text`): where the segmentation run found a candidate of a finding the
-draft states, its sentence gets the largest such candidate's longest axial diameter, measured on
-the image ("5.9 cm mass in the right upper lobe."; nodules in mm, everything else in cm). When
+Measurements (`measured_text`): where the segmentation or detector run found a candidate of a
+finding the draft states, its sentence gets the largest such candidate's longest axial diameter,
+measured on the image (a detector candidate without an edge to measure is not used): "5.9 cm
+mass in the right upper lobe."; nodules in mm, everything else in cm. When
 the sentence names sided locations, only a candidate on one of those sides is used (none there:
 no measurement), so a size never comes from the other lung.
 """
@@ -55,8 +56,7 @@ def draft_findings(predictions: Iterable[Prediction], threshold: float) -> list[
 #: findings measured in millimetres in the draft (the rest in centimetres)
 MM_FINDINGS = frozenset({"nodule"})
 MEASURED_NOTE = (
-    "Sizes: longest axial diameter of the segmentation model's largest candidate, measured on "
-    "the image."
+    "Sizes: longest axial diameter of the lesion model's largest candidate, measured on the image."
 )
 
 
@@ -81,6 +81,7 @@ def measured_text(draft: Any, lesions: Sequence[Any]) -> str:
             continue
         sides = _sides(sentence.locations)
         cands = [les for les in lesions if les.finding == sentence.abnormality
+                 and getattr(les, "measured", True)
                  and (not sides or les.side in sides)]  # fmt: skip
         name = names[sentence.abnormality].name
         at = sentence.text.lower().find(name.lower())

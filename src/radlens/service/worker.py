@@ -11,9 +11,11 @@ a study that is not a plausible chest CT (modality, body part, slices, coverage,
 orientation, HU range) is marked `not_scorable` with the reasons and is never ranked by a score.
 A study marked `incomplete` (its sender aborted the association) is not claimed.
 
-With a `segmenter` (`radlens.deploy.SegmentationScorer`, `radlens serve --seg-run DIR`), the same
-volume's lesion candidates are committed with the scores (rows + their label-volume blob, see
-`radlens.service.lesions`), and the draft report states their measured diameters.
+With a `segmenter` (`radlens.deploy.SegmentationScorer` or `LesionFinders`, `radlens serve --seg-run
+DIR --detector-run DIR`), the same volume's lesion candidates are committed with the scores (rows +
+their label-volume blob, see `radlens.service.lesions`), and the draft report states their
+measured diameters; a finding a detector scores at study level takes the detector's score in place
+of the classifier's (`with_lesion_scores`), for the triage, the draft and the stored predictions.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from radlens.data.volumes import load_volume
 from radlens.errors import NotScorableError, RadlensError
 from radlens.service.failures import failure_reason
 from radlens.service.files import SCORE_TMP_PREFIX, FileStore
-from radlens.service.lesions import lesion_blob, lesion_rows
+from radlens.service.lesions import lesion_blob, lesion_rows, with_lesion_scores
 from radlens.service.scoring import Scorer
 from radlens.service.store import (
     UNSCORED_RANK,
@@ -178,7 +180,7 @@ class Worker:
                 dict(self.scorer.heatmaps(volume)) if hasattr(self.scorer, "heatmaps") else {}
             )
             lesions = None if self.segmenter is None else self.segmenter.lesions(volume)
-        return predictions, heatmaps, lesions
+        return with_lesion_scores(predictions, lesions), heatmaps, lesions
 
     def _store_heatmaps(self, heatmaps: dict[str, np.ndarray]) -> dict[str, str]:
         out = {}

@@ -94,9 +94,10 @@ def worklist(db: Database, *, limit: int = 200, status: str | None = None) -> li
         .group_by(Series.study_id)
         .subquery()
     )
-    # the largest measured candidate of the top finding (segmentation run), if any
+    # the largest measured candidate of the top finding (segmentation or detector run), if any
     sizes = (
         select(Lesion.study_id, Lesion.finding, func.max(Lesion.diameter_mm).label("mm"))
+        .where(Lesion.measured.is_(True))
         .group_by(Lesion.study_id, Lesion.finding)
         .subquery()
     )

@@ -1,0 +1,75 @@
+"""`blob_extent`: a nodule's voxels on the study's own grid, measured as the truth is."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from radlens.data import blob_extent
+from radlens.evaluation import longest_axial_diameter
+
+
+def _scene(spacing, diameter_mm: float, nodule_hu: float, seed: int = 0):
+    """Lung (-850 HU, noise 20) with one ball of `diameter_mm` at the middle: (hu, ball, centre)."""
+    sp = np.asarray(spacing, dtype=float)
+    shape = tuple(int(s) for s in np.ceil(np.array([60.0, 80.0, 80.0]) / sp))
+    centre = np.asarray(shape) / 2 + 0.3
+    zz, yy, xx = np.indices(shape)
+    d2 = sum(((g - c) * s) ** 2 for g, c, s in zip((zz, yy, xx), centre, sp, strict=True))
+    ball = d2 <= (diameter_mm / 2) ** 2
+    hu = np.full(shape, -850.0, dtype=np.float32)
+    hu[ball] = nodule_hu
+    hu += np.random.default_rng(seed).normal(0.0, 20.0, shape).astype(np.float32)
+    return hu, ball, centre
+
+
+def _full(extent, shape) -> np.ndarray:
+    out = np.zeros(shape, dtype=bool)
+    out[extent.box] = extent.mask
+    return out
+
+
+@pytest.mark.parametrize(
+    ("spacing", "diameter", "hu"),
+    [
+        ((4.0, 3.5, 3.5), 12.0, 40.0),  # the phantom's grid
+        ((1.0, 0.7, 0.7), 6.0, 40.0),  # a thin-slice clinical grid
+        ((1.0, 0.7, 0.7), 20.0, -600.0),  # a ground-glass nodule
+        ((2.5, 0.8, 0.8), 10.0, -300.0),
+    ],
+)
+def test_a_ball_is_measured_within_a_pixel_and_a_half(spacing, diameter, hu) -> None:
+    img, ball, centre = _scene(spacing, diameter, hu)
+    # the detector's centre is a voxel or so off and its radius a scale estimate
+    off = centre + np.array([0.6, -0.7, 0.5])
+    extent = blob_extent(img, spacing, off, radius_mm=diameter / 2 * 1.2)
+    assert extent is not None
+    mask = _full(extent, img.shape)
+    measured, _ = longest_axial_diameter(mask, spacing[1:])
+    truth, _ = longest_axial_diameter(ball, spacing[1:])
+    assert abs(measured - truth) <= 1.5 * max(spacing[1:])  # the calliper of pixel corners
+    dice = 2 * (mask & ball).sum() / (mask.sum() + ball.sum())
+    assert dice > 0.8
+    assert extent.threshold_hu == pytest.approx((hu - 850.0) / 2, abs=60.0)
+
+
+def test_a_vessel_through_the_nodule_is_cut_at_the_search_ball() -> None:
+    spacing = (1.0, 0.7, 0.7)
+    img, _, centre = _scene(spacing, 8.0, 40.0)
+    _, yy, xx = np.indices(img.shape)
+    vessel = ((yy - centre[1]) * 0.7) ** 2 + ((xx - centre[2]) * 0.7) ** 2 <= 1.5**2
+    img[vessel] = 40.0
+    extent = blob_extent(img, spacing, centre, radius_mm=4.0)
+    z = np.flatnonzero(_full(extent, img.shape).any(axis=(1, 2)))
+    assert len(z) * 1.0 <= 2 * 1.5 * 4.0 + 1  # not the whole vessel: at most the ball's reach
+
+
+def test_no_contrast_no_extent_and_bad_arguments() -> None:
+    flat = np.full((20, 20, 20), -850.0, dtype=np.float32)
+    assert blob_extent(flat, (1.0, 1.0, 1.0), (10, 10, 10), 3.0) is None
+    with pytest.raises(ValueError, match="radius"):
+        blob_extent(flat, (1.0, 1.0, 1.0), (10, 10, 10), 0.0)
+    with pytest.raises(ValueError, match="spacing"):
+        blob_extent(flat, (1.0, -1.0, 1.0), (10, 10, 10), 3.0)
+    with pytest.raises(ValueError, match="3-D"):
+        blob_extent(flat[0], (1.0, 1.0, 1.0), (10, 10), 3.0)
