@@ -186,3 +186,22 @@ def test_user_add_prints_only_the_token_on_a_fresh_store(tmp_path: Path) -> None
     )  # fmt: skip
     assert done.stderr == "" and len(done.stdout.splitlines()) == 1
     assert done.stdout.startswith("rl_")
+
+
+def test_the_served_demo_finds_the_demos_lesion_runs(tmp_path) -> None:
+    from radlens.demos import find_demo_lesion_runs
+
+    assert find_demo_lesion_runs(tmp_path) == {}
+    demo = tmp_path / "runs" / "demo"
+    (demo / "detector").mkdir(parents=True)
+    (demo / "detector" / "detector.pt").write_bytes(b"")
+    assert find_demo_lesion_runs(tmp_path) == {}  # half a detector run is none
+    (demo / "detector" / "detector.json").write_text("{}")
+    (demo / "segmentation").mkdir()
+    (demo / "segmentation" / "checkpoint.pt").write_bytes(b"")
+    assert find_demo_lesion_runs(tmp_path) == {"detector_run": demo / "detector"}
+    (demo / "segmentation" / "config.yaml").write_text("task: segmentation\n")
+    assert find_demo_lesion_runs(tmp_path) == {
+        "seg_run": demo / "segmentation",
+        "detector_run": demo / "detector",
+    }

@@ -48,7 +48,12 @@ def serve_cmd(
     ),
 ) -> None:
     """Start the web API, the DICOM node and the scoring worker (settings from RADLENS_* env)."""
-    from radlens.demos import demo_fitness_rules, demo_seeder, find_demo_run
+    from radlens.demos import (
+        demo_fitness_rules,
+        demo_seeder,
+        find_demo_lesion_runs,
+        find_demo_run,
+    )
     from radlens.service import Settings, serve
 
     settings = Settings.from_env(
@@ -74,6 +79,11 @@ def serve_cmd(
         rules = demo_fitness_rules(settings.service_dir)
         settings = settings.model_copy(update={"fitness_rules": rules})
         typer.echo(f"demo: fitness rules for the phantom's 3.5 mm pixels in {rules}")
+    # the demo's segmentation / detector runs, unless others are given
+    found = {k: v for k, v in find_demo_lesion_runs().items() if getattr(settings, k) is None}
+    if found:
+        settings = settings.model_copy(update=found)
+        typer.echo("demo: lesion candidates from " + ", ".join(str(v) for v in found.values()))
     seed = demo_seeder(settings.service_dir, settings.demo_patients)
     configured = settings.scorer or settings.model_run is not None
     serve(settings, seed=seed, fallback_run=None if configured else find_demo_run())

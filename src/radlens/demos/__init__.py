@@ -8,6 +8,7 @@ from radlens.demos.service_seed import (
     DEMO_FITNESS,
     demo_fitness_rules,
     demo_seeder,
+    find_demo_lesion_runs,
     find_demo_run,
 )
 
@@ -18,6 +19,7 @@ __all__ = [
     "SegStepOptions",
     "demo_fitness_rules",
     "demo_seeder",
+    "find_demo_lesion_runs",
     "find_demo_run",
     "run_ct_demo",
     "run_demo",

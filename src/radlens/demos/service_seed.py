@@ -31,6 +31,22 @@ def find_demo_run(base: Path | None = None) -> Path | None:
     return None
 
 
+def find_demo_lesion_runs(base: Path | None = None) -> dict[str, Path]:
+    """The lesion finders `radlens demo` left beside its run (under `base`, default the working
+    directory), as `Settings` fields: "seg_run" (runs/demo/segmentation) and "detector_run"
+    (runs/demo/detector, from `radlens demo --detect-nodules`), each only when it is there."""
+    from radlens.training import is_detector_run
+
+    demo = (base or Path.cwd()) / DEMO_RUN.parent
+    found = {}
+    seg = demo / "segmentation"
+    if (seg / "checkpoint.pt").is_file() and (seg / "config.yaml").is_file():
+        found["seg_run"] = seg
+    if is_detector_run(demo / "detector"):
+        found["detector_run"] = demo / "detector"
+    return found
+
+
 def seed_demo(
     db: Database, files: FileStore, work_dir: Path, *, n_patients: int = 6, seed: int = DEMO_SEED
 ) -> IngestResult | None:
