@@ -8,9 +8,11 @@ candidate inside a higher-scoring one's radius, so a lower threshold only adds c
 Truth: the components of the union of the study's nodule masks on its own grid; a candidate hits
 one by the FROC rule (`radlens.evaluation.froc.match_candidates`). Nodules under --min-diameter
 (equivalent diameter) are LUNA16's irrelevant findings: a candidate on one is neither a hit nor a
-false positive. Size error: the listed candidate (highest score) on each hit nodule, its longest
-axial diameter minus the truth component's (both on the study's grid, calliper rule of
-`radlens.evaluation.longest_axial_diameter`).
+false positive. Dice at --threshold: per study with a relevant nodule, the union of the listed
+extents against every nodule voxel (a missed nodule counts); per detected relevant nodule, its
+best candidate's extent against its component. Size error: the listed candidate (highest score)
+on each hit nodule, its longest axial diameter minus the truth component's (both on the study's
+grid, calliper rule of `radlens.evaluation.longest_axial_diameter`).
 
     python benchmarks/nodule_measurement.py --run DETECTOR_RUN --cohort C --split val \
         --json benchmarks/results/nodule_measurement.json --key KEY
@@ -48,8 +50,30 @@ def as_candidate(les, spacing) -> LesionCandidate:
     )  # fmt: skip
 
 
-def study_rows(scorer: DetectorScorer, seg, row, min_diameter: float) -> dict:
-    """One study: its truth nodules and listed candidates (score, nodule hit, relevant)."""
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    return float(2 * (a & b).sum() / max(a.sum() + b.sum(), 1))
+
+
+def dice_rows(result, hits, truth, labels, relevant, threshold: float) -> tuple:
+    """(study Dice of the extents listed at `threshold` against every nodule voxel, or None
+    without a relevant nodule; Dice of each hit relevant nodule with its best candidate)."""
+    listed = [
+        (les, h) for les, h in zip(result.lesions, hits, strict=True) if les.score >= threshold
+    ]
+    study = None
+    if any(relevant):
+        study = _dice(np.isin(result.labels, [les.label for les, _ in listed]), labels > 0)
+    per_lesion, seen = [], set()
+    for les, h in listed:  # best score first
+        if h >= 0 and relevant[h] and h not in seen:
+            seen.add(h)
+            per_lesion.append(_dice(result.labels == les.label, labels == truth[h].label))
+    return study, per_lesion
+
+
+def study_rows(scorer: DetectorScorer, seg, row, min_diameter: float, threshold: float) -> dict:
+    """One study: its truth nodules and listed candidates (score, nodule hit, relevant) and the
+    Dice of the extents listed at `threshold`."""
     volume, masks = load_study(row, seg)
     if not np.allclose(volume.direction, np.eye(3)):
         raise SystemExit(f"{row['study_id']}: stored array is not canonical; use a NIfTI cohort")
@@ -58,6 +82,8 @@ def study_rows(scorer: DetectorScorer, seg, row, min_diameter: float) -> dict:
     result = scorer.lesions(volume)
     cands = [as_candidate(les, volume.spacing) for les in result.lesions]
     hits = match_candidates(cands, truth, labels)
+    relevant = [t.equivalent_diameter_mm >= min_diameter for t in truth]
+    study_dice, lesion_dice = dice_rows(result, hits, truth, labels, relevant, threshold)
     return {
         "study_id": str(row["study_id"]),
         "study_score": result.study_scores[scorer.finding],
@@ -66,7 +92,9 @@ def study_rows(scorer: DetectorScorer, seg, row, min_diameter: float) -> dict:
             [c.score, int(h), c.longest_axial_diameter_mm, bool(les.measured)]
             for c, h, les in zip(cands, hits, result.lesions, strict=True)
         ],
-        "relevant": [t.equivalent_diameter_mm >= min_diameter for t in truth],
+        "relevant": relevant,
+        "study_dice": study_dice,
+        "lesion_dice": lesion_dice,
     }
 
 
@@ -113,6 +141,18 @@ def size_errors(studies: list[dict], threshold: float) -> dict:
     }
 
 
+def dice_summary(studies: list[dict]) -> dict:
+    """Median / mean study Dice over studies with a relevant nodule, and over hit nodules."""
+    per_study = [s["study_dice"] for s in studies if s["study_dice"] is not None]
+    per_lesion = [d for s in studies for d in s["lesion_dice"]]
+    out = {"studies": len(per_study), "detected_nodules": len(per_lesion)}
+    for name, values in (("study", per_study), ("detected_nodule", per_lesion)):
+        if values:
+            out[f"{name}_dice_mean"] = round(float(np.mean(values)), 4)
+            out[f"{name}_dice_median"] = round(float(np.median(values)), 4)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, required=True, help="a detector run")
@@ -125,7 +165,9 @@ def main() -> None:
         help="splits of a table without them: the detector run's --seed",
     )
     ap.add_argument("--min-diameter", type=float, default=6.0)
-    ap.add_argument("--threshold", type=float, default=0.5, help="size errors at this threshold")
+    ap.add_argument(
+        "--threshold", type=float, default=0.5, help="size errors and Dice at this threshold"
+    )
     ap.add_argument("--json", type=Path, required=True)
     ap.add_argument("--key", required=True)
     ap.add_argument("--threads", type=int, default=2)
@@ -136,7 +178,10 @@ def main() -> None:
     seg = read_seg_table(args.cohort, [scorer.finding], seed=args.split_seed)
     table = seg.table if not args.split else seg.table[seg.table["split"] == args.split]
     t0 = time.perf_counter()
-    studies = [study_rows(scorer, seg, row, args.min_diameter) for _, row in table.iterrows()]
+    studies = [
+        study_rows(scorer, seg, row, args.min_diameter, args.threshold)
+        for _, row in table.iterrows()
+    ]
     wall = time.perf_counter() - t0
     result = {
         "run": str(args.run),
@@ -148,6 +193,7 @@ def main() -> None:
         "operating_points": operating_points(studies),
         "size_error_at": args.threshold,
         "size_error": size_errors(studies, args.threshold),
+        "dice": dice_summary(studies),
         "seconds_per_study": round(wall / max(len(studies), 1), 2),
         "machine": platform.machine(),
         "threads": args.threads,

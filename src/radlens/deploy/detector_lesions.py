@@ -42,10 +42,13 @@ __all__ = ["DetectorScorer"]
 log = logging.getLogger(__name__)
 
 
-def _load(run_dir: Path):
-    if not is_detector_run(run_dir):
-        raise ModelError("no detector.pt + detector.json: not a nodule detector run")
-    return load_detector(run_dir)
+def _loader(device: str):
+    def load(run_dir: Path):
+        if not is_detector_run(run_dir):
+            raise ModelError("no detector.pt + detector.json: not a nodule detector run")
+        return load_detector(run_dir, device=device)
+
+    return load
 
 
 class DetectorScorer:
@@ -63,10 +66,8 @@ class DetectorScorer:
         if not 0.0 < threshold < 1.0:
             raise ModelError(f"detector threshold {threshold}: expected a value in (0, 1)")
         self.detector = load_named_run(
-            _load, self.run_dir, "--detector-run", "radlens train --task detection"
+            _loader(device), self.run_dir, "--detector-run", "radlens train --task detection"
         )
-        if device != "cpu":
-            self.detector = load_detector(self.run_dir, device=device)
         self.finding = self.detector.config.finding
         self.findings = (self.finding,)
         self.threshold, self.max_candidates = threshold, max_candidates
