@@ -1,10 +1,11 @@
-"""Study-level nodule scores on one cohort: a classifier run vs nodule detectors vs their rank mean.
+"""Study-level scores of a focal finding on a cohort: a classifier vs detectors vs their rank mean.
 
-The classifier's scores come from `radlens predict RUN inputs.csv --out SCORES` (column
-`nodule`, one row per study id); each detector (`radlens train --task detection`) scores every
-study of --cohort by its highest candidate. AUROCs with patient-clustered DeLong CIs, for the
-cohort's `true:nodule` (any size) and for "a nodule >= 6 mm" vs "no nodule", plus the paired
-clustered DeLong test detector - classifier. The rank mean is not fitted on anything.
+The finding is the detectors' (`radlens train --task detection --findings F`; default nodule).
+The classifier's scores come from `radlens predict RUN inputs.csv --out SCORES` (column F, one
+row per study id); each detector scores every study of --cohort by its highest candidate.
+AUROCs with patient-clustered DeLong CIs, for the cohort's `true:F` (any size) and for "an F
+lesion >= 6 mm" vs "none", plus the paired clustered DeLong test detector - classifier. The rank
+mean is not fitted on anything.
 
     python benchmarks/nodule_vs_classifier.py --cohort C --classifier-scores SCORES \
         --detectors RUN1 RUN2 --json OUT
@@ -27,8 +28,9 @@ from radlens.training import collect_candidates, load_detector, mask_lesions, re
 def study_table(cohort: Path, scores: Path, detectors: list[Path], workers: int) -> pd.DataFrame:
     """One row per study: truth, the classifier's score and each detector's top candidate."""
     classifier = pd.read_csv(scores).set_index("id")
-    seg = read_seg_table(cohort, ["nodule"])
     first = load_detector(detectors[0])
+    finding = first.config.finding
+    seg = read_seg_table(cohort, [finding])
     studies = collect_candidates(seg, ["train", "val", "test"], first.config, workers=workers)
     truth = seg.table.set_index("study_id")
     tops = []
@@ -39,9 +41,9 @@ def study_table(cohort: Path, scores: Path, detectors: list[Path], workers: int)
     for k, s in enumerate(studies):
         _, _, radii = mask_lesions(s.mask, s.spacing)
         rows.append({"study_id": s.study_id, "patient_id": s.patient_id,
-                     "nodule": int(truth.loc[s.study_id, "true:nodule"]),
+                     "truth": int(truth.loc[s.study_id, f"true:{finding}"]),
                      "ge6": bool((2 * radii >= 6).any()), "any_mask": bool(len(radii)),
-                     "classifier": float(classifier.loc[s.study_id, "nodule"]),
+                     "classifier": float(classifier.loc[s.study_id, finding]),
                      **{f"detector_{i}": t[k] for i, t in enumerate(tops)}})  # fmt: skip
     frame = pd.DataFrame(rows)
     for i in range(len(detectors)):
@@ -49,12 +51,12 @@ def study_table(cohort: Path, scores: Path, detectors: list[Path], workers: int)
     return frame
 
 
-def aurocs(frame: pd.DataFrame, n_detectors: int) -> dict:
+def aurocs(frame: pd.DataFrame, n_detectors: int, finding: str) -> dict:
     out = {}
-    subsets = {"true_nodule_any_size": (frame, frame.nodule),
-               "nodule_ge_6mm_vs_none": (frame[frame.ge6 | ~frame.any_mask], None)}  # fmt: skip
+    subsets = {f"true_{finding}_any_size": (frame, frame.truth),
+               f"{finding}_ge_6mm_vs_none": (frame[frame.ge6 | ~frame.any_mask], None)}  # fmt: skip
     for name, (sub, y) in subsets.items():
-        y = (sub.ge6 if y is None else sub.nodule).astype(float).to_numpy()
+        y = (sub.ge6 if y is None else sub.truth).astype(float).to_numpy()
         clusters = sub.patient_id.to_numpy()
         entry: dict = {"n_positive": int(y.sum()), "n_negative": int((1 - y).sum())}
         columns = ["classifier"] + [c for c in sub if c.startswith(("detector_", "rankmean_"))]
@@ -86,10 +88,11 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     frame = study_table(args.cohort, args.classifier_scores, args.detectors, args.workers)
-    result = {"what": __doc__.splitlines()[0], "cohort": str(args.cohort),
+    finding = load_detector(args.detectors[0]).config.finding
+    result = {"what": __doc__.splitlines()[0], "finding": finding, "cohort": str(args.cohort),
               "detectors": [str(d) for d in args.detectors], "n_studies": len(frame),
               "n_patients": int(frame.patient_id.nunique()),
-              **aurocs(frame, len(args.detectors))}  # fmt: skip
+              **aurocs(frame, len(args.detectors), finding)}  # fmt: skip
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
 

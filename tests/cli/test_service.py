@@ -199,9 +199,9 @@ def test_the_served_demo_finds_the_demos_lesion_runs(tmp_path) -> None:
     (demo / "detector" / "detector.json").write_text("{}")
     (demo / "segmentation").mkdir()
     (demo / "segmentation" / "checkpoint.pt").write_bytes(b"")
-    assert find_demo_lesion_runs(tmp_path) == {"detector_run": demo / "detector"}
+    assert find_demo_lesion_runs(tmp_path) == {"detector_runs": (demo / "detector",)}
     (demo / "segmentation" / "config.yaml").write_text("task: segmentation\n")
     assert find_demo_lesion_runs(tmp_path) == {
         "seg_run": demo / "segmentation",
-        "detector_run": demo / "detector",
+        "detector_runs": (demo / "detector",),
     }

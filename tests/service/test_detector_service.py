@@ -70,7 +70,7 @@ def test_only_measured_sizes_reach_the_draft() -> None:
 def test_served_detector_lists_measured_nodules_and_drives_the_triage(run, tmp_path) -> None:
     hu, ball = chest(np.random.default_rng(7))
     path = write_nifti(Volume(hu, SPACING, (0.0, 0.0, 0.0)), tmp_path / "study.nii.gz")
-    settings = Settings(service_dir=tmp_path / "svc", enable_dicom=False, detector_run=run,
+    settings = Settings(service_dir=tmp_path / "svc", enable_dicom=False, detector_runs=(run,),
                         detector_threshold=0.01)  # fmt: skip
     svc = Services.build(settings)
     client = TestClient(create_app(services=svc))
@@ -105,7 +105,15 @@ def test_served_detector_lists_measured_nodules_and_drives_the_triage(run, tmp_p
 
 def test_an_unusable_detector_run_stops_the_start(tmp_path, capsys) -> None:
     with pytest.raises(ModelError, match=r"--detector-run .*not a nodule detector run"):
-        Services.build(Settings(service_dir=tmp_path / "a", detector_run=tmp_path))
+        Services.build(Settings(service_dir=tmp_path / "a", detector_runs=(tmp_path,)))
     argv = ["serve", "--service-dir", str(tmp_path / "b"), "--detector-run", str(tmp_path / "x")]
     assert main(argv) == 2
     assert "no such directory" in capsys.readouterr().err
+
+
+def test_detector_runs_from_the_environment() -> None:
+    env = {"RADLENS_DETECTOR_RUNS": "runs/nodule, runs/mass", "RADLENS_DETECTOR_THRESHOLD": "0.7"}
+    settings = Settings.from_env(env)
+    assert settings.detector_runs == (Path("runs/nodule"), Path("runs/mass"))
+    assert settings.detector_threshold == 0.7
+    assert Settings.from_env({}).detector_runs == ()

@@ -27,11 +27,12 @@ def serve_cmd(
         help="Segmentation run (radlens train --task segmentation): lesion candidates, contours "
         "and measured sizes in the draft [RADLENS_SEG_RUN].",
     ),
-    detector_run: Path | None = typer.Option(
+    detector_runs: list[Path] | None = typer.Option(
         None,
         "--detector-run",
-        help="Nodule detector run (radlens train --task detection): its candidates, sizes "
-        "measured on the image, and the study's nodule score [RADLENS_DETECTOR_RUN].",
+        help="Detector run (radlens train --task detection; repeat for nodule and mass): its "
+        "candidates, sizes measured on the image, and the study's score of its finding "
+        "[RADLENS_DETECTOR_RUNS, comma-separated].",
     ),
     text_run: Path | None = typer.Option(
         None,
@@ -64,7 +65,7 @@ def serve_cmd(
         ae_title=ae_title,
         model_run=model_run,
         seg_run=seg_run,
-        detector_run=detector_run,
+        detector_runs=tuple(detector_runs) if detector_runs else None,
         text_run=text_run,
         service_dir=service_dir,
         demo_patients=demo,
@@ -80,10 +81,11 @@ def serve_cmd(
         settings = settings.model_copy(update={"fitness_rules": rules})
         typer.echo(f"demo: fitness rules for the phantom's 3.5 mm pixels in {rules}")
     # the demo's segmentation / detector runs, unless others are given
-    found = {k: v for k, v in find_demo_lesion_runs().items() if getattr(settings, k) is None}
+    found = {k: v for k, v in find_demo_lesion_runs().items() if not getattr(settings, k)}
     if found:
         settings = settings.model_copy(update=found)
-        typer.echo("demo: lesion candidates from " + ", ".join(str(v) for v in found.values()))
+        runs = [str(p) for v in found.values() for p in (v if isinstance(v, tuple) else (v,))]
+        typer.echo("demo: lesion candidates from " + ", ".join(runs))
     seed = demo_seeder(settings.service_dir, settings.demo_patients)
     configured = settings.scorer or settings.model_run is not None
     serve(settings, seed=seed, fallback_run=None if configured else find_demo_run())

@@ -33,7 +33,7 @@ def find_demo_run(base: Path | None = None) -> Path | None:
 
 def find_demo_lesion_runs(base: Path | None = None) -> dict[str, Path]:
     """The lesion finders `radlens demo` left beside its run (under `base`, default the working
-    directory), as `Settings` fields: "seg_run" (runs/demo/segmentation) and "detector_run"
+    directory), as `Settings` fields: "seg_run" (runs/demo/segmentation) and "detector_runs"
     (runs/demo/detector, from `radlens demo --detect-nodules`), each only when it is there."""
     from radlens.training import is_detector_run
 
@@ -43,7 +43,7 @@ def find_demo_lesion_runs(base: Path | None = None) -> dict[str, Path]:
     if (seg / "checkpoint.pt").is_file() and (seg / "config.yaml").is_file():
         found["seg_run"] = seg
     if is_detector_run(demo / "detector"):
-        found["detector_run"] = demo / "detector"
+        found["detector_runs"] = (demo / "detector",)
     return found
 
 

@@ -51,13 +51,14 @@ Seeder = Callable[[Database, FileStore], object]
 
 
 def _lesion_finder(settings: Settings) -> SegmentationScorer | LesionFinders | None:
-    """The segmentation run, or it and the detector run merged (`LesionFinders`), or None."""
+    """The segmentation run alone, or it and the detector runs merged (`LesionFinders`), or
+    None."""
     finders: list = []
     if settings.seg_run is not None:
         finders.append(SegmentationScorer(settings.seg_run, threshold=settings.seg_threshold))
-    if settings.detector_run is not None:
-        finders.append(DetectorScorer(settings.detector_run, threshold=settings.detector_threshold))
-    if settings.detector_run is None:
+    for run in settings.detector_runs:
+        finders.append(DetectorScorer(run, threshold=settings.detector_threshold))
+    if not settings.detector_runs:
         return finders[0] if finders else None
     return LesionFinders(finders)
 

@@ -51,9 +51,10 @@ class Settings(BaseModel):
     # a `radlens train --task segmentation` run: lesion candidates + contours (empty: none)
     seg_run: Path | None = None
     seg_threshold: float = Field(0.5, gt=0.0, lt=1.0)  # candidate voxels: probability >= this
-    # a `radlens train --task detection` run: its finding's candidates (listed at score >= the
-    # threshold) and study score, which replaces the classifier's (empty: none)
-    detector_run: Path | None = None
+    # `radlens train --task detection` runs (e.g. nodule, mass): each one's candidates (listed at
+    # score >= the threshold) and study score, which replaces the classifier's (empty: none);
+    # RADLENS_DETECTOR_RUNS: comma-separated folders
+    detector_runs: tuple[Path, ...] = ()
     detector_threshold: float = Field(0.5, gt=0.0, lt=1.0)
     # a 3D `radlens pretrain image-text` run: the viewer's "show where: <sentence>" maps
     text_run: Path | None = None
@@ -131,7 +132,7 @@ class Settings(BaseModel):
             raw = env.get(ENV_PREFIX + name.upper())
             if raw is None or raw == "":
                 continue
-            if name == "allowed_calling_aes":
+            if name in ("allowed_calling_aes", "detector_runs"):
                 values[name] = tuple(a.strip() for a in raw.split(",") if a.strip())
             else:
                 values[name] = raw
