@@ -46,6 +46,12 @@ def demo_cmd(
         help="Chest CT: also train the two-stage nodule detector (~10 more CPU minutes) and "
         "score it beside the classifier (FROC, nodule AUROC).",
     ),
+    detect_masses: bool = typer.Option(
+        False,
+        "--detect-masses",
+        help="Chest CT: the same two-stage detector trained on lung masses (~10 more CPU "
+        "minutes), scored beside the classifier.",
+    ),
     medmnist: bool = typer.Option(False, "--medmnist", help="Run the MedMNIST demo instead."),
     data_dir: str | None = typer.Option(None, help="MedMNIST: folder with pneumoniamnist*.npz."),
     max_train_images: int | None = typer.Option(1500, help="MedMNIST: training subset (0 = all)."),
@@ -55,17 +61,7 @@ def demo_cmd(
     """Chest CT end to end on a synthetic cohort: reports -> labels -> CT-Net -> AUROC with CIs,
     heatmaps, triage list, report.html (--medmnist: ResNet-18 on PneumoniaMNIST)."""
     if medmnist:
-        from radlens.demos import run_demo
-
-        run_demo(
-            data_dir=data_dir,
-            out=out,
-            epochs=epochs or 3,
-            device=device,
-            max_train_images=max_train_images or None,
-            max_eval_images=max_eval_images,
-            console=table_console(),
-        )
+        _medmnist_demo(out, data_dir, epochs or 3, device, max_train_images, max_eval_images)
         return
     from radlens.core import parse_shape
     from radlens.demos import CtDemoOptions, run_ct_demo
@@ -84,10 +80,25 @@ def demo_cmd(
         patience=patience or None,
         segmentation=segmentation,
         detect_nodules=detect_nodules,
+        detect_masses=detect_masses,
         **({"epochs": epochs} if epochs else {}),
     )
     result = run_ct_demo(out, options, console=table_console())
     typer.echo(f"report: {result.report}")
+
+
+def _medmnist_demo(out, data_dir, epochs, device, max_train_images, max_eval_images) -> None:
+    from radlens.demos import run_demo
+
+    run_demo(
+        data_dir=data_dir,
+        out=out,
+        epochs=epochs,
+        device=device,
+        max_train_images=max_train_images or None,
+        max_eval_images=max_eval_images,
+        console=table_console(),
+    )
 
 
 def _segmentation(seg_epochs: int, seg_studies: int, full: bool):

@@ -83,6 +83,7 @@ class CtDemoOptions:
     synth_shape: tuple[int, int, int] | None = None  # None: `synthesis_shape(shape)`
     segmentation: SegStepOptions | None = field(default_factory=SegStepOptions)  # None: none
     detect_nodules: bool = False  # the two-stage nodule detector beside the classifier (~10 min)
+    detect_masses: bool = False  # the same detector trained on masses (~10 min)
 
 
 @dataclass
@@ -367,19 +368,22 @@ def run_ct_demo(
     loc = _explain(demo, cohort)
     scores = _evaluate(demo, cohort)
     seg = _segment(demo, cohort, synth_shape)
-    detection = None
-    if opts.detect_nodules:
-        with demo.step("detection", "+ nodules: two-stage detector, FROC, vs the classifier"):
-            split_of = dict(zip(cohort.table["patient_id"].astype(str), cohort.table["split"],
-                                strict=True))  # fmt: skip
-            detection = detection_step(out, demo.run_dir, split_of, console, seed=opts.seed)
+    detection: dict[str, dict | None] = {"nodule": None, "mass": None}
+    chosen = [f for f, on in (("nodule", opts.detect_nodules), ("mass", opts.detect_masses)) if on]
+    split_of = dict(zip(cohort.table["patient_id"].astype(str), cohort.table["split"], strict=True))
+    for finding in chosen:
+        with demo.step(f"detection-{finding}",
+                       f"+ {finding}: two-stage detector, FROC, vs the classifier"):  # fmt: skip
+            detection[finding] = detection_step(out, demo.run_dir, split_of, console,
+                                                seed=opts.seed, finding=finding)  # fmt: skip
     report = _triage(demo, scores, cohort)
     with demo.step("survival", "+ outcome: Cox model on the synthetic follow-up (C-index)"):
         survival = survival_step(demo.run_dir, out, console)
     wall = round(time.perf_counter() - t0, 1)
     summary = {**_summary(demo, cohort, synth_shape, result, scores, loc), "survival": survival}
     summary["segmentation"] = seg
-    summary["nodule_detection"] = detection
+    summary["nodule_detection"] = detection["nodule"]
+    summary["mass_detection"] = detection["mass"]
     summary["wall_time_s"] = wall
     (out / "demo.json").write_text(json.dumps(summary, indent=2, default=float))
     console.print(f"demo finished in {wall:.0f} s · report: [bold]{report}[/]")

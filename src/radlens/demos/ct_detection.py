@@ -1,18 +1,21 @@
-"""`radlens demo --detect-nodules`: the two-stage nodule detector beside the classifier.
+"""`radlens demo --detect-nodules` / `--detect-masses`: a two-stage detector of the finding
+beside the classifier.
 
 On the demo's own split (the classifier's, by patient): `radlens.training.nodule_detection`
-trains on the train studies (default `DetectorConfig`: 12 epochs at 3.5 mm isotropic, ~10 CPU
-minutes on the demo cohort), then scores the test studies: FROC over every nodule and over
-nodules >= 6 mm, and study AUROC for "nodule" (the report truth, `true:nodule`) from the
-detector's highest candidate beside the classifier's probability on the same studies, with
-patient-clustered DeLong CIs and the paired test. Off by default: it does not fit the demo's
-10-minute budget.
+trains on the train studies (default `DetectorConfig` with the finding: 12 epochs at 3.5 mm
+isotropic, ~10 CPU minutes on the demo cohort), then scores the test studies: FROC over every
+lesion of the finding and over lesions >= 6 mm, and study AUROC for the finding (the report
+truth, `true:<finding>`) from the detector's highest candidate beside the classifier's
+probability on the same studies, with patient-clustered DeLong CIs and the paired test. Off by
+default: it does not fit the demo's 10-minute budget. The runs go to `DETECTOR_DIRS` under the
+demo's folder, where `radlens serve --demo` finds them.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +28,11 @@ from radlens.demos.ct_segmentation import split_cohort_table
 from radlens.evaluation import clustered_delong, clustered_delong_paired_test, evaluate_detector
 from radlens.training import DetectorConfig, collect_candidates, read_seg_table, train_detector
 
-__all__ = ["DETECTOR_DIR", "detection_step", "detector_vs_classifier"]
+__all__ = ["DETECTOR_DIR", "DETECTOR_DIRS", "detection_step", "detector_vs_classifier"]
 
 DETECTOR_DIR = "detector"
+#: the folder of each finding's detector run under the demo's folder
+DETECTOR_DIRS = {"nodule": DETECTOR_DIR, "mass": "detector-mass"}
 
 
 def detector_vs_classifier(
@@ -54,15 +59,16 @@ def detector_vs_classifier(
 
 
 def detection_step(
-    out: Path, run_dir: Path, split_of: Mapping[str, str], console: Console, *, seed: int = 0
-) -> dict[str, Any]:
-    """Train and score the detector (module rules); print and return its figures."""
+    out: Path, run_dir: Path, split_of: Mapping[str, str], console: Console, *, seed: int = 0,
+    finding: str = "nodule",
+) -> dict[str, Any]:  # fmt: skip
+    """Train and score the finding's detector (module rules); print and return its figures."""
     start = time.perf_counter()
-    folder = out / DETECTOR_DIR
+    folder = out / DETECTOR_DIRS[finding]
     folder.mkdir(parents=True, exist_ok=True)
     table = split_cohort_table(out / "cohort", split_of)
     table.to_csv(folder / "cohort.csv", index=False)
-    config = DetectorConfig(seed=seed)
+    config = replace(DetectorConfig(seed=seed), finding=finding)
     seg = read_seg_table(folder / "cohort.csv", [config.finding], seed=seed)
     studies = collect_candidates(seg, ["train", "test"], config, workers=2)
     info = train_detector(folder / "cohort.csv", folder, config, studies=studies)
@@ -80,17 +86,17 @@ def detection_step(
         "froc_all": result["froc_all"],
         "froc_ge_6mm": result["froc_ge_6mm"],
         "study_auroc_ge_6mm": result["study_auroc"],
-        "nodule_auroc_vs_classifier": wins,
+        f"{finding}_auroc_vs_classifier": wins,
         "run": str(folder),
         "seconds": round(time.perf_counter() - start, 1),
     }
     big = result["froc_ge_6mm"]
     reach = "-" if big["ceiling"] is None else f"{big['ceiling']:.3f}"
-    line = (f"nodule detector: FROC {result['froc_all']['score']:.3f} (every nodule), "
+    line = (f"{finding} detector: FROC {result['froc_all']['score']:.3f} (every lesion), "
             f"{big['score']:.3f} >= 6 mm ({big['n_lesions']} lesions; candidates reach "
             f"{reach})")  # fmt: skip
     if "detector" in wins:
-        line += (f"; nodule AUROC detector {wins['detector']['auroc']:.3f} vs classifier "
+        line += (f"; {finding} AUROC detector {wins['detector']['auroc']:.3f} vs classifier "
                  f"{wins['classifier']['auroc']:.3f} (paired p {wins['p_value']:.2g})")  # fmt: skip
     console.print(line)
     return {k: (None if isinstance(v, float) and not np.isfinite(v) else v)

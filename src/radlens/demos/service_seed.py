@@ -11,8 +11,10 @@ import yaml
 from sqlalchemy import func, select
 
 from radlens.data import DEFAULT_FITNESS
+from radlens.demos.ct_detection import DETECTOR_DIRS
 from radlens.phantom import synthesize_cohort
 from radlens.service import Database, FileStore, IngestResult, Seeder, Study, ingest_dicom_files
+from radlens.training import is_detector_run
 
 log = logging.getLogger(__name__)
 #: `radlens demo` trains on seed 0; the served demo patients come from another seed, so the
@@ -34,16 +36,16 @@ def find_demo_run(base: Path | None = None) -> Path | None:
 def find_demo_lesion_runs(base: Path | None = None) -> dict[str, Path]:
     """The lesion finders `radlens demo` left beside its run (under `base`, default the working
     directory), as `Settings` fields: "seg_run" (runs/demo/segmentation) and "detector_runs"
-    (runs/demo/detector, from `radlens demo --detect-nodules`), each only when it is there."""
-    from radlens.training import is_detector_run
-
+    (runs/demo/detector and runs/demo/detector-mass, from `radlens demo --detect-nodules
+    --detect-masses`), each only when it is there."""
     demo = (base or Path.cwd()) / DEMO_RUN.parent
     found = {}
     seg = demo / "segmentation"
     if (seg / "checkpoint.pt").is_file() and (seg / "config.yaml").is_file():
         found["seg_run"] = seg
-    if is_detector_run(demo / "detector"):
-        found["detector_runs"] = (demo / "detector",)
+    detectors = tuple(demo / d for d in DETECTOR_DIRS.values() if is_detector_run(demo / d))
+    if detectors:
+        found["detector_runs"] = detectors
     return found
 
 
