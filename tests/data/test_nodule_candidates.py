@@ -29,6 +29,20 @@ def test_the_lung_region_holds_the_lung_and_a_nodule_on_its_wall_not_the_air_out
         lung_region(hu[0])
 
 
+def test_three_lung_parts_are_kept_even_when_the_air_outside_is_larger() -> None:
+    zz, yy, xx = np.indices((40, 60, 60))
+    hu = np.full(zz.shape, -1000.0)  # outside air: the largest air component by far
+    hu[((yy - 30) / 24.0) ** 2 + ((xx - 30) / 24.0) ** 2 <= 1] = 40.0  # body
+    lung = (zz >= 4) & (zz < 36) & ((yy - 30) ** 2 <= 100)
+    hu[lung & (np.abs(xx - 20) <= 6)] = -850.0  # right lung
+    hu[lung & (np.abs(xx - 40) <= 6)] = -850.0  # left lung, split by a fissure at z 20
+    hu[20:22, :, 34:47] = 40.0
+    region = lung_region(hu)
+    # the smallest part (left upper, 4 x 21 x 13 pixels above the fissure) is still lung
+    assert region[10, 30, 20] and region[30, 30, 40] and region[10, 30, 40]
+    assert not region[10, 2, 2]
+
+
 def test_a_lung_filled_from_wall_to_hilum_is_not_aerated_and_not_in_the_region() -> None:
     hu = _torso()
     hu[hu == -850.0] = 30.0  # the whole lung consolidated

@@ -51,7 +51,8 @@ def lung_region(hu: np.ndarray, *, min_pixels: int = 10) -> np.ndarray:
     outside = set(np.unique(labels[border & air]).tolist())
     sizes = np.bincount(labels.ravel(), minlength=n + 1)
     sizes[0] = 0
-    keep = [int(i) for i in np.argsort(-sizes)[:3] if sizes[i] >= MIN_VOXELS and i not in outside]
+    sizes[list(outside)] = 0  # outside air is never lung, whatever its size
+    keep = [int(i) for i in np.argsort(-sizes)[:3] if sizes[i] >= MIN_VOXELS]
     lungs = np.isin(labels, keep)
     out = np.zeros_like(lungs)
     for z in np.flatnonzero(lungs.any(axis=(1, 2))):
