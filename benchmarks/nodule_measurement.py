@@ -118,21 +118,26 @@ def operating_points(studies: list[dict]) -> dict:
 
 def size_errors(studies: list[dict], threshold: float) -> dict:
     """Measured minus true longest axial diameter (mm) of the relevant nodules listed at
-    `threshold` (each by its highest-scoring candidate)."""
-    errors, truth_d = [], []
+    `threshold` (each by its highest-scoring candidate; one without a measured edge is counted
+    apart)."""
+    errors, truth_d, estimated = [], [], 0
     for s in studies:
         best: dict[int, list] = {}
         for c in s["listed"]:
             if c[0] >= threshold and c[1] >= 0 and s["relevant"][c[1]] and c[1] not in best:
                 best[c[1]] = c
         for i, c in best.items():
+            if not c[3]:  # no edge to measure: the service gives no size either
+                estimated += 1
+                continue
             errors.append(c[2] - s["truth"][i][1])
             truth_d.append(s["truth"][i][1])
     e = np.asarray(errors)
     if not len(e):
-        return {"nodules": 0}
+        return {"nodules": 0, "estimated_not_measured": estimated}
     return {
         "nodules": len(e),
+        "estimated_not_measured": estimated,
         "median_error_mm": round(float(np.median(e)), 2),
         "median_abs_error_mm": round(float(np.median(np.abs(e))), 2),
         "p90_abs_error_mm": round(float(np.percentile(np.abs(e), 90)), 2),

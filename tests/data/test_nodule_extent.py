@@ -9,10 +9,10 @@ from radlens.data import blob_extent
 from radlens.evaluation import longest_axial_diameter
 
 
-def _scene(spacing, diameter_mm: float, nodule_hu: float, seed: int = 0):
+def _scene(spacing, diameter_mm: float, nodule_hu: float, seed: int = 0, side_mm: float = 80.0):
     """Lung (-850 HU, noise 20) with one ball of `diameter_mm` at the middle: (hu, ball, centre)."""
     sp = np.asarray(spacing, dtype=float)
-    shape = tuple(int(s) for s in np.ceil(np.array([60.0, 80.0, 80.0]) / sp))
+    shape = tuple(int(s) for s in np.ceil(np.array([60.0, side_mm, side_mm]) / sp))
     centre = np.asarray(shape) / 2 + 0.3
     zz, yy, xx = np.indices(shape)
     d2 = sum(((g - c) * s) ** 2 for g, c, s in zip((zz, yy, xx), centre, sp, strict=True))
@@ -55,13 +55,25 @@ def test_a_ball_is_measured_within_a_pixel_and_a_half(spacing, diameter, hu) -> 
 
 def test_a_vessel_through_the_nodule_is_cut_at_the_search_ball() -> None:
     spacing = (1.0, 0.7, 0.7)
-    img, _, centre = _scene(spacing, 8.0, 40.0)
+    img, ball, centre = _scene(spacing, 8.0, 40.0)
     _, yy, xx = np.indices(img.shape)
     vessel = ((yy - centre[1]) * 0.7) ** 2 + ((xx - centre[2]) * 0.7) ** 2 <= 1.5**2
-    img[vessel] = 40.0
-    extent = blob_extent(img, spacing, centre, radius_mm=4.0)
-    z = np.flatnonzero(_full(extent, img.shape).any(axis=(1, 2)))
-    assert len(z) * 1.0 <= 2 * 1.5 * 4.0 + 1  # not the whole vessel: at most the ball's reach
+    img[vessel] = 40.0  # runs through every slice, in one piece with the nodule
+    mask = _full(blob_extent(img, spacing, centre, radius_mm=4.0), img.shape)
+    assert mask[ball].mean() > 0.7  # the nodule, and of the vessel only what is near it
+    z = np.flatnonzero(mask.any(axis=(1, 2)))
+    assert 8 <= len(z) <= 2 * 1.5 * 4.0 + 1 < img.shape[0] / 4
+
+
+@pytest.mark.parametrize("spacing", [(4.0, 3.5, 3.5), (1.25, 0.8, 0.8)])
+@pytest.mark.parametrize("diameter", [50.0, 65.0])
+def test_a_mass_larger_than_the_search_ball_is_measured_whole(spacing, diameter) -> None:
+    img, ball, centre = _scene(spacing, diameter, 40.0, side_mm=170.0)
+    extent = blob_extent(img, spacing, centre, radius_mm=10.0 * 3**0.5)  # the largest LoG scale
+    assert extent is not None
+    measured, _ = longest_axial_diameter(_full(extent, img.shape), spacing[1:])
+    truth, _ = longest_axial_diameter(ball, spacing[1:])
+    assert abs(measured - truth) <= 1.5 * max(spacing[1:])
 
 
 def test_no_contrast_no_extent_and_bad_arguments() -> None:

@@ -12,6 +12,9 @@ Rules (all in one place):
 - background: the `BACKGROUND_PERCENTILE` of the smoothed values over the search ball (around a
   nodule that is mostly aerated lung);
 - no extent (None) when core - background < `MIN_CONTRAST_HU`: nothing there to measure;
+- a lesion larger than the search ball (a mass whose inside sets the background, so there is no
+  contrast, or whose extent covers over `FILL_FRACTION` of the ball's surface) is searched again
+  in a ball of twice the radius, at most `GROWTH_STEPS` times (the core stays where it was);
 - the extent: the 26-connected component of search-ball voxels at or above the midpoint of core
   and background that holds the core voxel. A vessel running into the nodule is cut at the ball's
   edge, so the extent of a nodule on a vessel can be up to the ball's size: the limit of a
@@ -32,6 +35,8 @@ SMOOTH_MM = 1.0
 SEARCH_FACTOR = 1.5
 BACKGROUND_PERCENTILE = 25.0
 MIN_CONTRAST_HU = 100.0
+FILL_FRACTION = 0.6
+GROWTH_STEPS = 2
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,19 @@ def blob_extent(
             f"got shape {hu.shape}, spacing {tuple(spacing)}, radius {radius_mm}"
         )
     c = np.clip(np.rint(np.asarray(centre, dtype=float)), 0, np.asarray(hu.shape) - 1)
-    reach = np.maximum(np.ceil(SEARCH_FACTOR * radius_mm / sp), 2).astype(int)
+    search_mm = SEARCH_FACTOR * radius_mm
+    for _ in range(GROWTH_STEPS + 1):
+        extent, fills = _extent(hu, sp, c, radius_mm, search_mm)
+        if not fills:
+            break
+        search_mm *= 2
+    return extent
+
+
+def _extent(hu: np.ndarray, sp: np.ndarray, c: np.ndarray, radius_mm: float, search_mm: float):
+    """(extent or None, whether it fills the search ball: None, or over `FILL_FRACTION` of the
+    ball's surface in the blob)."""
+    reach = np.maximum(np.ceil(search_mm / sp), 2).astype(int)
     box = tuple(
         slice(max(int(ci) - r, 0), min(int(ci) + r + 1, n))
         for ci, r, n in zip(c, reach, hu.shape, strict=True)
@@ -78,14 +95,17 @@ def blob_extent(
         slice(b.start - o.start, b.stop - o.start) for b, o in zip(box, outer, strict=True)
     )
     img = smooth[inner]
-    search = _ball(img.shape, local, SEARCH_FACTOR * radius_mm, sp)
+    search = _ball(img.shape, local, search_mm, sp)
     near = _ball(img.shape, local, radius_mm / 2, sp)
     near[tuple(slice(max(int(v) - 1, 0), int(v) + 2) for v in local)] = True
     core_at = np.unravel_index(np.argmax(np.where(near, img, -np.inf)), img.shape)
     core = float(img[core_at])
     background = float(np.percentile(img[search], BACKGROUND_PERCENTILE))
     if core - background < MIN_CONTRAST_HU:
-        return None
+        return None, True
     threshold = (core + background) / 2
     labels, _ = ndimage.label((img >= threshold) & (search | near), structure=np.ones((3, 3, 3)))
-    return BlobExtent(box, labels == labels[core_at], threshold, core - background)
+    blob = labels == labels[core_at]
+    shell = search & ~ndimage.binary_erosion(search)
+    fills = bool(blob[shell].mean() > FILL_FRACTION) if shell.any() else False
+    return BlobExtent(box, blob, threshold, core - background), fills

@@ -10,8 +10,9 @@ Rules (all in one place):
 - study score: the highest candidate score, which replaces the classifier's score for the
   finding (measured: benchmarks/results/README.md "Nodule detection", the detector ranks studies
   with nodules above those without better than the classifier does);
-- listed candidates: score >= `threshold`, highest first, at most `max_candidates`; one whose
-  centre lies within the radius of a listed, higher-scoring one is the same blob and is dropped;
+- listed candidates: score >= `threshold`, highest first, at most `max_candidates`; one closer
+  to a listed, higher-scoring one than the larger of their two blob radii is the same blob (a
+  lesion found at two scales) and is dropped;
 - extent and size: `radlens.data.blob_extent` on the study's own HU grid (a threshold halfway
   between the blob's core and the lung around it), measured as a segmentation component is
   (`radlens.evaluation.lesion_candidates`: volume, equivalent and longest axial diameter); a

@@ -15,7 +15,8 @@ With a `segmenter` (`radlens.deploy.SegmentationScorer` or `LesionFinders`, `rad
 DIR --detector-run DIR`), the same volume's lesion candidates are committed with the scores (rows +
 their label-volume blob, see `radlens.service.lesions`), and the draft report states their
 measured diameters; a finding a detector scores at study level takes the detector's score in place
-of the classifier's (`with_lesion_scores`), for the triage, the draft and the stored predictions.
+of the classifier's (`with_lesion_scores`), for the triage, the draft and the stored predictions;
+the candidates are still located (lobe) by the classifier's own outputs.
 """
 
 from __future__ import annotations
@@ -180,7 +181,7 @@ class Worker:
                 dict(self.scorer.heatmaps(volume)) if hasattr(self.scorer, "heatmaps") else {}
             )
             lesions = None if self.segmenter is None else self.segmenter.lesions(volume)
-        return with_lesion_scores(predictions, lesions), heatmaps, lesions
+        return predictions, heatmaps, lesions
 
     def _store_heatmaps(self, heatmaps: dict[str, np.ndarray]) -> dict[str, str]:
         out = {}
@@ -193,7 +194,8 @@ class Worker:
     def process(self, study_id: int, token: str) -> bool:
         """Score one claimed study and commit; False when the claim was lost meanwhile."""
         try:
-            predictions, heatmaps, lesions = self._score(study_id)
+            located, heatmaps, lesions = self._score(study_id)
+            predictions = with_lesion_scores(located, lesions)  # a detector's study scores
             result = triage_predictions(predictions, self.threshold)
             blobs = self._store_heatmaps(heatmaps)
             mask_sha = None if lesions is None else lesion_blob(self.files, lesions)
@@ -232,7 +234,7 @@ class Worker:
                 return False
             for table in (Prediction, Finding, Heatmap, Lesion, LesionMask):
                 session.execute(delete(table).where(table.study_id == study_id))
-            self._add_lesions(session, study_id, lesions, mask_sha, predictions)
+            self._add_lesions(session, study_id, lesions, mask_sha, located)
             session.add_all(
                 Prediction(
                     study_id=study_id,
