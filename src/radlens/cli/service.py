@@ -30,6 +30,7 @@ def serve_cmd(
     detector_runs: list[Path] | None = typer.Option(
         None,
         "--detector-run",
+        metavar="DIR",
         help="Detector run (radlens train --task detection; repeat for nodule and mass): its "
         "candidates, sizes measured on the image, and the study's score of its finding "
         "[RADLENS_DETECTOR_RUNS, comma-separated].",
