@@ -1,6 +1,6 @@
-"""Nodule candidates of a new CT study from a detector run (`radlens train --task detection`), in
-the same form as a segmentation run's (`LesionResult`), for the service's viewer, draft report
-and triage.
+"""Lesion candidates of a new CT study from a detector run (`radlens train --task detection`:
+nodules, or masses with `--findings mass`), in the same form as a segmentation run's
+(`LesionResult`), for the service's viewer, draft report and triage.
 
 Rules (all in one place):
 
@@ -8,8 +8,8 @@ Rules (all in one place):
   the study resampled to the run's spacing; canonical study, index i on the detection grid is
   i * run spacing / study spacing on the study's);
 - study score: the highest candidate score, which replaces the classifier's score for the
-  finding (measured: benchmarks/results/README.md "Nodule detection", the detector ranks studies
-  with nodules above those without better than the classifier does);
+  finding (measured: benchmarks/results/README.md "Nodule detection" and "Masses", the detector
+  ranks studies with the finding above those without better than the classifier does);
 - listed candidates: score >= `threshold`, highest first, at most `max_candidates`; one closer
   to a listed, higher-scoring one than the larger of their two blob radii is the same blob (a
   lesion found at two scales) and is dropped;
