@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from radlens.data import DEFAULT_FITNESS
 from radlens.demos.ct_detection import DETECTOR_DIRS
+from radlens.demos.ct_segmentation import SEG_DIR
 from radlens.phantom import synthesize_cohort
 from radlens.service import Database, FileStore, IngestResult, Seeder, Study, ingest_dicom_files
 from radlens.training import is_detector_run
@@ -23,26 +24,30 @@ DEMO_SEED = 1000
 DEMO_RUN = Path("runs") / "demo" / "run"  # where `radlens demo` (default --out) leaves its run
 
 
+def _trained(run: Path) -> bool:
+    """True when `run` holds a trained checkpoint and its config."""
+    return (run / "checkpoint.pt").is_file() and (run / "config.yaml").is_file()
+
+
 def find_demo_run(base: Path | None = None) -> Path | None:
     """`runs/demo/run` under `base` (default: the working directory) when it holds a trained
     checkpoint, else None."""
     run = (base or Path.cwd()) / DEMO_RUN
-    if (run / "checkpoint.pt").is_file() and (run / "config.yaml").is_file():
+    if _trained(run):
         log.info("scoring the demo cohort with the trained demo run %s", run)
         return run
     return None
 
 
-def find_demo_lesion_runs(base: Path | None = None) -> dict[str, Path]:
+def find_demo_lesion_runs(base: Path | None = None) -> dict[str, Path | tuple[Path, ...]]:
     """The lesion finders `radlens demo` left beside its run (under `base`, default the working
     directory), as `Settings` fields: "seg_run" (runs/demo/segmentation) and "detector_runs"
     (runs/demo/detector and runs/demo/detector-mass, from `radlens demo --detect-nodules
     --detect-masses`), each only when it is there."""
     demo = (base or Path.cwd()) / DEMO_RUN.parent
-    found = {}
-    seg = demo / "segmentation"
-    if (seg / "checkpoint.pt").is_file() and (seg / "config.yaml").is_file():
-        found["seg_run"] = seg
+    found: dict[str, Path | tuple[Path, ...]] = {}
+    if _trained(demo / SEG_DIR):
+        found["seg_run"] = demo / SEG_DIR
     detectors = tuple(demo / d for d in DETECTOR_DIRS.values() if is_detector_run(demo / d))
     if detectors:
         found["detector_runs"] = detectors
