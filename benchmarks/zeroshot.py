@@ -117,10 +117,12 @@ def build_pairs(root: Path, seed: int, studies: int, min_pos: int, workers: int)
 
 def pretrain(pairs_csv: Path, out: Path, args, local: bool):
     config = ImageTextConfig(
-        model="resnet_mini", small_input=False, text_width=128, text_layers=2, embed_dim=128,
-        top_k=args.top_k, local=local, sentence_level=True, augment=True, ring=1,
+        model=args.pt_model, small_input=False, text_width=128, text_layers=2, embed_dim=128,
+        top_k=args.top_k, local=local, sentence_level=True, augment=args.pt_augment, ring=1,
         hard_negatives=args.hard_negatives, hard_weight=args.hard_weight,
-        assertion_marks=args.assertion_marks,
+        assertion_marks=args.assertion_marks, semantic_positives=args.semantic_positives,
+        local_sentences=args.local_sentences, local_stage=args.local_stage,
+        global_loss=args.global_loss, temperature=args.temperature,
     )  # fmt: skip
     opts = PretrainOptions(epochs=args.epochs, batch_size=args.pt_batch_size, lr=args.pt_lr,
                            seed=args.seed, device=args.device, threads=args.threads)  # fmt: skip
@@ -326,6 +328,13 @@ def parse() -> argparse.Namespace:
     )
     ap.add_argument("--pt-batch-size", type=int, default=16, help="image-text pretraining")
     ap.add_argument("--pt-lr", type=float, default=2e-3, help="image-text pretraining")
+    ap.add_argument("--pt-model", default="resnet_mini", help="image-text image encoder")
+    ap.add_argument(
+        "--pt-augment",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="image-text: crop/shift/rotation/contrast of training images",
+    )
     ap.add_argument(
         "--reuse-cohort",
         action="store_true",
@@ -344,6 +353,22 @@ def parse() -> argparse.Namespace:
         default=True,
         help="image-text: the text encoder sees the labeler's present/absent/uncertain marks",
     )
+    ap.add_argument(
+        "--semantic-positives",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="image-text: a sentence is a positive for every image whose report says the same"
+        " (the labeler's reading), not only the same words",
+    )
+    ap.add_argument(
+        "--local-sentences",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="image-text: the local loss contrasts each sentence with every image's regions",
+    )
+    ap.add_argument("--local-stage", type=int, default=4, help="backbone stage of the regions")
+    ap.add_argument("--global-loss", choices=("infonce", "sigmoid"), default="infonce")
+    ap.add_argument("--temperature", type=float, default=0.07, help="initial, learnable")
     ap.add_argument(
         "--similarity",
         choices=("global", "local", "both"),
@@ -399,8 +424,12 @@ def main() -> None:
         "command": "python benchmarks/zeroshot.py " + " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
             if k not in ("out", "json", "ablation", "reuse_cohort", "hard_negatives",
-                         "assertion_marks", "rescore"))
+                         "assertion_marks", "rescore", "semantic_positives",
+                         "local_sentences", "pt_augment"))
+            + ("" if args.pt_augment else " --no-pt-augment")
             + (" --hard-negatives" if args.hard_negatives else "")
+            + (" --local-sentences" if args.local_sentences else "")
+            + (" --semantic-positives" if args.semantic_positives else "")
             + ("" if args.assertion_marks else " --no-assertion-marks")
             + (" --ablation" if args.ablation else "")
             + (" --reuse-cohort" if args.reuse_cohort else ""),

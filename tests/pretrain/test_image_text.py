@@ -222,3 +222,28 @@ def test_a_local_branch_with_too_few_regions_is_warned_about(cohort, tmp_path, c
         pretrain_image_text(cohort, tmp_path / "r", data=PairData("image", size=32), model=cfg,
                             options=opts, vocab_size=150)  # fmt: skip
     assert "the local branch sees 1 region(s) per image" in caplog.text
+
+
+def test_semantic_sigmoid_sentence_local_recipe_learns_and_reloads(cohort, tmp_path) -> None:
+    """Positives by meaning (located for the local loss), SigLIP's pairwise global loss, the
+    sentence-level local loss on the backbone's stage-3 map, no augmentation."""
+    cfg = replace(TINY, semantic_positives=True, local_sentences=True, global_loss="sigmoid",
+                  temperature=0.1, local_stage=3, augment=False)  # fmt: skip
+    opts = PretrainOptions(epochs=4, batch_size=12, lr=3e-3, device="cpu", threads=1)
+    result = pretrain_image_text(cohort, tmp_path / "run", data=PairData("image", size=32),
+                                 model=cfg, options=opts, vocab_size=150)  # fmt: skip
+    for key in ("train_global", "train_local"):
+        values = [h[key] for h in result.history]
+        assert np.isfinite(values).all() and values[-1] < values[0], (key, values)
+    run = load_image_text(tmp_path / "run")
+    assert run.model.config.local_stage == 3 and run.model.config.global_loss == "sigmoid"
+    # the local branch reads the stage-3 map: twice the resolution of the last stage
+    local, last = run.model.image._stages(torch.zeros(1, 1, 32, 32))
+    assert local.shape[-1] == 2 * last.shape[-1] and local.shape[1] == last.shape[1] // 2
+
+
+def test_bad_recipe_settings_are_refused() -> None:
+    with pytest.raises(ConfigError, match="--global-loss 'softmax'"):
+        ImageTextModel(replace(TINY, global_loss="softmax", vocab_size=50))
+    with pytest.raises(ModelError, match="--local-stage 3: expected 4, or 3 with a ResNet"):
+        ImageTextModel(replace(TINY, model="densenet121", local_stage=3, vocab_size=50))

@@ -9,6 +9,7 @@ import torch
 
 from radlens.errors import ConfigError
 from radlens.pretrain import LocalAlignment, info_nce, nt_xent
+from radlens.pretrain.losses import KeyedPositives
 
 
 def _lse(*xs: float) -> float:
@@ -95,3 +96,26 @@ def test_region_selection_keeps_the_top_k_salient_regions() -> None:
     assert kept[0, 0, 0].item() == pytest.approx(3.0 * torch.sigmoid(torch.tensor(3.0)).item())
     with pytest.raises(ConfigError, match="top-k"):
         LocalAlignment(4, top_k=0)
+
+
+def test_sentence_level_local_loss_by_hand() -> None:
+    """One region per image: attention is 1, so each sentence's context in image j is
+    out(value(region j)) and the loss is the multi-positive InfoNCE of the cosines."""
+    torch.manual_seed(0)
+    local = LocalAlignment(4, top_k=1)
+    sentences = torch.nn.functional.normalize(torch.randn(3, 4), dim=-1)
+    regions = torch.randn(2, 1, 4)
+    # image 0 holds keys 0 and 1, image 1 key 2; sentences carry keys 0, 2, 1
+    holds = torch.tensor([[True, True, False], [False, False, True]])
+    positives = KeyedPositives(holds, torch.tensor([0, 2, 1]))
+    got = local.sentence_loss(sentences, regions, positives)
+    kept = regions[:, 0] * torch.sigmoid(local.select(regions[:, 0]))
+    ctx = local.out(local.value(kept))  # (2, 4)
+    cos = torch.nn.functional.cosine_similarity(
+        sentences.unsqueeze(1), ctx.unsqueeze(0), dim=-1
+    )  # (T=3, B=2)
+    logits = cos.t() * local.scale()
+    pos = torch.tensor([[True, False, True], [False, True, False]])
+    rows = (logits.logsumexp(1) - logits.masked_fill(~pos, -math.inf).logsumexp(1)).mean()
+    cols = (logits.logsumexp(0) - logits.masked_fill(~pos, -math.inf).logsumexp(0)).mean()
+    assert torch.allclose(got, (rows + cols) / 2, atol=1e-5)

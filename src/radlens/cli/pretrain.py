@@ -55,6 +55,25 @@ _WINDOW = typer.Option("lung", "--window", help="3D volumes: HU window (lung, me
 _EPOCHS = typer.Option(20, "--epochs", help="Epochs (with --resume: the new total).")
 _BATCH = typer.Option(32, "--batch-size", help="Pairs (images) per contrastive batch.")
 _LR = typer.Option(1e-3, "--lr", help="AdamW learning rate (cosine schedule).")
+_SEMANTIC = typer.Option(
+    False, "--semantic-positives/--word-positives",
+    help="A sentence is a positive for every image whose report says the same by the labeler's "
+    "reading (MedCLIP's semantic matching), not only the same words.",
+)  # fmt: skip
+_LOCAL_SENTENCES = typer.Option(
+    False, "--local-sentences/--local-reports",
+    help="Local loss: each sentence against every image's regions (with the global loss's "
+    "positives), not each report against each image.",
+)  # fmt: skip
+_LOCAL_STAGE = typer.Option(
+    4, "--local-stage", help="Backbone stage of the local regions (3: ResNets)."
+)
+_GLOBAL_LOSS = typer.Option(
+    "infonce", "--global-loss", help="infonce (multi-positive) or sigmoid (SigLIP pairs)."
+)
+_TEMPERATURE = typer.Option(
+    0.07, "--temperature", help="Initial contrastive temperature (learnable)."
+)
 _SEED = typer.Option(0, "--seed", help="Seed (initialisation, batches, splits).")
 _DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
 _PRECISION = typer.Option("auto", "--precision", help="auto, 32-true or bf16-mixed.")
@@ -130,6 +149,11 @@ def image_text_cmd(
         "--assertion-marks/--no-assertion-marks",
         help="Text encoder sees which words the labeler reads as present/absent/uncertain.",
     ),
+    semantic_positives: bool = _SEMANTIC,
+    local_sentences: bool = _LOCAL_SENTENCES,
+    local_stage: int = _LOCAL_STAGE,
+    global_loss: str = _GLOBAL_LOSS,
+    temperature: float = _TEMPERATURE,
     embed_dim: int = typer.Option(128, "--embed-dim", help="Joint embedding width."),
     text_width: int = typer.Option(128, "--text-width", help="Text transformer width."),
     text_layers: int = typer.Option(2, "--text-layers", help="Text transformer layers."),
@@ -159,6 +183,8 @@ def image_text_cmd(
         local_weight=local_weight, top_k=top_k, ring=ring, sentence_level=sentences,
         augment=augment, hard_negatives=hard_negatives, hard_weight=hard_weight,
         negation_vocab=negation_vocab, assertion_marks=assertion_marks,
+        semantic_positives=semantic_positives, local_sentences=local_sentences,
+        local_stage=local_stage, global_loss=global_loss, temperature=temperature,
     )  # fmt: skip
     result = pretrain_image_text(
         cohort, out, data=_data(image_column, report_column, size, shape, window, seed),

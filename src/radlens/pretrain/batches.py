@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from radlens.pretrain.losses import KeyedPositives
 from radlens.pretrain.negation import hard_pairs
+from radlens.pretrain.semantic import semantic_holds
 from radlens.pretrain.text import TextBatch, encode_reports, report_sentences
 
 __all__ = ["AUGMENT", "HardNegatives", "SentenceBank", "augment_images", "sentence_key"]
@@ -63,16 +64,23 @@ class SentenceBank:
     holds: torch.Tensor
     hard: torch.Tensor | None = None
     hard_text: TextBatch | None = None
+    #: the local loss's positives where they differ (located readings): key ids and holds
+    local_key: torch.Tensor | None = None
+    local_holds: torch.Tensor | None = None
 
     @classmethod
     def build(
         cls, tokenizer, reports: Sequence[str], *, max_len: int, max_sentences: int,
-        vocab: str | None = None, assertions: str | None = None,
+        vocab: str | None = None, assertions: str | None = None, semantic: str | None = None,
+        located: bool = False,
     ) -> SentenceBank:  # fmt: skip
         """Split every report into sentences (a report without any: the whole text); with
         `vocab` (a labeler vocabulary) each sentence's negation hard pairs too, but none whose
         negative the report itself holds; `assertions`: the vocabulary of the texts' assertion
-        marks (`encode_reports`)."""
+        marks (`encode_reports`); `semantic`: a labeler vocabulary that decides positives by
+        meaning (`radlens.pretrain.semantic`) instead of by the exact words; `located` (with
+        `semantic`): the local loss's positives also by location (``local_key``,
+        ``local_holds``)."""
         flat, start, count, keys = [], [], [], []
         for text in reports:
             spans = report_sentences(text)[:max_sentences]
@@ -80,16 +88,25 @@ class SentenceBank:
             start.append(len(flat))
             count.append(len(sentences))
             flat.extend(sentences)
-        ids: dict[str, int] = {}
-        keys = [ids.setdefault(sentence_key(s), len(ids)) for s in flat]
-        holds = torch.zeros(len(reports), len(ids), dtype=torch.bool)
-        for row, (a, n) in enumerate(zip(start, count, strict=True)):
-            holds[row, keys[a : a + n]] = True
+        if semantic is not None:
+            keys, holds = semantic_holds(flat, start, count, semantic,
+                                         [sentence_key(s) for s in flat])  # fmt: skip
+        else:
+            ids: dict[str, int] = {}
+            keys = [ids.setdefault(sentence_key(s), len(ids)) for s in flat]
+            holds = torch.zeros(len(reports), len(ids), dtype=torch.bool)
+            for row, (a, n) in enumerate(zip(start, count, strict=True)):
+                holds[row, keys[a : a + n]] = True
         bank = cls(
             encode_reports(tokenizer, flat, max_len=max_len, max_sentences=1,
                            assertions=assertions),
             torch.tensor(start), torch.tensor(count), torch.tensor(keys), holds,
         )  # fmt: skip
+        if semantic is not None and located:
+            local_key, local_holds = semantic_holds(flat, start, count, semantic,
+                                                    [sentence_key(s) for s in flat],
+                                                    located=True)  # fmt: skip
+            bank.local_key, bank.local_holds = torch.tensor(local_key), local_holds
         if vocab is not None:
             bank.hard, bank.hard_text = _hard_pairs(tokenizer, flat, start, count, vocab,
                                                     max_len=max_len,
@@ -101,6 +118,9 @@ class SentenceBank:
                             self.key.to(device), self.holds.to(device))  # fmt: skip
         if self.hard is not None:
             bank.hard, bank.hard_text = self.hard.to(device), self.hard_text.to(device)
+        if self.local_key is not None:
+            bank.local_key = self.local_key.to(device)
+            bank.local_holds = self.local_holds.to(device)
         return bank
 
     def take(self, rows: torch.Tensor) -> SentenceBank:
@@ -117,8 +137,11 @@ class SentenceBank:
             new[flat] = torch.arange(len(flat), device=flat.device)
             hard = self.hard[new[self.hard[:, 0]] >= 0].clone()
             hard[:, 0] = new[hard[:, 0]]
-        return SentenceBank(self.text.take(flat), start, count, self.key[flat], self.holds[rows],
+        bank = SentenceBank(self.text.take(flat), start, count, self.key[flat], self.holds[rows],
                             hard, self.hard_text)  # fmt: skip
+        if self.local_key is not None:
+            bank.local_key, bank.local_holds = self.local_key[flat], self.local_holds[rows]
+        return bank
 
     def draw(self, idx: torch.Tensor):
         """Every sentence of reports `idx` (T in all) as a trimmed `TextBatch`, and the positives
@@ -128,6 +151,15 @@ class SentenceBank:
         pick = torch.cat([torch.arange(a, a + n) for a, n in pairs]).to(idx.device)
         batch = self.text.take(pick).trim()
         return batch, KeyedPositives(self.holds[idx], self.key[pick])
+
+    def draw_local(self, idx: torch.Tensor) -> KeyedPositives | None:
+        """The local loss's positives of the sentences `draw` gives (None: the same as the global
+        loss's)."""
+        if self.local_key is None:
+            return None
+        pairs = zip(self.start[idx].tolist(), self.count[idx].tolist(), strict=True)
+        pick = torch.cat([torch.arange(a, a + n) for a, n in pairs]).to(idx.device)
+        return KeyedPositives(self.local_holds[idx], self.local_key[pick])
 
     def draw_hard(self, idx: torch.Tensor) -> HardNegatives | None:
         """The `HardNegatives` of reports `idx` (``owner``: positions in `idx`; None without

@@ -26,12 +26,16 @@ ENCODER_PREFIX = "image.net."
 
 
 class ImageEncoder(nn.Module):
-    """Backbone up to its last convolutional stage: (B, C, *spatial) -> feature map
-    (B, F, *spatial') and its global average (B, F)."""
+    """Backbone up to its last convolutional stage: (B, C, *spatial) -> the feature map of stage
+    `local_stage` (B, F', *spatial'; what the local branch and the sentence maps use) and the
+    global average of the last stage (B, F). `local_stage` 3 (ResNets only) takes the map one
+    stage earlier, at twice the resolution and half the channels (GLoRIA's local features come
+    from an intermediate stage too), so a backbone with the ImageNet stem still has regions."""
 
     def __init__(
-        self, model: str, *, spatial_dims: int, in_channels: int = 1, small_input: bool = True
-    ) -> None:
+        self, model: str, *, spatial_dims: int, in_channels: int = 1, small_input: bool = True,
+        local_stage: int = 4,
+    ) -> None:  # fmt: skip
         super().__init__()
         name = resolve_model_name(model)
         if name not in ENCODERS:
@@ -51,19 +55,34 @@ class ImageEncoder(nn.Module):
             self.features = self.net.class_layers.out.in_features
         else:  # pragma: no cover - ENCODERS lists ResNet / DenseNet only
             raise ModelError(f"--model {model}: not a ResNet or DenseNet")
+        if local_stage not in (3, 4) or (local_stage == 3 and not isinstance(self.net, ResNet)):
+            raise ModelError(
+                f"--local-stage {local_stage}: expected 4, or 3 with a ResNet (--model {model})"
+            )
+        self.local_stage = local_stage
+        #: channels of the local map (a ResNet's stage 3 has half those of stage 4)
+        self.local_features = self.features if local_stage == 4 else self.features // 2
 
-    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+    def _stages(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The local stage's map and the last stage's map."""
         net = self.net
         if isinstance(net, DenseNet):
-            return torch.relu(net.features(x))
+            last = torch.relu(net.features(x))
+            return last, last
         x = net.act(net.bn1(net.conv1(x)))
         if not net.no_max_pool:
             x = net.maxpool(x)
-        return net.layer4(net.layer3(net.layer2(net.layer1(x))))
+        third = net.layer3(net.layer2(net.layer1(x)))
+        last = net.layer4(third)
+        return (third if self.local_stage == 3 else last), last
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The local stage's feature map (B, F', *spatial')."""
+        return self._stages(x)[0]
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        fmap = self.feature_map(x)
-        return fmap, fmap.flatten(2).mean(-1)
+        fmap, last = self._stages(x)
+        return fmap, last.flatten(2).mean(-1)
 
 
 class ProjectionHead(nn.Module):

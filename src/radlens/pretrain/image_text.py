@@ -96,8 +96,9 @@ class PairObjective:
             x = augment_images(x, gen)
         if part not in self.banks:
             return model(x, batch)
-        sentences, positives = self.banks[part].draw(idx)
-        return model(x, batch, sentences, positives, self.banks[part].draw_hard(idx))
+        bank = self.banks[part]
+        sentences, positives = bank.draw(idx)
+        return model(x, batch, sentences, positives, bank.draw_hard(idx), bank.draw_local(idx))
 
 
 def pretrain_meta(kind: str, model_config: dict[str, Any], extra: dict[str, Any]) -> dict:
@@ -182,7 +183,10 @@ def pretrain_image_text(
         vocab = config.negation_vocab if config.hard_negatives else None
         bank = SentenceBank.build(tokenizer, pairs.texts, max_len=config.max_len,
                                   max_sentences=config.max_sentences, vocab=vocab,
-                                  assertions=config.assertion_vocab)  # fmt: skip
+                                  assertions=config.assertion_vocab,
+                                  semantic=config.negation_vocab if config.semantic_positives
+                                  else None,
+                                  located=config.local and config.local_sentences)  # fmt: skip
         banks = {k: bank.take(torch.from_numpy(rows)) for k, rows in
                  (("train", train), ("val", val)) if k in parts}  # fmt: skip
     torch.manual_seed(options.seed)

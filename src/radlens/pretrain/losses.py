@@ -147,6 +147,19 @@ def contrast(
     return info_nce(img @ txt.t() * scale, dense)
 
 
+def sigmoid_contrast(
+    images: torch.Tensor, texts: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor,
+    positives: KeyedPositives,
+) -> torch.Tensor:  # fmt: skip
+    """SigLIP's pairwise loss with many positives: every (image, text) pair of the GLOBAL batch
+    is its own yes/no question, -log sigmoid(+-(scale * cos + bias)), averaged over the pairs;
+    so a rare finding's sentence gets its own gradient instead of sharing a softmax with the
+    many easy positives of a row (`positives` says which pairs are yes)."""
+    img, txt = gather_batch(images), gather_batch(texts)
+    sign = positives.gathered().dense().to(img.dtype) * 2 - 1
+    return F.softplus(-sign * (img @ txt.t() * scale + bias)).mean()
+
+
 def nt_xent(
     z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1, queue: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -250,3 +263,18 @@ class LocalAlignment(nn.Module):
             gather_batch(sentences), gather_batch(sent_mask), gather_batch(kept)
         )
         return info_nce(sim.t() * self.scale())  # rows: images, columns: reports
+
+    def sentence_loss(
+        self, sentences: torch.Tensor, regions: torch.Tensor, positives: KeyedPositives,
+        valid: torch.Tensor | None = None,
+    ) -> torch.Tensor:  # fmt: skip
+        """The sentence–region loss one sentence at a time: each of the T sentences (T, D)
+        attends over every image's kept regions, and the multi-positive InfoNCE of the (B, T)
+        similarities takes `positives` (which images each sentence is true of) as targets, so a
+        sentence's attention must find what sets its images apart from the others. Gathered
+        over ranks like `forward`."""
+        kept, _ = self.select_regions(regions, valid)
+        sents = gather_batch(sentences).unsqueeze(1)
+        ones = torch.ones(sents.shape[:2], dtype=torch.bool, device=sents.device)
+        sim = self.kept_similarity(sents, ones, gather_batch(kept))  # (T, B)
+        return info_nce(sim.t() * self.scale(), positives.gathered().dense())

@@ -11,9 +11,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from radlens.errors import ConfigError
 from radlens.pretrain.batches import HardNegatives
 from radlens.pretrain.image import ImageEncoder, ProjectionHead
-from radlens.pretrain.losses import KeyedPositives, LocalAlignment, LogitScale, contrast
+from radlens.pretrain.losses import (
+    KeyedPositives,
+    LocalAlignment,
+    LogitScale,
+    contrast,
+    sigmoid_contrast,
+)
 from radlens.pretrain.negation import hard_negative_loss
 from radlens.pretrain.text import TextBatch, TextEncoder
 
@@ -66,6 +73,17 @@ class ImageTextConfig:
     #: the text encoder sees each token's assertion mark (present / absent / uncertain finding
     #: mention, read by the labeler with `negation_vocab`; `radlens.pretrain.text`)
     assertion_marks: bool = True
+    #: a sentence is a positive for every image whose report says the same by the labeler's
+    #: reading (`radlens.pretrain.semantic`, MedCLIP's semantic matching), not only the same words
+    semantic_positives: bool = False
+    #: the local loss contrasts each drawn sentence (with the global loss's positives) against
+    #: every image's regions (`LocalAlignment.sentence_loss`), not each report against each image
+    local_sentences: bool = False
+    #: the backbone stage whose feature map the local branch uses (`ImageEncoder`; 3: ResNets)
+    local_stage: int = 4
+    #: the global loss with `sentence_level`: "infonce" (multi-positive, symmetric) or "sigmoid"
+    #: (SigLIP's pairwise loss, `sigmoid_contrast`; scale starts at 1 / temperature, bias at 0)
+    global_loss: str = "infonce"
 
     @property
     def assertion_vocab(self) -> str | None:
@@ -83,6 +101,7 @@ class ImageTextModel(nn.Module):
         self.image = ImageEncoder(
             config.model, spatial_dims=config.spatial_dims, in_channels=config.in_channels,
             small_input=config.small_input,
+            local_stage=config.local_stage if config.local else 4,  # global-only: last stage
         )  # fmt: skip
         self.text = TextEncoder(
             config.vocab_size, width=config.text_width, layers=config.text_layers,
@@ -91,8 +110,12 @@ class ImageTextModel(nn.Module):
         self.image_proj = ProjectionHead(self.image.features, config.embed_dim)
         self.text_proj = ProjectionHead(config.text_width, config.embed_dim)
         self.scale = LogitScale(config.temperature)
+        if config.global_loss not in ("infonce", "sigmoid"):
+            raise ConfigError(f"--global-loss {config.global_loss!r}: expected infonce or sigmoid")
+        if config.global_loss == "sigmoid":
+            self.bias = nn.Parameter(torch.zeros(()))
         if config.local:
-            self.region_proj = nn.Linear(self.image.features, config.embed_dim)
+            self.region_proj = nn.Linear(self.image.local_features, config.embed_dim)
             self.sentence_proj = nn.Linear(config.text_width, config.embed_dim)
             self.local = LocalAlignment(config.embed_dim, top_k=config.top_k)
 
@@ -134,31 +157,48 @@ class ImageTextModel(nn.Module):
     def forward(
         self, images: torch.Tensor, text: TextBatch, sentences: TextBatch | None = None,
         positives: KeyedPositives | None = None, hard: HardNegatives | None = None,
+        local_positives: KeyedPositives | None = None,
     ) -> dict[str, torch.Tensor]:  # fmt: skip
         """Losses of a batch of pairs: "global", "local" (when built), "hard" (with `hard` and
         ``config.hard_negatives``) and their weighted sum "loss".
         With `sentences` (those of the batch's reports) the global loss contrasts the images
         with them (`positives`: which image goes with which sentence, see `contrast`), else
-        with the whole reports; the local loss always uses every sentence of the reports;
+        with the whole reports; the local loss uses every sentence of the reports, one report
+        against one image, or with ``config.local_sentences`` each drawn sentence on its own
+        against every image (`LocalAlignment.sentence_loss`, with `local_positives` where
+        given, which also weigh locations, else `positives`);
         `hard`: pairs of an image and one of its sentences, and that sentence's counterpart."""
         fmap, pooled = self.image(images)
         img = self.image_proj(pooled)
-        if sentences is not None:
-            txt = self.embed_texts(sentences)
-            out = {"global": contrast(img, txt, self.scale(), positives)}
+        if sentences is None:
+            _, report, sents, sent_mask = self.text(text, self.config.max_sentences)
+            out = {"global": contrast(img, self.text_proj(report), self.scale())}
+        else:
+            _, whole, one, one_mask = self.text(sentences, 1)
+            txt = self.text_proj(whole)
+            if self.config.global_loss == "sigmoid":
+                out = {"global": sigmoid_contrast(img, txt, self.scale(), self.bias, positives)}
+            else:
+                out = {"global": contrast(img, txt, self.scale(), positives)}
             if hard is not None and self.config.hard_negatives:
                 out["hard"] = self._hard(img, txt, hard)
-        if sentences is None or self.config.local:
-            _, report, sents, sent_mask = self.text(text, self.config.max_sentences)
-        if sentences is None:
-            out = {"global": contrast(img, self.text_proj(report), self.scale())}
         loss = out["global"]
         if "hard" in out:
             loss = loss + self.config.hard_weight * out["hard"]
         if self.config.local:
-            sent = F.normalize(self.sentence_proj(sents), dim=-1)
             inner = inner_cells(fmap.shape[2:], self.config.ring).to(fmap.device)
-            out["local"] = self.local(sent, sent_mask, self.regions(fmap), inner)
+            if self.config.local_sentences and sentences is not None:
+                # a sentence's mean (its whole text where the splitter kept none), as
+                # `radlens.pretrain.sentence_embeddings` embeds a typed sentence
+                sent = torch.where(one_mask[:, :1], one[:, 0], whole)
+                sent = F.normalize(self.sentence_proj(sent), dim=-1)
+                which = local_positives if local_positives is not None else positives
+                out["local"] = self.local.sentence_loss(sent, self.regions(fmap), which, inner)
+            else:
+                if sentences is not None:
+                    _, _, sents, sent_mask = self.text(text, self.config.max_sentences)
+                sent = F.normalize(self.sentence_proj(sents), dim=-1)
+                out["local"] = self.local(sent, sent_mask, self.regions(fmap), inner)
             loss = loss + self.config.local_weight * out["local"]
         out["loss"] = loss
         return out
