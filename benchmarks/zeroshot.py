@@ -332,7 +332,7 @@ def parse() -> argparse.Namespace:
     ap.add_argument(
         "--pt-augment",
         action=argparse.BooleanOptionalAction,
-        default=True,
+        default=False,
         help="image-text: crop/shift/rotation/contrast of training images",
     )
     ap.add_argument(
@@ -356,19 +356,19 @@ def parse() -> argparse.Namespace:
     ap.add_argument(
         "--semantic-positives",
         action=argparse.BooleanOptionalAction,
-        default=False,
+        default=True,
         help="image-text: a sentence is a positive for every image whose report says the same"
         " (the labeler's reading), not only the same words",
     )
     ap.add_argument(
         "--local-sentences",
         action=argparse.BooleanOptionalAction,
-        default=False,
+        default=True,
         help="image-text: the local loss contrasts each sentence with every image's regions",
     )
-    ap.add_argument("--local-stage", type=int, default=4, help="backbone stage of the regions")
-    ap.add_argument("--global-loss", choices=("infonce", "sigmoid"), default="infonce")
-    ap.add_argument("--temperature", type=float, default=0.07, help="initial, learnable")
+    ap.add_argument("--local-stage", type=int, default=3, help="backbone stage of the regions")
+    ap.add_argument("--global-loss", choices=("infonce", "sigmoid"), default="sigmoid")
+    ap.add_argument("--temperature", type=float, default=0.1, help="initial, learnable")
     ap.add_argument(
         "--similarity",
         choices=("global", "local", "both"),
@@ -380,7 +380,7 @@ def parse() -> argparse.Namespace:
         action="store_true",
         help="only add the local / both zero-shot scores to an earlier run's --json (same --out)",
     )
-    ap.add_argument("--top-k", type=int, default=16)
+    ap.add_argument("--top-k", type=int, default=32)
     ap.add_argument("--min-positives", type=int, default=5)
     ap.add_argument("--ablation", action="store_true", help="also the global-only arm")
     ap.add_argument("--threads", type=int, default=2)
@@ -426,10 +426,10 @@ def main() -> None:
             if k not in ("out", "json", "ablation", "reuse_cohort", "hard_negatives",
                          "assertion_marks", "rescore", "semantic_positives",
                          "local_sentences", "pt_augment"))
-            + ("" if args.pt_augment else " --no-pt-augment")
+            + (" --pt-augment" if args.pt_augment else "")
             + (" --hard-negatives" if args.hard_negatives else "")
-            + (" --local-sentences" if args.local_sentences else "")
-            + (" --semantic-positives" if args.semantic_positives else "")
+            + ("" if args.local_sentences else " --no-local-sentences")
+            + ("" if args.semantic_positives else " --no-semantic-positives")
             + ("" if args.assertion_marks else " --no-assertion-marks")
             + (" --ablation" if args.ablation else "")
             + (" --reuse-cohort" if args.reuse_cohort else ""),

@@ -70,18 +70,25 @@ def _step(fabric, net, objective) -> dict:
             "buffers": {n: b.clone() for n, b in net.named_buffers() if "queue" in n}}  # fmt: skip
 
 
-def image_text(fabric, *, local: bool, sentences: bool) -> dict:
+def image_text(fabric, *, local: bool, sentences: bool, semantic: bool = False) -> dict:
+    """`semantic`: positives by meaning (located for the local loss), SigLIP's global loss and
+    the sentence-level local loss on stage 3, instead of negation hard negatives."""
     tok = train_tokenizer(REPORTS, vocab_size=150)
     config = ImageTextConfig(model="resnet_mini", vocab_size=tok.get_vocab_size(), text_width=16,
                              text_layers=1, embed_dim=16, max_len=32, max_sentences=4, top_k=3,
                              local=local, sentence_level=sentences, augment=False,
-                             hard_negatives=sentences)  # fmt: skip
+                             hard_negatives=sentences and not semantic,
+                             semantic_positives=semantic, local_sentences=semantic,
+                             global_loss="sigmoid" if semantic else "infonce",
+                             local_stage=3 if semantic else 4)  # fmt: skip
     marks = config.assertion_vocab
     text = encode_reports(tok, REPORTS, max_len=32, max_sentences=4, assertions=marks)
     banks = {}
     if sentences:
         banks["train"] = SentenceBank.build(tok, REPORTS, max_len=32, max_sentences=4,
-                                            vocab="chest_xr", assertions=marks)  # fmt: skip
+                                            vocab="chest_xr", assertions=marks,
+                                            semantic="chest_xr" if semantic else None,
+                                            located=semantic)  # fmt: skip
     torch.manual_seed(0)
     net = ImageTextModel(config)
     return _step(fabric, net, PairObjective({"train": (_images(), text)}, banks))
@@ -102,6 +109,7 @@ def run(out: str, devices: int) -> None:
     steps = {
         "local": image_text(fabric, local=True, sentences=True),
         "global": image_text(fabric, local=False, sentences=False),
+        "semantic": image_text(fabric, local=True, sentences=True, semantic=True),
         "simclr": ssl(fabric, momentum=0.0),
         "moco": ssl(fabric, momentum=0.9),
     }

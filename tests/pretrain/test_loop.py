@@ -88,7 +88,8 @@ def _torchrun(args: list[str], timeout: int = 300) -> subprocess.CompletedProces
 @pytest.mark.slow
 def test_two_gloo_processes_give_the_losses_and_gradients_of_one(tmp_path: Path) -> None:
     """Image-text (local + sentence-level global + negation hard negatives; whole-report
-    global), SimCLR and the momentum
+    global; positives by meaning with the SigLIP and sentence-level local losses), SimCLR and
+    the momentum
     queue: one step on a global batch of 7 (ranks hold 4 and 3 rows)."""
     from _support.pretrain_ddp_worker import run
 
@@ -96,7 +97,7 @@ def test_two_gloo_processes_give_the_losses_and_gradients_of_one(tmp_path: Path)
     _torchrun([str(SUPPORT / "pretrain_ddp_worker.py"), str(tmp_path / "two"), "2"])
     one = torch.load(tmp_path / "one" / "steps-1.pt", weights_only=True)
     two = torch.load(tmp_path / "two" / "steps-2.pt", weights_only=True)
-    assert set(one) == set(two) == {"local", "global", "simclr", "moco"}
+    assert set(one) == set(two) == {"local", "global", "semantic", "simclr", "moco"}
     for name, a in one.items():
         b = two[name]
         assert a["losses"].keys() == b["losses"].keys()

@@ -227,6 +227,10 @@ def load_image_text(run_dir: str | Path) -> ImageTextRun:
         raise ModelError(f"{file}: not an image-text pretraining checkpoint")
     cfg = dict(ckpt["config"])
     cfg.setdefault("assertion_marks", False)  # runs made before assertion marks had none
+    # runs made before these settings existed were trained the old way
+    for key, old in (("semantic_positives", False), ("local_sentences", False),
+                     ("local_stage", 4), ("global_loss", "infonce")):  # fmt: skip
+        cfg.setdefault(key, old)
     if cfg.get("negation_vocab") == RUN_VOCAB:
         cfg["negation_vocab"] = str((run_dir / RUN_VOCAB).resolve())
         if not (run_dir / RUN_VOCAB).is_file():
