@@ -144,7 +144,11 @@ def pretrain(start: str, pairs_csv: Path, out: Path, seed: int, args) -> dict:
         data = PairData(image_column="image", report_column="report", size=args.size, seed=seed)
         model = ImageTextConfig(model=args.model, small_input=args.small_input, text_width=128,
                                 text_layers=2, embed_dim=128, top_k=args.top_k,
-                                local=start == "image_text_local")  # fmt: skip
+                                local=start == "image_text_local",
+                                # the recipe of the recorded results (before positives by
+                                # meaning, SigLIP pairs and the sentence-level local loss)
+                                semantic_positives=False, local_sentences=False,
+                                global_loss="infonce", temperature=0.07)  # fmt: skip
         result = pretrain_image_text(pairs_csv, out, data=data, model=model, options=opts,
                                      vocab_size=1000)  # fmt: skip
     final = {k: round(v, 4) for k, v in result.history[-1].items() if isinstance(v, float)}

@@ -6,9 +6,13 @@ Usage:
       [--studies 400 --size 128 --epochs 40 --sup-epochs 30 --ablation --threads 2]
       [--pt-batch-size 16 --pt-lr 2e-3 --sup-augment shift --reuse-cohort]
 
-The defaults (400 studies, 128 px, 40 image-text epochs, 30 supervised epochs) are the CPU
-setting of benchmarks/results/zeroshot_seed7723.json (593 s on 2 idle cores); on a loaded
-2-core machine `--threads 1` is faster.
+The defaults (400 studies, 128 px, 40 image-text epochs, 30 supervised epochs; the image-text
+recipe of 2026-12-07: positives by meaning, SigLIP pairs, located sentence-level local loss on
+stage 3, top-k 32, no augmentation) are the CPU setting of zeroshot_seed4877.json and
+zeroshot_seed5903.json (~13 min each, two side by side on 2 cores); on a loaded 2-core machine
+`--threads 1` is faster. The recipe before (zeroshot_seed7723/8111/8929.json):
+``--no-semantic-positives --no-local-sentences --local-stage 4 --global-loss infonce
+--temperature 0.07 --pt-augment --top-k 16``.
 `--studies 120 --epochs 8 --sup-epochs 8` is the small setting of zeroshot_small_cpu.json.
 
 Steps (wall time of each in the JSON):
@@ -17,9 +21,10 @@ Steps (wall time of each in the JSON):
    a patient-level split (`radlens.data.assign_splits`, seed S, 70/10/20) and one
    ``true:<observation>`` column per CXR observation with >= `--min-positives` positives in both
    train and test (what the radiograph shows, `cxr_true:<observation>`);
-2. pretrain image-text (global multi-positive InfoNCE of images against each report sentence +
-   local sentence-region loss without the feature map's border ring; crop/shift/contrast
-   augmentation, no flips) on the train and val images with their reports (no labels;
+2. pretrain image-text (global SigLIP pairwise loss of images against each report sentence, a
+   sentence true of every image whose report says the same by the labeler's reading; local
+   loss of each sentence over every image's stage-3 regions, locations kept, without the
+   feature map's border ring) on the train and val images with their reports (no labels;
    pretrain_pairs.csv), keeping the last epoch's weights;
 3. zero-shot (`radlens.pretrain.zero_shot`, the package's prompt templates) on the test split,
    from the global embeddings, the local branch and both added (``by_similarity``; --similarity

@@ -146,6 +146,10 @@ def main() -> None:
         model="resnet_mini", small_input=False, text_width=128, text_layers=2, embed_dim=128,
         top_k=args.top_k, local=True, sentence_level=True, augment=True, ring=1,
         negation_vocab=VOCAB,
+        # the recipe of the recorded zeroshot_ct.json (before positives by meaning, SigLIP
+        # pairs and the sentence-level local loss became the defaults; not run on CT since)
+        semantic_positives=False, local_sentences=False, global_loss="infonce",
+        temperature=0.07,
     )  # fmt: skip
     opts = PretrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                            seed=args.seed, device=args.device, threads=args.threads)  # fmt: skip

@@ -56,12 +56,12 @@ _EPOCHS = typer.Option(20, "--epochs", help="Epochs (with --resume: the new tota
 _BATCH = typer.Option(32, "--batch-size", help="Pairs (images) per contrastive batch.")
 _LR = typer.Option(1e-3, "--lr", help="AdamW learning rate (cosine schedule).")
 _SEMANTIC = typer.Option(
-    False, "--semantic-positives/--word-positives",
+    True, "--semantic-positives/--word-positives",
     help="A sentence is a positive for every image whose report says the same by the labeler's "
     "reading (MedCLIP's semantic matching), not only the same words.",
 )  # fmt: skip
 _LOCAL_SENTENCES = typer.Option(
-    False, "--local-sentences/--local-reports",
+    True, "--local-sentences/--local-reports",
     help="Local loss: each sentence against every image's regions (with the global loss's "
     "positives), not each report against each image.",
 )  # fmt: skip
@@ -69,10 +69,10 @@ _LOCAL_STAGE = typer.Option(
     4, "--local-stage", help="Backbone stage of the local regions (3: ResNets)."
 )
 _GLOBAL_LOSS = typer.Option(
-    "infonce", "--global-loss", help="infonce (multi-positive) or sigmoid (SigLIP pairs)."
+    "sigmoid", "--global-loss", help="infonce (multi-positive) or sigmoid (SigLIP pairs)."
 )
 _TEMPERATURE = typer.Option(
-    0.07, "--temperature", help="Initial contrastive temperature (learnable)."
+    0.1, "--temperature", help="Initial contrastive temperature (learnable)."
 )
 _SEED = typer.Option(0, "--seed", help="Seed (initialisation, batches, splits).")
 _DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")

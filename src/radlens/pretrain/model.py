@@ -55,7 +55,7 @@ class ImageTextConfig:
     local: bool = True
     local_weight: float = 1.0
     top_k: int = 8
-    temperature: float = 0.07
+    temperature: float = 0.1
     #: feature-map cells at the border left out of the local branch (when every side > 2 ring),
     #: so sentence maps cannot lock on to the image frame
     ring: int = 1
@@ -75,15 +75,15 @@ class ImageTextConfig:
     assertion_marks: bool = True
     #: a sentence is a positive for every image whose report says the same by the labeler's
     #: reading (`radlens.pretrain.semantic`, MedCLIP's semantic matching), not only the same words
-    semantic_positives: bool = False
+    semantic_positives: bool = True
     #: the local loss contrasts each drawn sentence (with the global loss's positives) against
     #: every image's regions (`LocalAlignment.sentence_loss`), not each report against each image
-    local_sentences: bool = False
+    local_sentences: bool = True
     #: the backbone stage whose feature map the local branch uses (`ImageEncoder`; 3: ResNets)
     local_stage: int = 4
     #: the global loss with `sentence_level`: "infonce" (multi-positive, symmetric) or "sigmoid"
     #: (SigLIP's pairwise loss, `sigmoid_contrast`; scale starts at 1 / temperature, bias at 0)
-    global_loss: str = "infonce"
+    global_loss: str = "sigmoid"
 
     @property
     def assertion_vocab(self) -> str | None:
