@@ -2,6 +2,8 @@
 
 - `info_nce`: symmetric InfoNCE (CLIP / ConVIRT): cross-entropy of each row of a similarity
   matrix towards its diagonal, averaged with the same over the columns.
+- `sigmoid_contrast`: SigLIP's pairwise loss, each (image, text) pair a yes/no question (for
+  sentence-level contrast with many positives per image, `radlens.pretrain.semantic`).
 - `nt_xent`: SimCLR's normalised-temperature cross-entropy over 2N views (each view's positive is
   its partner; the other 2N-2 views, plus an optional queue of past keys, are negatives).
 - `LocalAlignment`: the local loss in the LRCLR / GLoRIA spirit. Image regions (the cells of the
@@ -11,7 +13,8 @@
   single-head cross-attention with learned query/key/value maps); the cosine between a sentence and
   its attended region context, averaged over the report's real sentences, is the report–image
   local similarity, and `info_nce` over that matrix is the sentence–region contrastive loss.
-  Padded sentences (mask False) take no part.
+  Padded sentences (mask False) take no part. `LocalAlignment.sentence_loss` is the same one
+  sentence at a time: each sentence against every image, with many positives per sentence.
 
 Data parallel (``--devices N``, torchrun): `contrast`, `LocalAlignment` and the SSL objective
 gather the embeddings of every rank with `gather_batch` before the loss, so the negatives span the

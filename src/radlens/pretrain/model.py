@@ -1,6 +1,7 @@
 """The image–text model: `ImageEncoder` + `TextEncoder`, global projection heads with a learnable
-temperature (symmetric InfoNCE), and optionally the local branch (region and sentence projections
-into one space + `LocalAlignment`). ``local=False`` builds no local layers at all (the ablation)."""
+temperature (SigLIP pairs by default, or symmetric InfoNCE: ``global_loss``), and optionally the
+local branch (region and sentence projections into one space + `LocalAlignment`).
+``local=False`` builds no local layers at all (the ablation)."""
 
 from __future__ import annotations
 
