@@ -315,6 +315,29 @@ def image_text_arm(root: Path, name: str, pairs_csv: Path, pairs, findings, args
     return {"pretrain": info, "zero_shot": zs, "pointing": point, "wall": walls}
 
 
+def _switch(ap: argparse.ArgumentParser, flag: str, default: bool, help: str) -> None:
+    """An on/off option (--flag / --no-flag)."""
+    ap.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help)
+
+
+#: options that are only ever switched on (no --no- form)
+ONLY_ON = ("ablation", "reuse_cohort", "rescore")
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command that repeats this run (--out and --json left out)."""
+    parts = []
+    for k, v in vars(args).items():
+        flag = "--" + k.replace("_", "-")
+        if k in ("out", "json") or (k in ONLY_ON and not v):
+            continue
+        if isinstance(v, bool):
+            parts.append(flag if v else "--no-" + flag[2:])
+        else:
+            parts.append(f"{flag} {v}")
+    return "python benchmarks/zeroshot.py " + " ".join(parts)
+
+
 def parse() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, required=True)
@@ -334,42 +357,39 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--pt-batch-size", type=int, default=16, help="image-text pretraining")
     ap.add_argument("--pt-lr", type=float, default=2e-3, help="image-text pretraining")
     ap.add_argument("--pt-model", default="resnet_mini", help="image-text image encoder")
-    ap.add_argument(
-        "--pt-augment",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="image-text: crop/shift/rotation/contrast of training images",
+    _switch(
+        ap, "--pt-augment", False, "image-text: crop/shift/rotation/contrast of training images"
     )
     ap.add_argument(
         "--reuse-cohort",
         action="store_true",
         help="use OUT/cohort/pairs.csv from an earlier run (same seed and studies)",
     )
-    ap.add_argument(
+    _switch(
+        ap,
         "--hard-negatives",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="image-text: negation counterparts of each image's sentences as hard negatives",
+        False,
+        "image-text: negation counterparts of each image's sentences as hard negatives",
     )
     ap.add_argument("--hard-weight", type=float, default=1.0, help="weight of that loss")
-    ap.add_argument(
+    _switch(
+        ap,
         "--assertion-marks",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="image-text: the text encoder sees the labeler's present/absent/uncertain marks",
+        True,
+        "image-text: the text encoder sees the labeler's present/absent/uncertain marks",
     )
-    ap.add_argument(
+    _switch(
+        ap,
         "--semantic-positives",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="image-text: a sentence is a positive for every image whose report says the same"
+        True,
+        "image-text: a sentence is a positive for every image whose report says the same"
         " (the labeler's reading), not only the same words",
     )
-    ap.add_argument(
+    _switch(
+        ap,
         "--local-sentences",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="image-text: the local loss contrasts each sentence with every image's regions",
+        True,
+        "image-text: the local loss contrasts each sentence with every image's regions",
     )
     ap.add_argument("--local-stage", type=int, default=3, help="backbone stage of the regions")
     ap.add_argument("--global-loss", choices=("infonce", "sigmoid"), default="sigmoid")
@@ -426,18 +446,7 @@ def main() -> None:
     zs, sp = headline["mean_auroc"], sup["mean_auroc"]
     result = {
         "benchmark": "zeroshot", "seed": args.seed,
-        "command": "python benchmarks/zeroshot.py " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-            if k not in ("out", "json", "ablation", "reuse_cohort", "hard_negatives",
-                         "assertion_marks", "rescore", "semantic_positives",
-                         "local_sentences", "pt_augment"))
-            + (" --pt-augment" if args.pt_augment else "")
-            + (" --hard-negatives" if args.hard_negatives else "")
-            + ("" if args.local_sentences else " --no-local-sentences")
-            + ("" if args.semantic_positives else " --no-semantic-positives")
-            + ("" if args.assertion_marks else " --no-assertion-marks")
-            + (" --ablation" if args.ablation else "")
-            + (" --reuse-cohort" if args.reuse_cohort else ""),
+        "command": command_line(args),
         "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores (shared with other jobs)",
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "sizes": {"studies": len(pairs), "patients": int(pairs["patient_id"].nunique()),

@@ -8,6 +8,7 @@ import torch
 from radlens.pretrain import train_tokenizer
 from radlens.pretrain.batches import SentenceBank
 from radlens.pretrain.semantic import report_state, semantic_holds
+from radlens.reports import label_many
 
 REPORTS = [
     "FINDINGS: Small left pleural effusion. No pneumothorax.",
@@ -67,7 +68,8 @@ def test_every_report_holds_its_own_sentences() -> None:
 
 def test_semantic_holds_matches_the_bank() -> None:
     sentences = ["No pneumothorax.", "Cardiomegaly.", "No pneumothorax."]
-    keys, holds = semantic_holds(sentences, [0, 2], [2, 1], "chest_xr", ["a", "b", "a"])
+    found = label_many(sentences, "chest_xr")
+    keys, holds = semantic_holds(found, [0, 2], [2, 1], ["a", "b", "a"])
     assert keys[0] == keys[2] != keys[1]
     assert holds.int().tolist() == [[1, 1], [1, 0]]
 

@@ -27,6 +27,7 @@ from radlens.pretrain.losses import KeyedPositives
 from radlens.pretrain.negation import hard_pairs
 from radlens.pretrain.semantic import semantic_holds
 from radlens.pretrain.text import TextBatch, encode_reports, report_sentences
+from radlens.reports import label_many
 
 __all__ = ["AUGMENT", "HardNegatives", "SentenceBank", "augment_images", "sentence_key"]
 
@@ -88,12 +89,13 @@ class SentenceBank:
             start.append(len(flat))
             count.append(len(sentences))
             flat.extend(sentences)
-        if semantic is not None:
-            keys, holds = semantic_holds(flat, start, count, semantic,
-                                         [sentence_key(s) for s in flat])  # fmt: skip
+        wording = [sentence_key(s) for s in flat]
+        found = label_many(flat, semantic) if semantic is not None else None
+        if found is not None:
+            keys, holds = semantic_holds(found, start, count, wording)
         else:
             ids: dict[str, int] = {}
-            keys = [ids.setdefault(sentence_key(s), len(ids)) for s in flat]
+            keys = [ids.setdefault(w, len(ids)) for w in wording]
             holds = torch.zeros(len(reports), len(ids), dtype=torch.bool)
             for row, (a, n) in enumerate(zip(start, count, strict=True)):
                 holds[row, keys[a : a + n]] = True
@@ -102,10 +104,8 @@ class SentenceBank:
                            assertions=assertions),
             torch.tensor(start), torch.tensor(count), torch.tensor(keys), holds,
         )  # fmt: skip
-        if semantic is not None and located:
-            local_key, local_holds = semantic_holds(flat, start, count, semantic,
-                                                    [sentence_key(s) for s in flat],
-                                                    located=True)  # fmt: skip
+        if found is not None and located:
+            local_key, local_holds = semantic_holds(found, start, count, wording, located=True)
             bank.local_key, bank.local_holds = torch.tensor(local_key), local_holds
         if vocab is not None:
             bank.hard, bank.hard_text = _hard_pairs(tokenizer, flat, start, count, vocab,
@@ -147,19 +147,21 @@ class SentenceBank:
         """Every sentence of reports `idx` (T in all) as a trimmed `TextBatch`, and the positives
         as keys (`KeyedPositives`; its ``dense()`` is the (B, T) matrix): image i with sentence t
         when report i holds sentence t's key."""
-        pairs = zip(self.start[idx].tolist(), self.count[idx].tolist(), strict=True)
-        pick = torch.cat([torch.arange(a, a + n) for a, n in pairs]).to(idx.device)
+        pick = self._sentences_of(idx)
         batch = self.text.take(pick).trim()
         return batch, KeyedPositives(self.holds[idx], self.key[pick])
+
+    def _sentences_of(self, idx: torch.Tensor) -> torch.Tensor:
+        """The flat rows of every sentence of reports `idx`, report by report."""
+        pairs = zip(self.start[idx].tolist(), self.count[idx].tolist(), strict=True)
+        return torch.cat([torch.arange(a, a + n) for a, n in pairs]).to(idx.device)
 
     def draw_local(self, idx: torch.Tensor) -> KeyedPositives | None:
         """The local loss's positives of the sentences `draw` gives (None: the same as the global
         loss's)."""
         if self.local_key is None:
             return None
-        pairs = zip(self.start[idx].tolist(), self.count[idx].tolist(), strict=True)
-        pick = torch.cat([torch.arange(a, a + n) for a, n in pairs]).to(idx.device)
-        return KeyedPositives(self.local_holds[idx], self.local_key[pick])
+        return KeyedPositives(self.local_holds[idx], self.local_key[self._sentences_of(idx)])
 
     def draw_hard(self, idx: torch.Tensor) -> HardNegatives | None:
         """The `HardNegatives` of reports `idx` (``owner``: positions in `idx`; None without

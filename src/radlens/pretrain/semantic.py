@@ -34,15 +34,14 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from radlens.reports import label_many
-
 __all__ = ["NO_FINDING", "report_state", "semantic_holds", "sentence_reading"]
 
 NO_FINDING = "no_finding"
 #: which status wins when a report's sentences disagree about one finding
 _RANK = {"present": 2, "uncertain": 1, "absent": 0}
 
-Reading = frozenset[tuple[str, str]]
+#: (finding, status) pairs, or (finding, status, location) triples when located
+Reading = frozenset[tuple[str, ...]]
 
 
 def sentence_reading(findings, located: bool = False) -> Reading:
@@ -69,23 +68,24 @@ def report_state(readings: Sequence[Reading]) -> dict[str, str]:
 
 
 def semantic_holds(
-    sentences: Sequence[str], start: Sequence[int], count: Sequence[int], vocab: str,
+    findings: Sequence[Sequence], start: Sequence[int], count: Sequence[int],
     wording_keys: Sequence[str], located: bool = False,
 ) -> tuple[list[int], torch.Tensor]:  # fmt: skip
-    """Key ids of the flat `sentences` (report r owns ``sentences[start[r]:start[r] +
-    count[r]]``) and the (reports, keys) bool matrix of which keys each report holds, by
-    meaning (module docstring); `wording_keys`: each sentence's exact-words key, the key of a
-    sentence the labeler reads no finding in; `located`: readings keep locations."""
-    readings = [sentence_reading(f, located) for f in label_many(sentences, vocab)]
+    """Key ids of flat sentences (report r owns sentences ``start[r]:start[r] + count[r]``;
+    `findings`: their labeler findings, each sentence read alone by `radlens.reports.label_many`)
+    and the (reports, keys) bool matrix of which keys each report holds, by meaning (module
+    docstring); `wording_keys`: each sentence's exact-words key, the key of a sentence the
+    labeler reads no finding in; `located`: readings keep locations."""
+    readings = [sentence_reading(f, located) for f in findings]
     ids: dict[object, int] = {}
     keys = [ids.setdefault(r if r else ("words", w), len(ids))
             for r, w in zip(readings, wording_keys, strict=True)]  # fmt: skip
     spans = list(zip(start, count, strict=True))
     states = [report_state(readings[a : a + n]) for a, n in spans]
-    places = [_places(readings[a : a + n]) for a, n in spans]
-    findings = sorted({f for state in states for f in state} | {p[0] for r in readings for p in r})
-    column = {f: j for j, f in enumerate(findings)}
-    table = np.full((len(states), len(findings)), "absent", dtype=object)
+    places = [_places(readings[a : a + n]) for a, n in spans] if located else []
+    names = sorted({f for state in states for f in state} | {p[0] for r in readings for p in r})
+    column = {f: j for j, f in enumerate(names)}
+    table = np.full((len(states), len(names)), "absent", dtype=object)
     for row, state in enumerate(states):
         for finding, status in state.items():
             table[row, column[finding]] = status
