@@ -223,7 +223,8 @@ def _fit(run_dir, raw_model, objective, meta, options: PretrainOptions) -> Pretr
         if progress.record(entry):
             best = {k: v.detach().cpu().clone() for k, v in raw_model.state_dict().items()}
         if fabric.is_global_zero:
-            shown = {k: round(v, 4) for k, v in entry.items() if isinstance(v, float)}
+            shown = {k: round(v, 4) for k, v in entry.items()
+                     if isinstance(v, float) and k != "val_auc"}  # fmt: skip
             logger.info("epoch %d/%d %s", epoch + 1, options.epochs, shown)
             save_checkpoints(
                 run_dir, meta=meta, model=raw_model, optimizer=optimizer, scheduler=scheduler,
