@@ -3,16 +3,18 @@ pointing game, on a fresh phantom radiograph cohort (issue 16, "Done when").
 
 Usage:
   .venv/bin/python benchmarks/zeroshot.py --seed S --out DIR --json FILE
-      [--studies 400 --size 128 --epochs 40 --sup-epochs 30 --ablation --threads 2]
-      [--pt-batch-size 16 --pt-lr 2e-3 --sup-augment shift --reuse-cohort]
+      [--studies 1000 --size 128 --epochs 40 --sup-epochs 30 --ablation --threads 2]
+      [--pt-batch-size 16 --pt-lr 2e-3 --sup-augment shift --reuse-cohort --score auto]
 
-The defaults (400 studies, 128 px, 40 image-text epochs, 30 supervised epochs; the image-text
+The defaults (1000 studies, 128 px, 40 image-text epochs, 30 supervised epochs; the image-text
 recipe of 2026-12-07: positives by meaning, SigLIP pairs, located sentence-level local loss on
-stage 3, top-k 32, no augmentation) are the CPU setting of zeroshot_seed4877.json and
-zeroshot_seed5903.json (~13 min each, two side by side on 2 cores); on a loaded 2-core machine
-`--threads 1` is faster. The recipe before (zeroshot_seed7723/8111/8929.json):
+stage 3, top-k 32, no augmentation; zero-shot score "auto" = the positive prompts' own SigLIP
+pair probability) take ~16 min on 2 idle cores, ~25 min with --ablation. 1000 studies give
+~180 test images (400 gave ~50, too few for per-finding CIs: zeroshot_seed4877/5903/3191.json
+used `--studies 400`, on a loaded 2-core machine with `--threads 1`, and the margin score). The
+recipe before (zeroshot_seed7723/8111/8929.json):
 ``--no-semantic-positives --no-local-sentences --local-stage 4 --global-loss infonce
---temperature 0.07 --pt-augment --top-k 16``.
+--temperature 0.07 --pt-augment --top-k 16 --studies 400``.
 `--studies 120 --epochs 8 --sup-epochs 8` is the small setting of zeroshot_small_cpu.json.
 
 Steps (wall time of each in the JSON):
@@ -28,7 +30,8 @@ Steps (wall time of each in the JSON):
    pretrain_pairs.csv), keeping the last epoch's weights;
 3. zero-shot (`radlens.pretrain.zero_shot`, the package's prompt templates) on the test split,
    from the global embeddings, the local branch and both added (``by_similarity``; --similarity
-   names the one reported as ``zero_shot_mean_auroc``);
+   names the one reported as ``zero_shot_mean_auroc``), with --score's rule, and the other rule
+   beside it (``other_score``);
 4. supervised baseline: `radlens.training.train` on the same radiographs (image-folder source)
    with the labeler's labels of the CXR reports (uncertain = unknown), same split (checked);
 5. AUROC of both against the radiograph truth on the same test images (DeLong 95% CI), and
@@ -60,6 +63,7 @@ from sklearn.metrics import roc_auc_score
 
 from radlens.core import PREDICTIONS, read_predictions
 from radlens.data import assign_splits
+from radlens.errors import ConfigError
 from radlens.evaluation import delong
 from radlens.explain.localization import score_heatmap
 from radlens.phantom import CXR_OBSERVATIONS, CXR_TRUTH_PREFIX, synthesize_cohort
@@ -265,14 +269,35 @@ def pointing_summary(cases: list[dict], group: str) -> dict:
             "iou": round(float(df["iou"].mean()), 4), f"per_{group}": per}  # fmt: skip
 
 
-def by_similarity(root: Path, name: str, pairs_csv: Path, pairs, findings) -> dict:
+def scored(root: Path, name: str, pairs_csv: Path, pairs, findings, sim: str, score: str,
+           tag: str = "") -> dict:  # fmt: skip
+    """Zero-shot AUROCs of run `name` with one similarity and score rule (`radlens zeroshot
+    --similarity --score`), and the rule "auto" resolved to."""
+    folder = root / f"{name}_zeroshot{tag}"
+    res = zero_shot(root / name, pairs_csv, folder, split="test", findings=findings,
+                    similarity=sim, score=score)  # fmt: skip
+    out = aurocs(read_predictions(folder / PREDICTIONS), pairs, findings, "study_id")
+    return {**out, "score": res.score}
+
+
+def by_similarity(root: Path, name: str, pairs_csv: Path, pairs, findings,
+                  score: str = "auto") -> dict:  # fmt: skip
     """Zero-shot AUROCs of a local run scored from its local branch and from both."""
-    out = {}
-    for sim in ("local", "both"):
-        folder = root / f"{name}_zeroshot_{sim}"
-        zero_shot(root / name, pairs_csv, folder, split="test", findings=findings,
-                  similarity=sim)  # fmt: skip
-        out[sim] = aurocs(read_predictions(folder / PREDICTIONS), pairs, findings, "study_id")
+    return {sim: scored(root, name, pairs_csv, pairs, findings, sim, score, f"_{sim}")
+            for sim in ("local", "both")}  # fmt: skip
+
+
+def other_score(root: Path, name: str, pairs_csv: Path, pairs, findings, used: str,
+                local: bool) -> dict:  # fmt: skip
+    """The same run's zero-shot AUROCs with the score rule not used (margin <-> positive), for
+    comparison; {} where the run cannot take it (an InfoNCE run's global score has no bias)."""
+    other = "margin" if used == "positive" else "positive"
+    out = {"score": other}
+    try:
+        for sim in ("global", "both") if local else ("global",):
+            out[sim] = scored(root, name, pairs_csv, pairs, findings, sim, other, f"_{sim}_{other}")
+    except ConfigError:
+        return {}
     return out
 
 
@@ -297,14 +322,13 @@ def image_text_arm(root: Path, name: str, pairs_csv: Path, pairs, findings, args
     t0 = time.perf_counter()
     info = pretrain(pairs_csv, root / name, args, local)
     t1 = time.perf_counter()
-    zero_shot(root / name, pairs_csv, root / f"{name}_zeroshot", split="test", findings=findings,
-              similarity="global")  # fmt: skip
+    zs = scored(root, name, pairs_csv, pairs, findings, "global", args.score)
     frame = read_predictions(root / f"{name}_zeroshot" / PREDICTIONS)
-    zs = aurocs(frame, pairs, findings, "study_id")
     zs["vs_labeler_labels"] = labeler_aurocs(frame, pairs, findings, "study_id")
     zs["negation_cosine"] = negation_cosines(root / name)
     if local:  # GLoRIA-style scores from the local branch, and both added
-        zs["by_similarity"] = by_similarity(root, name, pairs_csv, pairs, findings)
+        zs["by_similarity"] = by_similarity(root, name, pairs_csv, pairs, findings, args.score)
+    zs["other_score"] = other_score(root, name, pairs_csv, pairs, findings, zs["score"], local)
     t2 = time.perf_counter()
     point = pointing(root / name, pairs_csv, pairs, None)  # the run's default method
     if local:  # the other map of the local branch, for comparison
@@ -343,7 +367,7 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--json", type=Path, required=True)
-    ap.add_argument("--studies", type=int, default=400)
+    ap.add_argument("--studies", type=int, default=1000)
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--sup-epochs", type=int, default=30, help="supervised baseline epochs")
@@ -401,6 +425,13 @@ def parse() -> argparse.Namespace:
         help="which zero-shot score is zero_shot_mean_auroc (all three are in the JSON)",
     )
     ap.add_argument(
+        "--score",
+        choices=("auto", "margin", "positive"),
+        default="auto",
+        help="zero-shot score rule (radlens zeroshot --score; auto: positive for sigmoid runs);"
+        " the other rule's figures are in the JSON too",
+    )
+    ap.add_argument(
         "--rescore",
         action="store_true",
         help="only add the local / both zero-shot scores to an earlier run's --json (same --out)",
@@ -454,6 +485,7 @@ def main() -> None:
                   "epochs": args.epochs, "supervised_epochs": args.sup_epochs},
         "findings": findings,
         "zero_shot_mean_auroc": zs, "zero_shot_similarity": args.similarity,
+        "zero_shot_score": headline["score"],
         "supervised_mean_auroc": sp,
         "zero_shot_over_supervised": round(zs / sp, 4) if sp else None,
         "pointing_game": local["pointing"].get("pointing_game"),

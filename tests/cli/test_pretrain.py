@@ -34,6 +34,11 @@ def test_pretrain_zeroshot_evaluate(cohort, tmp_path, capsys) -> None:
     assert [h["epoch"] for h in history] == [1, 2, 3]
     assert main(["zeroshot", str(run), "--cohort", str(cohort), "--out", str(zs)]) == 0
     assert "consolidation, cardiomegaly" in capsys.readouterr().out
+    margin = tmp_path / "zs_margin"
+    assert main(["zeroshot", str(run), "--cohort", str(cohort), "--out", str(margin),
+                 "--score", "margin"]) == 0  # fmt: skip
+    assert "score: margin" in capsys.readouterr().out
+    assert json.loads((zs / "zeroshot.json").read_text())["score"] == "positive"
     code = main(["evaluate", str(zs), "--split", "test", "--no-repredict", "--bootstrap", "0"])
     assert code == 0
     table = json.loads((zs / EVALUATION).read_text())

@@ -155,6 +155,56 @@ def test_local_and_both_similarities(tmp_path) -> None:
         zero_shot(tmp_path / "g", cohort, tmp_path / "g_zs", similarity="both")
 
 
+def test_positive_score_is_the_sigmoid_runs_own_pair_probability(tmp_path) -> None:
+    """A sigmoid-loss run scores "auto" = "positive": P = sigmoid(scale * image . positive side
+    + bias), computed here by hand from the run's embeddings; "margin" is CLIP's two-way softmax
+    of the positive against the negative side; an InfoNCE run has no pair bias, so "auto" is the
+    margin there and "positive" on its global similarity is refused with the way out."""
+    from radlens.pretrain import load_image_text
+    from radlens.pretrain.zeroshot import _side
+    from radlens.training import normalise
+
+    cohort = make_pair_cohort(tmp_path / "cohort", n=32, size=32, seed=3)
+    options = PretrainOptions(epochs=1, batch_size=16, lr=3e-3, device="cpu",
+                              precision="32-true", threads=1)  # fmt: skip
+    pretrain_image_text(cohort, tmp_path / "run", data=PairData("image", size=32), model=TINY,
+                        options=options, vocab_size=150)  # fmt: skip
+    run = load_image_text(tmp_path / "run")
+    bias = float(run.model.bias.detach())
+    assert abs(bias) > 1e-4  # trained away from 0, so leaving it out would show
+    res = zero_shot(tmp_path / "run", cohort, tmp_path / "auto", split="test",
+                    similarity="global")  # fmt: skip
+    assert res.score == "positive"
+    pairs = run.data.load(cohort)
+    rows = pairs.rows("test")
+    vocab, prompts = load_vocabulary("chest_xr"), load_prompts()
+    with torch.no_grad():
+        img = run.model.embed_images(normalise(torch.as_tensor(pairs.images[rows])))
+    frame = read_predictions(tmp_path / "auto" / PREDICTIONS)
+    for name in res.labels:
+        pos, neg = label_prompts(name, vocab, prompts)
+        p, n = _side(run, pos), _side(run, neg)
+        scale = float(run.model.scale().detach())
+        want = 1 / (1 + np.exp(-(scale * (img @ p).double().numpy() + bias)))
+        np.testing.assert_allclose(frame[f"score:{name}"], want, rtol=1e-5)
+        zero_shot(tmp_path / "run", cohort, tmp_path / "m", split="test", similarity="global",
+                  score="margin")  # fmt: skip
+        margin = read_predictions(tmp_path / "m" / PREDICTIONS)[f"score:{name}"]
+        want = 1 / (1 + np.exp(-scale * (img @ (p - n)).double().numpy()))
+        np.testing.assert_allclose(margin, want, rtol=1e-5)
+    with pytest.raises(ConfigError, match="--score"):
+        zero_shot(tmp_path / "run", cohort, tmp_path / "bad", score="negative")
+    infonce = ImageTextConfig(**{**TINY.to_dict(), "global_loss": "infonce"})
+    pretrain_image_text(cohort, tmp_path / "nce", data=PairData("image", size=32), model=infonce,
+                        options=options, vocab_size=150)  # fmt: skip
+    assert zero_shot(tmp_path / "nce", cohort, tmp_path / "nce_zs").score == "margin"
+    with pytest.raises(ConfigError, match="--score positive needs .*--global-loss sigmoid"):
+        zero_shot(tmp_path / "nce", cohort, tmp_path / "bad", score="positive")
+    local = zero_shot(tmp_path / "nce", cohort, tmp_path / "nce_l", similarity="local",
+                      score="positive")  # fmt: skip
+    assert local.score == "positive"
+
+
 def test_prompts_the_run_vocabulary_does_not_read_are_named() -> None:
     """A marked run encodes prompts with its labeler's marks: a positive prompt the labeler does
     not read as a present finding (or a negative one not read as absent) is named."""

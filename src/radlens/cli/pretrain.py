@@ -251,6 +251,12 @@ def zeroshot_cmd(
         "--similarity",
         help="global | local | both (GLoRIA: margins added) | auto (both with a local branch).",
     ),
+    score: str = typer.Option(
+        "auto",
+        "--score",
+        help="margin (positive vs negative prompts, CLIP) | positive (the positive prompts' own"
+        " pair probability, SigLIP) | auto (positive for runs trained with the sigmoid loss).",
+    ),
     device: str = _DEVICE,
 ) -> None:
     """Zero-shot finding scores (prompt ensembles); `radlens evaluate OUT --no-repredict`."""
@@ -259,11 +265,12 @@ def zeroshot_cmd(
     names = [f.strip() for f in findings.split(",") if f.strip()] if findings else None
     result = zero_shot(
         run_dir, cohort, out, split=split, findings=names, prompts=prompts, vocab=vocab,
-        similarity=similarity, device=device,
+        similarity=similarity, score=score, device=device,
     )  # fmt: skip
     typer.echo(
         f"{result.out}/predictions.parquet: {result.n_images} images x {len(result.labels)}"
-        f" findings ({', '.join(result.labels)}); similarity: {result.similarity}"
+        f" findings ({', '.join(result.labels)}); similarity: {result.similarity}; score:"
+        f" {result.score}"
     )
 
 

@@ -4,9 +4,14 @@ Prompts per label come from the YAML file's ``phrases`` for the finding (report-
 e.g. "enlarged cardiac silhouette"), else the vocabulary (the finding's name and first synonym),
 with a location's name for "finding@location" labels, put into the templates of the YAML file
 (`prompts.yaml` in this package by default; keys ``positive``, ``negative`` and optionally
-``located`` and ``phrases``). Each side's prompt
-embeddings are averaged (CLIP's prompt ensembling) and the score is the softmax of the image's
-similarity to the positive side against the negative side. Targets are the cohort's ``true:<id>``
+``located`` and ``phrases``). Each side's prompt embeddings are averaged (CLIP's prompt
+ensembling). The score (`SCORES`) is either the softmax of the image's similarity to the positive
+side against the negative side ("margin", CLIP's rule: InfoNCE learns only relative
+similarities), or the positive side's own pair probability ("positive", SigLIP's rule: the
+sigmoid loss trains every image–sentence pair as its own yes/no question, so a positive prompt's
+logit needs no counterpart; and reports often never negate a finding, e.g. atelectasis, so its
+negative prompts are text the model never saw). "auto": positive for runs pretrained with the
+sigmoid loss, margin otherwise. Targets are the cohort's ``true:<id>``
 columns where it has them, else the labeler's labels of its reports (uncertain = unknown). The
 predictions table has the format of a training run's, so `radlens evaluate OUT` reports AUROC
 with DeLong CIs on it.
@@ -35,7 +40,7 @@ from radlens.reports import available_vocabularies, cohort_labels, label_many, l
 from radlens.training import inference_device, normalise
 
 __all__ = ["DEFAULT_PROMPTS", "SIMILARITIES", "Prompts", "ZeroShotResult", "label_prompts",
-           "load_prompts", "local_margins", "margin_scores", "side_margins",
+           "SCORES", "load_prompts", "local_margins", "margin_scores", "side_margins",
            "unread_prompts", "zero_shot"]  # fmt: skip
 
 logger = logging.getLogger(__name__)
@@ -44,6 +49,8 @@ SUMMARY = "zeroshot.json"
 #: what a zero-shot score compares: global embeddings, the local branch, or both added (on the
 #: benchmark's unseen seed 8111: 0.640 / 0.653 / 0.684 mean AUROC; benchmarks/results/README.md)
 SIMILARITIES = ("global", "local", "both")
+#: how a label's two prompt sides make a score (module docstring); "auto" picks by the run's loss
+SCORES = ("margin", "positive")
 KEYS = ("positive", "negative", "located", "phrases")
 
 
@@ -170,10 +177,16 @@ def _side(run: ImageTextRun, texts: list[str]) -> torch.Tensor:
 
 
 @torch.no_grad()
-def side_margins(images: torch.Tensor, sides: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+def side_margins(
+    images: torch.Tensor, sides: torch.Tensor, scale: torch.Tensor,
+    bias: torch.Tensor | None = None,
+) -> torch.Tensor:  # fmt: skip
     """Global margins (N, L) float64: ``scale * image . (positive side - negative side)`` of each
-    label's side embeddings (`sides` (L, 2, D))."""
+    label's side embeddings (`sides` (L, 2, D)); with `bias` (score "positive") the positive
+    side's own logit ``scale * image . positive side + bias`` instead."""
     logits = torch.einsum("nd,lsd->nls", images, sides).double().cpu() * float(scale)
+    if bias is not None:
+        return logits[..., 0] + float(bias)
     return logits[..., 0] - logits[..., 1]
 
 
@@ -186,20 +199,24 @@ def margin_scores(margins: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def local_margins(run: ImageTextRun, kept: torch.Tensor, pos_neg) -> torch.Tensor:
+def local_margins(
+    run: ImageTextRun, kept: torch.Tensor, pos_neg, positive_only: bool = False
+) -> torch.Tensor:
     """Local margins (N, L) float64 (GLoRIA's local zero-shot similarity): each prompt, as a
     sentence in the local space, attends over every image's kept regions (`kept` (N, k, D),
     `LocalAlignment.select_regions`); the cosine of the sentence and its attended context,
-    averaged over a side's prompts, positive side minus negative, times the local scale."""
+    averaged over a side's prompts, positive side minus negative (`positive_only`: the positive
+    side alone), times the local scale."""
     model = run.model
     cols = []
     for sides in pos_neg:
         sims = []
-        for texts in sides:
+        for texts in sides[:1] if positive_only else sides:
             emb = sentence_embeddings(model, run.tokenizer, texts)[:, None, :]  # (P, 1, D)
             mask = torch.ones(emb.shape[:2], dtype=torch.bool, device=emb.device)
             sims.append(model.local.kept_similarity(emb, mask, kept).mean(0))  # (N,)
-        cols.append((sims[0] - sims[1]).double().cpu() * float(model.local.scale()))
+        sim = sims[0] if positive_only else sims[0] - sims[1]
+        cols.append(sim.double().cpu() * float(model.local.scale()))
     return torch.stack(cols, 1)
 
 
@@ -234,28 +251,45 @@ class ZeroShotResult:
     labels: tuple[str, ...]
     n_images: int
     similarity: str = "global"
+    score: str = "margin"
+
+
+def _rules(run: ImageTextRun, run_dir, similarity: str, score: str) -> tuple[str, str]:
+    """The similarity and score rules `zero_shot` uses for this run ("auto" resolved)."""
+    look_up_option(similarity, (*SIMILARITIES, "auto"), what="--similarity")
+    look_up_option(score, (*SCORES, "auto"), what="--score")
+    config = run.model.config
+    if similarity == "auto":
+        similarity = "both" if config.local else "global"
+    if similarity != "global" and not config.local:
+        raise ConfigError(f"--similarity {similarity} needs the local branch; {run_dir} was"
+                          " pretrained with --no-local (use --similarity global)")  # fmt: skip
+    if score == "auto":
+        score = "positive" if config.global_loss == "sigmoid" else "margin"
+    if score == "positive" and similarity != "local" and config.global_loss != "sigmoid":
+        raise ConfigError(f"--score positive needs a run pretrained with --global-loss sigmoid "
+                          f"(its pair bias); {run_dir} used {config.global_loss} (use --score "
+                          "margin, or --similarity local)")  # fmt: skip
+    return similarity, score
 
 
 def zero_shot(
     run_dir: str | Path, cohort: str | Path, out: str | Path, *, split: str = "test",
     findings: Sequence[str] | None = None, prompts: str | Path | None = None,
-    vocab: str = "chest_xr", similarity: str = "auto", device: str = "auto",
+    vocab: str = "chest_xr", similarity: str = "auto", score: str = "auto", device: str = "auto",
 ) -> ZeroShotResult:  # fmt: skip
     """Score `split` of `cohort` with the run's prompts; write OUT/predictions.parquet.
     `similarity`: "global" (CLIP: image and prompt embeddings), "local" (`local_margins`),
     "both" (their margins added, as GLoRIA scores zero-shot) or "auto" (both where the run has
-    the local branch, else global); the score is the sigmoid of the margin (the softmax between
-    the positive and the negative side). `device`: where the model embeds (auto: a CUDA GPU
-    when one is visible)."""
-    look_up_option(similarity, (*SIMILARITIES, "auto"), what="--similarity")
+    the local branch, else global); `score` (`SCORES`, module docstring): the sigmoid of the
+    margin (the softmax between the positive and the negative side) or of the positive side's
+    own logit; "auto" by the run's global loss. `device`: where the model embeds (auto: a CUDA
+    GPU when one is visible)."""
     dev = inference_device(device)
     run = load_image_text(run_dir)
     run.model.to(dev)
-    if similarity == "auto":
-        similarity = "both" if run.model.config.local else "global"
-    if similarity != "global" and not run.model.config.local:
-        raise ConfigError(f"--similarity {similarity} needs the local branch; {run_dir} was"
-                          " pretrained with --no-local (use --similarity global)")  # fmt: skip
+    similarity, score = _rules(run, run_dir, similarity, score)
+    positive = score == "positive"
     templates = load_prompts(prompts)
     vocabulary = load_vocabulary(vocab)
     pairs = run.data.load(cohort)
@@ -279,9 +313,10 @@ def zero_shot(
     img, kept = _image_embeddings(run, pairs.images[rows], local=similarity != "global")
     margins = torch.zeros(len(rows), len(labels), dtype=torch.float64)
     if similarity != "local":
-        margins += side_margins(img, sides, run.model.scale())
+        bias = run.model.bias if positive else None
+        margins += side_margins(img, sides, run.model.scale(), bias)
     if similarity != "global":
-        margins += local_margins(run, kept, pos_neg)
+        margins += local_margins(run, kept, pos_neg, positive_only=positive)
     scores = margin_scores(margins)
     task = Task("multi-label", labels)
     frame = predictions_to_frame(
@@ -294,6 +329,6 @@ def zero_shot(
     write_predictions(frame, out / PREDICTIONS)
     used = {n: {"positive": p, "negative": q} for n, (p, q) in zip(labels, pos_neg, strict=True)}
     summary = {"run": str(run_dir), "cohort": str(cohort), "split": split, "labels": list(labels),
-               "similarity": similarity, "unread_prompts": unread}  # fmt: skip
+               "similarity": similarity, "score": score, "unread_prompts": unread}  # fmt: skip
     atomic_write_json(out / SUMMARY, {**summary, "prompts": used})
-    return ZeroShotResult(out, labels, len(rows), similarity)
+    return ZeroShotResult(out, labels, len(rows), similarity, score)
