@@ -39,8 +39,8 @@ from radlens.pretrain.text import encode_reports, mentions
 from radlens.reports import available_vocabularies, cohort_labels, label_many, load_vocabulary
 from radlens.training import inference_device, normalise
 
-__all__ = ["DEFAULT_PROMPTS", "SIMILARITIES", "Prompts", "ZeroShotResult", "label_prompts",
-           "SCORES", "load_prompts", "local_margins", "margin_scores", "side_margins",
+__all__ = ["DEFAULT_PROMPTS", "SCORES", "SIMILARITIES", "Prompts", "ZeroShotResult",
+           "label_prompts", "load_prompts", "local_margins", "margin_scores", "side_margins",
            "unread_prompts", "zero_shot"]  # fmt: skip
 
 logger = logging.getLogger(__name__)
