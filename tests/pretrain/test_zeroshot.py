@@ -198,7 +198,7 @@ def test_positive_score_is_the_sigmoid_runs_own_pair_probability(tmp_path) -> No
     pretrain_image_text(cohort, tmp_path / "nce", data=PairData("image", size=32), model=infonce,
                         options=options, vocab_size=150)  # fmt: skip
     assert zero_shot(tmp_path / "nce", cohort, tmp_path / "nce_zs").score == "margin"
-    with pytest.raises(ConfigError, match="--score positive needs .*--global-loss sigmoid"):
+    with pytest.raises(ConfigError, match=r"--score positive needs .*--global-loss sigmoid"):
         zero_shot(tmp_path / "nce", cohort, tmp_path / "bad", score="positive")
     local = zero_shot(tmp_path / "nce", cohort, tmp_path / "nce_l", similarity="local",
                       score="positive")  # fmt: skip
