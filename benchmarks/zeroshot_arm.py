@@ -6,8 +6,8 @@ Usage:
   .venv/bin/python benchmarks/zeroshot_arm.py --root OUT --seed S --name ARM [zeroshot.py options]
 
 OUT is a `benchmarks/zeroshot.py --out` folder (its cohort/pairs.csv is reused; without one, a
-cohort of --studies studies is synthesized with seed S). Every option after these is passed to
-zeroshot.py's parser (e.g. ``--no-semantic-positives --global-loss infonce``); the arm is written
+cohort is synthesized with seed S and zeroshot.py's --studies). Every option after these is passed
+to zeroshot.py's parser (e.g. ``--no-semantic-positives --global-loss infonce``); the arm is written
 to OUT/ARM and one JSON line is appended to OUT/results.jsonl.
 """
 
@@ -31,7 +31,6 @@ def main() -> None:
     ap.add_argument("--root", type=Path, required=True)
     ap.add_argument("--name", required=True)
     ap.add_argument("--seed", type=int, required=True)
-    ap.add_argument("--studies", type=int, default=400)
     ap.add_argument("--no-local", action="store_true", help="the global-only arm")
     a, rest = ap.parse_known_args()
     sys.argv = ["zeroshot.py", "--seed", str(a.seed), "--out", str(a.root), "--json", "-", *rest]
@@ -41,8 +40,8 @@ def main() -> None:
     if (a.root / "cohort" / "pairs.csv").exists():
         pairs_csv, pairs, findings = z.reuse_pairs(a.root)
     else:
-        pairs_csv, pairs, findings = z.build_pairs(a.root, a.seed, a.studies, args.min_positives,
-                                                   args.workers)  # fmt: skip
+        pairs_csv, pairs, findings = z.build_pairs(a.root, a.seed, args.studies,
+                                                   args.min_positives, args.workers)  # fmt: skip
     t0 = time.time()
     res = z.image_text_arm(a.root, a.name, pairs_csv, pairs, findings, args, local=not a.no_local)
     zs = res["zero_shot"]
