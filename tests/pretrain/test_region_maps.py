@@ -97,11 +97,11 @@ def test_planted_region_gets_the_peak(tokenizer, local, method, hot) -> None:
     heat = sentence_region_map(model, image, TEXTS[0], tokenizer=tokenizer, method=method)
     assert heat.shape == (32, 32) and heat.dtype == np.float32
     assert heat.min() == pytest.approx(0.0) and heat.max() == pytest.approx(1.0)
-    y, x = np.unravel_index(np.argmax(heat), heat.shape)
-    cell = 32 // 4  # each feature cell covers 8 x 8 input pixels
-    assert (y // cell, x // cell) == hot
-    # bilinear upsampling: the hot cell's centre is hot, the far corner cold
-    assert heat[hot[0] * cell + 4, hot[1] * cell + 4] > 0.9
+    grid = model.image.cell_grid()
+    assert grid.stride == (8.0, 8.0)  # 4 x 4 cells over 32 x 32 pixels
+    # the peak on the hot cell's receptive-field centre (offset + stride * j), the far corner cold
+    centre = tuple(round(o + s * h) for s, o, h in zip(grid.stride, grid.offset, hot, strict=True))
+    assert np.unravel_index(np.argmax(heat), heat.shape) == centre
     far = (0 if hot[0] > 1 else 31, 0 if hot[1] > 1 else 31)
     assert heat[far] < 0.3
 

@@ -1,6 +1,7 @@
 """Networks and tasks: the model factory (one parameter table for 2D/3D ResNet, DenseNet,
 2.5D, ACS and CT-Net), and each task's loss, activation and metrics."""
 
+from radlens.models.alignment import CellGrid, aligned_upsample, backbone_grid, chain_grid
 from radlens.models.candidate_net import CandidateNet
 from radlens.models.factory import (
     build_model,
@@ -21,10 +22,14 @@ from radlens.models.tasks import Task, predictions_to_frame, prevalence
 
 __all__ = [
     "CandidateNet",
+    "CellGrid",
     "SliceWise",
     "SurvivalNet",
     "Task",
+    "aligned_upsample",
+    "backbone_grid",
     "build_model",
+    "chain_grid",
     "cox_ph_loss",
     "discrete_risk",
     "discrete_survival",

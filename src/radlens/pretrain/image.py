@@ -14,7 +14,7 @@ from monai.networks.nets import DenseNet, ResNet
 from torch import nn
 
 from radlens.errors import ModelError
-from radlens.models import build_model, resolve_model_name
+from radlens.models import CellGrid, backbone_grid, build_model, resolve_model_name
 
 __all__ = ["ENCODERS", "ENCODER_PREFIX", "ImageEncoder", "ProjectionHead"]
 
@@ -75,6 +75,10 @@ class ImageEncoder(nn.Module):
         third = net.layer3(net.layer2(net.layer1(x)))
         last = net.layer4(third)
         return (third if self.local_stage == 3 else last), last
+
+    def cell_grid(self) -> CellGrid:
+        """Where the local map's cells sit on the input (`radlens.models.alignment`)."""
+        return backbone_grid(self.net, self.spatial_dims, self.local_stage)
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """The local stage's feature map (B, F', *spatial')."""

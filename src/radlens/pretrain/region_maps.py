@@ -2,7 +2,8 @@
 
 For a sentence (a report's, or one a user types: "right upper lobe mass") and an image, every cell
 of the encoder's feature map gets a similarity with the sentence; the map is upsampled
-(bilinear in 2D, trilinear in 3D) to the model's input resolution, like a Grad-CAM map.
+(bilinear in 2D, trilinear in 3D) to the model's input resolution, like a Grad-CAM map, with each
+cell on its receptive field's centre (`radlens.models.alignment`).
 
 - A model with the local branch (`ImageTextConfig.local`): the sentence goes through the text
   encoder's sentence means and ``sentence_proj`` (normalised, as in training); each region through
@@ -32,6 +33,7 @@ import torch.nn.functional as F
 from radlens.data.radiographs import read_radiograph, resize_image
 from radlens.data.volumes import load_volume, preprocess_volume
 from radlens.errors import ConfigError, DataError
+from radlens.models import aligned_upsample
 from radlens.pretrain.image_text import ImageTextRun
 from radlens.pretrain.model import ImageTextModel, inner_cells
 from radlens.pretrain.pairs import RADIOGRAPH_SUFFIXES
@@ -149,9 +151,8 @@ def sentence_region_maps(
     emb = sentence_embeddings(model, tokenizer, sentences)
     fmap = model.image.feature_map(normalise(x))
     scores = _region_scores(model, fmap, emb, method)
-    mode = "bilinear" if scores.ndim == 3 else "trilinear"
-    up = F.interpolate(scores.unsqueeze(1).float(), size=tuple(x.shape[2:]), mode=mode,
-                       align_corners=False)[:, 0]  # fmt: skip
+    # each cell drawn on its receptive field's centre, not half a cell down-right of it
+    up = aligned_upsample(scores.unsqueeze(1), tuple(x.shape[2:]), model.image.cell_grid())[:, 0]
     if scale:
         flat = up.flatten(1)
         lo = flat.min(1).values.view(-1, *[1] * (up.ndim - 1))

@@ -1,0 +1,74 @@
+"""Feature-map cells on the input: the chained layer rule by hand, against the backbones' real
+receptive fields (gradient centroid of one cell), and the aligned upsampling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from radlens.errors import ModelError
+from radlens.models.alignment import aligned_upsample, backbone_grid, chain_grid
+from radlens.pretrain.image import ImageEncoder
+
+
+def test_chain_grid_by_hand():
+    # conv k7 s2 p3: centre 2j (offset 0); avg-pool k2 s2: cells 2j, 2j+1 -> 2j + 0.5 of its input
+    layers = [nn.Conv2d(1, 4, 7, stride=2, padding=3), nn.ReLU(), nn.AvgPool2d(2, 2)]
+    g = chain_grid(layers, 2)
+    assert g.stride == (4.0, 4.0) and g.offset == (1.0, 1.0)  # 2 * 0.5
+    # an unpadded 3 x 3 conv centres cell j on input j + 1; dilation 2 on j + 2
+    g = chain_grid([nn.Conv3d(1, 1, 3), nn.Conv3d(1, 1, 3, dilation=2)], 3)
+    assert g.stride == (1.0,) * 3 and g.offset == (3.0,) * 3
+    g = chain_grid([nn.Conv2d(1, 1, (3, 1), stride=(2, 1), padding=(0, 0))], 2)
+    assert g.stride == (2.0, 1.0) and g.offset == (1.0, 0.0)
+
+
+def _centroid(enc: ImageEncoder, size: int, dims: int) -> tuple[list[float], int]:
+    torch.manual_seed(0)
+    x = torch.randn(8, 1, *([size] * dims), requires_grad=True)
+    fmap = enc.feature_map(x)
+    j = fmap.shape[2] // 2
+    (grad,) = torch.autograd.grad((fmap[(slice(None), slice(None)) + (j,) * dims] ** 2).sum(), x)
+    a = grad.abs().sum((0, 1)).numpy()
+    shapes = [[-1 if k == d else 1 for k in range(dims)] for d in range(dims)]
+    axes = [np.arange(size).reshape(shape) for shape in shapes]
+    return [float((a * ax).sum() / a.sum()) for ax in axes], j
+
+
+@pytest.mark.parametrize(
+    ("model", "dims", "size", "stage"),
+    [("resnet_mini", 2, 128, 3), ("resnet_mini", 2, 128, 4), ("densenet121", 2, 128, 4),
+     ("resnet18_3d", 3, 48, 4)],
+)  # fmt: skip
+def test_backbone_grid_is_the_receptive_field_centre(model, dims, size, stage):
+    enc = ImageEncoder(model, spatial_dims=dims, small_input=True, local_stage=stage).eval()
+    grid = enc.cell_grid()
+    centre, j = _centroid(enc, size, dims)
+    predicted = [o + s * j for s, o in zip(grid.stride, grid.offset, strict=True)]
+    # within 1.5 px; the usual align_corners=False drawing is (stride - 1) / 2 >= 3.5 px off here
+    assert np.allclose(centre, predicted, atol=1.5), (centre, predicted, grid)
+    assert grid.stride[0] == size / enc.feature_map(torch.zeros(1, 1, *[size] * dims)).shape[2]
+
+
+def test_aligned_upsample_puts_a_cell_on_its_centre():
+    grid = chain_grid([nn.Conv2d(1, 1, 3, stride=2, padding=1)] * 3, 2)  # stride 8, offset 0
+    cells = torch.zeros(1, 1, 16, 16)
+    cells[0, 0, 5, 9] = 1.0
+    up = aligned_upsample(cells, (128, 128), grid)
+    assert up.shape == (1, 1, 128, 128)
+    assert np.unravel_index(int(up.argmax()), (128, 128)) == (40, 72)
+    assert float(up[0, 0, 40, 72]) == pytest.approx(1.0)
+    assert float(up[0, 0, 44, 72]) == pytest.approx(0.5)  # halfway to the next cell
+    flat = aligned_upsample(torch.full((2, 3, 4, 4, 4), 0.7), (16, 20, 8), chain_grid([], 3))
+    assert flat.shape == (2, 3, 16, 20, 8) and torch.allclose(flat, torch.tensor(0.7))
+
+
+def test_aligned_upsample_and_grid_refuse_what_they_cannot_place():
+    with pytest.raises(ModelError, match="expected \\(N, C, \\*cells\\)"):
+        aligned_upsample(torch.zeros(1, 1, 4, 4), (8, 8, 8), chain_grid([], 2))
+    with pytest.raises(ModelError, match="ResNet and DenseNet only"):
+        backbone_grid(nn.Conv2d(1, 1, 3), 2)
+    with pytest.raises(ModelError, match="numeric padding"):
+        chain_grid([nn.Conv2d(1, 1, 3, padding="same")], 2)
