@@ -15,6 +15,7 @@ from monai.visualize import GradCAM, GradCAMpp
 from radlens.errors import ConfigError, DataError, ModelError
 from radlens.explain import CamExplainer, compute_cam, find_target_layer
 from radlens.explain.cam import normalise_method
+from radlens.models import aligned_upsample, backbone_grid, traced_grid
 from radlens.models.factory import build_model
 
 SHAPE_2D = (24, 24)
@@ -84,9 +85,55 @@ def test_matches_monai_up_to_scale(method: str, monai_cls: type) -> None:
     model = tiny_cnn(3).eval()
     x = torch.randn(1, 1, 6, 8, 10)
     ours = compute_cam(model, x, class_idx=1, method=method)  # type: ignore[arg-type]
-    reference = monai_cls(nn_module=model, target_layers=ours.layer, postprocessing=lambda m: m)
+    grid = traced_grid(model, x, ours.layer)
+    assert grid is not None  # the same cell placement for MONAI's map
+    reference = monai_cls(
+        nn_module=model,
+        target_layers=ours.layer,
+        upsampler=lambda size: lambda m: aligned_upsample(m, size, grid),
+        postprocessing=lambda m: m,
+    )
     ref = reference(x=x, class_idx=1)[:, 0].detach().numpy()
     np.testing.assert_allclose(ours.maps, ref / ref.max(), atol=1e-5)
+
+
+def test_maps_are_drawn_on_the_cells_receptive_field_centres() -> None:
+    """A ResNet's layer4 cell j sits on pixel stride * j (its grid traced through the forward pass,
+    the shortcut convolutions left out); the map is drawn there, not half a cell down-right."""
+    torch.manual_seed(0)
+    net = resnet18(spatial_dims=2, n_input_channels=1, num_classes=2).eval()
+    x = torch.rand(1, 1, 128, 160)
+    grid = traced_grid(net, x, "layer4")
+    assert grid == backbone_grid(net, 2, 4) and grid.stride == (16.0, 16.0)  # MONAI's 7x7/1 stem
+    assert grid.offset == (0.0, 0.0)
+    ours = compute_cam(net, x, class_idx=1, layer="layer4").maps[0]
+    cells = GradCAM(
+        nn_module=copy.deepcopy(net),
+        target_layers="layer4",
+        upsampler=lambda size: lambda m: m,  # the map at its own 8 x 10 cells
+        postprocessing=lambda m: m,
+    )(x=x, class_idx=1)
+    assert cells.shape == (1, 1, 8, 10)
+    cells = cells / cells.max()
+    # cell (i, j) drawn on pixel (16 i, 16 j), linear in between
+    assert np.allclose(ours[::16, ::16], cells[0, 0].detach().numpy(), atol=1e-5)
+    drawn = aligned_upsample(cells, (128, 160), grid)[0, 0].detach().numpy()
+    np.testing.assert_allclose(ours, drawn, atol=1e-5)
+    usual = F.interpolate(cells, size=(128, 160), mode="bilinear")[0, 0].detach().numpy()
+    assert np.abs(ours - usual).max() > 0.05  # the usual drawing differs
+
+    # a resampling outside modules cannot be traced: the usual drawing is kept
+    class Resampled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 4, 3, stride=2, padding=1)
+
+        def forward(self, t):
+            return self.conv(F.interpolate(t, scale_factor=0.5))
+
+    assert traced_grid(Resampled(), x, "conv") is None
+    with pytest.raises(ModelError, match="not a module"):
+        traced_grid(net, x, "layer9")
 
 
 def test_gradcampp_batched_equals_one_by_one() -> None:

@@ -9,9 +9,11 @@ changed. This module wraps them to avoid three pitfalls users hit:
 * MONAI's default post-processing (`default_normalizer`) maps (min, max) to (1, 0), so high
   attention is drawn as *low*. We post-process with the identity and scale each map by its own
   maximum: 0 = no positive evidence, 1 = the hottest voxel (maps are ReLU'd, so never negative).
-* Maps come out at feature-map resolution. We upsample them (bilinear / trilinear,
-  `align_corners=False`) to the input's spatial shape in the input's own axis order, so a 3D map
-  of a (Z, Y, X) volume is (Z, Y, X) too.
+* Maps come out at feature-map resolution. We upsample them (bilinear / trilinear) to the
+  input's spatial shape in the input's own axis order, so a 3D map of a (Z, Y, X) volume is
+  (Z, Y, X) too, with each cell drawn on its receptive field's centre (`radlens.models.traced_grid`:
+  a ResNet's cell j sits on pixel stride * j, which ``align_corners=False`` interpolation, the
+  usual CAM upsampling, draws half a cell down-right; layers whose grid cannot be traced keep it).
 * MONAI's `ModelWithHooks` registers hooks it never removes and back-propagates through the whole
   network. `_CamHooks` keeps the handles (removed by `close()`), and takes the gradient of the class
   score with respect to the target activation only (`torch.autograd.grad`), which skips the
@@ -48,6 +50,7 @@ from radlens.explain.guided import (
     smooth_maps,
 )
 from radlens.explain.layers import Recorder, as_batch, select_layer
+from radlens.models import CellGrid, aligned_upsample, traced_grid
 
 log = logging.getLogger(__name__)
 
@@ -100,14 +103,24 @@ def normalise_method(method: str) -> CamMethod:
     return known[key]  # type: ignore[return-value]
 
 
-def upsample_map(raw: torch.Tensor, spatial: tuple[int, ...]) -> torch.Tensor:
+def upsample_map(
+    raw: torch.Tensor, spatial: tuple[int, ...], grid: CellGrid | None = None
+) -> torch.Tensor:
     """(N, 1, *feature_shape) -> (N, 1, *spatial) by (bi/tri)linear interpolation in the same axis
-    order. A 2D map of a 3D input (2.5D models: slices as channels) is upsampled to (H, W) and
-    repeated along depth, since such a model has no notion of which slice mattered."""
+    order: with the layer's `grid` each cell on its receptive field's centre
+    (`radlens.models.aligned_upsample`), without it as ``align_corners=False`` draws it. A 2D map
+    of a 3D input (2.5D models: slices as channels) is upsampled to (H, W) and repeated along
+    depth, since such a model has no notion of which slice mattered."""
+
+    def up(size: tuple[int, ...]) -> torch.Tensor:
+        if grid is not None and len(grid.stride) == len(size):
+            return aligned_upsample(raw, size, grid)
+        return default_upsampler(size)(raw)
+
     if raw.ndim - 2 == len(spatial):
-        return default_upsampler(spatial)(raw)
+        return up(spatial)
     if raw.ndim - 2 == len(spatial) - 1:
-        plane = default_upsampler(spatial[1:])(raw)
+        plane = up(spatial[1:])
         return plane.unsqueeze(2).expand(-1, -1, spatial[0], *spatial[1:])
     raise ModelError(
         f"feature map of shape {tuple(raw.shape)} cannot be upsampled to input shape {spatial}"
@@ -224,10 +237,22 @@ class _LayerCam:
             postprocessing=_identity,
         )
 
+        self._grids: dict[tuple[int, ...], CellGrid | None] = {}
+
+    def grid(self, x: torch.Tensor) -> CellGrid | None:
+        """Where the layer's cells sit on inputs shaped like `x` (traced once per shape)."""
+        shape = tuple(x.shape[1:])
+        if shape not in self._grids:
+            layer = self.hooks.target_layers[0]
+            self._grids[shape] = traced_grid(self.hooks.model, x, layer)
+            self.hooks.activations.pop(layer, None)  # the trace's pass went through the hook too
+        return self._grids[shape]
+
     def __call__(self, x: torch.Tensor, class_idx: torch.Tensor | None) -> torch.Tensor:
         """(N, *spatial) raw map (logit units) upsampled to the input, >= 0."""
         raw = self.cam.compute_map(x, class_idx=class_idx)
-        return upsample_map(raw, tuple(x.shape[2:]))[:, 0].detach().float().clamp(min=0)
+        up = upsample_map(raw, tuple(x.shape[2:]), self.grid(x))
+        return up[:, 0].detach().float().clamp(min=0)
 
 
 class CamExplainer:

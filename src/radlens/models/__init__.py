@@ -1,7 +1,13 @@
 """Networks and tasks: the model factory (one parameter table for 2D/3D ResNet, DenseNet,
 2.5D, ACS and CT-Net), and each task's loss, activation and metrics."""
 
-from radlens.models.alignment import CellGrid, aligned_upsample, backbone_grid, chain_grid
+from radlens.models.alignment import (
+    CellGrid,
+    aligned_upsample,
+    backbone_grid,
+    chain_grid,
+    traced_grid,
+)
 from radlens.models.candidate_net import CandidateNet
 from radlens.models.factory import (
     build_model,
@@ -40,4 +46,5 @@ __all__ = [
     "prevalence",
     "resolve_model_name",
     "supports_channels_last",
+    "traced_grid",
 ]

@@ -21,7 +21,7 @@ from torch import nn
 
 from radlens.errors import ModelError
 
-__all__ = ["CellGrid", "aligned_upsample", "backbone_grid", "chain_grid"]
+__all__ = ["CellGrid", "aligned_upsample", "backbone_grid", "chain_grid", "traced_grid"]
 
 _SPATIAL = (nn.Conv2d, nn.Conv3d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool2d, nn.AvgPool3d)
 
@@ -85,6 +85,52 @@ def backbone_grid(net: nn.Module, spatial_dims: int, stage: int = 4) -> CellGrid
     raise ModelError(f"{type(net).__name__}: the cell grid is known for ResNet and DenseNet only")
 
 
+@torch.no_grad()
+def traced_grid(model: nn.Module, x: torch.Tensor, layer: str) -> CellGrid | None:
+    """The cell grid of `model`'s output at `layer` (a name from ``named_modules``) for inputs
+    shaped like `x`, from one forward pass of ``x[:1]``: the convolutions and pools that ran before
+    the layer's output, in call order, keeping those whose input has the spatial shape the chain
+    has reached (a ResNet shortcut sees the block's input, so it is left out). None when the
+    chain does not end at the layer's own output shape (resampling outside modules, reshapes)."""
+    modules = dict(model.named_modules())
+    if layer not in modules:
+        raise ModelError(f"layer {layer!r} is not a module of {type(model).__name__}")
+    calls: list[tuple[nn.Module, tuple[int, ...], tuple[int, ...]]] = []
+    target: list[tuple[int, ...]] = []
+
+    def record(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        if not target and isinstance(module, _SPATIAL):
+            calls.append((module, tuple(inputs[0].shape[2:]), tuple(output.shape[2:])))
+
+    def done(_module: nn.Module, _inputs: tuple, output: object) -> None:
+        if not target and isinstance(output, torch.Tensor):
+            target.append(tuple(output.shape[2:]))
+
+    handles = [m.register_forward_hook(record) for m in modules.values() if isinstance(m, _SPATIAL)]
+    handles.append(modules[layer].register_forward_hook(done))
+    training = model.training
+    try:
+        model.eval()
+        model(x[:1])
+    finally:
+        model.train(training)
+        for h in handles:
+            h.remove()
+    if not target or not calls:
+        return None
+    current = tuple(x.shape[2:])
+    if calls[0][1] != current and calls[0][1] == current[-len(calls[0][1]) :]:
+        current = calls[0][1]  # 2.5D: slices as channels, the network sees (H, W)
+    path = []
+    for module, shape_in, shape_out in calls:
+        if shape_in == current:
+            path.append(module)
+            current = shape_out
+    if current != target[0]:
+        return None
+    return chain_grid(path, len(current))
+
+
 def aligned_upsample(
     maps: torch.Tensor, size: Sequence[int], grid: CellGrid, mode: str = "bilinear"
 ) -> torch.Tensor:
@@ -103,6 +149,4 @@ def aligned_upsample(
     mesh = torch.meshgrid(*axes, indexing="ij")
     coords = torch.stack(mesh[::-1], dim=-1)  # grid_sample wants (x, y[, z]) last
     coords = coords.unsqueeze(0).expand(maps.shape[0], *coords.shape)
-    return F.grid_sample(
-        maps.float(), coords, mode=mode, padding_mode="border", align_corners=True
-    )
+    return F.grid_sample(maps.float(), coords, mode=mode, padding_mode="border", align_corners=True)
