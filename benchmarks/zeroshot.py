@@ -323,6 +323,8 @@ def repoint(args) -> None:
     current map code; the figures it replaces stay in the JSON under "before"."""
     result = json.loads(args.json.read_text())
     pairs_csv, pairs, _ = reuse_pairs(args.out)
+    if not result.get("image_text"):
+        raise SystemExit(f"{args.json}: no image_text arm to score again")
     for arm in ("image_text", "global_only"):
         if not result.get(arm):
             continue
@@ -334,7 +336,7 @@ def repoint(args) -> None:
         if "cosine_map" in old:
             new["cosine_map"] = pointing(args.out / arm, pairs_csv, pairs, "cosine")
             before["cosine_map"] = old["cosine_map"].get("pointing_game")
-        new["before"] = before
+        new["before"] = old.get("before", before)  # a second --repoint keeps the first figures
         result[arm]["pointing"] = new
     point = result["image_text"]["pointing"]
     result.update(pointing_game=point.get("pointing_game"), pointing_iou=point.get("iou"),
@@ -486,6 +488,8 @@ def main() -> None:
     args = parse()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
+    if args.rescore and args.repoint:
+        raise SystemExit("--rescore and --repoint: one at a time")
     if args.rescore or args.repoint:
         rescore(args) if args.rescore else repoint(args)
         return

@@ -9,7 +9,9 @@ import torch
 from torch import nn
 
 from radlens.errors import ModelError
-from radlens.models.alignment import aligned_upsample, backbone_grid, chain_grid
+from radlens.models import build_model
+from radlens.models.alignment import aligned_upsample, backbone_grid, chain_grid, traced_grid
+from radlens.models.ctnet import SmallCNN3D
 from radlens.pretrain.image import ImageEncoder
 
 
@@ -65,10 +67,63 @@ def test_aligned_upsample_puts_a_cell_on_its_centre():
     assert flat.shape == (2, 3, 16, 20, 8) and torch.allclose(flat, torch.tensor(0.7))
 
 
+def test_aligned_upsample_3d_keeps_the_axis_order():
+    grid = chain_grid([nn.Conv3d(1, 1, 3, stride=(1, 2, 4), padding=1)], 3)
+    assert grid.stride == (1.0, 2.0, 4.0) and grid.offset == (0.0, 0.0, 0.0)
+    cells = torch.zeros(1, 1, 5, 6, 7)
+    cells[0, 0, 3, 1, 4] = 1.0
+    up = aligned_upsample(cells, (5, 12, 28), grid)
+    assert np.unravel_index(int(up.argmax()), (5, 12, 28)) == (3, 2, 16)
+    assert float(up[0, 0, 3, 2, 18]) == pytest.approx(0.5)
+
+
+def test_traced_grid_follows_the_main_path():
+    torch.manual_seed(0)
+    x = torch.rand(1, 1, 16, 32, 48)
+    net = SmallCNN3D(1, 2)
+    before = {name: m.training for name, m in net.named_modules()}
+    net.features[1].eval()  # a mixed train / eval state comes back as it was
+    before["features.1"] = False
+    grid = traced_grid(net, x, "features.15")
+    # stem (1, 2, 2); three 2 x 2 x 2 max-pools, each centring its cells half a step on
+    assert grid == ((8.0, 16.0, 16.0), (3.5, 7.0, 7.0))
+    assert {name: m.training for name, m in net.named_modules()} == before
+    assert traced_grid(net, x, "features.15") is grid  # traced once per model, layer, shape
+    # 2.5D: the slices are channels of a 2D ResNet; the map is (H, W)
+    flat = build_model("resnet18_25d", spatial_dims=3, in_channels=1, num_outputs=2, depth=16)
+    grid = traced_grid(flat, x, "net.layer4")
+    assert grid is not None and len(grid.stride) == 2 and grid.offset == (0.0, 0.0)
+
+
+class _ShortcutFirst(nn.Module):
+    """A block whose shortcut (2 x 2 average pool, centre + 0.5) runs before its main path."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(1, 4, 3, padding=1)
+        self.short = nn.AvgPool2d(2)
+        self.main = nn.Conv2d(4, 4, 3, stride=2, padding=1)
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        t = self.stem(t)
+        return self.short(t) + self.main(t)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+def test_traced_grid_refuses_what_it_cannot_place():
+    x = torch.rand(1, 1, 16, 16)
+    assert traced_grid(_ShortcutFirst(), x, "main") is None  # two branches, two centres
+    same = nn.Sequential(nn.Conv2d(1, 2, 4, padding="same"), nn.Conv2d(2, 2, 3, padding="valid"))
+    assert traced_grid(same, x, "1") == ((1.0, 1.0), (1.5, 1.5))  # "same" pads 1 before, 2 after
+    resampled = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.Upsample(scale_factor=2),
+                              nn.Conv2d(2, 2, 3, padding=1))  # fmt: skip
+    assert traced_grid(resampled, x, "2") is None  # an upsampling is not a convolution or pool
+    with pytest.raises(ModelError, match="not a module"):
+        traced_grid(same, x, "layer9")
+
+
 def test_aligned_upsample_and_grid_refuse_what_they_cannot_place():
     with pytest.raises(ModelError, match="expected \\(N, C, \\*cells\\)"):
         aligned_upsample(torch.zeros(1, 1, 4, 4), (8, 8, 8), chain_grid([], 2))
     with pytest.raises(ModelError, match="ResNet and DenseNet only"):
         backbone_grid(nn.Conv2d(1, 1, 3), 2)
-    with pytest.raises(ModelError, match="numeric padding"):
-        chain_grid([nn.Conv2d(1, 1, 3, padding="same")], 2)

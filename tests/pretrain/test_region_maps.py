@@ -90,7 +90,7 @@ def _planted(
 
 @pytest.mark.parametrize(("local", "method"), [(True, "attention"), (True, "cosine"),
                                                (False, "cosine")])  # fmt: skip
-@pytest.mark.parametrize("hot", [(1, 2), (3, 0)])
+@pytest.mark.parametrize("hot", [(1, 2), (3, 1)])  # off row / column 0, where edges tie
 def test_planted_region_gets_the_peak(tokenizer, local, method, hot) -> None:
     model, _ = _planted(local, hot)
     image = np.zeros((1, 32, 32), np.uint8)

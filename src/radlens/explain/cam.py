@@ -237,16 +237,10 @@ class _LayerCam:
             postprocessing=_identity,
         )
 
-        self._grids: dict[tuple[int, ...], CellGrid | None] = {}
-
     def grid(self, x: torch.Tensor) -> CellGrid | None:
-        """Where the layer's cells sit on inputs shaped like `x` (traced once per shape)."""
-        shape = tuple(x.shape[1:])
-        if shape not in self._grids:
-            layer = self.hooks.target_layers[0]
-            self._grids[shape] = traced_grid(self.hooks.model, x, layer)
-            self.hooks.activations.pop(layer, None)  # the trace's pass went through the hook too
-        return self._grids[shape]
+        """Where the layer's cells sit on inputs shaped like `x` (traced once per model, layer
+        and input shape)."""
+        return traced_grid(self.hooks.model, x, self.hooks.target_layers[0])
 
     def __call__(self, x: torch.Tensor, class_idx: torch.Tensor | None) -> torch.Tensor:
         """(N, *spatial) raw map (logit units) upsampled to the input, >= 0."""
@@ -311,6 +305,8 @@ class CamExplainer:
             return self._at_input(x, class_idx)
         cams = self._ensure()
         maps = fuse_maps([cam(x, class_idx) for cam in cams], self.fusion)
+        for cam in cams:  # every forward pass fills every cam's hook: drop what is left
+            cam.hooks.activations.clear()
         hooks = cams[0].hooks
         if hooks.class_idx is None or hooks.logits is None:  # pragma: no cover
             raise ModelError("Grad-CAM hooks did not run; the model was not called")

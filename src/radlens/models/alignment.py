@@ -12,10 +12,10 @@ thin or small finding. `aligned_upsample` draws each cell where it looks.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Sequence
 
 import torch
-import torch.nn.functional as F
 from monai.networks.nets import DenseNet, ResNet
 from torch import nn
 
@@ -23,6 +23,9 @@ from radlens.errors import ModelError
 
 __all__ = ["CellGrid", "aligned_upsample", "backbone_grid", "chain_grid", "traced_grid"]
 
+#: traced grids per model (weakly held), then per (layer, input shape): the geometry of a model
+#: does not change with its weights, so each is traced once
+_TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _SPATIAL = (nn.Conv2d, nn.Conv3d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool2d, nn.AvgPool3d)
 
 
@@ -41,9 +44,26 @@ class CellGrid(tuple):
 def _per_dim(value, dims: int) -> tuple[float, ...]:
     if isinstance(value, int | float):
         return (float(value),) * dims
-    if isinstance(value, str):
-        raise ModelError(f"padding {value!r}: the cell grid needs numeric padding")
     return tuple(float(v) for v in value)
+
+
+def _padding(layer: nn.Module, k: tuple[float, ...], d: tuple[float, ...]) -> tuple[float, ...]:
+    """Leading padding per dimension; "same" pads d * (k - 1) // 2 before (PyTorch's split)."""
+    pad = layer.padding
+    if pad == "valid":
+        return (0.0,) * len(k)
+    if pad == "same":
+        return tuple(float(int(dd * (kk - 1)) // 2) for kk, dd in zip(k, d, strict=True))
+    return _per_dim(pad, len(k))
+
+
+def _step(layer: nn.Module, dims: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """One layer's stride and centre shift ((k - 1) / 2 * d - p), per dimension."""
+    k = _per_dim(layer.kernel_size, dims)
+    s = _per_dim(layer.stride or layer.kernel_size, dims)  # a pool's stride defaults to k
+    d = _per_dim(getattr(layer, "dilation", 1), dims)
+    p = _padding(layer, k, d)
+    return s, tuple((k[i] - 1) / 2 * d[i] - p[i] for i in range(dims))
 
 
 def chain_grid(layers: Iterable[nn.Module], spatial_dims: int) -> CellGrid:
@@ -53,12 +73,9 @@ def chain_grid(layers: Iterable[nn.Module], spatial_dims: int) -> CellGrid:
     for layer in layers:
         if not isinstance(layer, _SPATIAL):
             continue
-        k = _per_dim(layer.kernel_size, spatial_dims)
-        s = _per_dim(layer.stride, spatial_dims)
-        p = _per_dim(layer.padding, spatial_dims)
-        d = _per_dim(getattr(layer, "dilation", 1), spatial_dims)
+        s, shift = _step(layer, spatial_dims)
         for i in range(spatial_dims):
-            offset[i] += stride[i] * ((k[i] - 1) / 2 * d[i] - p[i])
+            offset[i] += stride[i] * shift[i]
             stride[i] *= s[i]
     return CellGrid((tuple(stride), tuple(offset)))
 
@@ -95,6 +112,14 @@ def traced_grid(model: nn.Module, x: torch.Tensor, layer: str) -> CellGrid | Non
     modules = dict(model.named_modules())
     if layer not in modules:
         raise ModelError(f"layer {layer!r} is not a module of {type(model).__name__}")
+    known = _TRACED.setdefault(model, {})
+    key = (layer, tuple(x.shape[1:]))
+    if key not in known:
+        known[key] = _trace(model, modules, x, layer)
+    return known[key]
+
+
+def _trace(model: nn.Module, modules: dict, x: torch.Tensor, layer: str) -> CellGrid | None:
     calls: list[tuple[nn.Module, tuple[int, ...], tuple[int, ...]]] = []
     target: list[tuple[int, ...]] = []
 
@@ -108,45 +133,76 @@ def traced_grid(model: nn.Module, x: torch.Tensor, layer: str) -> CellGrid | Non
 
     handles = [m.register_forward_hook(record) for m in modules.values() if isinstance(m, _SPATIAL)]
     handles.append(modules[layer].register_forward_hook(done))
-    training = model.training
+    modes = {m: m.training for m in model.modules()}
     try:
         model.eval()
         model(x[:1])
     finally:
-        model.train(training)
+        for m, mode in modes.items():
+            m.training = mode
         for h in handles:
             h.remove()
     if not target or not calls:
         return None
-    current = tuple(x.shape[2:])
+    return _walk(calls, tuple(x.shape[2:]), target[0])
+
+
+def _walk(calls: list, current: tuple[int, ...], target: tuple[int, ...]) -> CellGrid | None:
+    """The main path of the traced calls (see `traced_grid`), or None if it is ambiguous: a
+    parallel branch with the same shapes as a kept layer but another stride or centre."""
     if calls[0][1] != current and calls[0][1] == current[-len(calls[0][1]) :]:
         current = calls[0][1]  # 2.5D: slices as channels, the network sees (H, W)
-    path = []
+    dims = len(current)
+    path, kept = [], []
     for module, shape_in, shape_out in calls:
+        if len(shape_in) != dims or len(shape_out) != dims:
+            return None  # the layout changes on the way (e.g. 2D stacks -> 3D)
+        step = _step(module, dims)
         if shape_in == current:
             path.append(module)
+            kept.append((shape_in, shape_out, step))
             current = shape_out
-    if current != target[0]:
+        elif any(i == shape_in and o == shape_out and st != step for i, o, st in kept):
+            return None
+    if current != target:
         return None
-    return chain_grid(path, len(current))
+    return chain_grid(path, dims)
 
 
-def aligned_upsample(
-    maps: torch.Tensor, size: Sequence[int], grid: CellGrid, mode: str = "bilinear"
-) -> torch.Tensor:
-    """(N, C, *cells) -> (N, C, *size): input pixel q takes the map's value at cell coordinate
-    (q - offset) / stride (linear interpolation, border cells held beyond the edge)."""
+def aligned_upsample(maps: torch.Tensor, size: Sequence[int], grid: CellGrid) -> torch.Tensor:
+    """(N, C, *cells) -> (N, C, *size) float32: input pixel q takes the map's value at cell
+    coordinate (q - offset) / stride, linear in each axis (bi/trilinear; border cells held beyond
+    the edge), one axis at a time."""
     dims = maps.ndim - 2
     if dims not in (2, 3) or len(size) != dims or len(grid.stride) != dims:
         raise ModelError(
             f"aligned_upsample: maps {tuple(maps.shape)}, size {tuple(size)}, grid of"
             f" {len(grid.stride)} dimensions; expected (N, C, *cells) with 2 or 3 of each"
         )
-    axes = []
-    for n_out, n_in, s, o in zip(size, maps.shape[2:], grid.stride, grid.offset, strict=True):
-        cell = (torch.arange(int(n_out), dtype=torch.float32, device=maps.device) - o) / s
-        axes.append(2.0 * cell / max(int(n_in) - 1, 1) - 1.0)  # align_corners=True coordinates
-    mesh = torch.meshgrid(*axes, indexing="ij")
-    coords = torch.stack(mesh[::-1], dim=-1)  # grid_sample wants (x, y[, z]) last
-    coords = coords.unsqueeze(0).expand(maps.shape[0], *coords.shape)
-    return F.grid_sample(maps.float(), coords, mode=mode, padding_mode="border", align_corners=True)
+    out = maps.float()
+    letters = "xyz"[:dims]
+    for axis, (n_out, n_in, s, o) in enumerate(
+        zip(size, maps.shape[2:], grid.stride, grid.offset, strict=True)
+    ):
+        w = _weights(int(n_out), int(n_in), s, o, maps.device)  # (n_out, n_in)
+        src = "nc" + letters
+        dst = src.replace(letters[axis], "q")
+        out = torch.einsum(f"q{letters[axis]},{src}->{dst}", w, out)
+    return out
+
+
+def _weights(n_out: int, n_in: int, stride: float, offset: float, device) -> torch.Tensor:
+    """Linear interpolation weights (n_out, n_in) of output pixel q at cell (q - offset) / stride,
+    held at the first / last cell beyond the edges."""
+    u = ((torch.arange(n_out, dtype=torch.float32, device=device) - offset) / stride).clamp(
+        0, n_in - 1
+    )
+    w = torch.zeros(n_out, n_in, dtype=torch.float32, device=device)
+    if n_in == 1:
+        return w.fill_(1.0)
+    lo = u.floor().long().clamp(max=n_in - 2)
+    frac = u - lo
+    rows = torch.arange(n_out, device=device)
+    w[rows, lo] = 1.0 - frac
+    w[rows, lo + 1] = frac
+    return w
