@@ -490,8 +490,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     if args.rescore and args.repoint:
         raise SystemExit("--rescore and --repoint: one at a time")
-    if args.rescore or args.repoint:
-        rescore(args) if args.rescore else repoint(args)
+    if args.rescore:
+        rescore(args)
+        return
+    if args.repoint:
+        repoint(args)
         return
     root = args.out
     root.mkdir(parents=True, exist_ok=True)

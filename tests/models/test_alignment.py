@@ -10,7 +10,7 @@ from torch import nn
 
 from radlens.errors import ModelError
 from radlens.models import build_model
-from radlens.models.alignment import aligned_upsample, backbone_grid, chain_grid, traced_grid
+from radlens.models.alignment import aligned_upsample, chain_grid, traced_grid
 from radlens.models.ctnet import SmallCNN3D
 from radlens.pretrain.image import ImageEncoder
 
@@ -44,9 +44,9 @@ def _centroid(enc: ImageEncoder, size: int, dims: int) -> tuple[list[float], int
     [("resnet_mini", 2, 128, 3), ("resnet_mini", 2, 128, 4), ("densenet121", 2, 128, 4),
      ("resnet18_3d", 3, 48, 4)],
 )  # fmt: skip
-def test_backbone_grid_is_the_receptive_field_centre(model, dims, size, stage):
+def test_encoder_grid_is_the_receptive_field_centre(model, dims, size, stage):
     enc = ImageEncoder(model, spatial_dims=dims, small_input=True, local_stage=stage).eval()
-    grid = enc.cell_grid()
+    grid = enc.cell_grid(torch.zeros(1, 1, *[size] * dims))
     centre, j = _centroid(enc, size, dims)
     predicted = [o + s * j for s, o in zip(grid.stride, grid.offset, strict=True)]
     # within 1.5 px; the usual align_corners=False drawing is (stride - 1) / 2 >= 3.5 px off here
@@ -122,8 +122,6 @@ def test_traced_grid_refuses_what_it_cannot_place():
         traced_grid(same, x, "layer9")
 
 
-def test_aligned_upsample_and_grid_refuse_what_they_cannot_place():
+def test_aligned_upsample_refuses_mismatched_dimensions():
     with pytest.raises(ModelError, match="expected \\(N, C, \\*cells\\)"):
         aligned_upsample(torch.zeros(1, 1, 4, 4), (8, 8, 8), chain_grid([], 2))
-    with pytest.raises(ModelError, match="ResNet and DenseNet only"):
-        backbone_grid(nn.Conv2d(1, 1, 3), 2)

@@ -97,7 +97,7 @@ def test_planted_region_gets_the_peak(tokenizer, local, method, hot) -> None:
     heat = sentence_region_map(model, image, TEXTS[0], tokenizer=tokenizer, method=method)
     assert heat.shape == (32, 32) and heat.dtype == np.float32
     assert heat.min() == pytest.approx(0.0) and heat.max() == pytest.approx(1.0)
-    grid = model.image.cell_grid()
+    grid = model.image.cell_grid(torch.zeros(1, 1, 32, 32))
     assert grid.stride == (8.0, 8.0)  # 4 x 4 cells over 32 x 32 pixels
     # the peak on the hot cell's receptive-field centre (offset + stride * j), the far corner cold
     centre = tuple(round(o + s * h) for s, o, h in zip(grid.stride, grid.offset, hot, strict=True))

@@ -50,7 +50,7 @@ from radlens.explain.guided import (
     smooth_maps,
 )
 from radlens.explain.layers import Recorder, as_batch, select_layer
-from radlens.models import CellGrid, aligned_upsample, traced_grid
+from radlens.models import CellGrid, traced_grid, upsample_map
 
 log = logging.getLogger(__name__)
 
@@ -101,30 +101,6 @@ def normalise_method(method: str) -> CamMethod:
             f"{suggest(str(method).lower(), CAM_METHODS)}"
         )
     return known[key]  # type: ignore[return-value]
-
-
-def upsample_map(
-    raw: torch.Tensor, spatial: tuple[int, ...], grid: CellGrid | None = None
-) -> torch.Tensor:
-    """(N, 1, *feature_shape) -> (N, 1, *spatial) by (bi/tri)linear interpolation in the same axis
-    order: with the layer's `grid` each cell on its receptive field's centre
-    (`radlens.models.aligned_upsample`), without it as ``align_corners=False`` draws it. A 2D map
-    of a 3D input (2.5D models: slices as channels) is upsampled to (H, W) and repeated along
-    depth, since such a model has no notion of which slice mattered."""
-
-    def up(size: tuple[int, ...]) -> torch.Tensor:
-        if grid is not None and len(grid.stride) == len(size):
-            return aligned_upsample(raw, size, grid)
-        return default_upsampler(size)(raw)
-
-    if raw.ndim - 2 == len(spatial):
-        return up(spatial)
-    if raw.ndim - 2 == len(spatial) - 1:
-        plane = up(spatial[1:])
-        return plane.unsqueeze(2).expand(-1, -1, spatial[0], *spatial[1:])
-    raise ModelError(
-        f"feature map of shape {tuple(raw.shape)} cannot be upsampled to input shape {spatial}"
-    )
 
 
 class HiResCAM(GradCAM):

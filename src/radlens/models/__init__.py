@@ -4,9 +4,9 @@
 from radlens.models.alignment import (
     CellGrid,
     aligned_upsample,
-    backbone_grid,
     chain_grid,
     traced_grid,
+    upsample_map,
 )
 from radlens.models.candidate_net import CandidateNet
 from radlens.models.factory import (
@@ -33,7 +33,6 @@ __all__ = [
     "SurvivalNet",
     "Task",
     "aligned_upsample",
-    "backbone_grid",
     "build_model",
     "chain_grid",
     "cox_ph_loss",
@@ -47,4 +46,5 @@ __all__ = [
     "resolve_model_name",
     "supports_channels_last",
     "traced_grid",
+    "upsample_map",
 ]

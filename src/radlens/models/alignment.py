@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import torch
-from monai.networks.nets import DenseNet, ResNet
+from monai.visualize.visualizer import default_upsampler
 from torch import nn
 
 from radlens.errors import ModelError
 
-__all__ = ["CellGrid", "aligned_upsample", "backbone_grid", "chain_grid", "traced_grid"]
+__all__ = ["CellGrid", "aligned_upsample", "chain_grid", "traced_grid", "upsample_map"]
 
 #: traced grids per model (weakly held), then per (layer, input shape): the geometry of a model
 #: does not change with its weights, so each is traced once
@@ -29,16 +30,11 @@ _TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _SPATIAL = (nn.Conv2d, nn.Conv3d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool2d, nn.AvgPool3d)
 
 
-class CellGrid(tuple):
-    """(stride, offset), each a tuple with one float per spatial dimension."""
+class CellGrid(NamedTuple):
+    """Cell j of a map sits on input coordinate offset + stride * j (one float per dimension)."""
 
-    @property
-    def stride(self) -> tuple[float, ...]:
-        return self[0]
-
-    @property
-    def offset(self) -> tuple[float, ...]:
-        return self[1]
+    stride: tuple[float, ...]
+    offset: tuple[float, ...]
 
 
 def _per_dim(value, dims: int) -> tuple[float, ...]:
@@ -77,29 +73,7 @@ def chain_grid(layers: Iterable[nn.Module], spatial_dims: int) -> CellGrid:
         for i in range(spatial_dims):
             offset[i] += stride[i] * shift[i]
             stride[i] *= s[i]
-    return CellGrid((tuple(stride), tuple(offset)))
-
-
-def _resnet_path(net: ResNet, stage: int) -> list[nn.Module]:
-    path: list[nn.Module] = [net.conv1]
-    if not net.no_max_pool:
-        path.append(net.maxpool)
-    for name in ("layer1", "layer2", "layer3", "layer4")[:stage]:
-        for block in getattr(net, name):
-            # the block's own convolutions, in order; the shortcut (a Sequential) is parallel
-            path += [m for m in block.children() if isinstance(m, _SPATIAL)]
-    return path
-
-
-def backbone_grid(net: nn.Module, spatial_dims: int, stage: int = 4) -> CellGrid:
-    """The cell grid of a MONAI ResNet's stage `stage` (1-4) or of a DenseNet's last features."""
-    if isinstance(net, ResNet):
-        if stage not in (1, 2, 3, 4):
-            raise ModelError(f"ResNet stage {stage}: expected 1, 2, 3 or 4")
-        return chain_grid(_resnet_path(net, stage), spatial_dims)
-    if isinstance(net, DenseNet):
-        return chain_grid(net.features.modules(), spatial_dims)
-    raise ModelError(f"{type(net).__name__}: the cell grid is known for ResNet and DenseNet only")
+    return CellGrid(tuple(stride), tuple(offset))
 
 
 @torch.no_grad()
@@ -167,6 +141,30 @@ def _walk(calls: list, current: tuple[int, ...], target: tuple[int, ...]) -> Cel
     if current != target:
         return None
     return chain_grid(path, dims)
+
+
+def upsample_map(
+    raw: torch.Tensor, spatial: tuple[int, ...], grid: CellGrid | None = None
+) -> torch.Tensor:
+    """(N, 1, *feature_shape) -> (N, 1, *spatial) by (bi/tri)linear interpolation in the same axis
+    order: with the layer's `grid` each cell on its receptive field's centre (`aligned_upsample`),
+    without it as ``align_corners=False`` draws it. A 2D map of a 3D input (2.5D models: slices as
+    channels) is upsampled to (H, W) and repeated along depth, since such a model has no notion of
+    which slice mattered."""
+
+    def up(size: tuple[int, ...]) -> torch.Tensor:
+        if grid is not None and len(grid.stride) == len(size):
+            return aligned_upsample(raw, size, grid)
+        return default_upsampler(size)(raw)
+
+    if raw.ndim - 2 == len(spatial):
+        return up(spatial)
+    if raw.ndim - 2 == len(spatial) - 1:
+        plane = up(spatial[1:])
+        return plane.unsqueeze(2).expand(-1, -1, spatial[0], *spatial[1:])
+    raise ModelError(
+        f"feature map of shape {tuple(raw.shape)} cannot be upsampled to input shape {spatial}"
+    )
 
 
 def aligned_upsample(maps: torch.Tensor, size: Sequence[int], grid: CellGrid) -> torch.Tensor:

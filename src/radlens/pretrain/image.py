@@ -14,7 +14,7 @@ from monai.networks.nets import DenseNet, ResNet
 from torch import nn
 
 from radlens.errors import ModelError
-from radlens.models import CellGrid, backbone_grid, build_model, resolve_model_name
+from radlens.models import CellGrid, build_model, resolve_model_name, traced_grid
 
 __all__ = ["ENCODERS", "ENCODER_PREFIX", "ImageEncoder", "ProjectionHead"]
 
@@ -76,9 +76,11 @@ class ImageEncoder(nn.Module):
         last = net.layer4(third)
         return (third if self.local_stage == 3 else last), last
 
-    def cell_grid(self) -> CellGrid:
-        """Where the local map's cells sit on the input (`radlens.models.alignment`)."""
-        return backbone_grid(self.net, self.spatial_dims, self.local_stage)
+    def cell_grid(self, x: torch.Tensor) -> CellGrid | None:
+        """Where the local map's cells sit on inputs shaped like `x` (`radlens.models.traced_grid`;
+        traced once per shape)."""
+        layer = "features" if isinstance(self.net, DenseNet) else f"layer{self.local_stage}"
+        return traced_grid(self.net, x, layer)
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """The local stage's feature map (B, F', *spatial')."""

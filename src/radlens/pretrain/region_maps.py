@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from radlens.data.radiographs import read_radiograph, resize_image
 from radlens.data.volumes import load_volume, preprocess_volume
 from radlens.errors import ConfigError, DataError
-from radlens.models import aligned_upsample
+from radlens.models import upsample_map
 from radlens.pretrain.image_text import ImageTextRun
 from radlens.pretrain.model import ImageTextModel, inner_cells
 from radlens.pretrain.pairs import RADIOGRAPH_SUFFIXES
@@ -149,10 +149,11 @@ def sentence_region_maps(
     model.eval()
     x = _as_batch(image, model.config.spatial_dims)
     emb = sentence_embeddings(model, tokenizer, sentences)
-    fmap = model.image.feature_map(normalise(x))
-    scores = _region_scores(model, fmap, emb, method)
+    inputs = normalise(x)
+    scores = _region_scores(model, model.image.feature_map(inputs), emb, method)
     # each cell drawn on its receptive field's centre, not half a cell down-right of it
-    up = aligned_upsample(scores.unsqueeze(1), tuple(x.shape[2:]), model.image.cell_grid())[:, 0]
+    grid = model.image.cell_grid(inputs)
+    up = upsample_map(scores.unsqueeze(1), tuple(x.shape[2:]), grid)[:, 0]
     if scale:
         flat = up.flatten(1)
         lo = flat.min(1).values.view(-1, *[1] * (up.ndim - 1))
