@@ -39,7 +39,10 @@ Steps (wall time of each in the JSON):
 6. pointing game of `sentence_region_map` on every test image's CXR masks
    (``observation@zone``): the sentence is the located prompt ("right lower zone atelectasis"),
    a hit when the map's peak lies inside the mask (strict, `radlens.explain` scoring), chance =
-   the mask's share of the image, IoU of the map thresholded at 0.5 of its maximum;
+   the mask's share of the image, IoU of the map thresholded at 0.5 of its maximum; beside it
+   ``pointing_game_10mm``: a hit within 10 mm of the mask (the film's pixel size), the tolerance
+   of the CT localisation benchmark and of the original pointing game (Zhang et al. 2016: 15 px
+   on ~500 px images), with its own chance;
 7. with --ablation: the same pretraining with --no-local (global only), zero-shot and pointing
    game (cosine of dense global features).
 """
@@ -65,6 +68,7 @@ from radlens.core import PREDICTIONS, read_predictions
 from radlens.data import assign_splits
 from radlens.errors import ConfigError
 from radlens.evaluation import delong
+from radlens.explain import DEFAULT_TOLERANCE_MM
 from radlens.explain.localization import score_heatmap
 from radlens.phantom import CXR_OBSERVATIONS, CXR_TRUTH_PREFIX, synthesize_cohort
 from radlens.pretrain import (
@@ -84,6 +88,9 @@ from radlens.reports.tables import label_matrix
 from radlens.training import make_config, train
 
 IOU_THRESHOLD = 0.5  # fraction of the map's maximum
+#: pointing summary figure -> the per-case column it averages
+POINTING_FIGURES = {"pointing_game": "hit", "chance": "chance", "iou": "iou",
+                    "pointing_game_10mm": "hit_10mm", "chance_10mm": "chance_10mm"}  # fmt: skip
 STUDIES_PER_PATIENT = 1.4  # below the phantom's mean (1-3 per patient): enough studies
 
 
@@ -225,33 +232,50 @@ def _mask(path: Path, key: str, size: int) -> np.ndarray:
     return (F.interpolate(m, size=(size, size), mode="area")[0, 0] >= 0.25).numpy()
 
 
+def film_pixel_mm(cohort: Path) -> dict[str, float]:
+    """study_id -> pixel size (mm) of its written radiograph (the cohort table's column)."""
+    table = pd.read_csv(cohort / "cohort.csv", usecols=["study_id", "radiograph_pixel_mm"],
+                        dtype={"study_id": str})  # fmt: skip
+    return dict(zip(table["study_id"], table["radiograph_pixel_mm"].astype(float), strict=True))
+
+
 def pointing(run_dir: Path, pairs_csv: Path, pairs: pd.DataFrame, method: str | None) -> dict:
-    """Pointing game / chance / IoU of the run's sentence maps on every test CXR mask."""
+    """Pointing game (strict and within 10 mm) / chance / IoU of the run's sentence maps on
+    every test CXR mask."""
     run = load_image_text(run_dir)
     vocab, prompts = load_vocabulary("chest_xr"), load_prompts()
     loaded = run.data.load(pairs_csv)
+    pixel_mm = film_pixel_mm(pairs_csv.parent)
     cases = []
     for i in loaded.rows("test"):
         npz = pairs_csv.parent / pairs.loc[i, "masks"]
-        keys = [k for k in np.load(npz).files
-                if k.split("@")[0] in CXR_OBSERVATIONS and "@" in k
-                and k.split("@")[1] in vocab.locations]  # fmt: skip
+        with np.load(npz) as stored:
+            keys = [k for k in stored.files
+                    if k.split("@")[0] in CXR_OBSERVATIONS and "@" in k
+                    and k.split("@")[1] in vocab.locations]  # fmt: skip
+            film_size = stored[keys[0]].shape[-1] if keys else 0
         masks = {k: _mask(npz, k, run.data.size) for k in keys}
         masks = {k: m for k, m in masks.items() if m.any()}
         if not masks:
             continue
-        cases += score_maps(run, loaded.images[i], masks, vocab, prompts, method)
+        pixel = pixel_mm[str(pairs.loc[i, "study_id"])] * film_size / run.data.size
+        cases += score_maps(run, loaded.images[i], masks, vocab, prompts, method, (pixel, pixel))
     return pointing_summary(cases, "observation")
 
 
-def score_maps(run, image, masks: dict, vocab, prompts, method: str | None) -> list[dict]:
-    """Each mask's located-prompt sentence map over `image`, scored: strict hit, chance, IoU."""
+def score_maps(
+    run, image, masks: dict, vocab, prompts, method: str | None, spacing: tuple[float, ...]
+) -> list[dict]:
+    """Each mask's located-prompt sentence map over `image`, scored: strict hit, chance, IoU,
+    and the hit / chance within `DEFAULT_TOLERANCE_MM` (`spacing`: the map's mm per axis)."""
     sentences = [label_prompts(k, vocab, prompts)[0][0] for k in masks]
     maps = sentence_region_maps(run, image, sentences, method=method)
     out = []
     for (key, mask), heat in zip(masks.items(), maps, strict=True):
-        s = score_heatmap(heat, mask, threshold=IOU_THRESHOLD)
-        out.append({"key": key, "hit": s.strict_hit, "chance": s.strict_chance, "iou": s.iou})
+        s = score_heatmap(heat, mask, threshold=IOU_THRESHOLD, tolerance=DEFAULT_TOLERANCE_MM,
+                          spacing=spacing)  # fmt: skip
+        out.append({"key": key, "hit": s.strict_hit, "chance": s.strict_chance, "iou": s.iou,
+                    "hit_10mm": s.hit, "chance_10mm": s.chance})  # fmt: skip
     return out
 
 
@@ -261,12 +285,16 @@ def pointing_summary(cases: list[dict], group: str) -> dict:
         return {"cases": 0}
     df = pd.DataFrame(cases)
     df[group] = df["key"].str.split("@").str[0]
-    per = {o: {"cases": len(g), "pointing_game": round(g["hit"].mean(), 4),
-               "chance": round(g["chance"].mean(), 4), "iou": round(g["iou"].mean(), 4)}
-           for o, g in df.groupby(group)}  # fmt: skip
-    return {"cases": len(df), "pointing_game": round(float(df["hit"].mean()), 4),
-            "chance": round(float(df["chance"].mean()), 4),
-            "iou": round(float(df["iou"].mean()), 4), f"per_{group}": per}  # fmt: skip
+
+    def figures(g: pd.DataFrame) -> dict:
+        out = {"cases": len(g)}
+        for name, col in POINTING_FIGURES.items():
+            if col in g:
+                out[name] = round(float(g[col].mean()), 4)
+        return out
+
+    per = {o: figures(g) for o, g in df.groupby(group)}
+    return {**figures(df), f"per_{group}": per}
 
 
 def scored(root: Path, name: str, pairs_csv: Path, pairs, findings, sim: str, score: str,
@@ -338,11 +366,17 @@ def repoint(args) -> None:
             before["cosine_map"] = old["cosine_map"].get("pointing_game")
         new["before"] = old.get("before", before)  # a second --repoint keeps the first figures
         result[arm]["pointing"] = new
-    point = result["image_text"]["pointing"]
-    result.update(pointing_game=point.get("pointing_game"), pointing_iou=point.get("iou"),
-                  repointed=REPOINTED)  # fmt: skip
+    result.update(**headline_pointing(result["image_text"]["pointing"]), repointed=REPOINTED)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("pointing_game", "pointing_chance")}))
+    print(json.dumps(headline_pointing(result["image_text"]["pointing"])))
+
+
+def headline_pointing(point: dict) -> dict:
+    """The JSON's top-level pointing figures from an arm's `pointing` summary."""
+    return {"pointing_game": point.get("pointing_game"), "pointing_chance": point.get("chance"),
+            "pointing_iou": point.get("iou"),
+            "pointing_game_10mm": point.get("pointing_game_10mm"),
+            "pointing_chance_10mm": point.get("chance_10mm")}  # fmt: skip
 
 
 def image_text_arm(root: Path, name: str, pairs_csv: Path, pairs, findings, args, local: bool):
@@ -377,7 +411,8 @@ ONLY_ON = ("ablation", "reuse_cohort", "rescore", "repoint")
 REPOINTED = (
     "pointing scored again by --repoint from the same checkpoints, the maps drawn with"
     " each cell on its receptive field's centre (radlens.models.alignment; before:"
-    " bilinear align_corners=False, half a cell down-right)"
+    " bilinear align_corners=False, half a cell down-right); strict hits and hits within"
+    " 10 mm (pointing_game_10mm, added later from the same checkpoints)"
 )
 
 
@@ -531,9 +566,7 @@ def main() -> None:
         "zero_shot_score": headline["score"],
         "supervised_mean_auroc": sp,
         "zero_shot_over_supervised": round(zs / sp, 4) if sp else None,
-        "pointing_game": local["pointing"].get("pointing_game"),
-        "pointing_chance": local["pointing"].get("chance"),
-        "pointing_iou": local["pointing"].get("iou"), "iou_threshold": IOU_THRESHOLD,
+        **headline_pointing(local["pointing"]), "iou_threshold": IOU_THRESHOLD,
         "image_text": local, "supervised": sup, "global_only": ablation, "wall": wall,
     }  # fmt: skip
     args.json.parent.mkdir(parents=True, exist_ok=True)

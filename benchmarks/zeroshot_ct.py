@@ -20,7 +20,10 @@ drawn over all of them, seed --seed). Steps (wall time of each in the JSON):
 4. pointing game: for every test study and every ``abnormality@location`` mask of a scored
    finding, the located prompt's sentence -> region map (input resolution) against the mask put
    through the same crop/pad as the volume; a hit when the map's peak lies in the mask; chance =
-   the mask's share of the volume.
+   the mask's share of the volume; ``pointing_game_10mm``: a hit within 10 mm of the mask.
+
+--recipe sigmoid (default) is the radiograph benchmark's recipe; --recipe infonce the one of the
+first CT run (zeroshot_ct.json, seventh session, which also had --top-k 16).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from zeroshot import aurocs, pointing_summary, score_maps
+from zeroshot import aurocs, headline_pointing, pointing_summary, score_maps
 
 from radlens.core import PREDICTIONS, read_predictions
 from radlens.data import LOCATION_SEP, assign_splits, load_masks, read_cohort
@@ -54,6 +57,16 @@ from radlens.pretrain.zeroshot import SIMILARITIES
 from radlens.reports import load_vocabulary
 
 VOCAB = "chest_ct"
+#: --recipe: "sigmoid" = the radiograph benchmark's recipe (`zeroshot.py` defaults since the
+#: twelfth session: positives by meaning, SigLIP pairs, located sentence-level local loss on
+#: stage 3, top-k 32, no augmentation); "infonce" = the recipe of the first CT run (seventh
+#: session: report-level local loss on stage 4, InfoNCE, top-k 16, augmentation)
+RECIPES = {
+    "sigmoid": dict(semantic_positives=True, local_sentences=True, global_loss="sigmoid",
+                    temperature=0.1, local_stage=3, top_k=32, augment=False),
+    "infonce": dict(semantic_positives=False, local_sentences=False, global_loss="infonce",
+                    temperature=0.07, local_stage=4, top_k=16, augment=True),
+}  # fmt: skip
 
 
 def build_pairs(cohorts: list[Path], out: Path, seed: int, min_pos: int) -> tuple:
@@ -82,10 +95,9 @@ def build_pairs(cohorts: list[Path], out: Path, seed: int, min_pos: int) -> tupl
     return out / "pretrain_pairs.csv", pairs, [c[len("true:") :] for c in keep]
 
 
-def prepared_mask(mask: np.ndarray, image_path: str, shape: tuple[int, ...]) -> np.ndarray:
+def prepared_mask(mask: np.ndarray, spacing: tuple, shape: tuple[int, ...]) -> np.ndarray:
     """A study-grid mask through the volume's own crop/pad (`preprocess_volume`, no resampling:
     the pairs keep each volume's spacing)."""
-    spacing = load_volume(image_path).spacing
     vol = Volume(mask.astype(np.float32), spacing, (0.0, 0.0, 0.0))
     return preprocess_volume(vol, shape=shape)[0] >= 0.5
 
@@ -99,12 +111,12 @@ def pointing(run_dir: Path, pairs_csv: Path, pairs: pd.DataFrame, findings: list
         masks = {k: m for k, m in load_masks(pairs.loc[i, "masks"]).items()
                  if LOCATION_SEP in k and k.split(LOCATION_SEP)[0] in findings
                  and k.split(LOCATION_SEP)[1] in vocab.locations and m.any()}  # fmt: skip
-        masks = {k: prepared_mask(m, pairs.loc[i, "image"], run.data.shape)
-                 for k, m in masks.items()}  # fmt: skip
+        spacing = tuple(float(v) for v in load_volume(pairs.loc[i, "image"]).spacing)
+        masks = {k: prepared_mask(m, spacing, run.data.shape) for k, m in masks.items()}
         masks = {k: m for k, m in masks.items() if m.any()}
         if not masks:
             continue
-        cases += score_maps(run, loaded.images[i], masks, vocab, prompts, None)
+        cases += score_maps(run, loaded.images[i], masks, vocab, prompts, None, spacing)
     return pointing_summary(cases, "finding")
 
 
@@ -119,7 +131,8 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--top-k", type=int, default=16)
+    ap.add_argument("--recipe", choices=sorted(RECIPES), default="sigmoid",
+                    help="image-text recipe (RECIPES; infonce: the first CT run's)")  # fmt: skip
     ap.add_argument("--min-positives", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
@@ -144,12 +157,7 @@ def main() -> None:
                                                  args.min_positives)  # fmt: skip
     config = ImageTextConfig(
         model="resnet_mini", small_input=False, text_width=128, text_layers=2, embed_dim=128,
-        top_k=args.top_k, local=True, sentence_level=True, augment=True, ring=1,
-        negation_vocab=VOCAB,
-        # the recipe of the recorded zeroshot_ct.json (before positives by meaning, SigLIP
-        # pairs and the sentence-level local loss became the defaults; not run on CT since)
-        semantic_positives=False, local_sentences=False, global_loss="infonce",
-        temperature=0.07,
+        local=True, sentence_level=True, ring=1, negation_vocab=VOCAB, **RECIPES[args.recipe],
     )  # fmt: skip
     opts = PretrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                            seed=args.seed, device=args.device, threads=args.threads)  # fmt: skip
@@ -191,8 +199,7 @@ def main() -> None:
         "findings": findings,
         "zero_shot_mean_auroc": zs["mean_auroc"], "zero_shot_similarity": "both",
         "zero_shot": zs, "by_similarity": by,
-        "pointing_game": point.get("pointing_game"), "pointing_chance": point.get("chance"),
-        "pointing": point,
+        **headline_pointing(point), "pointing": point,
         "pretrain": trained,
         "wall": {**walls, "zeroshot_s": round(t2 - t1, 1), "pointing_s": round(t3 - t2, 1)},
     }  # fmt: skip

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
+import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,8 +19,9 @@ from _support.text_run import (
 )
 
 from radlens.cli import main
-from radlens.data.volumes import Volume, preprocess_volume
+from radlens.data.volumes import Volume, load_volume, preprocess_volume
 from radlens.deploy import TextMapper, write_text_map_gallery
+from radlens.deploy.text_maps import _input_spacing
 from radlens.errors import ConfigError, DataError, ModelError
 from radlens.pretrain import sentence_region_map, zero_shot
 
@@ -44,6 +47,23 @@ def test_a_volume_map_is_put_back_where_the_run_cropped_and_padded(run_3d) -> No
     assert not out[:, :2].any() and not out[:, 18:].any()
     with pytest.raises(ConfigError, match="expected 1-200 characters"):
         mapper.volume_map(volume, "   ")
+
+
+def test_the_input_pixel_size_follows_the_pad_fit_or_the_volume(tmp_path) -> None:
+    data = SimpleNamespace(size=32)
+    # a 64 x 48 radiograph of 0.5 mm pixels pad-fit to 32 px: 1 mm pixels
+    row = pd.Series({"radiograph_pixel_mm": 0.5})
+    assert _input_spacing(row, tmp_path / "x.png", data, (64, 48)) == (1.0, 1.0)
+    assert _input_spacing(pd.Series({"pixel_mm": "2"}), tmp_path, data, (32, 32)) == (2.0, 2.0)
+    for unknown in ({}, {"pixel_mm": "n/a"}, {"pixel_mm": -1.0}):
+        assert _input_spacing(pd.Series(unknown), tmp_path, data, (32, 32)) is None
+    # a volume: its own spacing (the pairs crop / pad, never resample)
+    path = tmp_path / "ct.nii.gz"
+    image = nib.Nifti1Image(np.zeros((8, 9, 10), np.int16), np.diag([0.7, 0.8, 2.5, 1.0]))
+    nib.save(image, path)
+    spacing = _input_spacing(pd.Series({}), path, data, (10, 9, 8))
+    np.testing.assert_allclose(spacing, load_volume(path).spacing)
+    assert sorted(spacing) == pytest.approx([0.7, 0.8, 2.5])
 
 
 def test_unfit_text_runs_are_refused(tmp_path) -> None:
@@ -79,6 +99,23 @@ def test_zero_shot_report_has_the_sentence_map_gallery(tmp_path, capsys) -> None
     assert "data:image/png;base64," in html
     first = gallery["gallery"][0]
     assert f"“{first['sentence']}”" in html
+    # PNGs without a pixel size: no pointing within a distance, and the report says why
+    assert gallery["cases_10mm"] == 0 and gallery["pointing_game_10mm"] is None
+    assert "pixel size is unknown" in html
+    # with a pixel_mm column: within 10 mm of 1000 mm pixels is the strict game; of 0.01 mm
+    # pixels (10 mm = 1000 px) every peak is near its mask, and the chance is 1
+    table = pd.read_csv(cohort / "cohort.csv")
+    for pixel_mm, everywhere in ((1000.0, False), (0.01, True)):
+        table.assign(pixel_mm=pixel_mm).to_csv(cohort / "cohort.csv", index=False)
+        near = write_text_map_gallery(out)
+        assert near["cases_10mm"] == near["cases"] and near["tolerance_mm"] == 10.0
+        if everywhere:
+            assert near["pointing_game_10mm"] == 1.0 and near["chance_10mm"] == 1.0
+        else:
+            assert near["hits_10mm"] == near["hits"] and near["chance_10mm"] == near["chance"]
+        for finding, row in near["per_finding"].items():
+            assert row["n"] == row["cases_10mm"] == gallery["per_finding"][finding]["n"]
+    table.to_csv(cohort / "cohort.csv", index=False)
     # a run folder that is not a zero-shot output has no gallery; a cohort without masks is
     # refused by the gallery (and `radlens evaluate` says it skipped it)
     assert write_text_map_gallery(run) is None

@@ -186,6 +186,10 @@ def _text_map_gallery(run_dir: Path) -> None:
     if maps is not None and maps["cases"]:
         typer.echo(f"sentence maps: pointing game {maps['pointing_game']:.3f} over "
                    f"{maps['cases']} masks (chance {maps['chance']:.3f})")  # fmt: skip
+    if maps is not None and maps.get("cases_10mm"):
+        near, tol = maps["pointing_game_10mm"], maps["tolerance_mm"]
+        typer.echo(f"sentence maps: within {tol:g} mm {near:.3f} over {maps['cases_10mm']} masks"
+                   f" (chance {maps['chance_10mm']:.3f})")  # fmt: skip
 
 
 def _evaluate_segmentation(run_dir: Path, split: str, bootstrap: int, device: str | None) -> None:

@@ -13,9 +13,13 @@ shown: on a service study (`TextMapper.volume_map`) and in a zero-shot run's rep
   the study's voxel grid), each mask whose finding and location the vocabulary knows gets its
   sentence (the first positive prompt, `radlens.pretrain.label_prompts`), its map, and the
   pointing game (strict: the map's peak inside the mask, `radlens.explain.score_heatmap`, with the
-  chance of a random pointer). All cases are scored; the first `n_images` overlays (truth contour
-  drawn) go to OUT/text_maps/: a 2D overlay, or for volume runs a 3D montage (axial, coronal and
-  sagittal slices through the map's peak, `radlens.explain.montage_3d`, as Grad-CAM's). Volume
+  chance of a random pointer) and, where the input's pixel size is known, the pointing game within
+  `DEFAULT_TOLERANCE_MM` of the mask (Grad-CAM's tolerance in `radlens.explain`): a volume's own
+  spacing (the pairs crop / pad, never resample), a radiograph's stored pixel size from a
+  `PIXEL_MM_COLUMNS` column times its pad-fit scale. All cases are scored; the first `n_images`
+  overlays (truth contour drawn) go to OUT/text_maps/: a 2D overlay, or for volume runs a 3D
+  montage (axial, coronal and sagittal slices through the map's peak,
+  `radlens.explain.montage_3d`, as Grad-CAM's). Volume
   masks reach the model input as the volumes did (`preprocess_volume`'s centre crop / pad).
 """
 
@@ -26,6 +30,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from monai.transforms import ResizeWithPadOrCrop
 
@@ -35,7 +40,7 @@ from radlens.data.volumes import Volume, load_volume, preprocess_volume
 from radlens.deploy.run_loading import load_named_run
 from radlens.errors import ConfigError, DataError, ModelError
 from radlens.evaluation import TEXT_MAPS_DIR, TEXT_MAPS_JSON
-from radlens.explain import montage_3d, overlay_2d, score_heatmap
+from radlens.explain import DEFAULT_TOLERANCE_MM, montage_3d, overlay_2d, score_heatmap
 from radlens.pretrain import (
     label_prompts,
     load_image_text,
@@ -55,6 +60,8 @@ MASK_COLUMNS = {"radiograph_path": "radiograph_masks_path", "nifti_path": "mask_
 #: the vocabulary of the gallery's findings when none is given: by the run's image dimensions
 VOCABS = {2: "chest_xr", 3: "chest_ct"}
 MAX_SENTENCE = 200
+#: columns that give a radiograph's stored pixel size in mm (the phantom's, or a user's)
+PIXEL_MM_COLUMNS = ("radiograph_pixel_mm", "pixel_mm")
 
 
 def _uncrop_index(n_in: int, n_out: int, axis: int) -> np.ndarray:
@@ -115,18 +122,32 @@ def _on_input(mask: np.ndarray, data) -> np.ndarray:
     return preprocess_volume(volume, shape=tuple(data.shape))[0] >= 0.5
 
 
-def _masks(path: Path, data, vocab) -> dict[str, np.ndarray]:
-    """The .npz masks of one image on the model input (as the images), by key."""
-    out = {}
+def _masks(path: Path, data, vocab) -> tuple[dict[str, np.ndarray], tuple[int, ...]]:
+    """The .npz masks of one image on the model input (as the images), by key, and the shape
+    they were stored at."""
+    out, stored = {}, ()
     with np.load(path) as npz:
         for key in npz.files:
             finding, _, location = key.partition("@")
             if finding not in vocab.abnormalities or location not in vocab.locations:
                 continue
+            stored = npz[key].shape
             mask = _on_input(npz[key], data)
             if mask.any():
                 out[key] = mask
-    return out
+    return out, stored
+
+
+def _input_spacing(row: pd.Series, source: Path, data, stored: tuple[int, ...]):
+    """mm per axis of the model input of one image (module docstring), or None when unknown."""
+    if len(stored) == 3:
+        return tuple(float(v) for v in load_volume(source).spacing)
+    for column in PIXEL_MM_COLUMNS:
+        value = pd.to_numeric(row.get(column), errors="coerce")
+        if pd.notna(value) and value > 0 and stored:
+            pixel = float(value) * max(stored) / data.size
+            return (pixel, pixel)
+    return None
 
 
 def _draw(image, heat: np.ndarray, mask: np.ndarray, path: Path, sentence: str, source) -> None:
@@ -141,24 +162,44 @@ def _draw(image, heat: np.ndarray, mask: np.ndarray, path: Path, sentence: str, 
         montage_3d(image, heat, path, centre="peak", mask=mask, spacing=spacing, title=sentence)
 
 
-def _summary(cases: list[dict]) -> dict:
-    per: dict[str, dict] = {}
-    for c in cases:
-        entry = per.setdefault(c["finding"], {"n": 0, "hits": 0, "chance": 0.0})
-        entry["n"] += 1
-        entry["hits"] += int(c["hit"])
-        entry["chance"] += c["chance"]
-    for entry in per.values():
-        entry["pointing_game"] = entry["hits"] / entry["n"]
-        entry["chance"] /= entry["n"]
-    n = len(cases)
+def _scores(heat: np.ndarray, mask: np.ndarray, spacing) -> dict:
+    """A case's strict hit and chance, and within `DEFAULT_TOLERANCE_MM` where `spacing` is
+    known (else None)."""
+    if spacing is None:
+        s = score_heatmap(heat, mask)
+        return {"hit": bool(s.strict_hit), "chance": float(s.strict_chance),
+                "hit_10mm": None, "chance_10mm": None}  # fmt: skip
+    s = score_heatmap(heat, mask, tolerance=DEFAULT_TOLERANCE_MM, spacing=spacing)
+    return {"hit": bool(s.strict_hit), "chance": float(s.strict_chance),
+            "hit_10mm": bool(s.hit), "chance_10mm": float(s.chance)}  # fmt: skip
+
+
+def _figures(cases: list[dict]) -> dict:
+    """Cases, hits, pointing game and chance, strict and (over the cases with a known pixel
+    size) within the tolerance; None where there is no case."""
+    near = [c for c in cases if c["hit_10mm"] is not None]
+    n, m = len(cases), len(near)
     return {
         "cases": n,
         "hits": sum(int(c["hit"]) for c in cases),
         "pointing_game": sum(int(c["hit"]) for c in cases) / n if n else None,
         "chance": sum(c["chance"] for c in cases) / n if n else None,
-        "per_finding": per,
+        "cases_10mm": m,
+        "hits_10mm": sum(int(c["hit_10mm"]) for c in near),
+        "pointing_game_10mm": sum(int(c["hit_10mm"]) for c in near) / m if m else None,
+        "chance_10mm": sum(c["chance_10mm"] for c in near) / m if m else None,
     }
+
+
+def _summary(cases: list[dict]) -> dict:
+    by: dict[str, list[dict]] = {}
+    for c in cases:
+        by.setdefault(c["finding"], []).append(c)
+    per = {}
+    for finding, group in by.items():
+        figures = _figures(group)
+        per[finding] = {"n": figures.pop("cases"), **figures}
+    return {**_figures(cases), "per_finding": per}
 
 
 def _zeroshot_source(out: Path) -> tuple[dict, Path]:
@@ -195,25 +236,24 @@ def write_text_map_gallery(
     folder.mkdir(exist_ok=True)
     cases, gallery = [], []
     for i in pairs.rows(summary.get("split", "test")):
-        masks = _masks(base / str(pairs.table.loc[i, column]), run.data, vocabulary)
+        masks, stored = _masks(base / str(pairs.table.loc[i, column]), run.data, vocabulary)
         if not masks:
             continue
+        source = base / str(pairs.table.loc[i, run.data.image_column])
+        spacing = _input_spacing(pairs.table.loc[i], source, run.data, stored)
         sentences = [label_prompts(k, vocabulary, prompts)[0][0] for k in masks]
         maps = sentence_region_maps(run, pairs.images[i], sentences)
         for (key, mask), sentence, heat in zip(masks.items(), sentences, maps, strict=True):
-            s = score_heatmap(heat, mask)
             case = {"study": str(pairs.ids[i]), "key": key, "finding": key.split("@")[0],
-                    "sentence": sentence, "hit": bool(s.strict_hit),
-                    "chance": float(s.strict_chance)}  # fmt: skip
+                    "sentence": sentence, **_scores(heat, mask, spacing)}  # fmt: skip
             cases.append(case)
             if len(gallery) < n_images:
                 name = f"{len(gallery):03d}_{case['study']}_{key.replace('@', '_at_')}.png"
-                source = base / str(pairs.table.loc[i, run.data.image_column])
                 _draw(pairs.images[i][0], heat, mask, folder / name, sentence, source)
                 gallery.append({**case, "file": name})
     result = {"run": str(run.run_dir), "cohort": str(cohort), "split": summary.get("split"),
               "rule": "strict pointing game: the map's peak inside the mask", "vocab": vocab,
-              "spatial_dims": dims,
+              "tolerance_mm": DEFAULT_TOLERANCE_MM, "spatial_dims": dims,
               **_summary(cases), "gallery": gallery}  # fmt: skip
     atomic_write_json(folder / TEXT_MAPS_JSON, result)
     return result
