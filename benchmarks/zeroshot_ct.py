@@ -133,6 +133,7 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--recipe", choices=sorted(RECIPES), default="sigmoid",
                     help="image-text recipe (RECIPES; infonce: the first CT run's)")  # fmt: skip
+    ap.add_argument("--top-k", type=int, default=None, help="regions kept (default: the recipe's)")
     ap.add_argument("--min-positives", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
@@ -157,7 +158,8 @@ def main() -> None:
                                                  args.min_positives)  # fmt: skip
     config = ImageTextConfig(
         model="resnet_mini", small_input=False, text_width=128, text_layers=2, embed_dim=128,
-        local=True, sentence_level=True, ring=1, negation_vocab=VOCAB, **RECIPES[args.recipe],
+        local=True, sentence_level=True, ring=1, negation_vocab=VOCAB,
+        **{**RECIPES[args.recipe], **({"top_k": args.top_k} if args.top_k else {})},
     )  # fmt: skip
     opts = PretrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                            seed=args.seed, device=args.device, threads=args.threads)  # fmt: skip
