@@ -73,14 +73,22 @@ def test_unfit_text_runs_are_refused(tmp_path) -> None:
         TextMapper(tmp_path)
 
 
-def test_zero_shot_report_has_the_sentence_map_gallery(tmp_path, capsys) -> None:
+def test_zero_shot_report_has_the_sentence_map_gallery(tmp_path, capsys, monkeypatch) -> None:
     cohort = pair_cohort_with_masks(tmp_path / "cohort")
     run = train_2d_text_run(cohort, tmp_path / "run", epochs=2)
     with pytest.raises(ModelError, match="pretrained on 2D images"):
         TextMapper(run)
     out = tmp_path / "zs"
-    zero_shot(run, cohort / "cohort.csv", out, split="test",
+    # given relative paths, the output keeps absolute ones: evaluate works from any folder
+    monkeypatch.chdir(tmp_path)
+    zero_shot(Path("run"), Path("cohort/cohort.csv"), out, split="test",
               findings=["consolidation", "cardiomegaly"])  # fmt: skip
+    summary = json.loads((out / "zeroshot.json").read_text())
+    assert summary["cohort"] == str((cohort / "cohort.csv").resolve())
+    assert summary["run"] == str(run.resolve())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
     # `radlens evaluate` of the zero-shot output draws the gallery into its report.html
     assert (
         main(["evaluate", str(out), "--split", "test", "--no-repredict", "--bootstrap", "0"]) == 0

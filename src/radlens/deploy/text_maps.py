@@ -207,7 +207,8 @@ def _zeroshot_source(out: Path) -> tuple[dict, Path]:
     cohort = Path(summary["cohort"])
     if not cohort.exists():
         raise DataError(
-            f"{out / ZEROSHOT_SUMMARY}: cohort {cohort} not found (run from its folder)"
+            f"{out / ZEROSHOT_SUMMARY}: cohort {cohort} not found (moved since the zero-shot"
+            " run? an older output with a relative path: run from that path's folder)"
         )
     return summary, cohort
 

@@ -328,7 +328,9 @@ def zero_shot(
     out.mkdir(parents=True, exist_ok=True)
     write_predictions(frame, out / PREDICTIONS)
     used = {n: {"positive": p, "negative": q} for n, (p, q) in zip(labels, pos_neg, strict=True)}
-    summary = {"run": str(run_dir), "cohort": str(cohort), "split": split, "labels": list(labels),
+    # absolute paths, so `radlens evaluate OUT` finds the run and cohort from any folder
+    summary = {"run": str(Path(run_dir).resolve()), "cohort": str(Path(cohort).resolve()),
+               "split": split, "labels": list(labels),
                "similarity": similarity, "score": score, "unread_prompts": unread}  # fmt: skip
     atomic_write_json(out / SUMMARY, {**summary, "prompts": used})
     return ZeroShotResult(out, labels, len(rows), similarity, score)
