@@ -131,8 +131,9 @@ def _masks(path: Path, data, vocab) -> tuple[dict[str, np.ndarray], tuple[int, .
             finding, _, location = key.partition("@")
             if finding not in vocab.abnormalities or location not in vocab.locations:
                 continue
-            stored = npz[key].shape
-            mask = _on_input(npz[key], data)
+            array = npz[key]  # each access decompresses the member again
+            stored = array.shape
+            mask = _on_input(array, data)
             if mask.any():
                 out[key] = mask
     return out, stored
@@ -150,28 +151,25 @@ def _input_spacing(row: pd.Series, source: Path, data, stored: tuple[int, ...]):
     return None
 
 
-def _draw(image, heat: np.ndarray, mask: np.ndarray, path: Path, sentence: str, source) -> None:
-    """A 2D overlay, or a 3D montage through the map's peak (`source`: the study's image, read
-    for its voxel spacing)."""
+def _draw(image, heat: np.ndarray, mask: np.ndarray, path: Path, sentence: str, spacing) -> None:
+    """A 2D overlay, or a 3D montage through the map's peak (`spacing`: the volume's, for its
+    aspect)."""
     image = image.float().numpy()
     image = image / 255.0 if image.max() > 1.0 else image
     if heat.ndim == 2:
         overlay_2d(image, heat, path, title=sentence, mask=mask)
     else:
-        spacing = load_volume(source).spacing
         montage_3d(image, heat, path, centre="peak", mask=mask, spacing=spacing, title=sentence)
 
 
 def _scores(heat: np.ndarray, mask: np.ndarray, spacing) -> dict:
     """A case's strict hit and chance, and within `DEFAULT_TOLERANCE_MM` where `spacing` is
     known (else None)."""
-    if spacing is None:
-        s = score_heatmap(heat, mask)
-        return {"hit": bool(s.strict_hit), "chance": float(s.strict_chance),
-                "hit_10mm": None, "chance_10mm": None}  # fmt: skip
-    s = score_heatmap(heat, mask, tolerance=DEFAULT_TOLERANCE_MM, spacing=spacing)
+    near = spacing is not None
+    s = score_heatmap(heat, mask, tolerance=DEFAULT_TOLERANCE_MM if near else 0, spacing=spacing)
     return {"hit": bool(s.strict_hit), "chance": float(s.strict_chance),
-            "hit_10mm": bool(s.hit), "chance_10mm": float(s.chance)}  # fmt: skip
+            "hit_10mm": bool(s.hit) if near else None,
+            "chance_10mm": float(s.chance) if near else None}  # fmt: skip
 
 
 def _figures(cases: list[dict]) -> dict:
@@ -250,7 +248,7 @@ def write_text_map_gallery(
             cases.append(case)
             if len(gallery) < n_images:
                 name = f"{len(gallery):03d}_{case['study']}_{key.replace('@', '_at_')}.png"
-                _draw(pairs.images[i][0], heat, mask, folder / name, sentence, source)
+                _draw(pairs.images[i][0], heat, mask, folder / name, sentence, spacing)
                 gallery.append({**case, "file": name})
     result = {"run": str(run.run_dir), "cohort": str(cohort), "split": summary.get("split"),
               "rule": "strict pointing game: the map's peak inside the mask", "vocab": vocab,
