@@ -1,4 +1,4 @@
-"""Two-stage nodule detector: train on one cohort, FROC and study AUROC on another.
+"""Two-stage lesion detector: train on one cohort, FROC and study AUROC on another.
 
 Trains `radlens.training.nodule_detection` on the train split of --train-cohort, then scores
 (`radlens.evaluation.nodule_detection`) the test split of that cohort and every study of each
@@ -15,7 +15,6 @@ import json
 import logging
 import platform
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -43,6 +42,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--json", type=Path, required=True)
     ap.add_argument("--key", required=True)
+    ap.add_argument("--finding", default="nodule", help="nodule, mass, arterial_wall_calcification")
     ap.add_argument("--epochs", type=int, default=DetectorConfig.epochs)
     ap.add_argument("--negatives", type=int, default=DetectorConfig.negatives)
     ap.add_argument("--seed", type=int, default=0)
@@ -53,7 +53,9 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
-    config = replace(DetectorConfig(), epochs=args.epochs, negatives=args.negatives, seed=args.seed)
+    config = DetectorConfig.for_finding(
+        args.finding, epochs=args.epochs, negatives=args.negatives, seed=args.seed
+    )
     t0 = time.perf_counter()
     if args.skip_training:
         info = json.loads((args.out / "detector.json").read_text())

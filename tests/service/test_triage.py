@@ -40,3 +40,9 @@ def test_the_draft_states_the_size_measured_on_the_image() -> None:
     # a sentence without a side takes the largest candidate of its finding
     text = draft_report([Prediction("nodule", None, 0.95)], 0.5, [_lesion("nodule", "left", 6.6)])
     assert "7 mm lung nodule." in text
+
+
+def test_calcified_plaques_are_not_sized_in_the_draft() -> None:
+    predictions = [Prediction("arterial_wall_calcification", "aorta", 0.9)]
+    text = draft_report(predictions, 0.5, [_lesion("arterial_wall_calcification", "left", 4.0)])
+    assert text == draft_report(predictions, 0.5) and "4 mm" not in text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -85,3 +87,28 @@ def test_train_options_map_to_the_detector_and_the_cube_keeps_its_millimetres() 
     assert detector_config(make_config({**base, "findings": ["mass"]})).finding == "mass"
     with pytest.raises(ConfigError, match="one finding"):
         detector_config(make_config({**base, "findings": ["nodule", "mass"]}))
+    plaques = detector_config(make_config({**base, "findings": ["arterial_wall_calcification"]}))
+    assert plaques.candidates == "mediastinal_peaks" and plaques.window == (-1000.0, 1500.0)
+    assert DetectorConfig.for_finding("mass", epochs=2) == DetectorConfig(finding="mass", epochs=2)
+
+
+def test_bad_candidate_settings_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="candidates 'dense'"):
+        train_detector(tmp_path, tmp_path / "run", DetectorConfig(candidates="dense"))
+    with pytest.raises(ConfigError, match="low < high"):
+        train_detector(tmp_path, tmp_path / "run", DetectorConfig(window=(400.0, -1000.0)))
+    with pytest.raises(ConfigError, match="max_candidates"):
+        train_detector(tmp_path, tmp_path / "run", DetectorConfig(max_candidates=0))
+
+
+def test_a_run_written_before_the_candidate_settings_loads_with_the_lung_defaults(
+    tmp_path: Path,
+) -> None:
+    write_nodule_cohort(tmp_path / "c", n_studies=6)
+    train_detector(tmp_path / "c", tmp_path / "run", replace(TINY, epochs=1))
+    info = json.loads((tmp_path / "run" / "detector.json").read_text())
+    for key in ("candidates", "window", "min_hu", "max_candidates"):
+        del info["config"][key]
+    (tmp_path / "run" / "detector.json").write_text(json.dumps(info))
+    config = load_detector(tmp_path / "run").config
+    assert config == replace(TINY, epochs=1) and config.window == (-1000.0, 400.0)

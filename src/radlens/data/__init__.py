@@ -22,6 +22,7 @@ from radlens.data.cohort_table import (
 )
 from radlens.data.ct_cohort import DEMO_WINDOWS, CtCohort, load_ct_cohort
 from radlens.data.ct_volumes import cohort_extents, read_npz_volume, study_extents
+from radlens.data.dense_candidates import PEAK_HU, dense_candidates, mediastinal_region
 from radlens.data.duplicates import (
     DuplicatePair,
     describe_images,
@@ -65,6 +66,7 @@ __all__ = [
     "DEMO_WINDOWS",
     "IMAGE_COLUMNS",
     "LOCATION_SEP",
+    "PEAK_HU",
     "SCALES_MM",
     "TASK_TYPES",
     "TRUTH_PREFIX",
@@ -92,6 +94,7 @@ __all__ = [
     "cohort_json_schema",
     "cohort_table_path",
     "cubes",
+    "dense_candidates",
     "describe_images",
     "find_near_duplicates",
     "find_split_duplicates",
@@ -105,6 +108,7 @@ __all__ = [
     "load_masks",
     "lung_region",
     "match_descriptors",
+    "mediastinal_region",
     "normalise_patient_id",
     "normalise_patient_ids",
     "read_cohort",

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +67,7 @@ def detection_step(
     folder.mkdir(parents=True, exist_ok=True)
     table = split_cohort_table(out / "cohort", split_of)
     table.to_csv(folder / "cohort.csv", index=False)
-    config = replace(DetectorConfig(seed=seed), finding=finding)
+    config = DetectorConfig.for_finding(finding, seed=seed)
     seg = read_seg_table(folder / "cohort.csv", [config.finding], seed=seed)
     studies = collect_candidates(seg, ["train", "test"], config, workers=2)
     info = train_detector(folder / "cohort.csv", folder, config, studies=studies)

@@ -7,7 +7,8 @@ service's one finding threshold (`RADLENS_FINDING_THRESHOLD`).
 Measurements (`measured_text`): where the segmentation or detector run found a candidate of a
 finding the draft states, its sentence gets the largest such candidate's longest axial diameter,
 measured on the image (a detector candidate without an edge to measure is not used): "5.9 cm
-mass in the right upper lobe."; nodules in mm, everything else in cm. When
+mass in the right upper lobe."; nodules in mm, everything else in cm; calcified plaques are
+listed, not sized (`UNSIZED_FINDINGS`: a radiologist does not measure a plaque's diameter). When
 the sentence names sided locations, only a candidate on one of those sides is used (none there:
 no measurement), so a size never comes from the other lung.
 """
@@ -55,6 +56,8 @@ def draft_findings(predictions: Iterable[Prediction], threshold: float) -> list[
 
 #: findings measured in millimetres in the draft (the rest in centimetres)
 MM_FINDINGS = frozenset({"nodule"})
+#: findings whose sentence never takes a measured size
+UNSIZED_FINDINGS = frozenset({"arterial_wall_calcification"})
 MEASURED_NOTE = (
     "Sizes: longest axial diameter of the lesion model's largest candidate, measured on the image."
 )
@@ -77,7 +80,8 @@ def measured_text(draft: Any, lesions: Sequence[Any]) -> str:
     (`radlens.deploy.StudyLesion`)."""
     text, names, used = draft.text, load_vocabulary("chest_ct").abnormalities, False
     for sentence in draft.sentences:
-        if sentence.certainty == "absent" or sentence.abnormality not in names:
+        if (sentence.certainty == "absent" or sentence.abnormality not in names
+                or sentence.abnormality in UNSIZED_FINDINGS):  # fmt: skip
             continue
         sides = _sides(sentence.locations)
         cands = [les for les in lesions if les.finding == sentence.abnormality

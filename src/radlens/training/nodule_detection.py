@@ -1,4 +1,5 @@
-"""Two-stage nodule detection: blob candidates in the lung region, a 3-D CNN that scores them.
+"""Two-stage lesion detection: candidates (blobs in the lung region, or the mediastinum's dense
+peaks for calcified plaques), a 3-D CNN that scores them.
 
 Why two stages, beside the segmentation network's components: on this CPU's grid a nodule is a
 few voxels and the vessels crossing a slice look the same; a segmentation network sees every
@@ -9,9 +10,14 @@ candidates, then train a classifier on them, where nearly every negative is such
 Rules:
 
 - grid: each study is reoriented and resampled to `DETECT_SPACING` (3.5 mm isotropic) and
-  windowed to `CLIP_HU` as one channel in [0, 1] (`radlens.training.seg_data.load_case`); the
-  finding's mask (union over locations) is resampled with it;
-- candidates: `radlens.data.blob_candidates` inside `radlens.data.lung_region` on that grid;
+  windowed to the config's `window` (`CLIP_HU`; for calcification `FINDING_DEFAULTS` widens it
+  to 1500 HU, where plaques are not clipped to bone's level) as one channel in [0, 1]
+  (`radlens.training.seg_data.load_case`); the finding's mask (union over locations) is
+  resampled with it;
+- candidates (`candidates` setting): "lung_blobs", `radlens.data.blob_candidates` inside
+  `radlens.data.lung_region` on that grid (nodules, masses); "mediastinal_peaks",
+  `radlens.data.dense_candidates` inside `radlens.data.mediastinal_region` (calcified plaques
+  of the aorta and coronary arteries);
 - truth per candidate (the FROC hit rule of `radlens.evaluation.froc`): a candidate belongs to
   a lesion (26-connected component of the mask) when its voxel lies in it or within the
   lesion's radius (half its equivalent diameter) of its centroid; nearest centroid first;
@@ -41,7 +47,17 @@ from scipy import ndimage
 from torch import nn
 
 from radlens.core import atomic_save, atomic_write_json
-from radlens.data import CLIP_HU, SCALES_MM, BlobCandidates, blob_candidates, cubes, lung_region
+from radlens.data import (
+    CLIP_HU,
+    PEAK_HU,
+    SCALES_MM,
+    BlobCandidates,
+    blob_candidates,
+    cubes,
+    dense_candidates,
+    lung_region,
+    mediastinal_region,
+)
 from radlens.data.volumes import Volume, preprocess_volume
 from radlens.errors import ConfigError, DataError
 from radlens.models import CandidateNet
@@ -49,7 +65,9 @@ from radlens.training.device import inference_device
 from radlens.training.seg_data import SegTable, load_case, read_seg_table
 
 __all__ = [
+    "CANDIDATE_KINDS",
     "DETECT_SPACING",
+    "FINDING_DEFAULTS",
     "DetectorConfig",
     "NoduleDetector",
     "StudyCandidates",
@@ -65,6 +83,11 @@ logger = logging.getLogger(__name__)
 DETECT_SPACING: tuple[float, float, float] = (3.5, 3.5, 3.5)
 CUBE_MM = 56.0  # the cube's side: a 30 mm nodule with its surroundings
 _FILES = ("detector.pt", "detector.json")
+CANDIDATE_KINDS = ("lung_blobs", "mediastinal_peaks")
+# Settings that differ by finding (the rest are `DetectorConfig`'s defaults).
+FINDING_DEFAULTS: dict[str, dict] = {
+    "arterial_wall_calcification": {"candidates": "mediastinal_peaks", "window": (-1000.0, 1500.0)},
+}
 
 
 @dataclass(frozen=True)
@@ -82,6 +105,15 @@ class DetectorConfig:
     lr: float = 2e-3
     width: int = 16
     seed: int = 0
+    candidates: str = "lung_blobs"
+    window: tuple[float, float] = CLIP_HU
+    min_hu: float = PEAK_HU  # "mediastinal_peaks": the lowest peak
+    max_candidates: int = 800  # "mediastinal_peaks": the densest kept per study
+
+    @classmethod
+    def for_finding(cls, finding: str, **values) -> DetectorConfig:
+        """The settings for `finding`: `FINDING_DEFAULTS`, then `values`."""
+        return cls(**{"finding": finding, **FINDING_DEFAULTS.get(finding, {}), **values})
 
 
 @dataclass
@@ -99,8 +131,8 @@ class StudyCandidates:
     mask: np.ndarray = field(repr=False)  # (D, H, W) bool, the finding on the detection grid
 
 
-def _to_hu(image01: np.ndarray) -> np.ndarray:
-    lo, hi = CLIP_HU
+def _to_hu(image01: np.ndarray, window: Sequence[float]) -> np.ndarray:
+    lo, hi = window
     return lo + image01 * (hi - lo)
 
 
@@ -139,15 +171,20 @@ def candidate_truth(
 
 
 def find_candidates(image01: np.ndarray, spacing: Sequence[float], config: DetectorConfig):
-    """Blob candidates of a windowed (D, H, W) image in [0, 1] on the detection grid."""
-    hu = _to_hu(image01)
+    """Candidates of a windowed (D, H, W) image in [0, 1] on the detection grid."""
+    hu = _to_hu(image01, config.window)
+    if config.candidates == "mediastinal_peaks":
+        region = mediastinal_region(hu)
+        return dense_candidates(
+            hu, spacing, region, min_hu=config.min_hu, limit=config.max_candidates
+        )
     return blob_candidates(
         hu, spacing, lung_region(hu), scales_mm=config.scales_mm, per_scale=config.per_scale
     )
 
 
 def _study(row: pd.Series, seg: SegTable, config: DetectorConfig) -> StudyCandidates:
-    case = load_case(row, seg, config.spacing, [CLIP_HU])
+    case = load_case(row, seg, config.spacing, [config.window])
     image, mask = case.image[0], case.label[0] > 0
     found = find_candidates(image, case.spacing, config)
     hits, centroids = candidate_truth(found.centres, mask, case.spacing)
@@ -235,7 +272,9 @@ class NoduleDetector:
 
     def detect_volume(self, volume: Volume) -> tuple[BlobCandidates, np.ndarray, np.ndarray]:
         """(candidates, scores, the windowed detection-grid image they index) of a CT volume."""
-        image = preprocess_volume(volume, target_spacing=self.config.spacing, window=CLIP_HU)[0]
+        image = preprocess_volume(
+            volume, target_spacing=self.config.spacing, window=self.config.window
+        )[0]
         found, scores = self.detect(image, self.config.spacing)
         return found, scores, image
 
@@ -243,9 +282,16 @@ class NoduleDetector:
 def _check(config: DetectorConfig) -> None:
     if config.cube < 8 or config.cube % 4:
         raise ConfigError(f"cube must be a multiple of 4 and >= 8 voxels; got {config.cube}")
-    for name in ("epochs", "negatives", "batch_size", "per_scale", "width"):
+    for name in ("epochs", "negatives", "batch_size", "per_scale", "width", "max_candidates"):
         if getattr(config, name) < 1:
             raise ConfigError(f"{name} must be >= 1; got {getattr(config, name)}")
+    if config.candidates not in CANDIDATE_KINDS:
+        raise ConfigError(
+            f"candidates {config.candidates!r}: expected one of {list(CANDIDATE_KINDS)}"
+        )
+    lo, hi = config.window
+    if not lo < hi:
+        raise ConfigError(f"window must be (low, high) HU with low < high; got {config.window}")
 
 
 def train_detector(
@@ -314,14 +360,14 @@ def detector_config(config) -> DetectorConfig:
     findings = config.findings or [DetectorConfig.finding]
     if len(findings) != 1:
         raise ConfigError(f"--task detection detects one finding; got --findings {findings}")
-    values = {"finding": findings[0], "seed": config.seed}
+    values = {"seed": config.seed}
     for name in ("epochs", "batch_size", "lr", "spacing"):
         if name in given:
             value = getattr(config, name)
             values[name] = tuple(value) if name == "spacing" else value
     if "spacing" in values:  # the cube keeps its ~56 mm side on a finer or coarser grid
         values["cube"] = max(8, 4 * round(CUBE_MM / min(values["spacing"]) / 4))
-    return DetectorConfig(**values)
+    return DetectorConfig.for_finding(findings[0], **values)
 
 
 def is_detector_run(run_dir: str | Path) -> bool:
@@ -337,8 +383,8 @@ def load_detector(run_dir: str | Path, device: str = "cpu") -> NoduleDetector:
             raise DataError(f"{run_dir}: no {name}; not a nodule detector run (train_detector)")
     info = json.loads((run_dir / _FILES[1]).read_text())
     raw = info["config"]
-    config = DetectorConfig(**{**raw, "spacing": tuple(raw["spacing"]),
-                               "scales_mm": tuple(raw["scales_mm"])})  # fmt: skip
+    tuples = {k: tuple(raw[k]) for k in ("spacing", "scales_mm", "window") if k in raw}
+    config = DetectorConfig(**{**raw, **tuples})
     net = CandidateNet(config.width)
     net.load_state_dict(torch.load(run_dir / _FILES[0], map_location="cpu", weights_only=True))
     return NoduleDetector(net, config, inference_device(device))
