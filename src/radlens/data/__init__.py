@@ -22,7 +22,6 @@ from radlens.data.cohort_table import (
 )
 from radlens.data.ct_cohort import DEMO_WINDOWS, CtCohort, load_ct_cohort
 from radlens.data.ct_volumes import cohort_extents, read_npz_volume, study_extents
-from radlens.data.dense_candidates import PEAK_HU, dense_candidates, mediastinal_region
 from radlens.data.duplicates import (
     DuplicatePair,
     describe_images,
@@ -39,6 +38,7 @@ from radlens.data.nodule_candidates import (
     cubes,
 )
 from radlens.data.nodule_extent import BlobExtent, blob_extent
+from radlens.data.plaque_candidates import PEAK_HU, dense_candidates, mediastinal_region
 from radlens.data.series_choice import SeriesCandidate, SeriesChoice, choose_series
 from radlens.data.splits import (
     assign_splits,

@@ -15,14 +15,14 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
-__all__ = ["AIR_HU", "MIN_VOXELS", "lung_region"]
+__all__ = ["AIR_HU", "MIN_VOXELS", "convex_fill", "lung_region"]
 
 AIR_HU = -400.0
 MIN_VOXELS = 2000
 _CORNERS = np.array([[-0.5, -0.5], [-0.5, 0.5], [0.5, -0.5], [0.5, 0.5]])
 
 
-def _hull(plane: np.ndarray) -> np.ndarray:
+def convex_fill(plane: np.ndarray) -> np.ndarray:
     """The pixels whose centres lie in the convex hull of a 2-D component's pixel squares."""
     pts = np.argwhere(plane)
     corners = (pts[:, None, :] + _CORNERS[None]).reshape(-1, 2)
@@ -60,5 +60,5 @@ def lung_region(hu: np.ndarray, *, min_pixels: int = 10) -> np.ndarray:
         for k in range(1, m + 1):
             part = parts == k
             if part.sum() >= min_pixels:
-                out[z] |= _hull(part)
+                out[z] |= convex_fill(part)
     return out

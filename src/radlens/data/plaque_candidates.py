@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
-from radlens.data.lung_mask import _hull, lung_region
+from radlens.data.lung_mask import convex_fill, lung_region
 from radlens.data.nodule_candidates import BlobCandidates
 
 __all__ = ["PEAK_HU", "dense_candidates", "mediastinal_region"]
@@ -41,7 +41,7 @@ def mediastinal_region(hu: np.ndarray, lungs: np.ndarray | None = None) -> np.nd
         raise ValueError(f"lungs {lungs.shape} and hu {hu.shape} must be the same shape")
     between = np.zeros(hu.shape, dtype=bool)
     for z in np.flatnonzero(lungs.any(axis=(1, 2))):
-        between[z] = _hull(lungs[z]) & ~lungs[z]
+        between[z] = convex_fill(lungs[z]) & ~lungs[z]
     return ndimage.binary_dilation(between, iterations=1) & ~lungs
 
 
