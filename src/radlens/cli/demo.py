@@ -52,6 +52,18 @@ def demo_cmd(
         help="Chest CT: the same two-stage detector trained on lung masses (~10 more CPU "
         "minutes), scored beside the classifier.",
     ),
+    detect_nodes: bool = typer.Option(
+        False,
+        "--detect-nodes",
+        help="Chest CT: the same detector trained on enlarged lymph nodes (~10 more CPU "
+        "minutes), scored beside the classifier.",
+    ),
+    detect_plaques: bool = typer.Option(
+        False,
+        "--detect-plaques",
+        help="Chest CT: a two-stage detector of calcified arterial plaques (dense peaks between "
+        "the lungs, ~10 more CPU minutes), scored beside the classifier.",
+    ),
     medmnist: bool = typer.Option(False, "--medmnist", help="Run the MedMNIST demo instead."),
     data_dir: str | None = typer.Option(None, help="MedMNIST: folder with pneumoniamnist*.npz."),
     max_train_images: int | None = typer.Option(1500, help="MedMNIST: training subset (0 = all)."),
@@ -81,6 +93,8 @@ def demo_cmd(
         segmentation=segmentation,
         detect_nodules=detect_nodules,
         detect_masses=detect_masses,
+        detect_nodes=detect_nodes,
+        detect_plaques=detect_plaques,
         **({"epochs": epochs} if epochs else {}),
     )
     result = run_ct_demo(out, options, console=table_console())

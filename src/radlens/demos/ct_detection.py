@@ -1,8 +1,8 @@
-"""`radlens demo --detect-nodules` / `--detect-masses`: a two-stage detector of the finding
-beside the classifier.
+"""`radlens demo --detect-nodules` / `--detect-masses` / `--detect-nodes` / `--detect-plaques`:
+a two-stage detector of the finding beside the classifier.
 
 On the demo's own split (the classifier's, by patient): `radlens.training.nodule_detection`
-trains on the train studies (default `DetectorConfig` with the finding: 12 epochs at 3.5 mm
+trains on the train studies (`DetectorConfig.for_finding`: 12 epochs at 3.5 mm
 isotropic, ~10 CPU minutes on the demo cohort), then scores the test studies: FROC over every
 lesion of the finding and over lesions >= 6 mm, and study AUROC for the finding (the report
 truth, `true:<finding>`) from the detector's highest candidate beside the classifier's
@@ -31,7 +31,12 @@ __all__ = ["DETECTOR_DIR", "DETECTOR_DIRS", "detection_step", "detector_vs_class
 
 DETECTOR_DIR = "detector"
 #: the folder of each finding's detector run under the demo's folder
-DETECTOR_DIRS = {"nodule": DETECTOR_DIR, "mass": "detector-mass"}
+DETECTOR_DIRS = {
+    "nodule": DETECTOR_DIR,
+    "mass": "detector-mass",
+    "lymphadenopathy": "detector-nodes",
+    "arterial_wall_calcification": "detector-plaques",
+}
 
 
 def detector_vs_classifier(

@@ -42,8 +42,9 @@ def find_demo_run(base: Path | None = None) -> Path | None:
 def find_demo_lesion_runs(base: Path | None = None) -> dict[str, Path | tuple[Path, ...]]:
     """The lesion finders `radlens demo` left beside its run (under `base`, default the working
     directory), as `Settings` fields: "seg_run" (runs/demo/segmentation) and "detector_runs"
-    (runs/demo/detector and runs/demo/detector-mass, from `radlens demo --detect-nodules
-    --detect-masses`), each only when it is there."""
+    (runs/demo/detector, detector-mass, detector-nodes, detector-plaques, from `radlens demo
+    --detect-nodules --detect-masses --detect-nodes --detect-plaques`), each only when it is
+    there."""
     demo = (base or Path.cwd()) / DEMO_RUN.parent
     found: dict[str, Path | tuple[Path, ...]] = {}
     if _trained(demo / SEG_DIR):
