@@ -43,6 +43,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, required=True)
     ap.add_argument("--key", required=True)
     ap.add_argument("--finding", default="nodule", help="nodule, mass, arterial_wall_calcification")
+    ap.add_argument("--min-hu", type=float, help="plaque candidates' lowest peak (HU)")
     ap.add_argument("--epochs", type=int, default=DetectorConfig.epochs)
     ap.add_argument("--negatives", type=int, default=DetectorConfig.negatives)
     ap.add_argument("--seed", type=int, default=0)
@@ -53,8 +54,9 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
+    extra = {} if args.min_hu is None else {"min_hu": args.min_hu}
     config = DetectorConfig.for_finding(
-        args.finding, epochs=args.epochs, negatives=args.negatives, seed=args.seed
+        args.finding, epochs=args.epochs, negatives=args.negatives, seed=args.seed, **extra
     )
     t0 = time.perf_counter()
     if args.skip_training:

@@ -9,11 +9,14 @@ import numpy as np
 import pytest
 from _support.nodule_cohort import SPACING, chest
 from _support.nodule_detector import train_tiny_detector
+from _support.plaque_cohort import FINDING as PLAQUES
+from _support.plaque_cohort import plaque_chest, write_plaque_cohort
 
 from radlens.data.volumes import Volume
 from radlens.deploy import DetectorScorer, LesionFinders
 from radlens.errors import ModelError
 from radlens.evaluation import longest_axial_diameter
+from radlens.training import DetectorConfig, train_detector
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +80,22 @@ def test_bad_runs_and_thresholds_are_refused(run, tmp_path: Path) -> None:
         DetectorScorer(tmp_path)
     with pytest.raises(ModelError, match=r"threshold 1\.5"):
         DetectorScorer(run, threshold=1.5)
+
+
+def test_a_plaque_detector_lists_dense_plaque_sized_extents_not_the_bone_around(
+    tmp_path: Path,
+) -> None:
+    write_plaque_cohort(tmp_path / "c", n_studies=6)
+    config = DetectorConfig.for_finding(PLAQUES, epochs=1, negatives=200, batch_size=64)
+    train_detector(tmp_path / "c", tmp_path / "run", config)
+    hu, _ = plaque_chest(np.random.default_rng(7), 3)
+    volume = Volume(hu, SPACING, (0.0, 0.0, 0.0))
+    result = DetectorScorer(tmp_path / "run", threshold=0.01).lesions(volume)
+    assert result.lesions and result.study_scores[PLAQUES] >= result.lesions[0].score
+    radius = 2.5 * np.sqrt(3.0)  # the candidates' nominal blob radius (mm)
+    for les in result.lesions:
+        painted = np.argwhere(result.labels == les.label)
+        assert len(painted) and (hu[tuple(painted.T)] >= config.min_hu).all()
+        reach = np.abs(painted - np.asarray(les.centre_voxel)) * np.asarray(SPACING)
+        assert (np.linalg.norm(reach, axis=1) <= 2 * radius).all()  # never the whole spine
+        assert les.finding == PLAQUES

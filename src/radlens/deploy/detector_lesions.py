@@ -14,7 +14,10 @@ Rules (all in one place):
   to a listed, higher-scoring one than the larger of their two blob radii is the same blob (a
   lesion found at two scales) and is dropped;
 - extent and size: `radlens.data.blob_extent` on the study's own HU grid (a threshold halfway
-  between the blob's core and the lung around it), measured as a segmentation component is
+  between the blob's core and the lung around it); for a plaque detector (dense-peak
+  candidates) the voxels at or above the detector's `min_hu` within the candidate's blob radius
+  (a plaque is a few millimetres; the midpoint rule would follow the bone or vessel it lies
+  on); either measured as a segmentation component is
   (`radlens.evaluation.lesion_candidates`: volume, equivalent and longest axial diameter); a
   candidate without contrast there keeps a ball of its blob radius (scale x sqrt(3)), marked
   `measured=False`; a voxel two candidates claim keeps the higher-scoring one;
@@ -100,11 +103,17 @@ class DetectorScorer:
         for number, (score, centre, radius) in enumerate(
             self._listed(found, scores, ratio, study_sp), start=1
         ):
-            extent = blob_extent(volume.array, study_sp, centre, radius)
+            if self.detector.config.candidates == "mediastinal_peaks":
+                box, mask = _ball_box(volume.shape, centre, radius, study_sp)
+                dense = mask & (volume.array[box] >= self.detector.config.min_hu)
+                extent = (box, dense) if dense.any() else None
+            else:
+                found_extent = blob_extent(volume.array, study_sp, centre, radius)
+                extent = None if found_extent is None else (found_extent.box, found_extent.mask)
             if extent is None:
                 box, mask = _ball_box(volume.shape, centre, radius, study_sp)
             else:
-                box, mask = extent.box, extent.mask
+                box, mask = extent
             target = labels[box]  # a view: painted in place
             target[mask & (target == 0)] = number
             comp = lesion_candidates(mask, study_sp, threshold=0.5)[0]  # on the box
