@@ -41,28 +41,16 @@ def demo_cmd(
         "every training study; hours on a CPU) instead of the small CPU budget.",
     ),
     detect_nodules: bool = typer.Option(
-        False,
-        "--detect-nodules",
-        help="Chest CT: also train the two-stage nodule detector (~10 more CPU minutes) and "
-        "score it beside the classifier (FROC, nodule AUROC).",
+        False, "--detect-nodules", help="Chest CT: also a two-stage nodule detector (~10 min)."
     ),
     detect_masses: bool = typer.Option(
-        False,
-        "--detect-masses",
-        help="Chest CT: the same two-stage detector trained on lung masses (~10 more CPU "
-        "minutes), scored beside the classifier.",
+        False, "--detect-masses", help="Chest CT: the same detector on lung masses."
     ),
     detect_nodes: bool = typer.Option(
-        False,
-        "--detect-nodes",
-        help="Chest CT: the same detector trained on enlarged lymph nodes (~10 more CPU "
-        "minutes), scored beside the classifier.",
+        False, "--detect-nodes", help="Chest CT: the same detector on enlarged lymph nodes."
     ),
     detect_plaques: bool = typer.Option(
-        False,
-        "--detect-plaques",
-        help="Chest CT: a two-stage detector of calcified arterial plaques (dense peaks between "
-        "the lungs, ~10 more CPU minutes), scored beside the classifier.",
+        False, "--detect-plaques", help="Chest CT: a detector of calcified arterial plaques."
     ),
     medmnist: bool = typer.Option(False, "--medmnist", help="Run the MedMNIST demo instead."),
     data_dir: str | None = typer.Option(None, help="MedMNIST: folder with pneumoniamnist*.npz."),
