@@ -11,7 +11,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from radlens.errors import ConfigError, DataError
-from radlens.evaluation.nodule_detection import evaluate_detector
+from radlens.evaluation.nodule_detection import evaluate_detector, evaluate_detector_run
 from radlens.training import make_config
 from radlens.training.nodule_detection import (
     DetectorConfig,
@@ -81,6 +81,9 @@ def test_a_tiny_plaque_run_ranks_plaques_above_the_spine_s_dense_peaks(tmp_path:
     density = roc_auc_score(y, np.concatenate([s.candidates.responses for s in test]))
     # cohort seeds 0-1: 0.97 / 0.96; the density alone ranks the spine above them (0.75 / 0.76)
     assert roc_auc_score(y, scores) >= max(0.9, density + 0.1)
+    # every plaque counts: no 6 mm floor as for nodules
+    result = evaluate_detector_run(tmp_path / "run", n_bootstrap=0)
+    assert result["min_diameter_mm"] == 0.0 and result["study_auroc"]["n_positive"] == 2
 
 
 def test_bad_settings_and_runs_are_refused(tmp_path: Path) -> None:

@@ -74,7 +74,8 @@ def _train_detection(resolved, resume: bool) -> None:
 
 def _echo_detection(result: dict, split: str) -> None:
     size = result["min_diameter_mm"]
-    for key, name in (("froc_all", "all"), (f"froc_ge_{size:g}mm", f">= {size:g} mm")):
+    sized = ((f"froc_ge_{size:g}mm", f">= {size:g} mm"),) if size > 0 else ()
+    for key, name in (("froc_all", "all"), *sized):
         entry = result[key]
         ci = entry.get("score_ci")
         ci = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
@@ -86,8 +87,9 @@ def _echo_detection(result: dict, split: str) -> None:
     if auc["auroc"] is not None:
         ci = auc.get("ci") or [float("nan")] * 2
         typer.echo(f"{split} study AUROC (highest candidate score): {auc['auroc']:.3f}"
-                   f" [{ci[0]:.3f}, {ci[1]:.3f}] ({auc['n_positive']} with a lesion >= {size:g}"
-                   f" mm, {auc['n_negative']} without any)")  # fmt: skip
+                   f" [{ci[0]:.3f}, {ci[1]:.3f}] ({auc['n_positive']} with a lesion"
+                   f"{f' >= {size:g} mm' if size > 0 else ''}, {auc['n_negative']} without"
+                   " any)")  # fmt: skip
 
 
 def _train_survival(resolved, resume: bool) -> None:
@@ -149,7 +151,7 @@ def evaluate_cmd(
     if is_segmentation_run(run_dir):  # Dice/HD95/surface Dice, lesions, FROC, overlays
         _evaluate_segmentation(run_dir, split, bootstrap, device)
         return
-    if is_detector_run(run_dir):  # FROC (all, >= 6 mm), study AUROC, FROC plot
+    if is_detector_run(run_dir):  # FROC (all, >= 6 mm but plaques), study AUROC, FROC plot
         from radlens.evaluation import DETECTION_EVALUATION, evaluate_detector_run
 
         result = evaluate_detector_run(

@@ -43,6 +43,9 @@ __all__ = [
 ]
 
 DETECTION_EVALUATION, FROC_FIGURE = "detection_evaluation.json", "froc.png"
+#: the smallest lesion that counts by default, per finding (else 6 mm, LUNA16's rule for
+#: nodules): every calcified plaque counts, as a plaque is not a nodule that can be too small
+MIN_DIAMETER_MM = {"arterial_wall_calcification": 0.0}
 
 
 def detector_candidates(study: StudyCandidates, scores: np.ndarray) -> list[LesionCandidate]:
@@ -151,13 +154,16 @@ def evaluate_detector(
 
 
 def evaluate_detector_run(
-    run_dir: str | Path, *, split: str = "test", min_diameter_mm: float = 6.0,
+    run_dir: str | Path, *, split: str = "test", min_diameter_mm: float | None = None,
     n_bootstrap: int = 1000, workers: int = 1, device: str = "cpu",
 ) -> dict[str, Any]:  # fmt: skip
-    """`evaluate_detector` on `split` of the cohort the run was trained on; writes
+    """`evaluate_detector` on `split` of the cohort the run was trained on (lesions from
+    `min_diameter_mm`, default `MIN_DIAMETER_MM` of the run's finding, else 6 mm); writes
     detection_evaluation.json and froc.png into the run."""
     run_dir = Path(run_dir)
     info = json.loads((run_dir / "detector.json").read_text())
+    if min_diameter_mm is None:
+        min_diameter_mm = MIN_DIAMETER_MM.get(info["config"]["finding"], 6.0)
     result = evaluate_detector(
         run_dir, info["cohort"], splits=(split,), min_diameter_mm=min_diameter_mm,
         workers=workers, n_bootstrap=n_bootstrap, figure=run_dir / FROC_FIGURE, device=device,
