@@ -92,6 +92,18 @@ class DetectorScorer:
             listed.append((float(scores[i]), centre, radius))
         return listed
 
+    def _extent(self, volume: Volume, centre, radius: float, sp: np.ndarray) -> tuple:
+        """(box, mask on the box, measured) of a listed candidate (module's rules)."""
+        config = self.detector.config
+        if config.candidates == "mediastinal_peaks":
+            box, ball = _ball_box(volume.shape, centre, radius, sp)
+            dense = ball & (volume.array[box] >= config.min_hu)
+            return (box, dense, True) if dense.any() else (box, ball, False)
+        extent = blob_extent(volume.array, sp, centre, radius)
+        if extent is None:
+            return (*_ball_box(volume.shape, centre, radius, sp), False)
+        return extent.box, extent.mask, True
+
     def lesions(self, volume: Volume) -> LesionResult:
         """The study's listed candidates (highest score first), their label volume and the study
         score of the finding."""
@@ -103,17 +115,7 @@ class DetectorScorer:
         for number, (score, centre, radius) in enumerate(
             self._listed(found, scores, ratio, study_sp), start=1
         ):
-            if self.detector.config.candidates == "mediastinal_peaks":
-                box, mask = _ball_box(volume.shape, centre, radius, study_sp)
-                dense = mask & (volume.array[box] >= self.detector.config.min_hu)
-                extent = (box, dense) if dense.any() else None
-            else:
-                found_extent = blob_extent(volume.array, study_sp, centre, radius)
-                extent = None if found_extent is None else (found_extent.box, found_extent.mask)
-            if extent is None:
-                box, mask = _ball_box(volume.shape, centre, radius, study_sp)
-            else:
-                box, mask = extent
+            box, mask, measured = self._extent(volume, centre, radius, study_sp)
             target = labels[box]  # a view: painted in place
             target[mask & (target == 0)] = number
             comp = lesion_candidates(mask, study_sp, threshold=0.5)[0]  # on the box
@@ -125,7 +127,7 @@ class DetectorScorer:
                 diameter_mm=comp.longest_axial_diameter_mm,
                 equivalent_diameter_mm=comp.equivalent_diameter_mm, axial_slice=z,
                 centre_voxel=centre_voxel, side=body_side(volume, z, centre_voxel[2]),
-                measured=extent is not None,
+                measured=measured,
             ))  # fmt: skip
         top = float(scores.max()) if len(scores) else 0.0
         return LesionResult(lesions, labels, {self.finding: top})
