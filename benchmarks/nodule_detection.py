@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from radlens.evaluation.nodule_detection import evaluate_detector
+from radlens.evaluation.nodule_detection import evaluate_detector, sized_froc
 from radlens.training.nodule_detection import DetectorConfig, train_detector
 
 
@@ -47,7 +47,10 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=DetectorConfig.epochs)
     ap.add_argument("--negatives", type=int, default=DetectorConfig.negatives)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--min-diameter", type=float, default=6.0, help="mm, FROC's second table")
+    ap.add_argument(
+        "--min-diameter", type=float, default=None,
+        help="mm, FROC's second table (default: the finding's: 6 mm, plaques 0)",
+    )  # fmt: skip
     ap.add_argument("--workers", type=int, default=2, help="candidate processes")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-training", action="store_true", help="score an existing --out")
@@ -84,8 +87,8 @@ def main() -> None:
     data.setdefault("runs", {})[args.key] = entry
     args.json.write_text(json.dumps(data, indent=1) + "\n")
     for name, res in scored.items():
-        big = res[f"froc_ge_{args.min_diameter:g}mm"]
-        print(f"{name}: FROC all {res['froc_all']['score']:.3f}, >= {args.min_diameter:g} mm "
+        big = sized_froc(res)
+        print(f"{name}: FROC all {res['froc_all']['score']:.3f}, >= {res['min_diameter_mm']:g} mm "
               f"{big['score']:.3f} {big.get('score_ci')} ({big['n_lesions']} lesions, ceiling "
               f"{big['ceiling']}), study AUROC {res['study_auroc']}")  # fmt: skip
 

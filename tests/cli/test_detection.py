@@ -25,6 +25,8 @@ def test_train_and_evaluate_a_nodule_detector_from_the_cli(tmp_path: Path, capsy
     out = capsys.readouterr().out
     assert "test FROC nodule >= 6 mm:" in out and "test study AUROC" in out
     result = json.loads((run / "detection_evaluation.json").read_text())
+    point = result["pointing"]  # the top candidate against each test study's nodules
+    assert point["n"] >= 1 and f"of {point['n']} studies with one" in out
     assert result["splits"] == ["test"] and result["studies"] == 4
     assert (run / "froc.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -90,6 +90,12 @@ def _echo_detection(result: dict, split: str) -> None:
                    f" [{ci[0]:.3f}, {ci[1]:.3f}] ({auc['n_positive']} with a lesion"
                    f"{f' >= {size:g} mm' if size > 0 else ''}, {auc['n_negative']} without"
                    " any)")  # fmt: skip
+    point = result.get("pointing") or {}
+    if point.get("n"):
+        typer.echo(f"{split} pointing game: the top candidate within {point['tolerance']} of a"
+                   f" lesion in {point['hits']} of {point['n']} studies with one"
+                   f" ({point['pointing_game']:.3f}; a random candidate"
+                   f" {point['chance']:.3f})")  # fmt: skip
 
 
 def _train_survival(resolved, resume: bool) -> None:

@@ -24,9 +24,11 @@ import pandas as pd
 import torch
 from rich.console import Console
 
-from radlens.data import DEMO_WINDOWS, CtCohort, load_ct_cohort
+from radlens.data import CtCohort, load_ct_cohort
 from radlens.demos import ct_console as show
 from radlens.demos.ct_detection import detection_step
+from radlens.demos.ct_localization import localization_with_detectors, print_localization
+from radlens.demos.ct_options import CtDemoOptions, CtDemoResult
 from radlens.demos.ct_outcomes import survival_step
 from radlens.demos.ct_report import (
     append_triage_section,
@@ -34,7 +36,7 @@ from radlens.demos.ct_report import (
     triage_list,
     truth_aurocs,
 )
-from radlens.demos.ct_segmentation import SegStepOptions, measured_lesions, segmentation_step
+from radlens.demos.ct_segmentation import measured_lesions, segmentation_step
 from radlens.demos.ct_setup import (
     default_epochs,
     input_shape,
@@ -58,42 +60,6 @@ __all__ = ["CtDemoOptions", "CtDemoResult", "run_ct_demo"]
 
 #: loggers whose per-file INFO lines would drown the progress bars
 _QUIET = ("radlens.data.volumes.io", "radlens.phantom.cohort", "radlens.data.volumes.preprocess")
-
-
-@dataclass(frozen=True)
-class CtDemoOptions:
-    """Everything the demo does differently on request; defaults fit 10 minutes on 2 CPU cores."""
-
-    patients: int = 450
-    seed: int = 0
-    shape: tuple[int, int, int] = (32, 64, 64)  # the whole field of view resampled to this grid
-    crop: tuple[float, float, float] = (1.0, 0.75, 1.0)  # `input_shape`: what the model sees
-    sites: int = 3
-    model: str = "ctnet_3d"
-    epochs: int | None = None  # None: `default_epochs()` (36 with native bf16, else 18)
-    patience: int | None = 6  # early stopping once the LR has dropped (None: all epochs)
-    batch_size: int = 8
-    lr: float = 2e-3
-    heatmap_cases: int = 7  # per finding: the localization figure rests on >= 60 cases
-    heatmap_pictures: int = 3  # per finding: montages drawn into the report (all are scored)
-    threads: int | None = 2
-    min_location_positives: int = 5
-    fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
-    windows: tuple[tuple[float, float], ...] = DEMO_WINDOWS
-    synth_shape: tuple[int, int, int] | None = None  # None: `synthesis_shape(shape)`
-    segmentation: SegStepOptions | None = field(default_factory=SegStepOptions)  # None: none
-    detect_nodules: bool = False  # the two-stage nodule detector beside the classifier (~10 min)
-    detect_masses: bool = False  # the same detector trained on masses (~10 min)
-    detect_nodes: bool = False  # ... on enlarged lymph nodes (~10 min)
-    detect_plaques: bool = False  # ... on calcified plaques, dense-peak candidates (~10 min)
-
-
-@dataclass
-class CtDemoResult:
-    out: Path
-    run_dir: Path
-    report: Path
-    summary: dict[str, Any]
 
 
 @dataclass
@@ -206,14 +172,18 @@ def _train(demo: _Demo, cohort: CtCohort, spacing: tuple[float, ...]) -> TrainRe
         return train(config, dataset=ds, progress=demo.progress)
 
 
+def _cam_settings(opts: CtDemoOptions) -> dict[str, str]:
+    """CT-Net 3D: HiResCAM, the geometric mean of 3 layers' maps; other models: Grad-CAM."""
+    layers = "features.5*features.9*features.13"
+    return {"method": "hirescam", "layer": layers} if opts.model == "ctnet_3d" else {}
+
+
 def _explain(demo: _Demo, cohort: CtCohort) -> pd.DataFrame | None:
     """Step 4: Grad-CAM montages of the most confident positives, localization vs the masks."""
     with demo.step("explain", "4/7 heatmaps of the most confident positives"):
-        layers = "features.5*features.9*features.13"  # HiResCAM, geometric mean of 3 layers
-        finer = {"method": "hirescam", "layer": layers} if demo.opts.model == "ctnet_3d" else {}
         loc = explain_top_positives(
             demo.run_dir, cohort, cases=demo.opts.heatmap_cases,
-            draw=demo.opts.heatmap_pictures, **finer,
+            draw=demo.opts.heatmap_pictures, **_cam_settings(demo.opts),
         )  # fmt: skip
         if loc is not None and len(loc):
             demo.console.print(loc.round(3).to_string(index=False))
@@ -276,6 +246,30 @@ def _segment(demo: _Demo, cohort: CtCohort, synth_shape: tuple[int, int, int]) -
             shape=demo.opts.shape, synth_shape=synth_shape, seed=demo.opts.seed,
             threads=demo.opts.threads, options=demo.opts.segmentation,
         )  # fmt: skip
+
+
+def _detect(demo: _Demo, cohort: CtCohort) -> tuple[dict[str, dict | None], dict | None]:
+    """The `--detect-*` steps, then the pointing game over every test positive (None when no
+    detector ran)."""
+    opts = demo.opts
+    asked = {"nodule": opts.detect_nodules, "mass": opts.detect_masses,
+             "lymphadenopathy": opts.detect_nodes,
+             "arterial_wall_calcification": opts.detect_plaques}  # fmt: skip
+    detection: dict[str, dict | None] = dict.fromkeys(asked)
+    split_of = dict(zip(cohort.table["patient_id"].astype(str), cohort.table["split"], strict=True))
+    for finding in [f for f, on in asked.items() if on]:
+        with demo.step(f"detection-{finding}",
+                       f"+ {finding}: two-stage detector, FROC, vs the classifier"):  # fmt: skip
+            detection[finding] = detection_step(demo.out, demo.run_dir, split_of, demo.console,
+                                                seed=opts.seed, finding=finding)  # fmt: skip
+    if not any(detection.values()):
+        return detection, None
+    with demo.step("localization", "+ pointing game over every test positive"):
+        pointing = localization_with_detectors(
+            demo.run_dir, cohort.dataset, detection, **_cam_settings(opts)
+        )
+        print_localization(pointing, demo.console)
+    return detection, pointing
 
 
 def _triage(demo: _Demo, scores: _Scores, cohort: CtCohort) -> Path:
@@ -370,17 +364,7 @@ def run_ct_demo(
     loc = _explain(demo, cohort)
     scores = _evaluate(demo, cohort)
     seg = _segment(demo, cohort, synth_shape)
-    asked = {"nodule": opts.detect_nodules, "mass": opts.detect_masses,
-             "lymphadenopathy": opts.detect_nodes,
-             "arterial_wall_calcification": opts.detect_plaques}  # fmt: skip
-    detection: dict[str, dict | None] = dict.fromkeys(asked)
-    chosen = [f for f, on in asked.items() if on]
-    split_of = dict(zip(cohort.table["patient_id"].astype(str), cohort.table["split"], strict=True))
-    for finding in chosen:
-        with demo.step(f"detection-{finding}",
-                       f"+ {finding}: two-stage detector, FROC, vs the classifier"):  # fmt: skip
-            detection[finding] = detection_step(out, demo.run_dir, split_of, console,
-                                                seed=opts.seed, finding=finding)  # fmt: skip
+    detection, pointing = _detect(demo, cohort)
     report = _triage(demo, scores, cohort)
     with demo.step("survival", "+ outcome: Cox model on the synthetic follow-up (C-index)"):
         survival = survival_step(demo.run_dir, out, console)
@@ -391,6 +375,7 @@ def run_ct_demo(
     summary["mass_detection"] = detection["mass"]
     summary["lymph_node_detection"] = detection["lymphadenopathy"]
     summary["plaque_detection"] = detection["arterial_wall_calcification"]
+    summary["localization_all_positives"] = pointing
     summary["wall_time_s"] = wall
     (out / "demo.json").write_text(json.dumps(summary, indent=2, default=float))
     console.print(f"demo finished in {wall:.0f} s · report: [bold]{report}[/]")

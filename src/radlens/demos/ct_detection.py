@@ -4,11 +4,12 @@ a two-stage detector of the finding beside the classifier.
 On the demo's own split (the classifier's, by patient): `radlens.training.nodule_detection`
 trains on the train studies (`DetectorConfig.for_finding`: 12 epochs at 3.5 mm
 isotropic, ~10 CPU minutes on the demo cohort), then scores the test studies: FROC over every
-lesion of the finding and over lesions >= 6 mm, and study AUROC for the finding (the report
-truth, `true:<finding>`) from the detector's highest candidate beside the classifier's
-probability on the same studies, with patient-clustered DeLong CIs and the paired test. Off by
-default: it does not fit the demo's 10-minute budget. The runs go to `DETECTOR_DIRS` under the
-demo's folder, where `radlens serve --demo` finds them.
+lesion of the finding and over lesions >= 6 mm (every plaque counts), the top candidate's
+pointing game, and study AUROC for the finding (the report truth, `true:<finding>`) from the
+detector's highest candidate beside the classifier's probability on the same studies, with
+patient-clustered DeLong CIs and the paired test. Off by default: it does not fit the demo's
+10-minute budget. The runs go to `DETECTOR_DIRS` under the demo's folder, where `radlens serve
+--demo` finds them.
 """
 
 from __future__ import annotations
@@ -24,7 +25,12 @@ from rich.console import Console
 
 from radlens.core import PREDICTIONS, read_predictions
 from radlens.demos.ct_segmentation import split_cohort_table
-from radlens.evaluation import clustered_delong, clustered_delong_paired_test, evaluate_detector
+from radlens.evaluation import (
+    clustered_delong,
+    clustered_delong_paired_test,
+    evaluate_detector,
+    sized_froc,
+)
 from radlens.training import DetectorConfig, collect_candidates, read_seg_table, train_detector
 
 __all__ = ["DETECTOR_DIR", "DETECTOR_DIRS", "detection_step", "detector_vs_classifier"]
@@ -88,20 +94,28 @@ def detection_step(
         "measured_on": f"test split ({result['studies']} studies, {result['patients']} patients)",
         "train_studies": info["train_studies"],
         "froc_all": result["froc_all"],
-        "froc_ge_6mm": result["froc_ge_6mm"],
-        "study_auroc_ge_6mm": result["study_auroc"],
+        "min_diameter_mm": result["min_diameter_mm"],
+        "froc_sized": sized_froc(result),
+        "study_auroc": result["study_auroc"],
+        "pointing": result["pointing"],
         f"{finding}_auroc_vs_classifier": wins,
         "run": str(folder),
         "seconds": round(time.perf_counter() - start, 1),
     }
-    big = result["froc_ge_6mm"]
+    big, size = sized_froc(result), result["min_diameter_mm"]
     reach = "-" if big["ceiling"] is None else f"{big['ceiling']:.3f}"
-    line = (f"{finding} detector: FROC {result['froc_all']['score']:.3f} (every lesion), "
-            f"{big['score']:.3f} >= 6 mm ({big['n_lesions']} lesions; candidates reach "
-            f"{reach})")  # fmt: skip
+    line = f"{finding} detector: FROC {result['froc_all']['score']:.3f}"
+    if size > 0:
+        line += f" (every lesion), {big['score']:.3f} >= {size:g} mm"
+    line += f" ({big['n_lesions']} lesions; candidates reach {reach})"
     if "detector" in wins:
         line += (f"; {finding} AUROC detector {wins['detector']['auroc']:.3f} vs classifier "
                  f"{wins['classifier']['auroc']:.3f} (paired p {wins['p_value']:.2g})")  # fmt: skip
+    point = result["pointing"]
+    if point["n"]:
+        line += (f"; top candidate within 10 mm of the {finding} in {point['hits']} of "
+                 f"{point['n']} positive studies (random candidate "
+                 f"{point['chance']:.2f})")  # fmt: skip
     console.print(line)
     return {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
             for k, v in figures.items()}  # fmt: skip

@@ -61,6 +61,7 @@ from radlens.evaluation.nodule_detection import (
     DETECTION_EVALUATION,
     evaluate_detector,
     evaluate_detector_run,
+    sized_froc,
 )
 from radlens.evaluation.proportions import rate_intervals, wilson
 from radlens.evaluation.report import write_report
@@ -192,6 +193,7 @@ __all__ = [
     "segmentation_scores",
     "segmentation_section",
     "select_thresholds",
+    "sized_froc",
     "stack_scores",
     "summarise_segmentation",
     "survival_bootstrap",

@@ -10,6 +10,7 @@ several layers ("a+b" mean, "a*b" geometric mean),
 """
 
 from radlens.explain.cam import CAM_METHODS, CamExplainer, CamResult, HiResCAM, compute_cam
+from radlens.explain.cohort import RunLocalization, localize_run
 from radlens.explain.evidence import (
     DEFAULT_TOLERANCE_MM,
     EVIDENCE_PERCENTILE,
@@ -48,6 +49,7 @@ __all__ = [
     "ExplainCase",
     "HiResCAM",
     "LocalizationScore",
+    "RunLocalization",
     "Tolerance",
     "case_maps",
     "checkpoint_outcome",
@@ -58,6 +60,7 @@ __all__ = [
     "guided_backprop",
     "heat_rgba",
     "localize_cases",
+    "localize_run",
     "montage_3d",
     "overlay_2d",
     "parse_tolerance",
