@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from radlens.data import blob_extent
 from radlens.evaluation import longest_axial_diameter
@@ -85,3 +86,33 @@ def test_no_contrast_no_extent_and_bad_arguments() -> None:
         blob_extent(flat, (1.0, -1.0, 1.0), (10, 10, 10), 3.0)
     with pytest.raises(ValueError, match="3-D"):
         blob_extent(flat[0], (1.0, 1.0, 1.0), (10, 10), 3.0)
+
+
+def test_a_region_keeps_a_nodule_against_the_chest_wall_out_of_the_wall() -> None:
+    spacing = (2.0, 1.0, 1.0)
+    img, ball, centre = _scene(spacing, 12.0, 40.0)
+    wall = np.zeros(img.shape, dtype=bool)
+    wall[:, :, int(centre[2]) + 5 :] = True  # soft tissue from the nodule's edge outwards
+    img[wall] = 40.0
+    lungs = ~wall
+    leaked = _full(blob_extent(img, spacing, centre, radius_mm=6.0), img.shape)
+    assert (leaked & wall).sum() > (leaked & ball).sum() / 2  # the threshold follows the wall
+    kept = _full(blob_extent(img, spacing, centre, radius_mm=6.0, region=lungs), img.shape)
+    assert not (kept & wall).any()
+    assert 2 * (kept & ball).sum() / (kept.sum() + ball.sum()) > 0.8
+    with pytest.raises(ValueError, match="region of shape"):
+        blob_extent(img, spacing, centre, radius_mm=6.0, region=lungs[1:])
+
+
+def test_a_textured_mass_larger_than_the_search_ball_is_measured_whole() -> None:
+    # a 50 mm mass whose inside varies by ~60 HU over ~7 mm: a search ball inside it sees the
+    # mass's own texture as background, with contrast, and must grow until it reaches the lung
+    spacing = (4.0, 3.5, 3.5)
+    img, ball, centre = _scene(spacing, 50.0, 40.0, side_mm=170.0)
+    texture = np.random.default_rng(3).normal(0.0, 1.0, img.shape)
+    texture = ndimage.gaussian_filter(texture, sigma=2.0 / np.asarray([1.0, 1.75, 1.75]))
+    img[ball] += (texture[ball] / texture[ball].std() * 60.0).astype(np.float32)
+    extent = blob_extent(img, spacing, centre, radius_mm=5.0 * 3**0.5)  # a small LoG scale
+    assert extent is not None
+    mask = _full(extent, img.shape)
+    assert 2 * (mask & ball).sum() / (mask.sum() + ball.sum()) > 0.8

@@ -9,16 +9,20 @@ Rules (all in one place):
   the centre, at least two voxels' reach per axis;
 - core: the highest smoothed value within half the radius of the centre (at least the centre's
   3 x 3 x 3 neighbourhood), and where it is;
-- background: the `BACKGROUND_PERCENTILE` of the smoothed values over the search ball (around a
-  nodule that is mostly aerated lung);
+- background: the `BACKGROUND_PERCENTILE` of the smoothed values on the search ball's surface
+  (the lung around the lesion; over the whole ball, a mass that fills most of it would set it);
 - no extent (None) when core - background < `MIN_CONTRAST_HU`: nothing there to measure;
 - a lesion larger than the search ball (a mass whose inside sets the background, so there is no
-  contrast, or whose extent covers over `FILL_FRACTION` of the ball's surface) is searched again
-  in a ball of twice the radius, at most `GROWTH_STEPS` times (the core stays where it was);
+  contrast, or whose extent covers over `FILL_FRACTION` of the ball's surface, or a ball whose
+  surface is under `MIN_AERATED` aerated lung (< `AERATED_HU`), so the background is the
+  lesion's own texture, not the lung around it) is searched again in a ball of twice the radius,
+  at most `GROWTH_STEPS` times (the core stays where it was);
 - the extent: the 26-connected component of search-ball voxels at or above the midpoint of core
-  and background that holds the core voxel. A vessel running into the nodule is cut at the ball's
-  edge, so the extent of a nodule on a vessel can be up to the ball's size: the limit of a
-  threshold rule.
+  and background that holds the core voxel, within `region` when one is given (the lung region
+  the candidate came from: a lesion against the chest wall or mediastinum neither takes their
+  soft tissue into its extent nor grows the search along it). A vessel running into the nodule
+  is cut at the ball's edge, so the extent of a nodule on a vessel can be up to the ball's size:
+  the limit of a threshold rule.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ SEARCH_FACTOR = 1.5
 BACKGROUND_PERCENTILE = 25.0
 MIN_CONTRAST_HU = 100.0
 FILL_FRACTION = 0.6
+AERATED_HU = -500.0
+MIN_AERATED = 0.25
 GROWTH_STEPS = 2
 
 
@@ -56,27 +62,34 @@ def _ball(shape: tuple[int, ...], centre: Sequence[float], radius_mm: float, sp)
 
 
 def blob_extent(
-    hu: np.ndarray, spacing: Sequence[float], centre: Sequence[float], radius_mm: float
+    hu: np.ndarray,
+    spacing: Sequence[float],
+    centre: Sequence[float],
+    radius_mm: float,
+    region: np.ndarray | None = None,
 ) -> BlobExtent | None:
     """The blob around `centre` (array index (z, y, x)) of a (Z, Y, X) HU array with (z, y, x) mm
-    `spacing`, whose radius is about `radius_mm` (module's rules); None when it has no contrast."""
+    `spacing`, whose radius is about `radius_mm` (module's rules), inside the boolean `region`
+    (the array's shape) when given; None when it has no contrast."""
     sp = np.asarray(spacing, dtype=float)
     if hu.ndim != 3 or sp.shape != (3,) or (sp <= 0).any() or radius_mm <= 0:
         raise ValueError(
             f"blob_extent needs a 3-D HU array, three positive spacings and a positive radius; "
             f"got shape {hu.shape}, spacing {tuple(spacing)}, radius {radius_mm}"
         )
+    if region is not None and region.shape != hu.shape:
+        raise ValueError(f"blob_extent: region of shape {region.shape} for an array {hu.shape}")
     c = np.clip(np.rint(np.asarray(centre, dtype=float)), 0, np.asarray(hu.shape) - 1)
     search_mm = SEARCH_FACTOR * radius_mm
     for _ in range(GROWTH_STEPS + 1):
-        extent, fills = _extent(hu, sp, c, radius_mm, search_mm)
+        extent, fills = _extent(hu, sp, c, radius_mm, search_mm, region)
         if not fills:
             break
         search_mm *= 2
     return extent
 
 
-def _extent(hu: np.ndarray, sp: np.ndarray, c: np.ndarray, radius_mm: float, search_mm: float):
+def _extent(hu, sp: np.ndarray, c: np.ndarray, radius_mm: float, search_mm: float, region=None):
     """(extent or None, whether it fills the search ball: None, or over `FILL_FRACTION` of the
     ball's surface in the blob)."""
     reach = np.maximum(np.ceil(search_mm / sp), 2).astype(int)
@@ -100,12 +113,20 @@ def _extent(hu: np.ndarray, sp: np.ndarray, c: np.ndarray, radius_mm: float, sea
     near[tuple(slice(max(int(v) - 1, 0), int(v) + 2) for v in local)] = True
     core_at = np.unravel_index(np.argmax(np.where(near, img, -np.inf)), img.shape)
     core = float(img[core_at])
-    background = float(np.percentile(img[search], BACKGROUND_PERCENTILE))
+    shell = search & ~ndimage.binary_erosion(search)
+    around = img[shell] if shell.any() else img[search]
+    background = float(np.percentile(around, BACKGROUND_PERCENTILE))
     if core - background < MIN_CONTRAST_HU:
         return None, True
     threshold = (core + background) / 2
-    labels, _ = ndimage.label((img >= threshold) & (search | near), structure=np.ones((3, 3, 3)))
+    above = (img >= threshold) & (search | near)
+    if region is not None:
+        above &= region[box]
+        above[core_at] = True
+    labels, _ = ndimage.label(above, structure=np.ones((3, 3, 3)))
     blob = labels == labels[core_at]
-    shell = search & ~ndimage.binary_erosion(search)
-    fills = bool(blob[shell].mean() > FILL_FRACTION) if shell.any() else False
+    fills = False
+    if shell.any():
+        inside = (img[shell] >= AERATED_HU).mean() > 1.0 - MIN_AERATED
+        fills = bool(blob[shell].mean() > FILL_FRACTION or inside)
     return BlobExtent(box, blob, threshold, core - background), fills

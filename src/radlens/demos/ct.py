@@ -27,7 +27,11 @@ from rich.console import Console
 from radlens.data import CtCohort, load_ct_cohort
 from radlens.demos import ct_console as show
 from radlens.demos.ct_detection import detection_step
-from radlens.demos.ct_localization import localization_with_detectors, print_localization
+from radlens.demos.ct_localization import (
+    cam_settings,
+    localization_with_detectors,
+    print_localization,
+)
 from radlens.demos.ct_options import CtDemoOptions, CtDemoResult
 from radlens.demos.ct_outcomes import survival_step
 from radlens.demos.ct_report import (
@@ -172,18 +176,12 @@ def _train(demo: _Demo, cohort: CtCohort, spacing: tuple[float, ...]) -> TrainRe
         return train(config, dataset=ds, progress=demo.progress)
 
 
-def _cam_settings(opts: CtDemoOptions) -> dict[str, str]:
-    """CT-Net 3D: HiResCAM, the geometric mean of 3 layers' maps; other models: Grad-CAM."""
-    layers = "features.5*features.9*features.13"
-    return {"method": "hirescam", "layer": layers} if opts.model == "ctnet_3d" else {}
-
-
 def _explain(demo: _Demo, cohort: CtCohort) -> pd.DataFrame | None:
     """Step 4: Grad-CAM montages of the most confident positives, localization vs the masks."""
     with demo.step("explain", "4/7 heatmaps of the most confident positives"):
         loc = explain_top_positives(
             demo.run_dir, cohort, cases=demo.opts.heatmap_cases,
-            draw=demo.opts.heatmap_pictures, **_cam_settings(demo.opts),
+            draw=demo.opts.heatmap_pictures, **cam_settings(demo.opts.model),
         )  # fmt: skip
         if loc is not None and len(loc):
             demo.console.print(loc.round(3).to_string(index=False))
@@ -266,7 +264,7 @@ def _detect(demo: _Demo, cohort: CtCohort) -> tuple[dict[str, dict | None], dict
         return detection, None
     with demo.step("localization", "+ pointing game over every test positive"):
         pointing = localization_with_detectors(
-            demo.run_dir, cohort.dataset, detection, **_cam_settings(opts)
+            demo.run_dir, cohort.dataset, detection, **cam_settings(opts.model)
         )
         print_localization(pointing, demo.console)
     return detection, pointing

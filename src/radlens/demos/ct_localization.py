@@ -21,9 +21,22 @@ from rich.console import Console
 from radlens.data import ArrayDataset
 from radlens.explain import localize_run
 
-__all__ = ["COLUMNS", "localization_with_detectors", "merge_localization", "print_localization"]
+__all__ = [
+    "COLUMNS",
+    "cam_settings",
+    "localization_with_detectors",
+    "merge_localization",
+    "print_localization",
+]
 
 COLUMNS = ("n", "hits", "pointing_game", "pointing_game_strict", "chance")
+
+
+def cam_settings(model: str) -> dict[str, str]:
+    """The demo's heatmaps: CT-Net 3D, HiResCAM as the geometric mean of 3 layers' maps; other
+    models: Grad-CAM at the automatic layer."""
+    layers = "features.5*features.9*features.13"
+    return {"method": "hirescam", "layer": layers} if model == "ctnet_3d" else {}
 
 
 def _grad_cam_rows(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
@@ -53,7 +66,7 @@ def _pooled(rows: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 
 def localization_with_detectors(
     run_dir: str | Path,
-    dataset: ArrayDataset,
+    dataset: ArrayDataset | None,
     detections: Mapping[str, Mapping[str, Any] | None],
     *,
     method: str = "gradcam",
@@ -61,7 +74,8 @@ def localization_with_detectors(
 ) -> dict[str, Any]:
     """Per finding (and "all"): source, n, hits, pointing game (within 10 mm) and strict, and
     chance, over every truly positive test study with a mask; a detector's row also keeps the
-    Grad-CAM pointing game of its finding (`grad_cam_pointing_game`) for comparison."""
+    Grad-CAM pointing game of its finding (`grad_cam_pointing_game`) for comparison. `dataset`:
+    the run's loaded cohort (None: load the one its config.yaml names)."""
     loc = localize_run(
         run_dir, split="test", method=method, layer=layer,  # type: ignore[arg-type]
         tolerance="10mm", dataset=dataset, progress=False,

@@ -12,12 +12,15 @@ Rules (all in one place):
   ranks studies with the finding above those without better than the classifier does);
 - listed candidates: score >= `threshold`, highest first, at most `max_candidates`; one closer
   to a listed, higher-scoring one than the larger of their two blob radii is the same blob (a
-  lesion found at two scales) and is dropped;
+  lesion found at two scales) and is dropped, and so is one whose centre lies in a listed one's
+  extent (a mass found at several spots);
 - extent and size: `radlens.data.blob_extent` on the study's own HU grid (a threshold halfway
-  between the blob's core and the lung around it); for a plaque detector (dense-peak
-  candidates) the voxels at or above the detector's `min_hu` within the candidate's blob radius
-  (a plaque is a few millimetres; the midpoint rule would follow the bone or vessel it lies
-  on); either measured as a segmentation component is
+  between the blob's core and the lung around it), kept inside the lung region the candidates
+  came from (`radlens.data.lung_region`, grown by `LUNG_MARGIN_VOXELS`: a lung lesion against
+  the chest wall or mediastinum does not take their soft tissue into its extent); for a plaque
+  detector (dense-peak candidates) the voxels at or above the detector's `min_hu` within the
+  candidate's blob radius (a plaque is a few millimetres; the midpoint rule would follow the
+  bone or vessel it lies on); either measured as a segmentation component is
   (`radlens.evaluation.lesion_candidates`: volume, equivalent and longest axial diameter); a
   candidate without contrast there keeps a ball of its blob radius (scale x sqrt(3)), marked
   `measured=False`; a voxel two candidates claim keeps the higher-scoring one;
@@ -32,8 +35,9 @@ import math
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
-from radlens.data import blob_extent
+from radlens.data import blob_extent, lung_region
 from radlens.data.volumes import Volume
 from radlens.deploy.lesions import MAX_CANDIDATES, LesionResult, StudyLesion, body_side
 from radlens.deploy.run_loading import load_named_run
@@ -44,6 +48,9 @@ from radlens.training import is_detector_run, load_detector
 __all__ = ["DetectorScorer"]
 
 log = logging.getLogger(__name__)
+
+#: a lung lesion's extent may reach this many voxels past the lung region (its pleural edge)
+LUNG_MARGIN_VOXELS = 1
 
 
 def _loader(device: str):
@@ -92,17 +99,26 @@ class DetectorScorer:
             listed.append((float(scores[i]), centre, radius))
         return listed
 
-    def _extent(self, volume: Volume, centre, radius: float, sp: np.ndarray) -> tuple:
-        """(box, mask on the box, measured) of a listed candidate (module's rules)."""
+    def _extent(self, volume: Volume, centre, radius: float, sp: np.ndarray, lungs) -> tuple:
+        """(box, mask on the box, measured) of a listed candidate (module's rules); `lungs`: the
+        grown lung region of a lung-blob detector's study (else None)."""
         config = self.detector.config
         if config.candidates == "mediastinal_peaks":
             box, ball = _ball_box(volume.shape, centre, radius, sp)
             dense = ball & (volume.array[box] >= config.min_hu)
             return (box, dense, True) if dense.any() else (box, ball, False)
-        extent = blob_extent(volume.array, sp, centre, radius)
+        extent = blob_extent(volume.array, sp, centre, radius, region=lungs)
         if extent is None:
             return (*_ball_box(volume.shape, centre, radius, sp), False)
         return extent.box, extent.mask, True
+
+    def _lungs(self, volume: Volume) -> np.ndarray | None:
+        if self.detector.config.candidates != "lung_blobs":
+            return None
+        region = lung_region(np.asarray(volume.array))
+        if LUNG_MARGIN_VOXELS:
+            region = ndimage.binary_dilation(region, iterations=LUNG_MARGIN_VOXELS)
+        return region
 
     def lesions(self, volume: Volume) -> LesionResult:
         """The study's listed candidates (highest score first), their label volume and the study
@@ -111,11 +127,13 @@ class DetectorScorer:
         study_sp = np.asarray(volume.spacing, dtype=float)
         ratio = np.asarray(self.detector.config.spacing, dtype=float) / study_sp
         labels = np.zeros(volume.shape, dtype=np.uint16)
-        lesions = []
-        for number, (score, centre, radius) in enumerate(
-            self._listed(found, scores, ratio, study_sp), start=1
-        ):
-            box, mask, measured = self._extent(volume, centre, radius, study_sp)
+        lungs, lesions = self._lungs(volume), []
+        for score, centre, radius in self._listed(found, scores, ratio, study_sp):
+            at = tuple(np.clip(np.rint(centre), 0, np.asarray(volume.shape) - 1).astype(int))
+            if labels[at]:  # inside a higher-scoring candidate's extent: the same lesion
+                continue
+            number = len(lesions) + 1
+            box, mask, measured = self._extent(volume, centre, radius, study_sp, lungs)
             target = labels[box]  # a view: painted in place
             target[mask & (target == 0)] = number
             comp = lesion_candidates(mask, study_sp, threshold=0.5)[0]  # on the box
