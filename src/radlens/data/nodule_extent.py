@@ -95,8 +95,8 @@ def blob_extent(
 
 
 def _extent(hu, sp: np.ndarray, c: np.ndarray, radius_mm: float, search_mm: float, region=None):
-    """(extent or None, whether it fills the search ball: None, or over `FILL_FRACTION` of the
-    ball's surface in the blob)."""
+    """(extent or None, whether to search a larger ball: no contrast, over `FILL_FRACTION` of
+    the ball's surface in the blob, or a surface under `MIN_AERATED` aerated lung)."""
     reach = np.maximum(np.ceil(search_mm / sp), 2).astype(int)
     box = tuple(
         slice(max(int(ci) - r, 0), min(int(ci) + r + 1, n))
