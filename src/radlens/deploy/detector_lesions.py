@@ -16,7 +16,7 @@ Rules (all in one place):
   extent (a mass found at several spots);
 - extent and size: `radlens.data.blob_extent` on the study's own HU grid (a threshold halfway
   between the blob's core and the lung around it), kept inside the lung region the candidates
-  came from (`radlens.data.lung_region`, grown by `LUNG_MARGIN_VOXELS`: a lung lesion against
+  came from (the detection grid's, grown by `LUNG_MARGIN_VOXELS` there: a lung lesion against
   the chest wall or mediastinum does not take their soft tissue into its extent); for a plaque
   detector (dense-peak candidates) the voxels at or above the detector's `min_hu` within the
   candidate's blob radius (a plaque is a few millimetres; the midpoint rule would follow the
@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from radlens.data import blob_extent, lung_region
+from radlens.data import blob_extent
 from radlens.data.volumes import Volume
 from radlens.deploy.lesions import MAX_CANDIDATES, LesionResult, StudyLesion, body_side
 from radlens.deploy.run_loading import load_named_run
@@ -112,22 +112,25 @@ class DetectorScorer:
             return (*_ball_box(volume.shape, centre, radius, sp), False)
         return extent.box, extent.mask, True
 
-    def _lungs(self, volume: Volume) -> np.ndarray | None:
+    def _lungs(self, region: np.ndarray, shape, ratio: np.ndarray) -> np.ndarray | None:
+        """The detection grid's candidate region of a lung-blob detector, grown by
+        `LUNG_MARGIN_VOXELS` there, on the study's grid (nearest detection voxel); else None."""
         if self.detector.config.candidates != "lung_blobs":
             return None
-        region = lung_region(np.asarray(volume.array))
         if LUNG_MARGIN_VOXELS:
             region = ndimage.binary_dilation(region, iterations=LUNG_MARGIN_VOXELS)
-        return region
+        index = [np.clip(np.rint(np.arange(n) / r).astype(int), 0, m - 1)
+                 for n, r, m in zip(shape, ratio, region.shape, strict=True)]  # fmt: skip
+        return region[np.ix_(*index)]
 
     def lesions(self, volume: Volume) -> LesionResult:
         """The study's listed candidates (highest score first), their label volume and the study
         score of the finding."""
-        found, scores, _ = self.detector.detect_volume(volume)
+        found, scores, _, region = self.detector.detect_volume(volume)
         study_sp = np.asarray(volume.spacing, dtype=float)
         ratio = np.asarray(self.detector.config.spacing, dtype=float) / study_sp
         labels = np.zeros(volume.shape, dtype=np.uint16)
-        lungs, lesions = self._lungs(volume), []
+        lungs, lesions = self._lungs(region, volume.shape, ratio), []
         for score, centre, radius in self._listed(found, scores, ratio, study_sp):
             at = tuple(np.clip(np.rint(centre), 0, np.asarray(volume.shape) - 1).astype(int))
             if labels[at]:  # inside a higher-scoring candidate's extent: the same lesion

@@ -170,16 +170,23 @@ def candidate_truth(
     return out, centroids
 
 
-def find_candidates(image01: np.ndarray, spacing: Sequence[float], config: DetectorConfig):
-    """Candidates of a windowed (D, H, W) image in [0, 1] on the detection grid."""
+def candidate_region(image01: np.ndarray, config: DetectorConfig) -> np.ndarray:
+    """Where candidates are looked for on a windowed detection-grid image: mediastinum or lungs."""
     hu = _to_hu(image01, config.window)
+    return mediastinal_region(hu) if config.candidates == "mediastinal_peaks" else lung_region(hu)
+
+
+def find_candidates(image01: np.ndarray, spacing, config: DetectorConfig, region=None):
+    """Candidates of a windowed (D, H, W) image in [0, 1] on the detection grid, within `region`
+    (default `candidate_region`)."""
+    hu = _to_hu(image01, config.window)
+    region = candidate_region(image01, config) if region is None else region
     if config.candidates == "mediastinal_peaks":
-        region = mediastinal_region(hu)
         return dense_candidates(
             hu, spacing, region, min_hu=config.min_hu, limit=config.max_candidates
         )
     return blob_candidates(
-        hu, spacing, lung_region(hu), scales_mm=config.scales_mm, per_scale=config.per_scale
+        hu, spacing, region, scales_mm=config.scales_mm, per_scale=config.per_scale
     )
 
 
@@ -264,19 +271,22 @@ class NoduleDetector:
         return out
 
     def detect(
-        self, image01: np.ndarray, spacing: Sequence[float]
+        self, image01: np.ndarray, spacing: Sequence[float], region: np.ndarray | None = None
     ) -> tuple[BlobCandidates, np.ndarray]:
-        """Candidates of a windowed (D, H, W) image on the detection grid and their scores."""
-        found = find_candidates(image01, spacing, self.config)
+        """Candidates of a windowed (D, H, W) image on the detection grid (within `region`,
+        default `candidate_region`) and their scores."""
+        found = find_candidates(image01, spacing, self.config, region)
         return found, self.score(_as_uint8(cubes(image01, found.centres, self.config.cube)))
 
-    def detect_volume(self, volume: Volume) -> tuple[BlobCandidates, np.ndarray, np.ndarray]:
-        """(candidates, scores, the windowed detection-grid image they index) of a CT volume."""
+    def detect_volume(self, volume: Volume) -> tuple[BlobCandidates, np.ndarray, np.ndarray, ...]:
+        """(candidates, scores, the windowed detection-grid image they index, the region they
+        were looked for in, `candidate_region`) of a CT volume."""
         image = preprocess_volume(
             volume, target_spacing=self.config.spacing, window=self.config.window
         )[0]
-        found, scores = self.detect(image, self.config.spacing)
-        return found, scores, image
+        region = candidate_region(image, self.config)
+        found, scores = self.detect(image, self.config.spacing, region)
+        return found, scores, image, region
 
 
 def _check(config: DetectorConfig) -> None:
