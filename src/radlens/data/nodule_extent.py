@@ -16,8 +16,8 @@ Rules (all in one place):
   contrast, or whose extent covers over `FILL_FRACTION` of the ball's surface, or a ball whose
   surface is under `MIN_AERATED` aerated lung (< `AERATED_HU`), so the background is the
   lesion's own texture, not the lung around it) is searched again in a ball of twice the radius,
-  at most `GROWTH_STEPS` times, centred on what was found so far (`RECENTRE`; a candidate on a
-  large mass often sits off its centre) and with the core searched again there;
+  at most `GROWTH_STEPS` times, centred on what was found so far (a candidate on a large mass
+  often sits off its centre) and with the core searched again there;
 - the extent: the 26-connected component of search-ball voxels at or above the midpoint of core
   and background that holds the core voxel, within `region` when one is given (the lung region
   the candidate came from: a lesion against the chest wall or mediastinum neither takes their
@@ -44,7 +44,6 @@ FILL_FRACTION = 0.6
 AERATED_HU = -500.0
 MIN_AERATED = 0.25
 GROWTH_STEPS = 2
-RECENTRE = True  # grow around the blob found so far, not the candidate's centre
 
 
 @dataclass(frozen=True)
@@ -87,14 +86,17 @@ def blob_extent(
         extent, fills = _extent(hu, sp, c, radius_mm, search_mm, region)
         if not fills:
             break
-        if RECENTRE and extent is not None:  # the next ball around what was found so far
+        if extent is not None:  # the next ball around what was found so far
             where = np.argwhere(extent.mask).mean(axis=0) + [b.start for b in extent.box]
             c = np.clip(np.rint(where), 0, np.asarray(hu.shape) - 1)
         search_mm *= 2
     return extent
 
 
-def _extent(hu, sp: np.ndarray, c: np.ndarray, radius_mm: float, search_mm: float, region=None):
+def _extent(
+    hu: np.ndarray, sp: np.ndarray, c: np.ndarray, radius_mm: float, search_mm: float,
+    region: np.ndarray | None = None,
+):  # fmt: skip
     """(extent or None, whether to search a larger ball: no contrast, over `FILL_FRACTION` of
     the ball's surface in the blob, or a surface under `MIN_AERATED` aerated lung)."""
     reach = np.maximum(np.ceil(search_mm / sp), 2).astype(int)

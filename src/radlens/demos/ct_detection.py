@@ -113,8 +113,8 @@ def detection_step(
                  f"{wins['classifier']['auroc']:.3f} (paired p {wins['p_value']:.2g})")  # fmt: skip
     point = result["pointing"]
     if point["n"]:
-        line += (f"; top candidate within 10 mm of the {finding} in {point['hits']} of "
-                 f"{point['n']} positive studies (random candidate "
+        line += (f"; top candidate within {point['tolerance']} of the {finding} in "
+                 f"{point['hits']} of {point['n']} positive studies (random candidate "
                  f"{point['chance']:.2f})")  # fmt: skip
     console.print(line)
     return {k: (None if isinstance(v, float) and not np.isfinite(v) else v)

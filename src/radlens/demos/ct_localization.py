@@ -56,12 +56,10 @@ def _pooled(rows: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     n = sum(r["n"] for r in rows.values())
     if not n:
         return {"source": "both", "n": 0, "hits": 0, "pointing_game": None}
+    hits = sum(r["hits"] for r in rows.values())
     strict = sum(r["pointing_game_strict"] * r["n"] for r in rows.values())
-    return {
-        "source": "both", "n": n, "hits": sum(r["hits"] for r in rows.values()),
-        "pointing_game": sum(r["hits"] for r in rows.values()) / n,
-        "pointing_game_strict": strict / n,
-    }  # fmt: skip
+    return {"source": "both", "n": n, "hits": hits, "pointing_game": hits / n,
+            "pointing_game_strict": strict / n}  # fmt: skip
 
 
 def localization_with_detectors(
@@ -99,7 +97,6 @@ def merge_localization(
             continue
         before = rows.get(finding, {}).get("pointing_game")
         rows[finding] = {"source": "detector", **{k: point[k] for k in COLUMNS},
-                         "pointing_game_strict": point["pointing_game_strict"],
                          "grad_cam_pointing_game": before}  # fmt: skip
     return {"per_finding": rows, "all": _pooled(rows)}
 
