@@ -47,6 +47,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=DetectorConfig.epochs)
     ap.add_argument("--negatives", type=int, default=DetectorConfig.negatives)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--spacing", type=float, help="mm, isotropic detection grid (default 3.5)")
     ap.add_argument(
         "--min-diameter", type=float, default=None,
         help="mm, FROC's second table (default: the finding's: 6 mm, plaques 0)",
@@ -58,6 +59,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
     extra = {} if args.min_hu is None else {"min_hu": args.min_hu}
+    if args.spacing:  # the cube keeps its ~56 mm side (DetectorConfig.for_finding)
+        extra["spacing"] = (args.spacing,) * 3
     config = DetectorConfig.for_finding(
         args.finding, epochs=args.epochs, negatives=args.negatives, seed=args.seed, **extra
     )

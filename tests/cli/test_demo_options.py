@@ -53,3 +53,17 @@ def test_patience_option(
     assert main(["demo", "--out", str(tmp_path), "--patience", "-1"]) == 2
     assert "--patience must be >= 0" in capsys.readouterr().err
     assert len(captured) == 2
+
+
+def test_detect_all_and_full_run_every_detector(captured: list, tmp_path: Path) -> None:
+    flags = ("detect_nodules", "detect_masses", "detect_nodes", "detect_plaques")
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    assert not any(getattr(captured[0], f) for f in flags)  # the 10-minute default has none
+    assert main(["demo", "--out", str(tmp_path), "--detect-masses"]) == 0
+    assert [getattr(captured[1], f) for f in flags] == [False, True, False, False]
+    assert main(["demo", "--out", str(tmp_path), "--detect-all"]) == 0
+    assert all(getattr(captured[2], f) for f in flags)
+    assert captured[2].segmentation == SegStepOptions()  # --detect-all leaves segmentation alone
+    assert main(["demo", "--out", str(tmp_path), "--full"]) == 0
+    assert all(getattr(captured[3], f) for f in flags)
+    assert captured[3].segmentation is FULL_SEGMENTATION

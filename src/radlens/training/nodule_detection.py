@@ -112,7 +112,10 @@ class DetectorConfig:
 
     @classmethod
     def for_finding(cls, finding: str, **values) -> DetectorConfig:
-        """The settings for `finding`: `FINDING_DEFAULTS`, then `values`."""
+        """The settings for `finding`: `FINDING_DEFAULTS`, then `values`; a `spacing` given
+        without a `cube` keeps the cube's ~`CUBE_MM` side on that grid."""
+        if "spacing" in values and "cube" not in values:
+            values["cube"] = max(8, 4 * round(CUBE_MM / min(values["spacing"]) / 4))
         return cls(**{"finding": finding, **FINDING_DEFAULTS.get(finding, {}), **values})
 
 
@@ -363,9 +366,8 @@ def train_detector(
 
 
 def detector_config(config) -> DetectorConfig:
-    """A `DetectorConfig` from `radlens train --task detection` options (a `TrainConfig`):
-    --findings (one; default nodule), --seed, and --epochs, --batch-size, --lr, --spacing where
-    given (else the detector's defaults, not the classifier's); the cube keeps `CUBE_MM`."""
+    """A `DetectorConfig` from `radlens train --task detection` options (`TrainConfig`): --findings
+    (one), --seed; --epochs, --batch-size, --lr, --spacing where given (else the detector's)."""
     given = config.model_fields_set
     findings = config.findings or [DetectorConfig.finding]
     if len(findings) != 1:
@@ -375,8 +377,6 @@ def detector_config(config) -> DetectorConfig:
         if name in given:
             value = getattr(config, name)
             values[name] = tuple(value) if name == "spacing" else value
-    if "spacing" in values:  # the cube keeps its ~56 mm side on a finer or coarser grid
-        values["cube"] = max(8, 4 * round(CUBE_MM / min(values["spacing"]) / 4))
     return DetectorConfig.for_finding(findings[0], **values)
 
 
