@@ -7,6 +7,7 @@ import typer
 from radlens.cli.console import table_console
 
 __all__ = ["demo_cmd"]
+DETECTORS = ("nodules", "masses", "nodes", "plaques")  # the demo's --detect-* flags
 
 
 def demo_cmd(
@@ -70,31 +71,33 @@ def demo_cmd(
     if medmnist:
         _medmnist_demo(out, data_dir, epochs or 3, device, max_train_images, max_eval_images)
         return
+    from radlens.demos import run_ct_demo
+
+    flags = (detect_nodules, detect_masses, detect_nodes, detect_plaques)
+    options = _ct_options(
+        patients=patients, seed=seed, shape=shape, model=model, threads=threads,
+        patience=patience, epochs=epochs, segmentation=_segmentation(seg_epochs, seg_studies, full),
+        **{f"detect_{k}": f or detect_all or full for k, f in zip(DETECTORS, flags, strict=True)},
+    )  # fmt: skip
+    result = run_ct_demo(out, options, console=table_console())
+    typer.echo(f"report: {result.report}")
+
+
+def _ct_options(*, shape: str, patience: int, epochs: int | None, **values):
+    """The chest-CT demo's `CtDemoOptions` from its flags (--shape parsed, --patience checked)."""
     from radlens.core import parse_shape
-    from radlens.demos import CtDemoOptions, run_ct_demo
+    from radlens.demos import CtDemoOptions
     from radlens.errors import ConfigError
     from radlens.phantom import DEFAULT_SHAPE
 
-    segmentation = _segmentation(seg_epochs, seg_studies, full)
-    every = detect_all or full
     if patience < 0:
         raise ConfigError(f"--patience must be >= 0 (0: train all epochs); got {patience}")
-    options = CtDemoOptions(
-        patients=patients,
-        seed=seed,
+    return CtDemoOptions(
         shape=parse_shape(shape, default=DEFAULT_SHAPE, what="--shape"),
-        model=model,
-        threads=threads,
         patience=patience or None,
-        segmentation=segmentation,
-        detect_nodules=detect_nodules or every,
-        detect_masses=detect_masses or every,
-        detect_nodes=detect_nodes or every,
-        detect_plaques=detect_plaques or every,
+        **values,
         **({"epochs": epochs} if epochs else {}),
     )
-    result = run_ct_demo(out, options, console=table_console())
-    typer.echo(f"report: {result.report}")
 
 
 def _medmnist_demo(out, data_dir, epochs, device, max_train_images, max_eval_images) -> None:
