@@ -113,6 +113,9 @@ def test_train_options_map_to_the_detector_and_the_cube_keeps_its_millimetres() 
     plaques = detector_config(make_config({**base, "findings": ["arterial_wall_calcification"]}))
     assert plaques.candidates == "mediastinal_peaks" and plaques.window == (-1000.0, 1500.0)
     assert DetectorConfig.for_finding("mass", epochs=2) == DetectorConfig(finding="mass", epochs=2)
+    # the benchmark's --spacing path: the cube follows the grid unless one is given
+    assert DetectorConfig.for_finding("nodule", spacing=(2.5, 2.5, 2.5)).cube == 24
+    assert DetectorConfig.for_finding("nodule", spacing=(2.5, 2.5, 2.5), cube=12).cube == 12
 
 
 def test_bad_candidate_settings_are_refused(tmp_path: Path) -> None:
