@@ -83,6 +83,7 @@ logger = logging.getLogger(__name__)
 DETECT_SPACING: tuple[float, float, float] = (3.5, 3.5, 3.5)
 CUBE_MM = 56.0  # the cube's side: a 30 mm nodule with its surroundings
 _FILES = ("detector.pt", "detector.json")
+Detection = tuple[BlobCandidates, np.ndarray, np.ndarray, np.ndarray]  # of `detect_volume`
 CANDIDATE_KINDS = ("lung_blobs", "mediastinal_peaks")
 # Settings that differ by finding (the rest are `DetectorConfig`'s defaults).
 FINDING_DEFAULTS: dict[str, dict] = {
@@ -281,9 +282,8 @@ class NoduleDetector:
         found = find_candidates(image01, spacing, self.config, region)
         return found, self.score(_as_uint8(cubes(image01, found.centres, self.config.cube)))
 
-    def detect_volume(self, volume: Volume) -> tuple[BlobCandidates, np.ndarray, np.ndarray, ...]:
-        """(candidates, scores, the windowed detection-grid image they index, the region they
-        were looked for in, `candidate_region`) of a CT volume."""
+    def detect_volume(self, volume: Volume) -> Detection:
+        """(candidates, scores, the windowed grid image, its `candidate_region`) of a scan."""
         image = preprocess_volume(
             volume, target_spacing=self.config.spacing, window=self.config.window
         )[0]
